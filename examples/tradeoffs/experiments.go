@@ -1,0 +1,11 @@
+package main
+
+import "github.com/sysdesign-go/sysdesign/internal/lab"
+
+// experiments is the lab's registry, in the order the report shows them.
+// Each topic keeps its experiments in its own file.
+func experiments() []lab.Experiment {
+	var all []lab.Experiment
+	all = append(all, scalingExperiments()...)
+	return all
+}

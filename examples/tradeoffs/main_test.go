@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/internal/lab"
+)
+
+func runLab(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"-no-progress"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// Every registered experiment runs in quick mode, prints its tables, and the
+// report files exist with every experiment in them.
+func TestQuickRunProducesEveryExperiment(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := runLab(t, "-quick", "-out", dir)
+	require.Equal(t, 0, code, stderr)
+	all := experiments()
+	require.NoError(t, lab.Validate(all))
+	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	require.NoError(t, err)
+	var doc struct {
+		Experiments []struct {
+			Name   string
+			Tables []lab.Table
+			Charts []lab.Chart
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	require.Len(t, doc.Experiments, len(all))
+	for i, e := range all {
+		assert.Contains(t, stdout, "== "+e.Name+":", "stdout has %s", e.Name)
+		assert.Contains(t, string(page), `id="`+e.Name+`"`, "report has %s", e.Name)
+		got := doc.Experiments[i]
+		assert.Equal(t, e.Name, got.Name)
+		require.NotEmpty(t, got.Tables, "%s has tables", e.Name)
+		for _, tb := range got.Tables {
+			assert.NotEmpty(t, tb.Rows, "%s table %q has rows", e.Name, tb.Title)
+			for _, r := range tb.Rows {
+				assert.Len(t, r, len(tb.Columns), "%s table %q row width", e.Name, tb.Title)
+			}
+		}
+	}
+	assert.Contains(t, string(page), "<svg", "charts are inlined as SVG")
+	assert.NotContains(t, string(page), "<script src", "the report loads nothing from outside")
+}
+
+// The same seed gives the same numbers; another seed gives other numbers.
+func TestSameSeedSameNumbers(t *testing.T) {
+	var virtual []string
+	for _, e := range experiments() {
+		if !e.WallClock {
+			virtual = append(virtual, e.Name)
+		}
+	}
+	only := strings.Join(virtual, ",")
+	c1, a, _ := runLab(t, "-quick", "-seed", "7", "-only", only, "-out", t.TempDir())
+	c2, b, _ := runLab(t, "-quick", "-seed", "7", "-only", only, "-out", t.TempDir())
+	c3, c, _ := runLab(t, "-quick", "-seed", "8", "-only", "scaling", "-out", t.TempDir())
+	require.Equal(t, []int{0, 0, 0}, []int{c1, c2, c3})
+	assert.Equal(t, a, b)
+	assert.NotEqual(t, strings.SplitN(a, "\n== ", 3)[1], strings.SplitN(c, "\n== ", 3)[1])
+}
+
+func TestBadInput(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"unknown experiment", []string{"-only", "scaling,nosuch"}, `unknown experiment "nosuch"`},
+		{"empty name", []string{"-only", "scaling,"}, "empty name"},
+		{"negative seed", []string{"-seed", "-1"}, `invalid value "-1" for flag -seed`},
+		{"unwritable out", []string{"-out", filepath.Join(file, "sub")}, "cannot write report"},
+		{"stray argument", []string{"scaling"}, `unexpected argument "scaling"`},
+		{"unknown flag", []string{"-fast"}, "flag provided but not defined: -fast"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runLab(t, append(tc.args, "-quick")...)
+			assert.NotEqual(t, 0, code)
+			assert.Contains(t, stderr, tc.msg)
+			assert.NotContains(t, stdout, "==", "nothing ran")
+			assert.NotContains(t, stderr, "panic")
+		})
+	}
+	// Nothing was written where the run failed early.
+	_, err := os.Stat(filepath.Join(file, "sub"))
+	assert.Error(t, err)
+}
+
+func TestListAndHelp(t *testing.T) {
+	code, stdout, _ := runLab(t, "-list")
+	require.Equal(t, 0, code)
+	for _, e := range experiments() {
+		assert.Contains(t, stdout, e.Name)
+	}
+	code, _, stderr := runLab(t, "-h")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "-only")
+}
+
+// A cancelled run stops and writes no report.
+func TestCancelledRunWritesNoReport(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"-quick", "-no-progress", "-out", dir}, &out, &errb)
+	assert.Equal(t, 1, code)
+	_, err := os.Stat(filepath.Join(dir, "index.html"))
+	assert.True(t, os.IsNotExist(err))
+}

@@ -1,0 +1,20 @@
+// Package sim is the simulation kit behind the trade-off lab and the
+// packages' simulated benchmarks.
+//
+// It has four parts, each in its own file:
+//
+//   - workloads.go: seeded key generators ([Uniform], [Zipf], [HotSpot],
+//     [Sequential]) and arrival processes ([Poisson], [Bursty], [Constant]
+//     arrivals), so a workload is reproducible from one seed;
+//   - dist.go: service-time distributions ([Constant], [Exponential],
+//     [LogNormal], [Bimodal]) behind the [Dist] interface;
+//   - recorder.go: a latency [Recorder] with percentiles, built on
+//     github.com/HdrHistogram/hdrhistogram-go;
+//   - engine.go: a discrete-event [Engine] on virtual time, so a simulated
+//     minute of traffic runs in milliseconds, plus [Station], a k-server
+//     FIFO queue that models a backend on that engine.
+//
+// Everything takes its randomness from a *rand.Rand made by [NewRand], so the
+// same seed gives the same numbers. Nothing in the package reads the wall
+// clock.
+package sim
