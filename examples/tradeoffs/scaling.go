@@ -164,7 +164,7 @@ func runScalingExperiment(ctx context.Context, env *lab.Env) (*lab.Result, error
 		c := &lab.Chart{Title: pct.name + " latency vs utilisation", XLabel: "utilisation", YLabel: pct.name + " latency (ms)", LogY: true}
 		for d := range scalingDesigns {
 			simS := lab.Series{Name: scalingDesigns[d].name}
-			thS := lab.Series{Name: scalingDesigns[d].name + " (theory)"}
+			thS := lab.Series{Name: scalingDesigns[d].name + " (theory)", Dashed: true}
 			for _, p := range points {
 				if p.design != d {
 					continue

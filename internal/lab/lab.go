@@ -168,10 +168,14 @@ type Chart struct {
 	Series []Series
 }
 
-// Series is one line of a chart.
+// Series is one line of a chart. The report draws the legend below the
+// chart.
 type Series struct {
 	Name string
 	X, Y []float64
+	// Dashed draws the series dashed, in the colour of the series before it:
+	// a model or theory line beside its measurement.
+	Dashed bool
 }
 
 // Outcome is one experiment's result or error.

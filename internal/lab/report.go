@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -131,6 +132,9 @@ caption{text-align:left;font-weight:600;padding:.3em 0}
 nav a{margin-right:1em}
 .meta{color:#666;font-size:90%}
 .chart{margin:1em 0}
+.key{display:inline-block;margin-right:1.2em;font-size:85%}
+.swatch{display:inline-block;width:2em;border-top:3px solid;vertical-align:middle;margin-right:.4em}
+.swatch.dashed{border-top-style:dashed}
 </style></head><body>
 <h1>sysdesign trade-off lab</h1>
 <p class="meta">seed {{.Meta.Seed}}{{if .Meta.Quick}}, quick run{{end}}, {{len .Items}} experiments, generated {{.Meta.When.Format "2006-01-02 15:04 MST"}}</p>
@@ -144,7 +148,7 @@ nav a{margin-right:1em}
 <tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}
 </table>{{end}}
-{{range .SVGs}}<div class="chart">{{.}}</div>{{end}}
+{{range .Charts}}<figure class="chart">{{.SVG}}<figcaption>{{range .Legend}}<span class="key"><span class="swatch{{if .Dashed}} dashed{{end}}" style="border-color:{{.Color}}"></span>{{.Name}}</span>{{end}}</figcaption></figure>{{end}}
 {{if .Notes}}<ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p class="meta">ran in {{.Elapsed}}</p>
 </section>
@@ -152,11 +156,22 @@ nav a{margin-right:1em}
 </body></html>
 `))
 
+type htmlChart struct {
+	SVG    template.HTML
+	Legend []htmlKey
+}
+
+type htmlKey struct {
+	Name   string
+	Color  template.CSS
+	Dashed bool
+}
+
 type htmlItem struct {
 	Name, Title, Section, Guide string
 	WallClock                   bool
 	Tables                      []*Table
-	SVGs                        []template.HTML
+	Charts                      []htmlChart
 	Notes                       []string
 	Elapsed                     time.Duration
 }
@@ -176,7 +191,11 @@ func renderHTML(meta ReportMeta, outcomes []Outcome) ([]byte, error) {
 				return nil, fmt.Errorf("chart %q of %s: %w", c.Title, e.Name, err)
 			}
 			// The SVG comes from gonum/plot's own writer, not from user input.
-			it.SVGs = append(it.SVGs, template.HTML(svg)) //nolint:gosec
+			hc := htmlChart{SVG: template.HTML(svg)} //nolint:gosec
+			for i, s := range c.Series {
+				hc.Legend = append(hc.Legend, htmlKey{Name: s.Name, Color: template.CSS(SeriesColor(c, i)), Dashed: s.Dashed})
+			}
+			it.Charts = append(it.Charts, hc)
 		}
 		items = append(items, it)
 	}
@@ -199,15 +218,35 @@ var palette = []color.Color{
 
 // RenderSVG draws a chart as an SVG document with gonum/plot.
 func RenderSVG(c *Chart) ([]byte, error) {
+	p, err := buildPlot(c)
+	if err != nil {
+		return nil, err
+	}
+	w, err := p.WriterTo(7*vg.Inch, 4*vg.Inch, "svg")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	// Drop the XML prolog so the SVG can be inlined in HTML.
+	b := buf.Bytes()
+	if i := bytes.Index(b, []byte("<svg")); i > 0 {
+		b = b[i:]
+	}
+	return b, nil
+}
+
+func buildPlot(c *Chart) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = c.Title
 	p.X.Label.Text = c.XLabel
 	p.Y.Label.Text = c.YLabel
-	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	if c.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
 	for i, s := range c.Series {
 		if len(s.X) != len(s.Y) {
@@ -227,30 +266,62 @@ func RenderSVG(c *Chart) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("series %q: %w", s.Name, err)
 		}
-		col := palette[i%len(palette)]
+		col := seriesColor(c.Series, i)
 		line.Color = col
 		line.Width = vg.Points(1.5)
-		if i >= len(palette) {
-			line.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-		}
 		points.Color = col
 		points.Shape = draw.CircleGlyph{}
 		points.Radius = vg.Points(2)
+		if s.Dashed {
+			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			points.Shape = draw.CrossGlyph{}
+		}
 		p.Add(line, points)
-		p.Legend.Add(s.Name, line, points)
 	}
-	w, err := p.WriterTo(7*vg.Inch, 4*vg.Inch, "svg")
-	if err != nil {
-		return nil, err
+	return p, nil
+}
+
+// seriesColor gives each solid series the next palette colour; a dashed
+// series shares the colour of the solid series before it.
+func seriesColor(all []Series, i int) color.Color {
+	n := -1
+	for j := 0; j <= i; j++ {
+		if !all[j].Dashed || j == 0 {
+			n++
+		}
 	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		return nil, err
+	return palette[n%len(palette)]
+}
+
+// SeriesColor returns the CSS colour of series i of c, for legends drawn
+// outside the chart.
+func SeriesColor(c *Chart, i int) string {
+	r, g, b, _ := seriesColor(c.Series, i).RGBA()
+	return fmt.Sprintf("#%02x%02x%02x", r>>8, g>>8, b>>8)
+}
+
+// logTicks labels 1, 2 and 5 times each power of ten, so a log axis that
+// spans less than a decade still has readable labels.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	if !(lo > 0) || !(hi > lo) {
+		return nil
 	}
-	// Drop the XML prolog so the SVG can be inlined in HTML.
-	b := buf.Bytes()
-	if i := bytes.Index(b, []byte("<svg")); i > 0 {
-		b = b[i:]
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		base := math.Pow(10, e)
+		for m := 1; m < 10; m++ {
+			v := float64(m) * base
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
 	}
-	return b, nil
+	return ticks
 }
