@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"time"
 )
 
@@ -66,7 +65,17 @@ func NewZipf(r *rand.Rand, s float64, n uint64) (*Zipf, error) {
 // Next returns a key; smaller keys are more popular.
 func (z *Zipf) Next() uint64 {
 	u := z.r.Float64()
-	return uint64(sort.SearchFloat64s(z.cdf, u))
+	// The first index whose cumulative probability reaches u.
+	lo, hi := 0, len(z.cdf)-1
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if z.cdf[mid] < u {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return uint64(lo)
 }
 
 // Prob returns the probability of key k.
