@@ -1,4 +1,57 @@
 // Package ratelimit implements GUIDE.md, "Security Considerations → Rate
 // Limiting" (token bucket, leaky bucket, sliding window, IP-based and
-// user-based limits), with "API Design → Rate Limiting".
+// user-based limits), with "API Design → Rate Limiting: Prevent abuse" and
+// "Throughput Optimization → Message Queues → Rate Limiting: Control
+// request flow".
+//
+// # Algorithms
+//
+// Six in-memory algorithms share the [Limiter] interface — AllowN to decide
+// now, ReserveN to book a future slot, WaitN to block with a context — and
+// return a [Decision] with everything a caller needs: allowed or not, the
+// events remaining, when to retry, when the limit resets.
+//
+//   - [TokenBucket]: bursts up to Burst, then the refill rate ("smooth rate
+//     limiting"). Lock-free on one atomic word.
+//   - [LeakyBucket]: the same budget as a meter (AllowN rejects when full)
+//     and as a queue that releases events one interval apart
+//     ([LeakyBucket.Take], WaitN) — "fixed rate processing".
+//   - [FixedWindow]: one counter per calendar window; cheap, but up to twice
+//     the limit passes around a boundary.
+//   - [SlidingLog]: exact — no window of length Per ever holds more than
+//     Events — at 8 bytes per allowed event.
+//   - [SlidingWindow]: two counters, the previous window weighted by its
+//     overlap: nearly exact at a counter's cost.
+//   - [GCRA]: the generic cell rate algorithm; admits what a token bucket
+//     admits, from one timestamp, with one compare-and-swap.
+//
+// [New] picks one by [Algorithm]. [Multi] enforces several limits on one
+// key (10/s and 1,000/day) and charges none when any refuses.
+//
+// # Keys, clients and HTTP
+//
+// [Keyed] gives each key (IP, user, API key, route) its own limiter with
+// bounded memory: MaxKeys and idle expiry. [ClientIP] finds the client
+// address without trusting forwarding headers from untrusted peers, and
+// groups IPv6 clients by prefix. [Middleware] answers the excess with 429,
+// Retry-After, the IETF RateLimit-Policy and RateLimit fields (or the
+// legacy X-RateLimit-* set) and a problem+json body.
+//
+// # Distributed limits
+//
+// [Redis] shares one limit per key across every instance through Redis
+// (any [github.com/redis/go-redis/v9.UniversalClient]): one Lua script per
+// decision, using the server's clock, with a [FailurePolicy] for when Redis
+// is down. Per-instance [Keyed] limits behind N instances admit up to N×
+// the intended rate; the lab experiment ratelimit-local-vs-global shows
+// how much.
+//
+// # Time
+//
+// Every decision has a twin that takes the time (AllowN(now, n),
+// [Keyed.AllowAt]), so simulations and tests control the clock; the plain
+// forms use [Options.Now], time.Now by default.
+//
+// All types are safe for concurrent use. Nothing in the package starts a
+// goroutine.
 package ratelimit

@@ -1,0 +1,116 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// FixedWindow is the fixed window counter: time is cut into windows of
+// length Per aligned to the Unix epoch (so every instance and Redis agree
+// on the boundaries), and each window admits Events.
+//
+// Guide (Security Considerations → Rate Limiting, "Sliding Window:
+// Time-based rate limiting" — the fixed window is its cheap ancestor):
+// pros — one counter per key, trivially distributed (INCR + EXPIRE), a
+// quota users understand ("1,000 per day, resets at midnight UTC"); cons —
+// up to twice the limit passes in one window's length around a boundary
+// (Events at the end of one window, Events at the start of the next),
+// and clients that know the boundary stampede at it. Use case: coarse
+// quotas (per day, per month) where the boundary burst does not matter.
+//
+// Windows only move forward: a call whose now lies before the current
+// window (clock skew between goroutines, or a reservation that booked the
+// next window) is treated as arriving in a full window and waits for the
+// current one.
+//
+// A FixedWindow is safe for concurrent use.
+type FixedWindow struct {
+	limit Limit
+	now   func() time.Time
+
+	mu    sync.Mutex
+	start int64 // guarded by mu: Unix ns start of the current window
+	count int64 // guarded by mu: events charged to it
+	counters
+}
+
+var _ Limiter = (*FixedWindow)(nil)
+
+// NewFixedWindow returns a fixed window limiter admitting limit.Events per
+// window of limit.Per.
+func NewFixedWindow(limit Limit, opts Options) (*FixedWindow, error) {
+	if err := limit.validate(false); err != nil {
+		return nil, err
+	}
+	return &FixedWindow{limit: limit, now: opts.clock()}, nil
+}
+
+// Limit returns the limit the window enforces.
+func (w *FixedWindow) Limit() Limit { return w.limit }
+
+// Allow is shorthand for AllowN(now, 1) with the configured clock.
+func (w *FixedWindow) Allow() bool {
+	d, _ := w.AllowN(w.now(), 1)
+	return d.Allowed
+}
+
+// AllowN reports whether n events fit in now's window and counts them if so.
+func (w *FixedWindow) AllowN(now time.Time, n int) (Decision, error) {
+	return allowN(w, w.limit.Events, now, n)
+}
+
+// ReserveN counts n events in the first window with room for them and
+// returns in RetryAfter how long until that window starts.
+func (w *FixedWindow) ReserveN(now time.Time, n int) (Decision, error) {
+	return reserveN(w, w.limit.Events, now, n)
+}
+
+// Wait is shorthand for WaitN(ctx, 1).
+func (w *FixedWindow) Wait(ctx context.Context) error { return w.WaitN(ctx, 1) }
+
+// WaitN blocks until n events fit in a window; see [Limiter].
+func (w *FixedWindow) WaitN(ctx context.Context, n int) error {
+	return waitN(ctx, w.take, &w.counters, w.limit.Events, w.now, n)
+}
+
+func (w *FixedWindow) stats() *counters { return &w.counters }
+
+// windowStart returns the start of the window of length size holding t.
+func windowStart(t, size int64) int64 {
+	s := t - t%size
+	if t < 0 && t%size != 0 {
+		s -= size
+	}
+	return s
+}
+
+func (w *FixedWindow) take(now, n, maxWait int64, commit bool) Decision {
+	size, quota := int64(w.limit.Per), int64(w.limit.Events)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start, count := w.start, w.count
+	if ws := windowStart(now, size); ws > start {
+		start, count = ws, 0
+	}
+	at := max(now, start)
+	if count+n > quota { // this window is full: the next one is empty
+		start, count, at = start+size, 0, start+size
+	}
+	delay := at - now
+	if delay > maxWait {
+		remaining := int64(0)
+		if w.start <= now { // denied in now's own window: what is left of it
+			remaining = quota - w.count
+		}
+		return Decision{Limit: w.limit, Remaining: int(max(remaining, 0)), RetryAfter: dur(delay), ResetAfter: dur(delay)}
+	}
+	if commit {
+		w.start, w.count = start, count+n
+	}
+	remaining := int64(0)
+	if start <= now {
+		remaining = quota - count - n
+	}
+	return Decision{Allowed: true, Limit: w.limit, Remaining: int(remaining), RetryAfter: dur(delay), ResetAfter: dur(start + size - now)}
+}

@@ -1,0 +1,149 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// SlidingLog is the sliding window log: it keeps the timestamp of every
+// admitted event of the last window and admits an event at t when fewer
+// than Events timestamps lie in (t − Per, t]. It is exact: no window of
+// length Per, wherever it starts, ever holds more than Events events.
+//
+// Guide (Security Considerations → Rate Limiting, "Sliding Window:
+// Time-based rate limiting"): pros — exact, no boundary burst, precise
+// retry-after (when the oldest event leaves the window); cons — memory
+// and work grow with the limit: 8 bytes per allowed event per key, so
+// 1,000/hour costs 8 KB per key where a counter costs 16 bytes. Use case:
+// low limits where exactness matters (login attempts, password resets,
+// SMS sends, expensive endpoints).
+//
+// A SlidingLog is safe for concurrent use.
+type SlidingLog struct {
+	limit Limit
+	now   func() time.Time
+
+	mu   sync.Mutex
+	log  []int64 // guarded by mu: ring of admitted timestamps, Unix ns, oldest at head
+	head int     // guarded by mu
+	size int     // guarded by mu
+	counters
+}
+
+var _ Limiter = (*SlidingLog)(nil)
+
+// NewSlidingLog returns an exact sliding window limiter admitting
+// limit.Events in any window of limit.Per. It allocates room for
+// limit.Events timestamps (8 bytes each) up front.
+func NewSlidingLog(limit Limit, opts Options) (*SlidingLog, error) {
+	if err := limit.validate(false); err != nil {
+		return nil, err
+	}
+	return &SlidingLog{limit: limit, now: opts.clock(), log: make([]int64, limit.Events)}, nil
+}
+
+// Limit returns the limit the log enforces.
+func (l *SlidingLog) Limit() Limit { return l.limit }
+
+// Allow is shorthand for AllowN(now, 1) with the configured clock.
+func (l *SlidingLog) Allow() bool {
+	d, _ := l.AllowN(l.now(), 1)
+	return d.Allowed
+}
+
+// AllowN reports whether n more events fit in the window ending at now and
+// logs them if so.
+func (l *SlidingLog) AllowN(now time.Time, n int) (Decision, error) {
+	return allowN(l, l.limit.Events, now, n)
+}
+
+// ReserveN logs n events at the earliest time they fit and returns in
+// RetryAfter how long until then.
+func (l *SlidingLog) ReserveN(now time.Time, n int) (Decision, error) {
+	return reserveN(l, l.limit.Events, now, n)
+}
+
+// Wait is shorthand for WaitN(ctx, 1).
+func (l *SlidingLog) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
+
+// WaitN blocks until n events fit in the window; see [Limiter].
+func (l *SlidingLog) WaitN(ctx context.Context, n int) error {
+	return waitN(ctx, l.take, &l.counters, l.limit.Events, l.now, n)
+}
+
+func (l *SlidingLog) stats() *counters { return &l.counters }
+
+// at returns the i-th oldest timestamp. It requires that mu is held.
+func (l *SlidingLog) at(i int) int64 { return l.log[(l.head+i)%len(l.log)] }
+
+// expire drops timestamps at or before t − Per. It requires that mu is held.
+func (l *SlidingLog) expire(t int64) {
+	for l.size > 0 && l.at(0) <= t-int64(l.limit.Per) {
+		l.head = (l.head + 1) % len(l.log)
+		l.size--
+	}
+}
+
+// push appends n copies of t. It requires that mu is held and that the
+// ring has room.
+func (l *SlidingLog) push(t int64, n int) {
+	for range n {
+		l.log[(l.head+l.size)%len(l.log)] = t
+		l.size++
+	}
+}
+
+func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
+	window, quota := int64(l.limit.Per), l.limit.Events
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Drop only what is stale for certain: a now in the future (a Multi
+	// charging a reservation, a probe) must not forget events that still
+	// count at the present, which is at least the newest timestamp.
+	l.expire(min(now, l.newest()))
+	skip := 0 // timestamps kept but outside the window ending at now
+	for skip < l.size && l.at(skip) <= now-window {
+		skip++
+	}
+	at := now
+	if over := l.size - skip + int(n) - quota; over > 0 {
+		// The over-th oldest event in the window must leave it first.
+		at = l.at(skip+over-1) + window
+	}
+	delay := at - now
+	if delay > maxWait {
+		return Decision{Limit: l.limit, Remaining: quota - (l.size - skip), RetryAfter: dur(delay), ResetAfter: dur(l.newest() + window - now)}
+	}
+	if !commit {
+		return Decision{Allowed: true, Limit: l.limit, RetryAfter: dur(delay)}
+	}
+	// Make room by dropping the oldest timestamps, all of which have left
+	// the window by at. Until at, the log then reads full, which only
+	// errs towards refusing.
+	if drop := l.size + int(n) - quota; drop > 0 {
+		l.head = (l.head + drop) % len(l.log)
+		l.size -= drop
+	}
+	// Timestamps stay sorted: an event admitted now behind a reservation
+	// booked later is logged at the reservation's time, which only makes it
+	// count for longer.
+	l.push(max(at, l.newest()), int(n))
+	remaining := 0
+	if delay == 0 {
+		remaining = quota - l.size
+		for i := 0; i < l.size && l.at(i) <= now-window; i++ {
+			remaining++
+		}
+	}
+	return Decision{Allowed: true, Limit: l.limit, Remaining: remaining, RetryAfter: dur(delay), ResetAfter: dur(l.newest() + window - now)}
+}
+
+// newest returns the latest timestamp, or MinInt64/2 when the log is
+// empty. It requires that mu is held.
+func (l *SlidingLog) newest() int64 {
+	if l.size == 0 {
+		return -1 << 62
+	}
+	return l.at(l.size - 1)
+}
