@@ -1,6 +1,57 @@
 // Package cache implements GUIDE.md, "Database Design → Caching
-// Strategies": L1 in-process and L2 distributed (Redis) caches, the
-// cache-aside, write-through, write-behind and refresh-ahead patterns, and
-// TTL, LRU, LFU, manual and event-driven invalidation; also "Latency
-// Optimization → Caching" and "Throughput Optimization → Caching".
+// Strategies": an L1 in-process cache, an L2 distributed cache on Redis, the
+// four cache patterns, and TTL, LRU, LFU, manual and event-driven
+// invalidation. It also serves "Performance Considerations → Latency
+// Optimization → Caching" (application cache, distributed cache) and
+// "Throughput Optimization → Caching" (reduce database hits).
+//
+// # Stores
+//
+//   - [Memory] is the L1: a sharded in-process map bounded by entry count or
+//     weight, with per-entry TTL and an eviction [Policy]: [TinyLFU]
+//     (W-TinyLFU, the default; resists scans), [LRU], [LFU] (with aging)
+//     and [TTLOnly]. Reads take no lock and do not allocate. Eviction
+//     callbacks get a [Reason] and never run under a lock.
+//   - [Redis] is the L2 on go-redis's UniversalClient (single node,
+//     Sentinel or Cluster): a pluggable [Codec] ([JSON] by default), per-entry
+//     TTL, pipelined batches, key prefixes, prefix deletion by SCAN.
+//   - [MultiLevel] is L1 over L2: L2 hits fill L1 with the remaining TTL,
+//     writes and deletes go through both, Redis pub/sub evicts changed keys
+//     from every other process's L1, and a failing Redis degrades to L1 plus
+//     the source.
+//
+// All three implement [Store], so every pattern runs over any of them.
+//
+// # Patterns
+//
+//   - [Aside]: cache-aside with per-key stampede protection, negative
+//     caching and TTL jitter; [ReadThrough] binds it to a [Loader].
+//   - [WriteThrough]: source first, then cache; never caches a value the
+//     source refused.
+//   - [WriteBehind]: acknowledged after the cache, flushed in coalesced
+//     batches with retries; a bounded queue with a [FullPolicy]; Flush and
+//     Close drain it, and nothing acknowledged is silently dropped.
+//   - [RefreshAhead]: reloads values in the background before they expire,
+//     at a fixed fraction of the TTL or by the XFetch rule.
+//
+// # Invalidation
+//
+// TTL: every store takes a per-entry TTL and a default. LRU and LFU: the
+// [Memory] policies. Manual: [Memory.Delete], [Memory.DeleteFunc] (by
+// prefix, by a tag kept in the value), [Redis.DeletePrefix],
+// [MultiLevel.DeletePrefix]. Event-driven: [MultiLevelOptions.Channel].
+//
+// # Guarantees
+//
+// Every exported type is safe for concurrent use. The cache is eventually
+// consistent with the source: cache-aside and read-through serve a value
+// until its TTL or an invalidation; write-through keeps cache and source in
+// step for writes made through it; write-behind gives read-your-writes from
+// the cache and at-least-once delivery to the source (a batch may be
+// retried), and loses the queue only if the process dies. Cross-process
+// invalidation is at-most-once per message; a dropped subscription clears
+// L1, and [MultiLevelOptions.L1TTL] bounds staleness in the worst case.
+//
+// Errors wrap [ErrInvalidConfig], [ErrNotFound], [ErrTooLarge],
+// [ErrCodec], [ErrQueueFull] and [ErrClosed], testable with errors.Is.
 package cache

@@ -1,0 +1,211 @@
+package cache
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// 100 concurrent misses on one key: one load, every caller gets its value.
+func TestAsideStampedeProtection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.set("hot", 42)
+		db.delay = 50 * time.Millisecond
+		a, err := NewAside(newMem(t, 100), AsideOptions{TTL: time.Minute})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() {
+				v, err := a.Get(t.Context(), "hot", db.Load)
+				assert.NoError(t, err)
+				assert.Equal(t, 42, v)
+			})
+		}
+		wg.Wait()
+		loads, _, _ := db.counts()
+		assert.Equal(t, 1, loads)
+		st := a.Stats()
+		assert.Equal(t, uint64(1), st.Loads)
+		assert.Equal(t, uint64(99), st.Shared)
+		// Now a hit.
+		_, err = a.Get(t.Context(), "hot", db.Load)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(1), a.Stats().Hits)
+	})
+}
+
+// Without protection every concurrent miss loads (the lab's baseline).
+func TestAsideAllowStampede(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.set("hot", 1)
+		db.delay = 10 * time.Millisecond
+		a, err := NewAside(newMem(t, 100), AsideOptions{AllowStampede: true})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() { _, _ = a.Get(t.Context(), "hot", db.Load) })
+		}
+		wg.Wait()
+		loads, _, _ := db.counts()
+		assert.Equal(t, 20, loads)
+	})
+}
+
+// A waiter whose context ends stops waiting; the load goes on for others.
+func TestAsideWaiterHonoursContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.set("k", 1)
+		db.delay = time.Second
+		a, err := NewAside(newMem(t, 10), AsideOptions{})
+		require.NoError(t, err)
+		done := make(chan error)
+		go func() { _, err := a.Get(t.Context(), "k", db.Load); done <- err }()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		_, err = a.Get(ctx, "k", db.Load)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.NoError(t, <-done)
+	})
+}
+
+func TestAsideNegativeCaching(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		a, err := NewAside(newMem(t, 10), AsideOptions{NegativeTTL: time.Second})
+		require.NoError(t, err)
+		for range 5 {
+			_, err := a.Get(t.Context(), "missing", db.Load)
+			require.ErrorIs(t, err, ErrNotFound)
+		}
+		loads, _, _ := db.counts()
+		assert.Equal(t, 1, loads, "not-found remembered")
+		assert.Equal(t, uint64(4), a.Stats().NegativeHits)
+		db.set("missing", 7)
+		time.Sleep(time.Second)
+		v, err := a.Get(t.Context(), "missing", db.Load)
+		require.NoError(t, err)
+		assert.Equal(t, 7, v, "negative entry expired")
+		// Forget drops a remembered not-found at once.
+		_, _ = a.Get(t.Context(), "other", db.Load)
+		db.set("other", 8)
+		a.Forget("other")
+		v, err = a.Get(t.Context(), "other", db.Load)
+		require.NoError(t, err)
+		assert.Equal(t, 8, v)
+	})
+}
+
+// Other load errors are returned and not cached.
+func TestAsideLoadErrorNotCached(t *testing.T) {
+	db := newFakeDB()
+	db.set("k", 3)
+	a, err := NewAside(newMem(t, 10), AsideOptions{NegativeTTL: time.Minute})
+	require.NoError(t, err)
+	db.setFail(errSource)
+	_, err = a.Get(t.Context(), "k", db.Load)
+	require.ErrorIs(t, err, errSource)
+	db.setFail(nil)
+	v, err := a.Get(t.Context(), "k", db.Load)
+	require.NoError(t, err)
+	assert.Equal(t, 3, v)
+	assert.Equal(t, uint64(1), a.Stats().LoadErrors)
+}
+
+// Jitter spreads the TTLs of keys loaded together within [TTL·(1−j), TTL].
+func TestAsideJitter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newMem(t, 1000)
+		a, err := NewAside(m, AsideOptions{TTL: 100 * time.Second, Jitter: 0.2})
+		require.NoError(t, err)
+		db := newFakeDB()
+		seen := map[time.Duration]bool{}
+		for i := range 100 {
+			k := string(rune('a'+i%26)) + string(rune('a'+i/26))
+			db.set(k, i)
+			_, err := a.Get(t.Context(), k, db.Load)
+			require.NoError(t, err)
+			_, ttl, ok, _ := m.Lookup(t.Context(), k)
+			require.True(t, ok)
+			assert.GreaterOrEqual(t, ttl, 80*time.Second)
+			assert.LessOrEqual(t, ttl, 100*time.Second)
+			seen[ttl/time.Second] = true
+		}
+		assert.Greater(t, len(seen), 10, "TTLs are spread")
+	})
+}
+
+func TestReadThrough(t *testing.T) {
+	db := newFakeDB()
+	db.set("a", 1)
+	r, err := NewReadThrough[string, int](newMem(t, 10), db, AsideOptions{})
+	require.NoError(t, err)
+	for range 3 {
+		v, err := r.Get(t.Context(), "a")
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+	}
+	loads, _, _ := db.counts()
+	assert.Equal(t, 1, loads)
+}
+
+func TestPatternsBadInput(t *testing.T) {
+	m := newMem(t, 10)
+	db := newFakeDB()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"aside nil store", func() error { _, err := NewAside[string, int](nil, AsideOptions{}); return err }()},
+		{"aside negative ttl", func() error { _, err := NewAside(m, AsideOptions{TTL: -1}); return err }()},
+		{"aside jitter 1", func() error { _, err := NewAside(m, AsideOptions{Jitter: 1}); return err }()},
+		{"aside negative capacity", func() error { _, err := NewAside(m, AsideOptions{NegativeCapacity: -1}); return err }()},
+		{"read-through nil loader", func() error { _, err := NewReadThrough(m, nil, AsideOptions{}); return err }()},
+		{"write-through nil source", func() error { _, err := NewWriteThrough(m, nil, 0); return err }()},
+		{"write-through negative ttl", func() error { _, err := NewWriteThrough[string, int](m, db, -time.Second); return err }()},
+		{"write-behind nil writer", func() error { _, err := NewWriteBehind(m, nil, WriteBehindOptions{}); return err }()},
+		{"write-behind negative batch", func() error {
+			_, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{BatchSize: -1})
+			return err
+		}()},
+		{"write-behind backoff order", func() error {
+			_, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{MinBackoff: time.Second, MaxBackoff: time.Millisecond})
+			return err
+		}()},
+		{"write-behind unknown policy", func() error {
+			_, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{Full: 7})
+			return err
+		}()},
+		{"refresh-ahead zero ttl", func() error { _, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{}); return err }()},
+		{"refresh-ahead nil loader", func() error {
+			_, err := NewRefreshAhead(m, nil, RefreshAheadOptions{TTL: time.Second})
+			return err
+		}()},
+		{"refresh-ahead fraction", func() error {
+			_, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: time.Second, RefreshAfter: 1.5})
+			return err
+		}()},
+		{"refresh-ahead beta", func() error {
+			_, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: time.Second, Beta: -1})
+			return err
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.ErrorIs(t, tc.err, ErrInvalidConfig)
+			assert.Contains(t, tc.err.Error(), "cache: ")
+		})
+	}
+	a, err := NewAside(m, AsideOptions{})
+	require.NoError(t, err)
+	_, err = a.Get(t.Context(), "k", nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "nil loader")
+}

@@ -1,0 +1,148 @@
+package cache
+
+import (
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/maypok86/otter/v2"
+
+	"github.com/sysdesign-go/sysdesign/internal/sim"
+)
+
+// benchCache is the part of a cache the comparison benchmarks use.
+type benchCache interface {
+	get(k string) (int, bool)
+	set(k string, v int)
+}
+
+type memBench struct{ m *Memory[string, int] }
+
+func (c memBench) get(k string) (int, bool) { return c.m.Get(k) }
+func (c memBench) set(k string, v int)      { _ = c.m.Set(k, v) }
+
+type otterBench struct{ c *otter.Cache[string, int] }
+
+func (c otterBench) get(k string) (int, bool) { return c.c.GetIfPresent(k) }
+func (c otterBench) set(k string, v int)      { c.c.Set(k, v) }
+
+type lruBench struct{ c *lru.Cache[string, int] }
+
+func (c lruBench) get(k string) (int, bool) { return c.c.Get(k) }
+func (c lruBench) set(k string, v int)      { c.c.Add(k, v) }
+
+const benchSize = 1 << 14
+
+// benchImpls lists every cache the benchmarks compare: this package's
+// policies beside otter v2 (W-TinyLFU) and golang-lru v2 (LRU).
+func benchImpls(b *testing.B) []struct {
+	name string
+	make func() benchCache
+} {
+	impls := []struct {
+		name string
+		make func() benchCache
+	}{}
+	for _, p := range Policies {
+		impls = append(impls, struct {
+			name string
+			make func() benchCache
+		}{"sysdesign-" + p.String(), func() benchCache {
+			m, err := NewMemory(benchSize, MemoryOptions[string, int]{Policy: p})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return memBench{m}
+		}})
+	}
+	impls = append(impls,
+		struct {
+			name string
+			make func() benchCache
+		}{"otter", func() benchCache {
+			return otterBench{otter.Must(&otter.Options[string, int]{MaximumSize: benchSize})}
+		}},
+		struct {
+			name string
+			make func() benchCache
+		}{"golang-lru", func() benchCache {
+			c, err := lru.New[string, int](benchSize)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return lruBench{c}
+		}},
+	)
+	return impls
+}
+
+// benchKeys returns a Zipf(1.0) stream of keys over 2×benchSize keys, so a
+// full cache serves most but not all reads.
+func benchKeys(b *testing.B) []string {
+	z, err := sim.NewZipf(sim.NewRand(1, 1), 1.0, 2*benchSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = "key:" + strconv.FormatUint(z.Next(), 10)
+	}
+	return keys
+}
+
+// filled writes twice the capacity into c, so it is full and has evicted.
+func filled(c benchCache) benchCache {
+	for i := range 2 * benchSize {
+		c.set("key:"+strconv.Itoa(i), i)
+	}
+	return c
+}
+
+// benchmarkMixed runs reads and writes in parallel on a full cache; every
+// writePct-th operation in 100 is a Set.
+func benchmarkMixed(b *testing.B, writePct int) {
+	keys := benchKeys(b)
+	for _, impl := range benchImpls(b) {
+		b.Run("algo="+impl.name, func(b *testing.B) {
+			c := filled(impl.make())
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(1) * 7919)
+				for pb.Next() {
+					k := keys[i&(len(keys)-1)]
+					if writePct > 0 && i%100 < writePct {
+						c.set(k, i)
+					} else {
+						c.get(k)
+					}
+					i++
+				}
+			})
+		})
+	}
+}
+
+// Parallel Get on a full cache.
+func BenchmarkMemory_Get(b *testing.B) { benchmarkMixed(b, 0) }
+
+// Parallel 75% Get / 25% Set on a full cache.
+func BenchmarkMemory_Mixed75_25(b *testing.B) { benchmarkMixed(b, 25) }
+
+// Single-goroutine Get, for allocation checks and the cost of one lookup.
+func BenchmarkMemory_GetSerial(b *testing.B) {
+	keys := benchKeys(b)
+	for _, impl := range benchImpls(b) {
+		b.Run("algo="+impl.name, func(b *testing.B) {
+			c := filled(impl.make())
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				c.get(keys[i&(len(keys)-1)])
+				i++
+			}
+		})
+	}
+}

@@ -1,0 +1,140 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by this package, testable with errors.Is.
+var (
+	// ErrInvalidConfig is wrapped by every constructor error caused by a bad
+	// option or argument.
+	ErrInvalidConfig = errors.New("cache: invalid configuration")
+	// ErrNotFound is returned by a [Loader] when the source of truth has no
+	// value for a key, and by caches when neither the cache nor the source
+	// has one. Cache-aside remembers it for [AsideOptions.NegativeTTL].
+	ErrNotFound = errors.New("cache: not found")
+	// ErrTooLarge is returned when a value's weight exceeds what the store
+	// can ever hold.
+	ErrTooLarge = errors.New("cache: value too large")
+	// ErrCodec wraps a failure to encode or decode a value for Redis.
+	ErrCodec = errors.New("cache: codec error")
+	// ErrQueueFull is returned by [WriteBehind.Set] when the queue is full
+	// and the full-queue policy is [FullError].
+	ErrQueueFull = errors.New("cache: write-behind queue full")
+	// ErrClosed is returned by operations on a closed component.
+	ErrClosed = errors.New("cache: closed")
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+}
+
+// Reason says why an entry left a [Memory] store.
+type Reason uint8
+
+// Reasons an entry leaves a store.
+const (
+	Evicted  Reason = iota // removed by the eviction policy to make room
+	Expired                // its TTL passed
+	Deleted                // removed by Delete or an invalidation
+	Replaced               // overwritten by Set
+)
+
+// String returns "evicted", "expired", "deleted" or "replaced".
+func (r Reason) String() string {
+	switch r {
+	case Evicted:
+		return "evicted"
+	case Expired:
+		return "expired"
+	case Deleted:
+		return "deleted"
+	case Replaced:
+		return "replaced"
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// Store is what the patterns ([Aside], [WriteThrough], [WriteBehind],
+// [RefreshAhead]) cache into: a [Memory] store, a [Redis] store or a
+// [MultiLevel] cache. Implementations must be safe for concurrent use.
+type Store[K comparable, V any] interface {
+	// Lookup returns the value of key and its remaining TTL (0 for no
+	// expiry); ok is false when the key is absent or expired.
+	Lookup(ctx context.Context, key K) (value V, ttl time.Duration, ok bool, err error)
+	// Save stores value under key for ttl (0 = the store's default).
+	Save(ctx context.Context, key K, value V, ttl time.Duration) error
+	// Remove deletes key; deleting an absent key is not an error.
+	Remove(ctx context.Context, key K) error
+}
+
+// Loader reads the source of truth. Load returns an error wrapping
+// [ErrNotFound] when the key does not exist there.
+type Loader[K comparable, V any] interface {
+	Load(ctx context.Context, key K) (V, error)
+}
+
+// LoaderFunc adapts a function to [Loader].
+type LoaderFunc[K comparable, V any] func(ctx context.Context, key K) (V, error)
+
+// Load calls f(ctx, key).
+func (f LoaderFunc[K, V]) Load(ctx context.Context, key K) (V, error) { return f(ctx, key) }
+
+// Writer writes to the source of truth, one key at a time.
+type Writer[K comparable, V any] interface {
+	Write(ctx context.Context, key K, value V) error
+	Delete(ctx context.Context, key K) error
+}
+
+// Write is one pending change for the source of truth: a value to store, or
+// a deletion when Delete is true.
+type Write[K comparable, V any] struct {
+	Key    K
+	Value  V
+	Delete bool
+}
+
+// BatchWriter writes a batch of changes to the source of truth. It should
+// apply the batch atomically or idempotently: on error the whole batch is
+// retried.
+type BatchWriter[K comparable, V any] interface {
+	WriteBatch(ctx context.Context, batch []Write[K, V]) error
+}
+
+// BatchWriterFunc adapts a function to [BatchWriter].
+type BatchWriterFunc[K comparable, V any] func(ctx context.Context, batch []Write[K, V]) error
+
+// WriteBatch calls f(ctx, batch).
+func (f BatchWriterFunc[K, V]) WriteBatch(ctx context.Context, batch []Write[K, V]) error {
+	return f(ctx, batch)
+}
+
+// hitRatio returns hits/(hits+misses), or 0 with no lookups.
+func hitRatio(hits, misses uint64) float64 {
+	if hits+misses == 0 {
+		return 0
+	}
+	return float64(hits) / float64(hits+misses)
+}
+
+func nowFunc(f func() time.Time) func() time.Time {
+	if f == nil {
+		return time.Now
+	}
+	return f
+}
+
+func wrapf(sentinel error, format string, args ...any) error {
+	return &wrapped{msg: fmt.Sprintf(format, args...), err: sentinel}
+}
+
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }

@@ -1,0 +1,208 @@
+package cache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-go/sysdesign/cache"
+)
+
+// A bounded in-process cache with per-entry TTL and an eviction hook.
+func ExampleMemory() {
+	var evicted []string
+	m, err := cache.NewMemory(2, cache.MemoryOptions[string, int]{
+		Policy: cache.LRU, Shards: 1,
+		OnEvict: func(k string, _ int, r cache.Reason) { evicted = append(evicted, k+" "+r.String()) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	_ = m.Set("a", 1)
+	_ = m.Set("b", 2)
+	m.Get("a")        // b is now least recently used
+	_ = m.Set("c", 3) // evicts b
+	_, ok := m.Get("b")
+	fmt.Println("b present:", ok)
+	fmt.Println(evicted)
+	_, err = cache.NewMemory(0, cache.MemoryOptions[string, int]{})
+	fmt.Println(errors.Is(err, cache.ErrInvalidConfig), err)
+	// Output:
+	// b present: false
+	// [b evicted]
+	// true cache: invalid configuration: capacity must be positive, got 0
+}
+
+// Cache-aside with stampede protection: 50 concurrent misses, one load.
+func ExampleAside() {
+	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, string]{})
+	a, _ := cache.NewAside(store, cache.AsideOptions{TTL: time.Minute, NegativeTTL: time.Second})
+	var loads atomic.Int32
+	load := func(ctx context.Context, id string) (string, error) {
+		loads.Add(1)
+		time.Sleep(10 * time.Millisecond) // a slow database
+		if id == "42" {
+			return "Ada", nil
+		}
+		return "", cache.ErrNotFound
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { _, _ = a.Get(context.Background(), "42", load) })
+	}
+	wg.Wait()
+	v, _ := a.Get(context.Background(), "42", load)
+	fmt.Println(v, "loads:", loads.Load())
+	for range 3 {
+		_, err := a.Get(context.Background(), "7", load)
+		fmt.Println(errors.Is(err, cache.ErrNotFound))
+	}
+	fmt.Println("loads:", loads.Load(), "(not-found remembered)")
+	// Output:
+	// Ada loads: 1
+	// true
+	// true
+	// true
+	// loads: 2 (not-found remembered)
+}
+
+// db is a toy source of truth for the examples.
+type db struct {
+	mu   sync.Mutex
+	rows map[string]int
+	log  []string
+}
+
+func (d *db) Load(_ context.Context, k string) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.rows[k]
+	if !ok {
+		return 0, cache.ErrNotFound
+	}
+	return v, nil
+}
+
+func (d *db) Write(_ context.Context, k string, v int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rows[k] = v
+	d.log = append(d.log, fmt.Sprintf("write %s=%d", k, v))
+	return nil
+}
+
+func (d *db) Delete(_ context.Context, k string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.rows, k)
+	return nil
+}
+
+func (d *db) WriteBatch(_ context.Context, b []cache.Write[string, int]) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var parts []string
+	for _, w := range b {
+		d.rows[w.Key] = w.Value
+		parts = append(parts, fmt.Sprintf("%s=%d", w.Key, w.Value))
+	}
+	sort.Strings(parts)
+	d.log = append(d.log, "batch "+strings.Join(parts, " "))
+	return nil
+}
+
+// Read-through and write-through over one store: reads load misses, writes
+// reach the database before the cache.
+func ExampleWriteThrough() {
+	d := &db{rows: map[string]int{"stock:1": 5}}
+	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, int]{})
+	r, _ := cache.NewReadThrough[string, int](store, d, cache.AsideOptions{})
+	w, _ := cache.NewWriteThrough[string, int](store, d, 0)
+	ctx := context.Background()
+	v, _ := r.Get(ctx, "stock:1")
+	fmt.Println("read", v)
+	_ = w.Set(ctx, "stock:1", 4)
+	v, _ = r.Get(ctx, "stock:1")
+	fmt.Println("read", v, "hits", r.Stats().Hits)
+	fmt.Println(d.log)
+	// Output:
+	// read 5
+	// read 4 hits 1
+	// [write stock:1=4]
+}
+
+// Write-behind: writes are acknowledged after the cache, coalesced, and
+// flushed in one batch; Close drains the queue.
+func ExampleWriteBehind() {
+	d := &db{rows: map[string]int{}}
+	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, int]{})
+	w, _ := cache.NewWriteBehind[string, int](store, d, cache.WriteBehindOptions{Interval: time.Hour})
+	ctx := context.Background()
+	for i := range 5 {
+		_ = w.Set(ctx, "views:home", i+1) // coalesces into one write
+	}
+	_ = w.Set(ctx, "views:about", 1)
+	v, _ := store.Get("views:home")
+	fmt.Println("cache has", v, "queued", w.Stats().Queued)
+	if err := w.Close(ctx); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(d.log)
+	// Output:
+	// cache has 5 queued 2
+	// [batch views:about=1 views:home=5]
+}
+
+// Refresh-ahead: a value read after 80% of its TTL is reloaded in the
+// background, so a steadily read key never misses.
+func ExampleRefreshAhead() {
+	var version atomic.Int32
+	loader := cache.LoaderFunc[string, int32](func(context.Context, string) (int32, error) {
+		return version.Add(1), nil
+	})
+	store, _ := cache.NewMemory(10, cache.MemoryOptions[string, int32]{})
+	r, _ := cache.NewRefreshAhead[string, int32](store, loader, cache.RefreshAheadOptions{TTL: 400 * time.Millisecond})
+	defer r.Close()
+	ctx := context.Background()
+	v, _ := r.Get(ctx, "config")
+	fmt.Println("first", v)
+	time.Sleep(340 * time.Millisecond)
+	v, _ = r.Get(ctx, "config") // still 1, triggers a reload
+	fmt.Println("stale while reloading", v)
+	time.Sleep(150 * time.Millisecond) // past the original expiry
+	v, _ = r.Get(ctx, "config")
+	fmt.Println("after", v, "misses", r.Stats().Misses)
+	// Output:
+	// first 1
+	// stale while reloading 1
+	// after 2 misses 1
+}
+
+// L1 over a Redis L2 shared by several processes, with pub/sub
+// invalidation. (Not run as a test: it needs a Redis server.)
+func ExampleMultiLevel() {
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer client.Close()
+	l1, _ := cache.NewMemory(10_000, cache.MemoryOptions[string, string]{})
+	l2, _ := cache.NewRedis[string](client, cache.RedisOptions{Prefix: "app:", Timeout: 50 * time.Millisecond})
+	ml, err := cache.NewMultiLevel(ctx, l1, l2, cache.MultiLevelOptions{Channel: "app:invalidate", L1TTL: time.Minute})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ml.Close()
+	users, _ := cache.NewAside[string, string](ml, cache.AsideOptions{TTL: time.Hour, Jitter: 0.1})
+	name, err := users.Get(ctx, "user:42", func(ctx context.Context, id string) (string, error) {
+		return "Ada", nil // the database query
+	})
+	fmt.Println(name, err)
+	_ = ml.Delete(ctx, "user:42") // every process drops it from its L1
+}

@@ -1,0 +1,357 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Multi-level cache — L1 in process, L2 in Redis, then the source.
+//
+// The guide: "How would you design a multi-level caching system? L1 Cache:
+// Application-level (in-memory) ... Fastest access, lowest latency ...
+// Limited by application memory. L2 Cache: Distributed cache (Redis,
+// Memcached) ... Network latency, but shared across instances." And, for
+// invalidation: "Manual Invalidation: Application-controlled invalidation.
+// Event-Driven: Invalidate on data changes."
+//
+// [MultiLevel] reads L1, then L2; an L2 hit fills L1 with the entry's
+// remaining TTL (capped by [MultiLevelOptions.L1TTL]), so L1 never outlives
+// L2. Writes and deletes go through both levels. With an
+// [MultiLevelOptions.Channel], every write and delete is published on Redis
+// pub/sub and every other process's MultiLevel on that channel drops the
+// key from its L1 — event-driven invalidation within a round trip. If the
+// subscription drops, missed messages cannot be known, so on resubscribing
+// each process clears its whole L1.
+//
+// Degradation: when Redis is down or slow, every L2 call fails within the
+// Redis store's timeout; lookups fall back to L1 and (through [Aside] or
+// another pattern) to the source, errors are counted in [MultiLevelStats]
+// and reported to [MultiLevelOptions.OnError], and L2 is used again as soon
+// as Redis answers. Writes return the L2 error after updating L1.
+
+// MultiLevelOptions configures a [MultiLevel]. The zero value uses no
+// pub/sub invalidation and keeps L1 entries as long as their L2 TTL.
+type MultiLevelOptions struct {
+	// Channel is the Redis pub/sub channel for invalidation messages;
+	// every process sharing the L2 must use the same one. Default "": no
+	// cross-process invalidation (each L1 is then stale for up to L1TTL).
+	Channel string
+	// L1TTL caps the lifetime of L1 entries, bounding staleness when
+	// invalidation messages are lost. Default 0: no cap beyond the L2 TTL.
+	L1TTL time.Duration
+	// OnError is called with every L2 or pub/sub error, outside any lock.
+	// Default nil.
+	OnError func(err error)
+	// OnInvalidate is called after a message from another process removed
+	// keys from L1, with the key or prefix. Default nil.
+	OnInvalidate func(keyOrPrefix string, prefix bool)
+	// HealthCheck is how long the subscription may stay quiet before it is
+	// pinged; an unanswered ping for twice as long makes it re-subscribe
+	// (and clear L1). Default 0: one second.
+	HealthCheck time.Duration
+}
+
+// MultiLevel is an L1 [Memory] store over an L2 [Redis] store; it is a
+// [Store] itself, so [Aside], [WriteThrough], [WriteBehind] and
+// [RefreshAhead] run over it. It is safe for concurrent use. Create it with
+// [NewMultiLevel] and stop its subscriber with [MultiLevel.Close].
+type MultiLevel[V any] struct {
+	l1   *Memory[string, V]
+	l2   *Redis[V]
+	opts MultiLevelOptions
+	id   string // tags our own messages so we skip them
+
+	psMu   sync.Mutex
+	ps     *redis.PubSub // guarded by psMu; replaced by listen on re-subscription
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	stats struct {
+		l1Hits, l2Hits, misses, l2Errors, invalidations, resyncs atomic.Uint64
+	}
+}
+
+// MultiLevelStats is a snapshot of a [MultiLevel]'s counters.
+type MultiLevelStats struct {
+	L1Hits, L2Hits, Misses uint64
+	// L2Errors counts failed L2 calls: while Redis is unavailable it grows
+	// and lookups are served by L1 and the source.
+	L2Errors uint64
+	// Invalidations counts messages from other processes applied to L1.
+	Invalidations uint64
+	// Resyncs counts L1 clears after the subscription was re-established.
+	Resyncs uint64
+}
+
+// HitRatio returns (L1Hits + L2Hits) / lookups, 0 before any lookup.
+func (s MultiLevelStats) HitRatio() float64 { return hitRatio(s.L1Hits+s.L2Hits, s.Misses) }
+
+// NewMultiLevel returns a two-level cache. With a Channel it subscribes
+// before returning, so it fails if Redis cannot be reached then.
+func NewMultiLevel[V any](ctx context.Context, l1 *Memory[string, V], l2 *Redis[V], opts MultiLevelOptions) (*MultiLevel[V], error) {
+	if l1 == nil || l2 == nil {
+		return nil, invalid("multi-level cache needs both levels (L1 %v, L2 %v)", l1 != nil, l2 != nil)
+	}
+	if opts.L1TTL < 0 || opts.HealthCheck < 0 {
+		return nil, invalid("negative L1TTL %v or HealthCheck %v", opts.L1TTL, opts.HealthCheck)
+	}
+	if opts.HealthCheck == 0 {
+		opts.HealthCheck = time.Second
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	m := &MultiLevel[V]{l1: l1, l2: l2, opts: opts, id: hex.EncodeToString(b[:])}
+	if opts.Channel == "" {
+		return m, nil
+	}
+	m.ps = l2.client.Subscribe(ctx, opts.Channel)
+	sctx, cancel := context.WithTimeout(ctx, l2.timeout*10)
+	_, err := m.ps.Receive(sctx) // the subscription confirmation
+	cancel()
+	if err != nil {
+		_ = m.ps.Close()
+		return nil, fmt.Errorf("cache: subscribing to invalidation channel %q: %w", opts.Channel, err)
+	}
+	var rctx context.Context
+	rctx, m.cancel = context.WithCancel(context.Background())
+	m.done = make(chan struct{})
+	go m.listen(rctx)
+	return m, nil
+}
+
+// Invalidation messages are "<sender id> k <key>" or "<sender id> p
+// <prefix>".
+func (m *MultiLevel[V]) publish(ctx context.Context, kind byte, key string) error {
+	if m.opts.Channel == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.l2.timeout)
+	defer cancel()
+	if err := m.l2.client.Publish(ctx, m.opts.Channel, m.id+" "+string(kind)+" "+key).Err(); err != nil {
+		return m.l2Error(fmt.Errorf("cache: publishing invalidation of %q: %w", key, err))
+	}
+	return nil
+}
+
+func (m *MultiLevel[V]) pubsub() *redis.PubSub {
+	m.psMu.Lock()
+	defer m.psMu.Unlock()
+	return m.ps
+}
+
+// listen applies invalidation messages until ctx ends. It pings the
+// subscription when it is quiet and re-subscribes when a ping goes
+// unanswered for two health-check intervals (a dead or partitioned link);
+// the re-subscription confirmation then clears L1.
+func (m *MultiLevel[V]) listen(ctx context.Context) {
+	defer close(m.done)
+	every := m.opts.HealthCheck
+	pinged := false
+	var silentSince time.Time
+	for {
+		ps := m.pubsub()
+		msg, err := ps.ReceiveTimeout(ctx, every)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				// A broken link: go-redis reconnects on the next receive.
+				m.l2Error(fmt.Errorf("cache: invalidation subscription: %w", err))
+				t := time.NewTimer(every)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+				continue
+			}
+			switch {
+			case !pinged:
+				pinged, silentSince = true, time.Now()
+				pctx, cancel := context.WithTimeout(ctx, m.l2.timeout)
+				_ = ps.Ping(pctx)
+				cancel()
+			case time.Since(silentSince) >= 2*every:
+				m.resubscribe(ctx)
+				pinged = false
+			}
+			continue
+		}
+		pinged = false
+		switch msg := msg.(type) {
+		case *redis.Subscription:
+			// A subscription after a dropped link: messages sent meanwhile
+			// are lost, so nothing in L1 can be trusted.
+			if msg.Kind == "subscribe" {
+				m.stats.resyncs.Add(1)
+				m.l1.DeleteFunc(func(string, V) bool { return true })
+			}
+		case *redis.Message:
+			m.apply(msg.Payload)
+		}
+	}
+}
+
+func (m *MultiLevel[V]) resubscribe(ctx context.Context) {
+	m.l2Error(fmt.Errorf("cache: invalidation subscription on %q silent for %v, re-subscribing", m.opts.Channel, 2*m.opts.HealthCheck))
+	m.psMu.Lock()
+	defer m.psMu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	_ = m.ps.Close()
+	m.ps = m.l2.client.Subscribe(ctx, m.opts.Channel)
+}
+
+func (m *MultiLevel[V]) apply(payload string) {
+	id, rest, ok := strings.Cut(payload, " ")
+	if !ok || id == m.id || len(rest) < 2 || rest[1] != ' ' {
+		return
+	}
+	key := rest[2:]
+	switch rest[0] {
+	case 'k':
+		m.l1.Delete(key)
+	case 'p':
+		m.l1.DeleteFunc(func(k string, _ V) bool { return strings.HasPrefix(k, key) })
+	default:
+		return
+	}
+	m.stats.invalidations.Add(1)
+	if m.opts.OnInvalidate != nil {
+		m.opts.OnInvalidate(key, rest[0] == 'p')
+	}
+}
+
+func (m *MultiLevel[V]) l2Error(err error) error {
+	m.stats.l2Errors.Add(1)
+	if m.opts.OnError != nil {
+		m.opts.OnError(err)
+	}
+	return err
+}
+
+// Lookup implements [Store]: L1, then L2 (filling L1). An L2 failure is
+// counted and reported, and the lookup is a miss, so callers fall back to
+// the source; the error is not returned.
+func (m *MultiLevel[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
+	if v, ttl, ok, _ := m.l1.Lookup(ctx, key); ok {
+		m.stats.l1Hits.Add(1)
+		return v, ttl, true, nil
+	}
+	v, ttl, ok, err := m.l2.Lookup(ctx, key)
+	if err != nil {
+		m.l2Error(err)
+		m.stats.misses.Add(1)
+		var zero V
+		return zero, 0, false, nil
+	}
+	if !ok {
+		m.stats.misses.Add(1)
+		return v, 0, false, nil
+	}
+	m.stats.l2Hits.Add(1)
+	_ = m.l1.SetWithTTL(key, v, m.l1TTL(ttl)) // a value too large for L1 is served from L2
+	return v, ttl, true, nil
+}
+
+func (m *MultiLevel[V]) l1TTL(ttl time.Duration) time.Duration {
+	if m.opts.L1TTL > 0 && (ttl == 0 || ttl > m.opts.L1TTL) {
+		return m.opts.L1TTL
+	}
+	return ttl
+}
+
+// Get returns key's value from L1 or L2.
+func (m *MultiLevel[V]) Get(ctx context.Context, key string) (V, bool) {
+	v, _, ok, _ := m.Lookup(ctx, key)
+	return v, ok
+}
+
+// Save implements [Store]: it writes L1 and L2 and tells the other
+// processes to drop key. It returns the L2 error, if any, after L1 was
+// updated.
+func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
+	if ttl < 0 {
+		return invalid("negative TTL %v for key %q", ttl, key)
+	}
+	if ttl == 0 {
+		ttl = m.l2.opts.DefaultTTL
+	}
+	if err := m.l1.SetWithTTL(key, value, m.l1TTL(ttl)); err != nil && !errors.Is(err, ErrTooLarge) {
+		return err
+	}
+	if err := m.l2.Set(ctx, key, value, ttl); err != nil {
+		return m.l2Error(err)
+	}
+	return m.publish(ctx, 'k', key)
+}
+
+// Set is [MultiLevel.Save].
+func (m *MultiLevel[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
+	return m.Save(ctx, key, value, ttl)
+}
+
+// Remove implements [Store]: it deletes key from both levels and tells the
+// other processes to drop it.
+func (m *MultiLevel[V]) Remove(ctx context.Context, key string) error {
+	m.l1.Delete(key)
+	if err := m.l2.Delete(ctx, key); err != nil {
+		return m.l2Error(err)
+	}
+	return m.publish(ctx, 'k', key)
+}
+
+// Delete is [MultiLevel.Remove].
+func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error { return m.Remove(ctx, key) }
+
+// DeletePrefix deletes every key starting with prefix from both levels and
+// from every other process's L1: invalidation by group ("user:42:").
+func (m *MultiLevel[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	m.l1.DeleteFunc(func(k string, _ V) bool { return strings.HasPrefix(k, prefix) })
+	n, err := m.l2.DeletePrefix(ctx, prefix)
+	if err != nil {
+		return n, m.l2Error(err)
+	}
+	return n, m.publish(ctx, 'p', prefix)
+}
+
+// Stats returns the cache's counters.
+func (m *MultiLevel[V]) Stats() MultiLevelStats {
+	return MultiLevelStats{
+		L1Hits: m.stats.l1Hits.Load(), L2Hits: m.stats.l2Hits.Load(), Misses: m.stats.misses.Load(),
+		L2Errors: m.stats.l2Errors.Load(), Invalidations: m.stats.invalidations.Load(), Resyncs: m.stats.resyncs.Load(),
+	}
+}
+
+// Close stops the invalidation subscriber and waits for it. It does not
+// close the Redis client.
+func (m *MultiLevel[V]) Close() error {
+	var err error
+	m.once.Do(func() {
+		if m.opts.Channel == "" {
+			return
+		}
+		m.cancel()
+		m.psMu.Lock()
+		err = m.ps.Close()
+		m.psMu.Unlock()
+		<-m.done
+	})
+	return err
+}
+
+var _ Store[string, int] = (*MultiLevel[int])(nil)

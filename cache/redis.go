@@ -1,0 +1,328 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Codec turns values into bytes for Redis and back.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default [Codec], encoding/json.
+type JSON struct{}
+
+// Marshal calls json.Marshal.
+func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal calls json.Unmarshal.
+func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// RedisOptions configures a [Redis] store. The zero value stores JSON
+// without expiry, with no key prefix, and bounds every call by 100 ms.
+type RedisOptions struct {
+	// Prefix is put in front of every key, e.g. "app:users:". Default "".
+	Prefix string
+	// Codec encodes values. Default nil: [JSON].
+	Codec Codec
+	// DefaultTTL is the lifetime of values saved with a TTL of 0. Default
+	// 0: no expiry.
+	DefaultTTL time.Duration
+	// Timeout bounds each Redis call (a pipeline counts as one), on top of
+	// the caller's context. Default 0: 100 ms.
+	Timeout time.Duration
+	// OnError is called with every failed Redis call or codec error,
+	// outside any lock. Default nil.
+	OnError func(err error)
+}
+
+// Redis is a distributed cache (the GUIDE's L2) on a Redis server, Sentinel
+// group or Cluster through go-redis's UniversalClient. Values are encoded
+// with a [Codec]; batches go through one pipeline. Keys are strings, put
+// under [RedisOptions.Prefix].
+//
+// Redis is safe for concurrent use. Create it with [NewRedis].
+type Redis[V any] struct {
+	client  redis.UniversalClient
+	opts    RedisOptions
+	codec   Codec
+	timeout time.Duration
+	stats   struct{ hits, misses, errors atomic.Uint64 }
+}
+
+// getWithTTL reads a value and its remaining lifetime in one round trip,
+// atomically.
+var getWithTTL = redis.NewScript(`return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}`)
+
+// NewRedis returns a store on client.
+func NewRedis[V any](client redis.UniversalClient, opts RedisOptions) (*Redis[V], error) {
+	if client == nil {
+		return nil, invalid("nil Redis client")
+	}
+	if opts.DefaultTTL < 0 || opts.Timeout < 0 {
+		return nil, invalid("negative DefaultTTL %v or Timeout %v", opts.DefaultTTL, opts.Timeout)
+	}
+	r := &Redis[V]{client: client, opts: opts, codec: opts.Codec, timeout: opts.Timeout}
+	if r.codec == nil {
+		r.codec = JSON{}
+	}
+	if r.timeout == 0 {
+		r.timeout = 100 * time.Millisecond
+	}
+	return r, nil
+}
+
+// Key returns the Redis key that holds key.
+func (r *Redis[V]) Key(key string) string { return r.opts.Prefix + key }
+
+func (r *Redis[V]) fail(err error) error {
+	r.stats.errors.Add(1)
+	if r.opts.OnError != nil {
+		r.opts.OnError(err)
+	}
+	return err
+}
+
+func (r *Redis[V]) decode(key string, data []byte) (V, error) {
+	var v V
+	if err := r.codec.Unmarshal(data, &v); err != nil {
+		return v, r.fail(fmt.Errorf("%w: decoding key %q: %w", ErrCodec, key, err))
+	}
+	return v, nil
+}
+
+func (r *Redis[V]) encode(key string, v V) ([]byte, error) {
+	b, err := r.codec.Marshal(v)
+	if err != nil {
+		return nil, r.fail(fmt.Errorf("%w: encoding key %q: %w", ErrCodec, key, err))
+	}
+	return b, nil
+}
+
+// Get returns key's value; ok is false when Redis does not have it.
+func (r *Redis[V]) Get(ctx context.Context, key string) (v V, ok bool, err error) {
+	v, _, ok, err = r.Lookup(ctx, key)
+	return v, ok, err
+}
+
+// Lookup implements [Store]: value and remaining TTL in one round trip.
+func (r *Redis[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
+	var zero V
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	res, err := getWithTTL.Run(ctx, r.client, []string{r.Key(key)}).Slice()
+	if err != nil {
+		return zero, 0, false, r.fail(fmt.Errorf("cache: redis lookup of %q: %w", key, err))
+	}
+	if len(res) != 2 || res[0] == nil {
+		r.stats.misses.Add(1)
+		return zero, 0, false, nil
+	}
+	s, _ := res[0].(string)
+	v, err := r.decode(key, []byte(s))
+	if err != nil {
+		return zero, 0, false, err
+	}
+	r.stats.hits.Add(1)
+	var ttl time.Duration
+	if ms, _ := res[1].(int64); ms > 0 {
+		ttl = time.Duration(ms) * time.Millisecond
+	}
+	return v, ttl, true, nil
+}
+
+func (r *Redis[V]) ttl(ttl time.Duration) (time.Duration, error) {
+	if ttl < 0 {
+		return 0, invalid("negative TTL %v", ttl)
+	}
+	if ttl == 0 {
+		ttl = r.opts.DefaultTTL
+	}
+	if ttl > 0 && ttl < time.Millisecond {
+		ttl = time.Millisecond // Redis's resolution; never 0, which would mean "keep forever"
+	}
+	return ttl, nil
+}
+
+// Set stores value under key for ttl (0: the default TTL).
+func (r *Redis[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
+	ttl, err := r.ttl(ttl)
+	if err != nil {
+		return err
+	}
+	b, err := r.encode(key, value)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if err := r.client.Set(ctx, r.Key(key), b, ttl).Err(); err != nil {
+		return r.fail(fmt.Errorf("cache: redis set of %q: %w", key, err))
+	}
+	return nil
+}
+
+// Save implements [Store] with [Redis.Set].
+func (r *Redis[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
+	return r.Set(ctx, key, value, ttl)
+}
+
+// Remove implements [Store] with [Redis.Delete].
+func (r *Redis[V]) Remove(ctx context.Context, key string) error { return r.Delete(ctx, key) }
+
+// Delete removes keys.
+func (r *Redis[V]) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Unlink(ctx, r.Key(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return r.fail(fmt.Errorf("cache: redis delete of %d keys: %w", len(keys), err))
+	}
+	return nil
+}
+
+// GetMany returns the values of keys that Redis has, in one pipeline.
+func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
+	out := make(map[string]V, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, r.Key(k))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, r.fail(fmt.Errorf("cache: redis get of %d keys: %w", len(keys), err))
+	}
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			r.stats.misses.Add(1)
+			continue
+		}
+		if err != nil {
+			return nil, r.fail(fmt.Errorf("cache: redis get of %q: %w", keys[i], err))
+		}
+		v, err := r.decode(keys[i], b)
+		if err != nil {
+			return nil, err
+		}
+		r.stats.hits.Add(1)
+		out[keys[i]] = v
+	}
+	return out, nil
+}
+
+// SetMany stores every value of items for ttl (0: the default TTL), in one
+// pipeline. If any value fails to encode, nothing is written.
+func (r *Redis[V]) SetMany(ctx context.Context, items map[string]V, ttl time.Duration) error {
+	ttl, err := r.ttl(ttl)
+	if err != nil {
+		return err
+	}
+	enc := make(map[string][]byte, len(items))
+	for k, v := range items {
+		if enc[k], err = r.encode(k, v); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for k, b := range enc {
+			p.Set(ctx, r.Key(k), b, ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return r.fail(fmt.Errorf("cache: redis set of %d keys: %w", len(items), err))
+	}
+	return nil
+}
+
+// DeletePrefix removes every key that starts with prefix (after the
+// store's own prefix) with SCAN and UNLINK, never KEYS, and returns how
+// many it removed. On a Cluster client it scans every master. Its context
+// bounds the whole walk; each call is bounded by the store's timeout.
+func (r *Redis[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	pattern := globEscape(r.opts.Prefix+prefix) + "*"
+	var n atomic.Int64
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		var cursor uint64
+		for {
+			cctx, cancel := context.WithTimeout(ctx, r.timeout)
+			keys, next, err := c.Scan(cctx, cursor, pattern, 500).Result()
+			if err == nil && len(keys) > 0 {
+				err = c.Unlink(cctx, keys...).Err()
+			}
+			cancel()
+			if err != nil {
+				return err
+			}
+			n.Add(int64(len(keys)))
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	var err error
+	if cc, ok := r.client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, r.client)
+	}
+	if err != nil {
+		return int(n.Load()), r.fail(fmt.Errorf("cache: redis delete of prefix %q: %w", prefix, err))
+	}
+	return int(n.Load()), nil
+}
+
+func globEscape(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\', '*', '?', '[', ']':
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// RedisStats is a snapshot of a [Redis] store's counters.
+type RedisStats struct {
+	Hits, Misses uint64
+	Errors       uint64 // failed calls and codec errors
+}
+
+// HitRatio returns Hits / (Hits + Misses), 0 before any lookup.
+func (s RedisStats) HitRatio() float64 { return hitRatio(s.Hits, s.Misses) }
+
+// Stats returns the store's counters.
+func (r *Redis[V]) Stats() RedisStats {
+	return RedisStats{Hits: r.stats.hits.Load(), Misses: r.stats.misses.Load(), Errors: r.stats.errors.Load()}
+}
+
+var _ Store[string, int] = (*Redis[int])(nil)

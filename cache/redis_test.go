@@ -1,0 +1,248 @@
+package cache
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
+)
+
+type user struct {
+	Name string `json:"name"`
+	Age  int    `json:"age"`
+}
+
+func TestRedisStore(t *testing.T) {
+	db := redistest.New(t)
+	ctx := t.Context()
+	r, err := NewRedis[user](db.Client, RedisOptions{Prefix: db.Prefix, DefaultTTL: time.Minute})
+	require.NoError(t, err)
+
+	_, ok, err := r.Get(ctx, "u1")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	require.NoError(t, r.Set(ctx, "u1", user{"ada", 36}, 0))
+	got, ttl, ok, err := r.Lookup(ctx, "u1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, user{"ada", 36}, got)
+	assert.InDelta(t, float64(time.Minute), float64(ttl), float64(time.Second), "default TTL applied")
+	raw, err := db.Client.Get(ctx, db.Key("u1")).Result()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"name":"ada","age":36}`, raw, "JSON under the prefixed key")
+
+	require.NoError(t, r.SetMany(ctx, map[string]user{"u2": {"bob", 1}, "u3": {"cy", 2}}, time.Hour))
+	many, err := r.GetMany(ctx, []string{"u1", "u2", "u3", "nope"})
+	require.NoError(t, err)
+	assert.Len(t, many, 3)
+	assert.Equal(t, "cy", many["u3"].Name)
+	pttl, err := db.Client.PTTL(ctx, db.Key("u2")).Result()
+	require.NoError(t, err)
+	assert.Greater(t, pttl, 59*time.Minute)
+
+	require.NoError(t, r.Delete(ctx, "u1"))
+	_, ok, err = r.Get(ctx, "u1")
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	require.NoError(t, r.Set(ctx, "group:a", user{}, 0))
+	require.NoError(t, r.Set(ctx, "group:b", user{}, 0))
+	n, err := r.DeletePrefix(ctx, "group:")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	_, ok, _ = r.Get(ctx, "u2")
+	assert.True(t, ok, "other keys untouched")
+
+	st := r.Stats()
+	assert.Equal(t, uint64(0), st.Errors)
+	assert.Positive(t, st.Hits)
+	assert.Positive(t, st.Misses)
+}
+
+type badCodec struct{}
+
+var errCodecBroken = errors.New("codec broken")
+
+func (badCodec) Marshal(any) ([]byte, error) { return nil, errCodecBroken }
+func (badCodec) Unmarshal([]byte, any) error { return errCodecBroken }
+
+func TestRedisBadInputAndCodecErrors(t *testing.T) {
+	_, err := NewRedis[int](nil, RedisOptions{})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	_, err = NewRedis[int](c, RedisOptions{Timeout: -1})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+
+	db := redistest.New(t)
+	ctx := t.Context()
+	var reported atomic.Int32
+	r, err := NewRedis[int](db.Client, RedisOptions{Prefix: db.Prefix, Codec: badCodec{}, OnError: func(error) { reported.Add(1) }})
+	require.NoError(t, err)
+	err = r.Set(ctx, "k", 1, 0)
+	require.ErrorIs(t, err, ErrCodec)
+	require.ErrorIs(t, err, errCodecBroken)
+	assert.Contains(t, err.Error(), `"k"`)
+	require.NoError(t, db.Client.Set(ctx, db.Key("k"), "1", 0).Err())
+	_, _, err = r.Get(ctx, "k")
+	require.ErrorIs(t, err, ErrCodec)
+	err = r.SetMany(ctx, map[string]int{"a": 1}, 0)
+	require.ErrorIs(t, err, ErrCodec)
+	exists, _ := db.Client.Exists(ctx, db.Key("a")).Result()
+	assert.Zero(t, exists, "nothing written when encoding fails")
+	err = r.Set(ctx, "k", 1, -time.Second)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Equal(t, int32(3), reported.Load())
+	assert.Equal(t, uint64(3), r.Stats().Errors)
+
+	_, err = NewMultiLevel[int](ctx, nil, r, MultiLevelOptions{})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+func newLevels(t *testing.T, db *redistest.DB, client redis.UniversalClient, opts MultiLevelOptions) *MultiLevel[int] {
+	t.Helper()
+	l1, err := NewMemory(1000, MemoryOptions[string, int]{})
+	require.NoError(t, err)
+	l2, err := NewRedis[int](client, RedisOptions{Prefix: db.Prefix, Timeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	m, err := NewMultiLevel(t.Context(), l1, l2, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+func TestMultiLevelFillsL1WithRemainingTTL(t *testing.T) {
+	db := redistest.New(t)
+	ctx := t.Context()
+	m := newLevels(t, db, db.Client, MultiLevelOptions{})
+	require.NoError(t, db.Client.Set(ctx, db.Key("k"), "7", 30*time.Second).Err())
+	v, ok := m.Get(ctx, "k")
+	require.True(t, ok)
+	assert.Equal(t, 7, v)
+	_, ttl, ok, _ := m.l1.Lookup(ctx, "k")
+	require.True(t, ok, "L1 filled")
+	assert.InDelta(t, float64(30*time.Second), float64(ttl), float64(time.Second))
+	v, ok = m.Get(ctx, "k")
+	require.True(t, ok)
+	assert.Equal(t, 7, v)
+	st := m.Stats()
+	assert.Equal(t, uint64(1), st.L2Hits)
+	assert.Equal(t, uint64(1), st.L1Hits)
+
+	// Writes and deletes go through both levels.
+	require.NoError(t, m.Set(ctx, "w", 1, time.Minute))
+	raw, err := db.Client.Get(ctx, db.Key("w")).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "1", raw)
+	require.NoError(t, m.Delete(ctx, "w"))
+	_, ok = m.l1.Get("w")
+	assert.False(t, ok)
+	assert.Zero(t, db.Client.Exists(ctx, db.Key("w")).Val())
+}
+
+// Two processes share one Redis: a write or delete in one evicts the key
+// from the other's L1 within milliseconds.
+func TestMultiLevelPubSubInvalidation(t *testing.T) {
+	db := redistest.New(t)
+	ctx := t.Context()
+	channel := db.Key("invalidate")
+	invalidated := make(chan string, 10)
+	a := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel})
+	b := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel,
+		OnInvalidate: func(k string, _ bool) { invalidated <- k }})
+
+	require.NoError(t, a.Set(ctx, "user:1", 1, time.Minute))
+	<-invalidated // b drops user:1 (not cached yet)
+	v, ok := b.Get(ctx, "user:1")
+	require.True(t, ok)
+	assert.Equal(t, 1, v)
+	_, ok = b.l1.Get("user:1")
+	require.True(t, ok, "b has it in L1")
+
+	start := time.Now()
+	require.NoError(t, a.Set(ctx, "user:1", 2, time.Minute))
+	select {
+	case k := <-invalidated:
+		assert.Equal(t, "user:1", k)
+	case <-time.After(2 * time.Second):
+		t.Fatal("no invalidation within 2s")
+	}
+	t.Logf("invalidation reached the other process in %v", time.Since(start))
+	_, ok = b.l1.Get("user:1")
+	assert.False(t, ok, "b's L1 no longer has the old value")
+	v, _ = b.Get(ctx, "user:1")
+	assert.Equal(t, 2, v)
+
+	require.NoError(t, b.Set(ctx, "user:2", 5, time.Minute))
+	_, _ = a.Get(ctx, "user:2")
+	_, err := b.DeletePrefix(ctx, "user:")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := a.l1.Get("user:2"); return !ok }, 2*time.Second, 5*time.Millisecond)
+	_, ok = a.Get(ctx, "user:1")
+	assert.False(t, ok)
+	assert.Positive(t, a.Stats().Invalidations)
+}
+
+// Redis goes away mid-test: the multi-level cache keeps serving from L1
+// and the source, reports the errors, and uses Redis again once it is back.
+func TestMultiLevelDegradesAndRecovers(t *testing.T) {
+	db := redistest.New(t)
+	p, err := tcpproxy.New(db.Addr)
+	require.NoError(t, err)
+	defer p.Close()
+	client := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond,
+		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
+	defer client.Close()
+	var errs atomic.Int32
+	m := newLevels(t, db, client, MultiLevelOptions{Channel: db.Key("inv"), HealthCheck: 50 * time.Millisecond,
+		OnError: func(error) { errs.Add(1) }})
+	src := newFakeDB()
+	src.set("cached", 1)
+	src.set("new", 2)
+	a, err := NewAside[string, int](m, AsideOptions{TTL: time.Minute})
+	require.NoError(t, err)
+	ctx := t.Context()
+	v, err := a.Get(ctx, "cached", src.Load)
+	require.NoError(t, err)
+	assert.Equal(t, 1, v)
+
+	for _, mode := range []struct {
+		name   string
+		break_ func()
+	}{{"blackhole", p.Blackhole}, {"cut", p.Cut}} {
+		t.Run(mode.name, func(t *testing.T) {
+			before := m.Stats().L2Errors
+			mode.break_()
+			start := time.Now()
+			v, err := a.Get(ctx, "cached", src.Load)
+			require.NoError(t, err)
+			assert.Equal(t, 1, v, "served from L1")
+			m.l1.Delete("new")
+			v, err = a.Get(ctx, "new", src.Load)
+			require.NoError(t, err, "served from the source")
+			assert.Equal(t, 2, v)
+			assert.Less(t, time.Since(start), 2*time.Second, "bounded by the Redis timeout")
+			assert.Greater(t, m.Stats().L2Errors, before, "errors counted")
+			assert.Positive(t, errs.Load(), "errors reported")
+
+			p.Restore()
+			require.Eventually(t, func() bool {
+				return m.Set(ctx, "probe", 1, time.Minute) == nil
+			}, 5*time.Second, 20*time.Millisecond, "writes reach Redis again")
+			m.l1.Delete("probe")
+			hits := m.Stats().L2Hits
+			_, ok := m.Get(ctx, "probe")
+			assert.True(t, ok)
+			assert.Equal(t, hits+1, m.Stats().L2Hits, "L2 serves again")
+		})
+	}
+	// After the outages the subscription was re-established.
+	require.Eventually(t, func() bool { return m.Stats().Resyncs > 0 }, 5*time.Second, 20*time.Millisecond)
+}

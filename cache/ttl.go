@@ -1,0 +1,31 @@
+package cache
+
+import "math"
+
+// TTL-only eviction — first to expire, first out.
+//
+// The guide: "TTL (Time To Live): Automatic expiration". When the store is
+// full, the entry closest to its expiry goes (expired ones first); among
+// entries without a TTL, the oldest insertion goes (FIFO). Reads do not
+// change the order, so a read never takes a lock.
+//
+// Pros: cheapest reads; the memory bound and freshness bound are one
+// mechanism; predictable — an entry lives until its TTL unless space runs
+// out. Cons: ignores popularity, so under memory pressure its hit ratio is
+// the lowest of the policies. Use it when every value has a natural
+// lifetime (tokens, sessions, rate windows) and the cache is sized to hold
+// the live set.
+type ttlPolicy[K comparable, V any] struct{ h entryHeap[K, V] }
+
+func (p *ttlPolicy[K, V]) add(e *entry[K, V]) {
+	e.prio = e.expire
+	if e.expire == 0 {
+		e.prio = math.MaxInt64
+	}
+	p.h.push(e)
+}
+
+func (p *ttlPolicy[K, V]) access(*entry[K, V])   {}
+func (p *ttlPolicy[K, V]) remove(e *entry[K, V]) { p.h.remove(e) }
+func (p *ttlPolicy[K, V]) victim() *entry[K, V]  { return p.h[0] }
+func (p *ttlPolicy[K, V]) miss(uint64)           {}

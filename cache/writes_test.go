@@ -1,0 +1,332 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteThrough(t *testing.T) {
+	db := newFakeDB()
+	m := newMem(t, 10)
+	w, err := NewWriteThrough[string, int](m, db, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, w.Set(t.Context(), "a", 1))
+	v, _ := db.get("a")
+	assert.Equal(t, 1, v)
+	v, ok := m.Get("a")
+	assert.True(t, ok)
+	assert.Equal(t, 1, v)
+
+	// A source error leaves no value in the cache the source does not have.
+	db.setFail(errSource)
+	err = w.Set(t.Context(), "a", 2)
+	require.ErrorIs(t, err, errSource)
+	_, ok = m.Get("a")
+	assert.False(t, ok, "cache dropped the key rather than keep a value the source refused")
+	v, _ = db.get("a")
+	assert.Equal(t, 1, v)
+	err = w.Set(t.Context(), "b", 5)
+	require.ErrorIs(t, err, errSource)
+	_, ok = m.Get("b")
+	assert.False(t, ok)
+	db.setFail(nil)
+
+	require.NoError(t, w.Delete(t.Context(), "a"))
+	_, ok = db.get("a")
+	assert.False(t, ok)
+	assert.Equal(t, WriteThroughStats{Writes: 4, SourceErrors: 2}, w.Stats())
+}
+
+// failingStore accepts lookups but fails Save, to test cache-error paths.
+type failingStore struct{ *Memory[string, int] }
+
+func (failingStore) Save(context.Context, string, int, time.Duration) error { return errSource }
+
+func TestWriteThroughCacheErrorReported(t *testing.T) {
+	db := newFakeDB()
+	m := newMem(t, 10)
+	require.NoError(t, m.Set("a", 0))
+	w, err := NewWriteThrough[string, int](failingStore{m}, db, 0)
+	require.NoError(t, err)
+	err = w.Set(t.Context(), "a", 1)
+	require.ErrorIs(t, err, errSource)
+	assert.Contains(t, err.Error(), "source has key a")
+	_, ok := m.Get("a")
+	assert.False(t, ok, "stale entry removed")
+	v, _ := db.get("a")
+	assert.Equal(t, 1, v)
+}
+
+// Writes are acknowledged after the cache, coalesced per key, flushed in
+// batches by size and by interval.
+func TestWriteBehindBatchesAndCoalesces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		m := newMem(t, 1000)
+		w, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{BatchSize: 10, Interval: time.Second})
+		require.NoError(t, err)
+		defer w.Close(t.Context())
+		for i := range 5 {
+			require.NoError(t, w.Set(t.Context(), "k", i)) // coalesces to one write
+		}
+		v, ok := m.Get("k")
+		assert.True(t, ok)
+		assert.Equal(t, 4, v, "cache has the write at once")
+		synctest.Wait()
+		_, writes, _ := db.counts()
+		assert.Equal(t, 0, writes, "nothing flushed before the interval")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		_, writes, batches := db.counts()
+		assert.Equal(t, 1, writes, "five writes to one key coalesced")
+		assert.Equal(t, 1, batches)
+		got, _ := db.get("k")
+		assert.Equal(t, 4, got, "the last value wins")
+
+		// A full batch flushes at once, without waiting for the interval.
+		for i := range 10 {
+			require.NoError(t, w.Set(t.Context(), fmt.Sprint("b", i), i))
+		}
+		synctest.Wait()
+		_, writes, _ = db.counts()
+		assert.Equal(t, 11, writes)
+
+		require.NoError(t, w.Delete(t.Context(), "k"))
+		_, ok = m.Get("k")
+		assert.False(t, ok)
+		require.NoError(t, w.Flush(t.Context()))
+		_, ok = db.get("k")
+		assert.False(t, ok)
+		st := w.Stats()
+		assert.Equal(t, uint64(16), st.Accepted)
+		assert.Equal(t, uint64(4), st.Coalesced)
+		assert.Equal(t, uint64(12), st.Written)
+		assert.Equal(t, 0, st.Queued)
+	})
+}
+
+// A failing source is retried with backoff; nothing is lost, the failures
+// are reported, and Close drains everything once the source recovers.
+func TestWriteBehindRetriesAndCloseDrains(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.setFail(errSource)
+		var mu sync.Mutex
+		var reported []error
+		w, err := NewWriteBehind[string, int](newMem(t, 1000), db, WriteBehindOptions{
+			BatchSize: 3, Interval: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+			OnFlush: func(_ int, err error) {
+				mu.Lock()
+				reported = append(reported, err)
+				mu.Unlock()
+			},
+		})
+		require.NoError(t, err)
+		for i := range 7 {
+			require.NoError(t, w.Set(t.Context(), fmt.Sprint("k", i), i))
+		}
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		assert.Positive(t, w.Stats().Failures)
+		assert.Equal(t, 7, w.Stats().Queued, "failed writes stay queued")
+		mu.Lock()
+		require.NotEmpty(t, reported)
+		assert.ErrorIs(t, reported[0], errSource)
+		mu.Unlock()
+		db.setFail(nil)
+		require.NoError(t, w.Close(t.Context()))
+		for i := range 7 {
+			v, ok := db.get(fmt.Sprint("k", i))
+			assert.True(t, ok, "k%d written", i)
+			assert.Equal(t, i, v)
+		}
+		assert.Empty(t, w.Unflushed())
+		err = w.Set(t.Context(), "late", 1)
+		require.ErrorIs(t, err, ErrClosed)
+	})
+}
+
+// When Close runs out of time, it says how many writes did not reach the
+// source and hands them back: acknowledged writes are never silently lost.
+func TestWriteBehindCloseTimeoutReturnsUnflushed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.setFail(errSource)
+		w, err := NewWriteBehind[string, int](newMem(t, 100), db, WriteBehindOptions{BatchSize: 2})
+		require.NoError(t, err)
+		for i := range 5 {
+			require.NoError(t, w.Set(t.Context(), fmt.Sprint("k", i), i))
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		err = w.Close(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorIs(t, err, errSource, "the source's error is reported")
+		assert.Contains(t, err.Error(), "5 writes not in the source")
+		left := w.Unflushed()
+		require.Len(t, left, 5)
+		for i, wr := range left {
+			assert.Equal(t, fmt.Sprint("k", i), wr.Key, "oldest first")
+			assert.Equal(t, i, wr.Value)
+		}
+	})
+}
+
+func TestWriteBehindFullQueuePolicies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.setFail(errSource)
+		m := newMem(t, 100)
+		w, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{QueueSize: 2, Full: FullError, Interval: time.Hour})
+		require.NoError(t, err)
+		require.NoError(t, w.Set(t.Context(), "a", 1))
+		require.NoError(t, w.Set(t.Context(), "b", 1))
+		require.NoError(t, w.Set(t.Context(), "a", 2), "a queued key coalesces even when full")
+		err = w.Set(t.Context(), "c", 1)
+		require.ErrorIs(t, err, ErrQueueFull)
+		assert.Contains(t, err.Error(), "key c")
+		_, ok := m.Get("c")
+		assert.False(t, ok, "a refused write is not in the cache")
+		db.setFail(nil)
+		require.NoError(t, w.Close(t.Context()))
+
+		db2 := newFakeDB()
+		db2.setFail(errSource)
+		wb, err := NewWriteBehind[string, int](m, db2, WriteBehindOptions{QueueSize: 1, Interval: 10 * time.Millisecond, MinBackoff: 10 * time.Millisecond})
+		require.NoError(t, err)
+		require.NoError(t, wb.Set(t.Context(), "x", 1))
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		err = wb.Set(ctx, "y", 1)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, "FullBlock waits until the context ends")
+		done := make(chan error)
+		go func() { done <- wb.Set(t.Context(), "y", 2) }()
+		synctest.Wait()
+		db2.setFail(nil) // the queue drains and the blocked writer proceeds
+		require.NoError(t, <-done)
+		require.NoError(t, wb.Close(t.Context()))
+		v, _ := db2.get("y")
+		assert.Equal(t, 2, v)
+	})
+}
+
+// Concurrent writers: the source ends with the value the cache has.
+func TestWriteBehindConcurrentOrder(t *testing.T) {
+	db := newFakeDB()
+	m := newMem(t, 100)
+	w, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{BatchSize: 4, Interval: time.Millisecond})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				_ = w.Set(t.Context(), fmt.Sprint("k", i%8), g*1000+i)
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, w.Close(t.Context()))
+	for i := range 8 {
+		k := fmt.Sprint("k", i)
+		cv, _ := m.Get(k)
+		sv, _ := db.get(k)
+		assert.Equal(t, cv, sv, "key %s", k)
+	}
+}
+
+func TestRefreshAheadNeverMissesHotKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.set("hot", 1)
+		db.delay = 100 * time.Millisecond
+		m := newMem(t, 10)
+		r, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: 10 * time.Second, RefreshAfter: 0.5})
+		require.NoError(t, err)
+		defer r.Close()
+		v, err := r.Get(t.Context(), "hot")
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+		db.set("hot", 2)
+		// Read every 100 ms for a minute: six TTLs.
+		for range 600 {
+			time.Sleep(100 * time.Millisecond)
+			_, err := r.Get(t.Context(), "hot")
+			require.NoError(t, err)
+		}
+		st := r.Stats()
+		assert.Equal(t, uint64(1), st.Misses, "only the first read missed")
+		assert.Positive(t, st.Refreshes)
+		v, _ = r.Get(t.Context(), "hot")
+		assert.Equal(t, 2, v, "refreshed value served")
+		loads, _, _ := db.counts()
+		assert.LessOrEqual(t, loads, 14, "about one reload per half TTL, not one per read")
+	})
+}
+
+// While a reload runs, readers get the current value and no second reload
+// starts.
+func TestRefreshAheadOneReloadPerKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.set("k", 1)
+		m := newMem(t, 10)
+		r, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: 10 * time.Second})
+		require.NoError(t, err)
+		defer r.Close()
+		_, err = r.Get(t.Context(), "k")
+		require.NoError(t, err)
+		db.delay = time.Second
+		time.Sleep(9 * time.Second)
+		for range 50 {
+			v, err := r.Get(t.Context(), "k")
+			require.NoError(t, err)
+			assert.Equal(t, 1, v)
+		}
+		assert.Equal(t, uint64(1), r.Stats().Refreshes)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		_, ttl, ok, _ := m.Lookup(t.Context(), "k")
+		assert.True(t, ok)
+		assert.Greater(t, ttl, 9*time.Second, "reloaded with a fresh TTL")
+	})
+}
+
+// XFetch refreshes probabilistically: never when expiry is far compared to
+// δ·β, always when it is next to it.
+func TestRefreshAheadXFetch(t *testing.T) {
+	r, err := NewRefreshAhead[string, int](newMem(t, 10), newFakeDB(), RefreshAheadOptions{
+		TTL: time.Minute, Beta: 1, Rand: func() float64 { return 0.5 },
+	})
+	require.NoError(t, err)
+	defer r.Close()
+	r.delta.Store(int64(time.Second))
+	// −δ·β·ln(0.5) = 0.69 s
+	assert.False(t, r.due(time.Second))
+	assert.True(t, r.due(600*time.Millisecond))
+	r.opts.Beta = 3 // 2.08 s
+	assert.True(t, r.due(2*time.Second))
+}
+
+// Goroutines end at Close: goleak in TestMain checks every test.
+func TestRefreshAheadCloseCancelsReloads(t *testing.T) {
+	db := newFakeDB()
+	db.set("k", 1)
+	m := newMem(t, 10)
+	r, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: time.Hour, Beta: 1, Rand: func() float64 { return 0.999999 }})
+	require.NoError(t, err)
+	_, err = r.Get(t.Context(), "k")
+	require.NoError(t, err)
+	db.delay = time.Hour
+	r.delta.Store(int64(100 * time.Hour))
+	_, err = r.Get(t.Context(), "k")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), r.Stats().Refreshes)
+	r.Close() // returns although the reload would take an hour
+}
