@@ -8,6 +8,7 @@ func experiments() []lab.Experiment {
 	var all []lab.Experiment
 	all = append(all, scalingExperiments()...)
 	all = append(all, cacheExperiments()...)
+	all = append(all, shardExperiments()...)
 	all = append(all, ratelimitExperiments()...)
 	return all
 }

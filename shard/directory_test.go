@@ -1,0 +1,149 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+)
+
+func TestDirectory(t *testing.T) {
+	_, err := NewDirectory(abc, map[string]string{"tenant:1": "nowhere"}, DirectoryOptions{})
+	assert.ErrorIs(t, err, ErrUnknownShard)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, "nowhere")
+
+	other, err := NewRing([]Node{{Name: "a"}, {Name: "q"}}, RingOptions{})
+	require.NoError(t, err)
+	_, err = NewDirectory(abc, nil, DirectoryOptions{Fallback: other})
+	assert.ErrorIs(t, err, ErrUnknownShard, "a fallback with a shard the directory lacks")
+
+	d, err := NewDirectory(abc, map[string]string{"tenant:big": "c"}, DirectoryOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 2, d.Locate("tenant:big"))
+	assert.Equal(t, -1, d.Locate("tenant:small"))
+	_, err = d.Lookup("tenant:small")
+	assert.ErrorIs(t, err, ErrNoShardForKey)
+
+	// A range fallback behind explicit entries: key and range routing.
+	rng, err := NewRangeSplits([]Node{{Name: "b"}, {Name: "a"}}, []string{"m"})
+	require.NoError(t, err)
+	d, err = NewDirectory(abc, map[string]string{"tenant:big": "c"}, DirectoryOptions{Fallback: rng})
+	require.NoError(t, err)
+	assert.Equal(t, 2, d.Locate("tenant:big"))
+	assert.Equal(t, 0, d.Locate("x"), "range [m, ∞) is shard a: index 1 in the fallback, index 0 here")
+	assert.Equal(t, 1, d.Locate("c"), "range [\"\", m) is shard b")
+
+	moved, err := d.With("tenant:big", "a")
+	require.NoError(t, err)
+	assert.Equal(t, 0, moved.Locate("tenant:big"))
+	assert.Equal(t, 2, d.Locate("tenant:big"), "With leaves the original unchanged")
+	_, err = d.With("k", "zz")
+	assert.ErrorIs(t, err, ErrUnknownShard)
+	name, err := moved.LookupShard(context.Background(), "tenant:big")
+	require.NoError(t, err)
+	assert.Equal(t, "a", name)
+}
+
+// flakySource counts lookups and fails on demand.
+type flakySource struct {
+	calls atomic.Int64
+	down  atomic.Bool
+	to    string
+}
+
+func (f *flakySource) LookupShard(_ context.Context, key string) (string, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return "", errors.New("directory unavailable")
+	}
+	return f.to, nil
+}
+
+func TestCachedDirectory(t *testing.T) {
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { return now }
+	src := &flakySource{to: "b"}
+	_, err := NewCachedDirectory(nil, abc, CachedDirectoryOptions{})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = NewCachedDirectory(src, abc, CachedDirectoryOptions{TTL: -1})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+
+	c, err := NewCachedDirectory(src, abc, CachedDirectoryOptions{TTL: time.Second, Now: clock})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for range 5 {
+		i, err := c.Lookup(ctx, "k")
+		require.NoError(t, err)
+		assert.Equal(t, 1, i)
+	}
+	assert.Equal(t, int64(1), src.calls.Load(), "one source lookup, four cache hits")
+	assert.Equal(t, DirectoryStats{Hits: 4, Misses: 1, Cached: 1}, c.Stats())
+
+	now = now.Add(2 * time.Second)
+	src.down.Store(true)
+	_, err = c.Lookup(ctx, "k")
+	assert.Error(t, err, "without ServeStale an outage fails expired keys")
+
+	var events []bool
+	stale, err := NewCachedDirectory(src, abc, CachedDirectoryOptions{TTL: time.Second, Now: clock, ServeStale: true,
+		OnSourceError: func(key string, err error, servedStale bool) { events = append(events, servedStale) }})
+	require.NoError(t, err)
+	src.down.Store(false)
+	_, err = stale.Lookup(ctx, "k")
+	require.NoError(t, err)
+	now = now.Add(2 * time.Second)
+	src.down.Store(true)
+	i, err := stale.Lookup(ctx, "k")
+	require.NoError(t, err, "ServeStale answers from the expired entry during an outage")
+	assert.Equal(t, 1, i)
+	assert.Equal(t, uint64(1), stale.Stats().StaleHits)
+	assert.Equal(t, []bool{true}, events, "the hook reports the outage")
+
+	src.down.Store(false)
+	src.to = "unknown"
+	stale.Invalidate("k")
+	_, err = stale.Lookup(ctx, "k")
+	assert.ErrorIs(t, err, ErrUnknownShard)
+}
+
+// Every DirectorySource names the shard of a listed key and reports an
+// unlisted one with ErrNoShardForKey.
+func TestDirectorySource_Contract(t *testing.T) {
+	for _, kind := range []struct {
+		name string
+		new  func(t *testing.T, entries map[string]string) DirectorySource
+	}{
+		{"mem", func(t *testing.T, entries map[string]string) DirectorySource {
+			d, err := NewDirectory(abc, entries, DirectoryOptions{})
+			require.NoError(t, err)
+			return d
+		}},
+		{"redis", func(t *testing.T, entries map[string]string) DirectorySource {
+			db := redistest.New(t)
+			d, err := NewRedisDirectory(db.Client, db.Prefix, RedisOptions{})
+			require.NoError(t, err)
+			for k, s := range entries {
+				require.NoError(t, d.Assign(context.Background(), k, s))
+			}
+			return d
+		}},
+	} {
+		t.Run(kind.name, func(t *testing.T) {
+			src := kind.new(t, map[string]string{"tenant:1": "b", "tenant:2": "c"})
+			ctx := context.Background()
+			s, err := src.LookupShard(ctx, "tenant:2")
+			require.NoError(t, err)
+			assert.Equal(t, "c", s)
+			_, err = src.LookupShard(ctx, "tenant:3")
+			assert.ErrorIs(t, err, ErrNoShardForKey)
+			assert.ErrorContains(t, err, "tenant:3")
+		})
+	}
+}

@@ -1,0 +1,297 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
+)
+
+// migrationSetup loads n keys through a router over the first shards of
+// nodes and returns the old and new placements and the stores.
+func migrationSetup(t *testing.T, newStore func(string) Store, oldN, newN, keys int) (from, to Placement, stores map[string]Store) {
+	t.Helper()
+	nodes := makeNodes(newN)
+	old, err := NewRing(nodes[:oldN], RingOptions{})
+	require.NoError(t, err)
+	next, err := NewRing(nodes, RingOptions{})
+	require.NoError(t, err)
+	stores = map[string]Store{}
+	for _, n := range nodes {
+		stores[n.Name] = newStore(n.Name)
+	}
+	r, err := NewRouter(old, stores, RouterOptions{})
+	require.NoError(t, err)
+	fill(t, r.Put, keys)
+	return old, next, stores
+}
+
+func TestMigration_BadInput(t *testing.T) {
+	from, to, stores := migrationSetup(t, func(string) Store { return &MemStore{} }, 2, 3, 0)
+	_, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: -1})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	delete(stores, "shard-002")
+	_, err = NewMigration(from, to, stores, MigrationOptions{})
+	assert.ErrorIs(t, err, ErrUnknownShard)
+	_, err = NewMigration(nil, to, stores, MigrationOptions{})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+func TestMigration_OutOfOrderSteps(t *testing.T) {
+	from, to, stores := migrationSetup(t, func(string) Store { return &MemStore{} }, 2, 3, 10)
+	m, err := NewMigration(from, to, stores, MigrationOptions{})
+	require.NoError(t, err)
+	assert.ErrorIs(t, m.Switch(), ErrMigrationState, "switch before verify")
+	_, err = m.Router(RouterOptions{})
+	assert.ErrorIs(t, err, ErrMigrationState)
+	_, err = m.Cleanup(context.Background())
+	assert.ErrorIs(t, err, ErrMigrationState)
+	rep, err := m.Verify(context.Background())
+	require.NoError(t, err)
+	assert.Positive(t, rep.Missing, "nothing copied yet")
+	assert.Equal(t, PhaseCopying, m.Phase())
+}
+
+// The whole move, 3 → 4 shards, with a writer and a reader running during
+// it: no write is lost, every key is readable throughout, and after the
+// switch each key lives only on its new shard.
+func TestMigration_OnlineWithConcurrentWriter(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			const n = 600
+			from, to, stores := migrationSetup(t, kind.new(t), 3, 4, n)
+			m, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: 37})
+			require.NoError(t, err)
+			ctx := context.Background()
+
+			// want is what every key must read as at the end.
+			want := map[string]string{}
+			for i := range n {
+				want[fmt.Sprintf("k%05d", i)] = fmt.Sprint(i)
+			}
+			var wmu sync.Mutex
+			done := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() { // writer: overwrite, delete and add keys while copying
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					k := fmt.Sprintf("k%05d", (i*7)%(n+100))
+					wmu.Lock()
+					if i%5 == 0 {
+						assert.NoError(t, m.Delete(ctx, k))
+						delete(want, k)
+					} else {
+						v := fmt.Sprintf("w%d", i)
+						assert.NoError(t, m.Put(ctx, k, []byte(v)))
+						want[k] = v
+					}
+					wmu.Unlock()
+				}
+			})
+			wg.Go(func() { // reader: every original key not yet touched stays readable
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					k := fmt.Sprintf("k%05d", (i*13)%n)
+					wmu.Lock()
+					v, present := want[k]
+					got, err := m.Get(ctx, k)
+					wmu.Unlock()
+					if present {
+						assert.NoError(t, err, k)
+						assert.Equal(t, v, string(got), k)
+					} else {
+						assert.ErrorIs(t, err, ErrNotFound, k)
+					}
+				}
+			})
+			require.NoError(t, m.Copy(ctx))
+			close(done)
+			wg.Wait()
+
+			rep, err := m.Verify(ctx)
+			require.NoError(t, err)
+			assert.Zero(t, rep.Missing, "%v", rep.MissingKeys)
+			assert.Positive(t, rep.Checked)
+			require.NoError(t, m.Switch())
+			_, err = m.Cleanup(ctx)
+			require.NoError(t, err)
+
+			r, err := m.Router(RouterOptions{})
+			require.NoError(t, err)
+			for _, k := range slices.Sorted(maps.Keys(want)) {
+				v, err := r.Get(ctx, k)
+				require.NoError(t, err, "lost write to %s", k)
+				assert.Equal(t, want[k], string(v), k)
+			}
+			total, err := r.Count(ctx, "", "")
+			require.NoError(t, err)
+			assert.Equal(t, len(want), total, "no deleted key came back, no key left twice")
+			st := m.Stats()
+			assert.Equal(t, PhaseSwitched, st.Phase)
+			assert.Positive(t, st.Copied)
+		})
+	}
+}
+
+// Cancelled mid-copy: every key is still readable, and a new migration
+// with the same checkpoint resumes without starting over.
+func TestMigration_CancelAndResume(t *testing.T) {
+	const n = 500
+	from, to, stores := migrationSetup(t, func(string) Store { return &MemStore{} }, 4, 5, n)
+	cp := &MemCheckpoint{}
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := 0
+	m1, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: 20, Checkpoint: cp, OnBatch: func(BatchEvent) {
+		if batches++; batches == 3 {
+			cancel()
+		}
+	}})
+	require.NoError(t, err)
+	assert.ErrorIs(t, m1.Copy(ctx), context.Canceled)
+	first := m1.Stats()
+	assert.Equal(t, uint64(3), first.Batches)
+
+	m2, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: 20, Checkpoint: cp})
+	require.NoError(t, err)
+	for i := range n {
+		k := fmt.Sprintf("k%05d", i)
+		v, err := m2.Get(context.Background(), k)
+		require.NoError(t, err, "key %s unreadable after a cancelled copy", k)
+		assert.Equal(t, fmt.Sprint(i), string(v))
+	}
+	require.NoError(t, m2.Copy(context.Background()))
+	assert.Equal(t, uint64(n), first.Read+m2.Stats().Read, "the second run read only what the first had not")
+	rep, err := m2.Verify(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, rep.Missing)
+
+	plan, err := PlanMoves(from, to, func(yield func(string) bool) {
+		for i := range n {
+			if !yield(fmt.Sprintf("k%05d", i)) {
+				return
+			}
+		}
+	}, PlanOptions{CountOnly: true})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(plan.Moved), first.Copied+m2.Stats().Copied, "each moving key copied exactly once")
+	require.NoError(t, m2.Switch())
+	deleted, err := m2.Cleanup(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, plan.Moved, deleted)
+}
+
+// A crash mid-copy against a real Redis: the connection is cut while the
+// copy runs, every key stays readable, and a new Migration — as a
+// restarted process would build — resumes from the checkpoint kept in
+// Redis.
+func TestMigration_RedisCrashAndResume(t *testing.T) {
+	db := redistest.New(t)
+	proxy, err := tcpproxy.New(db.Addr)
+	require.NoError(t, err)
+	defer proxy.Close()
+	flaky := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer flaky.Close()
+
+	const n = 400
+	newStore := func(c redis.UniversalClient) func(string) Store {
+		return func(name string) Store {
+			s, err := NewRedisStore(c, db.Key(name+":"), RedisOptions{Timeout: 300 * time.Millisecond})
+			require.NoError(t, err)
+			return s
+		}
+	}
+	from, to, stores := migrationSetup(t, newStore(db.Client), 3, 4, n)
+	cp, err := NewRedisCheckpoint(db.Client, db.Key("migration:"), RedisOptions{})
+	require.NoError(t, err)
+
+	// The first run's shard stores go through the proxy, which is cut
+	// after two batches.
+	viaProxy := map[string]Store{}
+	for name := range stores {
+		viaProxy[name] = newStore(flaky)(name)
+	}
+	batches := 0
+	m1, err := NewMigration(from, to, viaProxy, MigrationOptions{BatchSize: 50, Checkpoint: cp, OnBatch: func(BatchEvent) {
+		if batches++; batches == 2 {
+			proxy.Cut()
+		}
+	}})
+	require.NoError(t, err)
+	require.Error(t, m1.Copy(context.Background()), "the copy fails when its connection is cut")
+	proxy.Restore()
+
+	m2, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: 50, Checkpoint: cp})
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := range n {
+		k := fmt.Sprintf("k%05d", i)
+		v, err := m2.Get(ctx, k)
+		require.NoError(t, err, "key %s unreadable after the crash", k)
+		require.Equal(t, fmt.Sprint(i), string(v))
+	}
+	require.NoError(t, m2.Copy(ctx))
+	assert.Less(t, m2.Stats().Read, uint64(n), "the restarted copy resumed instead of starting over")
+	rep, err := m2.Verify(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Missing)
+	require.NoError(t, m2.Switch())
+	r, err := m2.Router(RouterOptions{})
+	require.NoError(t, err)
+	total, err := r.Count(ctx, "", "")
+	require.NoError(t, err)
+	assert.Equal(t, n, total)
+}
+
+// A stale copy an earlier migration left on a shard that does not own the
+// key is never copied over the owner's value, and Cleanup removes it.
+func TestMigration_IgnoresStaleCopies(t *testing.T) {
+	from, to, stores := migrationSetup(t, func(string) Store { return &MemStore{} }, 3, 4, 0)
+	ctx := context.Background()
+	// A key owned by the last source shard that moves to the new shard, so
+	// the stale copies on the earlier shards are scanned first.
+	var key string
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if from.Nodes()[from.Locate(k)].Name == "shard-002" && to.Nodes()[to.Locate(k)].Name == "shard-003" {
+			key = k
+		}
+	}
+	require.NoError(t, stores["shard-002"].Put(ctx, key, []byte("current")))
+	require.NoError(t, stores["shard-000"].Put(ctx, key, []byte("stale")))
+	require.NoError(t, stores["shard-001"].Put(ctx, key, []byte("stale")))
+
+	m, err := NewMigration(from, to, stores, MigrationOptions{})
+	require.NoError(t, err)
+	require.NoError(t, m.Copy(ctx))
+	v, err := stores["shard-003"].Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "current", string(v))
+	rep, err := m.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Checked)
+	require.NoError(t, m.Switch())
+	deleted, err := m.Cleanup(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, deleted, "the moved key's old copy and both stale copies")
+	for _, name := range []string{"shard-000", "shard-001", "shard-002"} {
+		assert.Zero(t, stores[name].(*MemStore).Len(), name)
+	}
+}

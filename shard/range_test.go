@@ -1,0 +1,108 @@
+package shard
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var abc = []Node{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+
+func TestRange_BadInput(t *testing.T) {
+	cases := []struct {
+		name  string
+		spans []Span
+		want  error
+	}{
+		{"no ranges", nil, ErrInvalidRange},
+		{"unsorted", []Span{{Start: "m", End: "z", Shard: "a"}, {Start: "a", End: "f", Shard: "b"}}, ErrInvalidRange},
+		{"overlapping", []Span{{Start: "a", End: "m", Shard: "a"}, {Start: "k", End: "z", Shard: "b"}}, ErrInvalidRange},
+		{"open end before another", []Span{{Start: "a", Shard: "a"}, {Start: "k", End: "z", Shard: "b"}}, ErrInvalidRange},
+		{"empty range", []Span{{Start: "k", End: "k", Shard: "a"}}, ErrInvalidRange},
+		{"reversed range", []Span{{Start: "k", End: "b", Shard: "a"}}, ErrInvalidRange},
+		{"unknown shard", []Span{{Start: "a", Shard: "zz"}}, ErrUnknownShard},
+	}
+	for _, c := range cases {
+		_, err := NewRange(abc, c.spans)
+		assert.ErrorIs(t, err, c.want, c.name)
+		assert.ErrorIs(t, err, ErrInvalidConfig, c.name)
+	}
+	for _, splits := range [][]string{{"m"}, {"m", "f"}, {"f", "f"}, {"", "m"}, {"f", "m", "t"}} {
+		_, err := NewRangeSplits(abc, splits)
+		assert.ErrorIs(t, err, ErrInvalidRange, "%q", splits)
+	}
+}
+
+func TestRange_Locate(t *testing.T) {
+	r, err := NewRangeSplits(abc, []string{"g", "p"})
+	require.NoError(t, err)
+	for key, want := range map[string]int{"": 0, "apple": 0, "g": 1, "hello": 1, "p": 2, "zzz": 2, "f\xff": 0} {
+		assert.Equal(t, want, r.Locate(key), "%q", key)
+	}
+
+	gaps, err := NewRange(abc, []Span{{Start: "b", End: "d", Shard: "a"}, {Start: "x", End: "y", Shard: "c"}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, gaps.Locate("c"))
+	assert.Equal(t, 2, gaps.Locate("x1"))
+	for _, k := range []string{"a", "d", "m", "y", "z"} {
+		assert.Equal(t, -1, gaps.Locate(k), "%q", k)
+		_, err := gaps.Lookup(k)
+		assert.ErrorIs(t, err, ErrNoShardForKey, "%q", k)
+	}
+}
+
+func TestRange_SplitAndMerge(t *testing.T) {
+	r, err := NewRange(abc, []Span{{"", "m", "a"}, {"m", "", "b"}})
+	require.NoError(t, err)
+	s, err := r.Split("t", "c")
+	require.NoError(t, err)
+	assert.Equal(t, []Span{{"", "m", "a"}, {"m", "t", "b"}, {"t", "", "c"}}, s.Spans())
+	assert.Equal(t, 2, s.Locate("x"))
+	assert.Equal(t, 1, r.Locate("x"), "the original is unchanged")
+
+	_, err = s.Split("t", "a")
+	assert.ErrorIs(t, err, ErrInvalidRange, "split at an existing start")
+	_, err = s.Split("q", "nobody")
+	assert.ErrorIs(t, err, ErrUnknownShard)
+
+	m, err := s.Merge("t")
+	require.NoError(t, err)
+	assert.Equal(t, []Span{{"", "m", "a"}, {"m", "", "b"}}, m.Spans())
+	_, err = m.Merge("")
+	assert.ErrorIs(t, err, ErrInvalidRange, "the first range has nothing to merge into")
+	_, err = m.Merge("q")
+	assert.ErrorIs(t, err, ErrInvalidRange)
+
+	gaps, err := NewRange(abc, []Span{{Start: "b", End: "d", Shard: "a"}, {Start: "x", Shard: "c"}})
+	require.NoError(t, err)
+	_, err = gaps.Merge("x")
+	assert.ErrorIs(t, err, ErrInvalidRange, "ranges with a gap between them do not merge")
+	_, err = gaps.Split("m", "b")
+	assert.ErrorIs(t, err, ErrNoShardForKey)
+}
+
+// Time-ordered keys send every write to the last range: Hot finds it.
+func TestRange_HotRangeDetection(t *testing.T) {
+	r, err := NewRangeSplits(abc, []string{"2026-01", "2026-06"})
+	require.NoError(t, err)
+	_, err = r.Hot(0.5)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+
+	hot, err := r.Hot(1.5)
+	require.NoError(t, err)
+	assert.Empty(t, hot, "nothing observed yet")
+	r.Observe("2025-12-31")
+	for i := range 100 {
+		r.Observe("2026-11-" + string(rune('a'+i%26)))
+	}
+	hot, err = r.Hot(1.5)
+	require.NoError(t, err)
+	require.Len(t, hot, 1)
+	assert.Equal(t, "c", hot[0].Shard)
+	assert.Equal(t, uint64(100), hot[0].Count)
+	assert.InDelta(t, 100.0/101, hot[0].Share, 1e-9)
+
+	r.ResetLoad()
+	assert.Zero(t, r.Load()[2].Count)
+}
