@@ -7,6 +7,7 @@ import "github.com/sysdesign-go/sysdesign/internal/lab"
 func experiments() []lab.Experiment {
 	var all []lab.Experiment
 	all = append(all, scalingExperiments()...)
+	all = append(all, lbExperiments()...)
 	all = append(all, cacheExperiments()...)
 	all = append(all, shardExperiments()...)
 	all = append(all, ratelimitExperiments()...)

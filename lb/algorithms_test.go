@@ -1,0 +1,366 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func addrsOf(t *testing.T, b Balancer, n int, req Request) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		p, err := b.Pick(context.Background(), req)
+		require.NoError(t, err)
+		out[i] = p.Addr()
+		p.Done(Result{})
+	}
+	return out
+}
+
+func TestRoundRobinCycles(t *testing.T) {
+	b, err := NewRoundRobin(backends(3), Options{})
+	require.NoError(t, err)
+	got := addrsOf(t, b, 9, Request{})
+	for i := 3; i < 9; i++ {
+		assert.Equal(t, got[i-3], got[i], "period 3")
+	}
+	assert.ElementsMatch(t, []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"}, got[:3])
+}
+
+// nginx's smooth weighted round robin: weights 5, 1, 1 give a a b a c a a.
+func TestSmoothWeightedInterleaves(t *testing.T) {
+	b, err := NewSmoothWeighted([]Backend{{Addr: "a", Weight: 5}, {Addr: "b", Weight: 1}, {Addr: "c", Weight: 1}}, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "a a b a c a a a a b a c a a", strings.Join(addrsOf(t, b, 14, Request{}), " "))
+	// A weight change applies at once.
+	require.NoError(t, b.SetWeight("a", 1))
+	got := addrsOf(t, b, 3, Request{})
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, got)
+}
+
+func TestEDFHonoursWeights(t *testing.T) {
+	b, err := NewEDF([]Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 2}, {Addr: "c", Weight: 3}}, seeded(3))
+	require.NoError(t, err)
+	counts := map[string]int{}
+	seq := addrsOf(t, b, 600, Request{})
+	for _, a := range seq {
+		counts[a]++
+	}
+	assert.InDelta(t, 100, counts["a"], 1)
+	assert.InDelta(t, 200, counts["b"], 1)
+	assert.InDelta(t, 300, counts["c"], 1)
+	// No bursts: c (half the weight) never gets more than 3 in a row.
+	run := 0
+	for _, a := range seq {
+		if a == "c" {
+			run++
+			assert.LessOrEqual(t, run, 3)
+		} else {
+			run = 0
+		}
+	}
+	require.NoError(t, b.SetWeight("a", 3))
+	counts = map[string]int{}
+	for _, a := range addrsOf(t, b, 800, Request{}) {
+		counts[a]++
+	}
+	assert.InDelta(t, 300, counts["a"], 1)
+	assert.InDelta(t, 200, counts["b"], 1)
+}
+
+func TestWeightedRandomHonoursWeights(t *testing.T) {
+	b, err := NewWeightedRandom([]Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 4}}, seeded(4))
+	require.NoError(t, err)
+	counts := map[string]int{}
+	for _, a := range addrsOf(t, b, 20000, Request{}) {
+		counts[a]++
+	}
+	assert.InDelta(t, 0.8, float64(counts["b"])/20000, 0.01)
+	r, err := NewRandom(backends(4), seeded(5))
+	require.NoError(t, err)
+	counts = map[string]int{}
+	for _, a := range addrsOf(t, r, 20000, Request{}) {
+		counts[a]++
+	}
+	for a, c := range counts {
+		assert.InDelta(t, 0.25, float64(c)/20000, 0.015, a)
+	}
+}
+
+// hold picks n times without finishing and returns the picks.
+func hold(t *testing.T, b Balancer, n int) []Pick {
+	t.Helper()
+	var out []Pick
+	for range n {
+		p, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		out = append(out, p)
+	}
+	return out
+}
+
+func TestLeastConnPicksFewestInFlight(t *testing.T) {
+	b, err := NewLeastConn(backends(3), seeded(6))
+	require.NoError(t, err)
+	held := hold(t, b, 6)
+	for _, s := range b.Stats().Backends {
+		assert.Equal(t, int64(2), s.InFlight, "exact least connections levels the in-flight counts")
+	}
+	// Finish both requests of one backend: it gets the next two.
+	var freed string
+	for _, p := range held {
+		if p.Addr() == held[0].Addr() {
+			p.Done(Result{})
+			freed = p.Addr()
+		}
+	}
+	assert.Equal(t, []string{freed, freed}, func() []string {
+		ps := hold(t, b, 2)
+		return []string{ps[0].Addr(), ps[1].Addr()}
+	}())
+}
+
+func TestWeightedLeastConnKeepsRatio(t *testing.T) {
+	b, err := NewWeightedLeastConn([]Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 3}}, seeded(7))
+	require.NoError(t, err)
+	hold(t, b, 40)
+	s := b.Stats().Backends
+	assert.InDelta(t, 10, s[0].InFlight, 1)
+	assert.InDelta(t, 30, s[1].InFlight, 1)
+}
+
+func TestP2CAvoidsTheLoadedBackend(t *testing.T) {
+	b, err := NewP2C(backends(2), seeded(8))
+	require.NoError(t, err)
+	held := hold(t, b, 1)
+	// With two backends both are always compared: the idle one wins.
+	for range 5 {
+		p, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		assert.NotEqual(t, held[0].Addr(), p.Addr())
+		p.Done(Result{})
+	}
+	// Over many backends, a heavily loaded one is picked only when both
+	// choices are loaded at least as much; here never.
+	b, err = NewP2C(backends(10), seeded(9))
+	require.NoError(t, err)
+	hot := hold(t, b, 1)[0]
+	for range 20 {
+		hot2, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		if hot2.Addr() != hot.Addr() {
+			hot2.Done(Result{})
+		}
+	}
+	got := pickN(t, b, 1000)
+	assert.Zero(t, got[hot.Addr()], "%v", got)
+}
+
+// Peak EWMA moves traffic away from a backend whose latency rises, within
+// one observation, and back as it recovers.
+func TestPeakEWMAFollowsLatency(t *testing.T) {
+	now := time.Unix(0, 0)
+	b, err := NewPeakEWMA(backends(3), Options{Now: func() time.Time { return now }, Rand: seeded(10).Rand, Decay: time.Second})
+	require.NoError(t, err)
+	lat := map[string]time.Duration{"10.0.0.1:80": 10 * time.Millisecond, "10.0.0.2:80": 10 * time.Millisecond, "10.0.0.3:80": 500 * time.Millisecond}
+	run := func(n int) map[string]int {
+		got := map[string]int{}
+		for range n {
+			p, err := b.Pick(context.Background(), Request{})
+			require.NoError(t, err)
+			got[p.Addr()]++
+			now = now.Add(lat[p.Addr()]) // one request at a time
+			p.Done(Result{Latency: lat[p.Addr()]})
+		}
+		return got
+	}
+	got := run(3000)
+	assert.Less(t, got["10.0.0.3:80"], 60, "slow backend starved: %v", got)
+	lat["10.0.0.3:80"] = 10 * time.Millisecond
+	now = now.Add(20 * time.Second) // the peak decays away
+	got = run(3000)
+	assert.Greater(t, got["10.0.0.3:80"], 700, "recovered backend wins traffic back: %v", got)
+	assert.InDelta(t, float64(10*time.Millisecond), float64(b.Stats().Backends[2].Latency), float64(2*time.Millisecond))
+}
+
+// A backend that was never measured takes one request at a time.
+func TestPeakEWMAProbesNewBackendsOneAtATime(t *testing.T) {
+	b, err := NewPeakEWMA(backends(2), seeded(11))
+	require.NoError(t, err)
+	p, err := b.Pick(context.Background(), Request{})
+	require.NoError(t, err)
+	other := hold(t, b, 1)[0]
+	assert.NotEqual(t, p.Addr(), other.Addr())
+}
+
+func TestIPHashGroupsSubnets(t *testing.T) {
+	b, err := NewIPHash(backends(8), Options{})
+	require.NoError(t, err)
+	one := addrsOf(t, b, 1, Request{Key: "203.0.113.7"})[0]
+	for _, ip := range []string{"203.0.113.1", "203.0.113.250", "203.0.113.9:5555", "::ffff:203.0.113.77"} {
+		assert.Equal(t, one, addrsOf(t, b, 1, Request{Key: ip})[0], ip)
+	}
+	// Clients from different /24s spread out; a removal remaps most.
+	before := map[string]string{}
+	for i := range 256 {
+		ip := fmt.Sprintf("198.%d.%d.1", i/16, i)
+		before[ip] = addrsOf(t, b, 1, Request{Key: ip})[0]
+	}
+	require.NoError(t, b.Remove("10.0.0.8:80"))
+	moved := 0
+	for ip, a := range before {
+		if addrsOf(t, b, 1, Request{Key: ip})[0] != a {
+			moved++
+		}
+	}
+	assert.Greater(t, moved, 256/2, "modulo hashing remaps most clients")
+}
+
+// Consistent hashing moves only the keys of a backend that leaves rotation
+// (unhealthy here), and moves them back when it returns.
+func TestConsistentHashMovesOnlyTheLeaversKeys(t *testing.T) {
+	for _, a := range algos {
+		if a.name != "ring-hash" && a.name != "maglev" {
+			continue
+		}
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new(backends(10), Options{})
+			require.NoError(t, err)
+			const keys = 5000
+			before := make([]string, keys)
+			for i := range before {
+				before[i] = addrsOf(t, b, 1, Request{Key: fmt.Sprint("user-", i)})[0]
+			}
+			require.NoError(t, b.SetHealthy("10.0.0.4:80", false))
+			moved, wrong := 0, 0
+			for i := range before {
+				now := addrsOf(t, b, 1, Request{Key: fmt.Sprint("user-", i)})[0]
+				if now != before[i] {
+					moved++
+					if before[i] != "10.0.0.4:80" {
+						wrong++
+					}
+				}
+			}
+			assert.InDelta(t, keys/10, moved, keys/20, "about 1/n of the keys move")
+			assert.LessOrEqual(t, wrong, keys/50, "keys of other backends stay (Maglev moves a few)")
+			require.NoError(t, b.SetHealthy("10.0.0.4:80", true))
+			for i := range before {
+				require.Equal(t, before[i], addrsOf(t, b, 1, Request{Key: fmt.Sprint("user-", i)})[0])
+			}
+		})
+	}
+}
+
+var (
+	london    = &Coord{Lat: 51.5, Lon: -0.1}
+	frankfurt = &Coord{Lat: 50.1, Lon: 8.7}
+	virginia  = &Coord{Lat: 38.9, Lon: -77.4}
+	tokyo     = &Coord{Lat: 35.7, Lon: 139.7}
+)
+
+func geoBackends() []Backend {
+	return []Backend{
+		{Addr: "eu-1", Zone: "eu", Coord: frankfurt},
+		{Addr: "eu-2", Zone: "eu", Coord: frankfurt},
+		{Addr: "us-1", Zone: "us", Coord: virginia},
+		{Addr: "ap-1", Zone: "ap", Coord: tokyo},
+	}
+}
+
+func TestGeoRoutesToNearestAndSpillsOver(t *testing.T) {
+	b, err := NewGeo(geoBackends(), seeded(12))
+	require.NoError(t, err)
+	zoneOf := func(req Request) string {
+		return strings.SplitN(addrsOf(t, b, 1, req)[0], "-", 2)[0]
+	}
+	for range 20 {
+		assert.Equal(t, "eu", zoneOf(Request{Coord: london}))
+		assert.Equal(t, "ap", zoneOf(Request{Coord: tokyo}))
+	}
+	require.NoError(t, b.SetHealthy("eu-1", false))
+	assert.Equal(t, "eu-2", addrsOf(t, b, 1, Request{Coord: london})[0], "the zone's other backend")
+	require.NoError(t, b.SetHealthy("eu-2", false))
+	assert.Equal(t, "us", zoneOf(Request{Coord: london}), "London spills to Virginia, not Tokyo")
+	require.NoError(t, b.SetHealthy("eu-1", true))
+	assert.Equal(t, "eu", zoneOf(Request{Coord: london}))
+}
+
+func TestGeoSpillsOverAtCapacity(t *testing.T) {
+	bs := geoBackends()
+	bs[0].Capacity, bs[1].Capacity, bs[2].Capacity = 1, 1, 1
+	b, err := NewGeo(bs, seeded(13))
+	require.NoError(t, err)
+	held := hold(t, b, 0)
+	for range 4 {
+		p, err := b.Pick(context.Background(), Request{Coord: london})
+		require.NoError(t, err)
+		held = append(held, p)
+	}
+	got := []string{held[0].Addr(), held[1].Addr(), held[2].Addr(), held[3].Addr()}
+	assert.ElementsMatch(t, []string{"eu-1", "eu-2", "us-1", "ap-1"}, got, "eu fills, then us, then ap")
+	held[0].Done(Result{})
+	assert.Equal(t, held[0].Addr(), addrsOf(t, b, 1, Request{Coord: london})[0])
+}
+
+func TestGeoByZoneLatency(t *testing.T) {
+	b, err := NewGeo(geoBackends(), Options{ZoneLatency: map[string]map[string]time.Duration{
+		"eu": {"us": 80 * time.Millisecond, "ap": 220 * time.Millisecond},
+		"me": {"eu": 40 * time.Millisecond, "ap": 120 * time.Millisecond, "us": 150 * time.Millisecond},
+	}})
+	require.NoError(t, err)
+	assert.Contains(t, addrsOf(t, b, 1, Request{Zone: "eu"})[0], "eu-")
+	assert.Contains(t, addrsOf(t, b, 1, Request{Zone: "me"})[0], "eu-")
+	assert.Equal(t, "ap-1", addrsOf(t, b, 1, Request{Zone: "ap"})[0], "own zone at 0")
+	require.NoError(t, b.Drain("eu-1"))
+	require.NoError(t, b.Drain("eu-2"))
+	assert.Equal(t, "ap-1", addrsOf(t, b, 1, Request{Zone: "me"})[0])
+	assert.Equal(t, "us-1", addrsOf(t, b, 1, Request{Zone: "eu"})[0])
+	// Unknown origin: anywhere.
+	assert.NotEmpty(t, addrsOf(t, b, 1, Request{Zone: "mars"})[0])
+}
+
+func TestAvoidNeverRepeatsUnlessOnlyOne(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new(backends(3), Options{})
+			require.NoError(t, err)
+			req := Request{Key: "k", Avoid: []string{"10.0.0.1:80", "10.0.0.2:80"}}
+			for range 20 {
+				assert.Equal(t, "10.0.0.3:80", addrsOf(t, b, 1, req)[0])
+			}
+			req.Avoid = append(req.Avoid, "10.0.0.3:80")
+			_, err = b.Pick(context.Background(), req)
+			assert.ErrorIs(t, err, ErrNoHealthyBackend)
+
+			one, err := a.new(backends(1), Options{})
+			require.NoError(t, err)
+			assert.Equal(t, "10.0.0.1:80", addrsOf(t, one, 1, Request{Avoid: []string{"10.0.0.1:80"}})[0])
+		})
+	}
+}
+
+func TestCapacityIsHonouredByEveryAlgorithm(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			bs := backends(3)
+			for i := range bs {
+				bs[i].Capacity = 2
+			}
+			b, err := a.new(bs, Options{})
+			require.NoError(t, err)
+			hold(t, b, 6)
+			for _, s := range b.Stats().Backends {
+				assert.Equal(t, int64(2), s.InFlight)
+			}
+			_, err = b.Pick(context.Background(), Request{Key: "k"})
+			assert.ErrorIs(t, err, ErrAtCapacity)
+		})
+	}
+}

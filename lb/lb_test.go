@@ -1,0 +1,374 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// algo is one implementation of Balancer, for the tables of tests and
+// benchmarks that run over all of them.
+type algo struct {
+	name     string
+	new      func([]Backend, Options) (Balancer, error)
+	affinity bool // maps keys to backends
+}
+
+func ctor[T Balancer](f func([]Backend, Options) (T, error)) func([]Backend, Options) (Balancer, error) {
+	return func(b []Backend, o Options) (Balancer, error) {
+		x, err := f(b, o)
+		if err != nil {
+			return nil, err
+		}
+		return x, nil
+	}
+}
+
+var algos = []algo{
+	{name: "round-robin", new: ctor(NewRoundRobin)},
+	{name: "smooth-weighted", new: ctor(NewSmoothWeighted)},
+	{name: "edf", new: ctor(NewEDF)},
+	{name: "random", new: ctor(NewRandom)},
+	{name: "weighted-random", new: ctor(NewWeightedRandom)},
+	{name: "least-conn", new: ctor(NewLeastConn)},
+	{name: "weighted-least-conn", new: ctor(NewWeightedLeastConn)},
+	{name: "p2c", new: ctor(NewP2C)},
+	{name: "peak-ewma", new: ctor(NewPeakEWMA)},
+	{name: "ip-hash", new: ctor(NewIPHash), affinity: true},
+	{name: "ring-hash", new: ctor(NewRingHash), affinity: true},
+	{name: "maglev", new: ctor(NewMaglev), affinity: true},
+	{name: "geo", new: ctor(NewGeo)},
+}
+
+func backends(n int) []Backend {
+	out := make([]Backend, n)
+	for i := range out {
+		out[i] = Backend{Addr: fmt.Sprintf("10.0.0.%d:80", i+1)}
+	}
+	return out
+}
+
+func seeded(seed uint64) Options { return Options{Rand: rand.New(rand.NewPCG(seed, 1))} }
+
+// pickN picks n times (with a distinct key each time, for the hash
+// algorithms), finishing every pick at once, and counts the picks per
+// address.
+func pickN(t testing.TB, b Balancer, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := range n {
+		p, err := b.Pick(context.Background(), Request{Key: fmt.Sprintf("client-%d", i)})
+		require.NoError(t, err)
+		got[p.Addr()]++
+		p.Done(Result{Latency: time.Millisecond})
+	}
+	return got
+}
+
+// Every algorithm spreads keyless or varied traffic over every backend, and
+// only over backends in rotation.
+func TestEveryAlgorithmHonoursRotation(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new(backends(4), seeded(1))
+			require.NoError(t, err)
+			got := pickN(t, b, 400)
+			assert.Len(t, got, 4, "every backend gets traffic: %v", got)
+
+			require.NoError(t, b.SetHealthy("10.0.0.2:80", false))
+			require.NoError(t, b.Drain("10.0.0.3:80"))
+			got = pickN(t, b, 400)
+			assert.Equal(t, 0, got["10.0.0.2:80"], "unhealthy backend picked")
+			assert.Equal(t, 0, got["10.0.0.3:80"], "draining backend picked")
+			assert.Positive(t, got["10.0.0.1:80"])
+			assert.Positive(t, got["10.0.0.4:80"])
+
+			require.NoError(t, b.SetHealthy("10.0.0.2:80", true))
+			require.NoError(t, b.Remove("10.0.0.3:80"))
+			require.NoError(t, b.Add(Backend{Addr: "10.0.0.9:80"}))
+			got = pickN(t, b, 400)
+			assert.Len(t, got, 4, "%v", got)
+			assert.Positive(t, got["10.0.0.9:80"], "added backend gets traffic")
+			assert.Equal(t, 0, got["10.0.0.3:80"], "removed backend picked")
+
+			s := b.Stats()
+			require.Len(t, s.Backends, 4)
+			assert.Equal(t, 4, s.InRotation)
+			var total uint64
+			for _, bs := range s.Backends {
+				assert.Zero(t, bs.InFlight, "%s: every pick was done", bs.Addr)
+				total += bs.Requests
+			}
+			// 800 picks on backends that stayed, plus the 400 of the last
+			// round on the added one; the removed backend's are gone.
+			assert.Greater(t, total, uint64(800))
+		})
+	}
+}
+
+// The counters really move with traffic: in-flight rises on Pick and falls
+// on Done, failures and latency are recorded.
+func TestStatsMoveWithTraffic(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new(backends(1), Options{})
+			require.NoError(t, err)
+			var picks []Pick
+			for range 3 {
+				p, err := b.Pick(context.Background(), Request{Key: "k"})
+				require.NoError(t, err)
+				picks = append(picks, p)
+			}
+			bs := b.Stats().Backends[0]
+			assert.Equal(t, int64(3), bs.InFlight)
+			assert.Equal(t, uint64(3), bs.Requests)
+			picks[0].Done(Result{Latency: 40 * time.Millisecond})
+			picks[1].Done(Result{Err: errors.New("boom"), Latency: 10 * time.Millisecond})
+			bs = b.Stats().Backends[0]
+			assert.Equal(t, int64(1), bs.InFlight)
+			assert.Equal(t, uint64(1), bs.Failures)
+			want := 37 * time.Millisecond // 40, then 10% of the way to 10
+			if a.name == "peak-ewma" {
+				want = 40 * time.Millisecond // the peak is kept
+			}
+			assert.InDelta(t, float64(want), float64(bs.Latency), float64(time.Millisecond))
+			picks[2].Done(Result{})
+			assert.Zero(t, b.Stats().Backends[0].InFlight)
+		})
+	}
+}
+
+// No backend in rotation: ErrNoHealthyBackend, not a panic, with panic mode
+// disabled; with it enabled, the unhealthy backends serve.
+func TestNoHealthyBackend(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new(backends(2), Options{DisablePanic: true})
+			require.NoError(t, err)
+			require.NoError(t, b.SetHealthy("10.0.0.1:80", false))
+			require.NoError(t, b.SetHealthy("10.0.0.2:80", false))
+			_, err = b.Pick(context.Background(), Request{Key: "x"})
+			assert.ErrorIs(t, err, ErrNoHealthyBackend)
+
+			p, err := a.new(backends(2), Options{})
+			require.NoError(t, err)
+			require.NoError(t, p.SetHealthy("10.0.0.1:80", false))
+			require.NoError(t, p.SetHealthy("10.0.0.2:80", false))
+			assert.True(t, p.Stats().Panic)
+			pk, err := p.Pick(context.Background(), Request{Key: "x"})
+			require.NoError(t, err, "panic mode spreads over every backend")
+			pk.Done(Result{})
+
+			require.NoError(t, b.Remove("10.0.0.1:80"))
+			require.NoError(t, b.Remove("10.0.0.2:80"))
+			_, err = b.Pick(context.Background(), Request{})
+			assert.ErrorIs(t, err, ErrNoHealthyBackend)
+			assert.ErrorIs(t, b.Remove("10.0.0.2:80"), ErrUnknownBackend)
+		})
+	}
+}
+
+func TestPickHonoursContext(t *testing.T) {
+	b, err := NewRoundRobin(backends(2), Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = b.Pick(ctx, Request{})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, b.Stats().Backends[0].Requests+b.Stats().Backends[1].Requests)
+}
+
+// Picking allocates nothing, for every algorithm, also with keys, avoid
+// lists and capacities.
+func TestPickAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			bs := backends(10)
+			bs[3].Capacity = 1000
+			for i := range bs {
+				bs[i].Zone = fmt.Sprintf("z%d", i%3)
+			}
+			b, err := a.new(bs, Options{})
+			require.NoError(t, err)
+			req := Request{Key: "192.0.2.7", Zone: "z1", Avoid: []string{"10.0.0.1:80"}}
+			allocs := testing.AllocsPerRun(200, func() {
+				p, err := b.Pick(context.Background(), req)
+				if err != nil {
+					panic(err)
+				}
+				p.Done(Result{Latency: time.Millisecond})
+			})
+			assert.Zero(t, allocs)
+		})
+	}
+}
+
+// Concurrent picks, results and backend changes: run with -race.
+func TestConcurrentPicksAndChanges(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new(backends(5), Options{Outlier: &OutlierOptions{}, SlowStart: &SlowStartOptions{}})
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Go(func() {
+					for i := range 300 {
+						p, err := b.Pick(context.Background(), Request{Key: fmt.Sprint(g, i)})
+						if err != nil {
+							continue
+						}
+						var rerr error
+						if i%7 == 0 {
+							rerr = errors.New("fail")
+						}
+						p.Done(Result{Err: rerr, Latency: time.Duration(i) * time.Microsecond})
+					}
+				})
+			}
+			wg.Go(func() {
+				for i := range 50 {
+					addr := fmt.Sprintf("10.0.0.%d:80", 1+i%5)
+					_ = b.SetWeight(addr, float64(1+i%3))
+					_ = b.SetHealthy(addr, i%2 == 0)
+					_ = b.Update(backends(5 + i%2))
+					_ = b.Stats()
+				}
+			})
+			wg.Wait()
+			for _, s := range b.Stats().Backends {
+				assert.Zero(t, s.InFlight, s.Addr)
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	nan := math.NaN()
+	cases := []struct {
+		name     string
+		backends []Backend
+		opts     Options
+		want     error
+		msg      string
+	}{
+		{"no backends", nil, Options{}, ErrNoBackends, "at least one backend"},
+		{"duplicate", []Backend{{Addr: "a"}, {Addr: "b"}, {Addr: "a"}}, Options{}, ErrDuplicateBackend, `"a"`},
+		{"empty address", []Backend{{Addr: ""}}, Options{}, ErrInvalidConfig, "empty address"},
+		{"negative weight", []Backend{{Addr: "a", Weight: -1}}, Options{}, ErrInvalidWeight, "weight -1"},
+		{"NaN weight", []Backend{{Addr: "a", Weight: nan}}, Options{}, ErrInvalidWeight, "NaN"},
+		{"infinite weight", []Backend{{Addr: "a", Weight: math.Inf(1)}}, Options{}, ErrInvalidWeight, "+Inf"},
+		{"NaN coordinates", []Backend{{Addr: "a", Coord: &Coord{Lat: nan}}}, Options{}, ErrInvalidCoord, "NaN"},
+		{"latitude out of range", []Backend{{Addr: "a", Coord: &Coord{Lat: 91}}}, Options{}, ErrInvalidCoord, "91"},
+		{"negative capacity", []Backend{{Addr: "a", Capacity: -2}}, Options{}, ErrInvalidConfig, "capacity -2"},
+		{"panic threshold", backends(1), Options{PanicThreshold: 1.5}, ErrInvalidConfig, "1.5"},
+		{"negative decay", backends(1), Options{Decay: -time.Second}, ErrInvalidConfig, "-1s"},
+		{"slow-start window", backends(1), Options{SlowStart: &SlowStartOptions{Window: -1}}, ErrInvalidConfig, "slow-start window"},
+		{"slow-start min weight", backends(1), Options{SlowStart: &SlowStartOptions{MinWeightPercent: 101}}, ErrInvalidConfig, "101"},
+		{"outlier percent", backends(1), Options{Outlier: &OutlierOptions{FailurePercent: nan}}, ErrInvalidConfig, "NaN"},
+		{"outlier max below base", backends(1), Options{Outlier: &OutlierOptions{BaseEjectionTime: time.Minute, MaxEjectionTime: time.Second}}, ErrInvalidConfig, "below the base"},
+		{"negative zone latency", backends(1), Options{ZoneLatency: map[string]map[string]time.Duration{"a": {"b": -1}}}, ErrInvalidConfig, `"a"→"b"`},
+	}
+	for _, a := range algos {
+		for _, tc := range cases {
+			t.Run(a.name+"/"+tc.name, func(t *testing.T) {
+				b, err := a.new(tc.backends, tc.opts)
+				require.Error(t, err)
+				assert.Nil(t, b)
+				assert.ErrorIs(t, err, tc.want)
+				assert.ErrorIs(t, err, ErrInvalidConfig)
+				assert.Contains(t, err.Error(), tc.msg)
+				assert.Regexp(t, "^lb: ", err.Error())
+			})
+		}
+		t.Run(a.name+"/runtime changes", func(t *testing.T) {
+			b, err := a.new(backends(2), Options{})
+			require.NoError(t, err)
+			assert.ErrorIs(t, b.Add(Backend{Addr: "10.0.0.1:80"}), ErrDuplicateBackend)
+			assert.ErrorIs(t, b.Add(Backend{Addr: "x", Weight: -3}), ErrInvalidWeight)
+			assert.ErrorIs(t, b.SetWeight("10.0.0.1:80", 0), ErrInvalidWeight)
+			assert.ErrorIs(t, b.SetWeight("10.0.0.1:80", nan), ErrInvalidWeight)
+			assert.ErrorIs(t, b.SetWeight("nope", 2), ErrUnknownBackend)
+			assert.ErrorIs(t, b.Drain("nope"), ErrUnknownBackend)
+			assert.ErrorIs(t, b.SetHealthy("nope", true), ErrUnknownBackend)
+			assert.ErrorIs(t, b.Update(nil), ErrNoBackends)
+			assert.ErrorIs(t, b.Update([]Backend{{Addr: "a"}, {Addr: "a"}}), ErrDuplicateBackend)
+			assert.Len(t, b.Backends(), 2, "failed changes change nothing")
+		})
+	}
+}
+
+func TestMaglevTableSizeMustBePrime(t *testing.T) {
+	_, err := NewMaglev(backends(3), Options{MaglevTableSize: 100})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "100")
+}
+
+// Update keeps the counters of backends that stay and replaces the rest.
+func TestUpdateKeepsSurvivors(t *testing.T) {
+	var events []Event
+	b, err := NewP2C(backends(3), Options{OnEvent: func(e Event) { events = append(events, e) }})
+	require.NoError(t, err)
+	pickN(t, b, 30)
+	before := b.Stats().Backends[1].Requests
+	require.NoError(t, b.Update([]Backend{{Addr: "10.0.0.2:80", Weight: 3}, {Addr: "10.0.0.7:80"}}))
+	s := b.Stats()
+	require.Len(t, s.Backends, 2)
+	assert.Equal(t, "10.0.0.2:80", s.Backends[0].Addr)
+	assert.Equal(t, before, s.Backends[0].Requests)
+	assert.Equal(t, 3.0, s.Backends[0].Weight)
+	assert.Equal(t, []Backend{{Addr: "10.0.0.2:80", Weight: 3}, {Addr: "10.0.0.7:80", Weight: 1}}, b.Backends())
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.Kind.String()+" "+e.Addr)
+	}
+	assert.ElementsMatch(t, []string{"removed 10.0.0.1:80", "removed 10.0.0.3:80", "added 10.0.0.7:80"}, kinds)
+}
+
+// Drained backends finish the requests they have.
+func TestDrainLetsInFlightFinish(t *testing.T) {
+	b, err := NewRoundRobin(backends(2), Options{})
+	require.NoError(t, err)
+	var held []Pick
+	for range 4 {
+		p, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		held = append(held, p)
+	}
+	require.NoError(t, b.Drain("10.0.0.1:80"))
+	s := b.Stats()
+	assert.Equal(t, StateDraining, s.Backends[0].State)
+	assert.Equal(t, int64(2), s.Backends[0].InFlight)
+	for _, p := range held {
+		p.Done(Result{})
+	}
+	assert.Zero(t, b.Stats().Backends[0].InFlight)
+	assert.Equal(t, map[string]int{"10.0.0.2:80": 10}, pickN(t, b, 10))
+}
+
+// The hot counters of a backend sit on their own cache line, away from the
+// read-mostly fields and from the latency state, so picks on one backend do
+// not slow down reads of another's configuration.
+func TestHotCountersHaveTheirOwnCacheLine(t *testing.T) {
+	var e endpoint
+	const line = 64
+	start := unsafe.Offsetof(e.inflight)
+	end := unsafe.Offsetof(e.failures) + unsafe.Sizeof(e.failures)
+	assert.GreaterOrEqual(t, start-(unsafe.Offsetof(e.weight)+unsafe.Sizeof(e.weight)), uintptr(line), "padding before")
+	assert.GreaterOrEqual(t, unsafe.Offsetof(e.lmu)-start, uintptr(line), "padding after")
+	assert.LessOrEqual(t, end-start, uintptr(line))
+}

@@ -1,0 +1,205 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// events collects a balancer's events; safe for concurrent use.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (e *events) add(ev Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+
+func (e *events) states(addr string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.all {
+		if ev.Addr == addr && ev.Kind == EventStateChange {
+			out = append(out, ev.From.String()+"→"+ev.To.String()+" ("+ev.Reason+")")
+		}
+	}
+	return out
+}
+
+var errBackend = errors.New("backend failed")
+
+// fail reports n failed requests to addr, picking until it is chosen.
+func failOn(t *testing.T, b Balancer, addr string, n int) {
+	t.Helper()
+	for i := 0; n > 0 && i < 10000; i++ {
+		p, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		if p.Addr() == addr {
+			p.Done(Result{Err: errBackend, Latency: time.Millisecond})
+			n--
+		} else {
+			p.Done(Result{Latency: time.Millisecond})
+		}
+	}
+	require.Zero(t, n, "%s was picked often enough", addr)
+}
+
+// Consecutive failures eject a backend for a growing time; it returns when
+// the time is up.
+func TestOutlierEjectsAndReturns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		b, err := NewRoundRobin(backends(10), Options{OnEvent: ev.add, Outlier: &OutlierOptions{}})
+		require.NoError(t, err)
+		bad := "10.0.0.3:80"
+		failOn(t, b, bad, 4)
+		assert.Equal(t, StateHealthy, b.Stats().Backends[2].State, "4 failures are not 5")
+		failOn(t, b, bad, 1)
+		s := b.Stats()
+		assert.Equal(t, StateEjected, s.Backends[2].State)
+		assert.Equal(t, 9, s.InRotation)
+		assert.Zero(t, pickN(t, b, 100)[bad], "ejected backend picked")
+
+		time.Sleep(29 * time.Second)
+		assert.Equal(t, StateEjected, b.Stats().Backends[2].State)
+		time.Sleep(time.Second)
+		assert.Positive(t, pickN(t, b, 100)[bad], "back after 30s")
+
+		// The second ejection lasts twice as long.
+		failOn(t, b, bad, 5)
+		time.Sleep(59 * time.Second)
+		assert.Equal(t, StateEjected, b.Stats().Backends[2].State)
+		time.Sleep(time.Second)
+		assert.Equal(t, StateHealthy, b.Stats().Backends[2].State)
+		assert.Equal(t, 2, b.Stats().Backends[2].Ejections)
+		assert.Equal(t, []string{
+			"healthy→ejected (5 consecutive failures)", "ejected→healthy (ejection expired)",
+			"healthy→ejected (5 consecutive failures)", "ejected→healthy (ejection expired)",
+		}, ev.states(bad))
+	})
+}
+
+// A success resets the run of failures.
+func TestOutlierSuccessResetsRun(t *testing.T) {
+	b, err := NewRoundRobin(backends(2), Options{Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
+	require.NoError(t, err)
+	for range 10 {
+		failOn(t, b, "10.0.0.1:80", 2)
+		p := hold(t, b, 2)
+		p[0].Done(Result{})
+		p[1].Done(Result{})
+	}
+	assert.Equal(t, StateHealthy, b.Stats().Backends[0].State)
+}
+
+// At most MaxEjectionPercent of backends are ejected, but at least one.
+func TestOutlierEjectionCap(t *testing.T) {
+	b, err := NewRoundRobin(backends(10), Options{Outlier: &OutlierOptions{}})
+	require.NoError(t, err)
+	failOn(t, b, "10.0.0.1:80", 5)
+	failOn(t, b, "10.0.0.2:80", 5)
+	s := b.Stats()
+	assert.Equal(t, StateEjected, s.Backends[0].State)
+	assert.Equal(t, StateHealthy, s.Backends[1].State, "10% of 10 backends is one")
+
+	c, err := NewRoundRobin(backends(10), Options{Outlier: &OutlierOptions{MaxEjectionPercent: 30}})
+	require.NoError(t, err)
+	for _, a := range []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"} {
+		failOn(t, c, a, 5)
+	}
+	assert.Equal(t, 7, c.Stats().InRotation)
+}
+
+func TestOutlierFailurePercent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewRoundRobin(backends(4), Options{Outlier: &OutlierOptions{
+			ConsecutiveFailures: -1, FailurePercent: 50, MinRequests: 10, Interval: time.Second, MaxEjectionPercent: 50,
+		}})
+		require.NoError(t, err)
+		// Backend 1 fails every other request: never 5 in a row, but 50%.
+		for i := range 400 {
+			p, err := b.Pick(context.Background(), Request{})
+			require.NoError(t, err)
+			var rerr error
+			if p.Addr() == "10.0.0.1:80" && i%8 < 4 {
+				rerr = errBackend
+			}
+			p.Done(Result{Err: rerr, Latency: time.Millisecond})
+			time.Sleep(10 * time.Millisecond)
+		}
+		s := b.Stats()
+		assert.Equal(t, StateEjected, s.Backends[0].State)
+		for _, bs := range s.Backends[1:] {
+			assert.Equal(t, StateHealthy, bs.State, bs.Addr)
+		}
+	})
+}
+
+// Below the panic threshold the balancer uses every backend, and says so.
+func TestPanicThreshold(t *testing.T) {
+	var ev events
+	b, err := NewRoundRobin(backends(4), Options{OnEvent: ev.add, PanicThreshold: 0.5})
+	require.NoError(t, err)
+	require.NoError(t, b.SetHealthy("10.0.0.1:80", false))
+	assert.Len(t, pickN(t, b, 30), 3)
+	require.NoError(t, b.SetHealthy("10.0.0.2:80", false)) // 2 of 4: not below 50%
+	assert.Len(t, pickN(t, b, 30), 2)
+	require.NoError(t, b.SetHealthy("10.0.0.3:80", false)) // 1 of 4
+	s := b.Stats()
+	assert.True(t, s.Panic)
+	assert.Equal(t, 4, s.InRotation)
+	assert.Len(t, pickN(t, b, 40), 4)
+	require.NoError(t, b.SetHealthy("10.0.0.3:80", true))
+	assert.False(t, b.Stats().Panic)
+	var kinds []EventKind
+	for _, e := range ev.all {
+		if e.Kind == EventPanicEnter || e.Kind == EventPanicExit {
+			kinds = append(kinds, e.Kind)
+			assert.Contains(t, e.Reason, "of 4 backends healthy")
+		}
+	}
+	assert.Equal(t, []EventKind{EventPanicEnter, EventPanicExit}, kinds)
+}
+
+// A backend that returns to rotation gets a growing share of traffic over
+// the slow-start window instead of everything at once.
+func TestSlowStartRampsUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewRoundRobin(backends(4), Options{Rand: seeded(20).Rand, SlowStart: &SlowStartOptions{Window: 10 * time.Second}})
+		require.NoError(t, err)
+		require.NoError(t, b.SetHealthy("10.0.0.4:80", false))
+		require.NoError(t, b.SetHealthy("10.0.0.4:80", true))
+		assert.Equal(t, StateSlowStart, b.Stats().Backends[3].State)
+		share := func() float64 { return float64(pickN(t, b, 4000)["10.0.0.4:80"]) / 4000 }
+		early := share()
+		assert.InDelta(t, 0.1/3.1, early, 0.015, "10%% of a full share at first")
+		time.Sleep(5 * time.Second)
+		mid := share()
+		assert.InDelta(t, 0.5/3.5, mid, 0.02)
+		time.Sleep(5 * time.Second)
+		assert.InDelta(t, 0.25, share(), 0.02, "full share after the window")
+		assert.Equal(t, StateHealthy, b.Stats().Backends[3].State)
+	})
+}
+
+// Least-connections sends everything to an empty new backend; slow start
+// tames that.
+func TestSlowStartOnAddWithLeastConn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewLeastConn(backends(3), Options{Rand: seeded(21).Rand, SlowStart: &SlowStartOptions{}})
+		require.NoError(t, err)
+		hold(t, b, 30) // 10 in flight each
+		require.NoError(t, b.Add(Backend{Addr: "new"}))
+		got := map[string]int{}
+		for _, p := range hold(t, b, 30) {
+			got[p.Addr()]++
+		}
+		assert.LessOrEqual(t, got["new"], 8, "10%% share at first; without slow start all 30 would go to the new backend: %v", got)
+	})
+}

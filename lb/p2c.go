@@ -1,0 +1,67 @@
+package lb
+
+// P2C is least request with the power of two random choices (Mitzenmacher
+// 1996; Envoy's LEAST_REQUEST, gRPC's and go-zero's P2C): pick two distinct
+// backends at random and send the request to the one with fewer requests in
+// flight, relative to its weight ((in-flight + 1) / weight).
+//
+// Pros: it gets almost all of least connections' benefit — the expected
+// worst queue drops from O(log n / log log n) to O(log log n) — at O(1) per
+// pick with no lock, and unlike exact least connections many independent
+// balancers do not all pile onto the same "least loaded" backend at once.
+// Cons: it reacts to load, not latency, so a backend that answers errors
+// fast (or is slow but has few requests queued) still attracts traffic; see
+// [PeakEWMA]. Use it as the default for request/response traffic.
+//
+// P2C is lock-free and safe for concurrent use.
+type P2C struct{ core }
+
+var _ Balancer = (*P2C)(nil)
+
+// NewP2C returns a power-of-two-choices least-request balancer.
+func NewP2C(backends []Backend, opts Options) (*P2C, error) {
+	b := &P2C{}
+	if err := b.init(backends, opts, p2cAlgo{}, false); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+type p2cAlgo struct{}
+
+func (p2cAlgo) affinity() bool { return false }
+
+func (p2cAlgo) build(active []*endpoint, c *core) (picker, error) {
+	return &p2cPicker{eps: active, inv: inverseWeights(active, true), rng: &c.rng}, nil
+}
+
+type p2cPicker struct {
+	eps []*endpoint
+	inv []float64
+	rng *rng
+}
+
+// two returns two distinct random indexes in [0, n) for n ≥ 2 from one
+// random number.
+func two(r *rng, n int) (int, int) {
+	x := r.uint64()
+	i := int((x >> 32) * uint64(n) >> 32)
+	j := int((x & 0xffffffff) * uint64(n-1) >> 32)
+	if j >= i {
+		j++
+	}
+	return i, j
+}
+
+func (p *p2cPicker) pick(Request, int64) *endpoint {
+	n := len(p.eps)
+	if n == 1 {
+		return p.eps[0]
+	}
+	i, j := two(p.rng, n)
+	a, b := p.eps[i], p.eps[j]
+	if float64(b.inflight.Load()+1)*p.inv[j] < float64(a.inflight.Load()+1)*p.inv[i] {
+		return b
+	}
+	return a
+}

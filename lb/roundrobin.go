@@ -1,0 +1,48 @@
+package lb
+
+import "sync/atomic"
+
+// RoundRobin sends each request to the next backend in turn.
+//
+// Pros (GUIDE.md, Load Balancing Strategies): simple, predictable, fair
+// distribution. Cons: it doesn't consider server capacity or current load,
+// so a slow or small backend gets as many requests as a fast one and its
+// queue grows (see the lab's lb-capacity and lb-linkerd experiments). Use
+// it when all servers have similar capacity and requests similar cost.
+//
+// A pick is one atomic add on a shared counter: lock-free and wait-free.
+// Weights are ignored; use [SmoothWeighted] or [EDF] for weighted rotation.
+// RoundRobin is safe for concurrent use.
+type RoundRobin struct{ core }
+
+var _ Balancer = (*RoundRobin)(nil)
+
+// NewRoundRobin returns a round-robin balancer over backends.
+func NewRoundRobin(backends []Backend, opts Options) (*RoundRobin, error) {
+	b := &RoundRobin{}
+	if err := b.init(backends, opts, rrAlgo{}, false); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+type rrAlgo struct{}
+
+func (rrAlgo) affinity() bool { return false }
+
+func (rrAlgo) build(active []*endpoint, c *core) (picker, error) {
+	p := &rrPicker{eps: active}
+	// Start at a random position so that many clients built at once do
+	// not all hit the first backend first (as gRPC does).
+	p.next.Store(uint64(c.rng.intn(len(active))))
+	return p, nil
+}
+
+type rrPicker struct {
+	next atomic.Uint64
+	eps  []*endpoint
+}
+
+func (p *rrPicker) pick(Request, int64) *endpoint {
+	return p.eps[(p.next.Add(1)-1)%uint64(len(p.eps))]
+}
