@@ -1,4 +1,81 @@
-// Package resilience implements GUIDE.md, "Fault Tolerance": circuit
-// breakers, failover, timeouts, retries, fallbacks, graceful degradation
-// and chaos engineering; also "Microservices → Circuit Breakers".
+// Package resilience implements GUIDE.md, "Fault Tolerance" — circuit
+// breakers with their three states, timeouts, fallbacks, graceful
+// degradation and chaos engineering — together with "Microservices →
+// Circuit Breakers: Prevent cascade failures", "Message Queues → Dead
+// Letter Queues" and the retries, bulkheads, hedging and load shedding
+// that production clients and servers need around them.
+//
+// # Map to the guide
+//
+//   - Circuit Breakers (Open, Half-Open, Closed): [CircuitBreaker], built on
+//     github.com/sony/gobreaker/v2, with trip policies [ConsecutiveFailures],
+//     [FailureRate] (time window), [NewCountWindow] (count window) and
+//     [NewSlowCallRate]; [SharedBreaker] shares one state across a fleet
+//     through a [BreakerStore] ([RedisBreakerStore], [MemoryBreakerStore]);
+//     [RedisDataStore] runs gobreaker's own DistributedCircuitBreaker on
+//     Redis for comparison.
+//   - Timeout Configuration: [Timeout], per attempt or overall.
+//   - Fallback Mechanisms: [Fallback].
+//   - Graceful Degradation — Cached Responses: [Degrader] over a
+//     [StaleSource] (a cache satisfies it; [LastGood] is an in-memory one);
+//     Feature Flags: [Switches] and [Switch].
+//   - Failover / automatic recovery: [Retry] with [Backoff] (no, full,
+//     equal and decorrelated jitter), Retry-After ([ParseRetryAfter]) and a
+//     [Budget] that caps a fleet's retries.
+//   - Redundancy for latency: [Hedge] ("The Tail at Scale").
+//   - Microservices — fault isolation: [Bulkhead].
+//   - Throughput under overload: [AdaptiveThrottle] (client side, the SRE
+//     book's formula) and [LoadShedder] (server side, an adaptive
+//     concurrency limit — [ShedAIMD] or [ShedGradient] — with an HTTP
+//     middleware answering 503 + Retry-After).
+//   - Dead Letter Queues: [DLQWorker] over a [MessageQueue]
+//     ([MemoryQueue], [RedisStreamQueue] on Redis Streams).
+//   - Chaos Engineering — Failure Injection, Latency Monkey:
+//     [FaultInjector] for functions, HTTP handlers and HTTP clients.
+//
+// # Composition
+//
+// Every policy implements [Policy]; [NewPipeline] composes them, the first
+// outermost. The recommended order, as in failsafe-go and resilience4j, is
+//
+//	Fallback → Retry → CircuitBreaker → Bulkhead → Timeout → call
+//
+// so the fallback answers for everything, each retry is counted by the
+// breaker, the bulkhead bounds concurrent attempts and the timeout bounds
+// each attempt. Non-generic policies ([Bulkhead], [AdaptiveThrottle],
+// [LoadShedder], [FaultInjector], [Switch]) are a [Guard], which [Guarded]
+// turns into a Policy of any result type.
+//
+// # Errors
+//
+// A policy that rejects a call or gives up returns a [*PolicyError] naming
+// the policy, wrapping a sentinel ([ErrOpen], [ErrBulkheadFull],
+// [ErrTimeout], [ErrRetriesExhausted], [ErrBudgetExhausted], [ErrThrottled],
+// [ErrShed], [ErrInjected], [ErrDisabled]) and the underlying cause, so
+// errors.Is reaches both. Bad configuration returns an error wrapping
+// [ErrInvalidConfig]. Caller cancellation is never counted as a dependency
+// failure.
+//
+// # Time, concurrency, observability
+//
+// Every type is safe for concurrent use. Time-dependent parts take a Now
+// option, and the building blocks simulations need have pure or "At"
+// forms ([Backoff.Delay], [Budget.TryExtraAt], [AdaptiveThrottle.AllowAt],
+// [LoadShedder.TryAcquire]/[LoadShedder.Release], [SharedBreaker.Allow]/
+// [SharedBreaker.Done]); the trade-off lab (examples/tradeoffs, -only
+// resilience) drives them on virtual time. gobreaker's own timers read
+// time.Now; tests drive them with testing/synctest. Each stateful policy
+// has a Stats method and hooks (state changes, retries, limit changes,
+// dead letters) that never run under a lock.
+//
+// # Shared state
+//
+// [SharedBreaker] and [RedisStreamQueue] rely on Redis through
+// redis.UniversalClient (single node, Sentinel or Cluster: every script
+// and transaction touches keys of one hash tag). The shared breaker is
+// eventually consistent across instances — each caches the state for
+// CacheTTL — and fails open when Redis is unreachable. The dead-letter
+// queue is at least once. Every Redis call runs under a context with a
+// deadline; create clients with ContextTimeoutEnabled: true so that go-redis
+// honours it (otherwise its own ReadTimeout applies).
 package resilience

@@ -10,6 +10,7 @@ func experiments() []lab.Experiment {
 	all = append(all, lbExperiments()...)
 	all = append(all, cacheExperiments()...)
 	all = append(all, shardExperiments()...)
+	all = append(all, resilienceExperiments()...)
 	all = append(all, ratelimitExperiments()...)
 	return all
 }

@@ -1,0 +1,149 @@
+package resilience
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+)
+
+func okCall(context.Context) (int, error) { return 1, nil }
+
+// The wrapper against calling gobreaker directly, on the success path.
+func BenchmarkCircuitBreaker_Execute(b *testing.B) {
+	ctx := context.Background()
+	b.Run("algo=gobreaker", func(b *testing.B) {
+		cb := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{})
+		req := func() (int, error) { return 1, nil }
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = cb.Execute(req)
+		}
+	})
+	b.Run("algo=resilience", func(b *testing.B) {
+		cb := must(NewCircuitBreaker[int](BreakerOptions{}))
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = cb.Execute(ctx, okCall)
+		}
+	})
+	b.Run("algo=gobreaker/parallel", func(b *testing.B) {
+		cb := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{})
+		req := func() (int, error) { return 1, nil }
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = cb.Execute(req)
+			}
+		})
+	})
+	b.Run("algo=resilience/parallel", func(b *testing.B) {
+		cb := must(NewCircuitBreaker[int](BreakerOptions{}))
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = cb.Execute(ctx, okCall)
+			}
+		})
+	})
+}
+
+// benchmarkPolicy measures one policy's overhead on the success path.
+func benchmarkPolicy(b *testing.B, p Policy[int]) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = p.Execute(ctx, okCall)
+	}
+}
+
+func BenchmarkPolicy_Execute(b *testing.B) {
+	b.Run("algo=direct", func(b *testing.B) {
+		benchmarkPolicy(b, policyFunc[int](func(ctx context.Context, fn func(context.Context) (int, error)) (int, error) { return fn(ctx) }))
+	})
+	b.Run("algo=retry", func(b *testing.B) { benchmarkPolicy(b, must(NewRetry[int](RetryOptions{}))) })
+	b.Run("algo=retry+budget", func(b *testing.B) {
+		benchmarkPolicy(b, must(NewRetry[int](RetryOptions{Budget: must(NewBudget(BudgetOptions{}))})))
+	})
+	b.Run("algo=timeout", func(b *testing.B) { benchmarkPolicy(b, must(NewTimeout[int]("t", time.Second))) })
+	b.Run("algo=fallback", func(b *testing.B) { benchmarkPolicy(b, NewFallbackValue(0, nil)) })
+	b.Run("algo=bulkhead", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewBulkhead(8, BulkheadOptions{})))) })
+	b.Run("algo=throttle", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{})))) })
+	b.Run("algo=shedder", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewLoadShedder(ShedderOptions{})))) })
+	b.Run("algo=fault-off", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewFaultInjector(FaultOptions{})))) })
+	b.Run("algo=hedge", func(b *testing.B) { benchmarkPolicy(b, must(NewHedge[int](HedgeOptions{Delay: time.Second}))) })
+	b.Run("algo=pipeline", func(b *testing.B) {
+		benchmarkPolicy(b, must(NewPipeline[int](
+			NewFallbackValue(0, nil),
+			must(NewRetry[int](RetryOptions{})),
+			must(NewCircuitBreaker[int](BreakerOptions{})),
+			Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))),
+			must(NewTimeout[int]("t", time.Second)),
+		)))
+	})
+}
+
+func BenchmarkBackoff_Delay(b *testing.B) {
+	for _, j := range []Jitter{JitterNone, JitterFull, JitterEqual, JitterDecorrelated} {
+		b.Run("algo="+j.String(), func(b *testing.B) {
+			bo := Backoff{Base: 5 * time.Millisecond, Max: 2 * time.Second, Jitter: j}
+			var prev time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				prev = bo.Delay(5, prev, 0.5)
+			}
+		})
+	}
+}
+
+// runGoroutines runs b.N calls of call spread over g goroutines.
+func runGoroutines(b *testing.B, g int, call func(worker int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range g {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				call(w)
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// One breaker name shared by 4 instances (4 Redis clients) on the local
+// Redis, from 1, 8 and 64 goroutines: this package's SharedBreaker against
+// gobreaker's DistributedCircuitBreaker on a SharedDataStore.
+func BenchmarkSharedBreaker_Execute(b *testing.B) {
+	db := redistest.New(b)
+	ctx := context.Background()
+	for _, g := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("algo=shared/goroutines=%d", g), func(b *testing.B) {
+			var inst []*SharedBreaker[int]
+			for range 4 {
+				store := must(NewRedisBreakerStore(db.NewClient(b), db.Prefix))
+				inst = append(inst, must(NewSharedBreaker[int](store, SharedBreakerOptions{Name: fmt.Sprintf("shared-%d", g)})))
+			}
+			b.ReportAllocs()
+			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(ctx, okCall) })
+		})
+		b.Run(fmt.Sprintf("algo=gobreaker-distributed/goroutines=%d", g), func(b *testing.B) {
+			var inst []*gobreaker.DistributedCircuitBreaker[int]
+			for range 4 {
+				store := must(NewRedisDataStore(db.NewClient(b), RedisDataStoreOptions{Prefix: db.Prefix, LockWait: time.Minute}))
+				inst = append(inst, must(gobreaker.NewDistributedCircuitBreaker[int](store, gobreaker.Settings{Name: fmt.Sprintf("dcb-%d", g)})))
+			}
+			req := func() (int, error) { return 1, nil }
+			b.ReportAllocs()
+			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(req) })
+		})
+	}
+}

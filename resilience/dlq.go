@@ -1,0 +1,514 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Message is one message of a [MessageQueue].
+type Message struct {
+	// ID is assigned by the queue; it changes when a message is requeued.
+	ID   string
+	Body []byte
+	// Attempts is the number of failed deliveries so far.
+	Attempts int
+	// LastError is the reason of the last failure, "" on first delivery.
+	LastError string
+}
+
+// DeadLetter is a message that kept failing, with the reason.
+type DeadLetter struct {
+	Message
+	Reason string
+	At     time.Time
+}
+
+// MessageQueue is an at-least-once queue with a dead-letter sink, consumed
+// by a [DLQWorker]. Retry and Dead each acknowledge the message and write
+// it elsewhere atomically, so a crash between the two steps loses nothing
+// and duplicates nothing. [MemoryQueue] and [RedisStreamQueue] implement
+// it. Implementations must be safe for concurrent use.
+type MessageQueue interface {
+	// Publish appends a message and returns its ID.
+	Publish(ctx context.Context, body []byte) (string, error)
+	// Receive returns the next message, waiting up to wait; ok is false
+	// when none came.
+	Receive(ctx context.Context, wait time.Duration) (m Message, ok bool, err error)
+	// Ack removes a processed message.
+	Ack(ctx context.Context, m Message) error
+	// Retry acknowledges m and enqueues it again with one more attempt.
+	Retry(ctx context.Context, m Message, reason string) error
+	// Dead acknowledges m and moves it to the dead-letter sink.
+	Dead(ctx context.Context, m Message, reason string, at time.Time) error
+	// DeadLetters returns up to n dead letters, oldest first.
+	DeadLetters(ctx context.Context, n int) ([]DeadLetter, error)
+	// Recover makes messages delivered to this consumer but never
+	// acknowledged (it crashed or was stopped mid-message) deliverable
+	// again; a worker calls it when it starts.
+	Recover(ctx context.Context) error
+}
+
+// DLQWorkerOptions configure a [DLQWorker]. The zero value dead-letters a
+// message after 5 failed attempts.
+type DLQWorkerOptions struct {
+	// MaxAttempts is the number of deliveries before a message is
+	// dead-lettered. Default 5 (when 0); 1 dead-letters on the first
+	// failure.
+	MaxAttempts int
+	// Wait is how long one Receive blocks. Default 1 s.
+	Wait time.Duration
+	// OnDeadLetter is called after a message was dead-lettered. Default
+	// nil.
+	OnDeadLetter func(DeadLetter)
+	// Now stamps dead letters. Default time.Now.
+	Now func() time.Time
+}
+
+// DLQWorker processes a [MessageQueue] with a handler, requeueing failed
+// messages and moving those that failed MaxAttempts times to the
+// dead-letter sink with the last error as the reason (GUIDE.md, "Dead
+// Letter Queues: Handle failed messages"). A poison message then costs N
+// attempts instead of blocking the queue or being lost.
+//
+// Delivery is at least once: a message whose handler was interrupted is
+// delivered again after [MessageQueue.Recover], so handlers must be
+// idempotent. Requeued messages go to the back of the queue (the queue's
+// length is their backoff); wrap the handler in a [Retry] for in-place
+// retries with backoff.
+//
+// A DLQWorker is safe for concurrent use; run one Run loop per consumer.
+type DLQWorker struct {
+	q       MessageQueue
+	handler func(context.Context, Message) error
+	o       DLQWorkerOptions
+
+	processed, succeeded, retried, dead counter
+}
+
+// DLQStats counts messages handled, succeeded, requeued and dead-lettered.
+type DLQStats struct{ Processed, Succeeded, Retried, DeadLettered uint64 }
+
+// NewDLQWorker returns a worker running handler over q.
+func NewDLQWorker(q MessageQueue, handler func(context.Context, Message) error, opts DLQWorkerOptions) (*DLQWorker, error) {
+	setDefault(&opts.MaxAttempts, 5)
+	setDefault(&opts.Wait, time.Second)
+	switch {
+	case q == nil:
+		return nil, configError("dlq worker needs a queue")
+	case handler == nil:
+		return nil, configError("dlq worker: nil handler")
+	case opts.MaxAttempts < 1:
+		return nil, configError("dlq worker MaxAttempts must be >= 1, got %d", opts.MaxAttempts)
+	case opts.Wait < 0:
+		return nil, configError("dlq worker Wait must be positive, got %v", opts.Wait)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &DLQWorker{q: q, handler: handler, o: opts}, nil
+}
+
+// Run recovers unacknowledged messages, then processes messages until ctx
+// ends (returning nil) or the queue fails.
+func (w *DLQWorker) Run(ctx context.Context) error {
+	if err := w.q.Recover(ctx); err != nil {
+		return err
+	}
+	for {
+		if _, err := w.ProcessOne(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// ProcessOne receives at most one message and handles it; it reports
+// whether there was one.
+func (w *DLQWorker) ProcessOne(ctx context.Context) (bool, error) {
+	m, ok, err := w.q.Receive(ctx, w.o.Wait)
+	if err != nil || !ok {
+		return false, err
+	}
+	herr := w.handler(ctx, m)
+	if ctx.Err() != nil {
+		// Interrupted: leave it unacknowledged, to be recovered.
+		return true, ctx.Err()
+	}
+	w.processed.add()
+	switch {
+	case herr == nil:
+		w.succeeded.add()
+		return true, w.q.Ack(ctx, m)
+	case m.Attempts+1 >= w.o.MaxAttempts:
+		dl := DeadLetter{Message: m, Reason: herr.Error(), At: w.o.Now()}
+		dl.Attempts++
+		if err := w.q.Dead(ctx, m, dl.Reason, dl.At); err != nil {
+			return true, err
+		}
+		w.dead.add()
+		if w.o.OnDeadLetter != nil {
+			w.o.OnDeadLetter(dl)
+		}
+		return true, nil
+	default:
+		w.retried.add()
+		return true, w.q.Retry(ctx, m, herr.Error())
+	}
+}
+
+// Stats returns the worker's counters.
+func (w *DLQWorker) Stats() DLQStats {
+	return DLQStats{Processed: w.processed.load(), Succeeded: w.succeeded.load(), Retried: w.retried.load(), DeadLettered: w.dead.load()}
+}
+
+// MemoryQueue is an in-memory [MessageQueue]. It is safe for concurrent
+// use; the zero value is not usable, call [NewMemoryQueue].
+type MemoryQueue struct {
+	mu       sync.Mutex
+	ready    []Message          // guarded by mu
+	inflight map[string]Message // guarded by mu
+	dead     []DeadLetter       // guarded by mu
+	seq      uint64             // guarded by mu
+	notify   chan struct{}      // signalled on Publish/Retry/Recover
+}
+
+// NewMemoryQueue returns an empty queue.
+func NewMemoryQueue() *MemoryQueue {
+	return &MemoryQueue{inflight: map[string]Message{}, notify: make(chan struct{}, 1)}
+}
+
+func (q *MemoryQueue) push(m Message) {
+	q.seq++
+	m.ID = strconv.FormatUint(q.seq, 10)
+	q.ready = append(q.ready, m)
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Publish implements [MessageQueue].
+func (q *MemoryQueue) Publish(_ context.Context, body []byte) (string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.push(Message{Body: append([]byte(nil), body...)})
+	return q.ready[len(q.ready)-1].ID, nil
+}
+
+// Receive implements [MessageQueue].
+func (q *MemoryQueue) Receive(ctx context.Context, wait time.Duration) (Message, bool, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		q.mu.Lock()
+		if len(q.ready) > 0 {
+			m := q.ready[0]
+			q.ready = q.ready[1:]
+			q.inflight[m.ID] = m
+			q.mu.Unlock()
+			return m, true, nil
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.notify:
+		case <-t.C:
+			return Message{}, false, nil
+		case <-ctx.Done():
+			return Message{}, false, ctx.Err()
+		}
+	}
+}
+
+// Ack implements [MessageQueue].
+func (q *MemoryQueue) Ack(_ context.Context, m Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.inflight, m.ID)
+	return nil
+}
+
+// Retry implements [MessageQueue].
+func (q *MemoryQueue) Retry(_ context.Context, m Message, reason string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.inflight, m.ID)
+	m.Attempts++
+	m.LastError = reason
+	q.push(m)
+	return nil
+}
+
+// Dead implements [MessageQueue].
+func (q *MemoryQueue) Dead(_ context.Context, m Message, reason string, at time.Time) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.inflight, m.ID)
+	m.Attempts++
+	m.LastError = reason
+	q.dead = append(q.dead, DeadLetter{Message: m, Reason: reason, At: at})
+	return nil
+}
+
+// DeadLetters implements [MessageQueue].
+func (q *MemoryQueue) DeadLetters(_ context.Context, n int) ([]DeadLetter, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]DeadLetter(nil), q.dead[:min(n, len(q.dead))]...), nil
+}
+
+// Recover implements [MessageQueue]: every unacknowledged message goes
+// back to the front of the queue, oldest first.
+func (q *MemoryQueue) Recover(context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.inflight) == 0 {
+		return nil
+	}
+	back := make([]Message, 0, len(q.inflight))
+	for _, m := range q.inflight {
+		back = append(back, m)
+	}
+	// IDs are sequence numbers: restore publication order.
+	for i := 1; i < len(back); i++ {
+		for j := i; j > 0 && idLess(back[j].ID, back[j-1].ID); j-- {
+			back[j], back[j-1] = back[j-1], back[j]
+		}
+	}
+	clear(q.inflight)
+	q.ready = append(back, q.ready...)
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func idLess(a, b string) bool { return len(a) < len(b) || (len(a) == len(b) && a < b) }
+
+// Len returns the number of messages ready and in flight.
+func (q *MemoryQueue) Len() (ready, inflight int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ready), len(q.inflight)
+}
+
+// RedisStreamQueue is a [MessageQueue] on a Redis Stream with a consumer
+// group: Publish is XADD, Receive is XREADGROUP (this consumer's pending
+// entries first after Recover, then new ones), Ack is XACK + XDEL, and
+// Retry and Dead are MULTI/EXEC transactions that XADD the message to the
+// stream again (or to the dead-letter stream) and XACK + XDEL the old
+// entry. The stream keys share the hash tag {name}. A worker that restarts
+// with the same consumer name gets back every message it had received but
+// not finished.
+//
+// A RedisStreamQueue is safe for concurrent use by one consumer's workers.
+type RedisStreamQueue struct {
+	client   redis.UniversalClient
+	stream   string
+	dead     string
+	group    string
+	consumer string
+	claim    time.Duration
+
+	mu         sync.Mutex
+	readingOld bool // guarded by mu: read this consumer's pending entries first
+}
+
+// RedisStreamQueueOptions configure a [RedisStreamQueue].
+type RedisStreamQueueOptions struct {
+	// Prefix is put before the keys <prefix>{<name>}:stream and
+	// <prefix>{<name>}:dead. Default "". It must not contain braces.
+	Prefix string
+	// Group is the consumer group. Default "workers".
+	Group string
+	// Consumer names this consumer; reuse it across restarts to recover
+	// its unfinished messages. Default "worker-1".
+	Consumer string
+	// ClaimIdle, if set, makes Receive take over messages that another
+	// consumer received but has not acknowledged for this long (XAUTOCLAIM):
+	// the consumer died and is not coming back under its name. Default 0:
+	// never. Set it well above the longest handler run, or a slow consumer's
+	// message is processed twice.
+	ClaimIdle time.Duration
+}
+
+// NewRedisStreamQueue returns the queue name (no braces) on client,
+// creating the stream and group if needed.
+func NewRedisStreamQueue(ctx context.Context, client redis.UniversalClient, name string, opts RedisStreamQueueOptions) (*RedisStreamQueue, error) {
+	setDefault(&opts.Group, "workers")
+	setDefault(&opts.Consumer, "worker-1")
+	switch {
+	case client == nil:
+		return nil, configError("redis stream queue needs a client")
+	case name == "" || strings.ContainsAny(name, "{}"):
+		return nil, configError("redis stream queue name %q must be non-empty and contain no braces", name)
+	case strings.ContainsAny(opts.Prefix, "{}"):
+		return nil, configError("redis stream queue prefix %q must not contain braces", opts.Prefix)
+	case opts.ClaimIdle < 0:
+		return nil, configError("redis stream queue ClaimIdle must not be negative, got %v", opts.ClaimIdle)
+	}
+	tag := opts.Prefix + "{" + name + "}:"
+	q := &RedisStreamQueue{client: client, stream: tag + "stream", dead: tag + "dead", group: opts.Group, consumer: opts.Consumer, claim: opts.ClaimIdle, readingOld: true}
+	err := client.XGroupCreateMkStream(ctx, q.stream, q.group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return nil, fmt.Errorf("resilience: creating stream group %q: %w", q.stream, err)
+	}
+	return q, nil
+}
+
+func messageValues(m Message) map[string]any {
+	return map[string]any{"body": m.Body, "attempts": m.Attempts, "error": m.LastError}
+}
+
+func parseMessage(x redis.XMessage) Message {
+	m := Message{ID: x.ID}
+	if s, ok := x.Values["body"].(string); ok {
+		m.Body = []byte(s)
+	}
+	if s, ok := x.Values["attempts"].(string); ok {
+		m.Attempts, _ = strconv.Atoi(s)
+	}
+	m.LastError, _ = x.Values["error"].(string)
+	return m
+}
+
+// Publish implements [MessageQueue].
+func (q *RedisStreamQueue) Publish(ctx context.Context, body []byte) (string, error) {
+	return q.client.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: messageValues(Message{Body: body})}).Result()
+}
+
+// Receive implements [MessageQueue].
+func (q *RedisStreamQueue) Receive(ctx context.Context, wait time.Duration) (Message, bool, error) {
+	q.mu.Lock()
+	old := q.readingOld
+	q.mu.Unlock()
+	if old {
+		res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, "0"}, Count: 1, Block: -1}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Message{}, false, err
+		}
+		if len(res) > 0 && len(res[0].Messages) > 0 {
+			return parseMessage(res[0].Messages[0]), true, nil
+		}
+		q.mu.Lock()
+		q.readingOld = false
+		q.mu.Unlock()
+	}
+	if q.claim > 0 {
+		xs, _, err := q.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.stream, Group: q.group, MinIdle: q.claim, Start: "0-0", Count: 1, Consumer: q.consumer}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Message{}, false, err
+		}
+		if len(xs) > 0 {
+			return parseMessage(xs[0]), true, nil
+		}
+	}
+	block := wait
+	switch {
+	case block <= 0:
+		block = -1 // no BLOCK argument: return at once
+	case block < time.Millisecond:
+		block = time.Millisecond // BLOCK 0 would wait forever
+	}
+	res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, ">"}, Count: 1, Block: block}).Result()
+	if errors.Is(err, redis.Nil) {
+		return Message{}, false, nil
+	}
+	if err != nil {
+		return Message{}, false, err
+	}
+	if len(res) == 0 || len(res[0].Messages) == 0 {
+		return Message{}, false, nil
+	}
+	return parseMessage(res[0].Messages[0]), true, nil
+}
+
+// Ack implements [MessageQueue].
+func (q *RedisStreamQueue) Ack(ctx context.Context, m Message) error {
+	_, err := q.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, q.stream, q.group, m.ID)
+		p.XDel(ctx, q.stream, m.ID)
+		return nil
+	})
+	return err
+}
+
+// Retry implements [MessageQueue].
+func (q *RedisStreamQueue) Retry(ctx context.Context, m Message, reason string) error {
+	next := m
+	next.Attempts++
+	next.LastError = reason
+	_, err := q.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: messageValues(next)})
+		p.XAck(ctx, q.stream, q.group, m.ID)
+		p.XDel(ctx, q.stream, m.ID)
+		return nil
+	})
+	return err
+}
+
+// Dead implements [MessageQueue].
+func (q *RedisStreamQueue) Dead(ctx context.Context, m Message, reason string, at time.Time) error {
+	v := messageValues(m)
+	v["attempts"] = m.Attempts + 1
+	v["error"] = reason
+	v["reason"] = reason
+	v["source_id"] = m.ID
+	v["at"] = at.UnixMilli()
+	_, err := q.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: q.dead, Values: v})
+		p.XAck(ctx, q.stream, q.group, m.ID)
+		p.XDel(ctx, q.stream, m.ID)
+		return nil
+	})
+	return err
+}
+
+// DeadLetters implements [MessageQueue].
+func (q *RedisStreamQueue) DeadLetters(ctx context.Context, n int) ([]DeadLetter, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	xs, err := q.client.XRangeN(ctx, q.dead, "-", "+", int64(n)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadLetter, 0, len(xs))
+	for _, x := range xs {
+		dl := DeadLetter{Message: parseMessage(x)}
+		if id, ok := x.Values["source_id"].(string); ok {
+			dl.ID = id
+		}
+		dl.Reason, _ = x.Values["reason"].(string)
+		if s, ok := x.Values["at"].(string); ok {
+			if msec, err := strconv.ParseInt(s, 10, 64); err == nil {
+				dl.At = time.UnixMilli(msec)
+			}
+		}
+		out = append(out, dl)
+	}
+	return out, nil
+}
+
+// Recover implements [MessageQueue]: the next Receives return this
+// consumer's pending (delivered, unacknowledged) entries first.
+func (q *RedisStreamQueue) Recover(context.Context) error {
+	q.mu.Lock()
+	q.readingOld = true
+	q.mu.Unlock()
+	return nil
+}
+
+var (
+	_ MessageQueue = (*MemoryQueue)(nil)
+	_ MessageQueue = (*RedisStreamQueue)(nil)
+)

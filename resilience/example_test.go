@@ -1,0 +1,213 @@
+package resilience_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"time"
+
+	"github.com/sysdesign-go/sysdesign/resilience"
+)
+
+var errUnavailable = errors.New("unavailable")
+
+func ExampleCircuitBreaker() {
+	trip, _ := resilience.ConsecutiveFailures(2)
+	cb, err := resilience.NewCircuitBreaker[string](resilience.BreakerOptions{
+		Name: "inventory", Trip: trip, Timeout: 30 * time.Second,
+		OnStateChange: func(c resilience.StateChange) { fmt.Println("state:", c.From, "→", c.To) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	down := func(context.Context) (string, error) { return "", errUnavailable }
+	for range 3 {
+		_, err = cb.Execute(context.Background(), down)
+		fmt.Println(err)
+	}
+	fmt.Println("open:", errors.Is(err, resilience.ErrOpen))
+	// Output:
+	// unavailable
+	// state: closed → open
+	// unavailable
+	// resilience: breaker "inventory": circuit breaker is open
+	// open: true
+}
+
+func ExampleRetry() {
+	r, err := resilience.NewRetry[int](resilience.RetryOptions{
+		MaxAttempts: 4,
+		Backoff:     resilience.Backoff{Base: 100 * time.Millisecond, Jitter: resilience.JitterNone},
+		OnRetry:     func(e resilience.RetryEvent) { fmt.Printf("attempt %d failed, waiting %v\n", e.Attempt, e.Delay) },
+		Sleep:       func(context.Context, time.Duration) error { return nil }, // no real waiting in the example
+	})
+	if err != nil {
+		panic(err)
+	}
+	calls := 0
+	v, err := r.Execute(context.Background(), func(context.Context) (int, error) {
+		calls++
+		if calls < 3 {
+			return 0, errUnavailable
+		}
+		return 42, nil
+	})
+	fmt.Println(v, err, r.Stats().Retries)
+	// Output:
+	// attempt 1 failed, waiting 100ms
+	// attempt 2 failed, waiting 200ms
+	// 42 <nil> 2
+}
+
+func ExampleBackoff_Delay() {
+	b := resilience.Backoff{Base: 5 * time.Millisecond, Max: 2 * time.Second, Jitter: resilience.JitterEqual}
+	for retry := 1; retry <= 4; retry++ {
+		// u = 0.5: the middle of the jitter range.
+		fmt.Println(b.Delay(retry, 0, 0.5))
+	}
+	// Output:
+	// 3.75ms
+	// 7.5ms
+	// 15ms
+	// 30ms
+}
+
+func ExamplePipeline() {
+	fallback := resilience.NewFallbackValue("cached page", nil)
+	retry, _ := resilience.NewRetry[string](resilience.RetryOptions{MaxAttempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }})
+	breaker, _ := resilience.NewCircuitBreaker[string](resilience.BreakerOptions{Name: "render"})
+	bulkhead, _ := resilience.NewBulkhead(10, resilience.BulkheadOptions{Name: "render"})
+	timeout, _ := resilience.NewTimeout[string]("render", time.Second)
+	p, err := resilience.NewPipeline(fallback, retry, breaker, resilience.Guarded[string](bulkhead), timeout)
+	if err != nil {
+		panic(err)
+	}
+	page, err := p.Execute(context.Background(), func(context.Context) (string, error) { return "", errUnavailable })
+	fmt.Println(page, err)
+	fmt.Println("attempts:", retry.Stats().Attempts, "fallbacks:", fallback.Stats().Fallbacks)
+	// Output:
+	// cached page <nil>
+	// attempts: 2 fallbacks: 1
+}
+
+func ExampleFaultInjector_Middleware() {
+	chaos, _ := resilience.NewFaultInjector(resilience.FaultOptions{HeaderControl: true})
+	srv := httptest.NewServer(chaos.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	})))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set(resilience.HeaderFaultAbort, "503")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+	// Output: 503
+}
+
+func ExampleLoadShedder_Middleware() {
+	shed, _ := resilience.NewLoadShedder(resilience.ShedderOptions{InitialLimit: 1, MaxLimit: 1})
+	block := make(chan struct{})
+	started := make(chan struct{})
+	h := shed.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-block
+	}))
+	done := make(chan struct{})
+	go func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); close(done) }()
+	<-started
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Retry-After"))
+	close(block)
+	<-done
+	// Output: 503 1
+}
+
+func ExampleDegrader() {
+	store, _ := resilience.NewLastGood[string](1000)
+	d, _ := resilience.NewDegrader[string](store, resilience.DegraderOptions{MaxStaleness: time.Hour})
+	ctx := context.Background()
+	v, stale, _ := d.Execute(ctx, "price:42", func(context.Context) (string, error) { return "$10", nil })
+	fmt.Println(v, stale)
+	v, stale, _ = d.Execute(ctx, "price:42", func(context.Context) (string, error) { return "", errUnavailable })
+	fmt.Println(v, stale)
+	// Output:
+	// $10 false
+	// $10 true
+}
+
+func ExampleSharedBreaker() {
+	// Two instances share one state; in production the store is a
+	// RedisBreakerStore and the instances are separate processes.
+	store := resilience.NewMemoryBreakerStore()
+	opts := resilience.SharedBreakerOptions{
+		Name:  "payments",
+		Rules: resilience.BreakerRules{MinRequests: 3, FailureRate: 0.5},
+	}
+	a, _ := resilience.NewSharedBreaker[int](store, opts)
+	b, _ := resilience.NewSharedBreaker[int](store, opts)
+	ctx := context.Background()
+	for range 3 {
+		_, _ = a.Execute(ctx, func(context.Context) (int, error) { return 0, errUnavailable })
+	}
+	_, err := b.Execute(ctx, func(context.Context) (int, error) { return 1, nil })
+	fmt.Println(b.State(ctx), errors.Is(err, resilience.ErrOpen))
+	// Output: open true
+}
+
+func ExampleDLQWorker() {
+	q := resilience.NewMemoryQueue()
+	ctx := context.Background()
+	for _, body := range []string{"order-1", "not json", "order-2"} {
+		_, _ = q.Publish(ctx, []byte(body))
+	}
+	w, _ := resilience.NewDLQWorker(q, func(_ context.Context, m resilience.Message) error {
+		if string(m.Body) == "not json" {
+			return errors.New("invalid message")
+		}
+		return nil
+	}, resilience.DLQWorkerOptions{MaxAttempts: 3, Wait: time.Millisecond})
+	for {
+		if got, _ := w.ProcessOne(ctx); !got {
+			break
+		}
+	}
+	dead, _ := q.DeadLetters(ctx, 10)
+	fmt.Printf("%+v\n", w.Stats())
+	fmt.Printf("%s: %s after %d attempts\n", dead[0].Body, dead[0].Reason, dead[0].Attempts)
+	// Output:
+	// {Processed:5 Succeeded:2 Retried:2 DeadLettered:1}
+	// not json: invalid message after 3 attempts
+}
+
+func ExampleAdaptiveThrottle() {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th, _ := resilience.NewAdaptiveThrottle(resilience.ThrottleOptions{K: 2, Now: func() time.Time { return now }})
+	// The backend accepted 10 of the last 100 requests.
+	for i := range 100 {
+		th.AllowAt(now, 1)
+		th.RecordAt(now, i < 10)
+	}
+	fmt.Printf("reject probability %.2f\n", th.Stats().RejectProbability)
+	// Output: reject probability 0.79
+}
+
+func ExampleHedge() {
+	h, _ := resilience.NewHedge[string](resilience.HedgeOptions{Delay: 10 * time.Millisecond})
+	var sent atomic.Int32
+	v, err := h.Execute(context.Background(), func(ctx context.Context) (string, error) {
+		if sent.Add(1) == 1 { // the first request lands on a stuck replica
+			<-ctx.Done() // cancelled once the hedge wins
+			return "", ctx.Err()
+		}
+		return "answer from the hedge", nil
+	})
+	fmt.Println(v, err, h.Stats().HedgeWins)
+	// Output: answer from the hedge <nil> 1
+}
