@@ -1,4 +1,63 @@
 // Package consensus implements GUIDE.md, "Distributed Systems →
 // Distributed Consensus" (Raft leader election, log replication, safety),
-// "CAP Theorem" and "Consistency Models", on github.com/hashicorp/raft.
+// "CAP Theorem" (a CP system) and "Consistency Models" (strong versus
+// eventual reads), on github.com/hashicorp/raft: what users of etcd or
+// Consul's KV expect, embeddable in a Go program.
+//
+// # Pieces
+//
+//   - [Node] owns one Raft member: durable storage (the log and stable store
+//     in github.com/hashicorp/raft-wal, snapshots in raft's file snapshot
+//     store; raft-boltdb/v2 does not build against raft v1.8.0, and raft-wal
+//     is hashicorp's newer, faster log), the TCP transport (or any
+//     raft.Transport, such as the in-memory one for tests), bootstrap,
+//     membership ([Node.AddVoter], [Node.AddNonVoter], [Node.RemoveServer],
+//     [Node.Leave]), [Node.TransferLeadership] and [Node.Close]. Timing
+//     presets: [DefaultTiming] (hashicorp/raft's 1 s timeouts, ~2 s
+//     failover) and [LANTiming] (50 ms, ~100–150 ms failover).
+//   - Leader election: [Node.IsLeader], [Node.Leader], [Node.Subscribe] (any
+//     number of subscribers, each told the current [LeaderState] at once —
+//     raft's LeaderCh serves only one) and [Node.WhileLeader], which runs
+//     leader-only work under a context cancelled the moment leadership is
+//     lost.
+//   - The replicated store: [Node.Get], [Node.Put], [Node.Create],
+//     [Node.CompareAndSwap], [Node.Delete], [Node.List], each key with a
+//     growing [KV.Revision]. Reads are [Linearizable] by default (Raft's
+//     read-index protocol: a no-op per term, then a quorum check per read,
+//     so a deposed leader cannot serve stale data — the bug Jepsen found in
+//     Consul in 2014); [Stale] reads are local, fast and available in a
+//     minority partition, and may lag. Followers refuse leader-only
+//     operations with a [*NotLeaderError] naming the leader; [Handler]
+//     forwards them.
+//   - Locks with fencing tokens: [Node.AcquireLock], [Node.RenewLock],
+//     [Node.ReleaseLock], [Node.PutFenced] ([Lease]): the guide's
+//     "Zookeeper/etcd: leader election, locks".
+//   - [Handler]: a small JSON HTTP API so that separate processes form a
+//     cluster (examples/raftkv).
+//   - [LocalCluster]: a whole cluster in one process for tests, benchmarks
+//     and the lab, over the in-memory transport or loopback TCP, with
+//     partitions (symmetric and one-way), slow links, crash/restart with
+//     data, membership changes and a failover stopwatch.
+//
+// # Trade-offs (from the guide)
+//
+// Raft gives leader uniqueness and log consistency: every acknowledged
+// write survives any minority of failures, and reads can be linearizable.
+// The price is latency (a write waits for a majority; a linearizable read
+// for a quorum round trip) and availability: a minority partition refuses
+// writes (CAP: consistency chosen over availability), and failover takes
+// about one to three heartbeat timeouts. Use it for small, critical state —
+// configuration, locks, leader election, a service registry — as etcd,
+// Consul and ZooKeeper are used; not as a bulk data store. Stale reads
+// trade the guarantee back for latency where eventual consistency is
+// acceptable.
+//
+// # Guarantees
+//
+// Writes acknowledged without error are committed and durable on a
+// majority (with durable storage). A write that fails with
+// [ErrIndeterminate] may or may not have been applied. Linearizable reads
+// return the latest committed write. The test suite checks histories of
+// concurrent put/get/compare-and-swap under partitions and crashes with
+// github.com/anishathalye/porcupine.
 package consensus

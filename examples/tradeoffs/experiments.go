@@ -12,5 +12,6 @@ func experiments() []lab.Experiment {
 	all = append(all, shardExperiments()...)
 	all = append(all, resilienceExperiments()...)
 	all = append(all, ratelimitExperiments()...)
+	all = append(all, consensusExperiments()...)
 	return all
 }

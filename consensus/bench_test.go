@@ -1,0 +1,186 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// percentile returns the p-th percentile (0..1) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+func reportLatencies(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(percentile(lat, 0.50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(percentile(lat, 0.99).Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkNode_Failover measures leader loss → new leader accepting
+// writes; each iteration is one trial (run with -benchtime 20x or more).
+func BenchmarkNode_Failover(b *testing.B) {
+	for _, preset := range []struct {
+		name   string
+		timing Timing
+	}{{"lan", LANTiming()}, {"default", DefaultTiming()}} {
+		for _, nodes := range []int{3, 5} {
+			b.Run(fmt.Sprintf("timing=%s/nodes=%d", preset.name, nodes), func(b *testing.B) {
+				c := newCluster(b, ClusterOptions{Nodes: nodes, Node: Options{Timing: preset.timing}})
+				ctx := context.Background()
+				var lat []time.Duration
+				for b.Loop() {
+					d, err := c.Failover(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, d)
+				}
+				slices.Sort(lat)
+				b.ReportMetric(float64(percentile(lat, 0.5).Milliseconds()), "p50-ms")
+				b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
+				b.ReportMetric(float64(percentile(lat, 0.99))/float64(preset.timing.HeartbeatTimeout), "p99/heartbeat")
+			})
+		}
+	}
+}
+
+// runClients splits b.N operations over clients goroutines and reports
+// per-operation latency percentiles.
+func runClients(b *testing.B, clients int, op func(i int) error) {
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		all  []time.Duration
+		wg   sync.WaitGroup
+	)
+	b.ResetTimer()
+	for range clients {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, b.N/clients+1)
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					break
+				}
+				start := time.Now()
+				if err := op(int(i)); err != nil {
+					b.Error(err)
+					return
+				}
+				lat = append(lat, time.Since(start))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportLatencies(b, all)
+}
+
+// retryOnLeader runs op on the current leader, again after a leader change
+// (a slow disk can delay heartbeats past the LAN timeouts).
+func retryOnLeader(ctx context.Context, c *LocalCluster, op func(n *Node) error) error {
+	for {
+		n, err := c.WaitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		err = op(n)
+		if err == nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrIndeterminate) ||
+			errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost)) {
+			return err
+		}
+	}
+}
+
+// BenchmarkNode_Put measures write throughput and latency through the
+// replicated store, beside hashicorp/raft's own Apply on the same cluster
+// (the peer: the store's overhead is the difference).
+func BenchmarkNode_Put(b *testing.B) {
+	value := []byte("0123456789abcdef0123456789abcdef")
+	for _, storage := range []string{"inmem", "wal"} {
+		for _, nodes := range []int{3, 5} {
+			for _, clients := range []int{1, 8, 64} {
+				for _, algo := range []string{"node-put", "raft-apply"} {
+					if algo == "raft-apply" && (storage != "inmem" || nodes != 3) {
+						continue
+					}
+					name := fmt.Sprintf("algo=%s/storage=%s/nodes=%d/clients=%d", algo, storage, nodes, clients)
+					b.Run(name, func(b *testing.B) {
+						opts := ClusterOptions{Nodes: nodes, Pipelining: true}
+						if storage == "wal" {
+							opts.DataDir = b.TempDir()
+						}
+						c := newCluster(b, opts)
+						ctx := context.Background()
+						b.ReportAllocs()
+						if algo == "raft-apply" {
+							runClients(b, clients, func(i int) error {
+								cmd := command{op: opPut, key: fmt.Sprintf("k%d", i%1024), value: value}
+								return retryOnLeader(ctx, c, func(n *Node) error {
+									return n.raft.Apply(cmd.encode(), time.Second).Error()
+								})
+							})
+							return
+						}
+						runClients(b, clients, func(i int) error {
+							return retryOnLeader(ctx, c, func(n *Node) error {
+								_, err := n.Put(ctx, fmt.Sprintf("k%d", i%1024), value)
+								return err
+							})
+						})
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkNode_Read compares a linearizable read (a quorum round trip) with
+// a stale local read.
+func BenchmarkNode_Read(b *testing.B) {
+	c := newCluster(b, ClusterOptions{Pipelining: true})
+	ctx := context.Background()
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := leader.Put(ctx, "k", []byte("v")); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []ReadMode{Linearizable, Stale} {
+		b.Run("mode="+mode.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			runClients(b, 8, func(int) error {
+				_, err := leader.Read(ctx, "k", mode)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkFSM_Apply measures the state machine alone: decoding a log entry
+// and applying it, the part of a write that runs on every node.
+func BenchmarkFSM_Apply(b *testing.B) {
+	f := newFSM()
+	data := (&command{op: opPut, key: "key", value: []byte("0123456789abcdef")}).encode()
+	l := &raft.Log{Data: data, Type: raft.LogCommand}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Index++
+		f.Apply(l)
+	}
+}

@@ -1,0 +1,138 @@
+package consensus
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type apiCluster struct {
+	c       *LocalCluster
+	servers map[string]*httptest.Server // node id → its API
+	client  *http.Client
+}
+
+func newAPICluster(t *testing.T, opts HandlerOptions) *apiCluster {
+	t.Helper()
+	c := newCluster(t, ClusterOptions{Node: Options{MaxValueSize: 64}})
+	ctx := testCtx(t)
+	tr := &http.Transport{}
+	a := &apiCluster{c: c, servers: map[string]*httptest.Server{}, client: &http.Client{Transport: tr}}
+	opts.Client = a.client
+	for _, n := range c.Nodes() {
+		h, err := NewHandler(n, opts)
+		require.NoError(t, err)
+		srv := httptest.NewServer(h)
+		a.servers[n.ID()] = srv
+		t.Cleanup(srv.Close)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	for id, srv := range a.servers {
+		require.NoError(t, leader.SetAPIAddr(ctx, id, strings.TrimPrefix(srv.URL, "http://")))
+	}
+	for _, n := range c.Nodes() {
+		eventually(t, ctx, "API addresses replicated", func() bool { return n.APIAddr(leader.ID()) != "" })
+	}
+	return a
+}
+
+func (a *apiCluster) do(t *testing.T, node, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, a.servers[node].URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := a.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), string(raw))
+	var out map[string]any
+	if strings.HasPrefix(string(raw), "{") {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return resp.StatusCode, out
+}
+
+func TestHandler_FollowerForwardsToLeader(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{})
+	f := followerOf(t, a.c).ID()
+	code, body := a.do(t, f, "PUT", "/v1/kv/greeting", `{"value":"hello"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "hello", body["value"])
+	code, body = a.do(t, f, "GET", "/v1/kv/greeting", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "hello", body["value"])
+	code, body = a.do(t, f, "POST", "/v1/cas/greeting", `{"old":"hello","value":"hi"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	eventually(t, testCtx(t), "stale read on the follower sees it", func() bool {
+		code, body := a.do(t, f, "GET", "/v1/kv/greeting?stale=true", "")
+		return code == http.StatusOK && body["value"] == "hi"
+	})
+	code, body = a.do(t, f, "GET", "/v1/cluster/status", "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Len(t, body["servers"], 3)
+}
+
+func TestHandler_NoForwardNamesLeader(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{NoForward: true})
+	leader, err := a.c.WaitLeader(testCtx(t))
+	require.NoError(t, err)
+	code, body := a.do(t, followerOf(t, a.c).ID(), "PUT", "/v1/kv/k", `{"value":"v"}`)
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, leader.ID(), body["leader_id"])
+	assert.Equal(t, strings.TrimPrefix(a.servers[leader.ID()].URL, "http://"), body["leader_api"])
+}
+
+func TestHandler_BadRequests(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{})
+	l := a.c.Leader().ID()
+	cases := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"malformed body", "PUT", "/v1/kv/k", `{"value":`, http.StatusBadRequest},
+		{"unknown field", "PUT", "/v1/kv/k", `{"valeu":"x"}`, http.StatusBadRequest},
+		{"missing value", "PUT", "/v1/kv/k", `{}`, http.StatusBadRequest},
+		{"value over limit", "PUT", "/v1/kv/k", `{"value":"` + strings.Repeat("x", 65) + `"}`, http.StatusRequestEntityTooLarge},
+		{"body over limit", "PUT", "/v1/kv/k", `{"value":"` + strings.Repeat("x", 1<<20) + `"}`, http.StatusRequestEntityTooLarge},
+		{"missing key", "GET", "/v1/kv/nope", "", http.StatusNotFound},
+		{"CAS on missing key", "POST", "/v1/cas/nope", `{"old":"a","value":"b"}`, http.StatusNotFound},
+		{"join self", "POST", "/v1/cluster/join", `{"id":"` + l + `","raft_addr":"x"}`, http.StatusBadRequest},
+		{"remove unknown node", "POST", "/v1/cluster/remove", `{"id":"nope"}`, http.StatusNotFound},
+		{"lock without owner", "POST", "/v1/lock/l", `{"ttl_ms":1000}`, http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := a.do(t, l, tc.method, tc.path, tc.body)
+			assert.Equal(t, tc.want, code, body)
+			assert.True(t, strings.HasPrefix(body["error"].(string), "consensus: "), body)
+		})
+	}
+	// Conflicts carry the current state.
+	code, _ := a.do(t, l, "PUT", "/v1/kv/k", `{"value":"1"}`)
+	require.Equal(t, http.StatusOK, code)
+	code, body := a.do(t, l, "POST", "/v1/cas/k", `{"old":"0","value":"2"}`)
+	assert.Equal(t, http.StatusConflict, code)
+	assert.Equal(t, "1", body["current"].(map[string]any)["value"])
+	code, body = a.do(t, l, "POST", "/v1/lock/l", `{"owner":"a","ttl_ms":60000}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, _ = a.do(t, l, "POST", "/v1/lock/l", `{"owner":"b","ttl_ms":60000}`)
+	assert.Equal(t, http.StatusConflict, code)
+	code, _ = a.do(t, l, "POST", "/v1/lock/l/release", `{"owner":"a","token":`+jsonNum(body["token"])+`}`)
+	assert.Equal(t, http.StatusOK, code)
+	code, _ = a.do(t, l, "DELETE", "/v1/kv/k", "")
+	assert.Equal(t, http.StatusOK, code)
+}
+
+func jsonNum(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,456 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+)
+
+// Node is one member of a Raft group: it owns the Raft instance, its log,
+// stable store, snapshots and transport, and the replicated key-value state
+// machine. Writes go through the Raft log on the leader; reads are
+// linearizable unless the caller asks for [Stale].
+//
+// Use it, as etcd and Consul are used, for small state that must never
+// diverge: configuration, locks, leader election, a service registry. It
+// costs a majority round trip per write, a quorum check per linearizable
+// read, and availability in a minority partition; it is not a bulk store
+// (the whole state lives in memory and in every snapshot).
+//
+// A Node is safe for concurrent use. Close stops every goroutine it started.
+type Node struct {
+	opts  Options
+	raft  *raft.Raft
+	fsm   *fsm
+	trans raft.Transport
+	wal   *raftwal.WAL // nil when storage is in memory or supplied
+	meta  *metadb.BoltMetaDB
+
+	obsCh    chan raft.Observation
+	observer *raft.Observer
+	done     chan struct{} // closed by Close
+	loopDone chan struct{} // closed when the leadership loop exits
+
+	mu        sync.Mutex
+	state     LeaderState                // guarded by mu
+	subs      map[*subscription]struct{} // guarded by mu
+	closed    bool                       // guarded by mu
+	closeErr  error                      // guarded by mu
+	closeOnce sync.Once
+
+	barrierMu   sync.Mutex    // serializes termBarrier
+	barrierTerm atomic.Uint64 // the term whose no-op this leader has applied
+
+	applies, applyErrors, linReads, staleReads, notLeader, leaderChanges atomic.Uint64
+}
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	// NonVoter servers replicate the log but do not vote or count toward
+	// the quorum: read replicas, or a new node catching up before it is
+	// promoted.
+	NonVoter bool `json:"non_voter,omitempty"`
+}
+
+// storage is the log, stable store and snapshot store a node runs on.
+type storage struct {
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+}
+
+// NewNode opens the node's storage, starts its transport and Raft. A new
+// cluster needs one [Node.Bootstrap]; a node that has state on disk
+// rejoins its cluster by itself; a fresh node joins when the leader calls
+// [Node.AddVoter] or [Node.AddNonVoter] for it.
+func NewNode(opts Options) (*Node, error) {
+	return newNode(opts, nil)
+}
+
+func newNode(opts Options, st *storage) (*Node, error) {
+	if err := opts.validate(st != nil); err != nil {
+		return nil, err
+	}
+	opts.withDefaults()
+	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), loopDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
+	var err error
+	if st == nil {
+		if st, err = n.openStorage(); err != nil {
+			return nil, err
+		}
+	}
+	n.trans = opts.Transport
+	if n.trans == nil {
+		var adv net.Addr
+		if opts.Advertise != "" {
+			if adv, err = net.ResolveTCPAddr("tcp", opts.Advertise); err != nil {
+				n.closeWAL()
+				return nil, fmt.Errorf("%w: node %q: advertise address %q: %v", ErrInvalidConfig, opts.ID, opts.Advertise, err)
+			}
+		}
+		t, err := raft.NewTCPTransportWithLogger(opts.Addr, adv, 3, 10*time.Second, opts.Logger)
+		if err != nil {
+			n.closeWAL()
+			return nil, fmt.Errorf("consensus: node %q: listen on %q: %w", opts.ID, opts.Addr, err)
+		}
+		n.trans = t
+	}
+	n.raft, err = raft.NewRaft(opts.raftConfig(), n.fsm, st.logs, st.stable, st.snaps, n.trans)
+	if err != nil {
+		n.closeTransport()
+		n.closeWAL()
+		return nil, fmt.Errorf("consensus: node %q: start raft: %w", opts.ID, err)
+	}
+	n.obsCh = make(chan raft.Observation, 1)
+	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
+		}
+		return false
+	})
+	n.raft.RegisterObserver(n.observer)
+	n.state = n.currentState()
+	go n.leadershipLoop()
+	return n, nil
+}
+
+func (n *Node) openStorage() (*storage, error) {
+	if n.opts.InMemory {
+		s := raft.NewInmemStore()
+		return &storage{logs: s, stable: s, snaps: raft.NewInmemSnapshotStore()}, nil
+	}
+	walDir := filepath.Join(n.opts.DataDir, "wal")
+	if err := os.MkdirAll(walDir, 0o755); err != nil {
+		return nil, fmt.Errorf("consensus: node %q: data directory %q: %w", n.opts.ID, n.opts.DataDir, err)
+	}
+	// raft-wal's Close leaves its metadata database open (and locked), so
+	// the node owns it and closes it after the WAL.
+	n.meta = &metadb.BoltMetaDB{}
+	w, err := raftwal.Open(walDir, raftwal.WithMetaStore(n.meta))
+	if err != nil {
+		_ = n.meta.Close()
+		return nil, fmt.Errorf("consensus: node %q: open log in %q: %w", n.opts.ID, walDir, err)
+	}
+	n.wal = w
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.opts.DataDir, 2, n.opts.Logger)
+	if err != nil {
+		n.closeWAL()
+		return nil, fmt.Errorf("consensus: node %q: snapshot store in %q: %w", n.opts.ID, n.opts.DataDir, err)
+	}
+	return &storage{logs: w, stable: w, snaps: snaps}, nil
+}
+
+func (n *Node) closeWAL() error {
+	if n.wal == nil {
+		return nil
+	}
+	return errors.Join(n.wal.Close(), n.meta.Close())
+}
+
+func (n *Node) closeTransport() error {
+	// NetworkTransport.Close leaves pooled connections open, and with them
+	// the peer's connection handlers; CloseStreams closes them.
+	if c, ok := n.trans.(interface{ CloseStreams() }); ok {
+		c.CloseStreams()
+	}
+	if c, ok := n.trans.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// ID returns the node's server id.
+func (n *Node) ID() string { return n.opts.ID }
+
+// Addr returns the node's Raft address as peers see it.
+func (n *Node) Addr() string { return string(n.trans.LocalAddr()) }
+
+// Close shuts Raft down (without leaving the cluster: see [Node.Leave]),
+// closes the transport and storage, and closes every subscription channel.
+// It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
+		err := n.raft.Shutdown().Error()
+		n.raft.DeregisterObserver(n.observer)
+		close(n.done)
+		<-n.loopDone
+		err = errors.Join(err, n.closeTransport(), n.closeWAL())
+		n.mu.Lock()
+		n.closeErr = err
+		for s := range n.subs {
+			close(s.ch)
+		}
+		n.subs = nil
+		n.mu.Unlock()
+	})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closeErr
+}
+
+// Bootstrap starts a new cluster whose first configuration is servers. With
+// no servers it bootstraps a single-node cluster of this node. Call it on
+// one node (or on every listed node with the same list) exactly once in the
+// cluster's life; it fails with raft.ErrCantBootstrap if the node already
+// has state.
+func (n *Node) Bootstrap(ctx context.Context, servers ...Server) error {
+	if len(servers) == 0 {
+		servers = []Server{{ID: n.opts.ID, Address: n.Addr()}}
+	}
+	cfg := raft.Configuration{}
+	ids, addrs := map[string]bool{}, map[string]bool{}
+	self := false
+	for _, s := range servers {
+		if s.ID == "" || s.Address == "" {
+			return fmt.Errorf("%w: bootstrap server %+v: empty id or address", ErrInvalidArgument, s)
+		}
+		if ids[s.ID] || addrs[s.Address] {
+			return fmt.Errorf("%w: bootstrap server %q at %q listed twice", ErrDuplicateServer, s.ID, s.Address)
+		}
+		ids[s.ID], addrs[s.Address] = true, true
+		self = self || s.ID == n.opts.ID
+		cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address), Suffrage: suffrage(s.NonVoter)})
+	}
+	if !self {
+		return fmt.Errorf("%w: bootstrap list does not include this node %q", ErrInvalidArgument, n.opts.ID)
+	}
+	return n.wait(ctx, n.raft.BootstrapCluster(cfg))
+}
+
+func suffrage(nonVoter bool) raft.ServerSuffrage {
+	if nonVoter {
+		return raft.Nonvoter
+	}
+	return raft.Voter
+}
+
+// wait waits for a raft future, giving up (but not cancelling the
+// operation) when ctx ends.
+func (n *Node) wait(ctx context.Context, f raft.Future) error {
+	bindShutdown(f, n.done)
+	if ctx.Done() == nil {
+		return n.mapErr(f.Error())
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- f.Error() }()
+	select {
+	case err := <-ch:
+		return n.mapErr(err)
+	case <-ctx.Done():
+		return fmt.Errorf("consensus: node %q: %w", n.opts.ID, ctx.Err())
+	}
+}
+
+// bindShutdown makes f's Error return when done closes. hashicorp/raft
+// leaves futures that are still queued at shutdown (in its buffered verify
+// and configuration channels) unanswered, and sets the ShutdownCh field that
+// guards against this on only a few future types; without it a waiter on
+// such a future would block forever after Close. ShutdownCh is an exported
+// field of every future's embedded deferError and only Error reads it, so
+// setting it before the first Error call is safe.
+func bindShutdown(f raft.Future, done chan struct{}) {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	field := v.Elem().FieldByName("ShutdownCh")
+	if field.IsValid() && field.CanSet() && field.Type() == reflect.TypeOf(done) && field.IsNil() {
+		field.Set(reflect.ValueOf(done))
+	}
+}
+
+// mapErr turns hashicorp/raft's errors into the package's sentinels.
+func (n *Node) mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		n.notLeader.Add(1)
+		return n.notLeaderErr()
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("%w: node %q lost leadership: %w", ErrIndeterminate, n.opts.ID, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: node %q: %w", ErrClosed, n.opts.ID, err)
+	}
+	return fmt.Errorf("consensus: node %q: %w", n.opts.ID, err)
+}
+
+func (n *Node) notLeaderErr() error {
+	addr, id := n.raft.LeaderWithID()
+	return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
+}
+
+// Servers returns the current Raft configuration.
+func (n *Node) Servers(ctx context.Context) ([]Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := n.wait(ctx, f); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Address: string(s.Address), NonVoter: s.Suffrage != raft.Voter})
+	}
+	return out, nil
+}
+
+// AddVoter adds a voting member, or promotes a non-voter. Call it on the
+// leader. Adding a server that is already a member with the same address is
+// a no-op.
+func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
+	return n.addServer(ctx, id, addr, false)
+}
+
+// AddNonVoter adds a member that replicates the log without voting.
+func (n *Node) AddNonVoter(ctx context.Context, id, addr string) error {
+	return n.addServer(ctx, id, addr, true)
+}
+
+func (n *Node) addServer(ctx context.Context, id, addr string, nonVoter bool) error {
+	if id == "" || addr == "" {
+		return fmt.Errorf("%w: add server: empty id %q or address %q", ErrInvalidArgument, id, addr)
+	}
+	if id == n.opts.ID {
+		return fmt.Errorf("%w: cannot join node %q to itself", ErrInvalidArgument, id)
+	}
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.Address == addr && s.ID != id {
+			return fmt.Errorf("%w: address %q already used by node %q", ErrDuplicateServer, addr, s.ID)
+		}
+		if s.ID == id && s.Address != addr {
+			return fmt.Errorf("%w: node %q already a member at %q, not %q (remove it first)", ErrDuplicateServer, id, s.Address, addr)
+		}
+		if s.ID == id && s.NonVoter == nonVoter {
+			return nil
+		}
+	}
+	if nonVoter {
+		return n.wait(ctx, n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.timeout(ctx)))
+	}
+	return n.wait(ctx, n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.timeout(ctx)))
+}
+
+// RemoveServer removes a member. Call it on the leader. Removing the leader
+// itself makes it step down once the change commits.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.ID == id {
+			return n.wait(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, n.timeout(ctx)))
+		}
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownNode, id)
+}
+
+// TransferLeadership asks the leader to hand leadership to the server id,
+// or to the most up-to-date follower when id is empty: the graceful way to
+// take a leader down for maintenance.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if id == "" {
+		return n.wait(ctx, n.raft.LeadershipTransfer())
+	}
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.ID == id {
+			return n.wait(ctx, n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(s.Address)))
+		}
+	}
+	return fmt.Errorf("%w: transfer leadership to %q", ErrUnknownNode, id)
+}
+
+// Leave removes this node from the cluster gracefully. It must be called on
+// the leader: the leader commits its own removal and steps down, and the
+// remaining members elect a new leader. A follower cannot remove itself: it
+// gets a [*NotLeaderError]; ask the leader to [Node.RemoveServer] it (or
+// [Node.TransferLeadership] to it first).
+func (n *Node) Leave(ctx context.Context) error {
+	if !n.IsLeader() {
+		return n.notLeaderErr()
+	}
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(servers) == 1 {
+		return fmt.Errorf("%w: node %q is the only member", ErrInvalidArgument, n.opts.ID)
+	}
+	return n.RemoveServer(ctx, n.opts.ID)
+}
+
+// Snapshot asks Raft to take a snapshot now and compact the log.
+func (n *Node) Snapshot(ctx context.Context) error {
+	return n.wait(ctx, n.raft.Snapshot())
+}
+
+func (n *Node) timeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return n.opts.ApplyTimeout
+}
+
+// Stats is a snapshot of a node's Raft and store state.
+type Stats struct {
+	ID, State         string
+	Term              uint64
+	LeaderID          string
+	LastIndex         uint64
+	CommitIndex       uint64
+	AppliedIndex      uint64
+	LastSnapshotIndex uint64
+	LastContact       time.Time // zero on the leader
+	Keys              int
+	Applies           uint64 // writes committed through this node
+	ApplyErrors       uint64 // writes that failed (not leader, unknown outcome, rejected)
+	LinearizableReads uint64
+	StaleReads        uint64
+	NotLeaderErrors   uint64
+	LeaderChanges     uint64 // leadership changes this node observed
+}
+
+// Stats returns a snapshot of the node's state. It is cheap except for the
+// last snapshot index, which hashicorp/raft only reports through its string
+// statistics.
+func (n *Node) Stats() Stats {
+	_, id := n.raft.LeaderWithID()
+	applied, _ := n.fsm.appliedIndex()
+	snap, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	s := Stats{
+		ID: n.opts.ID, State: n.raft.State().String(), Term: n.raft.CurrentTerm(), LeaderID: string(id),
+		LastIndex: n.raft.LastIndex(), CommitIndex: n.raft.CommitIndex(), AppliedIndex: applied,
+		LastSnapshotIndex: snap, Keys: n.fsm.size(),
+		Applies: n.applies.Load(), ApplyErrors: n.applyErrors.Load(), LinearizableReads: n.linReads.Load(),
+		StaleReads: n.staleReads.Load(), NotLeaderErrors: n.notLeader.Load(), LeaderChanges: n.leaderChanges.Load(),
+	}
+	if n.raft.State() != raft.Leader {
+		s.LastContact = n.raft.LastContact()
+	}
+	return s
+}

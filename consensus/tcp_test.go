@@ -1,0 +1,84 @@
+package consensus
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Three real nodes over loopback TCP, each reached through a proxy (its
+// advertised address): cutting a follower's proxy resets its connections,
+// the majority keeps committing, and once restored the follower catches up.
+func TestTCP_CutFollowerThroughProxyCatchesUp(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	var (
+		nodes   []*Node
+		proxies []*tcpproxy.Proxy
+		servers []Server
+	)
+	for i := range 3 {
+		addr := freeAddr(t)
+		p, err := tcpproxy.New(addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = p.Close() })
+		proxies = append(proxies, p)
+		id := fmt.Sprintf("t%d", i+1)
+		n, err := NewNode(Options{ID: id, Addr: addr, Advertise: p.Addr(), DataDir: filepath.Join(dir, id), Timing: LANTiming()})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = n.Close() })
+		assert.Equal(t, p.Addr(), n.Addr(), "peers dial the proxy")
+		nodes = append(nodes, n)
+		servers = append(servers, Server{ID: id, Address: p.Addr()})
+	}
+	// One node bootstraps; the others learn the configuration from it.
+	require.NoError(t, nodes[0].Bootstrap(ctx, servers...))
+	var leader *Node
+	eventually(t, ctx, "a leader", func() bool {
+		for _, n := range nodes {
+			if n.IsLeader() {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	fi := 0
+	for nodes[fi] == leader {
+		fi++
+	}
+	follower := nodes[fi]
+	_, err := leader.Put(ctx, "k", []byte("0"))
+	require.NoError(t, err)
+	waitValue(t, ctx, follower, "k", "0")
+
+	proxies[fi].Cut()
+	for i := 1; i <= 5; i++ {
+		_, err := leader.Put(ctx, "k", []byte(fmt.Sprint(i)))
+		require.NoError(t, err, "the majority commits without the cut follower")
+	}
+	kv, err := follower.Read(ctx, "k", Stale)
+	require.NoError(t, err)
+	assert.Equal(t, "0", string(kv.Value), "the cut follower saw nothing")
+	proxies[fi].Restore()
+	waitValue(t, ctx, follower, "k", "5")
+}
+
+func TestNewNode_BadAdvertise(t *testing.T) {
+	_, err := NewNode(Options{ID: "a", Addr: "127.0.0.1:0", Advertise: "not an address", InMemory: true})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
