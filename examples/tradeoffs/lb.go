@@ -44,7 +44,7 @@ func lbExperiments() []lab.Experiment {
 	}, {
 		Name: "lb-linkerd", Group: "lb", Section: "Latency Optimization → Load Balancing",
 		Title: "Linkerd's \"Beyond Round Robin\" (2016): one of 11 backends slows to 2 s",
-		Guide: "Load Balancing: Distribute load efficiently ... Health Checks: Remove unhealthy instances (Linkerd 2016: round robin degrades above p95, least-loaded above p99, peak EWMA above p99.9)",
+		Guide: "Load Balancing: Distribute load efficiently ... Health Checks: Remove unhealthy instances",
 		Run:   runLBLinkerd,
 	}}
 }

@@ -36,7 +36,7 @@ func ratelimitExperiments() []lab.Experiment {
 		Group:   "ratelimit",
 		Title:   "admitted versus ideal over many windows, per algorithm and load",
 		Section: rlSection,
-		Guide:   "Rate Limiting: Prevent abuse — Token Bucket, Leaky Bucket, Sliding Window",
+		Guide:   "Rate Limiting: Prevent abuse ... Token Bucket: Smooth rate limiting ... Leaky Bucket: Fixed rate processing ... Sliding Window: Time-based rate limiting",
 		Run:     runRateLimitAccuracy,
 	}, {
 		Name:      "ratelimit-memory",
