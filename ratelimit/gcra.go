@@ -49,10 +49,23 @@ func NewGCRA(limit Limit, opts Options) (*GCRA, error) {
 // Limit returns the limit the GCRA enforces.
 func (g *GCRA) Limit() Limit { return g.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock.
+// Allow reports whether one event may happen now (by the configured
+// clock) and consumes it if so. It is AllowN(now, 1) without building a
+// [Decision]: one clock read and one compare-and-swap.
 func (g *GCRA) Allow() bool {
-	d, _ := g.AllowN(g.now(), 1)
-	return d.Allowed
+	now := g.now().UnixNano()
+	for {
+		tat := g.tat.Load()
+		newTAT := max(tat, now) + g.interval
+		if newTAT-g.capacity > now {
+			g.denied.Add(1)
+			return false
+		}
+		if g.tat.CompareAndSwap(tat, newTAT) {
+			g.allowed.Add(1)
+			return true
+		}
+	}
 }
 
 // AllowN reports whether n events may happen at now and consumes them if so.

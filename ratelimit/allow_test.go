@@ -1,0 +1,55 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The fast Allow of the token bucket and GCRA decides exactly as AllowN
+// does, and counts like it, on the same sequence of instants.
+func TestAllowFastPathMatchesAllowN(t *testing.T) {
+	limit := Limit{Events: 10, Per: time.Second, Burst: 3}
+	base := time.Unix(1_700_000_000, 0)
+	// Bursts, pauses and steady arrivals, in milliseconds.
+	var offsets []int
+	for i := range 400 {
+		switch {
+		case i < 50:
+			offsets = append(offsets, i) // a tight burst
+		case i < 200:
+			offsets = append(offsets, 50+(i-50)*97) // about the rate
+		default:
+			offsets = append(offsets, 15_000+(i-200)*30) // faster than the rate
+		}
+	}
+	for _, alg := range []Algorithm{AlgTokenBucket, AlgGCRA} {
+		t.Run(alg.String(), func(t *testing.T) {
+			var now time.Time
+			clock := func() time.Time { return now }
+			fast, err := New(alg, limit, Options{Now: clock})
+			require.NoError(t, err)
+			slow, err := New(alg, limit, Options{Now: clock})
+			require.NoError(t, err)
+			fa := fast.(interface{ Allow() bool })
+			allowed := 0
+			for _, ms := range offsets {
+				now = base.Add(time.Duration(ms) * time.Millisecond)
+				d, err := slow.AllowN(now, 1)
+				require.NoError(t, err)
+				got := fa.Allow()
+				require.Equal(t, d.Allowed, got, "at +%dms", ms)
+				if got {
+					allowed++
+				}
+			}
+			assert.Greater(t, allowed, 0)
+			assert.Less(t, allowed, len(offsets))
+			st := fast.(interface{ Stats() Stats }).Stats()
+			assert.EqualValues(t, allowed, st.Allowed)
+			assert.EqualValues(t, len(offsets)-allowed, st.Denied)
+		})
+	}
+}
