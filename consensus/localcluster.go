@@ -362,6 +362,22 @@ func (c *LocalCluster) RemoveNode(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		if leader.ID() == id && len(c.IDs()) > 1 {
+			// Hand leadership over first and remove the node from its
+			// successor: a leader committing its own removal steps down
+			// mid-change, and hashicorp/raft may then never answer the
+			// removal's future.
+			if err := leader.TransferLeadership(ctx, ""); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				continue // try again with whoever leads now
+			}
+			if _, err := c.WaitLeader(ctx, id); err != nil {
+				return err
+			}
+			continue
+		}
 		err = leader.RemoveServer(ctx, id)
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrIndeterminate) {
 			continue // a retry finds the change done (ErrUnknownNode) or redoes it

@@ -11,9 +11,25 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newCluster starts a LocalCluster closed at the end of the test.
+// testTiming is LANTiming with three times the slack: the tests check
+// logic, not failover speed, and run under -race on two shared cores, where
+// a 50 ms heartbeat can miss and cause an election nobody asked for.
+func testTiming() Timing {
+	return Timing{
+		HeartbeatTimeout:   150 * time.Millisecond,
+		ElectionTimeout:    150 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+	}
+}
+
+// newCluster starts a LocalCluster closed at the end of the test. Without
+// an explicit timing it uses [testTiming].
 func newCluster(t testing.TB, opts ClusterOptions) *LocalCluster {
 	t.Helper()
+	if opts.Node.Timing == (Timing{}) {
+		opts.Node.Timing = testTiming()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := NewLocalCluster(ctx, opts)

@@ -352,7 +352,10 @@ func (n *Node) addServer(ctx context.Context, id, addr string, nonVoter bool) er
 }
 
 // RemoveServer removes a member. Call it on the leader. Removing the leader
-// itself makes it step down once the change commits.
+// itself makes it step down once the change commits; hashicorp/raft may step
+// down before it answers the removal, so bound ctx, or better hand
+// leadership over first ([Node.TransferLeadership]) and remove the node from
+// its successor, as [LocalCluster.RemoveNode] does.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	servers, err := n.Servers(ctx)
 	if err != nil {

@@ -38,7 +38,7 @@ func TestTCP_CutFollowerThroughProxyCatchesUp(t *testing.T) {
 		t.Cleanup(func() { _ = p.Close() })
 		proxies = append(proxies, p)
 		id := fmt.Sprintf("t%d", i+1)
-		n, err := NewNode(Options{ID: id, Addr: addr, Advertise: p.Addr(), DataDir: filepath.Join(dir, id), Timing: LANTiming()})
+		n, err := NewNode(Options{ID: id, Addr: addr, Advertise: p.Addr(), DataDir: filepath.Join(dir, id), Timing: testTiming()})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = n.Close() })
 		assert.Equal(t, p.Addr(), n.Addr(), "peers dial the proxy")
