@@ -1,0 +1,137 @@
+// Command shortener is the URL shortener of GUIDE.md, "Real-World System
+// Designs → 1. URL Shortener Service", as a real HTTP service built from
+// this library's packages (see package service for the design):
+//
+//	go run ./examples/shortener                       # one instance on :8080, data in ./shortener-data
+//	go run ./examples/shortener -cluster 3            # three instances behind the lb proxy on :8080
+//	REDIS_ADDR=127.0.0.1:6379 go run ./examples/shortener -cluster 3
+//
+//	curl -s localhost:8080/api/v1/urls -d '{"url":"https://go.dev/doc/"}'
+//	curl -si localhost:8080/<code>
+//	curl -s localhost:8080/api/v1/urls/<code>/stats
+//	curl -s localhost:8080/metrics
+//
+// Every flag has an environment variable (SHORTENER_<FLAG>, upper case,
+// '-' as '_'); flags win. REDIS_ADDR enables the Redis L2 cache, cross-
+// instance invalidation and the global rate limit. SIGINT or SIGTERM stops
+// gracefully: in-flight requests finish and every counted click is written.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-go/sysdesign/examples/shortener/service"
+	"github.com/sysdesign-go/sysdesign/ratelimit"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "shortener:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the service and blocks until ctx ends, then shuts down.
+// ready, if not nil, receives the cluster once it serves.
+func run(ctx context.Context, args []string, logOut io.Writer, ready func(*service.Cluster)) error {
+	fs := flag.NewFlagSet("shortener", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	var (
+		addr      = fs.String("addr", "127.0.0.1:8080", "listen address (of the load balancer with -cluster)")
+		cluster   = fs.Int("cluster", 1, "number of instances; more than 1 puts them behind the lb proxy on -addr")
+		dataDir   = fs.String("data", "shortener-data", "data directory (one bbolt file per shard)")
+		shards    = fs.Int("shards", 4, "number of storage shards (fixed when the data directory is created)")
+		strategy  = fs.String("strategy", service.StrategyCounter, "code generation: counter (base62 of block-allocated IDs) or hash (truncated SHA-256)")
+		baseURL   = fs.String("base-url", "", "public base of short URLs (default http://<Host header>)")
+		redirect  = fs.Int("redirect", 302, "redirect status: 302 keeps clicks countable, 301 lets browsers cache for good")
+		rate      = fs.Int("create-rate", 10, "creations per second per client IP")
+		burst     = fs.Int("create-burst", 20, "creation burst per client IP")
+		cacheSize = fs.Int("cache-size", 100_000, "L1 cache entries")
+		noCache   = fs.Bool("no-cache", false, "read every redirect from the store (for load tests)")
+		redisAddr = fs.String("redis", os.Getenv("REDIS_ADDR"), "Redis address for the L2 cache and global limits (env REDIS_ADDR); empty: none")
+		admin     = fs.String("admin-token", "", "bearer token that allows DELETE /api/v1/urls/{code}; empty: deletion off")
+		verbose   = fs.Bool("v", false, "log at debug level")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: shortener [flags]\n\nA URL shortener: POST /api/v1/urls, GET /{code}, GET /api/v1/urls/{code}/stats, /healthz, /metrics.\nEvery flag may be set as SHORTENER_<FLAG> (e.g. SHORTENER_DATA); REDIS_ADDR sets -redis.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := fromEnv(fs); err != nil {
+		return err
+	}
+	if *cluster < 1 {
+		return fmt.Errorf("-cluster %d: need at least one instance", *cluster)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	cfg := service.ClusterConfig{
+		Addr: *addr, Instances: *cluster, DataDir: *dataDir, Shards: *shards,
+		Service: service.Config{
+			BaseURL: *baseURL, Strategy: *strategy, Redirect: *redirect, CacheSize: *cacheSize, NoCache: *noCache,
+			CreateLimit: ratelimit.Limit{Events: *rate, Per: time.Second, Burst: *burst},
+			AdminToken:  *admin, Logger: logger,
+		},
+	}
+	if *redisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond})
+		defer rdb.Close()
+		cfg.Service.Redis = rdb
+	}
+	c, err := service.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	logger.Info("serving", "url", c.URL(), "instances", c.InstanceURLs, "strategy", cfg.Service.Strategy, "redis", *redisAddr != "", "data", *dataDir)
+	if ready != nil {
+		ready(c)
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-c.Err():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, c.Close(sctx))
+}
+
+// fromEnv sets every flag not given on the command line from its
+// SHORTENER_<FLAG> environment variable, if set.
+func fromEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "SHORTENER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && !given[f.Name] && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-go/sysdesign/examples/shortener/service"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The command serves a cluster until its context ends, then stops cleanly.
+func TestRunClusterAndStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Setenv("SHORTENER_STRATEGY", "hash")
+	t.Setenv("REDIS_ADDR", "")
+	var log bytes.Buffer
+	done := make(chan error, 1)
+	urls := make(chan string, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-cluster", "3", "-data", t.TempDir()}, &log, func(c *service.Cluster) {
+			urls <- c.URL()
+		})
+	}()
+	var base string
+	select {
+	case base = <-urls:
+	case err := <-done:
+		t.Fatalf("run ended early: %v\n%s", err, log.String())
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Post(base+"/api/v1/urls", "application/json", strings.NewReader(`{"url":"https://go.dev/"}`))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	assert.Contains(t, string(body), `"code":"`+"")
+	resp, err = hc.Get(base + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	assert.Contains(t, log.String(), "strategy=hash", "SHORTENER_STRATEGY applies")
+	assert.Contains(t, log.String(), "shutting down")
+}
+
+func TestBadFlags(t *testing.T) {
+	// A cancelled context: a flag set that wrongly passes stops at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, args := range [][]string{
+		{"-strategy", "uuid", "-data", t.TempDir()},
+		{"-cluster", "0", "-data", t.TempDir()},
+		{"-redirect", "200", "-data", t.TempDir()},
+		{"-nope"},
+		{"extra-arg"},
+	} {
+		err := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard, nil)
+		assert.Error(t, err, "%v", args)
+	}
+	t.Setenv("SHORTENER_CLUSTER", "three")
+	err := run(ctx, []string{"-addr", "127.0.0.1:0"}, io.Discard, nil)
+	assert.ErrorContains(t, err, "SHORTENER_CLUSTER")
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, &out, nil)
+	assert.True(t, errors.Is(err, flag.ErrHelp))
+	for _, want := range []string{"-cluster", "-strategy", "REDIS_ADDR", "SHORTENER_"} {
+		assert.Contains(t, out.String(), want)
+	}
+}

@@ -1,0 +1,715 @@
+// Package service is the URL shortener of GUIDE.md, "Real-World System
+// Designs → 1. URL Shortener Service", composed from the library's
+// packages: codes stored durably in bbolt shards behind a [shard.Router],
+// read through cache-aside ([cache.Aside]) over an in-process L1 and a
+// Redis L2 guarded by a circuit breaker and a timeout ([resilience]),
+// creation rate-limited per client IP with the IETF RateLimit headers
+// ([ratelimit.Middleware]), clicks counted off the request path by
+// write-behind ([cache.WriteBehind]) and metrics in the Prometheus format.
+// Several instances share one [Storage] and sit behind an [lb.Proxy] (see
+// the shortener command).
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/ratelimit"
+	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/shard"
+)
+
+// ErrInvalidConfig wraps every bad [Config] value.
+var ErrInvalidConfig = errors.New("service: invalid configuration")
+
+// Record is what a short code maps to.
+type Record struct {
+	URL string `json:"url"`
+	// Created and Expires are Unix seconds; Expires 0 means never.
+	Created int64 `json:"created"`
+	Expires int64 `json:"expires,omitempty"`
+}
+
+// Config configures a [Service]. The zero value is a working service:
+// counter-based codes, 302 redirects, no Redis.
+type Config struct {
+	// BaseURL prefixes codes in short URLs, e.g. "https://sho.rt". Default
+	// "": "http://" + the request's Host.
+	BaseURL string
+	// Strategy is [StrategyCounter] (default) or [StrategyHash].
+	Strategy string
+	// HashLength is the length of hash-based codes, 6 to 11. Default 7.
+	HashLength int
+	// BlockSize is how many counter IDs an instance reserves at once.
+	// Default 1000.
+	BlockSize uint64
+	// Redirect is the redirect status: 302 (default) keeps every click
+	// visible to analytics and lets a link be changed or deleted; 301 is
+	// cached by browsers for good, saving requests but hiding repeat
+	// clicks and outliving deletes. 307 and 308 are their method-keeping
+	// twins.
+	Redirect int
+	// CacheSize is the L1 capacity in entries. Default 100,000.
+	CacheSize int
+	// CacheTTL is the lifetime of cached records in L1 and L2. Default 1h.
+	CacheTTL time.Duration
+	// NoCache turns the cache off (every redirect reads the store); for
+	// load tests. Default false.
+	NoCache bool
+	// CreateLimit is the per-client-IP creation limit. Default 10 per
+	// second with a burst of 20.
+	CreateLimit ratelimit.Limit
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// when finding the client IP (the load balancer's). Default none.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes bounds request bodies. Default 8 KiB.
+	MaxBodyBytes int64
+	// MaxURLLength bounds long URLs. Default 2048 bytes.
+	MaxURLLength int
+	// ClickBatch and ClickInterval are the write-behind batch size and
+	// longest wait of click counts. Defaults 500 and 1 s.
+	ClickBatch    int
+	ClickInterval time.Duration
+	// Redis, if set, is the L2 cache, the invalidation channel and the
+	// global rate limit. Create it with ContextTimeoutEnabled: true so a
+	// hung Redis is cut by RedisTimeout. Default nil: L1 and local limits
+	// only.
+	Redis redis.UniversalClient
+	// RedisPrefix prefixes every Redis key and channel. Default
+	// "shortener:".
+	RedisPrefix string
+	// RedisTimeout bounds each Redis call. Default 50 ms.
+	RedisTimeout time.Duration
+	// BreakerOpen is how long the Redis breaker stays open before a probe.
+	// Default 5 s.
+	BreakerOpen time.Duration
+	// AdminToken enables DELETE /api/v1/urls/{code} for requests bearing
+	// it. Default "": deletion disabled.
+	AdminToken string
+	// Logger receives operational messages. Default: discarded.
+	Logger *slog.Logger
+	// Now is the clock for creation and expiry. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	switch c.Strategy {
+	case "":
+		c.Strategy = StrategyCounter
+	case StrategyCounter, StrategyHash:
+	default:
+		return fmt.Errorf("%w: strategy %q (want %q or %q)", ErrInvalidConfig, c.Strategy, StrategyCounter, StrategyHash)
+	}
+	if c.HashLength == 0 {
+		c.HashLength = 7
+	}
+	if c.HashLength < 6 || c.HashLength > 11 {
+		return fmt.Errorf("%w: hash length %d out of [6, 11]", ErrInvalidConfig, c.HashLength)
+	}
+	if c.BlockSize == 0 {
+		c.BlockSize = 1000
+	}
+	switch c.Redirect {
+	case 0:
+		c.Redirect = http.StatusFound
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return fmt.Errorf("%w: redirect status %d (want 301, 302, 307 or 308)", ErrInvalidConfig, c.Redirect)
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 100_000
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = time.Hour
+	}
+	if c.CreateLimit == (ratelimit.Limit{}) {
+		c.CreateLimit = ratelimit.Limit{Events: 10, Per: time.Second, Burst: 20}
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 8 << 10
+	}
+	if c.MaxURLLength == 0 {
+		c.MaxURLLength = 2048
+	}
+	if c.ClickBatch == 0 {
+		c.ClickBatch = 500
+	}
+	if c.ClickInterval == 0 {
+		c.ClickInterval = time.Second
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = "shortener:"
+	}
+	if c.RedisTimeout == 0 {
+		c.RedisTimeout = 50 * time.Millisecond
+	}
+	if c.BreakerOpen == 0 {
+		c.BreakerOpen = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	switch {
+	case c.CacheSize < 0, c.CacheTTL < 0, c.MaxBodyBytes < 0, c.MaxURLLength < 0, c.ClickBatch < 0,
+		c.ClickInterval < 0, c.RedisTimeout < 0, c.BreakerOpen < 0:
+		return fmt.Errorf("%w: negative size or duration in %+v", ErrInvalidConfig, *c)
+	}
+	return nil
+}
+
+// Service is one shortener instance: an http.Handler over a shared
+// [Storage]. It is safe for concurrent use. Create it with [New] and stop
+// it with [Service.Close] after the HTTP server has stopped, so that the
+// last clicks are flushed.
+type Service struct {
+	cfg     Config
+	storage *Storage
+	alloc   *blockAllocator
+	cache   *urlCache
+	aside   *cache.Aside[string, Record]
+	clicks  *clicks
+	limiter ratelimit.KeyedLimiter
+	handler http.Handler
+	metrics *metrics
+}
+
+// New returns a service over storage.
+func New(ctx context.Context, storage *Storage, cfg Config) (*Service, error) {
+	if storage == nil {
+		return nil, fmt.Errorf("%w: nil storage", ErrInvalidConfig)
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, storage: storage}
+	s.alloc = &blockAllocator{size: cfg.BlockSize, reserve: func(ctx context.Context, n uint64) (uint64, error) {
+		return storage.Reserve(ctx, "meta:next-id", n)
+	}}
+	var err error
+	if s.cache, err = newURLCache(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if s.aside, err = cache.NewAside[string, Record](s.cache, cache.AsideOptions{TTL: cfg.CacheTTL, Jitter: 0.1}); err != nil {
+		_ = s.cache.close()
+		return nil, err
+	}
+	if s.clicks, err = newClicks(storage, cfg.ClickBatch, cache.WriteBehindOptions{
+		Interval: cfg.ClickInterval, QueueSize: 100_000,
+		OnFlush: func(n int, err error) {
+			if err != nil {
+				cfg.Logger.Warn("click flush failed; will retry", "clicks", n, "err", err)
+			}
+		},
+	}); err != nil {
+		_ = s.cache.close()
+		return nil, err
+	}
+	s.metrics = newMetrics(s)
+	if s.limiter, err = newLimiter(cfg, s.cache); err != nil {
+		_ = s.Close(ctx)
+		return nil, err
+	}
+	if s.handler, err = s.routes(); err != nil {
+		_ = s.Close(ctx)
+		return nil, err
+	}
+	return s, nil
+}
+
+func newURLCache(ctx context.Context, cfg Config) (*urlCache, error) {
+	l1, err := cache.NewMemory(cfg.CacheSize, cache.MemoryOptions[string, Record]{DefaultTTL: cfg.CacheTTL, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	c := &urlCache{l1: l1, l1TTL: cfg.CacheTTL}
+	if cfg.Redis == nil {
+		return c, nil
+	}
+	trip, err := resilience.ConsecutiveFailures(3)
+	if err != nil {
+		return nil, err
+	}
+	if c.cb, err = resilience.NewCircuitBreaker[l2Result](resilience.BreakerOptions{
+		Name: "redis", Timeout: cfg.BreakerOpen, Trip: trip,
+		OnStateChange: func(sc resilience.StateChange) {
+			cfg.Logger.Warn("redis breaker", "from", sc.From.String(), "to", sc.To.String())
+		},
+	}); err != nil {
+		return nil, err
+	}
+	tm, err := resilience.NewTimeout[l2Result]("redis", cfg.RedisTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if c.pipe, err = resilience.NewPipeline[l2Result](c.cb, tm); err != nil {
+		return nil, err
+	}
+	if c.l2, err = cache.NewRedis[Record](cfg.Redis, cache.RedisOptions{Prefix: cfg.RedisPrefix + "url:", DefaultTTL: cfg.CacheTTL, Timeout: cfg.RedisTimeout}); err != nil {
+		return nil, err
+	}
+	c.ml, err = cache.NewMultiLevel(ctx, l1, c.l2, cache.MultiLevelOptions{Channel: cfg.RedisPrefix + "invalidate", L1TTL: cfg.CacheTTL})
+	if err != nil {
+		// Redis is down at start: run on L1 and the store, as when the
+		// breaker is open, rather than refuse to start.
+		cfg.Logger.Warn("redis unavailable at start; running without L2", "err", err)
+		c.l2, c.ml, c.pipe, c.cb = nil, nil, nil, nil
+	}
+	return c, nil
+}
+
+// Handler returns the service's HTTP handler.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Close flushes the click counts and stops the cache's subscriber. Call it
+// after the HTTP server has stopped taking requests. It does not close the
+// storage or the Redis client.
+func (s *Service) Close(ctx context.Context) error {
+	return errors.Join(s.clicks.close(ctx), s.cache.close())
+}
+
+// Stats is a snapshot of a service's counters.
+type Stats struct {
+	Cache  cache.AsideStats
+	L1Hits uint64
+	L2Hits uint64
+	// L2Errors counts failed or short-circuited Redis calls.
+	L2Errors uint64
+	// Breaker is the Redis breaker's state; BreakerRejected counts the
+	// Redis calls it short-circuited (included in L2Errors).
+	Breaker         resilience.State
+	BreakerRejected uint64
+	Clicks          cache.WriteBehindStats
+	Router          shard.RouterStats
+	RateLimited     uint64
+	RedisEnabled    bool
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() Stats {
+	return Stats{
+		Cache: s.aside.Stats(), L1Hits: s.cache.l1Hits.Load(), L2Hits: s.cache.l2Hits.Load(),
+		L2Errors: s.cache.l2Errors.Load(), Breaker: s.cache.breakerState(), BreakerRejected: s.cache.rejected(), Clicks: s.clicks.stats(),
+		Router: s.storage.Router().Stats(), RateLimited: s.metrics.limitedN.Load(), RedisEnabled: s.cache.l2 != nil,
+	}
+}
+
+// dualLimiter enforces the per-instance limit and, with Redis, the same
+// limit shared by every instance. Redis is skipped while the cache
+// breaker is open, and fails open otherwise: an unreachable Redis never
+// blocks creation, and the local limit still bounds each client.
+type dualLimiter struct {
+	local  *ratelimit.Keyed
+	global *ratelimit.Redis // nil without Redis
+	cache  *urlCache
+}
+
+func (d *dualLimiter) AllowN(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
+	dec, err := d.local.AllowN(ctx, key, n)
+	if err != nil || !dec.Allowed || d.global == nil || d.cache.breakerState() == resilience.StateOpen {
+		return dec, err
+	}
+	return d.global.AllowN(ctx, key, n)
+}
+
+func (d *dualLimiter) Limits() []ratelimit.Limit { return d.local.Limits() }
+
+func newLimiter(cfg Config, c *urlCache) (*dualLimiter, error) {
+	local, err := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
+		return ratelimit.NewGCRA(cfg.CreateLimit, ratelimit.Options{Now: cfg.Now})
+	}, ratelimit.KeyedOptions{Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: create limit: %w", ErrInvalidConfig, err)
+	}
+	d := &dualLimiter{local: local, cache: c}
+	if cfg.Redis != nil && c.l2 != nil {
+		d.global, err = ratelimit.NewRedis(cfg.Redis, ratelimit.AlgGCRA, ratelimit.RedisOptions{Prefix: cfg.RedisPrefix + "rl:", Timeout: cfg.RedisTimeout}, cfg.CreateLimit)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (s *Service) routes() (http.Handler, error) {
+	ip, err := ratelimit.NewClientIP(ratelimit.ClientIPOptions{TrustedProxies: s.cfg.TrustedProxies})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	limit, err := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{
+		Limiter: s.limiter, Key: ip.Key, Policy: "create",
+		OnDenied: func(*http.Request, string, ratelimit.Decision) { s.metrics.deny() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/urls", methods(limit.Handler(http.HandlerFunc(s.create)), http.MethodPost))
+	mux.Handle("/api/v1/urls/{code}", methods(http.HandlerFunc(s.info), http.MethodGet, http.MethodDelete))
+	mux.Handle("/api/v1/urls/{code}/stats", methods(http.HandlerFunc(s.stats), http.MethodGet))
+	mux.Handle("/healthz", methods(http.HandlerFunc(s.health), http.MethodGet))
+	mux.Handle("/metrics", methods(s.metrics.handler(), http.MethodGet))
+	mux.Handle("/{code}", methods(http.HandlerFunc(s.redirect), http.MethodGet))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, &apiError{status: http.StatusNotFound, code: "not_found", detail: "no such resource"})
+	})
+	return s.metrics.instrument(mux), nil
+}
+
+// methods answers other methods with a JSON 405 (ServeMux's own is plain
+// text). HEAD is allowed wherever GET is.
+func methods(h http.Handler, allowed ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range allowed {
+			if r.Method == m || r.Method == http.MethodHead && m == http.MethodGet {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeProblem(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+			detail: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(allowed, " or "))})
+	})
+}
+
+// createRequest is the body of POST /api/v1/urls.
+type createRequest struct {
+	URL string `json:"url"`
+	// Alias is a custom code; optional.
+	Alias string `json:"alias,omitempty"`
+	// ExpiresIn is the lifetime in seconds; 0 = never.
+	ExpiresIn int64 `json:"expires_in,omitempty"`
+	// Idempotent returns the existing code of a live link to the same URL
+	// (or the same alias and URL) instead of creating another.
+	Idempotent bool `json:"idempotent,omitempty"`
+}
+
+// URLResponse describes a short URL.
+type URLResponse struct {
+	Code      string     `json:"code"`
+	ShortURL  string     `json:"short_url"`
+	URL       string     `json:"url"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Existing is true when an idempotent request found the link.
+	Existing bool `json:"existing,omitempty"`
+}
+
+// StatsResponse is the body of GET /api/v1/urls/{code}/stats.
+type StatsResponse struct {
+	Code   string `json:"code"`
+	Clicks uint64 `json:"clicks"`
+}
+
+const maxExpiresIn = 10 * 365 * 24 * 3600
+
+func (s *Service) decodeCreate(w http.ResponseWriter, r *http.Request) (createRequest, *apiError) {
+	var req createRequest
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return req, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", detail: fmt.Sprintf("content type %q; send application/json", truncate(ct))}
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return req, &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large", detail: fmt.Sprintf("request body over %d bytes", tooBig.Limit)}
+	case errors.Is(err, io.EOF):
+		return req, badRequest("empty_body", "", "request body is empty; send a JSON object")
+	case err != nil:
+		return req, badRequest("invalid_json", "", "malformed JSON: "+err.Error())
+	}
+	if req.ExpiresIn < 0 || req.ExpiresIn > maxExpiresIn {
+		return req, badRequest("invalid_expiry", "expires_in", fmt.Sprintf("expires_in %d must be between 0 and %d seconds", req.ExpiresIn, maxExpiresIn))
+	}
+	var apiErr *apiError
+	if req.URL, apiErr = validateURL(req.URL, s.cfg.MaxURLLength, r.Host); apiErr != nil {
+		return req, apiErr
+	}
+	if req.Alias != "" {
+		if apiErr := validateAlias(req.Alias); apiErr != nil {
+			return req, apiErr
+		}
+	}
+	return req, nil
+}
+
+func (s *Service) create(w http.ResponseWriter, r *http.Request) {
+	req, apiErr := s.decodeCreate(w, r)
+	if apiErr != nil {
+		writeProblem(w, apiErr)
+		return
+	}
+	ctx := r.Context()
+	now := s.cfg.Now()
+	rec := Record{URL: req.URL, Created: now.Unix()}
+	if req.ExpiresIn > 0 {
+		rec.Expires = now.Unix() + req.ExpiresIn
+	}
+	code, existing, err := s.store(ctx, req, rec, now)
+	if err != nil {
+		var apiErr *apiError
+		if errors.As(err, &apiErr) {
+			writeProblem(w, apiErr)
+			return
+		}
+		s.cfg.Logger.Error("create failed", "err", err)
+		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "the link could not be stored; retry later"})
+		return
+	}
+	if existing != nil {
+		rec = *existing
+	} else {
+		s.metrics.created.Inc()
+		// New links are usually clicked soon after they are shared: warm
+		// L1 and L2 (write-around would make the first click a miss).
+		if !s.cfg.NoCache {
+			_ = s.cache.Save(ctx, code, rec, s.cfg.CacheTTL)
+		}
+	}
+	status := http.StatusCreated
+	if existing != nil {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/api/v1/urls/"+code)
+	writeJSON(w, status, s.describe(r, code, rec, existing != nil))
+}
+
+func (s *Service) describe(r *http.Request, code string, rec Record, existing bool) URLResponse {
+	base := s.cfg.BaseURL
+	if base == "" {
+		base = "http://" + r.Host
+	}
+	out := URLResponse{Code: code, ShortURL: strings.TrimSuffix(base, "/") + "/" + code, URL: rec.URL,
+		CreatedAt: time.Unix(rec.Created, 0).UTC(), Existing: existing}
+	if rec.Expires != 0 {
+		t := time.Unix(rec.Expires, 0).UTC()
+		out.ExpiresAt = &t
+	}
+	return out
+}
+
+const maxAttempts = 8
+
+// store writes rec under a new code (or the alias) and returns the code;
+// for idempotent requests that find a live link to the same URL it returns
+// that link's code and record instead.
+func (s *Service) store(ctx context.Context, req createRequest, rec Record, now time.Time) (string, *Record, error) {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return "", nil, err
+	}
+	live := func(b []byte) (*Record, bool) {
+		var old Record
+		if json.Unmarshal(b, &old) != nil || old.URL != rec.URL || old.Expires != 0 && old.Expires <= now.Unix() {
+			return nil, false
+		}
+		return &old, true
+	}
+	if req.Alias != "" {
+		old, created, err := s.storage.Create(ctx, "u:"+req.Alias, val)
+		switch {
+		case err != nil:
+			return "", nil, err
+		case created:
+			s.aside.Forget(req.Alias)
+			return req.Alias, nil, nil
+		}
+		if o, ok := live(old); ok && req.Idempotent {
+			return req.Alias, o, nil
+		}
+		return "", nil, &apiError{status: http.StatusConflict, code: "alias_taken", field: "alias", detail: fmt.Sprintf("alias %q is taken", req.Alias)}
+	}
+	index := "i:" + hashCode(rec.URL, 0, 11)
+	if req.Idempotent {
+		if code, err := s.storage.Router().Get(ctx, index); err == nil {
+			if b, err := s.storage.Router().Get(ctx, "u:"+string(code)); err == nil {
+				if o, ok := live(b); ok {
+					return string(code), o, nil
+				}
+			}
+		}
+	}
+	for attempt := range maxAttempts {
+		var code string
+		if s.cfg.Strategy == StrategyHash {
+			code = hashCode(rec.URL, attempt, s.cfg.HashLength)
+		} else {
+			id, err := s.alloc.Next(ctx)
+			if err != nil {
+				return "", nil, err
+			}
+			code = counterCode(id)
+		}
+		old, created, err := s.storage.Create(ctx, "u:"+code, val)
+		if err != nil {
+			return "", nil, err
+		}
+		if !created {
+			// The hash strategy maps a URL to the same code: a live link to
+			// the same URL is that link. Anything else is a collision (or,
+			// for counters, a custom alias that took the code).
+			if o, ok := live(old); ok && s.cfg.Strategy == StrategyHash {
+				return code, o, nil
+			}
+			s.metrics.collisions.Inc()
+			continue
+		}
+		s.aside.Forget(code)
+		if req.Idempotent {
+			if err := s.storage.Router().Put(ctx, index, []byte(code)); err != nil {
+				s.cfg.Logger.Warn("idempotency index not written", "code", code, "err", err)
+			}
+		}
+		return code, nil, nil
+	}
+	return "", nil, &apiError{status: http.StatusServiceUnavailable, code: "code_space_exhausted", detail: fmt.Sprintf("no free code after %d attempts; retry", maxAttempts)}
+}
+
+// lookup returns code's record through the cache.
+func (s *Service) lookup(ctx context.Context, code string) (Record, error) {
+	load := func(ctx context.Context, code string) (Record, error) {
+		b, err := s.storage.Router().Get(ctx, "u:"+code)
+		if errors.Is(err, shard.ErrNotFound) {
+			return Record{}, fmt.Errorf("code %q: %w", code, cache.ErrNotFound)
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		var rec Record
+		return rec, json.Unmarshal(b, &rec)
+	}
+	if s.cfg.NoCache {
+		return load(ctx, code)
+	}
+	return s.aside.Get(ctx, code, load)
+}
+
+var (
+	errNotFound = &apiError{status: http.StatusNotFound, code: "not_found", detail: "no such short code"}
+	errExpired  = &apiError{status: http.StatusGone, code: "expired", detail: "this short link has expired"}
+)
+
+// resolve returns code's live record or the problem to answer.
+func (s *Service) resolve(ctx context.Context, code string) (Record, *apiError) {
+	if !validCode(code) {
+		return Record{}, errNotFound
+	}
+	rec, err := s.lookup(ctx, code)
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		return rec, errNotFound
+	case err != nil:
+		s.cfg.Logger.Error("lookup failed", "code", code, "err", err)
+		return rec, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "the link could not be read; retry later"}
+	case rec.Expires != 0 && rec.Expires <= s.cfg.Now().Unix():
+		return rec, errExpired
+	}
+	return rec, nil
+}
+
+func (s *Service) redirect(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	rec, apiErr := s.resolve(r.Context(), code)
+	if apiErr != nil {
+		writeProblem(w, apiErr)
+		return
+	}
+	if r.Method == http.MethodGet {
+		if err := s.clicks.click(r.Context(), code); err != nil {
+			s.cfg.Logger.Warn("click not counted", "code", code, "err", err)
+		}
+	}
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if s.cfg.Redirect == http.StatusFound || s.cfg.Redirect == http.StatusTemporaryRedirect {
+		w.Header().Set("Cache-Control", "private, no-cache")
+	}
+	// rec.URL was validated on creation; nothing from this request goes
+	// into Location.
+	w.Header().Set("Location", rec.URL)
+	w.WriteHeader(s.cfg.Redirect)
+}
+
+func (s *Service) info(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if r.Method == http.MethodDelete {
+		s.delete(w, r, code)
+		return
+	}
+	rec, apiErr := s.resolve(r.Context(), code)
+	if apiErr != nil {
+		writeProblem(w, apiErr)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.describe(r, code, rec, false))
+}
+
+func (s *Service) delete(w http.ResponseWriter, r *http.Request, code string) {
+	if s.cfg.AdminToken == "" || r.Header.Get("Authorization") != "Bearer "+s.cfg.AdminToken {
+		writeProblem(w, &apiError{status: http.StatusForbidden, code: "forbidden", detail: "deleting needs the admin token"})
+		return
+	}
+	if !validCode(code) {
+		writeProblem(w, errNotFound)
+		return
+	}
+	if err := s.storage.Router().Delete(r.Context(), "u:"+code); err != nil {
+		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "delete failed; retry"})
+		return
+	}
+	// Every instance's L1 drops the code through the invalidation channel.
+	if err := s.cache.Remove(r.Context(), code); err != nil {
+		s.cfg.Logger.Warn("invalidation not published; other instances serve the link until their L1 TTL ends", "code", code, "err", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) stats(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
+	if _, apiErr := s.resolve(r.Context(), code); apiErr != nil && apiErr != errExpired {
+		writeProblem(w, apiErr)
+		return
+	}
+	n, err := s.storage.Count(r.Context(), "c:"+code)
+	if err != nil {
+		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "stats unavailable; retry"})
+		return
+	}
+	// Clicks counted here but still in the write-behind queue are added,
+	// so a client sees its own clicks at once.
+	writeJSON(w, http.StatusOK, StatsResponse{Code: code, Clicks: n + s.clicks.pending(code)})
+}
+
+func (s *Service) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{
+		"status": "ok", "redis_breaker": s.cache.breakerState().String(),
+		"clicks_queued": strconv.Itoa(s.clicks.stats().Queued),
+	})
+}
