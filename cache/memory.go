@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Policy selects how a [Memory] store chooses what to evict.
@@ -84,11 +85,16 @@ type MemoryOptions[K comparable, V any] struct {
 //
 // It is split into shards, each with its own lock, hash table and policy
 // state. A Get takes no lock — the table's chains are immutable and
-// published atomically — and records the access in a small lossy ring
-// buffer that is replayed into the policy under the lock later (when the
-// ring fills or the next write arrives), the design of Caffeine and otter:
-// reads never block each other and never allocate, while the policy sees
-// nearly every access. Writes lock one shard and allocate an entry.
+// published atomically, and a chain node carries the key, value and expiry
+// so a hit reads no other memory — and records the access in a small lossy
+// ring buffer that is replayed into the policy under the lock later (when
+// the ring fills or the next write arrives), the design of Caffeine and
+// otter: reads never block each other and never allocate. Each goroutine
+// writes its own ring of a shard (see stripeHint), so cores reading the
+// same hot key do not write the same cache line, and a hit on an entry that
+// was recorded a moment ago is not recorded again (see node.record), so a
+// hot set is read without writes at all. Writes lock one shard and
+// allocate an entry.
 // Expired entries are never returned; they are removed when found, when
 // evicted, or by [Memory.Cleanup].
 //
@@ -114,33 +120,46 @@ func (m *Memory[K, V]) hash(key K) uint64 {
 }
 
 const (
-	ringSize = 16 // accesses buffered per stripe before replay
-	stripes  = 4  // rings per shard, chosen by key hash, to spread contention
+	ringSize   = 16 // accesses buffered per stripe before replay
+	stripeBits = 3
+	stripes    = 1 << stripeBits // rings per shard, chosen per goroutine (stripeHint)
 )
 
+// shard keeps the table pointer every Get loads on its own cache line, away
+// from the mutex that replays and writes take: otherwise each TryLock by
+// one core would evict the line from every other core reading the shard.
 type shard[K comparable, V any] struct {
-	mu       sync.Mutex
 	tab      hashTable[K, V] // readers: lock-free; writers: mu
-	pol      policy[K, V]    // guarded by mu
-	weight   int64           // guarded by mu
 	capacity int64           // immutable
-	removed  [4]uint64       // guarded by mu: removals by Reason
-	tick     uint64          // guarded by mu: insertion counter
+	_        [cacheLine]byte
+	mu       sync.Mutex
+	epoch    atomic.Uint64 // replays so far, from epochBase
+	skip     uint64        // immutable: see node.record
+	pol      policy[K, V]  // guarded by mu
+	weight   int64         // guarded by mu
+	removed  [4]uint64     // guarded by mu: removals by Reason
+	tick     uint64        // guarded by mu: insertion counter
+	_        [cacheLine]byte
 	stripes  [stripes]stripe[K, V]
 }
 
-// stripe buffers accesses for replay into the policy; its tails double as
-// the hit and miss counters.
+const cacheLine = 64
+
+// stripe buffers accesses for replay into the policy. hits and misses are
+// the exact counters Stats reports; head and misses are the tails of the
+// reads and missed rings.
 type stripe[K comparable, V any] struct {
-	hits   atomic.Uint64
+	// The counters share one line, so a write scanning every stripe for
+	// pending accesses reads one line per stripe.
+	hits   atomic.Uint64 // every hit, for Stats
+	head   atomic.Uint64 // hits recorded in reads
+	misses atomic.Uint64 // every miss; also the tail of missed
 	reads  [ringSize]atomic.Pointer[entry[K, V]]
-	_      [56]byte
-	misses atomic.Uint64
 	missed [ringSize]atomic.Uint64 // key hashes; 0 marks an empty slot
-	_      [56]byte
 	// readDone and missDone are the tails already replayed, guarded by the
 	// shard's lock: replay visits only the slots filled since.
 	readDone, missDone uint64
+	_                  [cacheLine]byte
 }
 
 // entry is immutable after insertion except for the policy fields, which
@@ -153,11 +172,43 @@ type entry[K comparable, V any] struct {
 	weight int64
 
 	prev, next *entry[K, V] // list policies
+	pushed     uint64       // list policies: the list's push count at e's push
 	queue      uint8        // TinyLFU segment
 	idx        int          // heap policies
 	prio       int64        // heap policies
 	seq        uint64       // heap policies: tie-break
 	dead       bool         // removed from the store
+}
+
+// epochBase is a shard's first epoch, so that a new node (seen = 0) is
+// always recorded.
+const epochBase = 1 << 32
+
+// record reports whether a hit on n's entry should go to the read buffer.
+// A hit is dropped when an earlier hit on the entry was recorded fewer than
+// s.skip replays ago: a replay applies at most ringSize reads, so (writes
+// aside) the entry is then still among the most recent skip×ringSize ≤
+// capacity/8 of its shard, and promoting it again would change nothing
+// that eviction looks at (compare the lazy promotion in lru.go). This keeps a hot key from
+// filling the buffers — and the replays from moving it over and over — and
+// is what lets reads of a hot set proceed without writes. Shards of fewer
+// than 128 entries (skip 0) record every hit, so small stores order entries
+// exactly.
+//
+// The mark lives in the node, which the lookup has just read, not in the
+// entry, which the replay writes: a dropped hit touches no other memory.
+// A chain edit copies the node and its mark, so the rule holds for a copy
+// too; at worst a hit is recorded once more.
+func (n *node[K, V]) record(s *shard[K, V]) bool {
+	if s.skip == 0 {
+		return true
+	}
+	ep := s.epoch.Load()
+	if ep-n.seen.Load() < s.skip {
+		return false
+	}
+	n.seen.Store(ep)
+	return true
 }
 
 // policy orders a shard's entries for eviction. Its methods are called with
@@ -220,8 +271,10 @@ func NewMemory[K comparable, V any](capacity int, opts MemoryOptions[K, V]) (*Me
 			c++
 		}
 		s := &m.shards[i]
-		s.tab.cur.Store(newTable[K, V](int(min(c, 1<<16)) / 2))
+		s.tab.cur.Store(newTable[K, V](2 * int(min(c, 1<<16))))
 		s.capacity = c
+		s.skip = uint64(c) / (8 * ringSize)
+		s.epoch.Store(epochBase)
 		s.pol = newPolicy[K, V](opts.Policy, c)
 	}
 	return m, nil
@@ -232,74 +285,97 @@ func (m *Memory[K, V]) shardOf(h uint64) *shard[K, V] { return &m.shards[h&m.mas
 // Get returns the value stored under key. Expired entries are never
 // returned. It does not allocate.
 func (m *Memory[K, V]) Get(key K) (V, bool) {
-	e := m.lookup(key)
-	if e == nil {
+	n := m.lookup(key)
+	if n == nil {
 		var zero V
 		return zero, false
 	}
-	return e.value, true
+	return n.value, true
 }
 
 // lookup finds the live entry for key and records the access.
-func (m *Memory[K, V]) lookup(key K) *entry[K, V] {
+func (m *Memory[K, V]) lookup(key K) *node[K, V] {
 	h := m.hash(key)
 	s := m.shardOf(h)
-	e := s.tab.get(h, key)
-	if e != nil && e.expire != 0 && m.now().UnixNano() >= e.expire {
-		m.expire(s, e)
-		e = nil
+	n := s.tab.find(h, key)
+	if n != nil && n.expire != 0 && m.now().UnixNano() >= n.expire {
+		m.expire(s, n.e)
+		n = nil
 	}
-	st := &s.stripes[(h>>24)%stripes]
-	if e == nil {
+	st := &s.stripes[stripeHint(h&m.mask)]
+	if n == nil {
 		i := st.misses.Add(1) - 1
 		if m.policy == TinyLFU {
 			st.missed[i%ringSize].Store(h)
 			if i%ringSize == ringSize-1 {
-				s.tryReplay()
+				s.tryReplay(st)
 			}
 		}
 		return nil
 	}
-	i := st.hits.Add(1) - 1
-	if m.policy != TTLOnly {
-		st.reads[i%ringSize].Store(e)
+	st.hits.Add(1)
+	if m.policy != TTLOnly && n.record(s) {
+		i := st.head.Add(1) - 1
+		st.reads[i%ringSize].Store(n.e)
 		if i%ringSize == ringSize-1 {
-			s.tryReplay()
+			s.tryReplay(st)
 		}
 	}
-	return e
+	return n
 }
 
-// tryReplay replays buffered accesses if the write lock is free; a busy
-// lock means a writer will replay them soon.
-func (s *shard[K, V]) tryReplay() {
+// stripeHint picks the read stripe for the calling goroutine: a hash of
+// the address of a local variable, which lies on the goroutine's own
+// stack, mixed with the shard's index. Goroutines running in parallel
+// therefore write different stripes (and cache lines) even when they read
+// the same hot key, while one goroutine keeps using one stripe per shard,
+// so a single-threaded run replays accesses in order and stays
+// reproducible. Choosing the stripe by key instead would make every core
+// reading a hot key write the same cache line.
+func stripeHint(shard uint64) uint64 {
+	var local byte
+	sp := uint64(uintptr(unsafe.Pointer(&local))) >> 11 // stacks are ≥2 KiB apart
+	return ((sp ^ shard<<32) * 0x9e3779b97f4a7c15) >> (64 - stripeBits)
+}
+
+// tryReplay replays the accesses buffered in st, the caller's own stripe
+// (so the lines it touches are already in the caller's core cache), if the
+// write lock is free; a busy lock means a writer will replay them soon, and
+// accesses overwritten meanwhile are dropped (the buffers are lossy).
+func (s *shard[K, V]) tryReplay(st *stripe[K, V]) {
 	if s.mu.TryLock() {
-		s.replay()
+		s.replayStripe(st)
 		s.mu.Unlock()
 	}
 }
 
-// replay feeds buffered accesses to the policy. It requires s.mu held for
-// writing.
+// replay feeds every stripe's buffered accesses to the policy. It requires
+// s.mu held for writing.
 func (s *shard[K, V]) replay() {
 	for j := range s.stripes {
-		st := &s.stripes[j]
-		if tail := st.hits.Load(); tail != st.readDone {
-			for i := max(st.readDone, tail-min(tail, ringSize)); i < tail; i++ {
-				if e := st.reads[i%ringSize].Swap(nil); e != nil && !e.dead {
-					s.pol.access(e)
-				}
+		s.replayStripe(&s.stripes[j])
+	}
+}
+
+// replayStripe feeds st's buffered accesses to the policy. It requires s.mu
+// held for writing.
+func (s *shard[K, V]) replayStripe(st *stripe[K, V]) {
+	s.epoch.Add(1)
+	if tail := st.head.Load(); tail != st.readDone {
+		for i := max(st.readDone, tail-min(tail, ringSize)); i < tail; i++ {
+			if e := st.reads[i%ringSize].Swap(nil); e != nil && !e.dead {
+				s.pol.access(e)
 			}
-			st.readDone = tail
 		}
-		if tail := st.misses.Load(); tail != st.missDone {
-			for i := max(st.missDone, tail-min(tail, ringSize)); i < tail; i++ {
-				if h := st.missed[i%ringSize].Swap(0); h != 0 {
-					s.pol.miss(h)
-				}
+		st.readDone = tail
+	}
+	if tail := st.misses.Load(); tail != st.missDone {
+		for i := max(st.missDone, tail-min(tail, ringSize)); i < tail; i++ {
+			if h := st.missed[i%ringSize].Swap(0); h != 0 {
+				s.pol.miss(h)
 			}
-			st.missDone = tail
 		}
+		st.missDone = tail
 	}
 }
 
@@ -519,16 +595,16 @@ func (m *Memory[K, V]) Stats() MemoryStats {
 // Lookup implements [Store]: the value, its remaining TTL (0 for none) and
 // whether it was found. The error is always nil.
 func (m *Memory[K, V]) Lookup(_ context.Context, key K) (V, time.Duration, bool, error) {
-	e := m.lookup(key)
-	if e == nil {
+	n := m.lookup(key)
+	if n == nil {
 		var zero V
 		return zero, 0, false, nil
 	}
 	var ttl time.Duration
-	if e.expire != 0 {
-		ttl = max(time.Duration(e.expire-m.now().UnixNano()), 1)
+	if n.expire != 0 {
+		ttl = max(time.Duration(n.expire-m.now().UnixNano()), 1)
 	}
-	return e.value, ttl, true, nil
+	return n.value, ttl, true, nil
 }
 
 // Save implements [Store] with [Memory.SetWithTTL].
