@@ -4,27 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sysdesign-go/sysdesign/internal/sim"
 )
 
-// percentile returns the p-th percentile (0..1) of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
-}
-
-func reportLatencies(b *testing.B, lat []time.Duration) {
-	slices.Sort(lat)
-	b.ReportMetric(float64(percentile(lat, 0.50).Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(percentile(lat, 0.99).Nanoseconds()), "p99-ns")
+func reportLatencies(b *testing.B, lat *sim.Recorder) {
+	b.ReportMetric(float64(lat.Percentile(50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat.Percentile(99).Nanoseconds()), "p99-ns")
 }
 
 // BenchmarkNode_Failover measures leader loss → new leader accepting
@@ -38,18 +30,17 @@ func BenchmarkNode_Failover(b *testing.B) {
 			b.Run(fmt.Sprintf("timing=%s/nodes=%d", preset.name, nodes), func(b *testing.B) {
 				c := newCluster(b, ClusterOptions{Nodes: nodes, Node: Options{Timing: preset.timing}})
 				ctx := context.Background()
-				var lat []time.Duration
+				lat := sim.NewRecorder()
 				for b.Loop() {
 					d, err := c.Failover(ctx)
 					if err != nil {
 						b.Fatal(err)
 					}
-					lat = append(lat, d)
+					lat.Record(d)
 				}
-				slices.Sort(lat)
-				b.ReportMetric(float64(percentile(lat, 0.5).Milliseconds()), "p50-ms")
-				b.ReportMetric(float64(percentile(lat, 0.99).Milliseconds()), "p99-ms")
-				b.ReportMetric(float64(percentile(lat, 0.99))/float64(preset.timing.HeartbeatTimeout), "p99/heartbeat")
+				b.ReportMetric(float64(lat.Percentile(50).Milliseconds()), "p50-ms")
+				b.ReportMetric(float64(lat.Percentile(99).Milliseconds()), "p99-ms")
+				b.ReportMetric(float64(lat.Percentile(99))/float64(preset.timing.HeartbeatTimeout), "p99/heartbeat")
 			})
 		}
 	}
@@ -60,14 +51,17 @@ func BenchmarkNode_Failover(b *testing.B) {
 func runClients(b *testing.B, clients int, op func(i int) error) {
 	var (
 		next atomic.Int64
-		mu   sync.Mutex
-		all  []time.Duration
 		wg   sync.WaitGroup
 	)
+	// One recorder per client, made before the timer starts: no lock is
+	// shared while timing and the recorders' memory is not counted.
+	recs := make([]*sim.Recorder, clients)
+	for i := range recs {
+		recs[i] = sim.NewRecorder()
+	}
 	b.ResetTimer()
-	for range clients {
+	for _, lat := range recs {
 		wg.Go(func() {
-			lat := make([]time.Duration, 0, b.N/clients+1)
 			for {
 				i := next.Add(1)
 				if i > int64(b.N) {
@@ -78,15 +72,16 @@ func runClients(b *testing.B, clients int, op func(i int) error) {
 					b.Error(err)
 					return
 				}
-				lat = append(lat, time.Since(start))
+				lat.Record(time.Since(start))
 			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	b.StopTimer()
+	all := sim.NewRecorder()
+	for _, lat := range recs {
+		all.Merge(lat)
+	}
 	reportLatencies(b, all)
 }
 
