@@ -267,10 +267,10 @@ var (
 
 func geoBackends() []Backend {
 	return []Backend{
-		{Addr: "eu-1", Zone: "eu", Coord: frankfurt},
-		{Addr: "eu-2", Zone: "eu", Coord: frankfurt},
-		{Addr: "us-1", Zone: "us", Coord: virginia},
-		{Addr: "ap-1", Zone: "ap", Coord: tokyo},
+		{Addr: "eu-1", Zone: "eu", Coord: frankfurt, Weight: 1},
+		{Addr: "eu-2", Zone: "eu", Coord: frankfurt, Weight: 1},
+		{Addr: "us-1", Zone: "us", Coord: virginia, Weight: 1},
+		{Addr: "ap-1", Zone: "ap", Coord: tokyo, Weight: 1},
 	}
 }
 

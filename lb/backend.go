@@ -13,8 +13,12 @@ type Backend struct {
 	Addr string
 	// Weight is the backend's capacity relative to the others, used by the
 	// weighted algorithms ([SmoothWeighted], [EDF], [WeightedRandom],
-	// [WeightedLeastConn], [P2C], [RingHash], [Maglev]). Zero means 1;
-	// negative, NaN and infinite weights are errors.
+	// [WeightedLeastConn], [P2C], [PeakEWMA], [RingHash], [Maglev]). It
+	// must be a finite number > 0 (give 1 to every backend for equal
+	// shares): zero, negative, NaN and infinite weights are errors wrapping
+	// [ErrInvalidWeight], because a weight of 0 written to mean "no traffic"
+	// must not silently become a share of traffic. Use [Balancer.Drain] to
+	// take a backend out of rotation.
 	Weight float64
 	// Zone is the backend's zone or region, used by [Geo]. Optional.
 	Zone string
@@ -52,17 +56,14 @@ func distanceKm(a, b Coord) float64 {
 	return 2 * earthRadiusKm * math.Asin(math.Sqrt(min(h, 1)))
 }
 
-// validate checks b and returns its normalised copy (weight 0 → 1, Meta and
-// Coord copied so the caller can reuse them).
+// validate checks b and returns its normalised copy (Meta and Coord copied
+// so the caller can reuse them).
 func (b Backend) validate(pos int) (Backend, error) {
 	if b.Addr == "" {
 		return b, configErr(nil, "backend %d has an empty address", pos)
 	}
-	if math.IsNaN(b.Weight) || math.IsInf(b.Weight, 0) || b.Weight < 0 {
-		return b, configErr(ErrInvalidWeight, "backend %q has weight %v (want a finite number > 0; 0 means 1)", b.Addr, b.Weight)
-	}
-	if b.Weight == 0 {
-		b.Weight = 1
+	if math.IsNaN(b.Weight) || math.IsInf(b.Weight, 0) || b.Weight <= 0 {
+		return b, configErr(ErrInvalidWeight, "backend %q has weight %v (want a finite number > 0)", b.Addr, b.Weight)
 	}
 	if !b.Coord.valid() {
 		return b, configErr(ErrInvalidCoord, "backend %q has coordinates (%v, %v) (want latitude in [-90, 90], longitude in [-180, 180])", b.Addr, b.Coord.Lat, b.Coord.Lon)

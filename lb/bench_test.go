@@ -87,3 +87,52 @@ func BenchmarkBalancer_Update(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBalancer_PickNoStats is BenchmarkBalancer_Pick with
+// Options.DisableStats, for the algorithms that allow it: a round-robin
+// pick is then one atomic add, the same work as gRPC's picker.
+func BenchmarkBalancer_PickNoStats(b *testing.B) {
+	ctx := context.Background()
+	for _, a := range algos {
+		if _, err := a.new(backends(1), Options{DisableStats: true}); err != nil {
+			continue // picks by load
+		}
+		for _, n := range []int{3, 10, 100} {
+			bs := backends(n)
+			for i := range bs {
+				bs[i].Weight = float64(1 + i%3)
+			}
+			bal, err := a.new(bs, Options{DisableStats: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("algo=%s/backends=%d", a.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					p, err := bal.Pick(ctx, Request{Key: benchKeys[i&1023]})
+					if err != nil {
+						b.Fatal(err)
+					}
+					p.Done(Result{Latency: time.Millisecond})
+					i++
+				}
+			})
+			b.Run(fmt.Sprintf("algo=%s/backends=%d/parallel", a.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := 0
+					for pb.Next() {
+						p, err := bal.Pick(ctx, Request{Key: benchKeys[i&1023]})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						p.Done(Result{Latency: time.Millisecond})
+						i++
+					}
+				})
+			})
+		}
+	}
+}

@@ -101,13 +101,14 @@ type endpoint struct {
 	b      Backend       // immutable, except that b.Weight is only read under core.mu
 	weight atomic.Uint64 // float64 bits of the current weight
 
-	_        [64]byte
-	inflight atomic.Int64
-	requests atomic.Uint64
-	failures atomic.Uint64
-	_        [64 - 24]byte
+	// A pick adds to requests and its Done to completed, so a request costs
+	// one atomic add on each side; in flight is their difference.
+	_         [64]byte
+	requests  atomic.Uint64
+	completed atomic.Uint64
+	failures  atomic.Uint64
+	_         [64 - 24]byte
 
-	lmu   sync.Mutex    // serialises latency updates
 	ewma  atomic.Uint64 // float64 bits: latency average in ns
 	stamp atomic.Int64  // clock of the last latency update
 
@@ -129,6 +130,15 @@ type endpoint struct {
 }
 
 func (e *endpoint) weightNow() float64 { return math.Float64frombits(e.weight.Load()) }
+
+// inflight returns the number of picks not yet Done. completed is read
+// first: it can only have grown by the time requests is read, so the
+// difference is never negative, and it is exact whenever no pick or Done
+// runs concurrently.
+func (e *endpoint) inflight() int64 {
+	done := e.completed.Load()
+	return int64(e.requests.Load() - done)
+}
 
 // latencyAt returns the latency average decayed to now, as Finagle's
 // peak-EWMA reads it.
@@ -173,19 +183,25 @@ func (e *endpoint) average(rtt float64) {
 	}
 }
 
+// observe folds rtt, measured at now, into the peak EWMA. It is lock-free:
+// the average is replaced by compare-and-swap, and the stamp is written
+// after it, so a concurrent observer may decay from a stamp a few
+// microseconds old, an error far below the decay time's resolution.
 func (e *endpoint) observe(rtt float64, now int64, tau float64) {
-	e.lmu.Lock()
-	cur := math.Float64frombits(e.ewma.Load())
-	if rtt > cur {
-		cur = rtt
-	} else {
-		td := max(now-e.stamp.Load(), 0)
-		w := decay(float64(td) / tau)
-		cur = cur*w + rtt*(1-w)
+	for {
+		old := e.ewma.Load()
+		cur := math.Float64frombits(old)
+		next := rtt
+		if rtt <= cur {
+			td := max(now-e.stamp.Load(), 0)
+			w := decay(float64(td) / tau)
+			next = cur*w + rtt*(1-w)
+		}
+		if e.ewma.CompareAndSwap(old, math.Float64bits(next)) {
+			break
+		}
 	}
-	e.ewma.Store(math.Float64bits(cur))
 	e.stamp.Store(now)
-	e.lmu.Unlock()
 }
 
 // snapshot is the immutable view Pick works on.
@@ -233,6 +249,7 @@ type core struct {
 	epoch   time.Time
 	rng     rng
 	measure bool // record the time of every pick (latency-aware algorithms)
+	counted bool // keep per-backend request, in-flight and latency figures
 	tau     float64
 
 	snap atomic.Pointer[snapshot]
@@ -243,7 +260,18 @@ type core struct {
 	panicking bool
 }
 
-func (c *core) init(backends []Backend, opts Options, algo algorithm, measure bool) error {
+// Algorithm traits given to core.init.
+const (
+	// readsLoad marks algorithms that pick by in-flight counts or latency:
+	// they need the per-backend counters that Options.DisableStats turns
+	// off.
+	readsLoad = 1 << iota
+	// readsClock marks algorithms that pick by time-decayed latency: the
+	// balancer reads the clock on every pick.
+	readsClock
+)
+
+func (c *core) init(backends []Backend, opts Options, algo algorithm, traits int) error {
 	set, err := opts.settings()
 	if err != nil {
 		return err
@@ -251,13 +279,17 @@ func (c *core) init(backends []Backend, opts Options, algo algorithm, measure bo
 	if len(backends) == 0 {
 		return configErr(ErrNoBackends, "a balancer needs at least one backend")
 	}
-	c.algo, c.set, c.measure = algo, set, measure
+	if opts.DisableStats && traits&readsLoad != 0 {
+		return configErr(nil, "DisableStats is set, but this algorithm picks by load and needs the per-backend counters")
+	}
+	c.algo, c.set, c.measure = algo, set, traits&readsClock != 0
+	c.counted = !opts.DisableStats
 	c.rng.r = opts.Rand
 	c.tau = float64(set.Decay)
 	c.epoch = c.wall()
 	c.byAddr = make(map[string]*endpoint, len(backends))
 	for i, b := range backends {
-		nb, err := b.validate(i)
+		nb, err := c.validate(b, i)
 		if err != nil {
 			return err
 		}
@@ -274,6 +306,15 @@ func (c *core) init(backends []Backend, opts Options, algo algorithm, measure bo
 	return err
 }
 
+// validate checks b against what this balancer supports.
+func (c *core) validate(b Backend, pos int) (Backend, error) {
+	nb, err := b.validate(pos)
+	if err == nil && !c.counted && nb.Capacity > 0 {
+		err = configErr(nil, "backend %q has capacity %d, but DisableStats is set and capacities need in-flight counts", nb.Addr, nb.Capacity)
+	}
+	return nb, err
+}
+
 func newEndpoint(b Backend) *endpoint {
 	e := &endpoint{b: b}
 	e.weight.Store(math.Float64bits(b.Weight))
@@ -288,8 +329,13 @@ func (c *core) wall() time.Time {
 }
 
 // clock returns nanoseconds since the balancer was built (monotonic with
-// the default clock).
-func (c *core) clock() int64 { return int64(c.wall().Sub(c.epoch)) }
+// the default clock, read through time.Since, which skips the wall clock).
+func (c *core) clock() int64 {
+	if c.set.Now != nil {
+		return int64(c.set.Now().Sub(c.epoch))
+	}
+	return int64(time.Since(c.epoch))
+}
 
 func (c *core) at(now int64) time.Time { return c.epoch.Add(time.Duration(now)) }
 
@@ -316,13 +362,14 @@ func (c *core) Pick(ctx context.Context, req Request) (Pick, error) {
 			return Pick{}, err
 		}
 	}
-	e.inflight.Add(1)
-	e.requests.Add(1)
+	if c.counted {
+		e.requests.Add(1)
+	}
 	return Pick{e: e, c: c, start: now}, nil
 }
 
 func (c *core) usable(e *endpoint, req *Request) bool {
-	return (e.b.Capacity == 0 || e.inflight.Load() < int64(e.b.Capacity)) && !req.avoids(e.b.Addr)
+	return (e.b.Capacity == 0 || e.inflight() < int64(e.b.Capacity)) && !req.avoids(e.b.Addr)
 }
 
 // rampAccept keeps a slow-starting backend with probability equal to its
@@ -385,11 +432,17 @@ func (c *core) recheck(s *snapshot, req Request, e *endpoint, now int64) (*endpo
 
 func (c *core) done(p Pick, r Result) {
 	e := p.e
-	e.inflight.Add(-1)
 	failed := r.Err != nil
 	if failed {
 		e.failures.Add(1)
 	}
+	if !c.counted {
+		if c.set.Outlier != nil {
+			c.outlierObserve(e, failed, -1)
+		}
+		return
+	}
+	e.completed.Add(1)
 	lat := int64(r.Latency)
 	now := int64(-1)
 	if c.measure {
@@ -559,7 +612,7 @@ func (c *core) change(addr string, f func(e *endpoint) error) error {
 
 // Add adds a backend. See [Balancer].
 func (c *core) Add(b Backend) error {
-	nb, err := b.validate(0)
+	nb, err := c.validate(b, 0)
 	if err != nil {
 		return err
 	}
@@ -661,7 +714,7 @@ func (c *core) Update(backends []Backend) error {
 	want := make(map[string]Backend, len(backends))
 	order := make([]Backend, 0, len(backends))
 	for i, b := range backends {
-		nb, err := b.validate(i)
+		nb, err := c.validate(b, i)
 		if err != nil {
 			return err
 		}
@@ -730,7 +783,7 @@ func (c *core) Stats() Stats {
 	for i, e := range c.eps {
 		out.Backends[i] = BackendStats{
 			Addr: e.b.Addr, Zone: e.b.Zone, Weight: e.b.Weight, State: e.state,
-			InFlight: e.inflight.Load(), Requests: e.requests.Load(), Failures: e.failures.Load(),
+			InFlight: e.inflight(), Requests: e.requests.Load(), Failures: e.failures.Load(),
 			Latency: time.Duration(math.Float64frombits(e.ewma.Load())), Ejections: e.ejectTotal,
 		}
 	}

@@ -16,10 +16,21 @@
 //	err = call(p.Addr())
 //	p.Done(lb.Result{Err: err, Latency: elapsed})
 //
-// Picking allocates nothing. The backend set changes at run time with
-// [Balancer.Add], [Balancer.Remove], [Balancer.Drain], [Balancer.SetWeight]
-// and [Balancer.Update] while traffic flows; [Balancer.Stats] shows each
-// backend's in-flight requests, requests, failures, latency and state.
+// Picking allocates nothing. A backend's weight must be given (> 0): a
+// zero weight is an error, never a silent default. The backend set changes
+// at run time with [Balancer.Add], [Balancer.Remove], [Balancer.Drain],
+// [Balancer.SetWeight] and [Balancer.Update] while traffic flows;
+// [Balancer.Stats] shows each backend's in-flight requests, requests,
+// failures, latency and state.
+//
+// # Cost per request
+//
+// Every pick and Done keeps the statistics above with one atomic add on
+// each side, on a cache line of the backend's own, plus a latency average
+// when a latency is reported; [PeakEWMA] also reads the monotonic clock
+// once per pick. Where a non-load-aware algorithm's pick must cost no more
+// than gRPC's, [Options.DisableStats] drops the counters: a [RoundRobin]
+// pick is then a single atomic add.
 //
 // # Algorithms (one file each)
 //

@@ -23,7 +23,7 @@ var _ Balancer = (*EDF)(nil)
 // NewEDF returns an EDF weighted round-robin balancer.
 func NewEDF(backends []Backend, opts Options) (*EDF, error) {
 	b := &EDF{}
-	if err := b.init(backends, opts, edfAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, edfAlgo{}, 0); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -17,8 +17,7 @@ var (
 	ErrNoBackends = errors.New("no backends")
 	// ErrDuplicateBackend reports two backends with the same address.
 	ErrDuplicateBackend = errors.New("duplicate backend address")
-	// ErrInvalidWeight reports a zero (where a weight must be given),
-	// negative, NaN or infinite weight.
+	// ErrInvalidWeight reports a zero, negative, NaN or infinite weight.
 	ErrInvalidWeight = errors.New("invalid weight")
 	// ErrInvalidCoord reports a NaN, infinite or out-of-range coordinate.
 	ErrInvalidCoord = errors.New("invalid coordinates")

@@ -15,7 +15,7 @@ import (
 )
 
 func ExampleNewRoundRobin() {
-	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "10.0.0.1:80"}, {Addr: "10.0.0.2:80"}, {Addr: "10.0.0.3:80"}}, lb.Options{})
+	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "10.0.0.1:80", Weight: 1}, {Addr: "10.0.0.2:80", Weight: 1}, {Addr: "10.0.0.3:80", Weight: 1}}, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -51,7 +51,7 @@ func ExampleNewSmoothWeighted() {
 
 // P2C sends the next request to the less loaded of two backends.
 func ExampleNewP2C() {
-	b, err := lb.NewP2C([]lb.Backend{{Addr: "busy"}, {Addr: "idle"}}, lb.Options{})
+	b, err := lb.NewP2C([]lb.Backend{{Addr: "busy", Weight: 1}, {Addr: "idle", Weight: 1}}, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -71,7 +71,7 @@ func ExampleNewP2C() {
 // Peak EWMA stops sending to a backend as soon as it answers slowly.
 func ExampleNewPeakEWMA() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	b, err := lb.NewPeakEWMA([]lb.Backend{{Addr: "fast-1"}, {Addr: "fast-2"}, {Addr: "slow"}}, lb.Options{
+	b, err := lb.NewPeakEWMA([]lb.Backend{{Addr: "fast-1", Weight: 1}, {Addr: "fast-2", Weight: 1}, {Addr: "slow", Weight: 1}}, lb.Options{
 		Now:  func() time.Time { return now },
 		Rand: rand.New(rand.NewPCG(1, 2)),
 	})
@@ -93,7 +93,7 @@ func ExampleNewPeakEWMA() {
 // Consistent hashing keeps a client on its backend, even when another
 // backend leaves.
 func ExampleNewRingHash() {
-	backends := []lb.Backend{{Addr: "cache-1"}, {Addr: "cache-2"}, {Addr: "cache-3"}, {Addr: "cache-4"}}
+	backends := []lb.Backend{{Addr: "cache-1", Weight: 1}, {Addr: "cache-2", Weight: 1}, {Addr: "cache-3", Weight: 1}, {Addr: "cache-4", Weight: 1}}
 	b, err := lb.NewRingHash(backends, lb.Options{})
 	if err != nil {
 		panic(err)
@@ -120,9 +120,9 @@ func ExampleNewRingHash() {
 // Geo routes to the nearest healthy zone and spills over when it fails.
 func ExampleNewGeo() {
 	b, err := lb.NewGeo([]lb.Backend{
-		{Addr: "eu-1", Zone: "eu", Coord: &lb.Coord{Lat: 50.1, Lon: 8.7}},
-		{Addr: "us-1", Zone: "us", Coord: &lb.Coord{Lat: 38.9, Lon: -77.4}},
-		{Addr: "ap-1", Zone: "ap", Coord: &lb.Coord{Lat: 35.7, Lon: 139.7}},
+		{Addr: "eu-1", Weight: 1, Zone: "eu", Coord: &lb.Coord{Lat: 50.1, Lon: 8.7}},
+		{Addr: "us-1", Weight: 1, Zone: "us", Coord: &lb.Coord{Lat: 38.9, Lon: -77.4}},
+		{Addr: "ap-1", Weight: 1, Zone: "ap", Coord: &lb.Coord{Lat: 35.7, Lon: 139.7}},
 	}, lb.Options{DisablePanic: true})
 	if err != nil {
 		panic(err)
@@ -142,7 +142,7 @@ func ExampleNewGeo() {
 
 // Passive outlier detection ejects a backend after consecutive failures.
 func ExampleOutlierOptions() {
-	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "a"}, {Addr: "b"}}, lb.Options{
+	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{
 		Outlier: &lb.OutlierOptions{ConsecutiveFailures: 3},
 		OnEvent: func(e lb.Event) {
 			if e.Kind == lb.EventStateChange {
@@ -166,7 +166,7 @@ func ExampleOutlierOptions() {
 
 // Failover retries a request on another backend.
 func ExampleFailover() {
-	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "down"}, {Addr: "up"}}, lb.Options{})
+	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "down", Weight: 1}, {Addr: "up", Weight: 1}}, lb.Options{})
 	f, err := lb.NewFailover(b, lb.FailoverOptions{Attempts: 2})
 	if err != nil {
 		panic(err)
@@ -190,7 +190,7 @@ func ExampleFailover() {
 
 // The health checker takes a backend out of rotation when its probes fail.
 func ExampleNewHealthChecker() {
-	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "a"}, {Addr: "b"}}, lb.Options{})
+	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{})
 	h, err := lb.NewHealthChecker(b, lb.HealthCheckOptions{
 		UnhealthyThreshold: 1,
 		Probe: func(ctx context.Context, be lb.Backend) error {
@@ -221,7 +221,7 @@ func ExampleNewProxy() {
 			fmt.Fprintf(w, "hello from %s", name)
 		}))
 		defer srv.Close()
-		backends = append(backends, lb.Backend{Addr: srv.URL})
+		backends = append(backends, lb.Backend{Addr: srv.URL, Weight: 1})
 	}
 	b, err := lb.NewRoundRobin(backends, lb.Options{})
 	if err != nil {

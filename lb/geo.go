@@ -34,7 +34,7 @@ var _ Balancer = (*Geo)(nil)
 // zone "".
 func NewGeo(backends []Backend, opts Options) (*Geo, error) {
 	b := &Geo{}
-	if err := b.init(backends, opts, geoAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, geoAlgo{}, readsLoad); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -172,7 +172,7 @@ func (p *geoPicker) pick(req Request, _ int64) *endpoint {
 // below capacity, or nil if all of them are at capacity.
 func (z *geoZone) pick(r *rng) *endpoint {
 	n := len(z.eps)
-	free := func(e *endpoint) bool { return e.b.Capacity == 0 || e.inflight.Load() < int64(e.b.Capacity) }
+	free := func(e *endpoint) bool { return e.b.Capacity == 0 || e.inflight() < int64(e.b.Capacity) }
 	if n == 1 {
 		if free(z.eps[0]) {
 			return z.eps[0]
@@ -183,7 +183,7 @@ func (z *geoZone) pick(r *rng) *endpoint {
 	a, b := z.eps[i], z.eps[j]
 	switch fa, fb := free(a), free(b); {
 	case fa && fb:
-		if float64(b.inflight.Load()+1)*z.inv[j] < float64(a.inflight.Load()+1)*z.inv[i] {
+		if float64(b.inflight()+1)*z.inv[j] < float64(a.inflight()+1)*z.inv[i] {
 			return b
 		}
 		return a

@@ -69,7 +69,7 @@ func NewRingHash(backends []Backend, opts Options) (*RingHash, error) {
 	algo := hashAlgo{newLocator: func(nodes []shard.Node, s *settings) (keyLocator, error) {
 		return shard.NewRing(nodes, shard.RingOptions{VirtualNodes: s.VirtualNodes})
 	}}
-	if err := b.init(backends, opts, algo, false); err != nil {
+	if err := b.init(backends, opts, algo, 0); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -98,7 +98,7 @@ func NewMaglev(backends []Backend, opts Options) (*Maglev, error) {
 	algo := hashAlgo{newLocator: func(nodes []shard.Node, s *settings) (keyLocator, error) {
 		return shard.NewMaglev(nodes, shard.MaglevOptions{TableSize: s.MaglevTableSize})
 	}}
-	if err := b.init(backends, opts, algo, false); err != nil {
+	if err := b.init(backends, opts, algo, 0); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -141,7 +141,7 @@ func TestHealthCheckerRealProbes(t *testing.T) {
 		}
 	}()
 
-	b, err := NewRoundRobin([]Backend{{Addr: srv.URL}, {Addr: srv.Listener.Addr().String()}}, Options{DisablePanic: true})
+	b, err := NewRoundRobin([]Backend{{Addr: srv.URL, Weight: 1}, {Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
 	h, err := NewHealthChecker(b, HealthCheckOptions{Path: "/healthz", Timeout: time.Second, UnhealthyThreshold: 1, HealthyThreshold: 1})
 	require.NoError(t, err)
@@ -158,7 +158,7 @@ func TestHealthCheckerRealProbes(t *testing.T) {
 	h.CheckNow(context.Background())
 	assert.Equal(t, 2, b.Stats().InRotation)
 
-	tb, err := NewRoundRobin([]Backend{{Addr: tcpAddr}, {Addr: "tcp://" + tcpAddr}}, Options{DisablePanic: true})
+	tb, err := NewRoundRobin([]Backend{{Addr: tcpAddr, Weight: 1}, {Addr: "tcp://" + tcpAddr, Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
 	th, err := NewHealthChecker(tb, HealthCheckOptions{UnhealthyThreshold: 1})
 	require.NoError(t, err)

@@ -29,7 +29,7 @@ var _ Balancer = (*IPHash)(nil)
 // NewIPHash returns an IP-hash balancer.
 func NewIPHash(backends []Backend, opts Options) (*IPHash, error) {
 	b := &IPHash{}
-	if err := b.init(backends, opts, ipHashAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, ipHashAlgo{}, 0); err != nil {
 		return nil, err
 	}
 	return b, nil

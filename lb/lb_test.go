@@ -55,7 +55,7 @@ var algos = []algo{
 func backends(n int) []Backend {
 	out := make([]Backend, n)
 	for i := range out {
-		out[i] = Backend{Addr: fmt.Sprintf("10.0.0.%d:80", i+1)}
+		out[i] = Backend{Addr: fmt.Sprintf("10.0.0.%d:80", i+1), Weight: 1}
 	}
 	return out
 }
@@ -97,7 +97,7 @@ func TestEveryAlgorithmHonoursRotation(t *testing.T) {
 
 			require.NoError(t, b.SetHealthy("10.0.0.2:80", true))
 			require.NoError(t, b.Remove("10.0.0.3:80"))
-			require.NoError(t, b.Add(Backend{Addr: "10.0.0.9:80"}))
+			require.NoError(t, b.Add(Backend{Addr: "10.0.0.9:80", Weight: 1}))
 			got = pickN(t, b, 400)
 			assert.Len(t, got, 4, "%v", got)
 			assert.Positive(t, got["10.0.0.9:80"], "added backend gets traffic")
@@ -267,14 +267,15 @@ func TestBadInput(t *testing.T) {
 		msg      string
 	}{
 		{"no backends", nil, Options{}, ErrNoBackends, "at least one backend"},
-		{"duplicate", []Backend{{Addr: "a"}, {Addr: "b"}, {Addr: "a"}}, Options{}, ErrDuplicateBackend, `"a"`},
-		{"empty address", []Backend{{Addr: ""}}, Options{}, ErrInvalidConfig, "empty address"},
+		{"duplicate", []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}, {Addr: "a", Weight: 1}}, Options{}, ErrDuplicateBackend, `"a"`},
+		{"empty address", []Backend{{Addr: "", Weight: 1}}, Options{}, ErrInvalidConfig, "empty address"},
+		{"zero weight", []Backend{{Addr: "a"}}, Options{}, ErrInvalidWeight, `"a" has weight 0`},
 		{"negative weight", []Backend{{Addr: "a", Weight: -1}}, Options{}, ErrInvalidWeight, "weight -1"},
 		{"NaN weight", []Backend{{Addr: "a", Weight: nan}}, Options{}, ErrInvalidWeight, "NaN"},
 		{"infinite weight", []Backend{{Addr: "a", Weight: math.Inf(1)}}, Options{}, ErrInvalidWeight, "+Inf"},
-		{"NaN coordinates", []Backend{{Addr: "a", Coord: &Coord{Lat: nan}}}, Options{}, ErrInvalidCoord, "NaN"},
-		{"latitude out of range", []Backend{{Addr: "a", Coord: &Coord{Lat: 91}}}, Options{}, ErrInvalidCoord, "91"},
-		{"negative capacity", []Backend{{Addr: "a", Capacity: -2}}, Options{}, ErrInvalidConfig, "capacity -2"},
+		{"NaN coordinates", []Backend{{Addr: "a", Weight: 1, Coord: &Coord{Lat: nan}}}, Options{}, ErrInvalidCoord, "NaN"},
+		{"latitude out of range", []Backend{{Addr: "a", Weight: 1, Coord: &Coord{Lat: 91}}}, Options{}, ErrInvalidCoord, "91"},
+		{"negative capacity", []Backend{{Addr: "a", Capacity: -2, Weight: 1}}, Options{}, ErrInvalidConfig, "capacity -2"},
 		{"panic threshold", backends(1), Options{PanicThreshold: 1.5}, ErrInvalidConfig, "1.5"},
 		{"negative decay", backends(1), Options{Decay: -time.Second}, ErrInvalidConfig, "-1s"},
 		{"slow-start window", backends(1), Options{SlowStart: &SlowStartOptions{Window: -1}}, ErrInvalidConfig, "slow-start window"},
@@ -298,7 +299,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(a.name+"/runtime changes", func(t *testing.T) {
 			b, err := a.new(backends(2), Options{})
 			require.NoError(t, err)
-			assert.ErrorIs(t, b.Add(Backend{Addr: "10.0.0.1:80"}), ErrDuplicateBackend)
+			assert.ErrorIs(t, b.Add(Backend{Addr: "10.0.0.1:80", Weight: 1}), ErrDuplicateBackend)
 			assert.ErrorIs(t, b.Add(Backend{Addr: "x", Weight: -3}), ErrInvalidWeight)
 			assert.ErrorIs(t, b.SetWeight("10.0.0.1:80", 0), ErrInvalidWeight)
 			assert.ErrorIs(t, b.SetWeight("10.0.0.1:80", nan), ErrInvalidWeight)
@@ -306,7 +307,7 @@ func TestBadInput(t *testing.T) {
 			assert.ErrorIs(t, b.Drain("nope"), ErrUnknownBackend)
 			assert.ErrorIs(t, b.SetHealthy("nope", true), ErrUnknownBackend)
 			assert.ErrorIs(t, b.Update(nil), ErrNoBackends)
-			assert.ErrorIs(t, b.Update([]Backend{{Addr: "a"}, {Addr: "a"}}), ErrDuplicateBackend)
+			assert.ErrorIs(t, b.Update([]Backend{{Addr: "a", Weight: 1}, {Addr: "a", Weight: 1}}), ErrDuplicateBackend)
 			assert.Len(t, b.Backends(), 2, "failed changes change nothing")
 		})
 	}
@@ -325,7 +326,7 @@ func TestUpdateKeepsSurvivors(t *testing.T) {
 	require.NoError(t, err)
 	pickN(t, b, 30)
 	before := b.Stats().Backends[1].Requests
-	require.NoError(t, b.Update([]Backend{{Addr: "10.0.0.2:80", Weight: 3}, {Addr: "10.0.0.7:80"}}))
+	require.NoError(t, b.Update([]Backend{{Addr: "10.0.0.2:80", Weight: 3}, {Addr: "10.0.0.7:80", Weight: 1}}))
 	s := b.Stats()
 	require.Len(t, s.Backends, 2)
 	assert.Equal(t, "10.0.0.2:80", s.Backends[0].Addr)
@@ -366,9 +367,83 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 func TestHotCountersHaveTheirOwnCacheLine(t *testing.T) {
 	var e endpoint
 	const line = 64
-	start := unsafe.Offsetof(e.inflight)
+	start := unsafe.Offsetof(e.requests)
 	end := unsafe.Offsetof(e.failures) + unsafe.Sizeof(e.failures)
 	assert.GreaterOrEqual(t, start-(unsafe.Offsetof(e.weight)+unsafe.Sizeof(e.weight)), uintptr(line), "padding before")
-	assert.GreaterOrEqual(t, unsafe.Offsetof(e.lmu)-start, uintptr(line), "padding after")
+	assert.GreaterOrEqual(t, unsafe.Offsetof(e.ewma)-start, uintptr(line), "padding after")
 	assert.LessOrEqual(t, end-start, uintptr(line))
+}
+
+// With DisableStats a pick keeps no per-backend request, in-flight or
+// latency figures, while failures are still counted and still eject.
+func TestDisableStats(t *testing.T) {
+	b, err := NewRoundRobin(backends(2), Options{DisableStats: true, Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
+	require.NoError(t, err)
+	held := hold(t, b, 4)
+	for _, s := range b.Stats().Backends {
+		assert.Zero(t, s.InFlight, s.Addr)
+		assert.Zero(t, s.Requests, s.Addr)
+	}
+	for _, p := range held {
+		p.Done(Result{Latency: time.Millisecond})
+	}
+	assert.Zero(t, b.Stats().Backends[0].Latency)
+	failOn(t, b, "10.0.0.1:80", 3)
+	s := b.Stats()
+	assert.Equal(t, uint64(3), s.Backends[0].Failures)
+	assert.Equal(t, StateEjected, s.Backends[0].State)
+	assert.Equal(t, map[string]int{"10.0.0.2:80": 6}, pickN(t, b, 6))
+}
+
+// Algorithms that pick by load, and capacities, need the counters that
+// DisableStats turns off: asking for both is a configuration error.
+func TestDisableStatsRejectsWhatNeedsCounters(t *testing.T) {
+	for _, a := range algos {
+		_, err := a.new(backends(2), Options{DisableStats: true})
+		switch a.name {
+		case "least-conn", "weighted-least-conn", "p2c", "peak-ewma", "geo":
+			assert.ErrorIs(t, err, ErrInvalidConfig, a.name)
+			assert.ErrorContains(t, err, "DisableStats", a.name)
+		default:
+			require.NoError(t, err, a.name)
+		}
+	}
+	capped := backends(2)
+	capped[1].Capacity = 5
+	_, err := NewRoundRobin(capped, Options{DisableStats: true})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, `"10.0.0.2:80" has capacity 5`)
+
+	b, err := NewRandom(backends(2), Options{DisableStats: true})
+	require.NoError(t, err)
+	assert.ErrorIs(t, b.Add(Backend{Addr: "c", Weight: 1, Capacity: 1}), ErrInvalidConfig)
+	assert.ErrorIs(t, b.Update([]Backend{{Addr: "c", Weight: 1, Capacity: 1}}), ErrInvalidConfig)
+	assert.Len(t, b.Backends(), 2, "a rejected change leaves the set as it was")
+}
+
+// In-flight counts stay exact under concurrent picks: after every pick is
+// Done, every backend is back to zero.
+func TestInFlightReturnsToZeroUnderConcurrency(t *testing.T) {
+	b, err := NewP2C(backends(5), Options{})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 500 {
+				p, err := b.Pick(context.Background(), Request{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				p.Done(Result{})
+			}
+		})
+	}
+	wg.Wait()
+	var total uint64
+	for _, s := range b.Stats().Backends {
+		assert.Zero(t, s.InFlight, s.Addr)
+		total += s.Requests
+	}
+	assert.Equal(t, uint64(8*500), total)
 }

@@ -20,7 +20,7 @@ var _ Balancer = (*LeastConn)(nil)
 // NewLeastConn returns a least-connections balancer.
 func NewLeastConn(backends []Backend, opts Options) (*LeastConn, error) {
 	b := &LeastConn{}
-	if err := b.init(backends, opts, lcAlgo{weighted: false}, false); err != nil {
+	if err := b.init(backends, opts, lcAlgo{weighted: false}, readsLoad); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -43,7 +43,7 @@ var _ Balancer = (*WeightedLeastConn)(nil)
 // NewWeightedLeastConn returns a weighted least-connections balancer.
 func NewWeightedLeastConn(backends []Backend, opts Options) (*WeightedLeastConn, error) {
 	b := &WeightedLeastConn{}
-	if err := b.init(backends, opts, lcAlgo{weighted: true}, false); err != nil {
+	if err := b.init(backends, opts, lcAlgo{weighted: true}, readsLoad); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -80,13 +80,13 @@ type lcPicker struct {
 func (p *lcPicker) pick(Request, int64) *endpoint {
 	n := len(p.eps)
 	off := p.rng.intn(n)
-	best, bestCost := off, float64(p.eps[off].inflight.Load()+1)*p.inv[off]
+	best, bestCost := off, float64(p.eps[off].inflight()+1)*p.inv[off]
 	for k := 1; k < n; k++ {
 		i := off + k
 		if i >= n {
 			i -= n
 		}
-		if cost := float64(p.eps[i].inflight.Load()+1) * p.inv[i]; cost < bestCost {
+		if cost := float64(p.eps[i].inflight()+1) * p.inv[i]; cost < bestCost {
 			best, bestCost = i, cost
 		}
 	}

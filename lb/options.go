@@ -40,6 +40,18 @@ type Options struct {
 	// outlier detection.
 	Outlier *OutlierOptions
 
+	// DisableStats turns off the per-backend request, in-flight and
+	// latency figures that every pick and Done otherwise keep (two atomic
+	// adds per request, on a cache line of the backend's own). Without them
+	// a [RoundRobin] pick is one atomic add, as in gRPC's round-robin
+	// picker, and a successful Done does nothing; failures are still
+	// counted and still feed outlier detection. [Balancer.Stats] then
+	// reports zero Requests, InFlight and Latency. Algorithms that pick by
+	// load ([LeastConn], [WeightedLeastConn], [P2C], [PeakEWMA], [Geo]) and
+	// backends with a Capacity need the counters: with DisableStats they
+	// are configuration errors.
+	DisableStats bool
+
 	// OnEvent, if not nil, is called for every state change, addition,
 	// removal and panic-mode change. It runs outside the balancer's lock
 	// and may call the balancer; it must not block for long, because it

@@ -195,7 +195,7 @@ func TestSlowStartOnAddWithLeastConn(t *testing.T) {
 		b, err := NewLeastConn(backends(3), Options{Rand: seeded(21).Rand, SlowStart: &SlowStartOptions{}})
 		require.NoError(t, err)
 		hold(t, b, 30) // 10 in flight each
-		require.NoError(t, b.Add(Backend{Addr: "new"}))
+		require.NoError(t, b.Add(Backend{Addr: "new", Weight: 1}))
 		got := map[string]int{}
 		for _, p := range hold(t, b, 30) {
 			got[p.Addr()]++

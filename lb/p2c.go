@@ -21,7 +21,7 @@ var _ Balancer = (*P2C)(nil)
 // NewP2C returns a power-of-two-choices least-request balancer.
 func NewP2C(backends []Backend, opts Options) (*P2C, error) {
 	b := &P2C{}
-	if err := b.init(backends, opts, p2cAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, p2cAlgo{}, readsLoad); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -60,7 +60,7 @@ func (p *p2cPicker) pick(Request, int64) *endpoint {
 	}
 	i, j := two(p.rng, n)
 	a, b := p.eps[i], p.eps[j]
-	if float64(b.inflight.Load()+1)*p.inv[j] < float64(a.inflight.Load()+1)*p.inv[i] {
+	if float64(b.inflight()+1)*p.inv[j] < float64(a.inflight()+1)*p.inv[i] {
 		return b
 	}
 	return a

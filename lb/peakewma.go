@@ -33,7 +33,7 @@ var _ Balancer = (*PeakEWMA)(nil)
 // [Options.Decay].
 func NewPeakEWMA(backends []Backend, opts Options) (*PeakEWMA, error) {
 	b := &PeakEWMA{}
-	if err := b.init(backends, opts, ewmaAlgo{}, true); err != nil {
+	if err := b.init(backends, opts, ewmaAlgo{}, readsLoad|readsClock); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -61,7 +61,7 @@ const penalty = float64(math.MaxInt64 >> 16)
 
 func (p *ewmaPicker) cost(i int, now int64) float64 {
 	e := p.eps[i]
-	inflight := float64(e.inflight.Load())
+	inflight := float64(e.inflight())
 	lat := e.latencyAt(now, p.tau)
 	if lat == 0 && inflight > 0 {
 		return penalty + inflight

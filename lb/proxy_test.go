@@ -81,7 +81,7 @@ func TestProxyEveryAlgorithm(t *testing.T) {
 	a, b := newTestBackend(t, "a"), newTestBackend(t, "b")
 	for _, al := range algos {
 		t.Run(al.name, func(t *testing.T) {
-			bal, err := al.new([]Backend{{Addr: a.addr()}, {Addr: "http://" + b.addr()}}, Options{})
+			bal, err := al.new([]Backend{{Addr: a.addr(), Weight: 1}, {Addr: "http://" + b.addr(), Weight: 1}}, Options{})
 			require.NoError(t, err)
 			front, c := newTestProxy(t, bal, ProxyOptions{})
 			seen := map[string]bool{}
@@ -118,7 +118,7 @@ func TestProxyEveryAlgorithm(t *testing.T) {
 // with outlier detection, ejected, after which every request succeeds.
 func TestProxyEjectsBackendReturning500(t *testing.T) {
 	a, b, c := newTestBackend(t, "a"), newTestBackend(t, "b"), newTestBackend(t, "c")
-	bal, err := NewRoundRobin([]Backend{{Addr: a.addr()}, {Addr: b.addr()}, {Addr: c.addr()}}, Options{Outlier: &OutlierOptions{MaxEjectionPercent: 50}})
+	bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}, {Addr: b.addr(), Weight: 1}, {Addr: c.addr(), Weight: 1}}, Options{Outlier: &OutlierOptions{MaxEjectionPercent: 50}})
 	require.NoError(t, err)
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
 	for range 9 {
@@ -145,7 +145,7 @@ func TestProxyFailsOver(t *testing.T) {
 	for _, mode := range []string{"503", "crash", "hang"} {
 		t.Run(mode, func(t *testing.T) {
 			good, bad := newTestBackend(t, "good"), newTestBackend(t, "bad")
-			bal, err := NewRoundRobin([]Backend{{Addr: good.addr()}, {Addr: bad.addr()}}, Options{})
+			bal, err := NewRoundRobin([]Backend{{Addr: good.addr(), Weight: 1}, {Addr: bad.addr(), Weight: 1}}, Options{})
 			require.NoError(t, err)
 			front, cl := newTestProxy(t, bal, ProxyOptions{Timeout: 200 * time.Millisecond})
 			switch mode {
@@ -172,7 +172,7 @@ func TestProxyFailsOver(t *testing.T) {
 func TestProxyDoesNotRetryPost(t *testing.T) {
 	good, bad := newTestBackend(t, "good"), newTestBackend(t, "bad")
 	bad.srv.Close()
-	bal, err := NewRoundRobin([]Backend{{Addr: bad.addr()}, {Addr: good.addr()}}, Options{Rand: seeded(40).Rand})
+	bal, err := NewRoundRobin([]Backend{{Addr: bad.addr(), Weight: 1}, {Addr: good.addr(), Weight: 1}}, Options{Rand: seeded(40).Rand})
 	require.NoError(t, err)
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
 	codes := map[int]int{}
@@ -194,7 +194,7 @@ func TestProxyDoesNotRetryPost(t *testing.T) {
 // No backend available: 503 with a clear body.
 func TestProxyNoBackend(t *testing.T) {
 	a := newTestBackend(t, "a")
-	bal, err := NewRoundRobin([]Backend{{Addr: a.addr()}}, Options{DisablePanic: true})
+	bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
 	require.NoError(t, bal.SetHealthy(a.addr(), false))
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
@@ -208,7 +208,7 @@ func TestProxyNoBackend(t *testing.T) {
 // endpoint fails leaves rotation before any user request fails.
 func TestProxyWithHealthChecker(t *testing.T) {
 	a, b := newTestBackend(t, "a"), newTestBackend(t, "b")
-	bal, err := NewRoundRobin([]Backend{{Addr: a.addr()}, {Addr: b.addr()}}, Options{})
+	bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}, {Addr: b.addr(), Weight: 1}}, Options{})
 	require.NoError(t, err)
 	h, err := NewHealthChecker(bal, HealthCheckOptions{Path: "/healthz", UnhealthyThreshold: 1})
 	require.NoError(t, err)

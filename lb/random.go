@@ -19,7 +19,7 @@ var _ Balancer = (*Random)(nil)
 // NewRandom returns a uniformly random balancer.
 func NewRandom(backends []Backend, opts Options) (*Random, error) {
 	b := &Random{}
-	if err := b.init(backends, opts, randomAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, randomAlgo{}, 0); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -57,7 +57,7 @@ var _ Balancer = (*WeightedRandom)(nil)
 // NewWeightedRandom returns a weighted random balancer.
 func NewWeightedRandom(backends []Backend, opts Options) (*WeightedRandom, error) {
 	b := &WeightedRandom{}
-	if err := b.init(backends, opts, wrandAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, wrandAlgo{}, 0); err != nil {
 		return nil, err
 	}
 	return b, nil

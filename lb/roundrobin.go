@@ -20,7 +20,7 @@ var _ Balancer = (*RoundRobin)(nil)
 // NewRoundRobin returns a round-robin balancer over backends.
 func NewRoundRobin(backends []Backend, opts Options) (*RoundRobin, error) {
 	b := &RoundRobin{}
-	if err := b.init(backends, opts, rrAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, rrAlgo{}, 0); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -34,15 +34,15 @@ func (rrAlgo) build(active []*endpoint, c *core) (picker, error) {
 	p := &rrPicker{eps: active}
 	// Start at a random position so that many clients built at once do
 	// not all hit the first backend first (as gRPC does).
-	p.next.Store(uint64(c.rng.intn(len(active))))
+	p.next.Store(uint32(c.rng.intn(len(active))))
 	return p, nil
 }
 
 type rrPicker struct {
-	next atomic.Uint64
+	next atomic.Uint32 // a 32-bit modulo is several times cheaper than a 64-bit one
 	eps  []*endpoint
 }
 
 func (p *rrPicker) pick(Request, int64) *endpoint {
-	return p.eps[(p.next.Add(1)-1)%uint64(len(p.eps))]
+	return p.eps[(p.next.Add(1)-1)%uint32(len(p.eps))]
 }

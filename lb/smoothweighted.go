@@ -23,7 +23,7 @@ var _ Balancer = (*SmoothWeighted)(nil)
 // NewSmoothWeighted returns a smooth weighted round-robin balancer.
 func NewSmoothWeighted(backends []Backend, opts Options) (*SmoothWeighted, error) {
 	b := &SmoothWeighted{}
-	if err := b.init(backends, opts, swrrAlgo{}, false); err != nil {
+	if err := b.init(backends, opts, swrrAlgo{}, 0); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -104,7 +104,7 @@ type lbCluster struct {
 func lbAddrs(n int) []lb.Backend {
 	out := make([]lb.Backend, n)
 	for i := range out {
-		out[i] = lb.Backend{Addr: fmt.Sprintf("b%d", i)}
+		out[i] = lb.Backend{Addr: fmt.Sprintf("b%d", i), Weight: 1}
 	}
 	return out
 }
@@ -758,7 +758,7 @@ func lbGeoRun(env *lab.Env, a lbAlgo, n int) (lbGeoPoint, error) {
 	for _, r := range lbRegions {
 		for j := range 3 {
 			coord := r.coord
-			backends = append(backends, lb.Backend{Addr: fmt.Sprintf("%s-%d", r.name, j), Zone: r.name, Coord: &coord})
+			backends = append(backends, lb.Backend{Addr: fmt.Sprintf("%s-%d", r.name, j), Zone: r.name, Coord: &coord, Weight: 1})
 			servers, speeds = append(servers, 8), append(speeds, 1)
 		}
 	}

@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 			return fail(fmt.Errorf("instance %d: %w", i, err))
 		}
 		c.InstanceURLs = append(c.InstanceURLs, u)
-		backends = append(backends, lb.Backend{Addr: u})
+		backends = append(backends, lb.Backend{Addr: u, Weight: 1})
 	}
 	if cfg.Instances == 1 {
 		c.url = c.InstanceURLs[0]
