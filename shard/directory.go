@@ -44,10 +44,31 @@ type DirectoryOptions struct {
 // NewDirectory returns a directory over nodes with entries mapping keys to
 // shard names. An entry naming a shard outside nodes is an error wrapping
 // [ErrUnknownShard].
+//
+// The table ignores weights: its entries decide where listed keys go. Keys
+// it does not list follow the fallback, which honours its own weights. So a
+// shard's weight must equal the fallback's weight for that shard, and be 1
+// when there is no fallback or the fallback lacks the shard; anything else
+// is an error wrapping [ErrInvalidWeight], never a weight silently ignored.
 func NewDirectory(nodes []Node, entries map[string]string, opts DirectoryOptions) (*Directory, error) {
 	set, err := newNodeSet(nodes)
 	if err != nil {
 		return nil, err
+	}
+	fallbackWeight := map[string]float64{}
+	if opts.Fallback != nil {
+		for _, n := range opts.Fallback.Nodes() {
+			fallbackWeight[n.Name] = n.Weight
+		}
+	}
+	for _, n := range nodes {
+		want, inFallback := fallbackWeight[n.Name]
+		switch {
+		case inFallback && n.Weight != want:
+			return nil, fmt.Errorf("%w: shard %q has weight %v in the directory but %v in its fallback placement (the table ignores weights; only the fallback honours them)", ErrInvalidWeight, n.Name, n.Weight, want)
+		case !inFallback && n.Weight != 1:
+			return nil, fmt.Errorf("%w: directory placement is unweighted for shards outside a fallback (its entries decide their keys), but shard %q has weight %v (want 1)", ErrInvalidWeight, n.Name, n.Weight)
+		}
 	}
 	d := &Directory{set: set, entries: make(map[string]int32, len(entries)), fallback: opts.Fallback}
 	for _, k := range slices.Sorted(maps.Keys(entries)) {
@@ -182,7 +203,10 @@ type cachedEntry struct {
 }
 
 // NewCachedDirectory returns a cache over src whose answers must name
-// shards in nodes.
+// shards in nodes. The nodes are validated like every shard set (unique
+// names, finite weights greater than zero), but the cache does not use
+// their weights: the placement behind src decides where keys go, and
+// [CachedDirectory.Nodes] returns the weights as given.
 func NewCachedDirectory(src DirectorySource, nodes []Node, opts CachedDirectoryOptions) (*CachedDirectory, error) {
 	if src == nil {
 		return nil, fmt.Errorf("%w: nil directory source", ErrInvalidConfig)

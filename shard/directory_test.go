@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestDirectory(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	assert.ErrorContains(t, err, "nowhere")
 
-	other, err := NewRing([]Node{{Name: "a"}, {Name: "q"}}, RingOptions{})
+	other, err := NewRing([]Node{{Name: "a", Weight: 1}, {Name: "q", Weight: 1}}, RingOptions{})
 	require.NoError(t, err)
 	_, err = NewDirectory(abc, nil, DirectoryOptions{Fallback: other})
 	assert.ErrorIs(t, err, ErrUnknownShard, "a fallback with a shard the directory lacks")
@@ -32,7 +33,7 @@ func TestDirectory(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNoShardForKey)
 
 	// A range fallback behind explicit entries: key and range routing.
-	rng, err := NewRangeSplits([]Node{{Name: "b"}, {Name: "a"}}, []string{"m"})
+	rng, err := NewRangeSplits([]Node{{Name: "b", Weight: 1}, {Name: "a", Weight: 1}}, []string{"m"})
 	require.NoError(t, err)
 	d, err = NewDirectory(abc, map[string]string{"tenant:big": "c"}, DirectoryOptions{Fallback: rng})
 	require.NoError(t, err)
@@ -49,6 +50,59 @@ func TestDirectory(t *testing.T) {
 	name, err := moved.LookupShard(context.Background(), "tenant:big")
 	require.NoError(t, err)
 	assert.Equal(t, "a", name)
+}
+
+// The table ignores weights and the fallback honours its own, so the
+// directory accepts exactly the fallback's weights and 1 elsewhere.
+func TestDirectory_Weights(t *testing.T) {
+	weighted := []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 3}}
+	ring, err := NewRing(weighted, RingOptions{})
+	require.NoError(t, err)
+	withC := append(slices.Clone(weighted), Node{Name: "c", Weight: 1})
+
+	d, err := NewDirectory(withC, map[string]string{"tenant:big": "c"}, DirectoryOptions{Fallback: ring})
+	require.NoError(t, err, "the fallback's weights, and 1 for a shard outside it")
+	assert.Equal(t, withC, d.Nodes(), "Nodes reports the weights the fallback honours")
+	c := make([]int, 3)
+	for _, k := range keys(20_000) {
+		c[d.Locate(k)]++
+	}
+	assert.InDelta(t, 0.75, float64(c[1])/20_000, 0.03, "unlisted keys follow the weighted fallback: %v", c)
+	assert.Zero(t, c[2], "shard c takes only its listed keys")
+
+	for _, tc := range []struct {
+		name  string
+		nodes []Node
+		opts  DirectoryOptions
+		msg   string
+	}{
+		{"weight without a fallback", []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 3}}, DirectoryOptions{},
+			`shard "b" has weight 3 (want 1)`},
+		{"weight unlike the fallback's", []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 2}}, DirectoryOptions{Fallback: ring},
+			`shard "b" has weight 2 in the directory but 3 in its fallback`},
+		{"fallback weight dropped", NodesNamed("a", "b"), DirectoryOptions{Fallback: ring},
+			`shard "b" has weight 1 in the directory but 3 in its fallback`},
+		{"weight on a shard outside the fallback", append(slices.Clone(weighted), Node{Name: "c", Weight: 4}), DirectoryOptions{Fallback: ring},
+			`shard "c" has weight 4 (want 1)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewDirectory(tc.nodes, nil, tc.opts)
+			assert.ErrorIs(t, err, ErrInvalidWeight)
+			assert.ErrorContains(t, err, tc.msg)
+		})
+	}
+}
+
+// A cached directory takes its shard set for the names: weights are
+// validated and reported as given, not used.
+func TestCachedDirectory_Weights(t *testing.T) {
+	nodes := []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 3}}
+	c, err := NewCachedDirectory(&flakySource{to: "b"}, nodes, CachedDirectoryOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, nodes, c.Nodes())
+	i, err := c.Lookup(context.Background(), "k")
+	require.NoError(t, err)
+	assert.Equal(t, 1, i, "the source, not the weights, decides")
 }
 
 // flakySource counts lookups and fails on demand.

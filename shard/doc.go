@@ -28,9 +28,12 @@
 //
 // Placements name shards, not positions: the same nodes in any order place
 // every key on the same named shard (except [Jump] and [Modulo], which are
-// defined on positions). Bad input — no shards, duplicate names, negative
-// or NaN weights, unsorted or overlapping ranges, entries naming unknown
-// shards — returns an error wrapping [ErrInvalidConfig] and a more precise
+// defined on positions). Every [Node] carries a weight greater than zero, 1
+// when unweighted ([NodesNamed]); placements that cannot honour weights
+// ([Modulo], [Jump], [Range]) reject any other. Bad input — no shards,
+// duplicate names, zero, negative, NaN or infinite weights, unsorted or
+// overlapping ranges, entries naming unknown shards — returns an error
+// wrapping [ErrInvalidConfig] and a more precise
 // sentinel ([ErrNoShards], [ErrDuplicateShard], [ErrInvalidWeight],
 // [ErrInvalidRange], [ErrUnknownShard]); nothing panics.
 //

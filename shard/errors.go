@@ -16,9 +16,9 @@ var (
 	ErrNoShards = fmt.Errorf("%w: no shards", ErrInvalidConfig)
 	// ErrDuplicateShard reports two shards with one name.
 	ErrDuplicateShard = fmt.Errorf("%w: duplicate shard name", ErrInvalidConfig)
-	// ErrInvalidWeight reports a negative, NaN or infinite weight, or a
-	// weight an algorithm cannot honour (modulo and jump hashing are
-	// unweighted).
+	// ErrInvalidWeight reports a weight that is not a finite number
+	// greater than zero, or a weight a placement cannot honour (modulo,
+	// jump and range placement are unweighted and take only 1).
 	ErrInvalidWeight = fmt.Errorf("%w: invalid weight", ErrInvalidConfig)
 	// ErrInvalidRange reports unsorted, overlapping or empty ranges.
 	ErrInvalidRange = fmt.Errorf("%w: invalid range", ErrInvalidConfig)

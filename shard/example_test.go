@@ -14,7 +14,7 @@ import (
 // given to NewRing, and the same names in another order give the same
 // placement.
 func ExampleNewRing() {
-	nodes := []shard.Node{{Name: "db-a"}, {Name: "db-b"}, {Name: "db-c", Weight: 2}}
+	nodes := []shard.Node{{Name: "db-a", Weight: 1}, {Name: "db-b", Weight: 1}, {Name: "db-c", Weight: 2}}
 	ring, err := shard.NewRing(nodes, shard.RingOptions{})
 	if err != nil {
 		panic(err)
@@ -33,7 +33,7 @@ func ExampleNewRing() {
 
 // Bad shard sets are errors that callers can test, never panics.
 func ExampleNewMaglev_errors() {
-	_, err := shard.NewMaglev([]shard.Node{{Name: "a"}, {Name: "a"}}, shard.MaglevOptions{})
+	_, err := shard.NewMaglev(shard.NodesNamed("a", "a"), shard.MaglevOptions{})
 	fmt.Println(errors.Is(err, shard.ErrDuplicateShard), errors.Is(err, shard.ErrInvalidConfig))
 	fmt.Println(err)
 	// Output:
@@ -44,8 +44,8 @@ func ExampleNewMaglev_errors() {
 // Planning a change: how many of 10,000 keys move when a fifth shard joins,
 // with modulo hashing and with jump consistent hashing.
 func ExamplePlanMoves() {
-	four := []shard.Node{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}, {Name: "s3"}}
-	five := append(slices.Clone(four), shard.Node{Name: "s4"})
+	four := shard.NodesNamed("s0", "s1", "s2", "s3")
+	five := append(slices.Clone(four), shard.Node{Name: "s4", Weight: 1})
 	keys := func(yield func(string) bool) {
 		for i := range 10_000 {
 			if !yield("order:" + strconv.Itoa(i)) {
@@ -71,7 +71,7 @@ func ExamplePlanMoves() {
 
 // Range sharding: split a hot range and list exactly which keys move.
 func ExampleRange_Split() {
-	nodes := []shard.Node{{Name: "old"}, {Name: "new"}, {Name: "spare"}}
+	nodes := shard.NodesNamed("old", "new", "spare")
 	r, _ := shard.NewRangeSplits(nodes[:2], []string{"2026-01"})
 	r, _ = shard.NewRange(nodes, r.Spans())
 	split, _ := r.Split("2026-06", "spare")
@@ -96,7 +96,7 @@ func ExampleRange_Split() {
 // instead of silently missing.
 func ExampleRouter() {
 	ctx := context.Background()
-	nodes := []shard.Node{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}, {Name: "s3"}}
+	nodes := shard.NodesNamed("s0", "s1", "s2", "s3")
 	ring, _ := shard.NewRing(nodes, shard.RingOptions{})
 	stores := map[string]shard.Store{}
 	for _, n := range nodes {
@@ -128,7 +128,7 @@ func ExampleRouter() {
 // An online migration from three to four shards: copy, verify, switch.
 func ExampleMigration() {
 	ctx := context.Background()
-	nodes := []shard.Node{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}, {Name: "s3"}}
+	nodes := shard.NodesNamed("s0", "s1", "s2", "s3")
 	stores := map[string]shard.Store{}
 	for _, n := range nodes {
 		stores[n.Name] = &shard.MemStore{}
@@ -166,9 +166,9 @@ func ExampleMigration() {
 // Jump hashing numbers its shards: grow by appending, and only keys that
 // move to the new shard move at all.
 func ExampleJump() {
-	shards := []shard.Node{{Name: "p0"}, {Name: "p1"}, {Name: "p2"}}
+	shards := shard.NodesNamed("p0", "p1", "p2")
 	before, _ := shard.NewJump(shards)
-	after, _ := shard.NewJump(append(shards, shard.Node{Name: "p3"}))
+	after, _ := shard.NewJump(append(shards, shard.Node{Name: "p3", Weight: 1}))
 	movedElsewhere := 0
 	for i := range 10_000 {
 		k := "event:" + strconv.Itoa(i)
@@ -184,7 +184,7 @@ func ExampleJump() {
 // Bounded loads on live load: a hot key fills its shard up to the bound,
 // then spills to the next shard on the ring instead of overloading it.
 func ExampleBoundedLoads() {
-	nodes := []shard.Node{{Name: "cache-a"}, {Name: "cache-b"}, {Name: "cache-c"}, {Name: "cache-d"}}
+	nodes := shard.NodesNamed("cache-a", "cache-b", "cache-c", "cache-d")
 	b, _ := shard.NewBoundedLoads(nodes, shard.BoundedLoadsOptions{LoadFactor: 1.25})
 	for range 100 {
 		b.Acquire("video:viral") // 100 requests in flight for one key
@@ -197,7 +197,7 @@ func ExampleBoundedLoads() {
 
 // Shard-key selection: a hash tag keeps one customer's rows on one shard.
 func ExampleHashTag() {
-	nodes := []shard.Node{{Name: "s0"}, {Name: "s1"}, {Name: "s2"}, {Name: "s3"}}
+	nodes := shard.NodesNamed("s0", "s1", "s2", "s3")
 	ring, _ := shard.NewRing(nodes, shard.RingOptions{})
 	stores := map[string]shard.Store{}
 	for _, n := range nodes {

@@ -23,7 +23,7 @@ func FuzzPlacement(f *testing.F) {
 		}
 		nodes := make([]Node, len(parts))
 		for i, p := range parts {
-			nodes[i] = Node{Name: p}
+			nodes[i] = Node{Name: p, Weight: 1}
 		}
 		nodes[0].Weight = weight
 		reversed := make([]Node, len(nodes))

@@ -3,6 +3,8 @@ package shard
 import (
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
+	gojump "github.com/dgryski/go-jump"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,4 +49,48 @@ func TestJump_RemoveLastVersusMiddle(t *testing.T) {
 	}
 	assert.Zero(t, movedLast, "dropping the last shard moves only its keys")
 	assert.Greater(t, movedMiddle, len(ks)/3, "dropping a middle shard moves far more than its 10%%")
+}
+
+// paperJump is the reference code of Lamping and Veach's paper, verbatim.
+func paperJump(key uint64, buckets int64) int64 {
+	var b, j int64 = -1, 0
+	for j < buckets {
+		b = j
+		key = key*2862933555777941757 + 1
+		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+	}
+	return b
+}
+
+// The faster loop returns the paper's buckets bit for bit, and Locate is
+// go-jump's Hash over the xxHash of the key: existing data placed by jump
+// hashing stays where it is.
+func TestJumpHash_MatchesTheReference(t *testing.T) {
+	sizes := []int64{1, 2, 3, 10, 100, 1000, 1001, 65536, 1<<31 - 1, 1 << 31}
+	for k := range uint64(50_000) {
+		key := mix64(k)
+		for _, n := range sizes {
+			require.Equal(t, paperJump(key, n), JumpHash(key, n), "key %#x, %d buckets", key, n)
+		}
+		// Beyond the reference's defined range: still a bucket in range,
+		// and the walk ends.
+		for _, n := range []int64{1 << 40, 1 << 53, 1<<53 + 1, 1 << 62, 1<<63 - 1} {
+			b := JumpHash(key, n)
+			require.True(t, b >= 0 && b < n, "key %#x, %d buckets → %d", key, n, b)
+		}
+	}
+	// Keys whose first candidate is exactly a power of two (key>>33 == 0
+	// after one LCG step), where the product is an exact integer.
+	for _, key := range []uint64{0x7f99a01e6673b154, 0, 1, 1<<64 - 1} {
+		for _, n := range sizes {
+			require.Equal(t, paperJump(key, n), JumpHash(key, n), "key %#x, %d buckets", key, n)
+		}
+	}
+	for _, n := range []int{1, 7, 10, 100, 1000} {
+		j, err := NewJump(makeNodes(n))
+		require.NoError(t, err)
+		for _, key := range keys(10_000) {
+			require.Equal(t, int(gojump.Hash(xxhash.Sum64String(key), n)), j.Locate(key), "key %q, %d shards", key, n)
+		}
+	}
 }

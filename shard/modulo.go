@@ -18,14 +18,14 @@ type Modulo struct {
 	n   uint64
 }
 
-// NewModulo returns modulo placement over nodes. Every weight must be 0 or
-// 1 ([ErrInvalidWeight] otherwise).
+// NewModulo returns modulo placement over nodes. Modulo cannot honour
+// weights: every weight must be 1 ([ErrInvalidWeight] otherwise).
 func NewModulo(nodes []Node) (*Modulo, error) {
 	set, err := newNodeSet(nodes)
 	if err != nil {
 		return nil, err
 	}
-	if err := set.requireUnweighted("modulo"); err != nil {
+	if err := set.requireUnweighted("modulo", "every shard takes 1/n of the keys"); err != nil {
 		return nil, err
 	}
 	return &Modulo{set: set, n: uint64(len(nodes))}, nil

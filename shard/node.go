@@ -13,24 +13,41 @@ import (
 // Node is one shard (or backend) of a placement: a unique name and a
 // relative weight.
 //
-// Weight 0 means 1. A negative, NaN or infinite weight is an error, and so
-// are duplicate or empty names. Placements return indexes into the slice of
-// nodes given to their constructor; the names, not the positions, decide
-// where keys go, so the same set of nodes in any order places every key on
-// the same named node (except [Jump], whose shards are numbered by
-// position).
+// Every weight must be a finite number greater than zero: 1 for an
+// unweighted shard ([NodesNamed] builds such nodes). Zero, negative, NaN
+// and infinite weights are errors wrapping [ErrInvalidWeight] that name the
+// shard and the value, and so are duplicate or empty names; no weight is
+// silently replaced by a default. [Ring], [Bounded], [BoundedLoads],
+// [Rendezvous] and [Maglev] honour weights; [Modulo], [Jump] and [Range]
+// cannot and reject any weight other than 1; a [Directory] accepts a weight
+// only as its fallback placement honours it.
+//
+// Placements return indexes into the slice of nodes given to their
+// constructor; the names, not the positions, decide where keys go, so the
+// same set of nodes in any order places every key on the same named node
+// (except [Modulo] and [Jump], whose shards are numbered by position).
 type Node struct {
 	// Name identifies the shard; it is hashed to place the shard.
 	Name string
-	// Weight is the shard's share of keys relative to the others; zero
-	// means 1.
+	// Weight is the shard's share of keys relative to the others: a
+	// finite number greater than zero, 1 for an unweighted shard.
 	Weight float64
+}
+
+// NodesNamed returns one unweighted node (weight 1) per name, in order:
+// the usual shard set of [Modulo], [Jump] and [Range].
+func NodesNamed(names ...string) []Node {
+	nodes := make([]Node, len(names))
+	for i, n := range names {
+		nodes[i] = Node{Name: n, Weight: 1}
+	}
+	return nodes
 }
 
 // nodeSet is a validated copy of a shard set.
 type nodeSet struct {
-	nodes   []Node    // as given, weights as given
-	weights []float64 // zero replaced by 1
+	nodes   []Node    // as given
+	weights []float64 // nodes[i].Weight, validated
 	byName  []int     // input indexes sorted by name
 	total   float64   // sum of weights
 	index   map[string]int
@@ -58,11 +75,8 @@ func newNodeSet(nodes []Node) (*nodeSet, error) {
 			return nil, fmt.Errorf("%w: %q at positions %d and %d", ErrDuplicateShard, n.Name, j, i)
 		}
 		w := n.Weight
-		if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
-			return nil, fmt.Errorf("%w: shard %q has weight %v (want a finite number ≥ 0; 0 means 1)", ErrInvalidWeight, n.Name, w)
-		}
-		if w == 0 {
-			w = 1
+		if !(w > 0) || math.IsInf(w, 0) {
+			return nil, fmt.Errorf("%w: shard %q has weight %v (want a finite number > 0; 1 for an unweighted shard)", ErrInvalidWeight, n.Name, w)
 		}
 		s.index[n.Name] = i
 		s.weights[i] = w
@@ -73,12 +87,13 @@ func newNodeSet(nodes []Node) (*nodeSet, error) {
 	return s, nil
 }
 
-// requireUnweighted reports an error when a shard's weight is not 1 (or 0),
-// for algorithms that cannot honour weights.
-func (s *nodeSet) requireUnweighted(algo string) error {
+// requireUnweighted reports an error when a shard's weight is not 1, for
+// placements that cannot honour weights; why says what decides a shard's
+// share instead.
+func (s *nodeSet) requireUnweighted(algo, why string) error {
 	for i, w := range s.weights {
 		if w != 1 {
-			return fmt.Errorf("%w: %s hashing is unweighted, but shard %q has weight %v (use Ring, Rendezvous or Maglev for weights)", ErrInvalidWeight, algo, s.nodes[i].Name, s.nodes[i].Weight)
+			return fmt.Errorf("%w: %s placement is unweighted (%s), but shard %q has weight %v (want 1)", ErrInvalidWeight, algo, why, s.nodes[i].Name, w)
 		}
 	}
 	return nil

@@ -37,7 +37,7 @@ func algorithms() []algorithm {
 func makeNodes(n int) []Node {
 	nodes := make([]Node, n)
 	for i := range nodes {
-		nodes[i] = Node{Name: fmt.Sprintf("shard-%03d", i)}
+		nodes[i] = Node{Name: fmt.Sprintf("shard-%03d", i), Weight: 1}
 	}
 	return nodes
 }
@@ -70,11 +70,13 @@ func TestPlacement_BadInput(t *testing.T) {
 		want  error
 	}{
 		{"zero shards", nil, ErrNoShards},
-		{"duplicate", []Node{{Name: "a"}, {Name: "b"}, {Name: "a"}}, ErrDuplicateShard},
-		{"empty name", []Node{{Name: ""}}, ErrInvalidConfig},
+		{"duplicate", []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}, {Name: "a", Weight: 1}}, ErrDuplicateShard},
+		{"empty name", []Node{{Name: "", Weight: 1}}, ErrInvalidConfig},
 		{"negative weight", []Node{{Name: "a", Weight: -1}}, ErrInvalidWeight},
 		{"NaN weight", []Node{{Name: "a", Weight: math.NaN()}}, ErrInvalidWeight},
 		{"Inf weight", []Node{{Name: "a", Weight: math.Inf(1)}}, ErrInvalidWeight},
+		{"-Inf weight", []Node{{Name: "a", Weight: math.Inf(-1)}}, ErrInvalidWeight},
+		{"zero weight", []Node{{Name: "a", Weight: 1}, {Name: "b"}}, ErrInvalidWeight},
 	}
 	for _, a := range algorithms() {
 		for _, c := range cases {
@@ -89,7 +91,7 @@ func TestPlacement_BadInput(t *testing.T) {
 		}
 		if !a.weighted {
 			t.Run(a.name+"/weights unsupported", func(t *testing.T) {
-				_, err := a.build([]Node{{Name: "a", Weight: 2}, {Name: "b"}})
+				_, err := a.build([]Node{{Name: "a", Weight: 2}, {Name: "b", Weight: 1}})
 				assert.ErrorIs(t, err, ErrInvalidWeight)
 				assert.ErrorContains(t, err, `"a"`)
 			})
@@ -204,6 +206,62 @@ func TestPlacement_LocateDoesNotAllocate(t *testing.T) {
 		allocs := testing.AllocsPerRun(100, func() { _ = p.Locate("user:42") })
 		assert.Zero(t, allocs, a.name)
 	}
+}
+
+// Every constructor that takes a shard set rejects a weight that is not a
+// finite number above zero, naming the shard and the value: a zero weight
+// is not quietly taken as 1.
+func TestConstructors_RejectNonPositiveWeights(t *testing.T) {
+	constructors := map[string]func([]Node) error{
+		"NewModulo": func(n []Node) error { _, err := NewModulo(n); return err },
+		"NewRing":   func(n []Node) error { _, err := NewRing(n, RingOptions{}); return err },
+		"NewBounded": func(n []Node) error {
+			_, err := NewBounded(n, BoundedOptions{})
+			return err
+		},
+		"NewBoundedLoads": func(n []Node) error {
+			_, err := NewBoundedLoads(n, BoundedLoadsOptions{})
+			return err
+		},
+		"NewJump":       func(n []Node) error { _, err := NewJump(n); return err },
+		"NewRendezvous": func(n []Node) error { _, err := NewRendezvous(n); return err },
+		"NewMaglev":     func(n []Node) error { _, err := NewMaglev(n, MaglevOptions{}); return err },
+		"NewRange": func(n []Node) error {
+			_, err := NewRange(n, []Span{{Shard: n[0].Name}})
+			return err
+		},
+		"NewRangeSplits": func(n []Node) error { _, err := NewRangeSplits(n, []string{"m"}); return err },
+		"NewDirectory": func(n []Node) error {
+			_, err := NewDirectory(n, nil, DirectoryOptions{})
+			return err
+		},
+		"NewCachedDirectory": func(n []Node) error {
+			_, err := NewCachedDirectory(&flakySource{}, n, CachedDirectoryOptions{})
+			return err
+		},
+	}
+	for name, build := range constructors {
+		for _, w := range []float64{0, math.Copysign(0, -1), -1, -1e-300, math.NaN(), math.Inf(1), math.Inf(-1)} {
+			t.Run(fmt.Sprintf("%s/weight=%v", name, w), func(t *testing.T) {
+				err := build([]Node{{Name: "ok", Weight: 1}, {Name: "bad-shard", Weight: w}})
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrInvalidWeight)
+				assert.ErrorIs(t, err, ErrInvalidConfig)
+				assert.ErrorContains(t, err, `"bad-shard"`, "the error names the shard")
+				assert.ErrorContains(t, err, fmt.Sprint(w), "the error names the value")
+			})
+		}
+		t.Run(name+"/weight=1", func(t *testing.T) {
+			assert.NoError(t, build(NodesNamed("ok", "good")))
+		})
+	}
+}
+
+func TestNodesNamed(t *testing.T) {
+	assert.Equal(t, []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}, NodesNamed("a", "b"))
+	assert.Empty(t, NodesNamed())
+	_, err := NewJump(NodesNamed())
+	assert.ErrorIs(t, err, ErrNoShards)
 }
 
 func TestErrorsWrapBothSentinels(t *testing.T) {

@@ -46,20 +46,36 @@ type Range struct {
 // NewRange returns range placement over nodes with the given spans, which
 // must be sorted by Start, non-empty (Start < End) and non-overlapping, and
 // name shards in nodes ([ErrInvalidRange], [ErrUnknownShard] otherwise).
+//
+// Ranges, not weights, decide each shard's share of keys, so every weight
+// must be 1 ([ErrInvalidWeight] otherwise); give a shard more keys by
+// giving it more or wider ranges.
 func NewRange(nodes []Node, spans []Span) (*Range, error) {
-	set, err := newNodeSet(nodes)
+	set, err := newRangeNodes(nodes)
 	if err != nil {
 		return nil, err
 	}
 	return newRange(set, slices.Clone(spans))
 }
 
+// newRangeNodes validates the shard set of a Range.
+func newRangeNodes(nodes []Node) (*nodeSet, error) {
+	set, err := newNodeSet(nodes)
+	if err != nil {
+		return nil, err
+	}
+	if err := set.requireUnweighted("range", "its ranges decide each shard's share"); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
 // NewRangeSplits returns range placement that covers every key with
 // len(nodes) ranges cut at splits: node i owns [splits[i-1], splits[i]).
 // The split points must be strictly increasing, non-empty, and one fewer
-// than the nodes.
+// than the nodes; every weight must be 1, as for [NewRange].
 func NewRangeSplits(nodes []Node, splits []string) (*Range, error) {
-	set, err := newNodeSet(nodes)
+	set, err := newRangeNodes(nodes)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var abc = []Node{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+var abc = []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 1}, {Name: "c", Weight: 1}}
 
 func TestRange_BadInput(t *testing.T) {
 	cases := []struct {
@@ -32,6 +32,18 @@ func TestRange_BadInput(t *testing.T) {
 		_, err := NewRangeSplits(abc, splits)
 		assert.ErrorIs(t, err, ErrInvalidRange, "%q", splits)
 	}
+}
+
+// Ranges decide a shard's share, so a weight other than 1 is rejected
+// rather than ignored.
+func TestRange_RejectsWeights(t *testing.T) {
+	heavy := []Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 2.5}}
+	_, err := NewRange(heavy, []Span{{Start: "", End: "m", Shard: "a"}, {Start: "m", Shard: "b"}})
+	assert.ErrorIs(t, err, ErrInvalidWeight)
+	assert.ErrorContains(t, err, `shard "b" has weight 2.5`)
+	_, err = NewRangeSplits(heavy, []string{"m"})
+	assert.ErrorIs(t, err, ErrInvalidWeight)
+	assert.ErrorContains(t, err, `"b"`)
 }
 
 func TestRange_Locate(t *testing.T) {

@@ -22,7 +22,7 @@ func TestRing_Options(t *testing.T) {
 
 // A tiny weight still gets a point, so the shard is reachable.
 func TestRing_SmallWeightGetsAPoint(t *testing.T) {
-	r, err := NewRing([]Node{{Name: "a"}, {Name: "b", Weight: 1e-9}}, RingOptions{VirtualNodes: 10})
+	r, err := NewRing([]Node{{Name: "a", Weight: 1}, {Name: "b", Weight: 1e-9}}, RingOptions{VirtualNodes: 10})
 	require.NoError(t, err)
 	assert.Equal(t, 11, r.Points())
 	assert.Contains(t, r.owners, int32(1))
@@ -55,7 +55,7 @@ func TestRing_Wraparound(t *testing.T) {
 // Two shards whose points hash to the same position: the smaller name
 // keeps it, whatever the insertion order.
 func TestRing_CollisionsResolveByName(t *testing.T) {
-	for _, order := range [][]Node{{{Name: "b"}, {Name: "a"}}, {{Name: "a"}, {Name: "b"}}} {
+	for _, order := range [][]Node{{{Name: "b", Weight: 1}, {Name: "a", Weight: 1}}, {{Name: "a", Weight: 1}, {Name: "b", Weight: 1}}} {
 		set, err := newNodeSet(order)
 		require.NoError(t, err)
 		ia, ib := int32(set.index["a"]), int32(set.index["b"])

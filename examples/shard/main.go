@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	nodes := make([]shard.Node, *n+1)
 	for i := range nodes {
-		nodes[i] = shard.Node{Name: fmt.Sprintf("s%d", i)}
+		nodes[i] = shard.Node{Name: fmt.Sprintf("s%d", i), Weight: 1}
 	}
 	keyOf := func(i int) string { return fmt.Sprintf("order:%07d", i) }
 	allKeys := func(yield func(string) bool) {
