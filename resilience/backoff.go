@@ -63,8 +63,9 @@ type Backoff struct {
 // withDefaults returns b with zero fields replaced by their defaults, or an
 // error naming the bad field.
 func (b Backoff) withDefaults() (Backoff, error) {
+	baseNote := ""
 	if b.Base == 0 {
-		b.Base = 100 * time.Millisecond
+		b.Base, baseNote = 100*time.Millisecond, " (the default)"
 	}
 	if b.Max == 0 {
 		b.Max = max(10*time.Second, b.Base)
@@ -75,8 +76,10 @@ func (b Backoff) withDefaults() (Backoff, error) {
 	switch {
 	case b.Base < 0:
 		return b, configError("backoff Base must be positive, got %v", b.Base)
+	case b.Max < 0:
+		return b, configError("backoff Max must be positive, got %v", b.Max)
 	case b.Max < b.Base:
-		return b, configError("backoff Max %v is below Base %v", b.Max, b.Base)
+		return b, configError("backoff Max %v is below Base %v%s", b.Max, b.Base, baseNote)
 	case !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 0):
 		return b, configError("backoff Multiplier must be a finite number >= 1, got %v", b.Multiplier)
 	case b.Jitter < JitterFull || b.Jitter > JitterDecorrelated:

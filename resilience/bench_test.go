@@ -8,6 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/bulkhead"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/fallback"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
+	"github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
@@ -54,39 +60,129 @@ func BenchmarkCircuitBreaker_Execute(b *testing.B) {
 	})
 }
 
-// benchmarkPolicy measures one policy's overhead on the success path.
-func benchmarkPolicy(b *testing.B, p Policy[int]) {
+// benchmarkPolicy measures one policy's overhead on the success path,
+// serially or from GOMAXPROCS goroutines.
+func benchmarkPolicy(b *testing.B, p Policy[int], parallel bool) {
 	ctx := context.Background()
 	b.ReportAllocs()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = p.Execute(ctx, okCall)
+			}
+		})
+		return
+	}
 	for b.Loop() {
 		_, _ = p.Execute(ctx, okCall)
 	}
 }
 
 func BenchmarkPolicy_Execute(b *testing.B) {
-	b.Run("algo=direct", func(b *testing.B) {
-		benchmarkPolicy(b, policyFunc[int](func(ctx context.Context, fn func(context.Context) (int, error)) (int, error) { return fn(ctx) }))
-	})
-	b.Run("algo=retry", func(b *testing.B) { benchmarkPolicy(b, must(NewRetry[int](RetryOptions{}))) })
-	b.Run("algo=retry+budget", func(b *testing.B) {
-		benchmarkPolicy(b, must(NewRetry[int](RetryOptions{Budget: must(NewBudget(BudgetOptions{}))})))
-	})
-	b.Run("algo=timeout", func(b *testing.B) { benchmarkPolicy(b, must(NewTimeout[int]("t", time.Second))) })
-	b.Run("algo=fallback", func(b *testing.B) { benchmarkPolicy(b, NewFallbackValue(0, nil)) })
-	b.Run("algo=bulkhead", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewBulkhead(8, BulkheadOptions{})))) })
-	b.Run("algo=throttle", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{})))) })
-	b.Run("algo=shedder", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewLoadShedder(ShedderOptions{})))) })
-	b.Run("algo=fault-off", func(b *testing.B) { benchmarkPolicy(b, Guarded[int](must(NewFaultInjector(FaultOptions{})))) })
-	b.Run("algo=hedge", func(b *testing.B) { benchmarkPolicy(b, must(NewHedge[int](HedgeOptions{Delay: time.Second}))) })
-	b.Run("algo=pipeline", func(b *testing.B) {
-		benchmarkPolicy(b, must(NewPipeline[int](
-			NewFallbackValue(0, nil),
-			must(NewRetry[int](RetryOptions{})),
-			must(NewCircuitBreaker[int](BreakerOptions{})),
-			Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))),
-			must(NewTimeout[int]("t", time.Second)),
-		)))
-	})
+	for _, c := range []struct {
+		name string
+		p    func() Policy[int]
+	}{
+		{"direct", func() Policy[int] {
+			return policyFunc[int](func(ctx context.Context, fn func(context.Context) (int, error)) (int, error) { return fn(ctx) })
+		}},
+		{"retry", func() Policy[int] { return must(NewRetry[int](RetryOptions{MaxAttempts: 3})) }},
+		{"retry+budget", func() Policy[int] {
+			return must(NewRetry[int](RetryOptions{MaxAttempts: 3, Budget: must(NewBudget(0.1, BudgetOptions{}))}))
+		}},
+		{"timeout", func() Policy[int] { return must(NewTimeout[int]("t", time.Second)) }},
+		{"fallback", func() Policy[int] { return NewFallbackValue(0, nil) }},
+		{"bulkhead", func() Policy[int] { return Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))) }},
+		{"throttle", func() Policy[int] { return Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))) }},
+		{"shedder", func() Policy[int] { return Guarded[int](must(NewLoadShedder(ShedderOptions{}))) }},
+		{"fault-off", func() Policy[int] { return Guarded[int](must(NewFaultInjector(FaultOptions{}))) }},
+		{"hedge", func() Policy[int] { return must(NewHedge[int](HedgeOptions{Delay: time.Second})) }},
+		{"pipeline", func() Policy[int] { return ourPipeline() }},
+	} {
+		b.Run("algo="+c.name, func(b *testing.B) { benchmarkPolicy(b, c.p(), false) })
+	}
+}
+
+// ourPipeline is the documented composition: fallback → retry → breaker →
+// bulkhead → timeout.
+func ourPipeline() Policy[int] {
+	return must(NewPipeline[int](
+		NewFallbackValue(0, nil),
+		must(NewRetry[int](RetryOptions{MaxAttempts: 3})),
+		must(NewCircuitBreaker[int](BreakerOptions{})),
+		Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))),
+		must(NewTimeout[int]("t", time.Second)),
+	))
+}
+
+// failsafe-go's equivalents of this package's defaults: 3 attempts with
+// exponential backoff from 100 ms to 10 s; a breaker that opens on 5
+// failures in a row for 60 s; 8 slots; a 1 s timeout; a fallback value.
+func fsRetry() failsafe.Policy[int] {
+	return retrypolicy.NewBuilder[int]().WithMaxAttempts(3).WithBackoff(100*time.Millisecond, 10*time.Second).Build()
+}
+
+func fsBreaker() failsafe.Policy[int] {
+	return circuitbreaker.NewBuilder[int]().WithFailureThreshold(5).WithDelay(time.Minute).Build()
+}
+
+func fsBulkhead() failsafe.Policy[int]          { return bulkhead.New[int](8) }
+func fsTimeout() failsafe.Policy[int]           { return timeout.New[int](time.Second) }
+func fsFallback() failsafe.Policy[int]          { return fallback.NewWithResult(0) }
+func fsOK(failsafe.Execution[int]) (int, error) { return 1, nil }
+
+// benchmarkFailsafe measures a failsafe-go executor on the success path. The
+// call goes through GetWithExecution, failsafe-go's context-aware form
+// (the function can read the execution's context, as okCall gets ctx).
+func benchmarkFailsafe(b *testing.B, ex failsafe.Executor[int], parallel bool) {
+	b.ReportAllocs()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = ex.GetWithExecution(fsOK)
+			}
+		})
+		return
+	}
+	for b.Loop() {
+		_, _ = ex.GetWithExecution(fsOK)
+	}
+}
+
+// Each policy and the composed pipeline on the success path, this package
+// beside github.com/failsafe-go/failsafe-go configured alike, serial and
+// from GOMAXPROCS goroutines. Compare algo=resilience with
+// algo=failsafe-go within each policy.
+func BenchmarkPolicy_VsFailsafe(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		ours   func() Policy[int]
+		theirs func() failsafe.Executor[int]
+	}{
+		{"retry", func() Policy[int] { return must(NewRetry[int](RetryOptions{MaxAttempts: 3})) },
+			func() failsafe.Executor[int] { return failsafe.With(fsRetry()) }},
+		{"breaker", func() Policy[int] { return must(NewCircuitBreaker[int](BreakerOptions{})) },
+			func() failsafe.Executor[int] { return failsafe.With(fsBreaker()) }},
+		{"bulkhead", func() Policy[int] { return Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))) },
+			func() failsafe.Executor[int] { return failsafe.With(fsBulkhead()) }},
+		{"timeout", func() Policy[int] { return must(NewTimeout[int]("t", time.Second)) },
+			func() failsafe.Executor[int] { return failsafe.With(fsTimeout()) }},
+		{"fallback", func() Policy[int] { return NewFallbackValue(0, nil) },
+			func() failsafe.Executor[int] { return failsafe.With(fsFallback()) }},
+		{"pipeline", ourPipeline,
+			func() failsafe.Executor[int] {
+				return failsafe.With(fsFallback(), fsRetry(), fsBreaker(), fsBulkhead(), fsTimeout())
+			}},
+	} {
+		for _, par := range []bool{false, true} {
+			suffix := ""
+			if par {
+				suffix = "/parallel"
+			}
+			b.Run("policy="+c.name+"/algo=resilience"+suffix, func(b *testing.B) { benchmarkPolicy(b, c.ours(), par) })
+			b.Run("policy="+c.name+"/algo=failsafe-go"+suffix, func(b *testing.B) { benchmarkFailsafe(b, c.theirs(), par) })
+		}
+	}
 }
 
 func BenchmarkBackoff_Delay(b *testing.B) {

@@ -5,13 +5,10 @@ import (
 	"time"
 )
 
-// BudgetOptions configure a [Budget]. The zero value allows extra attempts
-// up to 10% of the requests of the last 10 seconds, plus 10 per window.
+// BudgetOptions configure a [Budget]; the ratio itself is an argument of
+// [NewBudget]. The zero value allows, on top of the ratio, 10 extra
+// attempts per window of 10 seconds.
 type BudgetOptions struct {
-	// Ratio is the share of recent requests that may be retried or hedged,
-	// in [0, 1]. Default 0.1 (when 0; use MinPerWindow alone by setting a
-	// tiny ratio such as 1e-9).
-	Ratio float64
 	// MinPerWindow extra attempts are always allowed per window, so a
 	// quiet client can still retry. Default 10; negative means none.
 	MinPerWindow int
@@ -28,7 +25,7 @@ type BudgetOptions struct {
 // fraction of recent requests (Finagle's and gRPC's retry budget, the
 // Google SRE book's per-client retry limit). A per-call limit of three
 // attempts still triples the load of a fleet whose dependency is down; a
-// budget caps the whole client at 1+Ratio times its normal load, so retries
+// budget caps the whole client at 1+ratio times its normal load, so retries
 // cannot amplify an outage. The cost: during a real outage most calls are
 // not retried at all.
 //
@@ -51,21 +48,24 @@ type BudgetStats struct {
 	Denied uint64
 }
 
-// NewBudget returns a budget configured by opts.
-func NewBudget(opts BudgetOptions) (*Budget, error) {
-	setDefault(&opts.Ratio, 0.1)
+// NewBudget returns a budget that allows extra attempts up to ratio (in
+// [0, 1]) of the requests in the window, plus opts.MinPerWindow. The ratio
+// has no default: 0.1 — a tenth more load at most — is the usual choice,
+// and 0 leaves only MinPerWindow. A ratio outside [0, 1] (or NaN) is an
+// error wrapping [ErrInvalidConfig].
+func NewBudget(ratio float64, opts BudgetOptions) (*Budget, error) {
+	if !(ratio >= 0 && ratio <= 1) {
+		return nil, configError("budget ratio must be in [0, 1], got %v", ratio)
+	}
 	setDefault(&opts.MinPerWindow, 10)
 	opts.MinPerWindow = max(opts.MinPerWindow, 0)
-	if !(opts.Ratio >= 0 && opts.Ratio <= 1) {
-		return nil, configError("budget Ratio must be in [0, 1], got %v", opts.Ratio)
-	}
 	if err := windowDefaults("budget", &opts.Window, &opts.Buckets, 10); err != nil {
 		return nil, err
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Budget{ratio: opts.Ratio, min: float64(opts.MinPerWindow), now: opts.Now, ring: newBucketRing(opts.Window, opts.Buckets)}, nil
+	return &Budget{ratio: ratio, min: float64(opts.MinPerWindow), now: opts.Now, ring: newBucketRing(opts.Window, opts.Buckets)}, nil
 }
 
 // RecordRequest counts one first attempt; see [Budget.RecordRequestAt].

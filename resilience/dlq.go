@@ -55,12 +55,13 @@ type MessageQueue interface {
 	Recover(ctx context.Context) error
 }
 
-// DLQWorkerOptions configure a [DLQWorker]. The zero value dead-letters a
-// message after 5 failed attempts.
+// DLQWorkerOptions configure a [DLQWorker]. MaxAttempts is required; the
+// zero value of every other field is a default.
 type DLQWorkerOptions struct {
 	// MaxAttempts is the number of deliveries before a message is
-	// dead-lettered. Default 5 (when 0); 1 dead-letters on the first
-	// failure.
+	// dead-lettered: 1 dead-letters on the first failure. It is required —
+	// 0 or negative is an error, not a default — because each extra
+	// delivery runs the handler again.
 	MaxAttempts int
 	// Wait is how long one Receive blocks. Default 1 s.
 	Wait time.Duration
@@ -97,7 +98,6 @@ type DLQStats struct{ Processed, Succeeded, Retried, DeadLettered uint64 }
 
 // NewDLQWorker returns a worker running handler over q.
 func NewDLQWorker(q MessageQueue, handler func(context.Context, Message) error, opts DLQWorkerOptions) (*DLQWorker, error) {
-	setDefault(&opts.MaxAttempts, 5)
 	setDefault(&opts.Wait, time.Second)
 	switch {
 	case q == nil:
@@ -105,7 +105,7 @@ func NewDLQWorker(q MessageQueue, handler func(context.Context, Message) error, 
 	case handler == nil:
 		return nil, configError("dlq worker: nil handler")
 	case opts.MaxAttempts < 1:
-		return nil, configError("dlq worker MaxAttempts must be >= 1, got %d", opts.MaxAttempts)
+		return nil, configError("dlq worker MaxAttempts must be set to at least 1, got %d", opts.MaxAttempts)
 	case opts.Wait < 0:
 		return nil, configError("dlq worker Wait must be positive, got %v", opts.Wait)
 	}

@@ -111,13 +111,13 @@ func TestDLQWorkerRestartLosesNothing(t *testing.T) {
 				mu.Unlock()
 				return nil
 			}
-			w1 := must(NewDLQWorker(q, handler, DLQWorkerOptions{Wait: 10 * time.Millisecond}))
+			w1 := must(NewDLQWorker(q, handler, DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond}))
 			require.NoError(t, w1.Run(runCtx))
 			mu.Lock()
 			assert.Len(t, done, 6)
 			mu.Unlock()
 
-			w2 := must(NewDLQWorker(newQ(), handler, DLQWorkerOptions{Wait: 10 * time.Millisecond}))
+			w2 := must(NewDLQWorker(newQ(), handler, DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond}))
 			ctx2, cancel2 := context.WithCancel(ctx)
 			errc := make(chan error)
 			go func() { errc <- w2.Run(ctx2) }()
@@ -135,13 +135,17 @@ func TestDLQWorkerRestartLosesNothing(t *testing.T) {
 
 func TestDLQBadInput(t *testing.T) {
 	q := NewMemoryQueue()
-	_, err := NewDLQWorker(nil, func(context.Context, Message) error { return nil }, DLQWorkerOptions{})
+	_, err := NewDLQWorker(nil, func(context.Context, Message) error { return nil }, DLQWorkerOptions{MaxAttempts: 3})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewDLQWorker(q, nil, DLQWorkerOptions{})
+	_, err = NewDLQWorker(q, nil, DLQWorkerOptions{MaxAttempts: 3})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewDLQWorker(q, func(context.Context, Message) error { return nil }, DLQWorkerOptions{MaxAttempts: -2})
-	assert.ErrorIs(t, err, ErrInvalidConfig)
-	assert.True(t, strings.Contains(err.Error(), "-2"))
+	assert.ErrorContains(t, err, "nil handler")
+	for _, n := range []int{0, -2} { // no default number of deliveries
+		w, err := NewDLQWorker(q, func(context.Context, Message) error { return nil }, DLQWorkerOptions{MaxAttempts: n})
+		assert.Nil(t, w)
+		assert.ErrorIs(t, err, ErrInvalidConfig)
+		assert.True(t, strings.Contains(err.Error(), fmt.Sprintf("got %d", n)), err)
+	}
 	_, err = NewRedisStreamQueue(context.Background(), nil, "q", RedisStreamQueueOptions{})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 }

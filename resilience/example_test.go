@@ -211,3 +211,38 @@ func ExampleHedge() {
 	fmt.Println(v, err, h.Stats().HedgeWins)
 	// Output: answer from the hedge <nil> 1
 }
+
+func ExampleNewRetry_maxAttemptsIsRequired() {
+	// Retrying runs the call again, which is safe only if it is
+	// idempotent: the number of attempts has no default.
+	_, err := resilience.NewRetry[string](resilience.RetryOptions{Name: "charge card"})
+	fmt.Println(errors.Is(err, resilience.ErrInvalidConfig))
+	fmt.Println(err)
+	// Output:
+	// true
+	// resilience: invalid configuration: retry "charge card" MaxAttempts must be set to at least 1 (1 disables retries), got 0
+}
+
+func ExampleNewBudget() {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Retries may add a tenth to the recent requests, with no floor.
+	budget, err := resilience.NewBudget(0.1, resilience.BudgetOptions{MinPerWindow: -1})
+	if err != nil {
+		panic(err)
+	}
+	for range 50 {
+		budget.RecordRequestAt(now)
+	}
+	granted := 0
+	for range 20 {
+		if budget.TryExtraAt(now) {
+			granted++
+		}
+	}
+	fmt.Println("retries granted for 50 requests:", granted)
+	_, err = resilience.NewBudget(1.5, resilience.BudgetOptions{})
+	fmt.Println(err)
+	// Output:
+	// retries granted for 50 requests: 5
+	// resilience: invalid configuration: budget ratio must be in [0, 1], got 1.5
+}

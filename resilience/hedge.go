@@ -79,7 +79,7 @@ type HedgeOptions struct {
 	// MaxHedges is the number of extra requests per call. Default 1.
 	MaxHedges int
 	// Budget limits hedges to a share of requests. Default: a new budget
-	// of Ratio 0.05. Use a shared one to cap a fleet's extra load.
+	// of ratio 0.05 (see [NewBudget]). Use a shared one to cap a fleet's extra load.
 	Budget *Budget
 	// Now is the clock for latencies and the budget. Default time.Now.
 	Now func() time.Time
@@ -139,7 +139,7 @@ func NewHedge[T any](opts HedgeOptions) (*Hedge[T], error) {
 		opts.Now = time.Now
 	}
 	if opts.Budget == nil {
-		if opts.Budget, err = NewBudget(BudgetOptions{Ratio: 0.05, Now: opts.Now}); err != nil {
+		if opts.Budget, err = NewBudget(0.05, BudgetOptions{Now: opts.Now}); err != nil {
 			return nil, err
 		}
 	}

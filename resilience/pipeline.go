@@ -35,7 +35,8 @@ type Guard interface {
 }
 
 // Guarded returns g as a Policy[T]: Execute calls g.Enter, then fn under
-// the permit's context, then g.Exit.
+// the permit's context, then g.Exit. A nil g makes every Execute return an
+// error wrapping [ErrInvalidConfig].
 func Guarded[T any](g Guard) Policy[T] { return guarded[T]{g} }
 
 type guarded[T any] struct{ g Guard }
@@ -44,6 +45,9 @@ func (p guarded[T]) Execute(ctx context.Context, fn func(context.Context) (T, er
 	var zero T
 	if fn == nil {
 		return zero, configError("guard: nil function")
+	}
+	if p.g == nil {
+		return zero, configError("guard: nil Guard")
 	}
 	permit, err := p.g.Enter(ctx)
 	if err != nil {
@@ -71,6 +75,10 @@ func (p guarded[T]) Execute(ctx context.Context, fn func(context.Context) (T, er
 // A Pipeline is safe for concurrent use if its policies are.
 type Pipeline[T any] struct {
 	policies []Policy[T]
+	// known is true when every policy is one of this package's that does
+	// not keep the function it is given: Execute then calls them directly,
+	// so the function each level hands to the next stays on the stack.
+	known bool
 }
 
 // NewPipeline returns the composition of policies, outermost first. It
@@ -84,7 +92,15 @@ func NewPipeline[T any](policies ...Policy[T]) (*Pipeline[T], error) {
 			return nil, configError("pipeline policy %d is nil", i)
 		}
 	}
-	return &Pipeline[T]{policies: append([]Policy[T](nil), policies...)}, nil
+	p := &Pipeline[T]{policies: append([]Policy[T](nil), policies...), known: true}
+	for _, q := range p.policies {
+		switch q.(type) {
+		case *Fallback[T], *Retry[T], *CircuitBreaker[T], *SharedBreaker[T], *Timeout[T], guarded[T]:
+		default:
+			p.known = false
+		}
+	}
+	return p, nil
 }
 
 // Execute runs fn through every policy of the pipeline.
@@ -93,14 +109,47 @@ func (p *Pipeline[T]) Execute(ctx context.Context, fn func(context.Context) (T, 
 		var zero T
 		return zero, configError("pipeline: nil function")
 	}
+	if p.known {
+		return p.runKnown(ctx, 0, fn)
+	}
 	return p.run(ctx, 0, fn)
 }
 
+// run calls policy i with a function that runs the rest of the pipeline.
+// The interface call lets that function escape, so each level allocates
+// it.
 func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (T, error)) (T, error) {
 	if i == len(p.policies)-1 {
 		return p.policies[i].Execute(ctx, fn)
 	}
 	return p.policies[i].Execute(ctx, func(ctx context.Context) (T, error) { return p.run(ctx, i+1, fn) })
+}
+
+// runKnown is run for pipelines of this package's policies: calling their
+// Execute methods directly lets the compiler see that none keeps fn, so the
+// per-level functions live on the stack and the composition allocates
+// nothing of its own.
+func (p *Pipeline[T]) runKnown(ctx context.Context, i int, fn func(context.Context) (T, error)) (T, error) {
+	next := fn
+	if i < len(p.policies)-1 {
+		next = func(ctx context.Context) (T, error) { return p.runKnown(ctx, i+1, fn) }
+	}
+	switch q := p.policies[i].(type) {
+	case *Fallback[T]:
+		return q.Execute(ctx, next)
+	case *Retry[T]:
+		return q.Execute(ctx, next)
+	case *CircuitBreaker[T]:
+		return q.Execute(ctx, next)
+	case *SharedBreaker[T]:
+		return q.Execute(ctx, next)
+	case *Timeout[T]:
+		return q.Execute(ctx, next)
+	case guarded[T]:
+		return q.Execute(ctx, next)
+	}
+	var zero T
+	return zero, configError("pipeline: policy %d changed type", i) // unreachable: known checked every type
 }
 
 // Timeout bounds a call: fn runs under a context that ends after the
@@ -117,10 +166,22 @@ func (p *Pipeline[T]) run(ctx context.Context, i int, fn func(context.Context) (
 //
 // A Timeout is safe for concurrent use.
 type Timeout[T any] struct {
-	name string
-	d    time.Duration
+	name        string
+	d           time.Duration
+	withTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
 
 	calls, timeouts counter
+}
+
+// TimeoutOptions configure a [Timeout] made by [NewTimeoutWith].
+type TimeoutOptions struct {
+	// Name identifies the policy in errors. Default "".
+	Name string
+	// WithTimeout derives the context a call runs under, which must end
+	// with context.DeadlineExceeded once d has passed. Default
+	// context.WithTimeout. A simulation passes one that ends the context
+	// on virtual time.
+	WithTimeout func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
 }
 
 // TimeoutStats counts calls and how many the timeout cut short.
@@ -131,12 +192,21 @@ func (t *Timeout[T]) Stats() TimeoutStats {
 	return TimeoutStats{Calls: t.calls.load(), Timeouts: t.timeouts.load()}
 }
 
-// NewTimeout returns a timeout of d (> 0) named name.
+// NewTimeout returns a timeout of d (> 0) named name. It is shorthand for
+// NewTimeoutWith(d, TimeoutOptions{Name: name}).
 func NewTimeout[T any](name string, d time.Duration) (*Timeout[T], error) {
+	return NewTimeoutWith[T](d, TimeoutOptions{Name: name})
+}
+
+// NewTimeoutWith returns a timeout of d (> 0) configured by opts.
+func NewTimeoutWith[T any](d time.Duration, opts TimeoutOptions) (*Timeout[T], error) {
 	if d <= 0 {
-		return nil, configError("timeout %q must be positive, got %v", name, d)
+		return nil, configError("timeout %q must be positive, got %v", opts.Name, d)
 	}
-	return &Timeout[T]{name: name, d: d}, nil
+	if opts.WithTimeout == nil {
+		opts.WithTimeout = context.WithTimeout
+	}
+	return &Timeout[T]{name: opts.Name, d: d, withTimeout: opts.WithTimeout}, nil
 }
 
 // Execute runs fn with the deadline.
@@ -146,7 +216,7 @@ func (t *Timeout[T]) Execute(ctx context.Context, fn func(context.Context) (T, e
 		return zero, configError("timeout %q: nil function", t.name)
 	}
 	t.calls.add()
-	cctx, cancel := context.WithTimeout(ctx, t.d)
+	cctx, cancel := t.withTimeout(ctx, t.d)
 	v, err := fn(cctx)
 	timedOut := cctx.Err() != nil && ctx.Err() == nil
 	cancel()

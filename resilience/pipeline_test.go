@@ -39,6 +39,29 @@ func TestTimeout(t *testing.T) {
 	})
 	_, err := NewTimeout[int]("x", 0)
 	assert.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = NewTimeoutWith[int](-time.Second, TimeoutOptions{Name: "y"})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, `timeout "y" must be positive, got -1s`)
+}
+
+// WithTimeout replaces the clock behind the deadline: here a context whose
+// deadline has already passed, as a simulation's virtual clock would end
+// it, cuts a one-hour timeout at once.
+func TestTimeoutWithItsOwnClock(t *testing.T) {
+	var asked []time.Duration
+	to, err := NewTimeoutWith[int](time.Hour, TimeoutOptions{Name: "virtual", WithTimeout: func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+		asked = append(asked, d)
+		return context.WithDeadline(ctx, time.Unix(0, 0))
+	}})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = to.Execute(t.Context(), func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
+	assert.ErrorIs(t, err, ErrTimeout)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), `timeout "virtual"`)
+	assert.Less(t, time.Since(start), time.Minute, "the hour passed on the given clock, not the wall clock")
+	assert.Equal(t, []time.Duration{time.Hour}, asked)
+	assert.Equal(t, TimeoutStats{Calls: 1, Timeouts: 1}, to.Stats())
 }
 
 func TestFallback(t *testing.T) {

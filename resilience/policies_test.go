@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ func TestEveryPolicyContract(t *testing.T) {
 	policies := map[string]Policy[int]{
 		"breaker":        must(NewCircuitBreaker[int](BreakerOptions{})),
 		"shared-breaker": must(NewSharedBreaker[int](NewMemoryBreakerStore(), SharedBreakerOptions{Name: "x"})),
-		"retry":          must(NewRetry[int](RetryOptions{})),
+		"retry":          must(NewRetry[int](RetryOptions{MaxAttempts: 3})),
 		"timeout":        must(NewTimeout[int]("t", time.Second)),
 		"fallback":       NewFallbackValue(0, nil),
 		"hedge":          must(NewHedge[int](HedgeOptions{})),
@@ -23,7 +24,7 @@ func TestEveryPolicyContract(t *testing.T) {
 		"throttle":       Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))),
 		"shedder":        Guarded[int](must(NewLoadShedder(ShedderOptions{}))),
 		"fault":          Guarded[int](must(NewFaultInjector(FaultOptions{}))),
-		"pipeline":       must(NewPipeline[int](NewFallbackValue(0, nil), must(NewRetry[int](RetryOptions{})))),
+		"pipeline":       must(NewPipeline[int](NewFallbackValue(0, nil), must(NewRetry[int](RetryOptions{MaxAttempts: 3})))),
 	}
 	for name, p := range policies {
 		t.Run(name, func(t *testing.T) {
@@ -55,6 +56,49 @@ func TestEveryGuardContract(t *testing.T) {
 				assert.Equal(t, t.Context(), p.Ctx)
 				g.Exit(p, nil)
 			}
+		})
+	}
+}
+
+// The issue's list of bad input — zero or negative attempts, a max delay
+// below the base delay, jitter outside its range, a budget ratio outside
+// [0, 1], a nil function, a bulkhead of size 0 — each gives an error that
+// wraps ErrInvalidConfig and names the offending value, never a panic or a
+// silent default.
+func TestBadInputGivesClearErrors(t *testing.T) {
+	noop := func(context.Context, Message) error { return nil }
+	for _, c := range []struct {
+		name string
+		err  func() error
+		want string // part of the message naming the value
+	}{
+		{"retry attempts 0", func() error { _, err := NewRetry[int](RetryOptions{}); return err }, "MaxAttempts must be set to at least 1 (1 disables retries), got 0"},
+		{"retry attempts -3", func() error { _, err := NewRetry[int](RetryOptions{MaxAttempts: -3}); return err }, "got -3"},
+		{"dlq attempts 0", func() error { _, err := NewDLQWorker(NewMemoryQueue(), noop, DLQWorkerOptions{}); return err }, "MaxAttempts must be set to at least 1, got 0"},
+		{"max delay below base", func() error {
+			_, err := NewRetry[int](RetryOptions{MaxAttempts: 2, Backoff: Backoff{Base: time.Second, Max: 10 * time.Millisecond}})
+			return err
+		}, "Max 10ms is below Base 1s"},
+		{"jitter above range", func() error { return Backoff{Jitter: JitterDecorrelated + 1}.Validate() }, "Jitter 4"},
+		{"jitter below range", func() error { return Backoff{Jitter: -1}.Validate() }, "Jitter -1"},
+		{"budget ratio 1.01", func() error { _, err := NewBudget(1.01, BudgetOptions{}); return err }, "ratio must be in [0, 1], got 1.01"},
+		{"budget ratio -0.5", func() error { _, err := NewBudget(-0.5, BudgetOptions{}); return err }, "got -0.5"},
+		{"bulkhead size 0", func() error { _, err := NewBulkhead(0, BulkheadOptions{Name: "db"}); return err }, `bulkhead "db" needs maxConcurrent >= 1, got 0`},
+		{"bulkhead size -1", func() error { _, err := NewBulkheads(-1, BulkheadOptions{}); return err }, "got -1"},
+		{"nil fallback function", func() error { _, err := NewFallbackFunc[int](nil, nil); return err }, "nil function"},
+		{"nil dlq handler", func() error {
+			_, err := NewDLQWorker(NewMemoryQueue(), nil, DLQWorkerOptions{MaxAttempts: 1})
+			return err
+		}, "nil handler"},
+		{"nil guard", func() error { _, err := Guarded[int](nil).Execute(t.Context(), ok); return err }, "nil Guard"},
+		{"nil pipeline policy", func() error { _, err := NewPipeline[int](NewFallbackValue(0, nil), nil); return err }, "policy 1 is nil"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = c.err() })
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.ErrorContains(t, err, c.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "resilience: "), err.Error())
 		})
 	}
 }

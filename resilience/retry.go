@@ -8,14 +8,17 @@ import (
 	"time"
 )
 
-// RetryOptions configure a [Retry]. The zero value makes up to 3 attempts
-// with full-jitter exponential backoff from 100 ms capped at 10 s, on every
-// error, with no elapsed-time limit and no budget.
+// RetryOptions configure a [Retry]. MaxAttempts is required; every other
+// field's zero value is a default, so RetryOptions{MaxAttempts: 3} makes up
+// to 3 attempts with full-jitter exponential backoff from 100 ms capped at
+// 10 s, on every error, with no elapsed-time limit and no budget.
 type RetryOptions struct {
 	// Name identifies the policy in errors. Default "".
 	Name string
-	// MaxAttempts is the total number of attempts, the first included.
-	// Default 3 (when 0); 1 disables retries; negative is invalid.
+	// MaxAttempts is the total number of attempts, the first included:
+	// 1 disables retries. It is required — 0 or negative is an error, not
+	// a default — because retrying is safe only for idempotent calls, so
+	// how many times a call may run is the caller's decision.
 	MaxAttempts int
 	// MaxElapsed stops retrying once the next attempt would start later
 	// than this after the first one. Default 0: no limit.
@@ -93,13 +96,12 @@ type RetryStats struct {
 	Exhausted, BudgetDenied uint64
 }
 
-// NewRetry returns a retry policy configured by opts.
+// NewRetry returns a retry policy configured by opts. It returns an error
+// wrapping [ErrInvalidConfig] for MaxAttempts below 1, a negative
+// MaxElapsed, or an invalid [Backoff].
 func NewRetry[T any](opts RetryOptions) (*Retry[T], error) {
-	if opts.MaxAttempts == 0 {
-		opts.MaxAttempts = 3
-	}
-	if opts.MaxAttempts < 0 {
-		return nil, configError("retry MaxAttempts must be >= 1, got %d", opts.MaxAttempts)
+	if opts.MaxAttempts < 1 {
+		return nil, configError("retry %q MaxAttempts must be set to at least 1 (1 disables retries), got %d", opts.Name, opts.MaxAttempts)
 	}
 	if opts.MaxElapsed < 0 {
 		return nil, configError("retry MaxElapsed must not be negative, got %v", opts.MaxElapsed)

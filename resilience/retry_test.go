@@ -3,6 +3,8 @@ package resilience
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -51,14 +53,37 @@ func TestBackoffBadInput(t *testing.T) {
 	} {
 		err := b.Validate()
 		assert.ErrorIs(t, err, ErrInvalidConfig, name)
-		_, err = NewRetry[int](RetryOptions{Backoff: b})
+		_, err = NewRetry[int](RetryOptions{MaxAttempts: 3, Backoff: b})
 		assert.ErrorIs(t, err, ErrInvalidConfig, name)
 	}
-	_, err := NewRetry[int](RetryOptions{MaxAttempts: -1})
+	err := Backoff{Base: time.Second, Max: time.Millisecond}.Validate()
+	assert.ErrorContains(t, err, "Max 1ms is below Base 1s", "names both values")
+	err = Backoff{Max: 50 * time.Millisecond}.Validate()
+	assert.ErrorContains(t, err, "Max 50ms is below Base 100ms (the default)", "says the base is the default")
+	err = Backoff{Max: -time.Second}.Validate()
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	assert.Contains(t, err.Error(), "-1")
-	_, err = NewRetry[int](RetryOptions{MaxElapsed: -1})
+	assert.ErrorContains(t, err, "-1s")
+	assert.ErrorContains(t, Backoff{Jitter: Jitter(9)}.Validate(), "Jitter 9")
+	_, err = NewRetry[int](RetryOptions{MaxAttempts: 3, MaxElapsed: -1})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+// MaxAttempts has no default: zero and negative values are errors that
+// name the value, never a silent 3.
+func TestRetryMaxAttemptsIsRequired(t *testing.T) {
+	for _, n := range []int{0, -1, -100} {
+		r, err := NewRetry[int](RetryOptions{Name: "charge", MaxAttempts: n})
+		assert.Nil(t, r)
+		require.ErrorIs(t, err, ErrInvalidConfig, "MaxAttempts %d", n)
+		assert.ErrorContains(t, err, fmt.Sprintf("got %d", n))
+		assert.ErrorContains(t, err, `"charge"`)
+	}
+	r, err := NewRetry[int](RetryOptions{MaxAttempts: 1})
+	require.NoError(t, err)
+	fn, calls := flaky(5, errBoom)
+	_, err = r.Execute(t.Context(), fn)
+	assert.ErrorIs(t, err, ErrRetriesExhausted)
+	assert.Equal(t, 1, *calls, "1 attempt: no retry")
 }
 
 // flaky fails its first n calls.
@@ -108,7 +133,7 @@ func TestRetryGivesUp(t *testing.T) {
 
 		// Not retryable: one attempt, the error as is.
 		perm := errors.New("bad request")
-		r2, err := NewRetry[int](RetryOptions{RetryIf: func(err error) bool { return !errors.Is(err, perm) }})
+		r2, err := NewRetry[int](RetryOptions{MaxAttempts: 3, RetryIf: func(err error) bool { return !errors.Is(err, perm) }})
 		require.NoError(t, err)
 		fn, calls = flaky(10, perm)
 		_, err = r2.Execute(t.Context(), fn)
@@ -128,7 +153,7 @@ func TestRetryGivesUp(t *testing.T) {
 
 func TestRetryHonoursRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r, err := NewRetry[int](RetryOptions{Backoff: Backoff{Base: time.Millisecond, Jitter: JitterNone}})
+		r, err := NewRetry[int](RetryOptions{MaxAttempts: 3, Backoff: Backoff{Base: time.Millisecond, Jitter: JitterNone}})
 		require.NoError(t, err)
 		fn, _ := flaky(1, &RetryAfterError{Err: errBoom, After: 2 * time.Second})
 		start := time.Now()
@@ -140,7 +165,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 
 func TestRetrySleepHonoursContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r, err := NewRetry[int](RetryOptions{Backoff: Backoff{Base: time.Hour, Jitter: JitterNone}})
+		r, err := NewRetry[int](RetryOptions{MaxAttempts: 3, Backoff: Backoff{Base: time.Hour, Jitter: JitterNone}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
@@ -156,7 +181,7 @@ func TestRetrySleepHonoursContext(t *testing.T) {
 
 func TestRetryBudgetCapsAmplification(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		budget, err := NewBudget(BudgetOptions{Ratio: 0.1, MinPerWindow: -1})
+		budget, err := NewBudget(0.1, BudgetOptions{MinPerWindow: -1})
 		require.NoError(t, err)
 		r, err := NewRetry[int](RetryOptions{MaxAttempts: 3, Budget: budget, Backoff: Backoff{Base: time.Millisecond}})
 		require.NoError(t, err)
@@ -185,14 +210,45 @@ func TestRetryBudgetCapsAmplification(t *testing.T) {
 }
 
 func TestBudgetBadInput(t *testing.T) {
-	for _, r := range []float64{-0.1, 1.5} {
-		_, err := NewBudget(BudgetOptions{Ratio: r})
-		assert.ErrorIs(t, err, ErrInvalidConfig, "ratio %v", r)
+	for _, r := range []float64{-0.1, 1.5, math.NaN(), math.Inf(1)} {
+		b, err := NewBudget(r, BudgetOptions{})
+		assert.Nil(t, b)
+		require.ErrorIs(t, err, ErrInvalidConfig, "ratio %v", r)
+		assert.ErrorContains(t, err, fmt.Sprintf("got %v", r))
 	}
-	_, err := NewBudget(BudgetOptions{Window: -time.Second})
+	_, err := NewBudget(0.1, BudgetOptions{Window: -time.Second})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewBudget(BudgetOptions{Buckets: -1})
+	_, err = NewBudget(0.1, BudgetOptions{Buckets: -1})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+// The ends of [0, 1] are valid and mean what they say: 0 is no
+// proportional allowance (only MinPerWindow), 1 is one retry per request.
+func TestBudgetRatioBounds(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	zero := must(NewBudget(0, BudgetOptions{MinPerWindow: 2}))
+	for range 100 {
+		zero.RecordRequestAt(now)
+	}
+	granted := 0
+	for range 10 {
+		if zero.TryExtraAt(now) {
+			granted++
+		}
+	}
+	assert.Equal(t, 2, granted, "ratio 0: MinPerWindow only, not a default ratio")
+
+	one := must(NewBudget(1, BudgetOptions{MinPerWindow: -1}))
+	for range 5 {
+		one.RecordRequestAt(now)
+	}
+	granted = 0
+	for range 10 {
+		if one.TryExtraAt(now) {
+			granted++
+		}
+	}
+	assert.Equal(t, 5, granted, "ratio 1: one extra attempt per request")
 }
 
 func TestParseRetryAfter(t *testing.T) {

@@ -61,11 +61,13 @@ func run(ctx context.Context, out io.Writer, requests int) error {
 	client := backend.Client()
 
 	// The client's pipeline, built once.
-	budget, err := resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.2})
+	// Retries may add at most a fifth to the load (plus 10 per 10 s).
+	budget, err := resilience.NewBudget(0.2, resilience.BudgetOptions{})
 	if err != nil {
 		return err
 	}
 	fallback := resilience.NewFallbackValue("cached price: $9.90 (stale)", nil)
+	// A GET of a price is idempotent, so it may be retried: 3 attempts.
 	retry, err := resilience.NewRetry[string](resilience.RetryOptions{
 		MaxAttempts: 3, Budget: budget,
 		Backoff: resilience.Backoff{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond},
