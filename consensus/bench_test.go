@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,11 +22,15 @@ func reportLatencies(b *testing.B, lat *sim.Recorder) {
 
 // BenchmarkNode_Failover measures leader loss → new leader accepting
 // writes; each iteration is one trial (run with -benchtime 20x or more).
+// "lan-plain" is the LAN preset without its failure detector: raft's own
+// randomized timers alone, the peer the detector is measured against.
 func BenchmarkNode_Failover(b *testing.B) {
+	plain := LANTiming()
+	plain.FastFailover = false
 	for _, preset := range []struct {
 		name   string
 		timing Timing
-	}{{"lan", LANTiming()}, {"default", DefaultTiming()}} {
+	}{{"lan", LANTiming()}, {"lan-plain", plain}, {"default", DefaultTiming()}} {
 		for _, nodes := range []int{3, 5} {
 			b.Run(fmt.Sprintf("timing=%s/nodes=%d", preset.name, nodes), func(b *testing.B) {
 				c := newCluster(b, ClusterOptions{Nodes: nodes, Node: Options{Timing: preset.timing}})
@@ -33,6 +38,53 @@ func BenchmarkNode_Failover(b *testing.B) {
 				lat := sim.NewRecorder()
 				for b.Loop() {
 					d, err := c.Failover(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					lat.Record(d)
+				}
+				b.ReportMetric(float64(lat.Percentile(50).Milliseconds()), "p50-ms")
+				b.ReportMetric(float64(lat.Percentile(99).Milliseconds()), "p99-ms")
+				b.ReportMetric(float64(lat.Percentile(99))/float64(preset.timing.HeartbeatTimeout), "p99/heartbeat")
+			})
+		}
+	}
+}
+
+// BenchmarkNode_FailoverUnderLoad is BenchmarkNode_Failover with 8 clients
+// writing throughout, so the leader dies with entries in flight: a follower
+// may miss the last ones, and Raft lets only an up-to-date follower win.
+func BenchmarkNode_FailoverUnderLoad(b *testing.B) {
+	plain := LANTiming()
+	plain.FastFailover = false
+	for _, preset := range []struct {
+		name   string
+		timing Timing
+	}{{"lan", LANTiming()}, {"lan-plain", plain}} {
+		for _, nodes := range []int{3, 5} {
+			b.Run(fmt.Sprintf("timing=%s/nodes=%d", preset.name, nodes), func(b *testing.B) {
+				c := newCluster(b, ClusterOptions{Nodes: nodes, Node: Options{Timing: preset.timing}})
+				ctx, cancel := context.WithCancel(context.Background())
+				var wg sync.WaitGroup
+				for w := range 8 {
+					wg.Go(func() {
+						for i := 0; ctx.Err() == nil; i++ {
+							n := c.Leader()
+							if n == nil {
+								time.Sleep(time.Millisecond)
+								continue
+							}
+							wctx, wcancel := context.WithTimeout(ctx, 2*preset.timing.HeartbeatTimeout)
+							_, _ = n.Put(wctx, fmt.Sprintf("w%d", w), []byte(strconv.Itoa(i)))
+							wcancel()
+						}
+					})
+				}
+				defer wg.Wait()
+				defer cancel()
+				lat := sim.NewRecorder()
+				for b.Loop() {
+					d, err := c.Failover(context.Background())
 					if err != nil {
 						b.Fatal(err)
 					}

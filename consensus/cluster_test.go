@@ -26,8 +26,12 @@ func TestCluster_ElectsOneLeaderAndReplicates(t *testing.T) {
 			leaders++
 			continue
 		}
-		id, _ := n.Leader()
-		assert.Equal(t, leader.ID(), id, "follower %s knows the leader", n.ID())
+		// A follower learns the leader from its first AppendEntries, which
+		// may arrive after a write committed on the other follower.
+		eventually(t, ctx, "follower "+n.ID()+" knows the leader", func() bool {
+			id, _ := n.Leader()
+			return id == leader.ID()
+		})
 		// Followers refuse writes and linearizable reads, naming the leader.
 		_, err := n.Put(ctx, "b", []byte("x"))
 		var nl *NotLeaderError

@@ -129,13 +129,15 @@ func TestNewNode_InvalidConfig(t *testing.T) {
 	_, tr := raft.NewInmemTransport("")
 	defer tr.Close()
 	cases := map[string]Options{
-		"empty id":           {Addr: "127.0.0.1:0", InMemory: true},
-		"no address":         {ID: "a", InMemory: true},
-		"empty data dir":     {ID: "a", Transport: tr},
-		"both storages":      {ID: "a", Transport: tr, InMemory: true, DataDir: "/tmp/x"},
-		"negative value max": {ID: "a", Transport: tr, InMemory: true, MaxValueSize: -1},
-		"tiny heartbeat":     {ID: "a", Transport: tr, InMemory: true, Timing: Timing{HeartbeatTimeout: time.Microsecond, ElectionTimeout: time.Second, LeaderLeaseTimeout: time.Second, CommitTimeout: time.Second}},
-		"lease > heartbeat":  {ID: "a", Transport: tr, InMemory: true, Timing: Timing{HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: time.Second, CommitTimeout: time.Millisecond}},
+		"empty id":             {Addr: "127.0.0.1:0", InMemory: true},
+		"no address":           {ID: "a", InMemory: true},
+		"empty data dir":       {ID: "a", Transport: tr},
+		"both storages":        {ID: "a", Transport: tr, InMemory: true, DataDir: "/tmp/x"},
+		"negative value max":   {ID: "a", Transport: tr, InMemory: true, MaxValueSize: -1},
+		"tiny heartbeat":       {ID: "a", Transport: tr, InMemory: true, Timing: Timing{HeartbeatTimeout: time.Microsecond, ElectionTimeout: time.Second, LeaderLeaseTimeout: time.Second, CommitTimeout: time.Second}},
+		"lease > heartbeat":    {ID: "a", Transport: tr, InMemory: true, Timing: Timing{HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: time.Second, CommitTimeout: time.Millisecond}},
+		"detector, no timers":  {ID: "a", Transport: tr, InMemory: true, Timing: Timing{FastFailover: true}},
+		"election < heartbeat": {ID: "a", Transport: tr, InMemory: true, Timing: Timing{HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 20 * time.Millisecond, LeaderLeaseTimeout: 10 * time.Millisecond, CommitTimeout: time.Millisecond, FastFailover: true}},
 	}
 	for name, o := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -427,7 +427,9 @@ func (c *LocalCluster) Close() error {
 // Failover measures one failover: it isolates the current leader, times
 // how long until another node is leader and has committed a write (the
 // "leader loss → new leader accepting writes" time), then heals the
-// network and waits until the old leader follows the new one.
+// network and waits until the old leader follows the new one and every
+// node has applied that write, so that back-to-back trials each start from
+// a whole, caught-up cluster.
 func (c *LocalCluster) Failover(ctx context.Context) (time.Duration, error) {
 	old, err := c.WaitLeader(ctx)
 	if err != nil {
@@ -436,7 +438,10 @@ func (c *LocalCluster) Failover(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	c.Isolate(old.ID())
 	defer c.Heal()
-	var d time.Duration
+	var (
+		d     time.Duration
+		index uint64
+	)
 	for {
 		n, err := c.WaitLeader(ctx, old.ID())
 		if err != nil {
@@ -444,6 +449,7 @@ func (c *LocalCluster) Failover(ctx context.Context) (time.Duration, error) {
 		}
 		if _, err = n.Put(ctx, "consensus/failover", []byte(n.ID())); err == nil {
 			d = time.Since(start)
+			index = n.raft.AppliedIndex()
 			break
 		}
 		if ctx.Err() != nil {
@@ -455,7 +461,11 @@ func (c *LocalCluster) Failover(ctx context.Context) (time.Duration, error) {
 	defer t.Stop()
 	for {
 		id, _ := old.Leader()
-		if !old.IsLeader() && id != "" && id != old.ID() {
+		caughtUp := true
+		for _, n := range c.Nodes() {
+			caughtUp = caughtUp && n.raft.AppliedIndex() >= index
+		}
+		if caughtUp && !old.IsLeader() && id != "" && id != old.ID() {
 			return d, nil
 		}
 		select {

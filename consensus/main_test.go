@@ -13,13 +13,16 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testTiming is LANTiming with three times the slack: the tests check
 // logic, not failover speed, and run under -race on two shared cores, where
-// a 50 ms heartbeat can miss and cause an election nobody asked for.
+// a 50 ms heartbeat can miss and cause an election nobody asked for. Like
+// LANTiming it runs the failure detector, so every partition, crash and
+// linearizability test exercises it.
 func testTiming() Timing {
 	return Timing{
 		HeartbeatTimeout:   150 * time.Millisecond,
 		ElectionTimeout:    150 * time.Millisecond,
 		LeaderLeaseTimeout: 100 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
+		FastFailover:       true,
 	}
 }
 

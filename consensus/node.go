@@ -38,10 +38,11 @@ type Node struct {
 	wal   *raftwal.WAL // nil when storage is in memory or supplied
 	meta  *metadb.BoltMetaDB
 
-	obsCh    chan raft.Observation
-	observer *raft.Observer
-	done     chan struct{} // closed by Close
-	loopDone chan struct{} // closed when the leadership loop exits
+	obsCh      chan raft.Observation
+	observer   *raft.Observer
+	done       chan struct{} // closed by Close
+	loopDone   chan struct{} // closed when the leadership loop exits
+	detectDone chan struct{} // closed when the failure detector exits (at once without one)
 
 	mu        sync.Mutex
 	state     LeaderState                // guarded by mu
@@ -53,7 +54,7 @@ type Node struct {
 	barrierMu   sync.Mutex    // serializes termBarrier
 	barrierTerm atomic.Uint64 // the term whose no-op this leader has applied
 
-	applies, applyErrors, linReads, staleReads, notLeader, leaderChanges atomic.Uint64
+	applies, applyErrors, linReads, staleReads, notLeader, leaderChanges, detectorTriggers atomic.Uint64
 }
 
 // Server is one member of the Raft configuration.
@@ -86,7 +87,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 		return nil, err
 	}
 	opts.withDefaults()
-	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), loopDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
+	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
 	var err error
 	if st == nil {
 		if st, err = n.openStorage(); err != nil {
@@ -126,6 +127,11 @@ func newNode(opts Options, st *storage) (*Node, error) {
 	n.raft.RegisterObserver(n.observer)
 	n.state = n.currentState()
 	go n.leadershipLoop()
+	if opts.Timing.FastFailover {
+		go n.detectLoop(newDetector(n, time.Now()))
+	} else {
+		close(n.detectDone)
+	}
 	return n, nil
 }
 
@@ -192,6 +198,7 @@ func (n *Node) Close() error {
 		n.raft.DeregisterObserver(n.observer)
 		close(n.done)
 		<-n.loopDone
+		<-n.detectDone
 		err = errors.Join(err, n.closeTransport(), n.closeWAL())
 		n.mu.Lock()
 		n.closeErr = err
@@ -436,6 +443,11 @@ type Stats struct {
 	StaleReads        uint64
 	NotLeaderErrors   uint64
 	LeaderChanges     uint64 // leadership changes this node observed
+	// DetectorTriggers counts the times the failure detector
+	// ([Timing.FastFailover]) found the leader silent and made this node
+	// re-check it at once (and campaign, unless the leader spoke up just
+	// then). Always zero without the detector and on non-voters.
+	DetectorTriggers uint64
 }
 
 // Stats returns a snapshot of the node's state. It is cheap except for the
@@ -451,6 +463,7 @@ func (n *Node) Stats() Stats {
 		LastSnapshotIndex: snap, Keys: n.fsm.size(),
 		Applies: n.applies.Load(), ApplyErrors: n.applyErrors.Load(), LinearizableReads: n.linReads.Load(),
 		StaleReads: n.staleReads.Load(), NotLeaderErrors: n.notLeader.Load(), LeaderChanges: n.leaderChanges.Load(),
+		DetectorTriggers: n.detectorTriggers.Load(),
 	}
 	if n.raft.State() != raft.Leader {
 		s.LastContact = n.raft.LastContact()

@@ -9,11 +9,14 @@ import (
 )
 
 // Timing holds Raft's failure-detection timers. Failover time, the time from
-// a leader's loss to a new leader accepting writes, is about one
-// HeartbeatTimeout (a follower notices the silence after a random wait in
-// [HeartbeatTimeout, 2×HeartbeatTimeout)) plus one ElectionTimeout-bounded
-// election round. Shorter timers fail over faster but risk needless
-// elections when the network or the machine stalls.
+// a leader's loss to a new leader accepting writes, is at least one
+// HeartbeatTimeout: a follower must hear nothing for that long before it
+// campaigns. Raft alone notices the silence at a random check up to 3×
+// HeartbeatTimeout after the last heartbeat, and may then lose an
+// ElectionTimeout-bounded round to a split vote or to a follower that still
+// believes in the dead leader; [Timing.FastFailover] removes both delays.
+// Shorter timers fail over faster but risk needless elections when the
+// network or the machine stalls.
 //
 // The zero value means [DefaultTiming].
 type Timing struct {
@@ -21,7 +24,7 @@ type Timing struct {
 	// the leader before it starts an election.
 	HeartbeatTimeout time.Duration
 	// ElectionTimeout is how long a candidate waits for votes before it
-	// retries with a new term.
+	// retries with a new term. At least HeartbeatTimeout.
 	ElectionTimeout time.Duration
 	// LeaderLeaseTimeout is how long a leader stays leader without
 	// contact from a quorum before it steps down. At most HeartbeatTimeout.
@@ -29,13 +32,35 @@ type Timing struct {
 	// CommitTimeout bounds how long a quiet leader waits before sending a
 	// heartbeat that carries the commit index.
 	CommitTimeout time.Duration
+	// FastFailover runs a failure detector beside Raft on every node. A
+	// voting follower campaigns as soon as the leader has been silent for
+	// HeartbeatTimeout plus rank × HeartbeatTimeout/4, rank being its place
+	// by id among the voters other than the leader, instead of at raft's
+	// random check: the followers act one after another, never together,
+	// so there is no split vote, and the one that completes a quorum wins
+	// about HeartbeatTimeout × (1 + (q−1)/4) after the last heartbeat (q the
+	// quorum: 1.25× for 3 voters, 1.5× for 5). Non-voters never campaign;
+	// pre-vote still keeps a follower cut off in a minority from deposing
+	// the leader when it returns.
+	//
+	// Costs: one goroutine per node that wakes 8 times per
+	// HeartbeatTimeout; raft's own follower timer becomes a backstop at 3×
+	// HeartbeatTimeout, which is how long detection would take were the
+	// detector's goroutine starved; a silence just over HeartbeatTimeout
+	// always makes a follower campaign, where raft alone might check too
+	// late to notice (pre-vote keeps such a campaign harmless while the
+	// leader is alive); and when the leader dies with writes in flight and
+	// the follower due to win lacks the last entries, the election still
+	// waits out one ElectionTimeout, since Raft elects only an up-to-date
+	// log.
+	FastFailover bool
 }
 
 // DefaultTiming returns hashicorp/raft's defaults: 1 s heartbeat and election
-// timeouts, 500 ms leader lease, 50 ms commit timeout. Tuned for WANs and
-// busy machines: a 3-node in-memory cluster fails over in about 1.9 s at
-// p50 and 2.7 s at p99, a 5-node one in 1.8 s / 2.1 s (BenchmarkNode_Failover,
-// 20 trials each).
+// timeouts, 500 ms leader lease, 50 ms commit timeout, no failure detector.
+// Tuned for WANs and busy machines: a 3-node in-memory cluster fails over in
+// about 1.8 s at p50 and 2.9 s at p99, a 5-node one in 1.7 s / 2.0 s
+// (BenchmarkNode_Failover, 20 trials each, on a loaded 2-core machine).
 func DefaultTiming() Timing {
 	c := raft.DefaultConfig()
 	return Timing{
@@ -47,18 +72,25 @@ func DefaultTiming() Timing {
 }
 
 // LANTiming returns timers for one data centre or one machine: 50 ms
-// heartbeat and election timeouts, 50 ms leader lease, 5 ms commit timeout.
-// Failover takes about 85–140 ms at p50; p99 was 140 ms (2.8× the heartbeat
-// timeout) for 5 nodes and 200 ms (4×) for 3 nodes on a loaded 2-core
-// machine, where two candidates sometimes split the vote and retry after
-// another election timeout (BenchmarkNode_Failover, 20 trials each, and the
-// "consensus-election" lab experiment).
+// heartbeat and election timeouts, 50 ms leader lease, 5 ms commit timeout,
+// with the failure detector ([Timing.FastFailover]). On a loaded 2-core
+// machine (BenchmarkNode_Failover, 20 trials per run, four runs) failover
+// took 64 ms at p50 and 68–90 ms at p99 (1.4–1.8× the heartbeat timeout)
+// for 3 nodes, 76 ms and 78–84 ms (1.6–1.7×) for 5. Without the detector
+// the same timers gave 88–102 ms / 124–147 ms (2.5–2.9×) for 3 nodes and
+// 86–90 ms / 124–177 ms (2.5–3.5×) for 5. With 8 clients writing
+// throughout (BenchmarkNode_FailoverUnderLoad), p50 stays at 64–68 ms (3
+// nodes) and 76–78 ms (5), but p99 rises to 139–148 ms (2.8–3.0×) and
+// 90–157 ms (1.8–3.1×): when the follower due to win missed the last
+// entries, the election waits out an election timeout. Without the
+// detector: 166–249 ms (3.3–5.0×) and 130–154 ms (2.6–3.1×).
 func LANTiming() Timing {
 	return Timing{
 		HeartbeatTimeout:   50 * time.Millisecond,
 		ElectionTimeout:    50 * time.Millisecond,
 		LeaderLeaseTimeout: 50 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
+		FastFailover:       true,
 	}
 }
 
@@ -76,6 +108,9 @@ func (t Timing) validate() error {
 	}
 	if t.LeaderLeaseTimeout > t.HeartbeatTimeout {
 		return fmt.Errorf("%w: leader lease timeout %v exceeds heartbeat timeout %v", ErrInvalidConfig, t.LeaderLeaseTimeout, t.HeartbeatTimeout)
+	}
+	if t.ElectionTimeout < t.HeartbeatTimeout {
+		return fmt.Errorf("%w: election timeout %v below heartbeat timeout %v", ErrInvalidConfig, t.ElectionTimeout, t.HeartbeatTimeout)
 	}
 	return nil
 }
@@ -189,8 +224,7 @@ func (o *Options) withDefaults() {
 func (o *Options) raftConfig() *raft.Config {
 	c := raft.DefaultConfig()
 	c.LocalID = raft.ServerID(o.ID)
-	c.HeartbeatTimeout = o.Timing.HeartbeatTimeout
-	c.ElectionTimeout = o.Timing.ElectionTimeout
+	c.HeartbeatTimeout, c.ElectionTimeout = detectorRaftTimers(o.Timing)
 	c.LeaderLeaseTimeout = o.Timing.LeaderLeaseTimeout
 	c.CommitTimeout = o.Timing.CommitTimeout
 	if o.SnapshotThreshold > 0 {

@@ -49,7 +49,7 @@ func parse(args []string) (config, error) {
 	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8001", "HTTP API address")
 	fs.StringVar(&c.dataDir, "data", "", "data directory for the log and snapshots (required)")
 	fs.StringVar(&c.join, "join", "", "HTTP address of any cluster member to join through")
-	fs.StringVar(&c.timing, "timing", "lan", `Raft timers: "lan" (50 ms) or "default" (hashicorp/raft's 1 s)`)
+	fs.StringVar(&c.timing, "timing", "lan", `Raft timers: "lan" (50 ms, with the failure detector) or "default" (hashicorp/raft's 1 s)`)
 	fs.BoolVar(&c.bootstrap, "bootstrap", false, "start a new cluster with this node as its first member")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,16 +20,35 @@ func consensusLabCtx(t *testing.T) context.Context {
 }
 
 // No failover is faster than the heartbeat timeout (a follower must hear
-// nothing for that long), and failover grows with the timeout.
+// nothing for that long), failover grows with the timeout, and the failure
+// detector fails over faster than raft's randomized timer alone.
 func TestConsensusElectionScalesWithTimeout(t *testing.T) {
 	points, err := consensusElectionRun(consensusLabCtx(t), &lab.Env{Seed: 1, Quick: true})
 	require.NoError(t, err)
-	require.Len(t, points, 2)
+	require.Len(t, points, 4)
+	p50 := map[bool][]time.Duration{}
+	var ratios [2][]float64 // failover / timeout, raft alone and with the detector
 	for _, p := range points {
-		assert.GreaterOrEqual(t, p.trials[0], p.heartbeat*9/10, "min failover vs timeout %v", p.heartbeat)
-		assert.Less(t, consensusPct(p.trials, 0.5), 10*p.heartbeat, "p50 failover vs timeout %v", p.heartbeat)
+		assert.GreaterOrEqual(t, p.trials[0], p.heartbeat*9/10, "min failover vs timeout %v (detector %v)", p.heartbeat, p.detector)
+		assert.Less(t, consensusPct(p.trials, 0.5), 10*p.heartbeat, "p50 failover vs timeout %v (detector %v)", p.heartbeat, p.detector)
+		p50[p.detector] = append(p50[p.detector], consensusPct(p.trials, 0.5))
+		i := 0
+		if p.detector {
+			i = 1
+		}
+		for _, d := range p.trials {
+			ratios[i] = append(ratios[i], float64(d)/float64(p.heartbeat))
+		}
 	}
-	assert.Greater(t, consensusPct(points[1].trials, 0.5), consensusPct(points[0].trials, 0.5), "longer timeout, slower failover")
+	for detector, v := range p50 {
+		require.Len(t, v, 2)
+		assert.Greater(t, v[1], v[0], "longer timeout, slower failover (detector %v)", detector)
+	}
+	// Pooled over both timeouts (10 trials each), the detector's median
+	// failover is below raft's alone.
+	slices.Sort(ratios[0])
+	slices.Sort(ratios[1])
+	assert.Less(t, ratios[1][len(ratios[1])/2], ratios[0][len(ratios[0])/2], "median failover/timeout with the detector vs without")
 }
 
 // Write latency follows the majority: bigger clusters wait for farther
