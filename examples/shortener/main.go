@@ -5,6 +5,7 @@
 //	go run ./examples/shortener                       # one instance on :8080, data in ./shortener-data
 //	go run ./examples/shortener -cluster 3            # three instances behind the lb proxy on :8080
 //	REDIS_ADDR=127.0.0.1:6379 go run ./examples/shortener -cluster 3
+//	go run ./examples/shortener -debug-addr 127.0.0.1:6060   # and net/http/pprof there
 //
 //	curl -s localhost:8080/api/v1/urls -d '{"url":"https://go.dev/doc/"}'
 //	curl -si localhost:8080/<code>
@@ -13,8 +14,14 @@
 //
 // Every flag has an environment variable (SHORTENER_<FLAG>, upper case,
 // '-' as '_'); flags win. REDIS_ADDR enables the Redis L2 cache, cross-
-// instance invalidation and the global rate limit. SIGINT or SIGTERM stops
+// process invalidation and the global rate limit. SIGINT or SIGTERM stops
 // gracefully: in-flight requests finish and every counted click is written.
+//
+// The instances of -cluster run in this process, over one store: a delete
+// on one evicts the code from the others' L1 through an in-process bus,
+// with or without Redis. Processes reach each other's L1 only through
+// Redis; without it, another process serves a deleted code from its L1
+// until the entry expires (-cache-ttl).
 package main
 
 import (
@@ -24,6 +31,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,7 +62,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 	fs.SetOutput(logOut)
 	var (
 		addr      = fs.String("addr", "127.0.0.1:8080", "listen address (of the load balancer with -cluster)")
-		cluster   = fs.Int("cluster", 1, "number of instances; more than 1 puts them behind the lb proxy on -addr")
+		cluster   = fs.Int("cluster", 1, "number of instances, all in this process over one store; more than 1 puts them behind the lb proxy on -addr")
 		dataDir   = fs.String("data", "shortener-data", "data directory (one bbolt file per shard)")
 		shards    = fs.Int("shards", 4, "number of storage shards (fixed when the data directory is created)")
 		strategy  = fs.String("strategy", service.StrategyCounter, "code generation: counter (base62 of block-allocated IDs) or hash (truncated SHA-256)")
@@ -61,13 +71,26 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 		rate      = fs.Int("create-rate", 10, "creations per second per client IP")
 		burst     = fs.Int("create-burst", 20, "creation burst per client IP")
 		cacheSize = fs.Int("cache-size", 100_000, "L1 cache entries")
+		cacheTTL  = fs.Duration("cache-ttl", time.Hour, "lifetime of cached links; bounds how long another process without Redis serves a deleted link")
 		noCache   = fs.Bool("no-cache", false, "read every redirect from the store (for load tests)")
+		storeLat  = fs.Duration("store-latency", 0, "delay added to every store read, standing in for a networked database (for load tests)")
+		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
 		redisAddr = fs.String("redis", os.Getenv("REDIS_ADDR"), "Redis address for the L2 cache and global limits (env REDIS_ADDR); empty: none")
 		admin     = fs.String("admin-token", "", "bearer token that allows DELETE /api/v1/urls/{code}; empty: deletion off")
 		verbose   = fs.Bool("v", false, "log at debug level")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: shortener [flags]\n\nA URL shortener: POST /api/v1/urls, GET /{code}, GET /api/v1/urls/{code}/stats, /healthz, /metrics.\nEvery flag may be set as SHORTENER_<FLAG> (e.g. SHORTENER_DATA); REDIS_ADDR sets -redis.\n\n")
+		fmt.Fprint(fs.Output(), `usage: shortener [flags]
+
+A URL shortener: POST /api/v1/urls, GET /{code}, GET /api/v1/urls/{code}/stats, /healthz, /metrics.
+Every flag may be set as SHORTENER_<FLAG> (e.g. SHORTENER_DATA); REDIS_ADDR sets -redis.
+
+Cache invalidation: the -cluster instances run in this process, and a delete on one
+evicts the link from the others' L1 in process, with or without Redis. Separate
+processes invalidate each other only through Redis (-redis); without it, a process
+serves a link deleted elsewhere from its L1 until the entry expires (-cache-ttl).
+
+`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -87,10 +110,16 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if *cacheTTL <= 0 {
+		return fmt.Errorf("-cache-ttl %v: must be positive", *cacheTTL)
+	}
+	if *storeLat < 0 {
+		return fmt.Errorf("-store-latency %v: must not be negative", *storeLat)
+	}
 	cfg := service.ClusterConfig{
-		Addr: *addr, Instances: *cluster, DataDir: *dataDir, Shards: *shards,
+		Addr: *addr, Instances: *cluster, DataDir: *dataDir, Shards: *shards, StoreLatency: *storeLat,
 		Service: service.Config{
-			BaseURL: *baseURL, Strategy: *strategy, Redirect: *redirect, CacheSize: *cacheSize, NoCache: *noCache,
+			BaseURL: *baseURL, Strategy: *strategy, Redirect: *redirect, CacheSize: *cacheSize, CacheTTL: *cacheTTL, NoCache: *noCache,
 			CreateLimit: ratelimit.Limit{Events: *rate, Per: time.Second, Burst: *burst},
 			AdminToken:  *admin, Logger: logger,
 		},
@@ -99,6 +128,13 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond})
 		defer rdb.Close()
 		cfg.Service.Redis = rdb
+	}
+	if *debugAddr != "" {
+		_, stopDebug, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
 	}
 	c, err := service.Start(ctx, cfg)
 	if err != nil {
@@ -117,6 +153,33 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return errors.Join(serveErr, c.Close(sctx))
+}
+
+// serveDebug serves the net/http/pprof handlers on addr, apart from the
+// service's listener, until stop is called; url is where they are.
+func serveDebug(addr string, logger *slog.Logger) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("-debug-addr %q: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// No write timeout: a CPU profile streams for its whole ?seconds=.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("debug listener stopped", "err", err)
+		}
+	}()
+	url = "http://" + ln.Addr().String() + "/debug/pprof/"
+	logger.Info("serving pprof", "url", url)
+	return url, func() { _ = srv.Close(); <-done }, nil
 }
 
 // fromEnv sets every flag not given on the command line from its

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,6 +73,9 @@ func TestBadFlags(t *testing.T) {
 		{"-strategy", "uuid", "-data", t.TempDir()},
 		{"-cluster", "0", "-data", t.TempDir()},
 		{"-redirect", "200", "-data", t.TempDir()},
+		{"-cache-ttl", "0", "-data", t.TempDir()},
+		{"-store-latency", "-1ms", "-data", t.TempDir()},
+		{"-debug-addr", "256.0.0.1:0", "-data", t.TempDir()},
 		{"-nope"},
 		{"extra-arg"},
 	} {
@@ -87,7 +91,34 @@ func TestHelp(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-h"}, &out, nil)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, want := range []string{"-cluster", "-strategy", "REDIS_ADDR", "SHORTENER_"} {
+	for _, want := range []string{"-cluster", "-strategy", "REDIS_ADDR", "SHORTENER_", "-store-latency", "-debug-addr",
+		"evicts the link from the others' L1 in process", "only through Redis"} {
 		assert.Contains(t, out.String(), want)
 	}
+}
+
+// The pprof handlers are served on the debug listener only.
+func TestDebugListener(t *testing.T) {
+	url, stop, err := serveDebug("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer stop()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	for _, path := range []string{"", "cmdline", "goroutine?debug=1"} {
+		resp, err := hc.Get(url + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+		assert.NotEmpty(t, body, path)
+	}
+
+	c, err := service.Start(context.Background(), service.ClusterConfig{DataDir: t.TempDir()})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close(context.Background())) }()
+	resp, err := hc.Get(c.URL() + "/debug/pprof/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the service itself exposes no profiles")
 }

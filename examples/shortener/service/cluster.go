@@ -26,9 +26,15 @@ type ClusterConfig struct {
 	// Shards default 4.
 	DataDir string
 	Shards  int
+	// StoreLatency is added to every store read
+	// ([StorageOptions.ReadLatency]); for load tests that stand the
+	// embedded store in for a networked database. Default 0.
+	StoreLatency time.Duration
 	// Service configures every instance. With several instances the
 	// loopback network is added to TrustedProxies so that rate limits see
-	// the client's address, not the balancer's.
+	// the client's address, not the balancer's, and, unless Service.Bus is
+	// set, the instances share a new [Bus], so that a delete on one evicts
+	// the code from the others' L1 with or without Redis.
 	Service Config
 }
 
@@ -56,13 +62,10 @@ func Start(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Instances == 0 {
 		cfg.Instances = 1
 	}
-	if cfg.Shards == 0 {
-		cfg.Shards = 4
-	}
 	if cfg.Instances < 1 || cfg.Instances > 64 {
 		return nil, fmt.Errorf("%w: %d instances (want 1 to 64)", ErrInvalidConfig, cfg.Instances)
 	}
-	storage, err := OpenStorage(cfg.DataDir, cfg.Shards)
+	storage, err := OpenStorage(cfg.DataDir, StorageOptions{Shards: cfg.Shards, ReadLatency: cfg.StoreLatency})
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +76,9 @@ func Start(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		return nil, errors.Join(err, c.Close(sctx))
 	}
 	scfg := cfg.Service
+	if scfg.Bus == nil {
+		scfg.Bus = &Bus{}
+	}
 	if cfg.Instances > 1 {
 		scfg.TrustedProxies = append(append([]netip.Prefix(nil), scfg.TrustedProxies...),
 			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))

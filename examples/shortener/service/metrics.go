@@ -51,6 +51,7 @@ func newMetrics(s *Service) *metrics {
 		counter("shortener_cache_misses_total", "Lookups that read the store.", func() uint64 { return s.aside.Stats().Misses }),
 		counter("shortener_cache_l1_hits_total", "Lookups served by the in-process L1.", s.cache.l1Hits.Load),
 		counter("shortener_cache_l2_hits_total", "Lookups served by the Redis L2.", s.cache.l2Hits.Load),
+		counter("shortener_cache_peer_evictions_total", "L1 entries dropped because another instance in this process deleted the code.", s.cache.busEvictions.Load),
 		counter("shortener_redis_errors_total", "Failed or short-circuited Redis cache calls.", s.cache.l2Errors.Load),
 		gauge("shortener_cache_hit_ratio", "Hits / lookups since start.", func() float64 { return s.aside.Stats().HitRatio() }),
 		gauge("shortener_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open.", func() float64 {

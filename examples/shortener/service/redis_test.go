@@ -1,8 +1,11 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,27 +72,138 @@ func TestRedisOutageKeepsRedirecting(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond, "the breaker closes once Redis answers")
 }
 
+// instances starts n services over one storage, each behind its own
+// test server, on no shared [Bus]: only Redis connects their caches, as
+// it connects processes.
+func instances(t *testing.T, n int, cfg Config) ([]*Service, []*client) {
+	t.Helper()
+	storage, err := OpenStorage(t.TempDir(), StorageOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = storage.Close() })
+	var svcs []*Service
+	var cls []*client
+	for range n {
+		s, err := New(context.Background(), storage, cfg)
+		require.NoError(t, err)
+		srv := httptest.NewServer(s.Handler())
+		t.Cleanup(func() { _ = s.Close(context.Background()) }) // after the server: cleanups run last first
+		t.Cleanup(srv.Close)
+		svcs, cls = append(svcs, s), append(cls, newClient(t, srv.URL))
+	}
+	return svcs, cls
+}
+
 // A delete on one instance evicts the code from every instance's L1
 // through the Redis invalidation channel.
 func TestDeleteInvalidatesEveryInstance(t *testing.T) {
 	db, _, rdb := redisVia(t)
-	c := start(t, ClusterConfig{DataDir: t.TempDir(), Instances: 2, Service: Config{Redis: rdb, RedisPrefix: db.Prefix, AdminToken: "tok"}})
-	defer stop(t, c)
-	a, b := newClient(t, c.InstanceURLs[0]), newClient(t, c.InstanceURLs[1])
+	svcs, cls := instances(t, 2, Config{Redis: rdb, RedisPrefix: db.Prefix, AdminToken: "tok"})
+	a, b := cls[0], cls[1]
 	code := a.mustCreate("https://example.com/gone-soon").Code
 	require.Equal(t, http.StatusFound, a.do("GET", "/"+code, "", nil).status)
 	require.Equal(t, http.StatusFound, b.do("GET", "/"+code, "", nil).status)
-	_, ok := c.Instances[1].cache.l1.Get(code)
+	_, ok := svcs[1].cache.l1.Get(code)
 	require.True(t, ok, "b caches the code in its L1")
 
 	assert.Equal(t, http.StatusForbidden, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer wrong").status)
 	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer tok").status)
 	assert.Equal(t, http.StatusNotFound, a.do("GET", "/"+code, "", nil).status)
 	require.Eventually(t, func() bool {
-		_, ok := c.Instances[1].cache.l1.Get(code)
+		_, ok := svcs[1].cache.l1.Get(code)
 		return !ok
 	}, 2*time.Second, 10*time.Millisecond, "b's L1 drops the code")
 	assert.Equal(t, http.StatusNotFound, b.do("GET", "/"+code, "", nil).status)
+}
+
+// cmdCounter counts the commands a Redis client sends, by name.
+type cmdCounter struct {
+	mu sync.Mutex
+	n  map[string]int // guarded by mu
+}
+
+func (c *cmdCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	return n
+}
+
+func (c *cmdCounter) add(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	for _, cmd := range cmds {
+		if name := cmd.Name(); name != "hello" && name != "client" { // connection setup
+			c.n[name]++
+		}
+	}
+}
+
+func (c *cmdCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.add(cmd); return next(ctx, cmd) }
+}
+
+func (c *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.add(cmds...); return next(ctx, cmds) }
+}
+
+// The Redis traffic of each request kind, counted: a redirect served from
+// L1 sends nothing; an L1 miss reads L2 once (and writes it once more when
+// L2 misses too); creating warms L2 with one write besides the global
+// limit's script; filling the cache never publishes an invalidation, so
+// it never evicts the code from another instance's L1; only a delete
+// does.
+func TestRedisTrafficPerRequest(t *testing.T) {
+	db := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: db.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var cmds cmdCounter
+	rdb.AddHook(&cmds)
+	svcs, cls := instances(t, 2, Config{Redis: rdb, RedisPrefix: db.Prefix, AdminToken: "tok"})
+	a, b := cls[0], cls[1]
+	require.True(t, svcs[0].Stats().RedisEnabled)
+
+	// Warm-up: load the Lua scripts (a first run may add an EVAL after
+	// NOSCRIPT) and the connections.
+	warm := a.mustCreate("https://example.com/warm-up").Code
+	require.Equal(t, http.StatusFound, b.do("GET", "/"+warm, "", nil).status)
+
+	cmds.take()
+	l1a, l2b := svcs[0].Stats().L1Hits, svcs[1].Stats().L2Hits
+	code := a.mustCreate("https://example.com/hot").Code
+	assert.Equal(t, map[string]int{"evalsha": 1, "set": 1}, cmds.take(), "create: the global limit's script and the L2 warm-up")
+
+	for range 50 {
+		require.Equal(t, http.StatusFound, a.do("GET", "/"+code, "", nil).status)
+	}
+	assert.Empty(t, cmds.take(), "redirects served from L1 do no Redis I/O")
+	assert.Equal(t, l1a+50, svcs[0].Stats().L1Hits)
+
+	require.Equal(t, http.StatusFound, b.do("GET", "/"+code, "", nil).status)
+	assert.Equal(t, map[string]int{"evalsha": 1}, cmds.take(), "an L1 miss reads L2 once")
+	assert.Equal(t, l2b+1, svcs[1].Stats().L2Hits)
+
+	// An L2 miss too: one store read, then L1 and L2 are filled, and
+	// nothing is published.
+	require.NoError(t, svcs[0].cache.l2.Delete(context.Background(), code))
+	svcs[1].cache.l1.Delete(code)
+	cmds.take()
+	require.Equal(t, http.StatusFound, b.do("GET", "/"+code, "", nil).status)
+	assert.Equal(t, map[string]int{"evalsha": 1, "set": 1}, cmds.take(), "a full miss reads L2, then fills it")
+	_, ok := svcs[0].cache.l1.Get(code)
+	assert.True(t, ok, "a fill on b leaves a's L1 alone")
+	for range 10 {
+		require.Equal(t, http.StatusFound, b.do("GET", "/"+code, "", nil).status)
+	}
+	assert.Empty(t, cmds.take())
+
+	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer tok").status)
+	assert.Equal(t, map[string]int{"unlink": 1, "publish": 1}, cmds.take(), "a delete removes the L2 entry and tells the other processes")
 }
 
 // With Redis, the creation limit is global: two instances share it.

@@ -8,6 +8,10 @@
 // write-behind ([cache.WriteBehind]) and metrics in the Prometheus format.
 // Several instances share one [Storage] and sit behind an [lb.Proxy] (see
 // the shortener command).
+//
+// A redirect served from L1 does no I/O besides its own HTTP exchange. A
+// delete evicts the code from every instance's L1: in process through a
+// [Bus], across processes through Redis pub/sub.
 package service
 
 import (
@@ -65,6 +69,8 @@ type Config struct {
 	// CacheSize is the L1 capacity in entries. Default 100,000.
 	CacheSize int
 	// CacheTTL is the lifetime of cached records in L1 and L2. Default 1h.
+	// It bounds how long an instance that missed an invalidation (another
+	// process, without Redis) serves a deleted code.
 	CacheTTL time.Duration
 	// NoCache turns the cache off (every redirect reads the store); for
 	// load tests. Default false.
@@ -83,6 +89,10 @@ type Config struct {
 	// longest wait of click counts. Defaults 500 and 1 s.
 	ClickBatch    int
 	ClickInterval time.Duration
+	// Bus, if set, carries invalidations to the other instances of this
+	// process on the same bus: a delete evicts the code from their L1
+	// without Redis. [Start] sets one for its instances. Default nil.
+	Bus *Bus
 	// Redis, if set, is the L2 cache, the invalidation channel and the
 	// global rate limit. Create it with ContextTimeoutEnabled: true so a
 	// hung Redis is cut by RedisTimeout. Default nil: L1 and local limits
@@ -205,6 +215,10 @@ func New(ctx context.Context, storage *Storage, cfg Config) (*Service, error) {
 	if s.cache, err = newURLCache(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Bus != nil {
+		s.cache.bus = cfg.Bus
+		cfg.Bus.join(s.cache)
+	}
 	if s.aside, err = cache.NewAside[string, Record](s.cache, cache.AsideOptions{TTL: cfg.CacheTTL, Jitter: 0.1}); err != nil {
 		_ = s.cache.close()
 		return nil, err
@@ -298,6 +312,9 @@ type Stats struct {
 	Router          shard.RouterStats
 	RateLimited     uint64
 	RedisEnabled    bool
+	// PeerEvictions counts the L1 entries dropped because another
+	// instance on the same [Bus] deleted the code.
+	PeerEvictions uint64
 }
 
 // Stats returns the service's counters.
@@ -306,6 +323,7 @@ func (s *Service) Stats() Stats {
 		Cache: s.aside.Stats(), L1Hits: s.cache.l1Hits.Load(), L2Hits: s.cache.l2Hits.Load(),
 		L2Errors: s.cache.l2Errors.Load(), Breaker: s.cache.breakerState(), BreakerRejected: s.cache.rejected(), Clicks: s.clicks.stats(),
 		Router: s.storage.Router().Stats(), RateLimited: s.metrics.limitedN.Load(), RedisEnabled: s.cache.l2 != nil,
+		PeerEvictions: s.cache.busEvictions.Load(),
 	}
 }
 
@@ -489,7 +507,9 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.metrics.created.Inc()
 		// New links are usually clicked soon after they are shared: warm
-		// L1 and L2 (write-around would make the first click a miss).
+		// L1 and L2 (write-around would make the first click a miss). No
+		// invalidation is sent: no instance can hold a code that did not
+		// exist (a deleted alias was evicted everywhere when deleted).
 		if !s.cfg.NoCache {
 			_ = s.cache.Save(ctx, code, rec, s.cfg.CacheTTL)
 		}
@@ -684,7 +704,8 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request, code string) {
 		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "delete failed; retry"})
 		return
 	}
-	// Every instance's L1 drops the code through the invalidation channel.
+	// Every instance's L1 drops the code: in this process through the bus,
+	// in other processes through the Redis invalidation channel.
 	if err := s.cache.Remove(r.Context(), code); err != nil {
 		s.cfg.Logger.Warn("invalidation not published; other instances serve the link until their L1 TTL ends", "code", code, "err", err)
 	}

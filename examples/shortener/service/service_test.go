@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -373,7 +374,7 @@ func TestNoClickLostOnGracefulStop(t *testing.T) {
 	}
 	wg.Wait()
 	stop(t, c)
-	storage, err := OpenStorage(dir, 4)
+	storage, err := OpenStorage(dir, StorageOptions{})
 	require.NoError(t, err)
 	defer storage.Close()
 	var total uint64
@@ -448,6 +449,7 @@ func TestBadConfig(t *testing.T) {
 		"no dir":     {},
 		"bad limit":  {DataDir: dir, Service: Config{CreateLimit: ratelimit.Limit{Events: -1, Per: time.Second, Burst: 1}}},
 		"bad shards": {DataDir: dir, Shards: -2},
+		"latency":    {DataDir: dir, StoreLatency: -time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Start(context.Background(), cfg)
@@ -464,3 +466,96 @@ func TestBadConfig(t *testing.T) {
 }
 
 func limitPerHour(n int) ratelimit.Limit { return ratelimit.Limit{Events: n, Per: time.Hour, Burst: n} }
+
+// Without Redis, a delete on one instance of a cluster evicts the code
+// from every other instance's L1 before it is answered, through the
+// cluster's in-process bus.
+func TestDeleteEvictsEveryInstanceInProcess(t *testing.T) {
+	c := start(t, ClusterConfig{DataDir: t.TempDir(), Instances: 3, Service: Config{AdminToken: "tok"}})
+	defer stop(t, c)
+	var cls []*client
+	for _, u := range c.InstanceURLs {
+		cls = append(cls, newClient(t, u))
+	}
+	code := cls[0].mustCreate("https://example.com/gone-soon").Code
+	keep := cls[0].mustCreate("https://example.com/stays").Code
+	for i, cl := range cls {
+		for _, k := range []string{code, keep} {
+			require.Equal(t, http.StatusFound, cl.do("GET", "/"+k, "", nil).status)
+			_, ok := c.Instances[i].cache.l1.Get(k)
+			require.True(t, ok, "instance %d caches %s", i, k)
+		}
+	}
+
+	require.Equal(t, http.StatusNoContent, cls[1].do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer tok").status)
+	for i, cl := range cls {
+		_, ok := c.Instances[i].cache.l1.Get(code)
+		assert.False(t, ok, "instance %d's L1 dropped the deleted code", i)
+		assert.Equal(t, http.StatusNotFound, cl.do("GET", "/"+code, "", nil).status, "instance %d", i)
+		_, ok = c.Instances[i].cache.l1.Get(keep)
+		assert.True(t, ok, "instance %d keeps the other code", i)
+	}
+	assert.Equal(t, uint64(1), c.Instances[0].Stats().PeerEvictions)
+	assert.Equal(t, uint64(0), c.Instances[1].Stats().PeerEvictions, "the deleting instance evicts its own entry directly")
+	assert.Equal(t, uint64(1), c.Instances[2].Stats().PeerEvictions)
+	assert.Contains(t, string(cls[2].do("GET", "/metrics", "", nil).body), "shortener_cache_peer_evictions_total 1")
+}
+
+// A stopped instance leaves the bus: invalidations no longer reach it.
+func TestBusMembership(t *testing.T) {
+	dir := t.TempDir()
+	storage, err := OpenStorage(dir, StorageOptions{})
+	require.NoError(t, err)
+	defer storage.Close()
+	var bus Bus
+	a, err := New(context.Background(), storage, Config{Bus: &bus})
+	require.NoError(t, err)
+	b, err := New(context.Background(), storage, Config{Bus: &bus})
+	require.NoError(t, err)
+	rec := Record{URL: "https://example.com"}
+	require.NoError(t, b.cache.Save(context.Background(), "k", rec, 0))
+	assert.Equal(t, 1, bus.invalidate(a.cache, "k"))
+	require.NoError(t, b.cache.Save(context.Background(), "k", rec, 0))
+	require.NoError(t, b.Close(context.Background()))
+	assert.Equal(t, 0, bus.invalidate(a.cache, "k"), "b left the bus")
+	require.NoError(t, a.Close(context.Background()))
+}
+
+// ReadLatency delays reads, and only reads, by exactly its value, and a
+// cancelled context cuts the wait short.
+func TestStoreReadLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lat = 40 * time.Millisecond
+		storage, err := OpenStorage(t.TempDir(), StorageOptions{Shards: 2, ReadLatency: lat})
+		require.NoError(t, err)
+		defer storage.Close()
+		ctx := context.Background()
+		t0 := time.Now()
+		_, created, err := storage.Create(ctx, "u:abc", []byte(`{"url":"https://example.com"}`))
+		require.NoError(t, err)
+		require.True(t, created)
+		assert.Zero(t, time.Since(t0), "writes are not delayed")
+
+		t0 = time.Now()
+		v, err := storage.Router().Get(ctx, "u:abc")
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"url":"https://example.com"}`, string(v))
+		assert.Equal(t, lat, time.Since(t0))
+
+		t0 = time.Now()
+		n, err := storage.Count(ctx, "c:abc")
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		assert.Equal(t, lat, time.Since(t0))
+
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		defer cancel()
+		t0 = time.Now()
+		_, err = storage.Router().Get(cctx, "u:abc")
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 10*time.Millisecond, time.Since(t0))
+	})
+	_, err := OpenStorage(t.TempDir(), StorageOptions{ReadLatency: -time.Millisecond})
+	require.ErrorIs(t, err, ErrStorage)
+	assert.ErrorContains(t, err, "-1ms")
+}

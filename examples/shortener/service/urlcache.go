@@ -10,9 +10,22 @@ import (
 )
 
 // urlCache is the cache of short code → [Record]: an L1 [cache.Memory] in
-// this process, over an L2 [cache.Redis] when Redis is configured, with
-// [cache.MultiLevel]'s pub/sub invalidation so that a delete on one
-// instance evicts the code from every instance's L1.
+// this process, over an L2 [cache.Redis] when Redis is configured.
+//
+// A redirect served from L1 does no I/O at all: the L1 probe is a
+// lock-free map read, and nothing else on that path (click counting,
+// metrics) leaves the process. Redis is touched only on an L1 miss (one
+// L2 read and, if that misses too, one L2 write after the store read), on
+// creation (one L2 write that warms the new code) and on delete.
+//
+// Only a delete invalidates other instances' L1: in process through the
+// [Bus], across processes through [cache.MultiLevel]'s pub/sub channel.
+// Filling the cache after a miss and warming a new code publish nothing:
+// neither changes what a code means. A fill that told the other instances
+// to drop the code would make each of them miss it again — every store
+// read would cost every other instance an L2 round trip and, while L2
+// reads time out under load, another store read and another round of
+// invalidations.
 //
 // Every L2 call runs through a circuit breaker and a timeout
 // ([resilience.NewPipeline]): when Redis fails, the breaker opens after a
@@ -20,8 +33,8 @@ import (
 // on a miss, a store read, never a Redis timeout — until a probe after
 // BreakerOpen finds Redis back. MultiLevel.Lookup hides L2 errors (it
 // reports them to a hook and returns a miss), which would keep the breaker
-// from seeing them, so lookups read the two levels here and only writes
-// go through MultiLevel.
+// from seeing them, so lookups and fills use the two levels here and only
+// deletes go through MultiLevel.
 //
 // It implements [cache.Store], so a [cache.Aside] runs over it. Safe for
 // concurrent use.
@@ -29,11 +42,12 @@ type urlCache struct {
 	l1    *cache.Memory[string, Record]
 	l2    *cache.Redis[Record]           // nil without Redis
 	ml    *cache.MultiLevel[Record]      // nil without Redis
+	bus   *Bus                           // nil: no in-process peers
 	l1TTL time.Duration                  // cap on L1 lifetimes
 	pipe  *resilience.Pipeline[l2Result] // breaker → timeout
 	cb    *resilience.CircuitBreaker[l2Result]
 
-	l1Hits, l2Hits, misses, l2Errors atomic.Uint64
+	l1Hits, l2Hits, misses, l2Errors, busEvictions atomic.Uint64
 }
 
 type l2Result struct {
@@ -76,15 +90,18 @@ func (c *urlCache) capTTL(ttl time.Duration) time.Duration {
 	return ttl
 }
 
+// Save puts key in L1 and, with Redis, in L2. It publishes no
+// invalidation (see urlCache): the aside calls it to fill the cache after
+// a miss, the service to warm a new code.
 func (c *urlCache) Save(ctx context.Context, key string, v Record, ttl time.Duration) error {
 	if err := c.l1.SetWithTTL(key, v, c.capTTL(ttl)); err != nil {
 		return err
 	}
-	if c.ml == nil {
+	if c.l2 == nil {
 		return nil
 	}
 	_, err := c.pipe.Execute(ctx, func(ctx context.Context) (l2Result, error) {
-		return l2Result{}, c.ml.Save(ctx, key, v, ttl)
+		return l2Result{}, c.l2.Set(ctx, key, v, ttl)
 	})
 	if err != nil {
 		c.l2Errors.Add(1)
@@ -92,11 +109,15 @@ func (c *urlCache) Save(ctx context.Context, key string, v Record, ttl time.Dura
 	return nil // L1 holds it and the store is the truth: an L2 failure is not the caller's
 }
 
-// Remove drops key from L1, L2 and (by pub/sub) every other instance's L1.
-// With Redis unreachable only the local L1 is cleared; the others keep the
-// entry until their L1 TTL ends, which bounds staleness after a delete.
+// Remove drops key from L1, from the L1 of every instance on the bus, and,
+// with Redis, from L2 and (by pub/sub) from every other process's L1.
+// With Redis unreachable the other processes keep the entry until their
+// L1 TTL ends, which bounds staleness after a delete; the error says so.
 func (c *urlCache) Remove(ctx context.Context, key string) error {
 	c.l1.Delete(key)
+	if c.bus != nil {
+		c.bus.invalidate(c, key)
+	}
 	if c.ml == nil {
 		return nil
 	}
@@ -126,6 +147,9 @@ func (c *urlCache) rejected() uint64 {
 }
 
 func (c *urlCache) close() error {
+	if c.bus != nil {
+		c.bus.leave(c)
+	}
 	if c.ml != nil {
 		return c.ml.Close()
 	}
