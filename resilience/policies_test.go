@@ -60,7 +60,7 @@ func TestEveryGuardContract(t *testing.T) {
 	}
 }
 
-// The list of bad input — zero or negative attempts, a max delay
+// The documented bad input — zero or negative attempts, a max delay
 // below the base delay, jitter outside its range, a budget ratio outside
 // [0, 1], a nil function, a bulkhead of size 0 — each gives an error that
 // wraps ErrInvalidConfig and names the offending value, never a panic or a
