@@ -146,8 +146,8 @@ func (p Pick) Backend() Backend {
 // a failure, updates the latency average and feeds outlier detection. Call
 // it exactly once per Pick, also when the request fails.
 func (p Pick) Done(r Result) {
-	if p.e == nil {
-		return
+	if p.e == nil || (r.Err == nil && p.c.silent) {
+		return // a success with nothing to record
 	}
 	p.c.done(p, r)
 }

@@ -250,6 +250,7 @@ type core struct {
 	rng     rng
 	measure bool // record the time of every pick (latency-aware algorithms)
 	counted bool // keep per-backend request, in-flight and latency figures
+	silent  bool // neither counters nor outlier detection: a success records nothing
 	tau     float64
 
 	snap atomic.Pointer[snapshot]
@@ -284,6 +285,7 @@ func (c *core) init(backends []Backend, opts Options, algo algorithm, traits int
 	}
 	c.algo, c.set, c.measure = algo, set, traits&readsClock != 0
 	c.counted = !opts.DisableStats
+	c.silent = !c.counted && opts.Outlier == nil
 	c.rng.r = opts.Rand
 	c.tau = float64(set.Decay)
 	c.epoch = c.wall()
