@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
@@ -111,6 +112,18 @@ func filled(c benchCache, keys []string) benchCache {
 	return c
 }
 
+// reportCPU adds the process CPU time per operation since start as
+// "cpu-ns/op". Beside ns/op, which counts wall time, it shows the work an
+// operation costs whatever else runs on the machine: on a shared machine a
+// parallel benchmark's threads may not run at once, which hides lock
+// contention from ns/op, while CPU spent spinning or waiting on cache lines
+// still shows here.
+func reportCPU(b *testing.B, start time.Duration) {
+	if end, ok := processCPU(); ok && b.N > 0 {
+		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // benchmarkMixed runs reads and writes in parallel on a full cache; every
 // writePct-th operation in 100 is a Set.
 func benchmarkMixed(b *testing.B, writePct int) {
@@ -121,6 +134,8 @@ func benchmarkMixed(b *testing.B, writePct int) {
 			var seed atomic.Uint64
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu, _ := processCPU()
+			defer reportCPU(b, cpu)
 			b.RunParallel(func(pb *testing.PB) {
 				i := int(seed.Add(1) * 7919)
 				for pb.Next() {

@@ -38,8 +38,10 @@
 //
 // TTL: every store takes a per-entry TTL and a default. LRU and LFU: the
 // [Memory] policies. Manual: [Memory.Delete], [Memory.DeleteFunc] (by
-// prefix, by a tag kept in the value), [Redis.DeletePrefix],
-// [MultiLevel.DeletePrefix]. Event-driven: [MultiLevelOptions.Channel].
+// prefix, by a tag kept in the value), [Redis.DeletePrefix] (SCAN and
+// UNLINK), and [MultiLevel.DeletePrefix], which deletes a group of keys
+// ("user:42:", or a tag made part of the key) from L2, from L1 and from
+// every other process's L1. Event-driven: [MultiLevelOptions.Channel].
 //
 // # Guarantees
 //

@@ -84,17 +84,21 @@ type MemoryOptions[K comparable, V any] struct {
 // to values with per-entry TTL and a choice of eviction [Policy].
 //
 // It is split into shards, each with its own lock, hash table and policy
-// state. A Get takes no lock — the table's chains are immutable and
-// published atomically, and a chain node carries the key, value and expiry
-// so a hit reads no other memory — and records the access in a small lossy
-// ring buffer that is replayed into the policy under the lock later (when
-// the ring fills or the next write arrives), the design of Caffeine and
-// otter: reads never block each other and never allocate. Each goroutine
-// writes its own ring of a shard (see stripeHint), so cores reading the
-// same hot key do not write the same cache line, and a hit on an entry that
-// was recorded a moment ago is not recorded again (see node.record), so a
-// hot set is read without writes at all. Writes lock one shard and
-// allocate an entry.
+// state. A Get takes no lock: the table's chains are immutable and published
+// atomically, and a chain node carries the key, value and expiry, so a hit
+// reads no other memory. The access is recorded for the policy in that same
+// node — a saturating hit count (LFU, TinyLFU) or the shard's current epoch
+// (LRU) — and the policy applies it lazily, when it next chooses a victim
+// under the lock (see lru.go, lfu.go, tinylfu.go). This is lazy promotion,
+// as in CLOCK and S3-FIFO, where Caffeine and otter replay a read buffer
+// under the lock: a read costs a map lookup whatever the policy, reads never
+// block each other and never allocate, and a hot key, once its mark is set,
+// is read by every core without a write to its memory. The hit and miss
+// counters of [Memory.Stats] are striped per goroutine (see stripeHint); for
+// TinyLFU a stripe also buffers the hashes of missed keys, which the next
+// write replays into the sketch. Writes lock one shard and allocate;
+// rewriting a present key replaces its value in place and counts as a read
+// of it.
 // Expired entries are never returned; they are removed when found, when
 // evicted, or by [Memory.Cleanup].
 //
@@ -109,61 +113,72 @@ type Memory[K comparable, V any] struct {
 	onEvict    func(K, V, Reason)
 	now        func() time.Time
 	hasher     func(K) uint64
+	hitLimit   uint32 // LFU, TinyLFU: saturation of node.touch
 	policy     Policy
 }
 
 func (m *Memory[K, V]) hash(key K) uint64 {
 	if m.hasher != nil {
-		return m.hasher(key) | 1
+		return m.hasher(key)
 	}
-	return maphash.Comparable(m.seed, key) | 1 // 0 marks an empty ring slot
+	return maphash.Comparable(m.seed, key)
 }
 
 const (
-	ringSize   = 16 // accesses buffered per stripe before replay
-	stripeBits = 3
-	stripes    = 1 << stripeBits // rings per shard, chosen per goroutine (stripeHint)
+	stripeBits   = 3
+	stripes      = 1 << stripeBits // counter stripes per shard
+	ringSize     = 16              // TinyLFU: misses a stripe buffers before it drops the oldest
+	observeEvery = 16              // writes between two reports of the lookups to the policy
 )
 
 // shard keeps the table pointer every Get loads on its own cache line, away
-// from the mutex that replays and writes take: otherwise each TryLock by
-// one core would evict the line from every other core reading the shard.
+// from the mutex that writes take: otherwise each lock by one core would
+// evict the line from every other core reading the shard.
+//
+// Each group of fields fills whole cache lines (the padding is checked by
+// a test), so shards in a slice, and the counter stripes in a shard, stay
+// aligned to lines.
 type shard[K comparable, V any] struct {
 	tab      hashTable[K, V] // readers: lock-free; writers: mu
 	capacity int64           // immutable
-	_        [cacheLine]byte
+	epoch    atomic.Uint32   // LRU: the current epoch; written under mu, read by Get
+	_        [cacheLine - 28]byte
 	mu       sync.Mutex
-	epoch    atomic.Uint64 // replays so far, from epochBase
-	skip     uint64        // immutable: see node.record
-	pol      policy[K, V]  // guarded by mu
-	weight   int64         // guarded by mu
-	removed  [4]uint64     // guarded by mu: removals by Reason
-	tick     uint64        // guarded by mu: insertion counter
-	_        [cacheLine]byte
-	stripes  [stripes]stripe[K, V]
+	pol      policy[K, V] // guarded by mu
+	weight   int64        // guarded by mu
+	removed  [4]uint64    // guarded by mu: removals by Reason
+	tick     uint64       // guarded by mu: writes so far
+	// seenHits and seenMisses are the lookups already reported to the
+	// policy's observe, guarded by mu.
+	seenHits, seenMisses uint64
+	_                    [2*cacheLine - 88]byte
+	// dirty has bit i set while counts[i] holds misses not yet replayed
+	// (TinyLFU). Readers set bits, writers clear them.
+	dirty  atomic.Uint32
+	_      [cacheLine - 4]byte
+	counts [stripes]counter
 }
 
 const cacheLine = 64
 
-// stripe buffers accesses for replay into the policy. hits and misses are
-// the exact counters Stats reports; head and misses are the tails of the
-// reads and missed rings.
-type stripe[K comparable, V any] struct {
-	// The counters share one line, so a write scanning every stripe for
-	// pending accesses reads one line per stripe.
-	hits   atomic.Uint64 // every hit, for Stats
-	head   atomic.Uint64 // hits recorded in reads
-	misses atomic.Uint64 // every miss; also the tail of missed
-	reads  [ringSize]atomic.Pointer[entry[K, V]]
-	missed [ringSize]atomic.Uint64 // key hashes; 0 marks an empty slot
-	// readDone and missDone are the tails already replayed, guarded by the
-	// shard's lock: replay visits only the slots filled since.
-	readDone, missDone uint64
-	_                  [cacheLine]byte
+// counter holds the exact hit and miss counts Stats reports for the
+// goroutines that stripeHint sends to it, on cache lines of its own. For
+// TinyLFU it also keeps the hashes of the last ringSize missed keys, in a
+// ring indexed by the miss count, for the sketch: the next write to the
+// shard replays them (see shard.replayMisses). The ring is lossy — misses
+// not replayed before it wraps are dropped — and costs a miss one store to
+// a line its own core owns.
+type counter struct {
+	hits, misses atomic.Uint64
+	missed       [ringSize]atomic.Uint64 // key hashes
+	replayed     uint64                  // guarded by the shard's lock: misses already replayed
+	_            [3*cacheLine - 24 - 8*ringSize]byte
 }
 
-// entry is immutable after insertion except for the policy fields, which
-// the shard's lock guards.
+// entry is one stored value. The shard's lock guards its fields: key, hash
+// and weight never change; value and expiry change when the key is
+// rewritten in place (readers see them through a new node); the rest is
+// the policy's.
 type entry[K comparable, V any] struct {
 	key    K
 	value  V
@@ -171,68 +186,53 @@ type entry[K comparable, V any] struct {
 	expire int64 // UnixNano; 0 = never
 	weight int64
 
+	node       *node[K, V]  // the table's node for e; guarded by the shard's lock
 	prev, next *entry[K, V] // list policies
-	pushed     uint64       // list policies: the list's push count at e's push
 	queue      uint8        // TinyLFU segment
+	dead       bool         // removed from the store
+	placed     uint32       // LRU: the epoch e is filed under
 	idx        int          // heap policies
 	prio       int64        // heap policies
 	seq        uint64       // heap policies: tie-break
-	dead       bool         // removed from the store
 }
 
-// epochBase is a shard's first epoch, so that a new node (seen = 0) is
-// always recorded.
-const epochBase = 1 << 32
-
-// record reports whether a hit on n's entry should go to the read buffer.
-// A hit is dropped when an earlier hit on the entry was recorded fewer than
-// s.skip replays ago: a replay applies at most ringSize reads, so (writes
-// aside) the entry is then still among the most recent skip×ringSize ≤
-// capacity/8 of its shard, and promoting it again would change nothing
-// that eviction looks at (compare the lazy promotion in lru.go). This keeps a hot key from
-// filling the buffers — and the replays from moving it over and over — and
-// is what lets reads of a hot set proceed without writes. Shards of fewer
-// than 128 entries (skip 0) record every hit, so small stores order entries
-// exactly.
-//
-// The mark lives in the node, which the lookup has just read, not in the
-// entry, which the replay writes: a dropped hit touches no other memory.
-// A chain edit copies the node and its mark, so the rule holds for a copy
-// too; at worst a hit is recorded once more.
-func (n *node[K, V]) record(s *shard[K, V]) bool {
-	if s.skip == 0 {
-		return true
+// takeHits returns the reads counted in e's node since the last call and
+// clears the count. It requires the shard's lock.
+func (e *entry[K, V]) takeHits() uint32 {
+	if e.node.mark.Load() == 0 {
+		return 0
 	}
-	ep := s.epoch.Load()
-	if ep-n.seen.Load() < s.skip {
-		return false
-	}
-	n.seen.Store(ep)
-	return true
+	return e.node.mark.Swap(0)
 }
 
 // policy orders a shard's entries for eviction. Its methods are called with
-// the shard's write lock held.
+// the shard's lock held. Reads reach it only through the marks in the
+// entries' nodes — hit counts (entry.takeHits) or LRU epochs — which
+// victim applies as it sees fit.
 type policy[K comparable, V any] interface {
 	add(e *entry[K, V])
-	access(e *entry[K, V])
 	remove(e *entry[K, V])
 	// victim returns the entry to evict next; the shard then removes it.
 	victim() *entry[K, V]
+	// update tells the policy that e's expiry changed in place.
+	update(e *entry[K, V])
 	// miss records a lookup of an absent key.
 	miss(hash uint64)
+	// observe reports a batch of lookups, for policies that tune
+	// themselves on the hit ratio.
+	observe(hits, misses uint64)
 }
 
-func newPolicy[K comparable, V any](p Policy, capacity int64) policy[K, V] {
+func newPolicy[K comparable, V any](p Policy, capacity int64, epoch *atomic.Uint32) (policy[K, V], uint32) {
 	switch p {
 	case LRU:
-		return &lruPolicy[K, V]{}
+		return newLRU[K, V](capacity, epoch), 0
 	case LFU:
-		return &lfuPolicy[K, V]{}
+		return &lfuPolicy[K, V]{}, lfuHitLimit
 	case TTLOnly:
-		return &ttlPolicy[K, V]{}
+		return &ttlPolicy[K, V]{}, 0
 	default:
-		return newTinyLFU[K, V](capacity)
+		return newTinyLFU[K, V](capacity), tinyLFUHitLimit
 	}
 }
 
@@ -273,9 +273,7 @@ func NewMemory[K comparable, V any](capacity int, opts MemoryOptions[K, V]) (*Me
 		s := &m.shards[i]
 		s.tab.cur.Store(newTable[K, V](2 * int(min(c, 1<<16))))
 		s.capacity = c
-		s.skip = uint64(c) / (8 * ringSize)
-		s.epoch.Store(epochBase)
-		s.pol = newPolicy[K, V](opts.Policy, c)
+		s.pol, m.hitLimit = newPolicy[K, V](opts.Policy, c, &s.epoch)
 	}
 	return m, nil
 }
@@ -298,39 +296,34 @@ func (m *Memory[K, V]) lookup(key K) *node[K, V] {
 	h := m.hash(key)
 	s := m.shardOf(h)
 	n := s.tab.find(h, key)
-	if n != nil && n.expire != 0 && m.now().UnixNano() >= n.expire {
-		m.expire(s, n.e)
-		n = nil
+	if n != nil && n.expire != 0 {
+		if now := m.now().UnixNano(); now >= n.expire {
+			m.expire(s, n.e, now)
+			n = nil
+		}
 	}
-	st := &s.stripes[stripeHint(h&m.mask)]
+	i := stripeHint(h & m.mask)
+	c := &s.counts[i]
 	if n == nil {
-		i := st.misses.Add(1) - 1
+		j := c.misses.Add(1) - 1
 		if m.policy == TinyLFU {
-			st.missed[i%ringSize].Store(h)
-			if i%ringSize == ringSize-1 {
-				s.tryReplay(st)
+			c.missed[j%ringSize].Store(h)
+			if bit := uint32(1) << i; s.dirty.Load()&bit == 0 {
+				s.dirty.Or(bit)
 			}
 		}
 		return nil
 	}
-	st.hits.Add(1)
-	if m.policy != TTLOnly && n.record(s) {
-		i := st.head.Add(1) - 1
-		st.reads[i%ringSize].Store(n.e)
-		if i%ringSize == ringSize-1 {
-			s.tryReplay(st)
-		}
-	}
+	c.hits.Add(1)
+	m.record(s, n)
 	return n
 }
 
-// stripeHint picks the read stripe for the calling goroutine: a hash of
+// stripeHint picks the counter stripe for the calling goroutine: a hash of
 // the address of a local variable, which lies on the goroutine's own
 // stack, mixed with the shard's index. Goroutines running in parallel
-// therefore write different stripes (and cache lines) even when they read
-// the same hot key, while one goroutine keeps using one stripe per shard,
-// so a single-threaded run replays accesses in order and stays
-// reproducible. Choosing the stripe by key instead would make every core
+// therefore count in different cache lines even when they read the same
+// hot key. Choosing the stripe by key instead would make every core
 // reading a hot key write the same cache line.
 func stripeHint(shard uint64) uint64 {
 	var local byte
@@ -338,51 +331,47 @@ func stripeHint(shard uint64) uint64 {
 	return ((sp ^ shard<<32) * 0x9e3779b97f4a7c15) >> (64 - stripeBits)
 }
 
-// tryReplay replays the accesses buffered in st, the caller's own stripe
-// (so the lines it touches are already in the caller's core cache), if the
-// write lock is free; a busy lock means a writer will replay them soon, and
-// accesses overwritten meanwhile are dropped (the buffers are lossy).
-func (s *shard[K, V]) tryReplay(st *stripe[K, V]) {
-	if s.mu.TryLock() {
-		s.replayStripe(st)
-		s.mu.Unlock()
+// replayMisses feeds the misses buffered in the dirty stripes — the last
+// ringSize of each — to the policy, so that a write sees the misses before
+// it: a goroutine that writes after each miss (cache-aside) loses none,
+// whichever stripe its lookups used, and a single-goroutine run is
+// reproducible. A miss counted but not yet stored when this runs is
+// replayed with the value its slot held a lap earlier, or lost; the sketch
+// tolerates both. It requires s.mu.
+func (s *shard[K, V]) replayMisses() {
+	for d := s.dirty.Swap(0); d != 0; d &= d - 1 {
+		c := &s.counts[bits.TrailingZeros32(d)]
+		tail := c.misses.Load()
+		for j := max(c.replayed, tail-min(tail, ringSize)); j < tail; j++ {
+			s.pol.miss(c.missed[j%ringSize].Load())
+		}
+		c.replayed = tail
 	}
 }
 
-// replay feeds every stripe's buffered accesses to the policy. It requires
-// s.mu held for writing.
-func (s *shard[K, V]) replay() {
-	for j := range s.stripes {
-		s.replayStripe(&s.stripes[j])
+// lookups returns the shard's hits and misses so far.
+func (s *shard[K, V]) lookups() (hits, misses uint64) {
+	for i := range s.counts {
+		hits += s.counts[i].hits.Load()
+		misses += s.counts[i].misses.Load()
 	}
+	return hits, misses
 }
 
-// replayStripe feeds st's buffered accesses to the policy. It requires s.mu
-// held for writing.
-func (s *shard[K, V]) replayStripe(st *stripe[K, V]) {
-	s.epoch.Add(1)
-	if tail := st.head.Load(); tail != st.readDone {
-		for i := max(st.readDone, tail-min(tail, ringSize)); i < tail; i++ {
-			if e := st.reads[i%ringSize].Swap(nil); e != nil && !e.dead {
-				s.pol.access(e)
-			}
-		}
-		st.readDone = tail
-	}
-	if tail := st.misses.Load(); tail != st.missDone {
-		for i := max(st.missDone, tail-min(tail, ringSize)); i < tail; i++ {
-			if h := st.missed[i%ringSize].Swap(0); h != 0 {
-				s.pol.miss(h)
-			}
-		}
-		st.missDone = tail
-	}
+// observe reports the lookups counted since the last call to the policy.
+// It reads every counter stripe — lines other cores write — so writes call
+// it once per observeEvery, not each time. It requires s.mu.
+func (s *shard[K, V]) observe() {
+	hits, misses := s.lookups()
+	s.pol.observe(hits-s.seenHits, misses-s.seenMisses)
+	s.seenHits, s.seenMisses = hits, misses
 }
 
 // removal is an entry that left the store, reported to OnEvict after the
 // lock is released.
 type removal[K comparable, V any] struct {
-	e      *entry[K, V]
+	key    K
+	value  V
 	reason Reason
 }
 
@@ -396,16 +385,19 @@ func (s *shard[K, V]) unlink(e *entry[K, V], r Reason) {
 	s.removed[r]++
 }
 
-func (m *Memory[K, V]) expire(s *shard[K, V], e *entry[K, V]) {
+// expire removes e, which a lookup found expired at now, unless a write
+// removed or renewed it meanwhile.
+func (m *Memory[K, V]) expire(s *shard[K, V], e *entry[K, V], now int64) {
 	s.mu.Lock()
-	if e.dead {
+	if e.dead || e.expire == 0 || now < e.expire {
 		s.mu.Unlock()
 		return
 	}
 	s.unlink(e, Expired)
+	key, value := e.key, e.value
 	s.mu.Unlock()
 	if m.onEvict != nil {
-		m.onEvict(e.key, e.value, Expired)
+		m.onEvict(key, value, Expired)
 	}
 }
 
@@ -414,7 +406,17 @@ func (m *Memory[K, V]) report(rs []removal[K, V]) {
 		return
 	}
 	for _, r := range rs {
-		m.onEvict(r.e.key, r.e.value, r.reason)
+		m.onEvict(r.key, r.value, r.reason)
+	}
+}
+
+// record tells the policy that n's entry was read (or rewritten).
+func (m *Memory[K, V]) record(s *shard[K, V], n *node[K, V]) {
+	switch m.policy {
+	case LRU:
+		n.stamp(s.epoch.Load())
+	case LFU, TinyLFU:
+		n.touch(m.hitLimit)
 	}
 }
 
@@ -451,32 +453,52 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 	if w > s.capacity {
 		return wrapf(ErrTooLarge, "cache: value for key %v weighs %d, more than a shard holds (%d of capacity %d)", key, w, s.capacity, m.capacity)
 	}
-	e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
-	var gone []removal[K, V]
+	var buf [2]removal[K, V] // the replaced value and one victim, in the common case
+	gone := buf[:0]
 	s.mu.Lock()
-	s.replay()
 	s.tick++
-	e.seq = s.tick
-	if old := s.tab.put(e); old != nil {
-		s.pol.remove(old)
-		old.dead = true
-		s.weight -= old.weight
-		s.removed[Replaced]++
-		gone = append(gone, removal[K, V]{old, Replaced})
+	if m.policy == TinyLFU {
+		s.replayMisses()
+		if s.tick%observeEvery == 0 {
+			s.observe()
+		}
 	}
-	s.weight += w
-	s.pol.add(e)
-	if s.weight > s.capacity {
-		now := m.now().UnixNano()
-		for s.weight > s.capacity {
-			v := s.pol.victim()
-			r := Evicted
-			if v.expire != 0 && now >= v.expire {
+	if old := s.tab.get(h, key); old != nil && old.weight == w {
+		// Rewrite in place: the entry keeps its place in the policy and
+		// the write counts as a read of it, as in Caffeine. (A new weight
+		// changes the sums the policy keeps: that takes the
+		// remove-and-insert path below.)
+		gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
+		s.removed[Replaced]++
+		old.value, old.expire = value, expire
+		m.record(s, s.tab.renew(old))
+		s.pol.update(old)
+	} else {
+		e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
+		if old := s.tab.put(e); old != nil {
+			s.pol.remove(old)
+			old.dead = true
+			s.weight -= old.weight
+			s.removed[Replaced]++
+			gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
+		}
+		s.weight += w
+		s.pol.add(e)
+	}
+	var now int64
+	for s.weight > s.capacity {
+		v := s.pol.victim()
+		r := Evicted
+		if v.expire != 0 {
+			if now == 0 {
+				now = m.now().UnixNano()
+			}
+			if now >= v.expire {
 				r = Expired
 			}
-			s.unlink(v, r)
-			gone = append(gone, removal[K, V]{v, r})
 		}
+		s.unlink(v, r)
+		gone = append(gone, removal[K, V]{v.key, v.value, r})
 	}
 	s.mu.Unlock()
 	m.report(gone)
@@ -500,7 +522,9 @@ func (m *Memory[K, V]) Delete(key K) bool {
 	}
 	s.unlink(e, r)
 	s.mu.Unlock()
-	m.report([]removal[K, V]{{e, r}})
+	if m.onEvict != nil {
+		m.onEvict(e.key, e.value, r)
+	}
 	return r == Deleted
 }
 
@@ -527,14 +551,16 @@ func (m *Memory[K, V]) removeWhere(match func(e *entry[K, V]) bool, r Reason) in
 	for i := range m.shards {
 		s := &m.shards[i]
 		var gone []removal[K, V]
+		var es []*entry[K, V]
 		s.mu.Lock()
 		s.tab.each(func(e *entry[K, V]) {
 			if match(e) {
-				gone = append(gone, removal[K, V]{e, r})
+				es = append(es, e)
 			}
 		})
-		for _, g := range gone {
-			s.unlink(g.e, r)
+		for _, e := range es {
+			s.unlink(e, r)
+			gone = append(gone, removal[K, V]{e.key, e.value, r})
 		}
 		s.mu.Unlock()
 		n += len(gone)
@@ -576,10 +602,9 @@ func (m *Memory[K, V]) Stats() MemoryStats {
 	var st MemoryStats
 	for i := range m.shards {
 		s := &m.shards[i]
-		for j := range s.stripes {
-			st.Hits += s.stripes[j].hits.Load()
-			st.Misses += s.stripes[j].misses.Load()
-		}
+		hits, misses := s.lookups()
+		st.Hits += hits
+		st.Misses += misses
 		s.mu.Lock()
 		st.Evicted += s.removed[Evicted]
 		st.Expired += s.removed[Expired]

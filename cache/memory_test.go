@@ -3,10 +3,12 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -166,6 +168,22 @@ func TestMemoryTTLOnlyEvictsSoonestExpiry(t *testing.T) {
 		require.NoError(t, m.Set("forever4", 6))
 		assert.False(t, has(m, "forever"), "FIFO among entries without TTL")
 		assert.True(t, has(m, "forever2"))
+
+		// A rewrite re-files the entry by its new expiry.
+		m, err = NewMemory(3, MemoryOptions[string, int]{Policy: TTLOnly, Shards: 1})
+		require.NoError(t, err)
+		require.NoError(t, m.SetWithTTL("a", 1, time.Minute))
+		require.NoError(t, m.SetWithTTL("b", 2, time.Hour))
+		require.NoError(t, m.Set("c", 3))
+		require.NoError(t, m.SetWithTTL("a", 4, 2*time.Hour))
+		require.NoError(t, m.Set("c", 5)) // now the newest of the entries without TTL
+		require.NoError(t, m.Set("d", 6))
+		assert.False(t, has(m, "b"), "b now expires soonest")
+		require.NoError(t, m.Set("e", 7))
+		assert.False(t, has(m, "a"))
+		require.NoError(t, m.Set("f", 8))
+		assert.False(t, has(m, "c"), "c rewritten before d was written: older in FIFO order")
+		assert.True(t, has(m, "d"))
 	})
 }
 
@@ -308,4 +326,253 @@ func TestMemoryConcurrent(t *testing.T) {
 			assert.Equal(t, uint64(4*3000), st.Hits+st.Misses)
 		})
 	}
+}
+
+// LRU evicts an entry whose last use (insertion, read or rewrite) is in the
+// oldest epoch of any resident entry. With capacity ≤ lruBuckets an epoch
+// is one insertion, so this is exact LRU up to the order of reads between
+// two insertions; checked against a reference model on a random trace.
+func TestMemoryLRUEvictsLeastRecentlyUsed(t *testing.T) {
+	const capN = 32
+	var evicted []int
+	m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: LRU, Shards: 1, OnEvict: func(k, _ int, r Reason) {
+		if r == Evicted {
+			evicted = append(evicted, k)
+		}
+	}})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(1, 2))
+	lastUse := map[int]uint64{} // resident key -> epoch of its last use
+	var epoch uint64
+	for i := range 20000 {
+		k := r.IntN(100)
+		if _, ok := m.Get(k); ok {
+			lastUse[k] = epoch
+			if r.IntN(10) == 0 {
+				require.NoError(t, m.Set(k, i)) // a rewrite is a use too
+			}
+			continue
+		}
+		epoch++
+		lastUse[k] = epoch
+		require.NoError(t, m.Set(k, i))
+		if len(lastUse) <= capN {
+			require.Empty(t, evicted, "op %d: eviction below capacity", i)
+			continue
+		}
+		require.Len(t, evicted, 1, "op %d", i)
+		v := evicted[0]
+		for other, e := range lastUse {
+			require.LessOrEqual(t, lastUse[v], e, "op %d: evicted %d (last used in epoch %d) while %d was last used in epoch %d", i, v, lastUse[v], other, e)
+		}
+		delete(lastUse, v)
+		evicted = evicted[:0]
+	}
+	assert.Equal(t, capN, m.Len())
+}
+
+// LFU evicts an entry of the lowest priority, hits + L (LFU-DA), although
+// reads only count hits in the entries and the heap learns them late;
+// checked against a reference model on a random trace in which no entry is
+// read more than lfuHitLimit times per stay (the count an entry keeps
+// between two looks of the heap saturates there).
+func TestMemoryLFUEvictsLowestPriority(t *testing.T) {
+	const capN = 32
+	var evicted []int
+	m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: LFU, Shards: 1, OnEvict: func(k, _ int, r Reason) {
+		if r == Evicted {
+			evicted = append(evicted, k)
+		}
+	}})
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(3, 4))
+	z := rand.NewZipf(r, 1.2, 1, 99)
+	prio := map[int]int64{} // resident key -> hits + L at insertion
+	hits := map[int]int{}   // resident key -> hits since insertion
+	var age int64
+	for i := range 5000 {
+		k := int(z.Uint64())
+		if hits[k] == lfuHitLimit {
+			continue
+		}
+		if _, ok := m.Get(k); ok {
+			prio[k]++
+			hits[k]++
+			continue
+		}
+		prio[k], hits[k] = age+1, 0
+		require.NoError(t, m.Set(k, i))
+		if len(prio) <= capN {
+			require.Empty(t, evicted, "op %d: eviction below capacity", i)
+			continue
+		}
+		require.Len(t, evicted, 1, "op %d", i)
+		v := evicted[0]
+		for other, p := range prio {
+			require.LessOrEqual(t, prio[v], p, "op %d: evicted %d (priority %d) while %d has %d", i, v, prio[v], other, p)
+		}
+		age = max(age, prio[v])
+		delete(prio, v)
+		delete(hits, v)
+		evicted = evicted[:0]
+	}
+}
+
+// Get allocates nothing, hit or miss, for every policy.
+func TestMemoryGetDoesNotAllocate(t *testing.T) {
+	for _, p := range Policies {
+		t.Run("policy="+p.String(), func(t *testing.T) {
+			m, err := NewMemory(1000, MemoryOptions[string, int]{Policy: p, DefaultTTL: time.Hour})
+			require.NoError(t, err)
+			keys := make([]string, 2000)
+			for i := range keys {
+				keys[i] = fmt.Sprint("key:", i)
+				if i < 500 {
+					require.NoError(t, m.Set(keys[i], i))
+				}
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(10000, func() {
+				m.Get(keys[i%len(keys)])
+				i++
+			})
+			assert.Zero(t, allocs)
+			st := m.Stats()
+			assert.Positive(t, st.Hits)
+			assert.Positive(t, st.Misses)
+		})
+	}
+}
+
+// A write to a present key replaces the value in place: the old value is
+// reported as replaced, and the write counts as a use of the key.
+func TestMemoryRewriteCountsAsUse(t *testing.T) {
+	var log evictLog
+	m, err := NewMemory(3, MemoryOptions[string, int]{Policy: LRU, Shards: 1, OnEvict: log.add})
+	require.NoError(t, err)
+	for i, k := range []string{"a", "b", "c"} {
+		require.NoError(t, m.Set(k, i))
+	}
+	require.NoError(t, m.Set("a", 10)) // b is now least recently used
+	require.NoError(t, m.Set("d", 3))
+	assert.Equal(t, []string{"a=0:replaced", "b=1:evicted"}, log.list())
+	v, ok := m.Get("a")
+	assert.True(t, ok)
+	assert.Equal(t, 10, v)
+	st := m.Stats()
+	assert.Equal(t, uint64(1), st.Replaced)
+	assert.Equal(t, 3, st.Entries)
+}
+
+// A lookup that found an entry expired removes it only if no write renewed
+// it in the meantime.
+func TestMemoryExpireSparesRenewedEntry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log evictLog
+		m, err := NewMemory(10, MemoryOptions[string, int]{Shards: 1, OnEvict: log.add})
+		require.NoError(t, err)
+		require.NoError(t, m.SetWithTTL("k", 1, time.Second))
+		s := &m.shards[0]
+		stale := s.tab.find(m.hash("k"), "k") // what a slow reader holds
+		time.Sleep(time.Second)
+		require.NoError(t, m.SetWithTTL("k", 2, time.Minute))
+		m.expire(s, stale.e, time.Now().UnixNano()) // the slow reader catches up
+		v, ok := m.Get("k")
+		assert.True(t, ok, "renewed entry removed by a reader of the old one")
+		assert.Equal(t, 2, v)
+		assert.Equal(t, []string{"k=1:replaced"}, log.list())
+	})
+}
+
+// The shift detector fires when a window's hit ratio falls 5 points below
+// the running average — not on noise, not again during its quiet period.
+func TestShiftDetector(t *testing.T) {
+	const capN = 100 // windows are minShiftWindow lookups
+	var d shiftDetector
+	window := func(rate float64) bool {
+		hits := uint64(rate * minShiftWindow)
+		fired := d.observe(hits/2, 0, capN) // in batches, as replays report them
+		return d.observe(hits-hits/2, minShiftWindow-hits, capN) || fired
+	}
+	for i := range 20 {
+		assert.False(t, window(0.60+0.02*float64(i%3-1)), "window %d: noise of ±2 points", i)
+	}
+	assert.False(t, window(0.56), "a 4-point drop")
+	assert.True(t, window(0.50), "a 10-point drop")
+	for i := range 10 {
+		assert.False(t, window(0.40), "window %d: quiet for ten windows after firing", i)
+	}
+	assert.False(t, window(0.42), "the average followed the new level")
+	assert.True(t, window(0.30))
+}
+
+// When the working set moves, TinyLFU lets go of the old hot set within a
+// few windows of lookups instead of holding it in the protected segment.
+func TestMemoryTinyLFUFollowsShift(t *testing.T) {
+	const capN, keys = 2000, 40_000
+	m, err := NewMemory(capN, MemoryOptions[int, int]{Shards: 1, Hash: mixHash}) // reproducible
+	require.NoError(t, err)
+	z := rand.NewZipf(rand.New(rand.NewPCG(5, 6)), 1.1, 1, keys-1)
+	get := func(k int) {
+		if _, ok := m.Get(k); !ok {
+			require.NoError(t, m.Set(k, k))
+		}
+	}
+	for range 20 * capN {
+		get(int(z.Uint64()))
+	}
+	for range 8 * capN { // the hot set moves to keys never read before
+		get(keys + int(z.Uint64()))
+	}
+	old := 0
+	m.shards[0].tab.each(func(e *entry[int, int]) {
+		if e.key < keys {
+			old++
+		}
+	})
+	t.Logf("%d of %d entries are from the old working set", old, capN)
+	assert.Less(t, old, capN/4)
+}
+
+// mixHash is a fixed hash for int keys (the splitmix64 finalizer), for
+// tests whose outcome must not depend on maphash's random seed.
+func mixHash(k int) uint64 {
+	x := uint64(k)
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// A store split into shards holds its whole capacity: every shard is used.
+func TestMemoryShardedHoldsCapacity(t *testing.T) {
+	for _, p := range Policies {
+		t.Run("policy="+p.String(), func(t *testing.T) {
+			const capN = 1 << 14
+			m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: p, Shards: 32, Hash: mixHash})
+			require.NoError(t, err)
+			for i := range 4 * capN {
+				require.NoError(t, m.Set(i, i))
+			}
+			for i := range m.shards {
+				assert.Positive(t, m.shards[i].tab.count, "shard %d unused", i)
+			}
+			assert.Greater(t, m.Len(), capN*99/100)
+			assert.LessOrEqual(t, m.Len(), capN)
+		})
+	}
+}
+
+// The shard's field groups fill whole cache lines: the table pointer every
+// Get reads, the lock writers take, the dirty mask and each counter stripe
+// never share a line, also across the shards of a slice.
+func TestShardLayout(t *testing.T) {
+	var s shard[string, []byte]
+	for _, off := range []uintptr{unsafe.Offsetof(s.mu), unsafe.Offsetof(s.dirty), unsafe.Offsetof(s.counts), unsafe.Sizeof(s), unsafe.Sizeof(counter{})} {
+		assert.Zero(t, off%cacheLine, "offset or size %d", off)
+	}
+	assert.Equal(t, uintptr(cacheLine), unsafe.Offsetof(s.mu))
+	assert.Equal(t, uintptr(3*cacheLine), unsafe.Offsetof(s.dirty))
+	assert.Equal(t, uintptr(4*cacheLine), unsafe.Offsetof(s.counts))
 }

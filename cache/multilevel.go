@@ -305,28 +305,41 @@ func (m *MultiLevel[V]) Set(ctx context.Context, key string, value V, ttl time.D
 	return m.Save(ctx, key, value, ttl)
 }
 
-// Remove implements [Store]: it deletes key from both levels and tells the
-// other processes to drop it.
+// Remove implements [Store]: it deletes key from L2, then from L1 (so a
+// concurrent lookup cannot refill L1 from L2), and tells the other
+// processes to drop it — the last two even if L2 failed, whose error it
+// then returns.
 func (m *MultiLevel[V]) Remove(ctx context.Context, key string) error {
-	m.l1.Delete(key)
-	if err := m.l2.Delete(ctx, key); err != nil {
-		return m.l2Error(err)
+	err := m.l2.Delete(ctx, key)
+	if err != nil {
+		m.l2Error(err)
 	}
-	return m.publish(ctx, 'k', key)
+	m.l1.Delete(key)
+	return errors.Join(err, m.publish(ctx, 'k', key))
 }
 
 // Delete is [MultiLevel.Remove].
 func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error { return m.Remove(ctx, key) }
 
-// DeletePrefix deletes every key starting with prefix from both levels and
-// from every other process's L1: invalidation by group ("user:42:").
+// DeletePrefix deletes every key starting with prefix from every level
+// and from every other process's L1 — invalidation by group ("user:42:"),
+// the way to delete by tag when the tag is part of the key. It deletes
+// from L2 first ([Redis.DeletePrefix]), then from this process's L1, then
+// publishes the prefix on the invalidation channel, so a concurrent lookup
+// here cannot refill L1 from an L2 that still has the key. If L2 fails, L1
+// is cleared and the invalidation published all the same (other processes
+// then drop their copies, even if L2 kept some keys), and the error is
+// returned. It returns how many keys it removed from L2.
 func (m *MultiLevel[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
-	m.l1.DeleteFunc(func(k string, _ V) bool { return strings.HasPrefix(k, prefix) })
+	if m.l2.opts.Prefix+prefix == "" {
+		return 0, invalid("refusing to delete by an empty prefix: the L2 store has no Prefix, so every key in the database would go")
+	}
 	n, err := m.l2.DeletePrefix(ctx, prefix)
 	if err != nil {
-		return n, m.l2Error(err)
+		m.l2Error(err)
 	}
-	return n, m.publish(ctx, 'p', prefix)
+	m.l1.DeleteFunc(func(k string, _ V) bool { return strings.HasPrefix(k, prefix) })
+	return n, errors.Join(err, m.publish(ctx, 'p', prefix))
 }
 
 // Stats returns the cache's counters.

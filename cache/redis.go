@@ -261,26 +261,52 @@ func (r *Redis[V]) SetMany(ctx context.Context, items map[string]V, ttl time.Dur
 	return nil
 }
 
+// scanBatch is the COUNT hint of each SCAN in [Redis.DeletePrefix]: keys
+// examined, and at most about that many deleted, per round trip.
+const scanBatch = 500
+
 // DeletePrefix removes every key that starts with prefix (after the
-// store's own prefix) with SCAN and UNLINK, never KEYS, and returns how
-// many it removed. On a Cluster client it scans every master. Its context
-// bounds the whole walk; each call is bounded by the store's timeout.
+// store's own prefix) and returns how many it removed: invalidation of a
+// group of keys ("user:42:") in L2. It walks the keyspace with SCAN MATCH
+// — never KEYS, which blocks the server — and deletes each page of matches
+// with UNLINK in one pipeline, so memory is reclaimed off Redis's main
+// thread and a Cluster node never sees a multi-key command across slots.
+// Glob characters in prefix (* ? [ ] \) match only themselves. On a
+// Cluster client it walks every master. Its context bounds the whole walk;
+// each round trip is bounded by the store's timeout. A key written while
+// the walk runs may survive it, as with any SCAN.
+//
+// An empty prefix on a store without [RedisOptions.Prefix] would delete
+// every key of the database; that is refused with [ErrInvalidConfig].
 func (r *Redis[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if r.opts.Prefix+prefix == "" {
+		return 0, invalid("refusing to delete by an empty prefix on a store without Prefix: it would delete every key in the database")
+	}
 	pattern := globEscape(r.opts.Prefix+prefix) + "*"
 	var n atomic.Int64
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		var cursor uint64
 		for {
 			cctx, cancel := context.WithTimeout(ctx, r.timeout)
-			keys, next, err := c.Scan(cctx, cursor, pattern, 500).Result()
+			keys, next, err := c.Scan(cctx, cursor, pattern, scanBatch).Result()
 			if err == nil && len(keys) > 0 {
-				err = c.Unlink(cctx, keys...).Err()
+				var cmds []redis.Cmder
+				cmds, err = c.Pipelined(cctx, func(p redis.Pipeliner) error {
+					for _, k := range keys {
+						p.Unlink(cctx, k)
+					}
+					return nil
+				})
+				for _, cmd := range cmds {
+					// A key SCAN returned twice, or one that expired meanwhile,
+					// counts 0.
+					n.Add(cmd.(*redis.IntCmd).Val())
+				}
 			}
 			cancel()
 			if err != nil {
 				return err
 			}
-			n.Add(int64(len(keys)))
 			if next == 0 {
 				return nil
 			}
@@ -294,11 +320,13 @@ func (r *Redis[V]) DeletePrefix(ctx context.Context, prefix string) (int, error)
 		err = scan(ctx, r.client)
 	}
 	if err != nil {
-		return int(n.Load()), r.fail(fmt.Errorf("cache: redis delete of prefix %q: %w", prefix, err))
+		return int(n.Load()), r.fail(fmt.Errorf("cache: redis delete of prefix %q (%d keys deleted before the error): %w", prefix, n.Load(), err))
 	}
 	return int(n.Load()), nil
 }
 
+// globEscape returns s with the characters Redis's glob patterns treat
+// specially escaped, so that the pattern matches s literally.
 func globEscape(s string) string {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -252,4 +253,159 @@ func TestMultiLevelDegradesAndRecovers(t *testing.T) {
 	}
 	// After the outages the subscription was re-established.
 	require.Eventually(t, func() bool { return m.Stats().Resyncs > 0 }, 5*time.Second, 20*time.Millisecond)
+}
+
+func TestRedisDeletePrefix(t *testing.T) {
+	db := redistest.New(t)
+	ctx := t.Context()
+	r, err := NewRedis[int](db.Client, RedisOptions{Prefix: db.Key("a:")})
+	require.NoError(t, err)
+	other, err := NewRedis[int](db.Client, RedisOptions{Prefix: db.Key("b:")})
+	require.NoError(t, err)
+
+	// More matching keys than one SCAN page holds.
+	bulk := map[string]int{}
+	for i := range 3 * scanBatch {
+		bulk[fmt.Sprint("bulk:", i)] = i
+	}
+	require.NoError(t, r.SetMany(ctx, bulk, time.Minute))
+	require.NoError(t, r.Set(ctx, "bulky", 1, 0))
+	require.NoError(t, other.Set(ctx, "bulk:1", 1, 0)) // the same key under another store's prefix
+	n, err := r.DeletePrefix(ctx, "bulk:")
+	require.NoError(t, err)
+	assert.Equal(t, 3*scanBatch, n)
+	assert.Zero(t, countKeys(t, db, db.Key("a:bulk:*")), "every matching key deleted")
+	_, ok, _ := r.Get(ctx, "bulky")
+	assert.True(t, ok, "a key that only shares the prefix's letters without its colon stays")
+	_, ok, _ = other.Get(ctx, "bulk:1")
+	assert.True(t, ok, "another store's keys stay")
+
+	// Glob characters in the prefix match only themselves: unescaped,
+	// "g*[x]?\y:" would also match the decoys.
+	glob := `g*[x]?\y:`
+	for _, k := range []string{glob + "1", glob + "2", `gQQxZy:1`, `g*[x]?\y`, `g*x?y:1`} {
+		require.NoError(t, r.Set(ctx, k, 1, 0))
+	}
+	n, err = r.DeletePrefix(ctx, glob)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	for _, k := range []string{`gQQxZy:1`, `g*[x]?\y`, `g*x?y:1`} {
+		_, ok, _ := r.Get(ctx, k)
+		assert.True(t, ok, "decoy %q deleted by an unescaped pattern", k)
+	}
+
+	// An empty prefix deletes the whole store — and only that store.
+	n, err = other.DeletePrefix(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, ok, _ = r.Get(ctx, "bulky")
+	assert.True(t, ok)
+	// Without a store prefix it would delete the whole database: refused.
+	bare, err := NewRedis[int](db.Client, RedisOptions{})
+	require.NoError(t, err)
+	_, err = bare.DeletePrefix(ctx, "")
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Equal(t, uint64(0), r.Stats().Errors+other.Stats().Errors)
+}
+
+// countKeys counts the keys matching pattern with SCAN.
+func countKeys(t *testing.T, db *redistest.DB, pattern string) int {
+	t.Helper()
+	n := 0
+	it := db.Client.Scan(t.Context(), 0, pattern, 1000).Iterator()
+	for it.Next(t.Context()) {
+		n++
+	}
+	require.NoError(t, it.Err())
+	return n
+}
+
+// Two processes share one Redis: deleting a prefix in one removes the
+// group from L2, from its own L1 and, through pub/sub, from the other's L1
+// — and nothing outside the group.
+func TestMultiLevelDeletePrefixAcrossInstances(t *testing.T) {
+	db := redistest.New(t)
+	ctx := t.Context()
+	channel := db.Key("invalidate")
+	type inv struct {
+		key    string
+		prefix bool
+	}
+	seen := make(chan inv, 100)
+	a := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel})
+	b := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel,
+		OnInvalidate: func(k string, prefix bool) { seen <- inv{k, prefix} }})
+	group := []string{"user:1:name", "user:1:email"}
+	rest := []string{"user:10:name", "user:2:name", "user:1"}
+	for i, k := range append(append([]string{}, group...), rest...) {
+		require.NoError(t, a.Set(ctx, k, i, time.Minute))
+	}
+	// b learns of every write before reading, so no late invalidation of a
+	// write empties its L1 below.
+	for range len(group) + len(rest) {
+		select {
+		case m := <-seen:
+			require.False(t, m.prefix)
+		case <-time.After(2 * time.Second):
+			t.Fatal("write invalidations did not arrive")
+		}
+	}
+	for _, k := range append(append([]string{}, group...), rest...) {
+		_, ok := b.Get(ctx, k)
+		require.True(t, ok)
+		_, ok = b.l1.Get(k)
+		require.True(t, ok, "b has %s in L1", k)
+	}
+
+	n, err := a.DeletePrefix(ctx, "user:1:")
+	require.NoError(t, err)
+	assert.Equal(t, len(group), n)
+	select {
+	case m := <-seen:
+		assert.Equal(t, inv{"user:1:", true}, m)
+	case <-time.After(2 * time.Second):
+		t.Fatal("no prefix invalidation within 2s")
+	}
+	for _, k := range group {
+		_, ok := a.l1.Get(k)
+		assert.False(t, ok, "%s in a's L1", k)
+		_, ok = b.l1.Get(k)
+		assert.False(t, ok, "%s in b's L1", k)
+		assert.Zero(t, db.Client.Exists(ctx, db.Key(k)).Val(), "%s in L2", k)
+		_, ok = b.Get(ctx, k)
+		assert.False(t, ok)
+	}
+	for _, k := range rest {
+		_, ok := b.l1.Get(k)
+		assert.True(t, ok, "%s dropped from b's L1 though outside the group", k)
+		assert.Equal(t, int64(1), db.Client.Exists(ctx, db.Key(k)).Val(), "%s dropped from L2", k)
+	}
+	assert.Equal(t, uint64(len(group)+len(rest)+1), b.Stats().Invalidations)
+	assert.Zero(t, a.Stats().L2Errors+b.Stats().L2Errors)
+}
+
+// When Redis fails mid-delete, the local L1 is cleared all the same and
+// the error is returned and counted.
+func TestMultiLevelDeletePrefixL2Down(t *testing.T) {
+	db := redistest.New(t)
+	p, err := tcpproxy.New(db.Addr)
+	require.NoError(t, err)
+	defer p.Close()
+	client := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond,
+		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
+	defer client.Close()
+	m := newLevels(t, db, client, MultiLevelOptions{})
+	ctx := t.Context()
+	require.NoError(t, m.Set(ctx, "grp:1", 1, time.Minute))
+	require.NoError(t, m.Set(ctx, "keep", 2, time.Minute))
+	p.Cut()
+	_, err = m.DeletePrefix(ctx, "grp:")
+	require.Error(t, err)
+	assert.Positive(t, m.Stats().L2Errors)
+	_, ok := m.l1.Get("grp:1")
+	assert.False(t, ok, "L1 cleared although L2 failed")
+	_, ok = m.l1.Get("keep")
+	assert.True(t, ok)
+	p.Restore()
+	assert.Equal(t, int64(1), db.Client.Exists(ctx, db.Key("grp:1")).Val(), "L2 kept the key the failed delete did not reach")
 }

@@ -23,17 +23,44 @@ type node[K comparable, V any] struct {
 	expire int64
 	e      *entry[K, V]
 	next   *node[K, V]
-	seen   atomic.Uint64 // see record
+	// mark records reads for the policy without a lock: the hits since
+	// the policy last looked (LFU, TinyLFU; see touch) or the epoch of the
+	// last read (LRU; see stamp).
+	mark atomic.Uint32
 }
 
+// touch records a read of n's entry for the policy: it counts the hit in
+// the node, which the lookup has just read, up to limit. Once the count is
+// at the limit a read writes nothing, so cores reading the same hot key
+// share its cache line instead of passing it back and forth. Two readers
+// racing may both store the same count, losing a hit: the count only
+// guides eviction, and the policy tolerates that loss.
+func (n *node[K, V]) touch(limit uint32) {
+	if h := n.mark.Load(); h < limit {
+		n.mark.Store(h + 1)
+	}
+}
+
+// stamp records a read of n's entry in epoch ep. Only the first read in an
+// epoch writes.
+func (n *node[K, V]) stamp(ep uint32) {
+	if n.mark.Load() != ep {
+		n.mark.Store(ep)
+	}
+}
+
+// newNode returns a node for e linked to next and makes it e's node.
 func newNode[K comparable, V any](e *entry[K, V], next *node[K, V]) *node[K, V] {
-	return &node[K, V]{hash: e.hash, key: e.key, value: e.value, expire: e.expire, e: e, next: next}
+	n := &node[K, V]{hash: e.hash, key: e.key, value: e.value, expire: e.expire, e: e, next: next}
+	e.node = n
+	return n
 }
 
-// copyNode returns a copy of n linked to next, keeping its read mark.
+// copyNode returns a copy of n linked to next, keeping its mark. Reads
+// recorded in n by readers still walking the old chain are lost.
 func copyNode[K comparable, V any](n *node[K, V], next *node[K, V]) *node[K, V] {
 	c := newNode(n.e, next)
-	c.seen.Store(n.seen.Load())
+	c.mark.Store(n.mark.Load())
 	return c
 }
 
@@ -95,6 +122,18 @@ func (ht *hashTable[K, V]) put(e *entry[K, V]) *entry[K, V] {
 		ht.grow(t)
 	}
 	return old
+}
+
+// renew publishes a new node for e, which is in the table, after e's value
+// or expiry changed, and returns it. The new node keeps the old one's mark.
+// It requires the shard's write lock.
+func (ht *hashTable[K, V]) renew(e *entry[K, V]) *node[K, V] {
+	b := ht.cur.Load().bucket(e.hash)
+	old := e.node
+	n := newNode(e, without(b.Load(), e))
+	n.mark.Store(old.mark.Load())
+	b.Store(n)
+	return n
 }
 
 // del removes e. It requires the shard's write lock.

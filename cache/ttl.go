@@ -7,7 +7,7 @@ import "math"
 // The guide: "TTL (Time To Live): Automatic expiration". When the store is
 // full, the entry closest to its expiry goes (expired ones first); among
 // entries without a TTL, the oldest insertion goes (FIFO). Reads do not
-// change the order, so a read never takes a lock.
+// change the order, so a read writes nothing but the hit counter.
 //
 // Pros: cheapest reads; the memory bound and freshness bound are one
 // mechanism; predictable — an entry lives until its TTL unless space runs
@@ -15,17 +15,32 @@ import "math"
 // the lowest of the policies. Use it when every value has a natural
 // lifetime (tokens, sessions, rate windows) and the cache is sized to hold
 // the live set.
-type ttlPolicy[K comparable, V any] struct{ h entryHeap[K, V] }
+type ttlPolicy[K comparable, V any] struct {
+	h    entryHeap[K, V]
+	tick uint64 // writes so far: the FIFO order among equal expiries
+}
 
-func (p *ttlPolicy[K, V]) add(e *entry[K, V]) {
-	e.prio = e.expire
+// key sets e's place in the order: its expiry, then its last write.
+func (p *ttlPolicy[K, V]) key(e *entry[K, V]) {
+	p.tick++
+	e.prio, e.seq = e.expire, p.tick
 	if e.expire == 0 {
 		e.prio = math.MaxInt64
 	}
+}
+
+func (p *ttlPolicy[K, V]) add(e *entry[K, V]) {
+	p.key(e)
 	p.h.push(e)
 }
 
-func (p *ttlPolicy[K, V]) access(*entry[K, V])   {}
-func (p *ttlPolicy[K, V]) remove(e *entry[K, V]) { p.h.remove(e) }
-func (p *ttlPolicy[K, V]) victim() *entry[K, V]  { return p.h[0] }
-func (p *ttlPolicy[K, V]) miss(uint64)           {}
+// update re-files a rewritten entry by its new expiry, as a new one.
+func (p *ttlPolicy[K, V]) miss(uint64) {}
+func (p *ttlPolicy[K, V]) update(e *entry[K, V]) {
+	p.key(e)
+	p.h.fix(e.idx)
+}
+
+func (p *ttlPolicy[K, V]) remove(e *entry[K, V])  { p.h.remove(e) }
+func (p *ttlPolicy[K, V]) victim() *entry[K, V]   { return p.h[0] }
+func (p *ttlPolicy[K, V]) observe(uint64, uint64) {}

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package cache
+
+import "time"
+
+// processCPU reports that process CPU time is not measured here.
+func processCPU() (time.Duration, bool) { return 0, false }
