@@ -1,6 +1,9 @@
 package lb
 
-import "sync/atomic"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // RoundRobin sends each request to the next backend in turn.
 //
@@ -45,4 +48,20 @@ type rrPicker struct {
 
 func (p *rrPicker) pick(Request, int64) *endpoint {
 	return p.eps[(p.next.Add(1)-1)%uint32(len(p.eps))]
+}
+
+// Pick chooses the next backend in rotation. See [Balancer]. When nothing
+// needs checking (no wake-up pending, no capacities, no slow start, no
+// Avoid list) it is the rotation's one atomic add, plus the request
+// counter unless [Options.DisableStats] is set.
+func (b *RoundRobin) Pick(ctx context.Context, req Request) (Pick, error) {
+	s := b.snap.Load()
+	if p, ok := s.picker.(*rrPicker); ok && s.plain && len(req.Avoid) == 0 && ctx.Err() == nil {
+		e := p.pick(req, 0)
+		if b.counted {
+			e.requests.Add(1)
+		}
+		return Pick{e: e, c: &b.core}, nil
+	}
+	return b.core.Pick(ctx, req)
 }
