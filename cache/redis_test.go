@@ -119,6 +119,19 @@ func newLevels(t *testing.T, db *redistest.DB, client redis.UniversalClient, opt
 	return m
 }
 
+// proxiedClient returns a client that reaches db through a proxy the test
+// can cut, and fails fast (no retries, 100 ms timeouts) once it is cut.
+func proxiedClient(t *testing.T, db *redistest.DB) (*tcpproxy.Proxy, *redis.Client) {
+	t.Helper()
+	p, err := tcpproxy.New(db.Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	client := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond,
+		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	return p, client
+}
+
 func TestMultiLevelFillsL1WithRemainingTTL(t *testing.T) {
 	db := redistest.New(t)
 	ctx := t.Context()
@@ -202,12 +215,7 @@ func TestMultiLevelPubSubInvalidation(t *testing.T) {
 // and the source, reports the errors, and uses Redis again once it is back.
 func TestMultiLevelDegradesAndRecovers(t *testing.T) {
 	db := redistest.New(t)
-	p, err := tcpproxy.New(db.Addr)
-	require.NoError(t, err)
-	defer p.Close()
-	client := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond,
-		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
-	defer client.Close()
+	p, client := proxiedClient(t, db)
 	var errs atomic.Int32
 	m := newLevels(t, db, client, MultiLevelOptions{Channel: db.Key("inv"), HealthCheck: 50 * time.Millisecond,
 		OnError: func(error) { errs.Add(1) }})
@@ -388,18 +396,13 @@ func TestMultiLevelDeletePrefixAcrossInstances(t *testing.T) {
 // the error is returned and counted.
 func TestMultiLevelDeletePrefixL2Down(t *testing.T) {
 	db := redistest.New(t)
-	p, err := tcpproxy.New(db.Addr)
-	require.NoError(t, err)
-	defer p.Close()
-	client := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond,
-		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, ContextTimeoutEnabled: true})
-	defer client.Close()
+	p, client := proxiedClient(t, db)
 	m := newLevels(t, db, client, MultiLevelOptions{})
 	ctx := t.Context()
 	require.NoError(t, m.Set(ctx, "grp:1", 1, time.Minute))
 	require.NoError(t, m.Set(ctx, "keep", 2, time.Minute))
 	p.Cut()
-	_, err = m.DeletePrefix(ctx, "grp:")
+	_, err := m.DeletePrefix(ctx, "grp:")
 	require.Error(t, err)
 	assert.Positive(t, m.Stats().L2Errors)
 	_, ok := m.l1.Get("grp:1")

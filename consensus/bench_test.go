@@ -34,21 +34,28 @@ func BenchmarkNode_Failover(b *testing.B) {
 		for _, nodes := range []int{3, 5} {
 			b.Run(fmt.Sprintf("timing=%s/nodes=%d", preset.name, nodes), func(b *testing.B) {
 				c := newCluster(b, ClusterOptions{Nodes: nodes, Node: Options{Timing: preset.timing}})
-				ctx := context.Background()
-				lat := sim.NewRecorder()
-				for b.Loop() {
-					d, err := c.Failover(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
-					lat.Record(d)
-				}
-				b.ReportMetric(float64(lat.Percentile(50).Milliseconds()), "p50-ms")
-				b.ReportMetric(float64(lat.Percentile(99).Milliseconds()), "p99-ms")
-				b.ReportMetric(float64(lat.Percentile(99))/float64(preset.timing.HeartbeatTimeout), "p99/heartbeat")
+				failoverTrials(b, c, preset.timing)
 			})
 		}
 	}
+}
+
+// failoverTrials runs one failover per benchmark iteration on c and
+// reports the p50 and p99 failover times and p99 as a multiple of the
+// heartbeat timeout.
+func failoverTrials(b *testing.B, c *LocalCluster, timing Timing) {
+	b.Helper()
+	lat := sim.NewRecorder()
+	for b.Loop() {
+		d, err := c.Failover(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat.Record(d)
+	}
+	b.ReportMetric(float64(lat.Percentile(50).Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(lat.Percentile(99).Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(lat.Percentile(99))/float64(timing.HeartbeatTimeout), "p99/heartbeat")
 }
 
 // BenchmarkNode_FailoverUnderLoad is BenchmarkNode_Failover with 8 clients
@@ -82,17 +89,7 @@ func BenchmarkNode_FailoverUnderLoad(b *testing.B) {
 				}
 				defer wg.Wait()
 				defer cancel()
-				lat := sim.NewRecorder()
-				for b.Loop() {
-					d, err := c.Failover(context.Background())
-					if err != nil {
-						b.Fatal(err)
-					}
-					lat.Record(d)
-				}
-				b.ReportMetric(float64(lat.Percentile(50).Milliseconds()), "p50-ms")
-				b.ReportMetric(float64(lat.Percentile(99).Milliseconds()), "p99-ms")
-				b.ReportMetric(float64(lat.Percentile(99))/float64(preset.timing.HeartbeatTimeout), "p99/heartbeat")
+				failoverTrials(b, c, preset.timing)
 			})
 		}
 	}

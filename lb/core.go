@@ -213,9 +213,6 @@ type snapshot struct {
 	hasWake bool
 	ramping bool // some backend in rotation is in slow start
 	checks  bool // ramping, or some backend in rotation has a capacity
-	// plain: backends in rotation, no wake-up pending and nothing for
-	// recheck to enforce, so an algorithm's own fast path may pick alone.
-	plain bool
 }
 
 // rng is the random source: the runtime's generator, or a seeded one under
@@ -585,7 +582,6 @@ func (c *core) rebuildLocked(now int64) ([]Event, error) {
 		}
 		ns.picker = p
 	}
-	ns.plain = len(ns.active) > 0 && !ns.hasWake && !ns.checks
 	c.snap.Store(ns)
 	return evs, nil
 }

@@ -56,7 +56,8 @@ func (p *rrPicker) pick(Request, int64) *endpoint {
 // counter unless [Options.DisableStats] is set.
 func (b *RoundRobin) Pick(ctx context.Context, req Request) (Pick, error) {
 	s := b.snap.Load()
-	if p, ok := s.picker.(*rrPicker); ok && s.plain && len(req.Avoid) == 0 && ctx.Err() == nil {
+	// A nil picker (nothing in rotation) fails the assertion.
+	if p, ok := s.picker.(*rrPicker); ok && !s.hasWake && !s.checks && len(req.Avoid) == 0 && ctx.Err() == nil {
 		e := p.pick(req, 0)
 		if b.counted {
 			e.requests.Add(1)

@@ -59,13 +59,17 @@ func benchService(b *testing.B, cfg Config, n int) (*Service, []string) {
 	return s, codes
 }
 
+// benchConfigs are the service set-ups the benchmarks compare: the L1
+// cache in front of the store, and the store alone.
+var benchConfigs = []struct {
+	name string
+	cfg  Config
+}{{"cache=l1", Config{}}, {"cache=off", Config{NoCache: true}}}
+
 // The redirect's lookup alone: an L1 hit against a read of the bbolt
 // store (through the shard router, decoding the record).
 func BenchmarkService_Lookup(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		cfg  Config
-	}{{"cache=l1", Config{}}, {"cache=off", Config{NoCache: true}}} {
+	for _, bc := range benchConfigs {
 		b.Run(bc.name, func(b *testing.B) {
 			s, codes := benchService(b, bc.cfg, 1024)
 			ctx := context.Background()
@@ -88,10 +92,7 @@ func BenchmarkService_Lookup(b *testing.B) {
 // A whole redirect through the service's handler (routing, metrics,
 // lookup, click counting, response), without the network.
 func BenchmarkService_Redirect(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		cfg  Config
-	}{{"cache=l1", Config{}}, {"cache=off", Config{NoCache: true}}} {
+	for _, bc := range benchConfigs {
 		b.Run(bc.name, func(b *testing.B) {
 			s, codes := benchService(b, bc.cfg, 1024)
 			h := s.Handler()
