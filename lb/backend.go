@@ -114,10 +114,13 @@ type Result struct {
 	// backend (a refused connection, a timeout, a 5xx), not a client's
 	// cancellation.
 	Err error
-	// Latency is the request's duration. Zero means "not measured":
-	// [PeakEWMA], which reads the clock on every pick anyway, then uses the
-	// time since Pick; the other algorithms leave their latency average
-	// unchanged.
+	// Latency is the request's duration. Report it when you measure it
+	// anyway (the [Proxy] and [Failover] do): [PeakEWMA] then needs no clock
+	// read of its own in Done, and under load its picks read a coarse clock
+	// instead of the system's. Zero means "not measured": PeakEWMA then
+	// times the request from Pick to Done itself, on the system clock (a
+	// request picked on the coarse clock before the first such Done is not
+	// timed); the other algorithms leave their latency average unchanged.
 	Latency time.Duration
 }
 
@@ -129,6 +132,7 @@ type Pick struct {
 	e     *endpoint
 	c     *core
 	start int64 // nanoseconds on c's clock, 0 if not recorded
+	rough bool  // start came from the coarse clock (see clock.go)
 }
 
 // Addr returns the picked backend's address.

@@ -3,6 +3,8 @@ package lb
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -14,6 +16,19 @@ var benchKeys = func() []string {
 		k[i] = fmt.Sprintf("10.%d.%d.%d", i%7, i/7%256, i%251)
 	}
 	return k
+}()
+
+// benchLatencies are the latencies benchmarks report: 0.5–2ms, spread
+// as a log-normal-like mix, so that latency averages move as they do under
+// real traffic (a constant latency would leave peak EWMA nothing to write).
+var benchLatencies = func() []time.Duration {
+	l := make([]time.Duration, 1024)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range l {
+		l[i] = time.Duration(float64(time.Millisecond) * math.Exp(r.NormFloat64()*0.35))
+		l[i] = min(max(l[i], 500*time.Microsecond), 2*time.Millisecond)
+	}
+	return l
 }()
 
 func benchBalancer(b *testing.B, a algo, n int) Balancer {
@@ -46,7 +61,7 @@ func BenchmarkBalancer_Pick(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					p.Done(Result{Latency: time.Millisecond})
+					p.Done(Result{Latency: benchLatencies[i&1023]})
 					i++
 				}
 			})
@@ -61,7 +76,7 @@ func BenchmarkBalancer_Pick(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						p.Done(Result{Latency: time.Millisecond})
+						p.Done(Result{Latency: benchLatencies[i&1023]})
 						i++
 					}
 				})
@@ -114,7 +129,7 @@ func BenchmarkBalancer_PickNoStats(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					p.Done(Result{Latency: time.Millisecond})
+					p.Done(Result{Latency: benchLatencies[i&1023]})
 					i++
 				}
 			})
@@ -128,11 +143,34 @@ func BenchmarkBalancer_PickNoStats(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						p.Done(Result{Latency: time.Millisecond})
+						p.Done(Result{Latency: benchLatencies[i&1023]})
 						i++
 					}
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkBalancer_PickSelfTimed is peak EWMA when callers do not report
+// latencies (Result.Latency zero): the balancer then reads the clock on
+// every pick and every Done to time requests itself.
+func BenchmarkBalancer_PickSelfTimed(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{3, 10, 100} {
+		b.Run(fmt.Sprintf("algo=peak-ewma/backends=%d", n), func(b *testing.B) {
+			bal, err := NewPeakEWMA(backends(n), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := bal.Pick(ctx, Request{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Done(Result{})
+			}
+		})
 	}
 }

@@ -109,8 +109,9 @@ type endpoint struct {
 	failures  atomic.Uint64
 	_         [64 - 24]byte
 
-	ewma  atomic.Uint64 // float64 bits: latency average in ns
-	stamp atomic.Int64  // clock of the last latency update
+	ewma      atomic.Uint64 // float64 bits: latency average in ns
+	stamp     atomic.Int64  // decay step (clock >> core.shift) the average was last decayed to
+	sampledAt atomic.Int64  // clock of the last pick rate sample (see sampleRate)
 
 	consecutive     atomic.Int64
 	winStart        atomic.Int64
@@ -140,14 +141,14 @@ func (e *endpoint) inflight() int64 {
 	return int64(e.requests.Load() - done)
 }
 
-// latencyAt returns the latency average decayed to now, as Finagle's
-// peak-EWMA reads it.
-func (e *endpoint) latencyAt(now int64, tau float64) float64 {
+// latencyAt returns the latency average decayed to step (the clock
+// shifted right by core.shift), as Finagle's peak-EWMA reads it.
+func (e *endpoint) latencyAt(step int64, tau float64) float64 {
 	v := math.Float64frombits(e.ewma.Load())
 	if v == 0 {
 		return 0
 	}
-	if td := now - e.stamp.Load(); td > 0 {
+	if td := step - e.stamp.Load(); td > 0 {
 		v *= decay(float64(td) / tau)
 	}
 	return v
@@ -183,25 +184,29 @@ func (e *endpoint) average(rtt float64) {
 	}
 }
 
-// observe folds rtt, measured at now, into the peak EWMA. It is lock-free:
-// the average is replaced by compare-and-swap, and the stamp is written
-// after it, so a concurrent observer may decay from a stamp a few
-// microseconds old, an error far below the decay time's resolution.
-func (e *endpoint) observe(rtt float64, now int64, tau float64) {
+// observe folds rtt, finished at decay step step, into the peak EWMA: a
+// slower observation replaces the average at once, a faster one pulls it
+// down with the weight of the time since the last step. tau is the decay
+// time in steps. It is lock-free: the Done that moves the stamp to a new
+// step applies that step's decay, by compare-and-swap, and the average is
+// replaced by compare-and-swap; within a step, a Done that brings no new
+// peak writes nothing.
+func (e *endpoint) observe(rtt float64, step int64, tau float64) {
+	w := 1.0
+	if last := e.stamp.Load(); step > last && e.stamp.CompareAndSwap(last, step) {
+		w = decay(float64(step-last) / tau)
+	}
 	for {
 		old := e.ewma.Load()
 		cur := math.Float64frombits(old)
 		next := rtt
 		if rtt <= cur {
-			td := max(now-e.stamp.Load(), 0)
-			w := decay(float64(td) / tau)
 			next = cur*w + rtt*(1-w)
 		}
-		if e.ewma.CompareAndSwap(old, math.Float64bits(next)) {
-			break
+		if next == cur || e.ewma.CompareAndSwap(old, math.Float64bits(next)) {
+			return
 		}
 	}
-	e.stamp.Store(now)
 }
 
 // snapshot is the immutable view Pick works on.
@@ -248,10 +253,13 @@ type core struct {
 	set     settings
 	epoch   time.Time
 	rng     rng
-	measure bool // record the time of every pick (latency-aware algorithms)
-	counted bool // keep per-backend request, in-flight and latency figures
-	silent  bool // neither counters nor outlier detection: a success records nothing
-	tau     float64
+	measure bool    // record the time of every pick (latency-aware algorithms)
+	counted bool    // keep per-backend request, in-flight and latency figures
+	silent  bool    // neither counters nor outlier detection: a success records nothing
+	tau     float64 // the latency decay time, in decay steps
+	shift   uint    // a decay step is 1<<shift nanoseconds of the clock
+
+	coarse coarseClock
 
 	snap atomic.Pointer[snapshot]
 
@@ -287,7 +295,8 @@ func (c *core) init(backends []Backend, opts Options, algo algorithm, traits int
 	c.counted = !opts.DisableStats
 	c.silent = !c.counted && opts.Outlier == nil
 	c.rng.r = opts.Rand
-	c.tau = float64(set.Decay)
+	c.shift = decayShift(set.Decay)
+	c.tau = float64(set.Decay) / float64(int64(1)<<c.shift)
 	c.epoch = c.wall()
 	c.byAddr = make(map[string]*endpoint, len(backends))
 	for i, b := range backends {
@@ -348,8 +357,9 @@ func (c *core) Pick(ctx context.Context, req Request) (Pick, error) {
 	}
 	s := c.snap.Load()
 	var now int64
+	precise := false
 	if s.hasWake || c.measure {
-		now = c.clock()
+		now, precise = c.pickClock()
 		if s.hasWake && now >= s.wake {
 			s = c.refresh(now)
 		}
@@ -365,9 +375,11 @@ func (c *core) Pick(ctx context.Context, req Request) (Pick, error) {
 		}
 	}
 	if c.counted {
-		e.requests.Add(1)
+		if n := e.requests.Add(1); precise && n%rateSample == 0 {
+			c.sampleRate(e, now, len(s.active))
+		}
 	}
-	return Pick{e: e, c: c, start: now}, nil
+	return Pick{e: e, c: c, start: now, rough: !precise}, nil
 }
 
 func (c *core) usable(e *endpoint, req *Request) bool {
@@ -451,14 +463,21 @@ func (c *core) done(p Pick, r Result) {
 		// Latency-aware algorithms keep Finagle's time-decayed peak EWMA.
 		// With the latency reported, the pick's time plus the latency is
 		// now, and the clock need not be read again.
-		if lat > 0 {
+		switch {
+		case lat > 0:
 			now = p.start + lat
-		} else {
+		case p.rough:
+			// The pick read the coarse clock, which cannot time the
+			// request: from now on picks read the real clock.
+			if !c.coarse.selfTimed.Load() {
+				c.coarse.selfTimed.Store(true)
+			}
+		default:
 			now = c.clock()
 			lat = now - p.start
 		}
 		if lat > 0 {
-			e.observe(float64(lat), now, c.tau)
+			e.observe(float64(lat), now>>c.shift, c.tau)
 		}
 	} else if lat > 0 {
 		e.average(float64(lat))

@@ -27,8 +27,11 @@
 //
 // Every pick and Done keeps the statistics above with one atomic add on
 // each side, on a cache line of the backend's own, plus a latency average
-// when a latency is reported; [PeakEWMA] also reads the monotonic clock
-// once per pick. Where a non-load-aware algorithm's pick must cost no more
+// when a latency is reported; [PeakEWMA] also needs the time on every
+// pick: the monotonic clock, or, while the balancer makes more than some
+// 64,000 picks a second, a coarse clock that a goroutine of its own
+// refreshes every millisecond and stops when the load goes (as nginx and
+// HAProxy cache the time). Where a non-load-aware algorithm's pick must cost no more
 // than gRPC's, [Options.DisableStats] drops the counters: a [RoundRobin]
 // pick is then a single atomic add.
 //

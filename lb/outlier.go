@@ -20,7 +20,7 @@ func (c *core) outlierObserve(e *endpoint, failed bool, now int64) {
 	od := &c.set.outlier
 	if od.FailurePercent > 0 {
 		if now < 0 {
-			now = c.clock()
+			now = c.roughClock()
 		}
 		ws := e.winStart.Load()
 		if now-ws >= int64(od.Interval) && e.winStart.CompareAndSwap(ws, now) {
@@ -35,12 +35,14 @@ func (c *core) outlierObserve(e *endpoint, failed bool, now int64) {
 		}
 	}
 	if !failed {
-		e.consecutive.Store(0)
+		if e.consecutive.Load() != 0 {
+			e.consecutive.Store(0)
+		}
 		return
 	}
 	if n := e.consecutive.Add(1); od.ConsecutiveFailures > 0 && n >= int64(od.ConsecutiveFailures) {
 		if now < 0 {
-			now = c.clock()
+			now = c.roughClock()
 		}
 		c.eject(e, now, fmt.Sprintf("%d consecutive failures", n))
 	}

@@ -18,13 +18,19 @@ import "math"
 // slow backends before they fail, which least-request cannot see (Linkerd's
 // "Beyond Round Robin" measured round robin degrading above p95,
 // least-loaded above p99 and peak EWMA only above p99.9; see the lab's
-// lb-linkerd experiment). Cons: it reads the clock on every pick and every
-// Done, and a backend that fails fast looks attractive unless failures are
-// also handled (outlier detection). Use it when backends' latencies differ
-// or change: shared hosts, GC pauses, noisy neighbours.
+// lb-linkerd experiment). Cons: it needs the time on every pick (a
+// busy balancer reads a coarse clock, refreshed every millisecond, instead
+// of the system's; see [Result.Latency]), and a backend that fails fast
+// looks attractive unless failures are also handled (outlier detection).
+// Use it when backends' latencies differ or change: shared hosts, GC
+// pauses, noisy neighbours.
 //
-// PeakEWMA is lock-free on Pick (Done takes a per-backend mutex) and safe
-// for concurrent use.
+// The average decays in steps of 1/4096 of the decay time or less (2.1ms
+// for the default 10s): the first Done of a step applies the decay since
+// the last one, and Done calls within a step that bring no new peak write
+// nothing, so the average costs no shared write in the common case.
+//
+// PeakEWMA is lock-free and safe for concurrent use.
 type PeakEWMA struct{ core }
 
 var _ Balancer = (*PeakEWMA)(nil)
@@ -44,14 +50,15 @@ type ewmaAlgo struct{}
 func (ewmaAlgo) affinity() bool { return false }
 
 func (ewmaAlgo) build(active []*endpoint, c *core) (picker, error) {
-	return &ewmaPicker{eps: active, inv: inverseWeights(active, true), rng: &c.rng, tau: c.tau}, nil
+	return &ewmaPicker{eps: active, inv: inverseWeights(active, true), rng: &c.rng, tau: c.tau, shift: c.shift}, nil
 }
 
 type ewmaPicker struct {
-	eps []*endpoint
-	inv []float64
-	rng *rng
-	tau float64
+	eps   []*endpoint
+	inv   []float64
+	rng   *rng
+	tau   float64 // decay time in decay steps
+	shift uint    // a decay step is 1<<shift nanoseconds
 }
 
 // penalty is the cost of a backend with requests in flight and no latency
@@ -59,10 +66,10 @@ type ewmaPicker struct {
 // backend.
 const penalty = float64(math.MaxInt64 >> 16)
 
-func (p *ewmaPicker) cost(i int, now int64) float64 {
+func (p *ewmaPicker) cost(i int, step int64) float64 {
 	e := p.eps[i]
 	inflight := float64(e.inflight())
-	lat := e.latencyAt(now, p.tau)
+	lat := e.latencyAt(step, p.tau)
 	if lat == 0 && inflight > 0 {
 		return penalty + inflight
 	}
@@ -75,7 +82,8 @@ func (p *ewmaPicker) pick(_ Request, now int64) *endpoint {
 		return p.eps[0]
 	}
 	i, j := two(p.rng, n)
-	if p.cost(j, now) < p.cost(i, now) {
+	step := now >> p.shift
+	if p.cost(j, step) < p.cost(i, step) {
 		return p.eps[j]
 	}
 	return p.eps[i]
