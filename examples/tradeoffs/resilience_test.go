@@ -182,8 +182,13 @@ func TestResilienceHedgingClaims(t *testing.T) {
 	none := results[0]
 	assert.Equal(t, n, none.requests)
 	assert.Greater(t, none.lat.P999, 200*time.Millisecond, "the slow mode shows at p99.9")
+	// The tail is judged by how many requests end in the slow mode, not by
+	// the p99.9 alone: with about 15 slow requests in 1,500, the p99.9 is
+	// the second slowest, which one unlucky pair (a slow hedge of a slow
+	// request, or a hedge the busy machine's scheduler started late) sets.
+	assert.Greater(t, none.slow, n/200, "about 1% of requests are slow without hedging")
 	for _, r := range results[1:3] {
-		assert.Less(t, r.lat.P999*5, none.lat.P999, r.name)
+		assert.LessOrEqual(t, r.slow*5, none.slow, "%s: hedging rescues most slow requests", r.name)
 		assert.Less(t, r.extra, 0.3, r.name)
 		assert.Positive(t, r.wins, r.name)
 	}
