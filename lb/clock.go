@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-// Peak EWMA's cost decays with time, so its picks need the time. Reading
+// Peak EWMA's cost decays with time, so its picks need the time (as do
+// every algorithm's picks while an ejection or a slow start is pending,
+// to see it end). Reading
 // the monotonic clock costs a few tens of nanoseconds, as much as the rest
 // of a pick, and only a coarse value is needed: against a decay time of
 // seconds, a millisecond is nothing. Busy event-driven proxies meet the
@@ -20,9 +22,10 @@ import (
 // clock until a sample of them shows the rate above coarseMinRate; they
 // then start the refresher and read its value, never more than a tick and
 // the scheduler's delay old. The refresher stops itself, and picks go
-// back to the real clock, when the rate falls below the threshold or
-// Done calls stop reporting latencies (see [Result.Latency]). A balancer
-// with an Options.Now clock never starts it.
+// back to the real clock, when the rate falls below the threshold, when
+// picks no longer need the time, or when Done calls stop reporting
+// latencies (see [Result.Latency]). A balancer with an Options.Now clock
+// never starts it.
 
 const (
 	// coarseTick is the refresh period of the coarse clock.
@@ -43,8 +46,9 @@ const (
 type coarseClock struct {
 	now     atomic.Int64
 	running atomic.Bool
-	// selfTimed is set once a Done of a clock-reading algorithm reports no
-	// latency: its picks then read the real clock, to time their requests.
+	// selfTimed is set once a peak-EWMA Done reports no latency for a
+	// request picked on the coarse clock: picks then read the real clock,
+	// to time their requests.
 	selfTimed atomic.Bool
 }
 
