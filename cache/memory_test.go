@@ -328,19 +328,27 @@ func TestMemoryConcurrent(t *testing.T) {
 	}
 }
 
+// evictionTrace returns a one-shard store of policy p and the keys it
+// evicted (by capacity) since the slice was last emptied.
+func evictionTrace(t *testing.T, capN int, p Policy) (*Memory[int, int], *[]int) {
+	t.Helper()
+	evicted := new([]int)
+	m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: p, Shards: 1, OnEvict: func(k, _ int, r Reason) {
+		if r == Evicted {
+			*evicted = append(*evicted, k)
+		}
+	}})
+	require.NoError(t, err)
+	return m, evicted
+}
+
 // LRU evicts an entry whose last use (insertion, read or rewrite) is in the
 // oldest epoch of any resident entry. With capacity ≤ lruBuckets an epoch
 // is one insertion, so this is exact LRU up to the order of reads between
 // two insertions; checked against a reference model on a random trace.
 func TestMemoryLRUEvictsLeastRecentlyUsed(t *testing.T) {
 	const capN = 32
-	var evicted []int
-	m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: LRU, Shards: 1, OnEvict: func(k, _ int, r Reason) {
-		if r == Evicted {
-			evicted = append(evicted, k)
-		}
-	}})
-	require.NoError(t, err)
+	m, trace := evictionTrace(t, capN, LRU)
 	r := rand.New(rand.NewPCG(1, 2))
 	lastUse := map[int]uint64{} // resident key -> epoch of its last use
 	var epoch uint64
@@ -357,16 +365,16 @@ func TestMemoryLRUEvictsLeastRecentlyUsed(t *testing.T) {
 		lastUse[k] = epoch
 		require.NoError(t, m.Set(k, i))
 		if len(lastUse) <= capN {
-			require.Empty(t, evicted, "op %d: eviction below capacity", i)
+			require.Empty(t, *trace, "op %d: eviction below capacity", i)
 			continue
 		}
-		require.Len(t, evicted, 1, "op %d", i)
-		v := evicted[0]
+		require.Len(t, *trace, 1, "op %d", i)
+		v := (*trace)[0]
 		for other, e := range lastUse {
 			require.LessOrEqual(t, lastUse[v], e, "op %d: evicted %d (last used in epoch %d) while %d was last used in epoch %d", i, v, lastUse[v], other, e)
 		}
 		delete(lastUse, v)
-		evicted = evicted[:0]
+		*trace = (*trace)[:0]
 	}
 	assert.Equal(t, capN, m.Len())
 }
@@ -378,13 +386,7 @@ func TestMemoryLRUEvictsLeastRecentlyUsed(t *testing.T) {
 // between two looks of the heap saturates there).
 func TestMemoryLFUEvictsLowestPriority(t *testing.T) {
 	const capN = 32
-	var evicted []int
-	m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: LFU, Shards: 1, OnEvict: func(k, _ int, r Reason) {
-		if r == Evicted {
-			evicted = append(evicted, k)
-		}
-	}})
-	require.NoError(t, err)
+	m, trace := evictionTrace(t, capN, LFU)
 	r := rand.New(rand.NewPCG(3, 4))
 	z := rand.NewZipf(r, 1.2, 1, 99)
 	prio := map[int]int64{} // resident key -> hits + L at insertion
@@ -403,18 +405,18 @@ func TestMemoryLFUEvictsLowestPriority(t *testing.T) {
 		prio[k], hits[k] = age+1, 0
 		require.NoError(t, m.Set(k, i))
 		if len(prio) <= capN {
-			require.Empty(t, evicted, "op %d: eviction below capacity", i)
+			require.Empty(t, *trace, "op %d: eviction below capacity", i)
 			continue
 		}
-		require.Len(t, evicted, 1, "op %d", i)
-		v := evicted[0]
+		require.Len(t, *trace, 1, "op %d", i)
+		v := (*trace)[0]
 		for other, p := range prio {
 			require.LessOrEqual(t, prio[v], p, "op %d: evicted %d (priority %d) while %d has %d", i, v, prio[v], other, p)
 		}
 		age = max(age, prio[v])
 		delete(prio, v)
 		delete(hits, v)
-		evicted = evicted[:0]
+		*trace = (*trace)[:0]
 	}
 }
 

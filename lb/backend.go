@@ -132,7 +132,7 @@ type Pick struct {
 	e     *endpoint
 	c     *core
 	start int64 // nanoseconds on c's clock, 0 if not recorded
-	rough bool  // start came from the coarse clock (see clock.go)
+	rough bool  // start was not read from the real clock: from the coarse clock (see clock.go), or not at all
 }
 
 // Addr returns the picked backend's address.

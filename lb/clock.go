@@ -55,11 +55,15 @@ type coarseClock struct {
 // pickClock returns the time for a pick and whether it was read from the
 // real clock (false: the coarse clock's value).
 func (c *core) pickClock() (int64, bool) {
-	if c.set.Now == nil && c.coarse.running.Load() && !(c.measure && c.coarse.selfTimed.Load()) {
+	if c.set.Now == nil && c.coarse.running.Load() && !c.timesRequests() {
 		return c.coarse.now.Load(), false
 	}
 	return c.clock(), true
 }
+
+// timesRequests reports that picks must read the real clock because the
+// balancer times requests itself (see coarseClock.selfTimed).
+func (c *core) timesRequests() bool { return c.measure && c.coarse.selfTimed.Load() }
 
 // roughClock returns the coarse clock's value if it runs, else the real
 // clock's: for decisions that a millisecond does not change.
@@ -75,8 +79,11 @@ func (c *core) roughClock() int64 {
 // of e, times the n backends in rotation, took less than rateSample·n
 // ticks' worth of coarseMinRate.
 func (c *core) sampleRate(e *endpoint, now int64, n int) {
+	if c.set.Now != nil || c.timesRequests() {
+		return
+	}
 	prev := e.sampledAt.Swap(now)
-	if prev == 0 || c.set.Now != nil || (c.measure && c.coarse.selfTimed.Load()) {
+	if prev == 0 {
 		return
 	}
 	if now-prev > rateSample*int64(n)*int64(coarseTick)/coarseMinRate {
@@ -112,7 +119,7 @@ func (c *core) refreshCoarse() {
 			continue
 		}
 		made := c.picksMade()
-		needed := (c.measure && !c.coarse.selfTimed.Load()) || c.snap.Load().hasWake
+		needed := (c.measure && !c.timesRequests()) || c.snap.Load().hasWake
 		if made-last < coarseCheck*coarseMinRate || !needed {
 			c.coarse.running.Store(false)
 			return

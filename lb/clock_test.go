@@ -42,18 +42,6 @@ func roughPick(t *testing.T, b Balancer) Pick {
 	return Pick{}
 }
 
-// waitFor polls cond for up to d of real time.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return cond()
-}
-
 // Under load a peak-EWMA balancer's picks read the coarse clock, which
 // keeps time; once the load stops, its refresher stops too.
 func TestCoarseClockRunsOnlyUnderLoad(t *testing.T) {
@@ -68,7 +56,7 @@ func TestCoarseClockRunsOnlyUnderLoad(t *testing.T) {
 	require.True(t, busy(t, b, 10_000_000, advanced), "the coarse clock keeps time")
 	assert.LessOrEqual(t, b.coarse.now.Load(), b.clock(), "the coarse clock never runs ahead")
 
-	require.True(t, waitFor(5*time.Second, func() bool { return !running() }), "the refresher stops when picks stop")
+	require.Eventually(t, func() bool { return !running() }, 5*time.Second, time.Millisecond, "the refresher stops when picks stop")
 	p, err := b.Pick(context.Background(), Request{})
 	require.NoError(t, err)
 	p.Done(Result{Latency: time.Millisecond})
@@ -110,7 +98,7 @@ func TestUnreportedLatencyReturnsToTheRealClock(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	p.Done(Result{})
 	assert.GreaterOrEqual(t, time.Duration(math.Float64frombits(e.ewma.Load())), 5*time.Millisecond, "the slower request is the new peak")
-	assert.True(t, waitFor(5*time.Second, func() bool { return !b.coarse.running.Load() }), "the refresher stops")
+	assert.Eventually(t, func() bool { return !b.coarse.running.Load() }, 5*time.Second, time.Millisecond, "the refresher stops")
 }
 
 // A balancer used inside a synctest bubble starts its refresher on the
