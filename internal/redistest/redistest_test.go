@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -120,4 +122,84 @@ func TestPurgeEscapesGlob(t *testing.T) {
 	require.NoError(t, Purge(ctx, db.Client, db.Key("a*")))
 	assert.EqualValues(t, 0, db.Client.Exists(ctx, db.Key("a*b")).Val())
 	assert.EqualValues(t, 1, db.Client.Exists(ctx, db.Key("axb")).Val(), "the * in the prefix is literal")
+}
+
+func TestUnreachableClusterSkipsWithHowto(t *testing.T) {
+	f := &fakeTB{name: "TestX"}
+	db := newClusterDB(f, []string{deadAddr(t)}, false)
+	assert.Nil(t, db)
+	assert.Empty(t, f.failed)
+	assert.Contains(t, f.skipped, "no Redis Cluster at 127.0.0.1:")
+	assert.Contains(t, f.skipped, "scripts/redis-cluster")
+}
+
+func TestUnreachableClusterFailsWhenRequired(t *testing.T) {
+	f := &fakeTB{name: "TestX"}
+	db := newClusterDB(f, []string{deadAddr(t)}, true)
+	assert.Nil(t, db)
+	assert.Empty(t, f.skipped)
+	assert.Contains(t, f.failed, "SYSDESIGN_REQUIRE_REDIS")
+}
+
+func TestSingleNodeIsNotACluster(t *testing.T) {
+	single := New(t)
+	f := &fakeTB{name: "TestX"}
+	db := newClusterDB(f, []string{single.Addr}, true)
+	assert.Nil(t, db, "a server without cluster mode is refused")
+	assert.Contains(t, f.failed, "no Redis Cluster")
+}
+
+func TestClusterAddrsDefault(t *testing.T) {
+	t.Setenv("REDIS_CLUSTER_ADDRS", "")
+	assert.Equal(t, strings.Split(DefaultClusterAddrs, ","), ClusterAddrs())
+	t.Setenv("REDIS_CLUSTER_ADDRS", " 127.0.0.1:1, 127.0.0.1:2 ,")
+	assert.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, ClusterAddrs())
+}
+
+// TestClusterPurgeEveryMaster puts keys in every slot range and checks that
+// the cleanup finds them on every master, one key per slot at a time.
+func TestClusterPurgeEveryMaster(t *testing.T) {
+	outer := NewCluster(t)
+	ctx := context.Background()
+	f := &fakeTB{name: t.Name() + "/inner"}
+	inner := newClusterDB(f, outer.Addrs, true)
+	require.NotNil(t, inner, f.failed)
+	cc := inner.Client.(*redis.ClusterClient)
+
+	for i := range 600 {
+		require.NoError(t, inner.Client.Set(ctx, inner.Key(fmt.Sprint("k", i)), i, 0).Err())
+	}
+	require.NoError(t, outer.Client.Set(ctx, outer.Key("mine"), "v", 0).Err())
+	var masters atomic.Int64 // ForEachMaster calls its function concurrently
+	require.NoError(t, cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		n, err := m.DBSize(ctx).Result()
+		if n > 0 {
+			masters.Add(1)
+		}
+		return err
+	}))
+	require.GreaterOrEqual(t, masters.Load(), int64(2), "the keys span several masters")
+
+	f.runCleanups()
+	var left atomic.Int64
+	require.NoError(t, outer.Client.(*redis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		keys, _, err := m.Scan(ctx, 0, escapeGlob(inner.Prefix)+"*", 1000).Result()
+		left.Add(int64(len(keys)))
+		return err
+	}))
+	assert.Zero(t, left.Load(), "the inner test's keys are gone from every master")
+	v, err := outer.Client.Get(ctx, outer.Key("mine")).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "v", v, "another test's keys survive")
+}
+
+func TestEachRunsBothTopologies(t *testing.T) {
+	var seen []string
+	Each(t, func(t *testing.T, db *DB) {
+		seen = append(seen, db.Topology())
+		require.NoError(t, db.Client.Set(context.Background(), db.Key("x"), 1, 0).Err())
+		_, isCluster := db.NewClient(t).(*redis.ClusterClient)
+		assert.Equal(t, db.Cluster, isCluster)
+	})
+	assert.Equal(t, []string{"single", "cluster"}, seen)
 }
