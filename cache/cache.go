@@ -26,6 +26,10 @@ var (
 	ErrQueueFull = errors.New("cache: write-behind queue full")
 	// ErrClosed is returned by operations on a closed component.
 	ErrClosed = errors.New("cache: closed")
+	// ErrUnflushed is wrapped by the [*UnflushedError] that
+	// [WriteBehind.Close] returns when acknowledged writes are not in the
+	// source.
+	ErrUnflushed = errors.New("cache: writes not in the source")
 )
 
 func invalid(format string, args ...any) error {

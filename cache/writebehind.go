@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,12 +26,15 @@ import (
 // retried with exponential backoff, forever, in order; nothing is dropped.
 // The queue is bounded: when full, Set blocks or fails with [ErrQueueFull],
 // as [WriteBehindOptions.Full] says. [WriteBehind.Flush] and
-// [WriteBehind.Close] drain the queue; if Close's context ends first, the
-// writes still queued are returned by [WriteBehind.Unflushed] so the caller
-// can keep them — an acknowledged write is never silently lost while the
-// process lives. What the pattern cannot avoid is the guide's "potential
-// data loss": a crash loses the queue (see [WriteBehindStats.Queued] and
-// the lab's write-behind experiment for how much is at risk).
+// [WriteBehind.Close] drain the queue. Close is bounded by its context:
+// when it ends, the batch being written has its context cancelled, no
+// further batch starts, and Close returns an [*UnflushedError] naming
+// exactly the keys the source has not acknowledged (also returned by
+// [WriteBehind.Unflushed]) so the caller can keep them — an acknowledged
+// write is never silently lost while the process lives. What the pattern
+// cannot avoid is the guide's "potential data loss": a crash loses the
+// queue (see [WriteBehindStats.Queued] and the lab's write-behind
+// experiment for how much is at risk).
 
 // FullPolicy says what [WriteBehind.Set] does when the queue is full.
 type FullPolicy uint8
@@ -75,7 +79,8 @@ type WriteBehindOptions struct {
 
 // WriteBehind is a write-behind cache writer. It is safe for concurrent
 // use. Create it with [NewWriteBehind] and stop it with [WriteBehind.Close];
-// its flusher goroutine ends there.
+// its flusher goroutine ends there. A zero WriteBehind is not usable: its
+// methods return an error wrapping [ErrInvalidConfig] at once.
 type WriteBehind[K comparable, V any] struct {
 	store Store[K, V]
 	dst   BatchWriter[K, V]
@@ -87,14 +92,48 @@ type WriteBehind[K comparable, V any] struct {
 	inflight []Write[K, V]      // guarded by mu: the batch being written
 	changed  chan struct{}      // guarded by mu: closed on every change
 	closed   bool               // guarded by mu
+	stopped  bool               // guarded by mu: the flusher has ended
 	lastErr  error              // guarded by mu
 
 	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+	stop   chan struct{}      // closed by Close: no batch starts after it
+	cancel context.CancelFunc // cancels the batch being written
+	done   chan struct{}      // closed when the flusher ends
 	stats  struct{ accepted, coalesced, written, batches, failures atomic.Uint64 }
-	closer sync.Once
+
+	closeMu  sync.Mutex    // guards closing and closeErr
+	closing  chan struct{} // closed when the first Close has finished
+	closeErr error         // what the first Close returned
 }
+
+// UnflushedError is returned by [WriteBehind.Close] when writes it
+// acknowledged are not in the source: its context ended first, or the
+// source kept failing. Keys are exactly the keys whose latest write the
+// source has not acknowledged, oldest first ([WriteBehind.Unflushed] gives
+// the writes themselves). A batch the source failed may still have been
+// partly applied: delivery is at least once. It wraps [ErrUnflushed] and
+// the cause (the context's error, the source's last error, or
+// [ErrClosed]); get it with errors.As:
+//
+//	var ue *cache.UnflushedError[string]
+//	if errors.As(err, &ue) { keep(ue.Keys) }
+type UnflushedError[K comparable] struct {
+	Keys  []K   // the keys not in the source, oldest first
+	Cause error // why they are not
+}
+
+// Error names the count, the first few keys and the cause.
+func (e *UnflushedError[K]) Error() string {
+	const show = 10
+	keys := fmt.Sprint(e.Keys)
+	if len(e.Keys) > show {
+		keys = strings.TrimSuffix(fmt.Sprint(e.Keys[:show]), "]") + " ...]"
+	}
+	return fmt.Sprintf("cache: write-behind: %d writes not in the source, keys %s: %v", len(e.Keys), keys, e.Cause)
+}
+
+// Unwrap returns [ErrUnflushed] and the cause.
+func (e *UnflushedError[K]) Unwrap() []error { return []error{ErrUnflushed, e.Cause} }
 
 // WriteBehindStats is a snapshot of a [WriteBehind]'s counters.
 type WriteBehindStats struct {
@@ -146,10 +185,16 @@ func NewWriteBehind[K comparable, V any](store Store[K, V], dst BatchWriter[K, V
 		store: store, dst: dst, opts: opts,
 		pending: make(map[K]*Write[K, V]), changed: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		closing: make(chan struct{}),
 	}
-	go w.run()
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go w.run(ctx)
 	return w, nil
 }
+
+// errZeroWriteBehind is what a zero WriteBehind's methods return.
+var errZeroWriteBehind = fmt.Errorf("%w: zero WriteBehind; create it with NewWriteBehind", ErrInvalidConfig)
 
 // Set stores value in the cache and queues it for the source. It returns
 // once both are done; the source is written later.
@@ -166,6 +211,9 @@ func (w *WriteBehind[K, V]) Delete(ctx context.Context, key K) error {
 // lock, so the cache and the source see concurrent writes of a key in the
 // same order.
 func (w *WriteBehind[K, V]) enqueue(ctx context.Context, wr Write[K, V]) error {
+	if w.done == nil {
+		return errZeroWriteBehind
+	}
 	w.mu.Lock()
 	for {
 		if w.closed {
@@ -228,9 +276,16 @@ func (w *WriteBehind[K, V]) notify() {
 }
 
 // run is the flusher: it writes full batches at once and everything else
-// every Interval, until stop.
-func (w *WriteBehind[K, V]) run() {
-	defer close(w.done)
+// every Interval, until stop. Batches are written under ctx, which Close
+// cancels when its own context ends.
+func (w *WriteBehind[K, V]) run(ctx context.Context) {
+	defer func() {
+		w.mu.Lock()
+		w.stopped = true
+		w.notify()
+		w.mu.Unlock()
+		close(w.done)
+	}()
 	t := time.NewTicker(w.opts.Interval)
 	defer t.Stop()
 	for {
@@ -238,16 +293,21 @@ func (w *WriteBehind[K, V]) run() {
 		case <-w.stop:
 			return
 		case <-w.kick:
-			w.drain()
+			w.drain(ctx)
 		case <-t.C:
-			w.drain()
+			w.drain(ctx)
 		}
 	}
 }
 
 // drain writes batches until the queue is empty or stop is closed.
-func (w *WriteBehind[K, V]) drain() {
+func (w *WriteBehind[K, V]) drain(ctx context.Context) {
 	for {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
 		w.mu.Lock()
 		n := len(w.order)
 		if n == 0 {
@@ -263,7 +323,7 @@ func (w *WriteBehind[K, V]) drain() {
 		w.order = append(w.order[:0], w.order[n:]...)
 		w.inflight = batch
 		w.mu.Unlock()
-		if !w.write(batch) {
+		if !w.write(ctx, batch) {
 			return
 		}
 	}
@@ -271,11 +331,11 @@ func (w *WriteBehind[K, V]) drain() {
 
 // write sends one batch, retrying with backoff until it succeeds (true) or
 // stop is closed (false, and the batch is queued again).
-func (w *WriteBehind[K, V]) write(batch []Write[K, V]) bool {
+func (w *WriteBehind[K, V]) write(ctx context.Context, batch []Write[K, V]) bool {
 	backoff := w.opts.MinBackoff
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
-		err := w.dst.WriteBatch(ctx, batch)
+		bctx, cancel := context.WithTimeout(ctx, w.opts.WriteTimeout)
+		err := w.dst.WriteBatch(bctx, batch)
 		cancel()
 		if w.opts.OnFlush != nil {
 			w.opts.OnFlush(len(batch), err)
@@ -293,6 +353,12 @@ func (w *WriteBehind[K, V]) write(batch []Write[K, V]) bool {
 		w.lastErr = err
 		w.notify()
 		w.mu.Unlock()
+		select {
+		case <-w.stop: // Close gave up: keep the batch, start no retry
+			w.requeue(batch)
+			return false
+		default:
+		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -325,13 +391,24 @@ func (w *WriteBehind[K, V]) requeue(batch []Write[K, V]) {
 
 // Flush writes everything queued to the source and returns when the queue
 // is empty, or with the context's error (joined with the last source
-// error) when ctx ends first. Writes that arrive meanwhile are flushed too.
+// error) when ctx ends first; the writes stay queued. Writes that arrive
+// meanwhile are flushed too. After Close has stopped the flusher, Flush
+// returns at once: nil if nothing is left, else an [*UnflushedError]
+// wrapping [ErrClosed].
 func (w *WriteBehind[K, V]) Flush(ctx context.Context) error {
+	if w.done == nil {
+		return errZeroWriteBehind
+	}
 	for {
 		w.mu.Lock()
 		if len(w.order) == 0 && w.inflight == nil {
 			w.mu.Unlock()
 			return nil
+		}
+		if w.stopped {
+			keys := w.unflushedKeys()
+			w.mu.Unlock()
+			return &UnflushedError[K]{Keys: keys, Cause: fmt.Errorf("%w: flush after Close", ErrClosed)}
 		}
 		ch, last := w.changed, w.lastErr
 		w.mu.Unlock()
@@ -345,27 +422,71 @@ func (w *WriteBehind[K, V]) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting writes, flushes the queue and stops the flusher.
-// If ctx ends before the queue is empty, Close stops anyway and returns an
-// error saying how many writes were not written; [WriteBehind.Unflushed]
-// returns them. Close is idempotent; later calls return nil.
+// If ctx ends first, Close cancels the context of the batch being written,
+// starts no other, waits for that one call to return and returns an
+// [*UnflushedError] with exactly the keys not in the source;
+// [WriteBehind.Unflushed] returns those writes. A [BatchWriter] that
+// ignores its context holds Close until it returns. Calling Close again
+// waits for the first call (or for its own ctx) and returns the same
+// error.
 func (w *WriteBehind[K, V]) Close(ctx context.Context) error {
-	var err error
-	w.closer.Do(func() {
+	if w.done == nil {
+		return errZeroWriteBehind
+	}
+	w.closeMu.Lock()
+	first := !w.closedOnce()
+	if first {
 		w.mu.Lock()
 		w.closed = true
 		w.notify()
 		w.mu.Unlock()
-		ferr := w.Flush(ctx)
-		close(w.stop)
-		<-w.done
-		if ferr != nil {
-			w.mu.Lock()
-			n := len(w.order)
-			w.mu.Unlock()
-			err = fmt.Errorf("cache: write-behind closed with %d writes not in the source (see Unflushed): %w", n, ferr)
+	}
+	w.closeMu.Unlock()
+	if !first {
+		select {
+		case <-w.closing:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for another Close: %w", ErrClosed, context.Cause(ctx))
 		}
-	})
+		w.closeMu.Lock()
+		defer w.closeMu.Unlock()
+		return w.closeErr
+	}
+	ferr := w.Flush(ctx)
+	close(w.stop)
+	if ferr != nil {
+		w.cancel()
+	}
+	<-w.done
+	w.cancel()
+	var err error
+	w.mu.Lock()
+	if keys := w.unflushedKeys(); len(keys) > 0 {
+		err = &UnflushedError[K]{Keys: keys, Cause: ferr}
+	}
+	w.mu.Unlock()
+	w.closeMu.Lock()
+	w.closeErr = err
+	close(w.closing)
+	w.closeMu.Unlock()
 	return err
+}
+
+// closedOnce reports whether Close has begun. It requires w.closeMu.
+func (w *WriteBehind[K, V]) closedOnce() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+// unflushedKeys returns the keys not in the source, oldest first. It
+// requires w.mu.
+func (w *WriteBehind[K, V]) unflushedKeys() []K {
+	keys := make([]K, 0, len(w.inflight)+len(w.order))
+	for _, wr := range w.inflight {
+		keys = append(keys, wr.Key)
+	}
+	return append(keys, w.order...)
 }
 
 // Unflushed returns the writes still queued, oldest first: after a Close

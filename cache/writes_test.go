@@ -330,3 +330,162 @@ func TestRefreshAheadCloseCancelsReloads(t *testing.T) {
 	assert.Equal(t, uint64(1), r.Stats().Refreshes)
 	r.Close() // returns although the reload would take an hour
 }
+
+// batchSource is a BatchWriter that records the keys it applied. Each
+// batch takes delay (or fails with fail after it); with hang, a batch
+// never returns until its context ends. Every batch honours its context.
+type batchSource struct {
+	delay time.Duration
+	fail  error
+	hang  bool
+
+	mu        sync.Mutex
+	applied   []string
+	cancelled int // batches whose context ended before they finished
+}
+
+func (s *batchSource) WriteBatch(ctx context.Context, batch []Write[string, int]) error {
+	var wait <-chan time.Time
+	if !s.hang {
+		wait = time.After(s.delay)
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		s.mu.Lock()
+		s.cancelled++
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+	if s.fail != nil {
+		return s.fail
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, wr := range batch {
+		s.applied = append(s.applied, wr.Key)
+	}
+	return nil
+}
+
+// Close is bounded by its context whatever the source does: slow (the
+// context ends mid-batch), failing, or hanging until its context ends.
+// It returns when the context ends, with the batch in flight cancelled,
+// and the error names exactly the keys the source does not have.
+func TestWriteBehindCloseHonoursContext(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     *batchSource
+		applied int
+		cause   error
+	}{
+		// Batches of 10 take 300 ms: three are in by the 1 s deadline,
+		// the fourth is cancelled.
+		{"slow", &batchSource{delay: 300 * time.Millisecond}, 30, nil},
+		{"failing", &batchSource{delay: time.Millisecond, fail: errSource}, 0, errSource},
+		{"hanging", &batchSource{hang: true}, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w, err := NewWriteBehind[string, int](newMem(t, 1000), tc.src, WriteBehindOptions{BatchSize: 10})
+				require.NoError(t, err)
+				var all []string
+				for i := range 100 {
+					k := fmt.Sprintf("k%02d", i)
+					all = append(all, k)
+					require.NoError(t, w.Set(t.Context(), k, i))
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				defer cancel()
+				start := time.Now()
+				err = w.Close(ctx)
+				assert.Equal(t, time.Second, time.Since(start), "Close returns when its context ends")
+
+				require.ErrorIs(t, err, ErrUnflushed)
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				if tc.cause != nil {
+					require.ErrorIs(t, err, tc.cause, "the source's error is reported")
+				}
+				var ue *UnflushedError[string]
+				require.ErrorAs(t, err, &ue)
+				tc.src.mu.Lock()
+				applied := append([]string(nil), tc.src.applied...)
+				cancelled := tc.src.cancelled
+				tc.src.mu.Unlock()
+				require.Len(t, applied, tc.applied)
+				assert.Equal(t, all[len(applied):], ue.Keys, "exactly the keys not in the source, oldest first")
+				assert.Contains(t, err.Error(), fmt.Sprintf("%d writes not in the source", 100-tc.applied))
+				if tc.name != "failing" {
+					assert.Equal(t, 1, cancelled, "the batch in flight had its context cancelled")
+				}
+				var left []string
+				for _, wr := range w.Unflushed() {
+					left = append(left, wr.Key)
+				}
+				assert.Equal(t, ue.Keys, left, "Unflushed agrees with the error")
+				assert.Equal(t, len(ue.Keys), w.Stats().Queued)
+
+				// Nothing is written after Close returned.
+				time.Sleep(time.Minute)
+				tc.src.mu.Lock()
+				assert.Len(t, tc.src.applied, tc.applied)
+				tc.src.mu.Unlock()
+			})
+		})
+	}
+}
+
+// Misuse returns at once: a zero WriteBehind, Close twice (also while the
+// first is still running), Flush and Set after Close.
+func TestWriteBehindMisuseReturnsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var zero WriteBehind[string, int]
+		ctx := context.Background() // no deadline: a hang would deadlock the bubble
+		require.ErrorIs(t, zero.Set(ctx, "k", 1), ErrInvalidConfig)
+		require.ErrorIs(t, zero.Delete(ctx, "k"), ErrInvalidConfig)
+		require.ErrorIs(t, zero.Flush(ctx), ErrInvalidConfig)
+		require.ErrorIs(t, zero.Close(ctx), ErrInvalidConfig)
+		assert.Empty(t, zero.Unflushed())
+		assert.Zero(t, zero.Stats())
+
+		src := &batchSource{hang: true}
+		w, err := NewWriteBehind[string, int](newMem(t, 10), src, WriteBehindOptions{})
+		require.NoError(t, err)
+		require.NoError(t, w.Set(ctx, "a", 1))
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		second := make(chan error, 1)
+		go func() {
+			time.Sleep(time.Millisecond) // the first Close is under way
+			second <- w.Close(ctx)
+		}()
+		first := w.Close(cctx)
+		require.ErrorIs(t, first, ErrUnflushed)
+		assert.Equal(t, first, <-second, "a second Close returns the first's result")
+		assert.Equal(t, first, w.Close(ctx))
+
+		err = w.Flush(ctx)
+		require.ErrorIs(t, err, ErrClosed)
+		var ue *UnflushedError[string]
+		require.ErrorAs(t, err, &ue)
+		assert.Equal(t, []string{"a"}, ue.Keys)
+		require.ErrorIs(t, w.Set(ctx, "b", 2), ErrClosed)
+		require.ErrorIs(t, w.Delete(ctx, "a"), ErrClosed)
+
+		// A second Close whose own context ends first does not wait.
+		w2, err := NewWriteBehind[string, int](newMem(t, 10), &batchSource{hang: true}, WriteBehindOptions{})
+		require.NoError(t, err)
+		require.NoError(t, w2.Set(ctx, "a", 1))
+		c1, cancel1 := context.WithTimeout(ctx, time.Hour)
+		defer cancel1()
+		go func() { _ = w2.Close(c1) }()
+		time.Sleep(time.Millisecond)
+		c2, cancel2 := context.WithTimeout(ctx, time.Second)
+		defer cancel2()
+		start := time.Now()
+		require.ErrorIs(t, w2.Close(c2), context.DeadlineExceeded)
+		assert.Equal(t, time.Second, time.Since(start))
+		cancel1()
+		synctest.Wait()
+	})
+}
