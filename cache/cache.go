@@ -30,6 +30,9 @@ var (
 	// [WriteBehind.Close] returns when acknowledged writes are not in the
 	// source.
 	ErrUnflushed = errors.New("cache: writes not in the source")
+	// ErrL2Open is returned by [MultiLevel] writes and deletions that
+	// updated L1 only because the L2 circuit breaker was open.
+	ErrL2Open = errors.New("cache: L2 breaker open")
 )
 
 func invalid(format string, args ...any) error {

@@ -18,7 +18,11 @@
 //   - [MultiLevel] is L1 over L2: L2 hits fill L1 with the remaining TTL,
 //     writes and deletes go through both, Redis pub/sub evicts changed keys
 //     from every other process's L1, and a failing Redis degrades to L1 plus
-//     the source.
+//     the source. A circuit breaker stops calling a Redis that keeps
+//     failing ([MultiLevelOptions.BreakAfter]), so a blackholed Redis costs
+//     no more than a refused one, and probes it again shortly; L2 entries
+//     that missed a write or a deletion meanwhile are never served and are
+//     deleted from Redis before it serves again.
 //
 // All three implement [Store], so every pattern runs over any of them.
 //
@@ -54,6 +58,25 @@
 // invalidation is at-most-once per message; a dropped subscription clears
 // L1, and [MultiLevelOptions.L1TTL] bounds staleness in the worst case.
 //
+// # Choices
+//
+// The L2 breaker is gobreaker v2's two-step breaker, used directly rather
+// than through the resilience package's CircuitBreaker: the cache needs
+// only "stop after N failures in a row, probe after a pause", and
+// importing resilience would link net/http and the rest of that package
+// into every program that caches. The breaker's state changes are queued
+// under gobreaker's lock and handed to [MultiLevelOptions.OnL2State] after
+// it, so no user code runs under a lock. The honest rule for what an
+// outage leaves behind: a key whose L2 write or deletion failed or was
+// skipped is not read from L2 until it has been deleted there, and the
+// probe that ends an outage deletes them first.
+//
+// [WriteBehind.Close] is bounded by its context even when the source is
+// slow or hangs: it cancels the batch in flight and returns an
+// [*UnflushedError] with exactly the keys the source has not
+// acknowledged.
+//
 // Errors wrap [ErrInvalidConfig], [ErrNotFound], [ErrTooLarge],
-// [ErrCodec], [ErrQueueFull] and [ErrClosed], testable with errors.Is.
+// [ErrCodec], [ErrQueueFull], [ErrClosed], [ErrUnflushed] and [ErrL2Open],
+// testable with errors.Is.
 package cache

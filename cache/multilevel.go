@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
 )
 
 // Multi-level cache — L1 in process, L2 in Redis, then the source.
@@ -32,11 +34,15 @@ import (
 // subscription drops, missed messages cannot be known, so on resubscribing
 // each process clears its whole L1.
 //
-// Degradation: when Redis is down or slow, every L2 call fails within the
+// Degradation: when Redis is down or slow, an L2 call fails within the
 // Redis store's timeout; lookups fall back to L1 and (through [Aside] or
 // another pattern) to the source, errors are counted in [MultiLevelStats]
-// and reported to [MultiLevelOptions.OnError], and L2 is used again as soon
-// as Redis answers. Writes return the L2 error after updating L1.
+// and reported to [MultiLevelOptions.OnError]. Writes return the L2 error
+// after updating L1. After a few failures in a row a circuit breaker stops
+// calling Redis, so a blackholed Redis (packets dropped, every call waits
+// out its timeout) costs what a refused one does, and probes it again
+// shortly; L2 entries that missed a write or a deletion meanwhile are
+// never served stale — see l2guard.go and [MultiLevelOptions.BreakAfter].
 
 // MultiLevelOptions configures a [MultiLevel]. The zero value uses no
 // pub/sub invalidation and keeps L1 entries as long as their L2 TTL.
@@ -58,6 +64,21 @@ type MultiLevelOptions struct {
 	// pinged; an unanswered ping for twice as long makes it re-subscribe
 	// (and clear L1). Default 0: one second.
 	HealthCheck time.Duration
+	// BreakAfter is how many L2 failures in a row open the L2 circuit
+	// breaker: while it is open no call goes to Redis, lookups miss L2,
+	// and writes and deletions update L1 only and return an error wrapping
+	// [ErrL2Open]. Default 0: 5. Negative: no breaker, every call goes to
+	// Redis and waits for its timeout while Redis does not answer.
+	BreakAfter int
+	// BreakFor is how long the breaker stays open before it lets one probe
+	// call through; the probe first deletes from L2 the entries that
+	// missed a write or a deletion, and a success closes the breaker.
+	// Default 0: 500 ms.
+	BreakFor time.Duration
+	// OnL2State is called after every change of the L2 breaker's state
+	// (closed, open, half-open), in order, outside any lock, on the
+	// goroutine whose call caused it. Default nil.
+	OnL2State func(from, to gobreaker.State)
 }
 
 // MultiLevel is an L1 [Memory] store over an L2 [Redis] store; it is a
@@ -76,6 +97,8 @@ type MultiLevel[V any] struct {
 	done   chan struct{}
 	once   sync.Once
 
+	guard *l2Guard
+
 	stats struct {
 		l1Hits, l2Hits, misses, l2Errors, invalidations, resyncs atomic.Uint64
 	}
@@ -91,6 +114,13 @@ type MultiLevelStats struct {
 	Invalidations uint64
 	// Resyncs counts L1 clears after the subscription was re-established.
 	Resyncs uint64
+	// L2State is the L2 breaker's state (always closed without a breaker).
+	L2State gobreaker.State
+	// L2Skipped counts L2 calls not made because the breaker was open.
+	L2Skipped uint64
+	// L2Unrepaired counts the keys and prefixes whose L2 entries missed a
+	// write or a deletion and are not read from L2 until deleted there.
+	L2Unrepaired int
 }
 
 // HitRatio returns (L1Hits + L2Hits) / lookups, 0 before any lookup.
@@ -102,15 +132,24 @@ func NewMultiLevel[V any](ctx context.Context, l1 *Memory[string, V], l2 *Redis[
 	if l1 == nil || l2 == nil {
 		return nil, invalid("multi-level cache needs both levels (L1 %v, L2 %v)", l1 != nil, l2 != nil)
 	}
-	if opts.L1TTL < 0 || opts.HealthCheck < 0 {
-		return nil, invalid("negative L1TTL %v or HealthCheck %v", opts.L1TTL, opts.HealthCheck)
+	if opts.L1TTL < 0 || opts.HealthCheck < 0 || opts.BreakFor < 0 {
+		return nil, invalid("negative L1TTL %v, HealthCheck %v or BreakFor %v", opts.L1TTL, opts.HealthCheck, opts.BreakFor)
+	}
+	if opts.BreakAfter > math.MaxUint32 {
+		return nil, invalid("BreakAfter %d above %d", opts.BreakAfter, uint32(math.MaxUint32))
 	}
 	if opts.HealthCheck == 0 {
 		opts.HealthCheck = time.Second
 	}
+	if opts.BreakAfter == 0 {
+		opts.BreakAfter = 5
+	}
+	if opts.BreakFor == 0 {
+		opts.BreakFor = 500 * time.Millisecond
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	m := &MultiLevel[V]{l1: l1, l2: l2, opts: opts, id: hex.EncodeToString(b[:])}
+	m := &MultiLevel[V]{l1: l1, l2: l2, opts: opts, id: hex.EncodeToString(b[:]), guard: newL2Guard(opts)}
 	if opts.Channel == "" {
 		return m, nil
 	}
@@ -135,10 +174,13 @@ func (m *MultiLevel[V]) publish(ctx context.Context, kind byte, key string) erro
 	if m.opts.Channel == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.l2.timeout)
-	defer cancel()
-	if err := m.l2.client.Publish(ctx, m.opts.Channel, m.id+" "+string(kind)+" "+key).Err(); err != nil {
-		return m.l2Error(fmt.Errorf("cache: publishing invalidation of %q: %w", key, err))
+	err := m.call(ctx, "invalidation of "+key, func() error {
+		ctx, cancel := context.WithTimeout(ctx, m.l2.timeout)
+		defer cancel()
+		return m.l2.client.Publish(ctx, m.opts.Channel, m.id+" "+string(kind)+" "+key).Err()
+	})
+	if err != nil {
+		return m.report(fmt.Errorf("cache: publishing invalidation of %q: %w", key, err))
 	}
 	return nil
 }
@@ -236,6 +278,15 @@ func (m *MultiLevel[V]) apply(payload string) {
 	}
 }
 
+// report counts and reports an L2 failure; a call skipped by the open
+// breaker is counted in L2Skipped instead.
+func (m *MultiLevel[V]) report(err error) error {
+	if errors.Is(err, ErrL2Open) {
+		return err
+	}
+	return m.l2Error(err)
+}
+
 func (m *MultiLevel[V]) l2Error(err error) error {
 	m.stats.l2Errors.Add(1)
 	if m.opts.OnError != nil {
@@ -246,15 +297,29 @@ func (m *MultiLevel[V]) l2Error(err error) error {
 
 // Lookup implements [Store]: L1, then L2 (filling L1). An L2 failure is
 // counted and reported, and the lookup is a miss, so callers fall back to
-// the source; the error is not returned.
+// the source; the error is not returned. While the L2 breaker is open, or
+// when key's L2 entry missed a write, L2 is not asked.
 func (m *MultiLevel[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
+	var v V
+	if m.l1 == nil {
+		return v, 0, false, errZeroMultiLevel
+	}
 	if v, ttl, ok, _ := m.l1.Lookup(ctx, key); ok {
 		m.stats.l1Hits.Add(1)
 		return v, ttl, true, nil
 	}
-	v, ttl, ok, err := m.l2.Lookup(ctx, key)
+	if m.guard.suspect(key) {
+		m.stats.misses.Add(1)
+		return v, 0, false, nil
+	}
+	var ttl time.Duration
+	var ok bool
+	err := m.call(ctx, "lookup of "+key, func() (err error) {
+		v, ttl, ok, err = m.l2.Lookup(ctx, key)
+		return err
+	})
 	if err != nil {
-		m.l2Error(err)
+		m.report(err)
 		m.stats.misses.Add(1)
 		var zero V
 		return zero, 0, false, nil
@@ -285,6 +350,9 @@ func (m *MultiLevel[V]) Get(ctx context.Context, key string) (V, bool) {
 // processes to drop key. It returns the L2 error, if any, after L1 was
 // updated.
 func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
+	if m.l1 == nil {
+		return errZeroMultiLevel
+	}
 	if ttl < 0 {
 		return invalid("negative TTL %v for key %q", ttl, key)
 	}
@@ -294,8 +362,9 @@ func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.
 	if err := m.l1.SetWithTTL(key, value, m.l1TTL(ttl)); err != nil && !errors.Is(err, ErrTooLarge) {
 		return err
 	}
-	if err := m.l2.Set(ctx, key, value, ttl); err != nil {
-		return m.l2Error(err)
+	if err := m.call(ctx, "write of "+key, func() error { return m.l2.Set(ctx, key, value, ttl) }); err != nil {
+		m.guard.miss(key, false)
+		return m.report(err)
 	}
 	return m.publish(ctx, 'k', key)
 }
@@ -310,9 +379,13 @@ func (m *MultiLevel[V]) Set(ctx context.Context, key string, value V, ttl time.D
 // processes to drop it — the last two even if L2 failed, whose error it
 // then returns.
 func (m *MultiLevel[V]) Remove(ctx context.Context, key string) error {
-	err := m.l2.Delete(ctx, key)
+	if m.l1 == nil {
+		return errZeroMultiLevel
+	}
+	err := m.call(ctx, "deletion of "+key, func() error { return m.l2.Delete(ctx, key) })
 	if err != nil {
-		m.l2Error(err)
+		m.guard.miss(key, false)
+		m.report(err)
 	}
 	m.l1.Delete(key)
 	return errors.Join(err, m.publish(ctx, 'k', key))
@@ -331,12 +404,20 @@ func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error { return m
 // then drop their copies, even if L2 kept some keys), and the error is
 // returned. It returns how many keys it removed from L2.
 func (m *MultiLevel[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if m.l1 == nil {
+		return 0, errZeroMultiLevel
+	}
 	if m.l2.opts.Prefix+prefix == "" {
 		return 0, invalid("refusing to delete by an empty prefix: the L2 store has no Prefix, so every key in the database would go")
 	}
-	n, err := m.l2.DeletePrefix(ctx, prefix)
+	var n int
+	err := m.call(ctx, "deletion of prefix "+prefix, func() (err error) {
+		n, err = m.l2.DeletePrefix(ctx, prefix)
+		return err
+	})
 	if err != nil {
-		m.l2Error(err)
+		m.guard.miss(prefix, true)
+		m.report(err)
 	}
 	m.l1.DeleteFunc(func(k string, _ V) bool { return strings.HasPrefix(k, prefix) })
 	return n, errors.Join(err, m.publish(ctx, 'p', prefix))
@@ -344,11 +425,18 @@ func (m *MultiLevel[V]) DeletePrefix(ctx context.Context, prefix string) (int, e
 
 // Stats returns the cache's counters.
 func (m *MultiLevel[V]) Stats() MultiLevelStats {
-	return MultiLevelStats{
+	s := MultiLevelStats{
 		L1Hits: m.stats.l1Hits.Load(), L2Hits: m.stats.l2Hits.Load(), Misses: m.stats.misses.Load(),
 		L2Errors: m.stats.l2Errors.Load(), Invalidations: m.stats.invalidations.Load(), Resyncs: m.stats.resyncs.Load(),
 	}
+	if g := m.guard; g != nil {
+		s.L2State, s.L2Skipped, s.L2Unrepaired = g.state(), g.skipped.Load(), int(g.count.Load())
+	}
+	return s
 }
+
+// errZeroMultiLevel is what a zero MultiLevel's methods return.
+var errZeroMultiLevel = fmt.Errorf("%w: zero MultiLevel; create it with NewMultiLevel", ErrInvalidConfig)
 
 // Close stops the invalidation subscriber and waits for it. It does not
 // close the Redis client.

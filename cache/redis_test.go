@@ -121,7 +121,7 @@ func newLevels(t *testing.T, db *redistest.DB, client redis.UniversalClient, opt
 
 // proxiedClient returns a client that reaches db through a proxy the test
 // can cut, and fails fast (no retries, 100 ms timeouts) once it is cut.
-func proxiedClient(t *testing.T, db *redistest.DB) (*tcpproxy.Proxy, *redis.Client) {
+func proxiedClient(t testing.TB, db *redistest.DB) (*tcpproxy.Proxy, *redis.Client) {
 	t.Helper()
 	p, err := tcpproxy.New(db.Addr)
 	require.NoError(t, err)

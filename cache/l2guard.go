@@ -1,0 +1,253 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// The L2 guard of a [MultiLevel]: a circuit breaker that stops calling a
+// failing Redis, and the record of L2 entries that missed a write or a
+// deletion while Redis failed.
+//
+// The breaker is gobreaker v2's two-step breaker. After
+// [MultiLevelOptions.BreakAfter] L2 failures in a row it opens: no L2
+// call is made, lookups are L1 misses (so the source answers at once
+// instead of after the Redis timeout), writes and deletions update L1
+// only and return an error wrapping [ErrL2Open]. After
+// [MultiLevelOptions.BreakFor] one call is let through as a probe; if it
+// succeeds L2 is used again, else the breaker stays open for another
+// BreakFor.
+//
+// Staleness after an outage. An L2 write or deletion that failed or was
+// skipped leaves L2 with an older value than the source. MultiLevel keeps
+// every such key (and every prefix of a failed DeletePrefix) in a record,
+// never reads those keys from L2, and deletes them from L2 before any
+// other L2 call goes through — the half-open probe starts with it, so L2
+// serves nothing again until it is repaired. Past missedLimit entries the
+// record stops naming keys: no key is read from L2 until the whole
+// namespace under [RedisOptions.Prefix] has been deleted (without a
+// Prefix, that cannot be done, and this process stops reading L2 for
+// good; its writes still go there). Other processes' L1 copies are
+// invalidated only by the pub/sub messages that reached them, as always;
+// their own L1TTL bounds that.
+
+// missedLimit bounds the keys and prefixes the record names.
+const missedLimit = 10_000
+
+type l2Guard struct {
+	cb *gobreaker.TwoStepCircuitBreaker[struct{}] // nil: no breaker
+
+	evMu       sync.Mutex
+	events     [][2]gobreaker.State // guarded by evMu: state changes not yet delivered
+	delivering bool                 // guarded by evMu
+
+	mu       sync.Mutex
+	keys     map[string]uint64 // guarded by mu: key → sequence of the last miss
+	prefixes map[string]uint64 // guarded by mu
+	all      bool              // guarded by mu: too many to name; the whole namespace
+	seq      uint64            // guarded by mu
+	count    atomic.Int64      // len(keys)+len(prefixes); missedLimit while all
+	repairMu sync.Mutex        // held by the one goroutine repairing L2
+
+	skipped atomic.Uint64
+}
+
+// errExcluded marks a result that says nothing about Redis's health.
+var errExcluded = errors.New("cache: excluded from the L2 breaker")
+
+func newL2Guard(opts MultiLevelOptions) *l2Guard {
+	g := &l2Guard{keys: map[string]uint64{}, prefixes: map[string]uint64{}}
+	if opts.BreakAfter < 0 {
+		return g
+	}
+	after := uint32(opts.BreakAfter)
+	g.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "cache-l2",
+		Timeout:     opts.BreakFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= after },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errExcluded) },
+		// Runs under gobreaker's lock: only queue the change.
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			g.evMu.Lock()
+			g.events = append(g.events, [2]gobreaker.State{from, to})
+			g.evMu.Unlock()
+		},
+	})
+	return g
+}
+
+// state returns the breaker's state (closed when there is none).
+func (g *l2Guard) state() gobreaker.State {
+	if g.cb == nil {
+		return gobreaker.StateClosed
+	}
+	return g.cb.State()
+}
+
+// deliver hands queued state changes to hook, in order, outside any lock,
+// from one goroutine at a time.
+func (g *l2Guard) deliver(hook func(from, to gobreaker.State)) {
+	for {
+		g.evMu.Lock()
+		if g.delivering || len(g.events) == 0 {
+			if hook == nil {
+				g.events = g.events[:0]
+			}
+			g.evMu.Unlock()
+			return
+		}
+		ev := g.events[0]
+		g.events = g.events[1:]
+		g.delivering = true
+		g.evMu.Unlock()
+		if hook != nil {
+			hook(ev[0], ev[1])
+		}
+		g.evMu.Lock()
+		g.delivering = false
+		g.evMu.Unlock()
+	}
+}
+
+// miss records that key's L2 entry missed a write or a deletion.
+func (g *l2Guard) miss(key string, prefix bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.all {
+		return
+	}
+	if len(g.keys)+len(g.prefixes) >= missedLimit {
+		g.all = true
+		g.keys, g.prefixes = map[string]uint64{}, map[string]uint64{}
+		g.count.Store(missedLimit)
+		return
+	}
+	g.seq++
+	if prefix {
+		g.prefixes[key] = g.seq
+	} else {
+		g.keys[key] = g.seq
+	}
+	g.count.Store(int64(len(g.keys) + len(g.prefixes)))
+}
+
+// suspect reports whether L2 may hold a stale value for key.
+func (g *l2Guard) suspect(key string) bool {
+	if g.count.Load() == 0 {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.all {
+		return true
+	}
+	if _, ok := g.keys[key]; ok {
+		return true
+	}
+	for p := range g.prefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// repair deletes the recorded entries from L2 and forgets those not
+// recorded again meanwhile. One goroutine repairs at a time; the others go
+// on (the record keeps their lookups off the entries being repaired).
+func (m *MultiLevel[V]) repair(ctx context.Context) error {
+	g := m.guard
+	if g.count.Load() == 0 || !g.repairMu.TryLock() {
+		return nil
+	}
+	defer g.repairMu.Unlock()
+	g.mu.Lock()
+	all, keys, prefixes := g.all, maps.Clone(g.keys), maps.Clone(g.prefixes)
+	g.mu.Unlock()
+	if all {
+		if m.l2.opts.Prefix == "" {
+			return nil // cannot be repaired: lookups stay off L2
+		}
+		if _, err := m.l2.DeletePrefix(ctx, ""); err != nil {
+			return fmt.Errorf("cache: clearing L2 after an outage: %w", err)
+		}
+		g.mu.Lock()
+		g.all = false
+		g.count.Store(int64(len(g.keys) + len(g.prefixes)))
+		g.mu.Unlock()
+		return nil
+	}
+	if len(keys) > 0 {
+		if err := m.l2.Delete(ctx, slices.Collect(maps.Keys(keys))...); err != nil {
+			return fmt.Errorf("cache: deleting %d L2 keys that missed a write: %w", len(keys), err)
+		}
+	}
+	for p := range prefixes {
+		if _, err := m.l2.DeletePrefix(ctx, p); err != nil {
+			return fmt.Errorf("cache: deleting L2 prefix %q that missed a deletion: %w", p, err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, seq := range keys {
+		if g.keys[k] == seq {
+			delete(g.keys, k)
+		}
+	}
+	for p, seq := range prefixes {
+		if g.prefixes[p] == seq {
+			delete(g.prefixes, p)
+		}
+	}
+	if !g.all {
+		g.count.Store(int64(len(g.keys) + len(g.prefixes)))
+	}
+	return nil
+}
+
+// call runs op against L2 through the breaker, after repairing L2 if
+// entries missed a write. While the breaker is open it returns an error
+// wrapping [ErrL2Open] at once, without running op.
+func (m *MultiLevel[V]) call(ctx context.Context, what string, op func() error) error {
+	g := m.guard
+	var done func(error)
+	if g.cb != nil {
+		var err error
+		if done, err = g.cb.Allow(); err != nil {
+			g.skipped.Add(1)
+			g.deliver(m.opts.OnL2State)
+			return fmt.Errorf("%w: %s not sent to Redis (%w)", ErrL2Open, what, err)
+		}
+	}
+	err := m.repair(ctx)
+	if err == nil {
+		err = op()
+	}
+	if done != nil {
+		done(verdict(ctx, err))
+		g.deliver(m.opts.OnL2State)
+	}
+	return err
+}
+
+// verdict is what an L2 result says about Redis's health, for the breaker:
+// failures of the caller's context and of encoding say nothing.
+func verdict(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return errExcluded
+	case errors.Is(err, ErrCodec), errors.Is(err, ErrTooLarge), errors.Is(err, ErrInvalidConfig):
+		return errExcluded
+	}
+	return err
+}
