@@ -54,7 +54,8 @@ type AsideOptions struct {
 }
 
 // Aside is a cache-aside reader over any [Store]. It is safe for concurrent
-// use. Create it with [NewAside].
+// use. Create it with [NewAside]. A zero Aside is not usable: Get returns
+// an error wrapping [ErrInvalidConfig] at once.
 type Aside[K comparable, V any] struct {
 	store  Store[K, V]
 	opts   AsideOptions
@@ -119,6 +120,9 @@ func NewAside[K comparable, V any](store Store[K, V], opts AsideOptions) (*Aside
 // [ErrNotFound] is remembered for NegativeTTL.
 func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Context, key K) (V, error)) (V, error) {
 	var zero V
+	if a == nil || a.store == nil {
+		return zero, errZero("Aside", "NewAside")
+	}
 	if load == nil {
 		return zero, invalid("nil loader for key %v", key)
 	}
@@ -182,13 +186,16 @@ func (a *Aside[K, V]) storeError(err error) {
 // Forget drops key's remembered "not found", so the next Get loads it.
 // Call it after creating the key in the source.
 func (a *Aside[K, V]) Forget(key K) {
-	if a.neg != nil {
+	if a != nil && a.neg != nil {
 		a.neg.Delete(key)
 	}
 }
 
 // Stats returns the reader's counters.
 func (a *Aside[K, V]) Stats() AsideStats {
+	if a == nil {
+		return AsideStats{}
+	}
 	return AsideStats{
 		Hits: a.stats.hits.Load(), Misses: a.stats.misses.Load(), NegativeHits: a.stats.negHits.Load(),
 		Loads: a.stats.loads.Load(), LoadErrors: a.stats.loadErrors.Load(), Shared: a.stats.shared.Load(),
@@ -205,7 +212,8 @@ func (a *Aside[K, V]) Stats() AsideStats {
 // caching and jitter.
 
 // ReadThrough is a cache that loads misses from its [Loader]. It is safe
-// for concurrent use. Create it with [NewReadThrough].
+// for concurrent use. Create it with [NewReadThrough]. A zero ReadThrough
+// is not usable: Get returns an error wrapping [ErrInvalidConfig] at once.
 type ReadThrough[K comparable, V any] struct {
 	*Aside[K, V]
 	loader Loader[K, V]
@@ -225,5 +233,9 @@ func NewReadThrough[K comparable, V any](store Store[K, V], loader Loader[K, V],
 
 // Get returns key's value from the cache, loading it on a miss.
 func (r *ReadThrough[K, V]) Get(ctx context.Context, key K) (V, error) {
+	if r.loader == nil {
+		var zero V
+		return zero, errZero("ReadThrough", "NewReadThrough")
+	}
 	return r.Aside.Get(ctx, key, r.loader.Load)
 }

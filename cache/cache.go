@@ -35,6 +35,12 @@ var (
 	ErrL2Open = errors.New("cache: L2 breaker open")
 )
 
+// errZero is what a method of a zero value (one not made by its
+// constructor) returns, naming the constructor.
+func errZero(typ, ctor string) error {
+	return fmt.Errorf("%w: zero %s; create it with %s", ErrInvalidConfig, typ, ctor)
+}
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 }
@@ -87,8 +93,15 @@ type Loader[K comparable, V any] interface {
 // LoaderFunc adapts a function to [Loader].
 type LoaderFunc[K comparable, V any] func(ctx context.Context, key K) (V, error)
 
-// Load calls f(ctx, key).
-func (f LoaderFunc[K, V]) Load(ctx context.Context, key K) (V, error) { return f(ctx, key) }
+// Load calls f(ctx, key); a nil f returns an error wrapping
+// [ErrInvalidConfig].
+func (f LoaderFunc[K, V]) Load(ctx context.Context, key K) (V, error) {
+	if f == nil {
+		var zero V
+		return zero, invalid("nil LoaderFunc for key %v", key)
+	}
+	return f(ctx, key)
+}
 
 // Writer writes to the source of truth, one key at a time.
 type Writer[K comparable, V any] interface {
@@ -114,8 +127,12 @@ type BatchWriter[K comparable, V any] interface {
 // BatchWriterFunc adapts a function to [BatchWriter].
 type BatchWriterFunc[K comparable, V any] func(ctx context.Context, batch []Write[K, V]) error
 
-// WriteBatch calls f(ctx, batch).
+// WriteBatch calls f(ctx, batch); a nil f returns an error wrapping
+// [ErrInvalidConfig].
 func (f BatchWriterFunc[K, V]) WriteBatch(ctx context.Context, batch []Write[K, V]) error {
+	if f == nil {
+		return invalid("nil BatchWriterFunc for a batch of %d", len(batch))
+	}
 	return f(ctx, batch)
 }
 

@@ -102,7 +102,9 @@ type MemoryOptions[K comparable, V any] struct {
 // Expired entries are never returned; they are removed when found, when
 // evicted, or by [Memory.Cleanup].
 //
-// Memory is safe for concurrent use. Create it with [NewMemory].
+// Memory is safe for concurrent use. Create it with [NewMemory]. A zero
+// Memory holds nothing: reads miss, deletions do nothing, and writes (and
+// the [Store] methods) return an error wrapping [ErrInvalidConfig].
 type Memory[K comparable, V any] struct {
 	seed       maphash.Seed
 	shards     []shard[K, V]
@@ -293,6 +295,9 @@ func (m *Memory[K, V]) Get(key K) (V, bool) {
 
 // lookup finds the live entry for key and records the access.
 func (m *Memory[K, V]) lookup(key K) *node[K, V] {
+	if m.shards == nil {
+		return nil // a zero Memory holds nothing
+	}
 	h := m.hash(key)
 	s := m.shardOf(h)
 	n := s.tab.find(h, key)
@@ -426,6 +431,9 @@ func (m *Memory[K, V]) Set(key K, value V) error { return m.SetWithTTL(key, valu
 
 // SetWithTTL stores value under key for ttl; 0 means the default TTL.
 func (m *Memory[K, V]) SetWithTTL(key K, value V, ttl time.Duration) error {
+	if m.shards == nil {
+		return errZero("Memory", "NewMemory")
+	}
 	if ttl < 0 {
 		return invalid("negative TTL %v for key %v", ttl, key)
 	}
@@ -508,6 +516,9 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 // Delete removes key and reports whether it was present (expired entries
 // count as absent).
 func (m *Memory[K, V]) Delete(key K) bool {
+	if m.shards == nil {
+		return false
+	}
 	h := m.hash(key)
 	s := m.shardOf(h)
 	s.mu.Lock()
@@ -540,6 +551,9 @@ func (m *Memory[K, V]) DeleteFunc(match func(key K, value V) bool) int {
 // Expired entries are never returned by Get, so calling Cleanup is only
 // needed to free their memory early; it walks the whole store.
 func (m *Memory[K, V]) Cleanup() int {
+	if m.shards == nil {
+		return 0
+	}
 	now := m.now().UnixNano()
 	return m.removeWhere(func(e *entry[K, V]) bool { return e.expire != 0 && now >= e.expire }, Expired)
 }
@@ -620,6 +634,10 @@ func (m *Memory[K, V]) Stats() MemoryStats {
 // Lookup implements [Store]: the value, its remaining TTL (0 for none) and
 // whether it was found. The error is always nil.
 func (m *Memory[K, V]) Lookup(_ context.Context, key K) (V, time.Duration, bool, error) {
+	if m.shards == nil {
+		var zero V
+		return zero, 0, false, errZero("Memory", "NewMemory")
+	}
 	n := m.lookup(key)
 	if n == nil {
 		var zero V
@@ -639,6 +657,9 @@ func (m *Memory[K, V]) Save(_ context.Context, key K, value V, ttl time.Duration
 
 // Remove implements [Store] with [Memory.Delete].
 func (m *Memory[K, V]) Remove(_ context.Context, key K) error {
+	if m.shards == nil {
+		return errZero("Memory", "NewMemory")
+	}
 	m.Delete(key)
 	return nil
 }

@@ -84,7 +84,9 @@ type MultiLevelOptions struct {
 // MultiLevel is an L1 [Memory] store over an L2 [Redis] store; it is a
 // [Store] itself, so [Aside], [WriteThrough], [WriteBehind] and
 // [RefreshAhead] run over it. It is safe for concurrent use. Create it with
-// [NewMultiLevel] and stop its subscriber with [MultiLevel.Close].
+// [NewMultiLevel] and stop its subscriber with [MultiLevel.Close]. A zero
+// MultiLevel is not usable: its methods return an error wrapping
+// [ErrInvalidConfig] (Get a miss) at once.
 type MultiLevel[V any] struct {
 	l1   *Memory[string, V]
 	l2   *Redis[V]
@@ -436,7 +438,7 @@ func (m *MultiLevel[V]) Stats() MultiLevelStats {
 }
 
 // errZeroMultiLevel is what a zero MultiLevel's methods return.
-var errZeroMultiLevel = fmt.Errorf("%w: zero MultiLevel; create it with NewMultiLevel", ErrInvalidConfig)
+var errZeroMultiLevel = errZero("MultiLevel", "NewMultiLevel")
 
 // Close stops the invalidation subscriber and waits for it. It does not
 // close the Redis client.

@@ -49,7 +49,9 @@ type RedisOptions struct {
 // with a [Codec]; batches go through one pipeline. Keys are strings, put
 // under [RedisOptions.Prefix].
 //
-// Redis is safe for concurrent use. Create it with [NewRedis].
+// Redis is safe for concurrent use. Create it with [NewRedis]. A zero
+// Redis is not usable: its methods return an error wrapping
+// [ErrInvalidConfig] at once.
 type Redis[V any] struct {
 	client  redis.UniversalClient
 	opts    RedisOptions
@@ -57,6 +59,9 @@ type Redis[V any] struct {
 	timeout time.Duration
 	stats   struct{ hits, misses, errors atomic.Uint64 }
 }
+
+// errZeroRedis is what a zero Redis store's methods return.
+var errZeroRedis = errZero("Redis", "NewRedis")
 
 // getWithTTL reads a value and its remaining lifetime in one round trip,
 // atomically.
@@ -116,6 +121,9 @@ func (r *Redis[V]) Get(ctx context.Context, key string) (v V, ok bool, err error
 // Lookup implements [Store]: value and remaining TTL in one round trip.
 func (r *Redis[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
 	var zero V
+	if r.client == nil {
+		return zero, 0, false, errZeroRedis
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	res, err := getWithTTL.Run(ctx, r.client, []string{r.Key(key)}).Slice()
@@ -154,6 +162,9 @@ func (r *Redis[V]) ttl(ttl time.Duration) (time.Duration, error) {
 
 // Set stores value under key for ttl (0: the default TTL).
 func (r *Redis[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
+	if r.client == nil {
+		return errZeroRedis
+	}
 	ttl, err := r.ttl(ttl)
 	if err != nil {
 		return err
@@ -180,6 +191,9 @@ func (r *Redis[V]) Remove(ctx context.Context, key string) error { return r.Dele
 
 // Delete removes keys.
 func (r *Redis[V]) Delete(ctx context.Context, keys ...string) error {
+	if r.client == nil {
+		return errZeroRedis
+	}
 	if len(keys) == 0 {
 		return nil
 	}
@@ -199,6 +213,9 @@ func (r *Redis[V]) Delete(ctx context.Context, keys ...string) error {
 
 // GetMany returns the values of keys that Redis has, in one pipeline.
 func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
+	if r.client == nil {
+		return nil, errZeroRedis
+	}
 	out := make(map[string]V, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -237,6 +254,9 @@ func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, er
 // SetMany stores every value of items for ttl (0: the default TTL), in one
 // pipeline. If any value fails to encode, nothing is written.
 func (r *Redis[V]) SetMany(ctx context.Context, items map[string]V, ttl time.Duration) error {
+	if r.client == nil {
+		return errZeroRedis
+	}
 	ttl, err := r.ttl(ttl)
 	if err != nil {
 		return err
@@ -279,6 +299,9 @@ const scanBatch = 500
 // An empty prefix on a store without [RedisOptions.Prefix] would delete
 // every key of the database; that is refused with [ErrInvalidConfig].
 func (r *Redis[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if r.client == nil {
+		return 0, errZeroRedis
+	}
 	if r.opts.Prefix+prefix == "" {
 		return 0, invalid("refusing to delete by an empty prefix on a store without Prefix: it would delete every key in the database")
 	}

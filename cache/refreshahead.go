@@ -53,7 +53,10 @@ type RefreshAheadOptions struct {
 
 // RefreshAhead is a read-through cache that reloads values before they
 // expire. It is safe for concurrent use. Create it with [NewRefreshAhead];
-// [RefreshAhead.Close] waits for background reloads.
+// [RefreshAhead.Close] cancels background reloads and waits for them (a
+// [Loader] that ignores its context holds Close until it returns). A zero
+// RefreshAhead is not usable: Get returns an error wrapping
+// [ErrInvalidConfig] at once, and Close does nothing.
 type RefreshAhead[K comparable, V any] struct {
 	store  Store[K, V]
 	loader Loader[K, V]
@@ -118,6 +121,10 @@ func NewRefreshAhead[K comparable, V any](store Store[K, V], loader Loader[K, V]
 // background reload when it is due; a missing one is loaded (concurrent
 // misses share one load).
 func (r *RefreshAhead[K, V]) Get(ctx context.Context, key K) (V, error) {
+	if r.store == nil {
+		var zero V
+		return zero, errZero("RefreshAhead", "NewRefreshAhead")
+	}
 	v, ttl, ok, err := r.store.Lookup(ctx, key)
 	if err == nil && ok {
 		r.stats.hits.Add(1)
@@ -208,6 +215,9 @@ func (r *RefreshAhead[K, V]) Stats() RefreshAheadStats {
 // Close cancels background reloads and waits for them to end. Get still
 // works afterwards but starts no reloads.
 func (r *RefreshAhead[K, V]) Close() {
+	if r.cancel == nil {
+		return // a zero RefreshAhead started nothing
+	}
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()

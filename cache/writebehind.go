@@ -194,7 +194,7 @@ func NewWriteBehind[K comparable, V any](store Store[K, V], dst BatchWriter[K, V
 }
 
 // errZeroWriteBehind is what a zero WriteBehind's methods return.
-var errZeroWriteBehind = fmt.Errorf("%w: zero WriteBehind; create it with NewWriteBehind", ErrInvalidConfig)
+var errZeroWriteBehind = errZero("WriteBehind", "NewWriteBehind")
 
 // Set stores value in the cache and queues it for the source. It returns
 // once both are done; the source is written later.

@@ -23,7 +23,9 @@ import (
 // [ReadThrough] or [Aside] over the same store.
 
 // WriteThrough writes to a source of truth and then to a cache. It is safe
-// for concurrent use. Create it with [NewWriteThrough].
+// for concurrent use. Create it with [NewWriteThrough]. A zero
+// WriteThrough is not usable: its methods return an error wrapping
+// [ErrInvalidConfig] at once.
 type WriteThrough[K comparable, V any] struct {
 	store  Store[K, V]
 	source Writer[K, V]
@@ -57,6 +59,9 @@ func NewWriteThrough[K comparable, V any](store Store[K, V], source Writer[K, V]
 // error (the source has the value; the stale cache entry was removed if
 // possible).
 func (w *WriteThrough[K, V]) Set(ctx context.Context, key K, value V) error {
+	if w.store == nil {
+		return errZero("WriteThrough", "NewWriteThrough")
+	}
 	w.stats.writes.Add(1)
 	if err := w.source.Write(ctx, key, value); err != nil {
 		w.stats.sourceErrors.Add(1)
@@ -71,6 +76,9 @@ func (w *WriteThrough[K, V]) Set(ctx context.Context, key K, value V) error {
 
 // Delete deletes key from the source and then from the cache.
 func (w *WriteThrough[K, V]) Delete(ctx context.Context, key K) error {
+	if w.store == nil {
+		return errZero("WriteThrough", "NewWriteThrough")
+	}
 	w.stats.writes.Add(1)
 	if err := w.source.Delete(ctx, key); err != nil {
 		w.stats.sourceErrors.Add(1)
