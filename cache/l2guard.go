@@ -216,7 +216,7 @@ func (m *MultiLevel[V]) repair(ctx context.Context) error {
 // call runs op against L2 through the breaker, after repairing L2 if
 // entries missed a write. While the breaker is open it returns an error
 // wrapping [ErrL2Open] at once, without running op.
-func (m *MultiLevel[V]) call(ctx context.Context, what string, op func() error) error {
+func (m *MultiLevel[V]) call(ctx context.Context, what, key string, op func() error) error {
 	g := m.guard
 	var done func(error)
 	if g.cb != nil {
@@ -224,7 +224,7 @@ func (m *MultiLevel[V]) call(ctx context.Context, what string, op func() error) 
 		if done, err = g.cb.Allow(); err != nil {
 			g.skipped.Add(1)
 			g.deliver(m.opts.OnL2State)
-			return fmt.Errorf("%w: %s not sent to Redis (%w)", ErrL2Open, what, err)
+			return fmt.Errorf("%w: %s of %q not sent to Redis (%w)", ErrL2Open, what, key, err)
 		}
 	}
 	err := m.repair(ctx)

@@ -176,7 +176,7 @@ func (m *MultiLevel[V]) publish(ctx context.Context, kind byte, key string) erro
 	if m.opts.Channel == "" {
 		return nil
 	}
-	err := m.call(ctx, "invalidation of "+key, func() error {
+	err := m.call(ctx, "invalidation", key, func() error {
 		ctx, cancel := context.WithTimeout(ctx, m.l2.timeout)
 		defer cancel()
 		return m.l2.client.Publish(ctx, m.opts.Channel, m.id+" "+string(kind)+" "+key).Err()
@@ -316,7 +316,7 @@ func (m *MultiLevel[V]) Lookup(ctx context.Context, key string) (V, time.Duratio
 	}
 	var ttl time.Duration
 	var ok bool
-	err := m.call(ctx, "lookup of "+key, func() (err error) {
+	err := m.call(ctx, "lookup", key, func() (err error) {
 		v, ttl, ok, err = m.l2.Lookup(ctx, key)
 		return err
 	})
@@ -364,7 +364,7 @@ func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.
 	if err := m.l1.SetWithTTL(key, value, m.l1TTL(ttl)); err != nil && !errors.Is(err, ErrTooLarge) {
 		return err
 	}
-	if err := m.call(ctx, "write of "+key, func() error { return m.l2.Set(ctx, key, value, ttl) }); err != nil {
+	if err := m.call(ctx, "write", key, func() error { return m.l2.Set(ctx, key, value, ttl) }); err != nil {
 		m.guard.miss(key, false)
 		return m.report(err)
 	}
@@ -384,7 +384,7 @@ func (m *MultiLevel[V]) Remove(ctx context.Context, key string) error {
 	if m.l1 == nil {
 		return errZeroMultiLevel
 	}
-	err := m.call(ctx, "deletion of "+key, func() error { return m.l2.Delete(ctx, key) })
+	err := m.call(ctx, "deletion", key, func() error { return m.l2.Delete(ctx, key) })
 	if err != nil {
 		m.guard.miss(key, false)
 		m.report(err)
@@ -404,7 +404,12 @@ func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error { return m
 // here cannot refill L1 from an L2 that still has the key. If L2 fails, L1
 // is cleared and the invalidation published all the same (other processes
 // then drop their copies, even if L2 kept some keys), and the error is
-// returned. It returns how many keys it removed from L2.
+// returned. It returns how many keys it removed from L2. While the L2
+// breaker is open, L2 and the channel are skipped (the error wraps
+// [ErrL2Open]): L1 is cleared, no key under prefix is read from L2 again
+// until the probe that ends the outage has deleted them there, and other
+// processes drop their L1 copies only if their subscription was
+// re-established meanwhile, else when [MultiLevelOptions.L1TTL] ends them.
 func (m *MultiLevel[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	if m.l1 == nil {
 		return 0, errZeroMultiLevel
@@ -413,7 +418,7 @@ func (m *MultiLevel[V]) DeletePrefix(ctx context.Context, prefix string) (int, e
 		return 0, invalid("refusing to delete by an empty prefix: the L2 store has no Prefix, so every key in the database would go")
 	}
 	var n int
-	err := m.call(ctx, "deletion of prefix "+prefix, func() (err error) {
+	err := m.call(ctx, "deletion of prefix", prefix, func() (err error) {
 		n, err = m.l2.DeletePrefix(ctx, prefix)
 		return err
 	})
