@@ -121,7 +121,9 @@ type MultiLevelStats struct {
 	// L2Skipped counts L2 calls not made because the breaker was open.
 	L2Skipped uint64
 	// L2Unrepaired counts the keys and prefixes whose L2 entries missed a
-	// write or a deletion and are not read from L2 until deleted there.
+	// write or a deletion and are not read from L2 until deleted there. It
+	// stops at 10,000: past that no key is read from L2 until the store's
+	// whole Prefix has been cleared (see [MultiLevelOptions.BreakFor]).
 	L2Unrepaired int
 }
 
