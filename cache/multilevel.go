@@ -42,7 +42,7 @@ import (
 // calling Redis, so a blackholed Redis (packets dropped, every call waits
 // out its timeout) costs what a refused one does, and probes it again
 // shortly; L2 entries that missed a write or a deletion meanwhile are
-// never served stale — see l2guard.go and [MultiLevelOptions.BreakAfter].
+// never served stale (see [MultiLevelOptions.BreakAfter]).
 
 // MultiLevelOptions configures a [MultiLevel]. The zero value uses no
 // pub/sub invalidation and keeps L1 entries as long as their L2 TTL.
