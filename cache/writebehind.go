@@ -129,11 +129,20 @@ func (e *UnflushedError[K]) Error() string {
 	if len(e.Keys) > show {
 		keys = strings.TrimSuffix(fmt.Sprint(e.Keys[:show]), "]") + " ...]"
 	}
-	return fmt.Sprintf("cache: write-behind: %d writes not in the source, keys %s: %v", len(e.Keys), keys, e.Cause)
+	msg := fmt.Sprintf("cache: write-behind: %d writes not in the source, keys %s", len(e.Keys), keys)
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
 }
 
-// Unwrap returns [ErrUnflushed] and the cause.
-func (e *UnflushedError[K]) Unwrap() []error { return []error{ErrUnflushed, e.Cause} }
+// Unwrap returns [ErrUnflushed] and the cause, if any.
+func (e *UnflushedError[K]) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{ErrUnflushed}
+	}
+	return []error{ErrUnflushed, e.Cause}
+}
 
 // WriteBehindStats is a snapshot of a [WriteBehind]'s counters.
 type WriteBehindStats struct {

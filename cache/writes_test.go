@@ -489,3 +489,19 @@ func TestWriteBehindMisuseReturnsAtOnce(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// The error names the count and the first keys, and unwraps to the
+// sentinel and the cause, if any.
+func TestUnflushedErrorMessage(t *testing.T) {
+	keys := make([]int, 12)
+	for i := range keys {
+		keys[i] = i
+	}
+	err := error(&UnflushedError[int]{Keys: keys, Cause: errSource})
+	assert.Equal(t, "cache: write-behind: 12 writes not in the source, keys [0 1 2 3 4 5 6 7 8 9 ...]: source unavailable", err.Error())
+	require.ErrorIs(t, err, ErrUnflushed)
+	require.ErrorIs(t, err, errSource)
+	err = &UnflushedError[int]{Keys: keys[:2]}
+	assert.Equal(t, "cache: write-behind: 2 writes not in the source, keys [0 1]", err.Error())
+	require.ErrorIs(t, err, ErrUnflushed)
+}
