@@ -62,9 +62,10 @@
 //
 // [Failover] retries a failed request on another backend, never the same
 // one twice unless it is the only one. [Proxy] is an HTTP reverse proxy on
-// [net/http/httputil.ReverseProxy] that uses any Balancer, sets the
-// X-Forwarded-* headers, reports results back, fails over for idempotent
-// requests and answers 503 when no backend is available.
+// [net/http/httputil.ReverseProxy] that uses any Balancer, passes the
+// client's Host through, sets the X-Forwarded-* headers, reports results
+// back, fails over for idempotent requests and answers 503 when no backend
+// is available.
 //
 // # Time and randomness
 //

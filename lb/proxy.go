@@ -14,9 +14,9 @@ import (
 )
 
 // ProxyOptions configure a [Proxy]. The zero value proxies over
-// http.DefaultTransport, hashes on the client IP, counts 5xx answers and
-// transport errors as failures, and retries idempotent requests on one
-// more backend.
+// http.DefaultTransport, passes the client's Host header through, hashes on
+// the client IP, counts 5xx answers and transport errors as failures, and
+// retries idempotent requests on one more backend.
 type ProxyOptions struct {
 	// Transport sends requests to backends. Nil means
 	// http.DefaultTransport.
@@ -42,16 +42,28 @@ type ProxyOptions struct {
 	ErrorLog *log.Logger
 	// Now is the clock that times attempts; nil means time.Now.
 	Now func() time.Time
+	// RewriteHost sends the backend's address as the Host header instead
+	// of the client's. By default the client's Host passes through, as
+	// Envoy, Traefik and HAProxy do, so a backend that builds absolute
+	// links or checks self-reference from the Host sees the name clients
+	// use; set RewriteHost for backends that route on their own name
+	// (virtual hosts that know only their internal address). The client's
+	// Host is in X-Forwarded-Host either way.
+	RewriteHost bool
 }
 
 // Proxy is an HTTP reverse proxy in front of a [Balancer], built on
-// [httputil.ReverseProxy]. For each request it picks a backend, forwards
-// the request with X-Forwarded-For, X-Forwarded-Host and
-// X-Forwarded-Proto set, reports the result (status, transport error,
-// latency) back to the balancer, fails over to another backend for
-// idempotent requests, and answers 503 Service Unavailable with a plain
-// text body when no backend is available. Pair it with a [HealthChecker]
-// and [OutlierOptions] to route around dead and failing backends.
+// [httputil.ReverseProxy]. For each request it picks a backend and
+// forwards the request with the client's Host header (see
+// [ProxyOptions.RewriteHost]) and the X-Forwarded-* headers set as
+// [httputil.ProxyRequest.SetXForwarded] sets them: X-Forwarded-For keeps
+// the chain of proxies in front and appends the client's address,
+// X-Forwarded-Host is the client's Host and X-Forwarded-Proto is "http" or
+// "https". It reports the result (status, transport error, latency) back
+// to the balancer, fails over to another backend for idempotent requests,
+// and answers 503 Service Unavailable with a plain text body when no
+// backend is available. Pair it with a [HealthChecker] and
+// [OutlierOptions] to route around dead and failing backends.
 //
 // A Proxy is safe for concurrent use.
 type Proxy struct {
@@ -110,6 +122,9 @@ func NewProxy(b Balancer, opts ProxyOptions) (*Proxy, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			a := pr.In.Context().Value(attemptKey{}).(*attempt)
 			pr.SetURL(a.target)
+			if !p.opts.RewriteHost {
+				pr.Out.Host = pr.In.Host
+			}
 			// Keep the chain of proxies in front of this one.
 			if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
 				pr.Out.Header["X-Forwarded-For"] = append([]string(nil), prior...)

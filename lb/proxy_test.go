@@ -23,6 +23,7 @@ type testBackend struct {
 	mode   atomic.Value // "ok", "500", "503", "hang"
 	hits   atomic.Int64
 	lastXF atomic.Value // X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto
+	host   atomic.Value // the last request's Host
 }
 
 func newTestBackend(t *testing.T, name string) *testBackend {
@@ -30,6 +31,7 @@ func newTestBackend(t *testing.T, name string) *testBackend {
 	tb.mode.Store("ok")
 	tb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tb.hits.Add(1)
+		tb.host.Store(r.Host)
 		tb.lastXF.Store(r.Header.Get("X-Forwarded-For") + "|" + r.Header.Get("X-Forwarded-Host") + "|" + r.Header.Get("X-Forwarded-Proto"))
 		switch tb.mode.Load().(string) {
 		case "500":
@@ -110,6 +112,37 @@ func TestProxyEveryAlgorithm(t *testing.T) {
 				total += s.Requests
 			}
 			assert.Equal(t, uint64(40), total)
+		})
+	}
+}
+
+// The client's Host reaches the backend unless RewriteHost is set, and
+// X-Forwarded-Host and X-Forwarded-Proto carry it and the scheme either
+// way: a backend builds its links from the name clients use.
+func TestProxyPassesHostThrough(t *testing.T) {
+	a := newTestBackend(t, "a")
+	for _, rewrite := range []bool{false, true} {
+		t.Run(fmt.Sprint("RewriteHost=", rewrite), func(t *testing.T) {
+			bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}}, Options{})
+			require.NoError(t, err)
+			front, c := newTestProxy(t, bal, ProxyOptions{RewriteHost: rewrite})
+			req, err := http.NewRequest("GET", front.URL+"/h", nil)
+			require.NoError(t, err)
+			req.Host = "sho.rt:8080"
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			req.Header.Set("X-Forwarded-Host", "spoofed.example") // replaced, not kept
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, err := c.Do(req)
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			require.Equal(t, 200, resp.StatusCode)
+			want := "sho.rt:8080"
+			if rewrite {
+				want = a.addr()
+			}
+			assert.Equal(t, want, a.host.Load())
+			assert.Equal(t, "203.0.113.9, 127.0.0.1|sho.rt:8080|http", a.lastXF.Load())
 		})
 	}
 }
