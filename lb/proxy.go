@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -37,8 +38,9 @@ type ProxyOptions struct {
 	// IsFailure reports whether a backend's response counts as a failure
 	// for the balancer. Nil means status ≥ 500.
 	IsFailure func(resp *http.Response) bool
-	// ErrorLog receives transport errors. Nil means they are discarded
-	// (they are counted in the balancer's stats).
+	// ErrorLog receives transport errors and responses whose body broke
+	// off. Nil means they are discarded (they are counted in the
+	// balancer's stats).
 	ErrorLog *log.Logger
 	// Now is the clock that times attempts; nil means time.Now.
 	Now func() time.Time
@@ -62,8 +64,13 @@ type ProxyOptions struct {
 // "https". It reports the result (status, transport error, latency) back
 // to the balancer, fails over to another backend for idempotent requests,
 // and answers 503 Service Unavailable with a plain text body when no
-// backend is available. Pair it with a [HealthChecker] and
-// [OutlierOptions] to route around dead and failing backends.
+// backend is available. A response whose body breaks off after its headers
+// went out (the backend crashed or reset the connection, or
+// [ProxyOptions.Timeout] fired) cannot be retried or answered any more: the
+// client's response is aborted, and the balancer is told the request
+// failed, so outlier detection ejects a backend that does it again. Pair
+// it with a [HealthChecker] and [OutlierOptions] to route around dead and
+// failing backends.
 //
 // A Proxy is safe for concurrent use.
 type Proxy struct {
@@ -90,6 +97,25 @@ type attempt struct {
 	status   int
 	failed   bool
 	end      time.Time
+	body     watchedBody
+}
+
+// watchedBody is a response body that records the error a read of it
+// ends in: a body that breaks off after the headers went out (the backend
+// crashed or reset the connection, or the attempt's Timeout fired) is a
+// failed request, though its status said otherwise. ReverseProxy reads the
+// body on the request's goroutine, so the attempt needs no lock.
+type watchedBody struct {
+	io.ReadCloser
+	err error // the first read error other than io.EOF
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // NewProxy returns a reverse proxy over b.
@@ -116,9 +142,14 @@ func NewProxy(b Balancer, opts ProxyOptions) (*Proxy, error) {
 		opts.Now = time.Now
 	}
 	p := &Proxy{b: b, opts: opts}
+	errorLog := opts.ErrorLog
+	if errorLog == nil {
+		// ReverseProxy would use the standard logger.
+		errorLog = log.New(io.Discard, "", 0)
+	}
 	p.rp = &httputil.ReverseProxy{
 		Transport: opts.Transport,
-		ErrorLog:  opts.ErrorLog,
+		ErrorLog:  errorLog,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			a := pr.In.Context().Value(attemptKey{}).(*attempt)
 			pr.SetURL(a.target)
@@ -135,6 +166,13 @@ func NewProxy(b Balancer, opts ProxyOptions) (*Proxy, error) {
 			a := resp.Request.Context().Value(attemptKey{}).(*attempt)
 			a.end, a.status = p.opts.Now(), resp.StatusCode
 			a.failed = p.opts.IsFailure(resp)
+			// A protocol switch hands the body over as the connection
+			// itself (ReverseProxy needs its io.ReadWriteCloser): not
+			// watched.
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				a.body.ReadCloser = resp.Body
+				resp.Body = &a.body
+			}
 			if a.canRetry && retryableStatus(resp.StatusCode) {
 				return errRetryStatus
 			}
@@ -231,6 +269,14 @@ func (p *Proxy) try(w http.ResponseWriter, r *http.Request, req Request, n int, 
 	// Done runs even if ReverseProxy aborts the handler with a panic
 	// (http.ErrAbortHandler after a broken response body).
 	defer func() {
+		if a.body.err != nil {
+			// The headers went out and the body broke off: ReverseProxy
+			// aborts the client's response, and the backend failed.
+			a.end, a.failed, a.err = p.opts.Now(), true, a.body.err
+			if p.opts.ErrorLog != nil && r.Context().Err() == nil {
+				p.opts.ErrorLog.Printf("lb: response body from %s broke off: %v", a.target.Host, a.body.err)
+			}
+		}
 		if a.end.IsZero() {
 			a.end = p.opts.Now()
 		}

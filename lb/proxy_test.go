@@ -1,12 +1,17 @@
 package lb
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,4 +270,206 @@ func TestProxyBadInput(t *testing.T) {
 	assert.ErrorContains(t, err, "attempts -1")
 	_, err = NewProxy(bal, ProxyOptions{Timeout: -time.Second})
 	assert.ErrorContains(t, err, "timeout -1s")
+}
+
+// breakBody returns a handler that sends a 200's headers and the start of
+// its body, then resets the connection.
+func breakBody(t *testing.T) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 512\r\nContent-Type: text/plain\r\n\r\nxxxxxxxx")
+		_ = buf.Flush()
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, not an orderly close
+		}
+		_ = conn.Close()
+	}
+}
+
+// A response whose body breaks off after its headers is a failure: the
+// client's response is aborted, the balancer counts a failure, the
+// ErrorLog says why, and with no ErrorLog nothing is logged at all.
+func TestProxyBrokenBodyIsAFailure(t *testing.T) {
+	for _, withLog := range []bool{true, false} {
+		t.Run(fmt.Sprint("ErrorLog=", withLog), func(t *testing.T) {
+			var logged, std bytes.Buffer
+			prev := log.Writer()
+			log.SetOutput(&std)
+			t.Cleanup(func() { log.SetOutput(prev) })
+			srv := httptest.NewServer(breakBody(t))
+			t.Cleanup(srv.Close)
+			bal, err := NewRoundRobin([]Backend{{Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{})
+			require.NoError(t, err)
+			opts := ProxyOptions{}
+			if withLog {
+				opts.ErrorLog = log.New(&logged, "", 0)
+			}
+			front, cl := newTestProxy(t, bal, opts)
+			for range 3 {
+				resp, err := cl.Get(front.URL)
+				if err == nil {
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				assert.Error(t, err, "the client sees the response break off")
+			}
+			s := bal.Stats().Backends[0]
+			assert.Equal(t, uint64(3), s.Failures, "every broken body is a failure")
+			assert.Zero(t, s.InFlight)
+			if withLog {
+				assert.Contains(t, logged.String(), "broke off")
+			}
+			assert.Empty(t, std.String(), "nothing reaches the standard logger")
+		})
+	}
+}
+
+// A protocol switch (WebSocket, h2c) still goes through: the proxy does not
+// watch the body of a 101 answer, which is the connection itself.
+func TestProxyUpgrade(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_ = buf.Flush()
+		_, _ = io.Copy(conn, buf)
+	}))
+	t.Cleanup(srv.Close)
+	bal, err := NewRoundRobin([]Backend{{Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{})
+	require.NoError(t, err)
+	front, cl := newTestProxy(t, bal, ProxyOptions{})
+	req, err := http.NewRequest("GET", front.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := cl.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	require.True(t, ok)
+	_, err = rwc.Write([]byte("ping"))
+	require.NoError(t, err)
+	got := make([]byte, 4)
+	_, err = io.ReadFull(rwc, got)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(got))
+}
+
+// mixBackend is one of the backends of TestProxyFiveBackendMix: it records
+// every POST it receives, by id, before it does anything else.
+func mixBackend(t *testing.T, posts *sync.Map, h http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			n, _ := posts.LoadOrStore(r.Header.Get("X-Request-Id"), new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+		}
+		h(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Five backends behind the proxy: two healthy, one that hangs, one that
+// answers 500 and one that sends its headers and part of its body and then
+// resets the connection. Outlier detection must eject the three bad ones,
+// the resetting one included (a body that breaks off is a failed request),
+// after which requests succeed fast; a POST is never sent to two backends.
+func TestProxyFiveBackendMix(t *testing.T) {
+	var posts sync.Map // request id → *atomic.Int32, how many backends got it
+	okHandler := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, strings.Repeat("x", 512))
+	}
+	ok1 := mixBackend(t, &posts, okHandler)
+	ok2 := mixBackend(t, &posts, okHandler)
+	release := make(chan struct{})
+	hang := mixBackend(t, &posts, func(http.ResponseWriter, *http.Request) { <-release })
+	t.Cleanup(func() { close(release) }) // runs before the servers close
+	fail := mixBackend(t, &posts, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "broken", http.StatusInternalServerError)
+	})
+	reset := mixBackend(t, &posts, breakBody(t))
+	addr := func(s *httptest.Server) string { return s.Listener.Addr().String() }
+	bal, err := NewRoundRobin([]Backend{
+		{Addr: addr(ok1), Weight: 1}, {Addr: addr(hang), Weight: 1}, {Addr: addr(fail), Weight: 1},
+		{Addr: addr(reset), Weight: 1}, {Addr: addr(ok2), Weight: 1},
+	}, Options{DisablePanic: true, Outlier: &OutlierOptions{MaxEjectionPercent: 60}})
+	require.NoError(t, err)
+	front, cl := newTestProxy(t, bal, ProxyOptions{Timeout: 200 * time.Millisecond})
+
+	var ids atomic.Int64
+	// run sends n requests from 8 clients, one in three a POST, and
+	// returns how many succeeded (200 and the whole body) and the latencies.
+	run := func(n int) (succeeded int, lat []time.Duration) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range 8 {
+			wg.Go(func() {
+				for next.Add(1) <= int64(n) {
+					id := ids.Add(1)
+					method, body := http.MethodGet, io.Reader(nil)
+					if id%3 == 0 {
+						method, body = http.MethodPost, strings.NewReader("payload")
+					}
+					req, err := http.NewRequest(method, front.URL+"/m", body)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					req.Header.Set("X-Request-Id", fmt.Sprint(id))
+					start := time.Now()
+					ok := false
+					if resp, err := cl.Do(req); err == nil {
+						got, err := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						ok = err == nil && resp.StatusCode == 200 && len(got) == 512
+					}
+
+					mu.Lock()
+					lat = append(lat, time.Since(start))
+					if ok {
+						succeeded++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return succeeded, lat
+	}
+
+	warm, _ := run(100)
+	s := bal.Stats().Backends
+	t.Logf("warm-up: %d of 100 succeeded; failures recorded: hang %d of %d, 500 %d of %d, reset %d of %d",
+		warm, s[1].Failures, s[1].Requests, s[2].Failures, s[2].Requests, s[3].Failures, s[3].Requests)
+	for _, i := range []int{1, 2, 3} {
+		assert.Equal(t, StateEjected, s[i].State, "%s ejected", s[i].Addr)
+	}
+	assert.Equal(t, s[3].Requests, s[3].Failures, "every broken body counted as a failure")
+
+	const n = 400
+	succeeded, lat := run(n)
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	t.Logf("after ejection: %d of %d succeeded (%.1f%% errors), p99 %v", succeeded, n, 100*float64(n-succeeded)/n, p99)
+	assert.GreaterOrEqual(t, float64(succeeded), 0.99*n, "at least 99%% succeed once the bad backends are out")
+	assert.Less(t, p99, time.Second)
+	posts.Range(func(id, n any) bool {
+		assert.Equal(t, int32(1), n.(*atomic.Int32).Load(), "POST %v reached %d backends", id, n.(*atomic.Int32).Load())
+		return true
+	})
 }
