@@ -135,12 +135,20 @@ type Pick struct {
 	rough bool  // start was not read from the real clock: from the coarse clock (see clock.go), or not at all
 }
 
-// Addr returns the picked backend's address.
-func (p Pick) Addr() string { return p.e.b.Addr }
+// Addr returns the picked backend's address, or "" for the zero Pick.
+func (p Pick) Addr() string {
+	if p.e == nil {
+		return ""
+	}
+	return p.e.b.Addr
+}
 
 // Backend returns the picked backend as it was configured (its weight as
-// of the last change).
+// of the last change), or the zero Backend for the zero Pick.
 func (p Pick) Backend() Backend {
+	if p.e == nil {
+		return Backend{}
+	}
 	b := p.e.b
 	b.Weight = p.e.weightNow()
 	return b

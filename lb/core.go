@@ -16,6 +16,11 @@ import (
 // are safe for concurrent use: Pick and Done run lock-free or under a short
 // per-balancer lock (named in each algorithm's doc), and the backend set
 // can change while traffic flows.
+//
+// Build a balancer with its constructor ([NewRoundRobin], [NewP2C], ...).
+// The zero value of an algorithm's type has no backends: its methods
+// return an error wrapping [ErrInvalidConfig] at once, and Stats and
+// Backends return nothing.
 type Balancer interface {
 	// Pick chooses a backend for req among those in rotation. It returns
 	// [ErrNoHealthyBackend] when none is, [ErrAtCapacity] when all are at
@@ -350,12 +355,21 @@ func (c *core) clock() int64 {
 
 func (c *core) at(now int64) time.Time { return c.epoch.Add(time.Duration(now)) }
 
+// errZeroBalancer is returned by every method of a balancer that was not
+// built by its constructor: its zero value has no backends and no
+// algorithm, and a method that went on would panic, under the lock for
+// some, which would leave every later call blocked.
+var errZeroBalancer = configErr(nil, "balancer used without its constructor (NewRoundRobin, NewP2C, ...)")
+
 // Pick chooses a backend for req. See [Balancer].
 func (c *core) Pick(ctx context.Context, req Request) (Pick, error) {
 	if err := ctx.Err(); err != nil {
 		return Pick{}, err
 	}
 	s := c.snap.Load()
+	if s == nil {
+		return Pick{}, errZeroBalancer
+	}
 	var now int64
 	precise := false
 	if s.hasWake || c.measure {
@@ -614,6 +628,9 @@ func (s *snapshot) setWake(t int64) {
 // change runs f on the endpoint of addr under the lock, rebuilds and emits
 // the events.
 func (c *core) change(addr string, f func(e *endpoint) error) error {
+	if c.algo == nil {
+		return errZeroBalancer
+	}
 	now := c.clock()
 	c.mu.Lock()
 	e, ok := c.byAddr[addr]
@@ -633,6 +650,9 @@ func (c *core) change(addr string, f func(e *endpoint) error) error {
 
 // Add adds a backend. See [Balancer].
 func (c *core) Add(b Backend) error {
+	if c.algo == nil {
+		return errZeroBalancer
+	}
 	nb, err := c.validate(b, 0)
 	if err != nil {
 		return err
@@ -669,6 +689,9 @@ func (c *core) addLocked(b Backend, now int64) ([]Event, error) {
 
 // Remove removes a backend. See [Balancer].
 func (c *core) Remove(addr string) error {
+	if c.algo == nil {
+		return errZeroBalancer
+	}
 	now := c.clock()
 	c.mu.Lock()
 	ev, err := c.removeLocked(addr, now)
@@ -729,6 +752,9 @@ func (c *core) SetHealthy(addr string, healthy bool) error {
 
 // Update replaces the backend set. See [Balancer].
 func (c *core) Update(backends []Backend) error {
+	if c.algo == nil {
+		return errZeroBalancer
+	}
 	if len(backends) == 0 {
 		return configErr(ErrNoBackends, "an update needs at least one backend")
 	}
@@ -795,6 +821,9 @@ func (c *core) Backends() []Backend {
 func (c *core) Stats() Stats {
 	now := c.clock()
 	s := c.snap.Load()
+	if s == nil {
+		return Stats{} // the zero balancer
+	}
 	if s.hasWake && now >= s.wake {
 		s = c.refresh(now)
 	}

@@ -36,7 +36,8 @@ type FailoverOptions struct {
 // Retries multiply load on a struggling system; keep Attempts small and
 // retry only errors that are safe to retry (idempotent requests, or
 // failures known to happen before the backend did any work). Failover is
-// safe for concurrent use.
+// safe for concurrent use; build it with [NewFailover] (the zero value's
+// Do returns an error).
 type Failover struct {
 	b    Balancer
 	opts FailoverOptions
@@ -78,6 +79,12 @@ func NewFailover(b Balancer, opts FailoverOptions) (*Failover, error) {
 // [ErrNoHealthyBackend] or [ErrAtCapacity] when no backend could be picked
 // at all; or ctx's error.
 func (f *Failover) Do(ctx context.Context, req Request, fn func(ctx context.Context, b Backend) error) error {
+	switch {
+	case f.b == nil:
+		return configErr(nil, "failover used without NewFailover")
+	case fn == nil:
+		return configErr(nil, "failover needs a function to run, got nil")
+	}
 	f.requests.Add(1)
 	var last error
 	avoid := req.Avoid
@@ -95,7 +102,7 @@ func (f *Failover) Do(ctx context.Context, req Request, fn func(ctx context.Cont
 			return err
 		}
 		start := f.opts.Now()
-		err = fn(ctx, p.Backend())
+		err = f.run(ctx, p, fn)
 		lat := f.opts.Now().Sub(start)
 		if err == nil {
 			p.Done(Result{Latency: lat})
@@ -120,6 +127,26 @@ func (f *Failover) Do(ctx context.Context, req Request, fn func(ctx context.Cont
 	}
 	f.exhausted.Add(1)
 	return fmt.Errorf("lb: failover: all %d attempts failed: %w", f.opts.Attempts, last)
+}
+
+// errPanicked is the result reported for an attempt whose function
+// panicked or called runtime.Goexit.
+var errPanicked = errors.New("lb: failover: the function did not return")
+
+// run calls fn on p's backend. If fn panics (or calls runtime.Goexit),
+// the pick is finished as failed before the panic goes on: its in-flight
+// slot would otherwise stay taken for good, and a backend with a Capacity
+// would end up refusing every request.
+func (f *Failover) run(ctx context.Context, p Pick, fn func(ctx context.Context, b Backend) error) error {
+	returned := false
+	defer func() {
+		if !returned {
+			p.Done(Result{Err: errPanicked})
+		}
+	}()
+	err := fn(ctx, p.Backend())
+	returned = true
+	return err
 }
 
 // Stats returns the counters.

@@ -51,7 +51,9 @@ type HealthCheckOptions struct {
 	// connection.
 	Client *http.Client
 	// Probe, if not nil, replaces the TCP and HTTP probes: it returns nil
-	// for a healthy backend. It must honour ctx.
+	// for a healthy backend. It must honour ctx: a probe still running at
+	// twice the Timeout counts as failed, and its goroutine is left to
+	// end when it returns.
 	Probe func(ctx context.Context, b Backend) error
 	// OnProbe, if not nil, is called after every probe with its error (nil
 	// when it passed), from the probing goroutine.
@@ -72,7 +74,8 @@ type HealthCheckOptions struct {
 // Pair it with passive outlier detection ([OutlierOptions]) to catch those.
 //
 // Backends start healthy; the first round runs when [HealthChecker.Start]
-// is called. A HealthChecker is safe for concurrent use.
+// is called. A HealthChecker is safe for concurrent use. Its zero value
+// checks nothing: build one with [NewHealthChecker].
 type HealthChecker struct {
 	target HealthTarget
 	opts   HealthCheckOptions
@@ -149,11 +152,12 @@ func NewHealthChecker(target HealthTarget, opts HealthCheckOptions) (*HealthChec
 
 // Start launches the probing goroutine: a round of probes at once, then
 // one every Interval (plus jitter). It stops when Close is called or ctx
-// is cancelled. Calling Start on a running checker does nothing.
+// is cancelled. Calling Start on a running checker does nothing; after
+// Close, Start launches it again.
 func (h *HealthChecker) Start(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cancel != nil {
+	if h.cancel != nil || h.target == nil {
 		return
 	}
 	ctx, h.cancel = context.WithCancel(ctx)
@@ -162,7 +166,10 @@ func (h *HealthChecker) Start(ctx context.Context) {
 }
 
 // Close stops the probing goroutine and waits for it and its probes to
-// finish. It is safe to call more than once, and before Start.
+// finish (at most twice the Timeout). It is safe to call more than once, and before Start. It must not
+// be called from OnProbe, nor from a callback (such as
+// [Options.OnEvent]) that a verdict of the probing goroutine runs: Close
+// would wait for the goroutine that is running it.
 func (h *HealthChecker) Close() error {
 	h.mu.Lock()
 	cancel, done := h.cancel, h.done
@@ -170,8 +177,15 @@ func (h *HealthChecker) Close() error {
 	if cancel != nil {
 		cancel()
 		<-done
+		h.mu.Lock()
+		if h.done == done { // not restarted meanwhile
+			h.cancel, h.done = nil, nil
+		}
+		h.mu.Unlock()
 	}
-	h.opts.Client.CloseIdleConnections()
+	if h.opts.Client != nil {
+		h.opts.Client.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -195,20 +209,48 @@ func (h *HealthChecker) loop(ctx context.Context, done chan struct{}) {
 }
 
 // CheckNow runs one round of probes on every backend, in parallel, and
-// applies the thresholds. It returns when every probe has finished. Start
+// applies the thresholds. It returns when every probe has finished, or at
+// twice the Timeout if a custom Probe ignores its context. Start
 // calls it every Interval; call it directly to check on demand.
 func (h *HealthChecker) CheckNow(ctx context.Context) {
+	if h.target == nil {
+		return // the zero checker
+	}
 	backends := h.target.Backends()
-	errs := make([]error, len(backends))
-	var wg sync.WaitGroup
+	type result struct {
+		i   int
+		err error
+	}
+	// Buffered, so that a probe that returns after it was given up on
+	// still ends its goroutine.
+	results := make(chan result, len(backends))
 	for i, b := range backends {
-		wg.Go(func() {
+		go func() {
 			pctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 			defer cancel()
-			errs[i] = h.probe(pctx, b)
-		})
+			results <- result{i, h.probe(pctx, b)}
+		}()
 	}
-	wg.Wait()
+	errs := make([]error, len(backends))
+	answered := make([]bool, len(backends))
+	giveUp := time.NewTimer(2 * h.opts.Timeout)
+	defer giveUp.Stop()
+collect:
+	for range backends {
+		select {
+		case r := <-results:
+			errs[r.i], answered[r.i] = r.err, true
+		case <-giveUp.C:
+			// A probe that ignores its context must not stall every
+			// later round, nor Close: it failed.
+			for i, b := range backends {
+				if !answered[i] {
+					errs[i] = fmt.Errorf("lb: probe of %s still running at twice the timeout %v: %w", b.Addr, h.opts.Timeout, context.DeadlineExceeded)
+				}
+			}
+			break collect
+		}
+	}
 	if ctx.Err() != nil {
 		return // cancelled probes say nothing about the backends
 	}

@@ -116,6 +116,43 @@ func TestHealthCheckerTimeout(t *testing.T) {
 	})
 }
 
+// A custom probe that ignores its context does not stall the checker: at
+// twice the timeout it counts as failed, and Close, called while it runs,
+// returns then.
+func TestHealthCheckerStuckProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewRoundRobin(backends(2), Options{})
+		require.NoError(t, err)
+		release := make(chan struct{})
+		defer close(release)
+		h, err := NewHealthChecker(b, HealthCheckOptions{Interval: time.Second, Timeout: 100 * time.Millisecond, UnhealthyThreshold: 1,
+			Probe: func(_ context.Context, be Backend) error {
+				if be.Addr == "10.0.0.1:80" {
+					<-release
+				}
+				return nil
+			}})
+		require.NoError(t, err)
+		start := time.Now()
+		h.CheckNow(context.Background())
+		assert.Equal(t, 200*time.Millisecond, time.Since(start))
+		assert.Equal(t, StateUnhealthy, b.Stats().Backends[0].State)
+		assert.Equal(t, StateHealthy, b.Stats().Backends[1].State)
+		for _, s := range h.Stats() {
+			if s.Addr == "10.0.0.1:80" {
+				assert.ErrorIs(t, s.LastErr, context.DeadlineExceeded)
+				assert.ErrorContains(t, s.LastErr, "still running")
+			}
+		}
+
+		h.Start(context.Background())
+		time.Sleep(50 * time.Millisecond) // in the middle of the first round
+		start = time.Now()
+		require.NoError(t, h.Close())
+		assert.Equal(t, 150*time.Millisecond, time.Since(start), "Close waits out the round, no longer")
+	})
+}
+
 // Real probes: HTTP status on a path, and TCP connect.
 func TestHealthCheckerRealProbes(t *testing.T) {
 	var status atomic.Int64

@@ -72,7 +72,8 @@ type ProxyOptions struct {
 // it with a [HealthChecker] and [OutlierOptions] to route around dead and
 // failing backends.
 //
-// A Proxy is safe for concurrent use.
+// A Proxy is safe for concurrent use. Build it with [NewProxy]: the zero
+// value answers every request with 500 Internal Server Error.
 type Proxy struct {
 	b    Balancer
 	opts ProxyOptions
@@ -239,6 +240,10 @@ func (p *Proxy) url(addr string) (*url.URL, error) {
 
 // ServeHTTP proxies r to a backend.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.rp == nil {
+		http.Error(w, "lb: Proxy used without NewProxy", http.StatusInternalServerError)
+		return
+	}
 	req := p.opts.Request(r)
 	replayable := r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
 	attempts := 1

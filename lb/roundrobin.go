@@ -56,7 +56,11 @@ func (p *rrPicker) pick(Request, int64) *endpoint {
 // counter unless [Options.DisableStats] is set.
 func (b *RoundRobin) Pick(ctx context.Context, req Request) (Pick, error) {
 	s := b.snap.Load()
-	// A nil picker (nothing in rotation) fails the assertion.
+	// A nil picker (nothing in rotation) fails the assertion; a nil
+	// snapshot (the zero RoundRobin) goes to core.Pick's error.
+	if s == nil {
+		return b.core.Pick(ctx, req)
+	}
 	if p, ok := s.picker.(*rrPicker); ok && !s.hasWake && !s.checks && len(req.Avoid) == 0 && ctx.Err() == nil {
 		e := p.pick(req, 0)
 		if b.counted {

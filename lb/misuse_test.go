@@ -1,0 +1,156 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// returnsAtOnce runs f and fails the test if f panics or has not returned
+// within a bound far above what any of these calls takes.
+func returnsAtOnce(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		f()
+	}()
+	select {
+	case p := <-done:
+		if p != nil {
+			t.Errorf("%s panicked: %v", what, p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s has not returned", what)
+	}
+}
+
+// Every balancer's zero value (made without its constructor) answers every
+// method at once: an error wrapping ErrInvalidConfig where the method
+// returns one, empty figures otherwise; never a panic.
+func TestZeroValueBalancers(t *testing.T) {
+	zeros := []Balancer{&RoundRobin{}, &SmoothWeighted{}, &EDF{}, &Random{}, &WeightedRandom{},
+		&LeastConn{}, &WeightedLeastConn{}, &P2C{}, &PeakEWMA{}, &IPHash{}, &RingHash{}, &Maglev{}, &Geo{}}
+	require.Len(t, zeros, len(algos), "one zero value per algorithm")
+	for _, b := range zeros {
+		t.Run(fmt.Sprintf("%T", b), func(t *testing.T) {
+			be := Backend{Addr: "10.0.0.1:80", Weight: 1}
+			returnsAtOnce(t, "Pick", func() {
+				p, err := b.Pick(context.Background(), Request{Key: "k"})
+				assert.ErrorIs(t, err, ErrInvalidConfig)
+				assert.Contains(t, fmt.Sprint(err), "constructor")
+				p.Done(Result{})
+			})
+			for name, f := range map[string]func() error{
+				"Add":        func() error { return b.Add(be) },
+				"Update":     func() error { return b.Update([]Backend{be}) },
+				"Remove":     func() error { return b.Remove(be.Addr) },
+				"Drain":      func() error { return b.Drain(be.Addr) },
+				"SetWeight":  func() error { return b.SetWeight(be.Addr, 2) },
+				"SetHealthy": func() error { return b.SetHealthy(be.Addr, false) },
+			} {
+				returnsAtOnce(t, name, func() { assert.ErrorIs(t, f(), ErrInvalidConfig, name) })
+			}
+			returnsAtOnce(t, "Stats", func() { assert.Empty(t, b.Stats().Backends) })
+			returnsAtOnce(t, "Backends", func() { assert.Empty(t, b.Backends()) })
+		})
+	}
+}
+
+// The zero Pick (what a failed Pick returns) can be read and finished.
+func TestZeroPick(t *testing.T) {
+	var p Pick
+	returnsAtOnce(t, "zero Pick", func() {
+		assert.Empty(t, p.Addr())
+		assert.Equal(t, Backend{}, p.Backend())
+		p.Done(Result{Err: errBackend})
+	})
+}
+
+// A zero HealthChecker, Failover or Proxy answers at once instead of
+// panicking (in a goroutine of its own, for the checker, which would take
+// the process down).
+func TestZeroValueHelpers(t *testing.T) {
+	var h HealthChecker
+	returnsAtOnce(t, "HealthChecker", func() {
+		h.Start(context.Background())
+		h.CheckNow(context.Background())
+		assert.Empty(t, h.Stats())
+		assert.NoError(t, h.Close())
+		assert.NoError(t, h.Close())
+	})
+	var f Failover
+	returnsAtOnce(t, "Failover.Do", func() {
+		err := f.Do(context.Background(), Request{}, func(context.Context, Backend) error { return nil })
+		assert.ErrorIs(t, err, ErrInvalidConfig)
+		assert.Contains(t, fmt.Sprint(err), "NewFailover")
+	})
+	var p Proxy
+	returnsAtOnce(t, "Proxy.ServeHTTP", func() {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		assert.Equal(t, http.StatusInternalServerError, w.Code)
+		assert.Contains(t, w.Body.String(), "NewProxy")
+	})
+}
+
+// Failover.Do with no function is an error, not a panic.
+func TestFailoverNilFunc(t *testing.T) {
+	b, err := NewRoundRobin(backends(1), Options{})
+	require.NoError(t, err)
+	f, err := NewFailover(b, FailoverOptions{})
+	require.NoError(t, err)
+	returnsAtOnce(t, "Do(nil)", func() {
+		assert.ErrorIs(t, f.Do(context.Background(), Request{}, nil), ErrInvalidConfig)
+	})
+	assert.Zero(t, b.Stats().Backends[0].InFlight, "no pick left open")
+}
+
+// A function that panics in Failover.Do does not keep its backend's
+// in-flight slot: a backend with a capacity of one serves the next call.
+func TestFailoverPanicReleasesSlot(t *testing.T) {
+	b, err := NewRoundRobin([]Backend{{Addr: "a", Weight: 1, Capacity: 1}}, Options{})
+	require.NoError(t, err)
+	f, err := NewFailover(b, FailoverOptions{})
+	require.NoError(t, err)
+	assert.Panics(t, func() {
+		_ = f.Do(context.Background(), Request{}, func(context.Context, Backend) error { panic("boom") })
+	})
+	s := b.Stats().Backends[0]
+	assert.Zero(t, s.InFlight)
+	assert.Equal(t, uint64(1), s.Failures)
+	assert.NoError(t, f.Do(context.Background(), Request{}, func(context.Context, Backend) error { return nil }))
+}
+
+// A HealthChecker closed before Start, closed twice, or started again
+// after Close does what it says: Close returns at once, and a Start after
+// Close probes again.
+func TestHealthCheckerStartCloseOrder(t *testing.T) {
+	b, err := NewRoundRobin(backends(1), Options{})
+	require.NoError(t, err)
+	probed := make(chan struct{}, 16)
+	h, err := NewHealthChecker(b, HealthCheckOptions{Interval: time.Hour, Probe: func(context.Context, Backend) error {
+		probed <- struct{}{}
+		return nil
+	}})
+	require.NoError(t, err)
+	returnsAtOnce(t, "Close before Start", func() { assert.NoError(t, h.Close()) })
+	for range 2 {
+		h.Start(context.Background())
+		h.Start(context.Background()) // running: does nothing
+		select {                      // the first round runs at once
+		case <-probed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Start after Close does not probe")
+		}
+		returnsAtOnce(t, "Close", func() { assert.NoError(t, h.Close()) })
+		returnsAtOnce(t, "second Close", func() { assert.NoError(t, h.Close()) })
+	}
+	assert.Empty(t, probed, "one round per Start")
+}
