@@ -226,7 +226,7 @@ func runConsensusWriteLatency(ctx context.Context, env *lab.Env) (*lab.Result, e
 	}
 	tb := lab.NewTable(fmt.Sprintf("sequential writes; the link to follower i adds i×%v", writeLatencyStep),
 		"nodes", "failures tolerated", "majority", "predicted (delay of majority's last follower)", "p50", "p99")
-	ch := &lab.Chart{Title: "write latency vs cluster size", XLabel: "nodes", YLabel: "latency (ms)"}
+	ch := &lab.Chart{Title: "write latency vs cluster size", XLabel: "cluster size (nodes)", YLabel: "latency (ms)"}
 	s50, pred := lab.Series{Name: "p50 measured"}, lab.Series{Name: "predicted", Dashed: true}
 	for _, p := range points {
 		p50 := consensusPct(p.lat, 0.5)

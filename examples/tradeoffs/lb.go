@@ -697,7 +697,7 @@ func runLBHealth(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	rate, _, _, _ := lbHealthSetup(env)
 	t := lab.NewTable(fmt.Sprintf("P2C over 5 backends at %v req/s; backend 0 answers every request with a fast error from t=%v to t=%v", rate, failAt, recoverAt),
 		"configuration", "failed requests", "error rate while failing", "errors stop after", "back in rotation after recovery", "p99 of successes", "probes sent", "ejections")
-	chart := &lab.Chart{Title: "failed requests per second", XLabel: "time (s)", YLabel: "errors per second"}
+	chart := &lab.Chart{Title: "failed requests per second", XLabel: "time (s)", YLabel: "failed requests (per second)"}
 	for _, p := range points {
 		stop, back := "never", "—"
 		if p.detect >= 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,12 +23,44 @@ func runLab(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
+// quick is one quick run of the whole lab, shared by the tests that read
+// its output; TestMain removes its folder.
+var quick struct {
+	once                sync.Once
+	dir, stdout, stderr string
+	code                int
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if quick.dir != "" {
+		os.RemoveAll(quick.dir)
+	}
+	os.Exit(code)
+}
+
+// quickReport runs every experiment in quick mode once and returns the
+// report's folder and the tables printed.
+func quickReport(t *testing.T) (dir, stdout string) {
+	t.Helper()
+	quick.once.Do(func() {
+		d, err := os.MkdirTemp("", "tradeoffs-quick-")
+		if err != nil {
+			quick.code, quick.stderr = 1, err.Error()
+			return
+		}
+		quick.dir = d
+		quick.code, quick.stdout, quick.stderr = runLab(t, "-quick", "-out", d)
+	})
+	require.Equal(t, 0, quick.code, quick.stderr)
+	return quick.dir, quick.stdout
+}
+
 // Every registered experiment runs in quick mode, prints its tables, and the
-// report files exist with every experiment in them.
+// report files exist with every experiment in them; every chart has a
+// title, axis labels with their units and a named line per series.
 func TestQuickRunProducesEveryExperiment(t *testing.T) {
-	dir := t.TempDir()
-	code, stdout, stderr := runLab(t, "-quick", "-out", dir)
-	require.Equal(t, 0, code, stderr)
+	dir, stdout := quickReport(t)
 	all := experiments()
 	require.NoError(t, lab.Validate(all))
 	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
@@ -43,12 +76,17 @@ func TestQuickRunProducesEveryExperiment(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &doc))
 	require.Len(t, doc.Experiments, len(all))
+	charts := 0
 	for i, e := range all {
 		assert.Contains(t, stdout, "== "+e.Name+":", "stdout has %s", e.Name)
 		assert.Contains(t, string(page), `id="`+e.Name+`"`, "report has %s", e.Name)
 		got := doc.Experiments[i]
 		assert.Equal(t, e.Name, got.Name)
 		require.NotEmpty(t, got.Tables, "%s has tables", e.Name)
+		charts += len(got.Charts)
+		for _, c := range got.Charts {
+			assert.NoError(t, c.Validate(), "%s", e.Name)
+		}
 		for _, tb := range got.Tables {
 			assert.NotEmpty(t, tb.Rows, "%s table %q has rows", e.Name, tb.Title)
 			for _, r := range tb.Rows {
@@ -56,7 +94,7 @@ func TestQuickRunProducesEveryExperiment(t *testing.T) {
 			}
 		}
 	}
-	assert.Contains(t, string(page), "<svg", "charts are inlined as SVG")
+	assert.Equal(t, charts, strings.Count(string(page), `<figure class="chart"><img src="data:image/svg`), "every chart is an SVG image")
 	assert.NotContains(t, string(page), "<script src", "the report loads nothing from outside")
 }
 

@@ -219,7 +219,7 @@ func runRateLimitShapes(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 	res := &lab.Result{}
 	t := lab.NewTable(fmt.Sprintf("Limit %v; %d requests in %v: a 20-request burst straddling the 1s boundary, then on/off bursts (60/s for 1s, 2/s for 3s)", r.limit, r.offered, d),
 		"algorithm", "admitted", "of the boundary burst (20)", "most in any 1s", "most in any 100ms", "gap CV in busy periods")
-	chart := &lab.Chart{Title: "Admitted per 250 ms, first 20 s", XLabel: "time (s)", YLabel: "admitted per 250 ms"}
+	chart := &lab.Chart{Title: "Admitted per 250 ms, first 20 s", XLabel: "time (s)", YLabel: "admitted (per 250 ms)"}
 	for _, c := range rlCases {
 		p := r.passes[c.name]
 		t.AddRow(c.name, len(p), r.boundary[c.name], r.maxIn1s[c.name], maxInWindow(p, 100*time.Millisecond), r.gapCV[c.name])
@@ -360,7 +360,7 @@ func runRateLimitAccuracy(ctx context.Context, env *lab.Env) (*lab.Result, error
 	}
 	t := lab.NewTable(fmt.Sprintf("Limit 100/s (burst 100), Poisson arrivals for %v at each load", d),
 		"load", "algorithm", "admitted / ideal", "worst 1s window / limit", "1s windows over the limit", "wrongly allowed", "wrongly limited")
-	chart := &lab.Chart{Title: "Worst 1 s window relative to the limit", XLabel: "offered load (× limit)", YLabel: "most admitted in any 1 s / limit"}
+	chart := &lab.Chart{Title: "Worst 1 s window relative to the limit", XLabel: "offered load (× limit)", YLabel: "most admitted in any 1 s (× limit)"}
 	series := map[string]*lab.Series{}
 	for _, c := range cells {
 		t.AddRow(fmt.Sprintf("%.1f×", c.load), c.name, float64(c.admitted)/c.ideal, float64(c.worstWindow)/100,

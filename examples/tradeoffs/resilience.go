@@ -612,7 +612,7 @@ func runResilCascade(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	t := lab.NewTable(fmt.Sprintf("A's clients while C is slow (%v–%v of %v): %.0f req/s, A and B %d threads + %d queued, C %d threads, C's work 20 ms → %v; timeouts A→B %v, B→C %v",
 		from, to, total, resilCascadeRate, resilCascadeThreads, resilCascadeQueue, resilCascadeCThreads, resilCascadeSlowWork, resilCascadeTimeoutB, resilCascadeTimeoutC),
 		"protection", "A p50", "A p99", "error rate", "A threads peak", "A threads mean", "B threads peak", "B threads mean", "calls reaching C", "B→C timeouts", "short-circuited A→B / B→C", "answered by fallback")
-	chart := &lab.Chart{Title: "threads busy in A over time (C slow between the bounds in the table's title)", XLabel: "time (s)", YLabel: "threads busy in A"}
+	chart := &lab.Chart{Title: "threads busy in A over time (C slow between the bounds in the table's title)", XLabel: "time (s)", YLabel: "threads busy in A (count)"}
 	for _, r := range results {
 		t.AddRow(r.variant, r.latency.P50, r.latency.P99, fmt.Sprintf("%.1f%%", 100*r.errorRate), r.peakA, fmt.Sprintf("%.1f", r.meanA),
 			r.peakB, fmt.Sprintf("%.1f", r.meanB), r.callsToC, r.timeoutsBC, fmt.Sprintf("%d / %d", r.rejectedAB, r.rejectedBC), r.fallback)
@@ -797,8 +797,8 @@ func runResilRetryStorm(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 	t := lab.NewTable(fmt.Sprintf("Clients contending for one resource, each retrying with resilience.Retry until it succeeds (base 5 ms, cap 2 s, write %v, mean of %d runs)", resilWriteTime, runs),
 		"jitter", "clients", "total calls", "completion time", "calls vs no jitter")
 	noJitter := map[int]float64{}
-	callsChart := &lab.Chart{Title: "total calls vs contending clients", XLabel: "clients", YLabel: "calls"}
-	timeChart := &lab.Chart{Title: "completion time vs contending clients", XLabel: "clients", YLabel: "time (s)"}
+	callsChart := &lab.Chart{Title: "total calls vs contending clients", XLabel: "contending clients (count)", YLabel: "total calls (count)", LogY: true}
+	timeChart := &lab.Chart{Title: "completion time vs contending clients", XLabel: "contending clients (count)", YLabel: "completion time (s)", LogY: true}
 	byJitter := map[resilience.Jitter]*[2]lab.Series{}
 	for _, p := range points {
 		if p.jitter == resilience.JitterNone {
@@ -1340,7 +1340,7 @@ func runResilShedding(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	capacity := resilShedServers / resilShedWork.Seconds()
 	t := lab.NewTable(fmt.Sprintf("%d servers × %v mean work (capacity %.0f/s), clients give up after %v, %v per point", resilShedServers, resilShedWork, capacity, resilShedTimeout, total),
 		"shedding", "offered load", "goodput/s", "goodput / capacity", "p99 of good answers", "rejected (503)", "answered too late", "final limit")
-	chart := &lab.Chart{Title: "goodput vs offered load", XLabel: "offered load (× capacity)", YLabel: "answers within the timeout per second"}
+	chart := &lab.Chart{Title: "goodput vs offered load", XLabel: "offered load (× capacity)", YLabel: "answers within the timeout (per second)"}
 	series := make([]lab.Series, len(resilShedVariants))
 	for i, name := range resilShedVariants {
 		series[i].Name = name

@@ -161,7 +161,7 @@ func runScalingExperiment(ctx context.Context, env *lab.Env) (*lab.Result, error
 		{"p50", func(p scalingPoint) (time.Duration, time.Duration) { return p.sim.P50, p.theoryP50 }},
 		{"p99", func(p scalingPoint) (time.Duration, time.Duration) { return p.sim.P99, p.theoryP99 }},
 	} {
-		c := &lab.Chart{Title: pct.name + " latency vs utilisation", XLabel: "utilisation", YLabel: pct.name + " latency (ms)", LogY: true}
+		c := &lab.Chart{Title: pct.name + " latency vs utilisation", XLabel: "utilisation (share of capacity)", YLabel: pct.name + " latency (ms)", LogY: true}
 		for d := range scalingDesigns {
 			simS := lab.Series{Name: scalingDesigns[d].name}
 			thS := lab.Series{Name: scalingDesigns[d].name + " (theory)", Dashed: true}

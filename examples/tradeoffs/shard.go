@@ -199,7 +199,7 @@ func runShardMovement(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	res := &lab.Result{}
 	t := lab.NewTable(fmt.Sprintf("Keys moved over %d keys (ideal: 1/(n+1) when adding, 1/n when removing)", len(keys)),
 		"algorithm", "shards n", "add: moved", "add: × ideal", "remove: moved", "remove: × ideal", "max/mean", "CV")
-	chart := &lab.Chart{Title: "keys moved adding one shard, × the ideal 1/(n+1)", XLabel: "shards before the change", YLabel: "moved / ideal", LogY: true}
+	chart := &lab.Chart{Title: "keys moved adding one shard, × the ideal 1/(n+1)", XLabel: "shards before the change (count)", YLabel: "keys moved (× the ideal)", LogY: true}
 	series := map[string]*lab.Series{}
 	for _, r := range rows {
 		t.AddRow(r.algo, r.n, fmt.Sprintf("%.2f%%", 100*r.addMoved), fmt.Sprintf("%.3f", r.addRatio),
@@ -292,7 +292,7 @@ func runShardBalance(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	res := &lab.Result{}
 	t := lab.NewTable(fmt.Sprintf("Keys per shard over %d keys: busiest shard / mean and coefficient of variation", len(keys)),
 		"algorithm", "shards", "vnodes per shard", "max/mean", "CV")
-	chart := &lab.Chart{Title: "max/mean load vs ring virtual nodes (flat lines: algorithms without vnodes)", XLabel: "virtual nodes per shard", YLabel: "max/mean keys per shard", LogY: true}
+	chart := &lab.Chart{Title: "max/mean load vs ring virtual nodes (flat lines: algorithms without vnodes)", XLabel: "virtual nodes (per shard)", YLabel: "busiest shard's keys (× the mean)", LogY: true}
 	for _, n := range sizes {
 		ring := lab.Series{Name: fmt.Sprintf("ring, %d shards", n)}
 		for _, p := range pts {
@@ -434,7 +434,7 @@ func runShardHotspot(_ context.Context, env *lab.Env) (*lab.Result, error) {
 	res := &lab.Result{}
 	t := lab.NewTable("Busiest shard's share of new writes per time window (8 shards; fair share 12.5%)",
 		"window", "range-based", "hash (jump)")
-	chart := &lab.Chart{Title: "busiest shard's share of writes over time", XLabel: "time window", YLabel: "share of writes (%)"}
+	chart := &lab.Chart{Title: "busiest shard's share of writes over time", XLabel: "time (window number)", YLabel: "share of writes (%)"}
 	rs, hs := lab.Series{Name: "range-based"}, lab.Series{Name: "hash (jump)"}
 	for w := range r.windows {
 		t.AddRow(w+1, fmt.Sprintf("%.1f%%", 100*r.rangeMaxShare[w]), fmt.Sprintf("%.1f%%", 100*r.hashMaxShare[w]))
@@ -941,7 +941,7 @@ func runShardScatter(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	t := lab.NewTable(fmt.Sprintf("%d queries of each kind per fan-out from %d concurrent clients, through the library's Router over stores that wait for real: a shard call takes log-normal %v, or %v with probability %.0f%%; query deadline %v; top-%d by score over %d items per shard. Wall-clock.",
 		queries, scatterClients, scatterBase, scatterSlow, 100*scatterPSlow, scatterDeadline, scatterTopN, scatterPerShard),
 		"shards", "get p50", "get p90", "get p99.9", "scatter p50", "scatter p90", "scatter p99", "partial at deadline", "theory 1−(1−p)^N", "one degraded shard: p50", "one degraded shard: p90")
-	chart := &lab.Chart{Title: "p90 latency: single-shard get vs scatter-gather top-N", XLabel: "shards", YLabel: "p90 (ms)", LogY: true}
+	chart := &lab.Chart{Title: "p90 latency: single-shard get vs scatter-gather top-N", XLabel: "shards (count)", YLabel: "p90 latency (ms)", LogY: true}
 	gs, ss := lab.Series{Name: "single-shard get"}, lab.Series{Name: "scatter-gather top-N"}
 	for _, r := range rows {
 		t.AddRow(r.shards, r.get.P50, r.get.P90, r.get.P999, r.scatter.P50, r.scatter.P90, r.scatter.P99,

@@ -37,7 +37,7 @@ type Experiment struct {
 	Group string
 	// Title is a one-line headline.
 	Title string
-	// Section is the GUIDE.md section the experiment comes from.
+	// Section is the section of the guide the experiment comes from.
 	Section string
 	// Guide quotes the sentence of the guide the experiment tests.
 	Guide string
@@ -157,25 +157,6 @@ func roundDuration(d time.Duration) time.Duration {
 		}
 	}
 	return d
-}
-
-// Chart is a line chart of one or more series.
-type Chart struct {
-	Title  string
-	XLabel string
-	YLabel string
-	LogY   bool
-	Series []Series
-}
-
-// Series is one line of a chart. The report draws the legend below the
-// chart.
-type Series struct {
-	Name string
-	X, Y []float64
-	// Dashed draws the series dashed, in the colour of the series before it:
-	// a model or theory line beside its measurement.
-	Dashed bool
 }
 
 // Outcome is one experiment's result or error.

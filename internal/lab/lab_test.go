@@ -3,9 +3,12 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"html"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +123,7 @@ func TestReport(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "dir")
 	res := &Result{
 		Tables: []*Table{{Title: "T<1>", Columns: []string{"x"}, Rows: [][]string{{"<b>"}}}},
-		Charts: []*Chart{{Title: "c", XLabel: "x", YLabel: "y", LogY: true, Series: []Series{{Name: "s", X: []float64{1, 2, 3}, Y: []float64{0, 10, 100}}}}},
+		Charts: []*Chart{{Title: "c", XLabel: "x (count)", YLabel: "y (ms)", LogY: true, Series: []Series{{Name: "s", X: []float64{1, 2, 3}, Y: []float64{0, 10, 100}}}}},
 		Notes:  []string{"n"},
 	}
 	o := Outcome{Experiment: exp("e", "g"), Result: res, Elapsed: time.Second}
@@ -128,9 +131,21 @@ func TestReport(t *testing.T) {
 	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
 	require.NoError(t, err)
 	s := string(page)
-	assert.Contains(t, s, "<svg")
 	assert.Contains(t, s, "&lt;b&gt;", "table cells are escaped")
 	assert.Contains(t, s, "seed 9")
+	assert.Contains(t, s, "<em>"+GuideTitle+"</em>, s:", "the guide is named by its title")
+	assert.NotContains(t, s, "GUIDE.md")
+	// Each chart is an image of its own: an SVG data URL whose drawing has
+	// the title, both axis labels and a legend entry per series.
+	imgs := imgRE.FindAllStringSubmatch(s, -1)
+	require.Len(t, imgs, 1)
+	assert.Equal(t, "c", imgs[0][2], "alt text is the title")
+	svg, err := base64.StdEncoding.DecodeString(html.UnescapeString(imgs[0][1]))
+	require.NoError(t, err)
+	doc := parseSVG(t, svg)
+	for _, want := range []string{"c", "x (count)", "y (ms)", "s"} {
+		assert.True(t, doc.has(want), "chart draws %q", want)
+	}
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	var names []string
@@ -143,6 +158,8 @@ func TestReport(t *testing.T) {
 	err = WriteReport(t.TempDir(), ReportMeta{}, []Outcome{{Experiment: exp("e", "g"), Result: bad}})
 	assert.ErrorIs(t, err, ErrOutput)
 }
+
+var imgRE = regexp.MustCompile(`<img src="data:image/svg&#43;xml;base64,([^"]+)" alt="([^"]*)"`)
 
 func TestPrepareOut(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f")

@@ -3,16 +3,41 @@ package lab
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
+
+// GuideTitle is the title of the guide the experiments quote.
+const GuideTitle = "System Design Round — Principal Engineer Interview Preparation"
+
+// durationRE matches a Go duration as time.Duration.String prints it:
+// "28.840034303s", "302.252031ms", "3m2.556s".
+var durationRE = regexp.MustCompile(`\b(?:\d+h)?(?:\d+m)?\d+(?:\.\d+)?(?:ns|µs|us|ms|s)\b`)
+
+// tidyNotes rounds the durations in notes to three significant digits, as
+// [Format] does for table cells: "28.840034303s" reads "28.8s".
+func tidyNotes(notes []string) []string {
+	out := make([]string, len(notes))
+	for i, n := range notes {
+		out[i] = durationRE.ReplaceAllStringFunc(n, func(s string) string {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return s
+			}
+			return roundDuration(d).String()
+		})
+	}
+	return out
+}
 
 // WriteText prints an outcome: a header with the guide sentence, each table
 // aligned in columns, and the notes.
 func WriteText(w io.Writer, o Outcome) {
 	e := o.Experiment
 	fmt.Fprintf(w, "\n== %s: %s\n", e.Name, e.Title)
-	fmt.Fprintf(w, "   GUIDE.md, %s: %q\n", e.Section, e.Guide)
+	fmt.Fprintf(w, "   %s, %s: %q\n", GuideTitle, e.Section, e.Guide)
 	if o.Result == nil {
 		return
 	}
@@ -22,7 +47,7 @@ func WriteText(w io.Writer, o Outcome) {
 	}
 	if len(o.Result.Notes) > 0 {
 		fmt.Fprintln(w)
-		for _, n := range o.Result.Notes {
+		for _, n := range tidyNotes(o.Result.Notes) {
 			fmt.Fprintf(w, "   * %s\n", n)
 		}
 	}
