@@ -1,4 +1,6 @@
-// Package cache implements GUIDE.md, "Database Design → Caching
+// Package cache implements, from the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Database Design → Caching
 // Strategies": an L1 in-process cache, an L2 distributed cache on Redis, the
 // four cache patterns, and TTL, LRU, LFU, manual and event-driven
 // invalidation. It also serves "Performance Considerations → Latency

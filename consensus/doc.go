@@ -1,4 +1,6 @@
-// Package consensus implements GUIDE.md, "Distributed Systems →
+// Package consensus implements, from the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Distributed Systems →
 // Distributed Consensus" (Raft leader election, log replication, safety),
 // "CAP Theorem" (a CP system) and "Consistency Models" (strong versus
 // eventual reads), on github.com/hashicorp/raft: what users of etcd or

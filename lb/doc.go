@@ -1,4 +1,5 @@
-// Package lb implements the load-balancing patterns of GUIDE.md,
+// Package lb implements the load-balancing patterns of the guide
+// System Design Round — Principal Engineer Interview Preparation,
 // "Scalability Patterns → Load Balancing Strategies" (round robin, least
 // connections, IP hash, weighted round robin, geographic, health check
 // integration), with "Fault Tolerance → Failover" and "Latency

@@ -8,7 +8,7 @@ import "sync"
 // weight 3 is thus picked three times as often as one of weight 1, and the
 // picks interleave.
 //
-// Pros (GUIDE.md, Weighted Round Robin): it considers server capacity, and
+// Pros (the guide, Weighted Round Robin): it considers server capacity, and
 // costs O(log n) per pick, so it scales to hundreds of backends where
 // [SmoothWeighted]'s O(n) scan does not. Cons: like every static weighting
 // it doesn't adapt to current load. Use it for heterogeneous server

@@ -27,7 +27,7 @@ type FailoverOptions struct {
 
 // Failover runs a request on a backend chosen by a [Balancer] and, when it
 // fails with a retryable error, on another one: automatic failover
-// (GUIDE.md, Fault Tolerance → Failover: detect and switch automatically,
+// (the guide, Fault Tolerance → Failover: detect and switch automatically,
 // route around failures). Every attempt's result is reported to the
 // balancer, so outlier detection and load-aware algorithms learn from
 // failed attempts too. A request never goes to the same backend twice

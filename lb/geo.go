@@ -16,7 +16,7 @@ import (
 // to the next nearest zone. Requests with no origin go to the least loaded
 // of two random backends anywhere.
 //
-// Pros (GUIDE.md, Geographic; Latency Optimization → Geographic Load
+// Pros (the guide, Geographic; Latency Optimization → Geographic Load
 // Balancing): it reduces latency and improves user experience, and it
 // contains a zone's failure: only that zone's users move. Cons: complex
 // implementation, requires geographic routing data (coordinates or a

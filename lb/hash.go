@@ -49,7 +49,7 @@ func (p *hashPicker) pick(req Request, _ int64) *endpoint {
 // backend point clockwise from its hash. Requests without a key go to a
 // random backend.
 //
-// Pros (GUIDE.md, IP Hash → session affinity): the same key reaches the
+// Pros (the guide, IP Hash → session affinity): the same key reaches the
 // same backend, and when a backend leaves rotation (removed, unhealthy,
 // ejected) only its own keys move, about 1/n of them, where [IPHash]'s
 // modulo moves almost all; weights are honoured by point count. Cons: the

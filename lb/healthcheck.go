@@ -62,7 +62,7 @@ type HealthCheckOptions struct {
 	Rand *rand.Rand
 }
 
-// HealthChecker actively probes a balancer's backends (GUIDE.md, Health
+// HealthChecker actively probes a balancer's backends (the guide, Health
 // Check Integration: regular health checks remove unhealthy servers from
 // rotation) and reports verdicts through SetHealthy, so every algorithm
 // stops picking a backend that fails its probes and picks it again once

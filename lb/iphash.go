@@ -13,7 +13,7 @@ import (
 // port) on the whole key. The key is [Request.Key]; requests without one
 // go to a random backend.
 //
-// Pros (GUIDE.md, IP Hash): session affinity, useful for stateful
+// Pros (the guide, IP Hash): session affinity, useful for stateful
 // applications and per-backend caches, with no shared session store. Cons:
 // uneven distribution if IPs are clustered (a few large corporate networks
 // or a carrier NAT map whole populations to one /24, hence one backend),

@@ -3,7 +3,7 @@ package lb
 // LeastConn sends each request to the backend with the fewest requests in
 // flight (exact: it scans every backend), breaking ties at random.
 //
-// Pros (GUIDE.md, Least Connections): it balances load based on current
+// Pros (the guide, Least Connections): it balances load based on current
 // connections, so it is good for long-running requests: a backend stuck on
 // a few long requests stops receiving new ones, and a slow backend
 // naturally gets fewer. Cons: it requires tracking connection counts (this

@@ -14,7 +14,7 @@ import "math"
 // a large penalty once it has requests in flight, so new backends are
 // tried, but only one request at a time until they answer.
 //
-// Pros (GUIDE.md, Latency Optimization → Load Balancing): it routes around
+// Pros (the guide, Latency Optimization → Load Balancing): it routes around
 // slow backends before they fail, which least-request cannot see (Linkerd's
 // "Beyond Round Robin" measured round robin degrading above p95,
 // least-loaded above p99 and peak EWMA only above p99.9; see the lab's

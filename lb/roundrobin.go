@@ -7,7 +7,7 @@ import (
 
 // RoundRobin sends each request to the next backend in turn.
 //
-// Pros (GUIDE.md, Load Balancing Strategies): simple, predictable, fair
+// Pros (the guide, Load Balancing Strategies): simple, predictable, fair
 // distribution. Cons: it doesn't consider server capacity or current load,
 // so a slow or small backend gets as many requests as a fast one and its
 // queue grows (see the lab's lb-capacity and lb-linkerd experiments). Use

@@ -7,7 +7,7 @@ import "sync"
 // evenly through the rotation instead of in bursts (weights 5, 1, 1 give
 // a a b a c a a, not a a a a a b c).
 //
-// Pros (GUIDE.md, Weighted Round Robin): it considers server capacity, and
+// Pros (the guide, Weighted Round Robin): it considers server capacity, and
 // the smooth order keeps the heavy backend from receiving a burst of
 // back-to-back requests. Cons: it doesn't adapt to current load: a weight
 // is a guess made in advance, and a backend that slows down keeps its share.

@@ -1,4 +1,6 @@
-// Package ratelimit implements GUIDE.md, "Security Considerations → Rate
+// Package ratelimit implements, from the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Security Considerations → Rate
 // Limiting" (token bucket, leaky bucket, sliding window, IP-based and
 // user-based limits), with "API Design → Rate Limiting: Prevent abuse" and
 // "Throughput Optimization → Message Queues → Rate Limiting: Control

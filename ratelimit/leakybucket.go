@@ -25,7 +25,7 @@ import (
 // a fragile downstream (a payment provider, an SMTP relay, a message
 // consumer) wants; cons — a queued request waits instead of failing fast,
 // so latency grows with the queue, and bursts are delayed rather than
-// served. Use case: pacing outbound calls and queue consumers (GUIDE.md,
+// served. Use case: pacing outbound calls and queue consumers (the guide,
 // Message Queues → "Rate Limiting: Control request flow").
 //
 // A LeakyBucket is safe for concurrent use.

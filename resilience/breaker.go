@@ -13,7 +13,7 @@ import (
 // from [CircuitBreaker], [SharedBreaker] and gobreaker itself compare.
 type State = gobreaker.State
 
-// The three states of a circuit breaker (GUIDE.md, "Circuit Breakers").
+// The three states of a circuit breaker (the guide, "Circuit Breakers").
 const (
 	// StateClosed is normal operation: calls pass and outcomes are counted.
 	StateClosed = gobreaker.StateClosed
@@ -90,7 +90,7 @@ var (
 // name the policy and keep gobreaker's cause, a state-change hook that
 // never runs under the breaker's lock, and [CircuitBreaker.Stats].
 //
-// Pros (GUIDE.md, "Circuit Breakers: prevent cascade failures"): a failing
+// Pros (the guide, "Circuit Breakers: prevent cascade failures"): a failing
 // dependency costs its callers a fast error instead of a held thread and a
 // timeout, and gets room to recover. Cons: every instance learns on its own
 // (see [SharedBreaker] for one state across a fleet), and a breaker tuned

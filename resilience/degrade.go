@@ -81,7 +81,7 @@ type DegraderOptions struct {
 	Now func() time.Time
 }
 
-// Degrader serves a stale value when the dependency fails (GUIDE.md,
+// Degrader serves a stale value when the dependency fails (the guide,
 // "Graceful Degradation: Cached Responses: Serve stale but available
 // data"): on success it stores the fresh value (if the source is a
 // [StaleStore]), on failure it answers from the source and reports the
@@ -152,7 +152,7 @@ func (d *Degrader[T]) Stats() DegraderStats {
 	return DegraderStats{Calls: d.calls.load(), ServedStale: d.served.load(), NoStale: d.missed.load()}
 }
 
-// Switch is a feature switch (GUIDE.md: "Feature Flags: Disable
+// Switch is a feature switch (the guide: "Feature Flags: Disable
 // non-critical features"): work behind it runs only while it is on. A
 // non-critical switch also goes off while its [Switches] set is degraded,
 // so one call sheds all optional work under load. A Switch is safe for

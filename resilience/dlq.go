@@ -74,7 +74,7 @@ type DLQWorkerOptions struct {
 
 // DLQWorker processes a [MessageQueue] with a handler, requeueing failed
 // messages and moving those that failed MaxAttempts times to the
-// dead-letter sink with the last error as the reason (GUIDE.md, "Dead
+// dead-letter sink with the last error as the reason (the guide, "Dead
 // Letter Queues: Handle failed messages"). A poison message then costs N
 // attempts instead of blocking the queue or being lost.
 //

@@ -1,4 +1,6 @@
-// Package resilience implements GUIDE.md, "Fault Tolerance" — circuit
+// Package resilience implements, from the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Fault Tolerance" — circuit
 // breakers with their three states, timeouts, fallbacks, graceful
 // degradation and chaos engineering — together with "Microservices →
 // Circuit Breakers: Prevent cascade failures", "Message Queues → Dead

@@ -73,7 +73,7 @@ func Periodic(period, active time.Duration) (func(time.Time) bool, error) {
 	return func(now time.Time) bool { return time.Duration(now.UnixNano()%int64(period)) < active }, nil
 }
 
-// FaultInjector is chaos engineering in-process (GUIDE.md: "Chaos
+// FaultInjector is chaos engineering in-process (the guide: "Chaos
 // Engineering: Failure Injection, Chaos Monkey, Latency Monkey"): it adds
 // latency, errors, aborts and hangs to calls, by probability, by request
 // header, or on a schedule — Envoy's fault-injection filter for Go

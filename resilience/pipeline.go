@@ -158,7 +158,7 @@ func (p *Pipeline[T]) runKnown(ctx context.Context, i int, fn func(context.Conte
 // bounds each attempt; outside, the whole call.
 //
 // Pros: a slow dependency cannot hold the caller's goroutines forever
-// (GUIDE.md: "Timeout Configuration: How long to wait"). Cons: a timeout
+// (the guide: "Timeout Configuration: How long to wait"). Cons: a timeout
 // too short fails calls that would have succeeded; too long, and it does
 // not protect. fn must honour its context: Timeout does not abandon a
 // running call on another goroutine (that would leak it), so a call that
@@ -228,7 +228,7 @@ func (t *Timeout[T]) Execute(ctx context.Context, fn func(context.Context) (T, e
 }
 
 // Fallback answers a failed call with an alternative: a fixed value or the
-// result of a function (GUIDE.md: "Fallback Mechanisms: Alternative
+// result of a function (the guide: "Fallback Mechanisms: Alternative
 // responses"). It is the outermost policy of a pipeline. Pros: the user
 // gets a degraded answer instead of an error. Cons: a fallback can hide an
 // outage from monitoring — watch [Fallback.Stats].

@@ -1,4 +1,6 @@
-// Package shard implements GUIDE.md, "Database Design → Database
+// Package shard implements, from the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Database Design → Database
 // Sharding" (and "Performance Considerations → Throughput Optimization →
 // Database Sharding"): placing keys on shards, routing reads, writes and
 // cross-shard queries to them, and moving data when the shard set changes.

@@ -1,4 +1,6 @@
-// Command shortener is the URL shortener of GUIDE.md, "Real-World System
+// Command shortener is the URL shortener of the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Real-World System
 // Designs → 1. URL Shortener Service", as a real HTTP service built from
 // this library's packages (see package service for the design):
 //

@@ -1,5 +1,6 @@
 // Command tradeoffs is the trade-off lab: it runs experiments that turn the
-// claims of GUIDE.md into numbers, using this library's own code, prints
+// claims of the guide System Design Round — Principal Engineer Interview
+// Preparation into numbers, using this library's own code, prints
 // each result as tables and writes an HTML report with charts.
 //
 //	go run ./examples/tradeoffs                 # every experiment (make demo)

@@ -3,7 +3,7 @@ package service
 import "sync"
 
 // Bus carries cache invalidations between the instances of one process —
-// GUIDE.md, Caching Strategies, "Event-Driven: Invalidate on data changes"
+// The guide, Caching Strategies, "Event-Driven: Invalidate on data changes"
 // — without Redis: when one instance deletes a code, [Bus] removes it from
 // the L1 of every other instance on the bus before the delete is answered.
 // [Start] gives the instances of a cluster one bus.

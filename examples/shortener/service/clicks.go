@@ -7,7 +7,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/cache"
 )
 
-// Click analytics — GUIDE.md, URL Shortener, "Analytics: Click tracking and
+// Click analytics — the guide, URL Shortener, "Analytics: Click tracking and
 // statistics", kept off the request path with write-behind batching
 // ([cache.WriteBehind]).
 //

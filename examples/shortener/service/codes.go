@@ -10,7 +10,7 @@ import (
 	"sync"
 )
 
-// Code generation — GUIDE.md, URL Shortener, "URL Generation: Hash-based
+// Code generation — the guide, URL Shortener, "URL Generation: Hash-based
 // vs counter-based".
 //
 // Counter-based ([StrategyCounter]): every code is the base62 form of a

@@ -1,4 +1,6 @@
-// Package service is the URL shortener of GUIDE.md, "Real-World System
+// Package service is the URL shortener of the guide
+// System Design Round — Principal Engineer Interview Preparation,
+// "Real-World System
 // Designs → 1. URL Shortener Service", composed from the library's
 // packages: codes stored durably in bbolt shards behind a [shard.Router],
 // read through cache-aside ([cache.Aside]) over an in-process L1 and a
