@@ -448,7 +448,10 @@ func RenderSVG(c *Chart) ([]byte, error) {
 		ax.Label.TextStyle.Font = labelStyle
 		ax.Tick.Label.Font = tickStyle
 	}
-	p.X.Label.Text, p.Y.Label.Text = xLabel, yLabel
+	// The Y label is drawn by drawYLabel: gonum/plot centres it on the
+	// arithmetic middle of the data, which on a log axis is near the top,
+	// and then shrinks the plot to fit it.
+	p.X.Label.Text = xLabel
 	p.Add(plotter.NewGrid())
 	p.X.Tick.Marker = linearTicks{}
 	if logX {
@@ -516,7 +519,13 @@ func RenderSVG(c *Chart) ([]byte, error) {
 	height := plotHeight + vg.Length(len(rows))*legendRowHeight + legendMargin
 	canvas := vgsvg.New(chartWidth, height)
 	dc := draw.New(canvas)
-	p.Draw(draw.Crop(dc, 4, -16, height-plotHeight, -8))
+	yLabelStyle := text.Style{Color: color.Black, Font: labelStyle, Handler: plot.DefaultTextHandler,
+		Rotation: math.Pi / 2, XAlign: draw.XCenter, YAlign: draw.YTop}
+	left := 6 + yLabelStyle.Height(yLabel) + 6
+	p.Draw(draw.Crop(dc, left, -16, height-plotHeight, -8))
+	// Centred on the plot area between the X axis (about 40 pt) and the
+	// title (about 25 pt).
+	dc.FillText(yLabelStyle, vg.Point{X: 6, Y: height - plotHeight + (40+plotHeight-25)/2}, yLabel)
 	drawLegend(dc, rows, height-plotHeight)
 
 	var buf bytes.Buffer

@@ -238,4 +238,11 @@ func TestTidyNotes(t *testing.T) {
 		"p99 reaches 28.8s and 302ms (timeout 300ms); none ends at 3m3s; p99.9 916ms",
 		"no durations: 2 s, 1.23456 of them, 5.7%",
 	}, got)
+	tb := NewTable("204 requests over 1.001382323s")
+	var buf strings.Builder
+	WriteTable(&buf, tb)
+	assert.Contains(t, buf.String(), "204 requests over 1s\n", "table titles too")
+	page, err := renderHTML(ReportMeta{}, []Outcome{{Experiment: exp("e", "g"), Result: &Result{Tables: []*Table{tb}}}})
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<caption>204 requests over 1s</caption>")
 }

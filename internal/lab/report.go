@@ -111,7 +111,7 @@ func renderJSON(meta ReportMeta, outcomes []Outcome) ([]byte, error) {
 	return json.MarshalIndent(doc, "", "  ")
 }
 
-var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+var page = template.Must(template.New("report").Funcs(template.FuncMap{"tidy": tidy}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>sysdesign trade-off lab</title>
 <style>
@@ -135,7 +135,7 @@ nav a{margin-right:1em}
 <h2>{{.Name}}: {{.Title}}</h2>
 <blockquote><em>{{$.GuideTitle}}</em>, {{.Section}}: “{{.Guide}}”</blockquote>
 {{if .WallClock}}<p class="meta">Measured on wall-clock time: numbers vary between runs.</p>{{end}}
-{{range .Tables}}<table><caption>{{.Title}}</caption>
+{{range .Tables}}<table><caption>{{tidy .Title}}</caption>
 <tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}
 </table>{{end}}

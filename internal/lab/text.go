@@ -16,18 +16,24 @@ const GuideTitle = "System Design Round — Principal Engineer Interview Prepara
 // "28.840034303s", "302.252031ms", "3m2.556s".
 var durationRE = regexp.MustCompile(`\b(?:\d+h)?(?:\d+m)?\d+(?:\.\d+)?(?:ns|µs|us|ms|s)\b`)
 
-// tidyNotes rounds the durations in notes to three significant digits, as
-// [Format] does for table cells: "28.840034303s" reads "28.8s".
+// tidy rounds the durations in a note or a table's title to three
+// significant digits, as [Format] does for table cells: "28.840034303s"
+// reads "28.8s".
+func tidy(s string) string {
+	return durationRE.ReplaceAllStringFunc(s, func(m string) string {
+		d, err := time.ParseDuration(m)
+		if err != nil {
+			return m
+		}
+		return roundDuration(d).String()
+	})
+}
+
+// tidyNotes applies [tidy] to each note.
 func tidyNotes(notes []string) []string {
 	out := make([]string, len(notes))
 	for i, n := range notes {
-		out[i] = durationRE.ReplaceAllStringFunc(n, func(s string) string {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return s
-			}
-			return roundDuration(d).String()
-		})
+		out[i] = tidy(n)
 	}
 	return out
 }
@@ -56,7 +62,7 @@ func WriteText(w io.Writer, o Outcome) {
 // WriteTable prints one table with aligned, right-justified columns.
 func WriteTable(w io.Writer, t *Table) {
 	if t.Title != "" {
-		fmt.Fprintf(w, "   %s\n", t.Title)
+		fmt.Fprintf(w, "   %s\n", tidy(t.Title))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "   \t%s\t\n", strings.Join(t.Columns, "\t"))
