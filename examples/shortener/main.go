@@ -14,6 +14,13 @@
 //	curl -s localhost:8080/api/v1/urls/<code>/stats
 //	curl -s localhost:8080/metrics
 //
+// Short URLs name the address the client used: -base-url if set, else the
+// X-Forwarded-Host and -Proto of a trusted proxy (-trusted-proxies; the
+// -cluster balancer on loopback is one), else the request's Host. Redis
+// keys live under a namespace of the deployment (-namespace; by default an
+// ID written in the data directory when it is created), so deployments
+// sharing a Redis never serve each other's links.
+//
 // Every flag has an environment variable (SHORTENER_<FLAG>, upper case,
 // '-' as '_'); flags win. REDIS_ADDR enables the Redis L2 cache, cross-
 // process invalidation and the global rate limit. SIGINT or SIGTERM stops
@@ -36,6 +43,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -68,7 +76,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 		dataDir   = fs.String("data", "shortener-data", "data directory (one bbolt file per shard)")
 		shards    = fs.Int("shards", 4, "number of storage shards (fixed when the data directory is created)")
 		strategy  = fs.String("strategy", service.StrategyCounter, "code generation: counter (base62 of block-allocated IDs) or hash (truncated SHA-256)")
-		baseURL   = fs.String("base-url", "", "public base of short URLs (default http://<Host header>)")
+		baseURL   = fs.String("base-url", "", "public base of short URLs, e.g. https://sho.rt (default: the X-Forwarded-Proto and -Host of a trusted proxy, else http://<Host header>)")
+		trusted   = fs.String("trusted-proxies", "", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For/-Host/-Proto are believed (-cluster adds loopback, its own balancer)")
+		namespace = fs.String("namespace", "", "Redis key namespace of this deployment (default: the ID stored in the data directory, new with every new directory)")
 		redirect  = fs.Int("redirect", 302, "redirect status: 302 keeps clicks countable, 301 lets browsers cache for good")
 		rate      = fs.Int("create-rate", 10, "creations per second per client IP")
 		burst     = fs.Int("create-burst", 20, "creation burst per client IP")
@@ -118,12 +128,16 @@ serves a link deleted elsewhere from its L1 until the entry expires (-cache-ttl)
 	if *storeLat < 0 {
 		return fmt.Errorf("-store-latency %v: must not be negative", *storeLat)
 	}
+	proxies, err := parsePrefixes(*trusted)
+	if err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
 	cfg := service.ClusterConfig{
 		Addr: *addr, Instances: *cluster, DataDir: *dataDir, Shards: *shards, StoreLatency: *storeLat,
 		Service: service.Config{
 			BaseURL: *baseURL, Strategy: *strategy, Redirect: *redirect, CacheSize: *cacheSize, CacheTTL: *cacheTTL, NoCache: *noCache,
 			CreateLimit: ratelimit.Limit{Events: *rate, Per: time.Second, Burst: *burst},
-			AdminToken:  *admin, Logger: logger,
+			AdminToken:  *admin, Logger: logger, TrustedProxies: proxies, Namespace: *namespace,
 		},
 	}
 	if *redisAddr != "" {
@@ -142,7 +156,11 @@ serves a link deleted elsewhere from its L1 until the entry expires (-cache-ttl)
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "url", c.URL(), "instances", c.InstanceURLs, "strategy", cfg.Service.Strategy, "redis", *redisAddr != "", "data", *dataDir)
+	ns := *namespace
+	if ns == "" {
+		ns = c.Storage().ID()
+	}
+	logger.Info("serving", "url", c.URL(), "instances", c.InstanceURLs, "strategy", cfg.Service.Strategy, "redis", *redisAddr != "", "data", *dataDir, "namespace", ns)
 	if ready != nil {
 		ready(c)
 	}
@@ -182,6 +200,27 @@ func serveDebug(addr string, logger *slog.Logger) (url string, stop func(), err 
 	url = "http://" + ln.Addr().String() + "/debug/pprof/"
 	logger.Info("serving pprof", "url", url)
 	return url, func() { _ = srv.Close(); <-done }, nil
+}
+
+// parsePrefixes parses a comma-separated list of addresses and CIDRs.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // fromEnv sets every flag not given on the command line from its

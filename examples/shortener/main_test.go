@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +51,18 @@ func TestRunClusterAndStop(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
-	assert.Contains(t, string(body), `"code":"`+"")
+	var link struct {
+		Code     string `json:"code"`
+		ShortURL string `json:"short_url"`
+	}
+	require.NoError(t, json.Unmarshal(body, &link))
+	assert.Equal(t, base+"/"+link.Code, link.ShortURL, "short links name the balancer, not an instance")
+	resp, err = hc.Post(base+"/api/v1/urls", "application/json", strings.NewReader(`{"url":"`+link.ShortURL+`"}`))
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "shortening a short link loops: %s", body)
+	assert.Contains(t, string(body), "self_reference")
 	resp, err = hc.Get(base + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -76,6 +89,9 @@ func TestBadFlags(t *testing.T) {
 		{"-cache-ttl", "0", "-data", t.TempDir()},
 		{"-store-latency", "-1ms", "-data", t.TempDir()},
 		{"-debug-addr", "256.0.0.1:0", "-data", t.TempDir()},
+		{"-trusted-proxies", "10.0.0.0/8,proxy.internal", "-data", t.TempDir()},
+		{"-namespace", "two words", "-data", t.TempDir()},
+		{"-base-url", "sho.rt", "-data", t.TempDir()},
 		{"-nope"},
 		{"extra-arg"},
 	} {
@@ -121,4 +137,14 @@ func TestDebugListener(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the service itself exposes no profiles")
+}
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := parsePrefixes(" 10.1.2.3, 192.168.7.9/16,::1,")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{
+		netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("::1/128"),
+	}, got)
+	_, err = parsePrefixes("10.0.0.0/8,proxy.internal")
+	assert.ErrorContains(t, err, `"proxy.internal"`)
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -223,4 +226,80 @@ func TestGlobalRateLimitThroughRedis(t *testing.T) {
 		statuses = append(statuses, cl.create(fmt.Sprintf(`{"url":"https://example.com/%d"}`, i)).status)
 	}
 	assert.Equal(t, []int{201, 201, 201, 429}, statuses, "each instance alone would allow 3")
+}
+
+// Two deployments on one Redis, with the same key prefix, never serve each
+// other's links; nor does a deployment whose data directory was deleted
+// serve the links cached for its predecessor.
+func TestDeploymentsOnOneRedisStayApart(t *testing.T) {
+	db := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: db.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	cfg := ClusterConfig{Service: Config{Redis: rdb, RedisPrefix: db.Prefix}}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	cfg.DataDir = dirA
+	a := start(t, cfg)
+	cfg.DataDir = dirB
+	b := start(t, cfg)
+	ca, cb := newClient(t, a.URL()), newClient(t, b.URL())
+	require.True(t, a.Instances[0].Stats().RedisEnabled)
+	require.NotEqual(t, a.Storage().ID(), b.Storage().ID())
+
+	x := ca.mustCreate("https://a.example/")
+	assert.Equal(t, http.StatusNotFound, cb.do("GET", "/"+x.Code, "", nil).status, "b never stored %s", x.Code)
+	y := cb.mustCreate("https://b.example/")
+	require.Equal(t, x.Code, y.Code, "both counters start at the same ID")
+	stop(t, a) // a's L1 goes; what it reads next comes from L2 or its store
+	cfg.DataDir = dirA
+	a = start(t, cfg)
+	defer stop(t, a)
+	ca = newClient(t, a.URL())
+	assert.Equal(t, "https://a.example/", ca.do("GET", "/"+x.Code, "", nil).header.Get("Location"), "b's link under the same code does not replace a's")
+	assert.Equal(t, "https://b.example/", cb.do("GET", "/"+y.Code, "", nil).header.Get("Location"))
+
+	// b's data directory is deleted and b starts again from nothing.
+	stop(t, b)
+	require.NoError(t, os.RemoveAll(dirB))
+	cfg.DataDir = dirB
+	b = start(t, cfg)
+	defer stop(t, b)
+	cb = newClient(t, b.URL())
+	assert.Equal(t, http.StatusNotFound, cb.do("GET", "/"+y.Code, "", nil).status, "the new b has no links yet")
+
+	// An explicit namespace is shared on purpose: two stores, one cache.
+	cfg.Service.Namespace = "shared"
+	cfg.DataDir = t.TempDir()
+	c := start(t, cfg)
+	defer stop(t, c)
+	cfg.DataDir = t.TempDir()
+	d := start(t, cfg)
+	defer stop(t, d)
+	z := newClient(t, c.URL()).mustCreate("https://c.example/")
+	assert.Equal(t, "https://c.example/", newClient(t, d.URL()).do("GET", "/"+z.Code, "", nil).header.Get("Location"), "d reads c's link from the shared L2")
+	n, err := rdb.Exists(context.Background(), db.Prefix+"shared:url:"+z.Code).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "keys live under RedisPrefix + Namespace + \":\"")
+}
+
+// A data directory keeps its ID across restarts; bad namespaces are
+// refused.
+func TestNamespaceConfig(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStorage(dir, StorageOptions{})
+	require.NoError(t, err)
+	id := s.ID()
+	require.NoError(t, s.Close())
+	s, err = OpenStorage(dir, StorageOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, id, s.ID())
+	assert.Len(t, id, 16)
+	for _, bad := range []string{"a b", "ns:x", "{tag}", strings.Repeat("n", 65)} {
+		_, err := New(context.Background(), s, Config{Namespace: bad})
+		require.ErrorIs(t, err, ErrInvalidConfig, bad)
+	}
+	require.NoError(t, s.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ID"), []byte("not an id\n"), 0o600))
+	_, err = OpenStorage(dir, StorageOptions{})
+	require.ErrorIs(t, err, ErrStorage)
+	assert.ErrorContains(t, err, "not an id")
 }

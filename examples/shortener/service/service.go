@@ -52,8 +52,11 @@ type Record struct {
 // Config configures a [Service]. The zero value is a working service:
 // counter-based codes, 302 redirects, no Redis.
 type Config struct {
-	// BaseURL prefixes codes in short URLs, e.g. "https://sho.rt". Default
-	// "": "http://" + the request's Host.
+	// BaseURL is the public base of short URLs, e.g. "https://sho.rt":
+	// codes are appended to it, and long URLs on its host are refused as
+	// self-references. Default "": the address the client used, that is
+	// X-Forwarded-Proto and X-Forwarded-Host from a trusted proxy (see
+	// TrustedProxies), else "http://" + the request's Host.
 	BaseURL string
 	// Strategy is [StrategyCounter] (default) or [StrategyHash].
 	Strategy string
@@ -80,8 +83,11 @@ type Config struct {
 	// CreateLimit is the per-client-IP creation limit. Default 10 per
 	// second with a burst of 20.
 	CreateLimit ratelimit.Limit
-	// TrustedProxies are the networks whose X-Forwarded-For is believed
-	// when finding the client IP (the load balancer's). Default none.
+	// TrustedProxies are the networks of the proxies in front of the
+	// service (the load balancer's). Only from a peer in one of them are
+	// X-Forwarded-For (the client IP, for rate limits), X-Forwarded-Host
+	// and X-Forwarded-Proto (the public address, for short URLs) believed.
+	// Default none.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds request bodies. Default 8 KiB.
 	MaxBodyBytes int64
@@ -103,6 +109,14 @@ type Config struct {
 	// RedisPrefix prefixes every Redis key and channel. Default
 	// "shortener:".
 	RedisPrefix string
+	// Namespace keeps this deployment's Redis keys and channels apart from
+	// those of other deployments on the same Redis: they are all under
+	// RedisPrefix + Namespace + ":". Instances that share a store must
+	// share a namespace; deployments that do not share one must not, or
+	// one serves the other's cached links. 1 to 64 characters from A-Z,
+	// a-z, 0-9, '.', '_' and '-'. Default: the storage's [Storage.ID], so
+	// a new data directory never reads the links cached for an old one.
+	Namespace string
 	// RedisTimeout bounds each Redis call. Default 50 ms.
 	RedisTimeout time.Duration
 	// BreakerOpen is how long the Redis breaker stays open before a probe.
@@ -165,6 +179,9 @@ func (c *Config) defaults() error {
 	if c.RedisPrefix == "" {
 		c.RedisPrefix = "shortener:"
 	}
+	if c.Namespace != "" && !validNamespace(c.Namespace) {
+		return fmt.Errorf("%w: namespace %q (want 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-')", ErrInvalidConfig, truncate(c.Namespace))
+	}
 	if c.RedisTimeout == 0 {
 		c.RedisTimeout = 50 * time.Millisecond
 	}
@@ -177,12 +194,35 @@ func (c *Config) defaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: trusted proxy prefix %v", ErrInvalidConfig, p)
+		}
+	}
 	switch {
 	case c.CacheSize < 0, c.CacheTTL < 0, c.MaxBodyBytes < 0, c.MaxURLLength < 0, c.ClickBatch < 0,
 		c.ClickInterval < 0, c.RedisTimeout < 0, c.BreakerOpen < 0:
 		return fmt.Errorf("%w: negative size or duration in %+v", ErrInvalidConfig, *c)
 	}
 	return nil
+}
+
+// redisKeys is the prefix of every Redis key and channel of this
+// deployment.
+func (c *Config) redisKeys() string { return c.RedisPrefix + c.Namespace + ":" }
+
+// validNamespace reports whether s may be a [Config.Namespace].
+func validNamespace(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Service is one shortener instance: an http.Handler over a shared
@@ -199,6 +239,7 @@ type Service struct {
 	limiter ratelimit.KeyedLimiter
 	handler http.Handler
 	metrics *metrics
+	base    publicAddr // from cfg.BaseURL; zero when unset
 }
 
 // New returns a service over storage.
@@ -209,7 +250,16 @@ func New(ctx context.Context, storage *Storage, cfg Config) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = storage.ID()
+	}
 	s := &Service{cfg: cfg, storage: storage}
+	if cfg.BaseURL != "" {
+		var err error
+		if s.base, err = parseBaseURL(cfg.BaseURL); err != nil {
+			return nil, err
+		}
+	}
 	s.alloc = &blockAllocator{size: cfg.BlockSize, reserve: func(ctx context.Context, n uint64) (uint64, error) {
 		return storage.Reserve(ctx, "meta:next-id", n)
 	}}
@@ -276,10 +326,10 @@ func newURLCache(ctx context.Context, cfg Config) (*urlCache, error) {
 	if c.pipe, err = resilience.NewPipeline[l2Result](c.cb, tm); err != nil {
 		return nil, err
 	}
-	if c.l2, err = cache.NewRedis[Record](cfg.Redis, cache.RedisOptions{Prefix: cfg.RedisPrefix + "url:", DefaultTTL: cfg.CacheTTL, Timeout: cfg.RedisTimeout}); err != nil {
+	if c.l2, err = cache.NewRedis[Record](cfg.Redis, cache.RedisOptions{Prefix: cfg.redisKeys() + "url:", DefaultTTL: cfg.CacheTTL, Timeout: cfg.RedisTimeout}); err != nil {
 		return nil, err
 	}
-	c.ml, err = cache.NewMultiLevel(ctx, l1, c.l2, cache.MultiLevelOptions{Channel: cfg.RedisPrefix + "invalidate", L1TTL: cfg.CacheTTL})
+	c.ml, err = cache.NewMultiLevel(ctx, l1, c.l2, cache.MultiLevelOptions{Channel: cfg.redisKeys() + "invalidate", L1TTL: cfg.CacheTTL})
 	if err != nil {
 		// Redis is down at start: run on L1 and the store, as when the
 		// breaker is open, rather than refuse to start.
@@ -358,7 +408,7 @@ func newLimiter(cfg Config, c *urlCache) (*dualLimiter, error) {
 	}
 	d := &dualLimiter{local: local, cache: c}
 	if cfg.Redis != nil && c.l2 != nil {
-		d.global, err = ratelimit.NewRedis(cfg.Redis, ratelimit.AlgGCRA, ratelimit.RedisOptions{Prefix: cfg.RedisPrefix + "rl:", Timeout: cfg.RedisTimeout}, cfg.CreateLimit)
+		d.global, err = ratelimit.NewRedis(cfg.Redis, ratelimit.AlgGCRA, ratelimit.RedisOptions{Prefix: cfg.redisKeys() + "rl:", Timeout: cfg.RedisTimeout}, cfg.CreateLimit)
 		if err != nil {
 			return nil, err
 		}
@@ -470,7 +520,7 @@ func (s *Service) decodeCreate(w http.ResponseWriter, r *http.Request) (createRe
 		return req, badRequest("invalid_expiry", "expires_in", fmt.Sprintf("expires_in %d must be between 0 and %d seconds", req.ExpiresIn, maxExpiresIn))
 	}
 	var apiErr *apiError
-	if req.URL, apiErr = validateURL(req.URL, s.cfg.MaxURLLength, r.Host); apiErr != nil {
+	if req.URL, apiErr = validateURL(req.URL, s.cfg.MaxURLLength, s.selfHosts(r)); apiErr != nil {
 		return req, apiErr
 	}
 	if req.Alias != "" {
@@ -525,11 +575,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) describe(r *http.Request, code string, rec Record, existing bool) URLResponse {
-	base := s.cfg.BaseURL
-	if base == "" {
-		base = "http://" + r.Host
-	}
-	out := URLResponse{Code: code, ShortURL: strings.TrimSuffix(base, "/") + "/" + code, URL: rec.URL,
+	out := URLResponse{Code: code, ShortURL: s.public(r).base + "/" + code, URL: rec.URL,
 		CreatedAt: time.Unix(rec.Created, 0).UTC(), Existing: existing}
 	if rec.Expires != 0 {
 		t := time.Unix(rec.Expires, 0).UTC()

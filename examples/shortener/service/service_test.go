@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -436,6 +437,75 @@ func TestClusterBehindProxy(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 3, served)
+}
+
+// Behind the balancer, short URLs and the self-reference check use the
+// address the client used, not an instance's internal port.
+func TestPublicAddressBehindProxy(t *testing.T) {
+	c := start(t, ClusterConfig{DataDir: t.TempDir(), Instances: 3})
+	defer stop(t, c)
+	cl := newClient(t, c.URL())
+	var last URLResponse
+	for i := range 6 { // P2C spreads them over the instances
+		last = cl.mustCreate(fmt.Sprintf("https://example.com/%d", i))
+		assert.Equal(t, c.URL()+"/"+last.Code, last.ShortURL)
+	}
+	r := cl.do(http.MethodGet, "/api/v1/urls/"+last.Code, "", nil)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var info URLResponse
+	r.json(t, &info)
+	assert.Equal(t, last.ShortURL, info.ShortURL)
+	r = cl.create(fmt.Sprintf(`{"url":%q}`, last.ShortURL))
+	require.Equal(t, http.StatusBadRequest, r.status, "shortening a short URL: %s", r.body)
+	var p Problem
+	r.json(t, &p)
+	assert.Equal(t, "self_reference", p.Code)
+}
+
+// Forwarding headers are believed from trusted proxies only, and a base
+// URL overrides them.
+func TestPublicAddress(t *testing.T) {
+	post := func(t *testing.T, cfg Config, hdr ...string) (URLResponse, string) {
+		c := start(t, ClusterConfig{DataDir: t.TempDir(), Service: cfg})
+		t.Cleanup(func() { stop(t, c) })
+		cl := newClient(t, c.URL())
+		r := cl.do(http.MethodPost, "/api/v1/urls", "application/json", []byte(`{"url":"https://example.com/"}`), hdr...)
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+		var out URLResponse
+		r.json(t, &out)
+		return out, c.URL()
+	}
+	fwd := []string{"X-Forwarded-Host", "sho.rt", "X-Forwarded-Proto", "https"}
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	t.Run("untrusted peer", func(t *testing.T) {
+		out, base := post(t, Config{}, fwd...)
+		assert.Equal(t, base+"/"+out.Code, out.ShortURL, "a client cannot choose the host of its links")
+	})
+	t.Run("trusted proxy", func(t *testing.T) {
+		out, _ := post(t, Config{TrustedProxies: loopback}, fwd...)
+		assert.Equal(t, "https://sho.rt/"+out.Code, out.ShortURL)
+	})
+	t.Run("trusted proxy, malformed host", func(t *testing.T) {
+		out, base := post(t, Config{TrustedProxies: loopback}, "X-Forwarded-Host", "evil.example/phish?", "X-Forwarded-Proto", "javascript")
+		assert.Equal(t, base+"/"+out.Code, out.ShortURL)
+	})
+	t.Run("base URL", func(t *testing.T) {
+		c := start(t, ClusterConfig{DataDir: t.TempDir(), Service: Config{BaseURL: "https://sho.rt/", TrustedProxies: loopback}})
+		defer stop(t, c)
+		cl := newClient(t, c.URL())
+		r := cl.do(http.MethodPost, "/api/v1/urls", "application/json", []byte(`{"url":"https://example.com/"}`), "X-Forwarded-Host", "other.example")
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+		var out URLResponse
+		r.json(t, &out)
+		assert.Equal(t, "https://sho.rt/"+out.Code, out.ShortURL)
+		r = cl.create(`{"url":"https://SHO.RT/abc"}`)
+		assert.Equal(t, http.StatusBadRequest, r.status, "the base URL's host is this service: %s", r.body)
+	})
+	for _, bad := range []string{"sho.rt", "ftp://sho.rt", "https://", "https://sho.rt/?q=1"} {
+		_, err := Start(context.Background(), ClusterConfig{DataDir: t.TempDir(), Service: Config{BaseURL: bad}})
+		require.ErrorIs(t, err, ErrInvalidConfig, bad)
+		assert.ErrorContains(t, err, bad)
+	}
 }
 
 func TestBadConfig(t *testing.T) {

@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +32,7 @@ import (
 type Storage struct {
 	router *shard.Router
 	stores map[string]*boltStore
+	id     string
 }
 
 // ErrStorage wraps bad storage configuration.
@@ -80,7 +83,11 @@ func OpenStorage(dir string, opts StorageOptions) (*Storage, error) {
 	default:
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	s := &Storage{stores: map[string]*boltStore{}}
+	id, err := storageID(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Storage{stores: map[string]*boltStore{}, id: id}
 	nodes := make([]shard.Node, shards)
 	generic := map[string]shard.Store{}
 	for i := range nodes {
@@ -105,6 +112,47 @@ func OpenStorage(dir string, opts StorageOptions) (*Storage, error) {
 	}
 	return s, nil
 }
+
+// storageID returns the ID in dir's ID file, writing a new random one
+// first if there is none.
+func storageID(dir string) (string, error) {
+	path := filepath.Join(dir, "ID")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var r [8]byte
+		_, _ = rand.Read(r[:])
+		id := hex.EncodeToString(r[:])
+		// O_EXCL: of two processes opening a new directory at once, both
+		// end up with the ID the first one wrote.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if err == nil {
+			_, err = f.WriteString(id + "\n")
+			err = errors.Join(err, f.Sync(), f.Close())
+			if err != nil {
+				return "", fmt.Errorf("%w: %w", ErrStorage, err)
+			}
+			return id, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	id := strings.TrimSpace(string(b))
+	if !validNamespace(id) {
+		return "", fmt.Errorf("%w: %s holds %q, not an ID of 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'", ErrStorage, path, truncate(id))
+	}
+	return id, nil
+}
+
+// ID identifies this data directory: a random string written in its ID
+// file when the directory is created, so a directory deleted and created
+// again gets a new one. The service keeps its Redis keys under it (see
+// [Config.Namespace]).
+func (s *Storage) ID() string { return s.id }
 
 // shardKey places "u:<code>" and "c:<code>" by the code, so a record and
 // its counter live together; other keys are placed whole.

@@ -41,9 +41,10 @@ func validateAlias(alias string) *apiError {
 
 // validateURL accepts only absolute http and https URLs with a host, no
 // credentials, no control characters or spaces, at most maxLen bytes, and
-// not pointing back at the service (a redirect loop). Schemes such as
+// not pointing back at the service (at any of the self hosts: a redirect
+// loop). Schemes such as
 // javascript:, data:, file: and vbscript: are refused by the allow-list.
-func validateURL(raw string, maxLen int, self string) (string, *apiError) {
+func validateURL(raw string, maxLen int, self []string) (string, *apiError) {
 	const field = "url"
 	switch {
 	case raw == "":
@@ -75,8 +76,10 @@ func validateURL(raw string, maxLen int, self string) (string, *apiError) {
 			return "", badRequest("invalid_url", field, fmt.Sprintf("url has a bad port %q", p))
 		}
 	}
-	if self != "" && strings.EqualFold(u.Host, self) {
-		return "", badRequest("self_reference", field, "url points at this service; shortening a short URL makes a redirect loop")
+	for _, h := range self {
+		if h != "" && strings.EqualFold(u.Host, h) {
+			return "", badRequest("self_reference", field, "url points at this service; shortening a short URL makes a redirect loop")
+		}
 	}
 	u.Scheme = scheme
 	return u.String(), nil
