@@ -119,7 +119,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // instrument counts and times every request by the mux pattern that served
 // it (never the raw path, whose codes would explode the label space).
-func (m *metrics) instrument(mux *http.ServeMux) http.Handler {
+func (m *metrics) instrument(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}

@@ -438,7 +438,7 @@ func (s *Service) routes() (http.Handler, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, &apiError{status: http.StatusNotFound, code: "not_found", detail: "no such resource"})
 	})
-	return s.metrics.instrument(mux), nil
+	return s.metrics.instrument(drainBody(mux)), nil
 }
 
 // methods answers other methods with a JSON 405 (ServeMux's own is plain
@@ -488,7 +488,7 @@ type StatsResponse struct {
 
 const maxExpiresIn = 10 * 365 * 24 * 3600
 
-func (s *Service) decodeCreate(w http.ResponseWriter, r *http.Request) (createRequest, *apiError) {
+func (s *Service) decodeCreate(r *http.Request) (createRequest, *apiError) {
 	var req createRequest
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -496,7 +496,11 @@ func (s *Service) decodeCreate(w http.ResponseWriter, r *http.Request) (createRe
 			return req, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", detail: fmt.Sprintf("content type %q; send application/json", truncate(ct))}
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	// Not http.MaxBytesReader: past its limit it stops the server from
+	// reading the rest, and a client still uploading loses the 413 to a
+	// connection reset (see drainBody).
+	body := &io.LimitedReader{R: r.Body, N: s.cfg.MaxBodyBytes + 1}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&req)
 	if err == nil && dec.More() {
@@ -507,10 +511,9 @@ func (s *Service) decodeCreate(w http.ResponseWriter, r *http.Request) (createRe
 			err = errors.New("trailing data after the JSON object")
 		}
 	}
-	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		return req, &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large", detail: fmt.Sprintf("request body over %d bytes", tooBig.Limit)}
+	case body.N == 0:
+		return req, &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large", detail: fmt.Sprintf("request body over %d bytes", s.cfg.MaxBodyBytes)}
 	case errors.Is(err, io.EOF):
 		return req, badRequest("empty_body", "", "request body is empty; send a JSON object")
 	case err != nil:
@@ -532,7 +535,7 @@ func (s *Service) decodeCreate(w http.ResponseWriter, r *http.Request) (createRe
 }
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
-	req, apiErr := s.decodeCreate(w, r)
+	req, apiErr := s.decodeCreate(r)
 	if apiErr != nil {
 		writeProblem(w, apiErr)
 		return
