@@ -160,9 +160,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if skipped != "" {
 		fmt.Fprintln(out, "\n"+skipped)
+	} else {
+		fmt.Fprintln(out, "\n"+l2Note)
 	}
 	return nil
 }
+
+// l2Note says what the L1 + L2 row means: read alone, it says "L2 hurts".
+const l2Note = "L1 + L2 is no faster than L1 alone in one process: both hit the same hot keys, and every L1 miss adds a Redis round trip (and a write to fill L2); " +
+	"an L2 pays off when many instances share its fills and a restarted instance starts warm (lab: cache-l1-l2)."
 
 func redisAddr() string {
 	if a := os.Getenv("REDIS_ADDR"); a != "" {

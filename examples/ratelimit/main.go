@@ -198,6 +198,7 @@ func demo(ctx context.Context, base string, out io.Writer) error {
 			return err
 		}
 	}
+	fmt.Fprintln(out, "    (t is the seconds until the whole quota is back, up to two windows: a sliding window still counts the previous window's requests, fading out over this one)")
 	fmt.Fprintln(out, "-- per-user limits on /api/orders (3/s and 20/h); alice, then bob, then no key:")
 	for range 4 {
 		if err := call("/api/orders", "key-alice"); err != nil {

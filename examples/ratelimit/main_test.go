@@ -41,6 +41,8 @@ func checkDemo(t *testing.T, out string) {
 	assert.Contains(t, out, "key-bob    → 200")
 	assert.Contains(t, out, "→ 401")
 	assert.Contains(t, out, `"status":429`)
+	// A t beyond the 10 s window is explained where it is printed.
+	assert.Regexp(t, `(?m)^    \(t is the seconds until the whole quota is back, up to two windows`, out)
 }
 
 // The demo shows the per-IP and per-user limits refusing with 429 and the

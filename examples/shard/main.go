@@ -171,6 +171,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	st := m.Stats()
 	fmt.Fprintf(out, "\nMigrated to %d shards with jump hashing in %v: %d keys copied, %d writes during the move, %d missing at verify, %d old copies deleted\n",
 		*n+1, time.Since(start).Round(time.Millisecond), st.Copied, writes, rep.Missing, deleted)
+	fmt.Fprintln(out, "(keys copied can be fewer than old copies deleted: the writer's writes during the move put the rest on their new shard first, and a copy never overwrites a value already there)")
 
 	// 4. Cross-shard queries on the new layout.
 	r, err = m.Router(shard.RouterOptions{QueryTimeout: 5 * time.Second})

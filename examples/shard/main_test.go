@@ -22,6 +22,7 @@ func TestRunInMemory(t *testing.T) {
 	assert.Regexp(t, `modulo\s+7\d\.\d%`, s, "modulo moves about 3/4 of the keys")
 	assert.Regexp(t, `jump\s+2\d\.\d%`, s)
 	assert.Contains(t, s, "0 missing at verify")
+	assert.Contains(t, s, "(keys copied can be fewer than old copies deleted: the writer's writes", "the copied figure is explained")
 	assert.Contains(t, s, "Count over all shards: 2000 keys")
 	assert.Contains(t, s, "Ordered scan from order:0000100, limit 3: order:0000100 order:0000101 order:0000102")
 }
