@@ -2,8 +2,8 @@
 // on Raft, with a JSON HTTP API. Run three of them to form a cluster that
 // survives the loss of any one; see README.md.
 //
-//	raftkv -id n1 -raft 127.0.0.1:7001 -http 127.0.0.1:8001 -data /tmp/raftkv/n1 -bootstrap
-//	raftkv -id n2 -raft 127.0.0.1:7002 -http 127.0.0.1:8002 -data /tmp/raftkv/n2 -join 127.0.0.1:8001
+//	raftkv -id n1 -raft 127.0.0.1:7001 -http 127.0.0.1:8001 -data /tmp/raftkv-data/n1 -bootstrap
+//	raftkv -id n2 -raft 127.0.0.1:7002 -http 127.0.0.1:8002 -data /tmp/raftkv-data/n2 -join 127.0.0.1:8001
 package main
 
 import (

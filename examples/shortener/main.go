@@ -5,11 +5,11 @@
 // this library's packages (see package service for the design):
 //
 //	go run ./examples/shortener                       # one instance on :8080, data in ./shortener-data
-//	go run ./examples/shortener -cluster 3            # three instances behind the lb proxy on :8080
-//	REDIS_ADDR=127.0.0.1:6379 go run ./examples/shortener -cluster 3
 //	go run ./examples/shortener -debug-addr 127.0.0.1:6060   # and net/http/pprof there
+//	REDIS_ADDR=127.0.0.1:6379 go run ./examples/shortener -cluster 3
+//	go run ./examples/shortener -cluster 3            # three instances behind the lb proxy on :8080
 //
-//	curl -s localhost:8080/api/v1/urls -d '{"url":"https://go.dev/doc/"}'
+//	curl -s localhost:8080/api/v1/urls -H 'Content-Type: application/json' -d '{"url":"https://go.dev/doc/"}'
 //	curl -si localhost:8080/<code>
 //	curl -s localhost:8080/api/v1/urls/<code>/stats
 //	curl -s localhost:8080/metrics

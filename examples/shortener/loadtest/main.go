@@ -18,7 +18,8 @@
 //	go run ./examples/shortener/loadtest -repeat 3             # cache / no cache alternated, three times
 //	go run ./examples/shortener/loadtest -store-latency 1ms    # store reads cost a network round trip
 //	go run ./examples/shortener/loadtest -cpuprofile /tmp/sl   # /tmp/sl-cache.pprof, /tmp/sl-no-cache.pprof, ...
-//	go run ./examples/shortener/loadtest -target http://127.0.0.1:8080   # an already running service
+//	go run ./examples/shortener -create-rate 100000 -create-burst 100000 &   # a running service, then:
+//	go run ./examples/shortener/loadtest -target http://127.0.0.1:8080
 //
 // Why the cache barely changes throughput here, and where it does help, is
 // measured in README.md beside this file. The exit status is 1 if any
@@ -363,8 +364,14 @@ func drive(ctx context.Context, cfg config, name, base string, onStart, onHalf f
 			for i := int(next.Add(1) - 1); i < len(codes); i = int(next.Add(1) - 1) {
 				code, status, err := create(ctx, hc, base, fmt.Sprintf("https://example.com/popular/%d", i))
 				if err != nil || status != http.StatusCreated {
+					if err == nil {
+						err = fmt.Errorf("status %d", status)
+					}
+					if status == http.StatusTooManyRequests {
+						err = fmt.Errorf("%w: the service limits creations per client IP; start it with a -create-rate and -create-burst above -codes", err)
+					}
 					mu.Lock()
-					seedErr = errors.Join(seedErr, fmt.Errorf("creating code %d: status %d: %v", i, status, err))
+					seedErr = errors.Join(seedErr, fmt.Errorf("creating code %d: %w", i, err))
 					mu.Unlock()
 					return
 				}

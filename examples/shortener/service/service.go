@@ -493,7 +493,7 @@ func (s *Service) decodeCreate(r *http.Request) (createRequest, *apiError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return req, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", detail: fmt.Sprintf("content type %q; send application/json", truncate(ct))}
+			return req, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", detail: fmt.Sprintf("content type %q; send application/json (curl: -H 'Content-Type: application/json')", truncate(ct))}
 		}
 	}
 	// Not http.MaxBytesReader: past its limit it stops the server from
