@@ -31,10 +31,12 @@ type ClusterConfig struct {
 	// embedded store in for a networked database. Default 0.
 	StoreLatency time.Duration
 	// Service configures every instance. With several instances the
-	// loopback network is added to TrustedProxies so that rate limits see
-	// the client's address, not the balancer's, and, unless Service.Bus is
-	// set, the instances share a new [Bus], so that a delete on one evicts
-	// the code from the others' L1 with or without Redis.
+	// loopback network is added to TrustedProxies, so that rate limits see
+	// the client's address, not the balancer's, and short URLs the address
+	// the client used (the balancer's X-Forwarded-Host); and, unless
+	// Service.Bus is set, the instances share a new [Bus], so that a
+	// delete on one evicts the code from the others' L1 with or without
+	// Redis.
 	Service Config
 }
 
