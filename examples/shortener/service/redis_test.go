@@ -293,6 +293,24 @@ func TestNamespaceConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, id, s.ID())
 	assert.Len(t, id, 16)
+	// Openers racing on a new directory all get the one ID that lands.
+	fresh := t.TempDir()
+	ids := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			var err error
+			ids[i], err = storageID(fresh)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	for _, got := range ids {
+		assert.Equal(t, ids[0], got)
+	}
+	left, err := filepath.Glob(filepath.Join(fresh, "ID.tmp*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "no temporary file is left behind")
 	for _, bad := range []string{"a b", "ns:x", "{tag}", strings.Repeat("n", 65)} {
 		_, err := New(context.Background(), s, Config{Namespace: bad})
 		require.ErrorIs(t, err, ErrInvalidConfig, bad)

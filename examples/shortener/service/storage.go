@@ -122,19 +122,24 @@ func storageID(dir string) (string, error) {
 		var r [8]byte
 		_, _ = rand.Read(r[:])
 		id := hex.EncodeToString(r[:])
-		// O_EXCL: of two processes opening a new directory at once, both
-		// end up with the ID the first one wrote.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-		if err == nil {
-			_, err = f.WriteString(id + "\n")
-			err = errors.Join(err, f.Sync(), f.Close())
-			if err != nil {
-				return "", fmt.Errorf("%w: %w", ErrStorage, err)
-			}
+		// Written aside, then linked into place: the ID file appears whole
+		// or not at all, and of two openers of a new directory both end up
+		// with the ID the first one linked.
+		tmp, cerr := os.CreateTemp(dir, "ID.tmp*")
+		if cerr != nil {
+			return "", fmt.Errorf("%w: %w", ErrStorage, cerr)
+		}
+		defer os.Remove(tmp.Name())
+		_, werr := tmp.WriteString(id + "\n")
+		if werr = errors.Join(werr, tmp.Sync(), tmp.Close()); werr != nil {
+			return "", fmt.Errorf("%w: %w", ErrStorage, werr)
+		}
+		lerr := os.Link(tmp.Name(), path)
+		if lerr == nil {
 			return id, nil
 		}
-		if !errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("%w: %w", ErrStorage, err)
+		if !errors.Is(lerr, os.ErrExist) {
+			return "", fmt.Errorf("%w: %w", ErrStorage, lerr)
 		}
 		b, err = os.ReadFile(path)
 	}
