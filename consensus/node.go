@@ -35,6 +35,7 @@ type Node struct {
 	raft  *raft.Raft
 	fsm   *fsm
 	trans raft.Transport
+	logs  raft.LogStore
 	wal   *raftwal.WAL // nil when storage is in memory or supplied
 	meta  *metadb.BoltMetaDB
 
@@ -94,6 +95,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 			return nil, err
 		}
 	}
+	n.logs = st.logs
 	n.trans = opts.Transport
 	if n.trans == nil {
 		var adv net.Addr
@@ -110,7 +112,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 		}
 		n.trans = t
 	}
-	n.raft, err = raft.NewRaft(opts.raftConfig(), n.fsm, st.logs, st.stable, st.snaps, n.trans)
+	n.raft, err = startRaft(opts.raftConfig(), n.fsm, st, n.trans)
 	if err != nil {
 		n.closeTransport()
 		n.closeWAL()
@@ -133,6 +135,23 @@ func newNode(opts Options, st *storage) (*Node, error) {
 		close(n.detectDone)
 	}
 	return n, nil
+}
+
+// startRaft runs raft.NewRaft, which panics when it cannot read a log
+// entry it replays at start: a damaged log must fail one node's start with
+// an error, not bring down the process that opens it. NewRaft starts no
+// goroutine before that point.
+func startRaft(conf *raft.Config, fsm raft.FSM, st *storage, trans raft.Transport) (r *raft.Raft, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if perr, ok := p.(error); ok {
+				err = fmt.Errorf("read the log: %w", perr)
+			} else {
+				err = fmt.Errorf("read the log: %v", p)
+			}
+		}
+	}()
+	return raft.NewRaft(conf, fsm, st.logs, st.stable, st.snaps, trans)
 }
 
 func (n *Node) openStorage() (*storage, error) {

@@ -1,11 +1,13 @@
 package consensus
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A future hashicorp/raft never answers (queued when the node shut down)
@@ -46,4 +48,30 @@ type inner struct {
 func (o *orphan) Error() error {
 	<-o.ShutdownCh
 	return raft.ErrRaftShutdown
+}
+
+// damagedLog is a log store that cannot read one entry.
+type damagedLog struct {
+	*raft.InmemStore
+	bad uint64
+}
+
+var errDamaged = errors.New("damaged entry")
+
+func (d damagedLog) GetLog(index uint64, l *raft.Log) error {
+	if index == d.bad {
+		return errDamaged
+	}
+	return d.InmemStore.GetLog(index, l)
+}
+
+// A log entry raft cannot read when it replays the log at start fails
+// NewNode with an error naming the node; hashicorp/raft itself panics.
+func TestNewNode_UnreadableLogIsAnError(t *testing.T) {
+	s := raft.NewInmemStore()
+	require.NoError(t, s.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogNoop}, {Index: 2, Term: 1, Type: raft.LogNoop}}))
+	_, tr := raft.NewInmemTransport("x")
+	_, err := newNode(Options{ID: "x", Transport: tr}, &storage{logs: damagedLog{InmemStore: s, bad: 1}, stable: s, snaps: raft.NewInmemSnapshotStore()})
+	require.ErrorIs(t, err, errDamaged)
+	assert.Contains(t, err.Error(), `node "x"`)
 }
