@@ -155,7 +155,7 @@ func retryOnLeader(ctx context.Context, c *LocalCluster, op func(n *Node) error)
 // (the peer: the store's overhead is the difference).
 func BenchmarkNode_Put(b *testing.B) {
 	value := []byte("0123456789abcdef0123456789abcdef")
-	for _, storage := range []string{"inmem", "wal"} {
+	for _, storage := range []string{"inmem", "disk"} {
 		for _, nodes := range []int{3, 5} {
 			for _, clients := range []int{1, 8, 64} {
 				for _, algo := range []string{"node-put", "raft-apply"} {
@@ -165,7 +165,7 @@ func BenchmarkNode_Put(b *testing.B) {
 					name := fmt.Sprintf("algo=%s/storage=%s/nodes=%d/clients=%d", algo, storage, nodes, clients)
 					b.Run(name, func(b *testing.B) {
 						opts := ClusterOptions{Nodes: nodes, Pipelining: true}
-						if storage == "wal" {
+						if storage == "disk" {
 							opts.DataDir = b.TempDir()
 						}
 						c := newCluster(b, opts)

@@ -8,13 +8,11 @@
 //
 // # Pieces
 //
-//   - [Node] owns one Raft member: durable storage (the log and stable store
-//     in github.com/hashicorp/raft-wal, snapshots in raft's file snapshot
-//     store; raft-boltdb/v2 does not build against raft v1.8.0, and raft-wal
-//     is hashicorp's newer, faster log), the TCP transport (or any
-//     raft.Transport, such as the in-memory one for tests), bootstrap,
-//     membership ([Node.AddVoter], [Node.AddNonVoter], [Node.RemoveServer],
-//     [Node.Leave]), [Node.TransferLeadership] and [Node.Close]. Timing
+//   - [Node] owns one Raft member: durable storage (see Storage below), the
+//     TCP transport (or any raft.Transport, such as the in-memory one for
+//     tests), bootstrap, membership ([Node.AddVoter], [Node.AddNonVoter],
+//     [Node.RemoveServer], [Node.Leave]), [Node.TransferLeadership] and
+//     [Node.Close]. Timing
 //     presets: [DefaultTiming] (hashicorp/raft's 1 s timeouts, ~1.8 s
 //     failover at p50, ~2.9 s at p99 on 3 nodes) and [LANTiming] (50 ms
 //     timeouts plus a failure detector, [Timing.FastFailover], that makes
@@ -44,6 +42,27 @@
 //     and the lab, over the in-memory transport or loopback TCP, with
 //     partitions (symmetric and one-way), slow links, crash/restart with
 //     data, membership changes and a failover stopwatch.
+//
+// # Storage
+//
+// With [Options.DataDir] a node keeps its log and stable store (current
+// term and vote) in one github.com/hashicorp/raft-boltdb/v2 file,
+// DataDir/raft.db, fsynced on every write and read through raft's log
+// cache, and its snapshots in raft's file snapshot store,
+// DataDir/snapshots: the store Consul and Nomad run on. The package used
+// hashicorp/raft-wal before, but raft-wal v0.4.0 marks its last segment
+// sealed without writing the segment's index when Raft truncates the log
+// tail (as it does when a leader cut off with unreplicated entries
+// rejoins), and the node then fails to open its log at the next start
+// (raft-wal's issue 31, fixed upstream after the release this module
+// could build with). hashicorp/raft stays at v1.7.2: v1.8.0 requires a
+// hashicorp/go-metrics without the compat package raft-boltdb/v2 imports.
+// A data directory that still holds a raft-wal log (DataDir/wal) is
+// refused with [ErrInvalidConfig]: starting without it would forget the
+// node's term and vote. The tests crash and restart nodes on disk: after
+// a truncated log tail, with every process killed mid-write, from a
+// snapshot plus log, and under the linearizability nemesis followed by a
+// full-cluster restart.
 //
 // # Trade-offs (from the guide)
 //

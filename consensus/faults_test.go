@@ -84,7 +84,7 @@ func TestCluster_RestartedNodeCatchesUpFromSnapshot(t *testing.T) {
 }
 
 // A durable cluster over real TCP survives the loss of every process: the
-// raft-wal log and file snapshots bring the data back.
+// raft-boltdb log and file snapshots bring the data back.
 func TestCluster_DurableTCPClusterSurvivesFullRestart(t *testing.T) {
 	c := newCluster(t, ClusterOptions{Network: TCPNetwork, DataDir: t.TempDir(), Node: Options{SnapshotThreshold: 16, TrailingLogs: 4, SnapshotInterval: 20 * time.Millisecond}})
 	ctx := testCtx(t)

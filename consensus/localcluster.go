@@ -121,8 +121,7 @@ func (c *LocalCluster) newMember() *member {
 	c.next++
 	m := &member{id: fmt.Sprintf("n%d", c.next)}
 	if c.opts.DataDir == "" {
-		s := raft.NewInmemStore()
-		m.store = &storage{logs: s, stable: s, snaps: raft.NewInmemSnapshotStore()}
+		m.store = newInmemStorage()
 	}
 	c.members[m.id] = m
 	c.order = append(c.order, m.id)

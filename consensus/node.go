@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"sync"
@@ -14,8 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftwal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // Node is one member of a Raft group: it owns the Raft instance, its log,
@@ -35,9 +31,7 @@ type Node struct {
 	raft  *raft.Raft
 	fsm   *fsm
 	trans raft.Transport
-	logs  raft.LogStore
-	wal   *raftwal.WAL // nil when storage is in memory or supplied
-	meta  *metadb.BoltMetaDB
+	store *storage // closed by Close when the node opened it from DataDir
 
 	obsCh      chan raft.Observation
 	observer   *raft.Observer
@@ -68,13 +62,6 @@ type Server struct {
 	NonVoter bool `json:"non_voter,omitempty"`
 }
 
-// storage is the log, stable store and snapshot store a node runs on.
-type storage struct {
-	logs   raft.LogStore
-	stable raft.StableStore
-	snaps  raft.SnapshotStore
-}
-
 // NewNode opens the node's storage, starts its transport and Raft. A new
 // cluster needs one [Node.Bootstrap]; a node that has state on disk
 // rejoins its cluster by itself; a fresh node joins when the leader calls
@@ -91,23 +78,23 @@ func newNode(opts Options, st *storage) (*Node, error) {
 	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
 	var err error
 	if st == nil {
-		if st, err = n.openStorage(); err != nil {
+		if st, err = opts.openStorage(); err != nil {
 			return nil, err
 		}
 	}
-	n.logs = st.logs
+	n.store = st
 	n.trans = opts.Transport
 	if n.trans == nil {
 		var adv net.Addr
 		if opts.Advertise != "" {
 			if adv, err = net.ResolveTCPAddr("tcp", opts.Advertise); err != nil {
-				n.closeWAL()
+				n.store.close()
 				return nil, fmt.Errorf("%w: node %q: advertise address %q: %v", ErrInvalidConfig, opts.ID, opts.Advertise, err)
 			}
 		}
 		t, err := raft.NewTCPTransportWithLogger(opts.Addr, adv, 3, 10*time.Second, opts.Logger)
 		if err != nil {
-			n.closeWAL()
+			n.store.close()
 			return nil, fmt.Errorf("consensus: node %q: listen on %q: %w", opts.ID, opts.Addr, err)
 		}
 		n.trans = t
@@ -115,7 +102,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 	n.raft, err = startRaft(opts.raftConfig(), n.fsm, st, n.trans)
 	if err != nil {
 		n.closeTransport()
-		n.closeWAL()
+		n.store.close()
 		return nil, fmt.Errorf("consensus: node %q: start raft: %w", opts.ID, err)
 	}
 	n.obsCh = make(chan raft.Observation, 1)
@@ -154,37 +141,11 @@ func startRaft(conf *raft.Config, fsm raft.FSM, st *storage, trans raft.Transpor
 	return raft.NewRaft(conf, fsm, st.logs, st.stable, st.snaps, trans)
 }
 
-func (n *Node) openStorage() (*storage, error) {
-	if n.opts.InMemory {
-		s := raft.NewInmemStore()
-		return &storage{logs: s, stable: s, snaps: raft.NewInmemSnapshotStore()}, nil
+func (o *Options) openStorage() (*storage, error) {
+	if o.InMemory {
+		return newInmemStorage(), nil
 	}
-	walDir := filepath.Join(n.opts.DataDir, "wal")
-	if err := os.MkdirAll(walDir, 0o755); err != nil {
-		return nil, fmt.Errorf("consensus: node %q: data directory %q: %w", n.opts.ID, n.opts.DataDir, err)
-	}
-	// raft-wal's Close leaves its metadata database open (and locked), so
-	// the node owns it and closes it after the WAL.
-	n.meta = &metadb.BoltMetaDB{}
-	w, err := raftwal.Open(walDir, raftwal.WithMetaStore(n.meta))
-	if err != nil {
-		_ = n.meta.Close()
-		return nil, fmt.Errorf("consensus: node %q: open log in %q: %w", n.opts.ID, walDir, err)
-	}
-	n.wal = w
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.opts.DataDir, 2, n.opts.Logger)
-	if err != nil {
-		n.closeWAL()
-		return nil, fmt.Errorf("consensus: node %q: snapshot store in %q: %w", n.opts.ID, n.opts.DataDir, err)
-	}
-	return &storage{logs: w, stable: w, snaps: snaps}, nil
-}
-
-func (n *Node) closeWAL() error {
-	if n.wal == nil {
-		return nil
-	}
-	return errors.Join(n.wal.Close(), n.meta.Close())
+	return openDurableStorage(o.ID, o.DataDir, o.Logger)
 }
 
 func (n *Node) closeTransport() error {
@@ -218,7 +179,7 @@ func (n *Node) Close() error {
 		close(n.done)
 		<-n.loopDone
 		<-n.detectDone
-		err = errors.Join(err, n.closeTransport(), n.closeWAL())
+		err = errors.Join(err, n.closeTransport(), n.store.close())
 		n.mu.Lock()
 		n.closeErr = err
 		for s := range n.subs {

@@ -138,8 +138,11 @@ type Options struct {
 	// raft.NewInmemTransport for tests. The node closes it on Close if it
 	// implements raft.WithClose.
 	Transport raft.Transport
-	// DataDir holds the durable log and stable store (hashicorp/raft-wal)
-	// and file snapshots. Required unless InMemory is set.
+	// DataDir holds the durable log and stable store
+	// (hashicorp/raft-boltdb/v2, in DataDir/raft.db) and file snapshots
+	// (DataDir/snapshots). Required unless InMemory is set. One node at a
+	// time: a second node on the same DataDir fails with
+	// [ErrInvalidConfig].
 	DataDir string
 	// InMemory keeps the log, stable store and snapshots in memory: for
 	// tests and benchmarks only, since a restart loses everything.
