@@ -1,11 +1,13 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,7 +37,72 @@ const (
 
 func newInmemStorage() *storage {
 	s := raft.NewInmemStore()
-	return &storage{logs: s, stable: s, snaps: raft.NewInmemSnapshotStore()}
+	return &storage{logs: s, stable: s, snaps: &inmemSnapshots{}}
+}
+
+// inmemSnapshots keeps the latest snapshot in memory. It replaces raft's
+// InmemSnapshotStore, which publishes a snapshot when it is created rather
+// than when it is complete: a leader sending its latest snapshot to a
+// lagging follower could read the buffer while the state machine was still
+// writing it (a data race, and a truncated snapshot on the wire).
+type inmemSnapshots struct {
+	mu     sync.Mutex
+	latest *raft.SnapshotMeta // guarded by mu; nil until a sink closes
+	data   []byte             // guarded by mu; never modified once published
+}
+
+var _ raft.SnapshotStore = (*inmemSnapshots)(nil)
+
+// Create implements raft.SnapshotStore.
+func (s *inmemSnapshots) Create(version raft.SnapshotVersion, index, term uint64, cfg raft.Configuration, cfgIndex uint64, _ raft.Transport) (raft.SnapshotSink, error) {
+	if version != 1 {
+		return nil, fmt.Errorf("consensus: unsupported snapshot version %d", version)
+	}
+	return &inmemSnapshotSink{store: s, meta: raft.SnapshotMeta{
+		Version: version, ID: fmt.Sprintf("%d-%d-%d", term, index, time.Now().UnixMilli()),
+		Index: index, Term: term, Configuration: cfg, ConfigurationIndex: cfgIndex,
+	}}, nil
+}
+
+// List implements raft.SnapshotStore.
+func (s *inmemSnapshots) List() ([]*raft.SnapshotMeta, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.latest == nil {
+		return nil, nil
+	}
+	meta := *s.latest
+	return []*raft.SnapshotMeta{&meta}, nil
+}
+
+// Open implements raft.SnapshotStore.
+func (s *inmemSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.latest == nil || s.latest.ID != id {
+		return nil, nil, fmt.Errorf("consensus: no snapshot %q", id)
+	}
+	meta := *s.latest
+	return &meta, io.NopCloser(bytes.NewReader(s.data)), nil
+}
+
+// inmemSnapshotSink buffers one snapshot and publishes it on Close.
+type inmemSnapshotSink struct {
+	store *inmemSnapshots
+	meta  raft.SnapshotMeta
+	buf   bytes.Buffer
+}
+
+func (k *inmemSnapshotSink) Write(p []byte) (int, error) { return k.buf.Write(p) }
+func (k *inmemSnapshotSink) ID() string                  { return k.meta.ID }
+func (k *inmemSnapshotSink) Cancel() error               { return nil }
+
+func (k *inmemSnapshotSink) Close() error {
+	k.meta.Size = int64(k.buf.Len())
+	k.store.mu.Lock()
+	defer k.store.mu.Unlock()
+	k.store.latest, k.store.data = &k.meta, k.buf.Bytes()
+	return nil
 }
 
 // openDurableStorage opens the log and stable store in dir/raft.db
