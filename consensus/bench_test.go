@@ -151,25 +151,28 @@ func retryOnLeader(ctx context.Context, c *LocalCluster, op func(n *Node) error)
 }
 
 // BenchmarkNode_Put measures write throughput and latency through the
-// replicated store, beside hashicorp/raft's own Apply on the same cluster
-// (the peer: the store's overhead is the difference).
+// replicated store, beside hashicorp/raft's own Apply of the same command
+// on the same cluster, in the same run (the peer: the store's overhead is
+// the difference), with raft's default timing. Each cluster serves every
+// client count of its storage and size, so the two algorithms alternate on
+// one cluster.
 func BenchmarkNode_Put(b *testing.B) {
 	value := []byte("0123456789abcdef0123456789abcdef")
 	for _, storage := range []string{"inmem", "disk"} {
 		for _, nodes := range []int{3, 5} {
-			for _, clients := range []int{1, 8, 64} {
+			opts := ClusterOptions{Nodes: nodes, Pipelining: true, Node: Options{Timing: DefaultTiming()}}
+			if storage == "disk" {
+				opts.DataDir = b.TempDir()
+			}
+			c := newCluster(b, opts)
+			ctx := context.Background()
+			for _, clients := range []int{1, 16, 64} {
 				for _, algo := range []string{"node-put", "raft-apply"} {
 					if algo == "raft-apply" && (storage != "inmem" || nodes != 3) {
 						continue
 					}
 					name := fmt.Sprintf("algo=%s/storage=%s/nodes=%d/clients=%d", algo, storage, nodes, clients)
 					b.Run(name, func(b *testing.B) {
-						opts := ClusterOptions{Nodes: nodes, Pipelining: true}
-						if storage == "disk" {
-							opts.DataDir = b.TempDir()
-						}
-						c := newCluster(b, opts)
-						ctx := context.Background()
 						b.ReportAllocs()
 						if algo == "raft-apply" {
 							runClients(b, clients, func(i int) error {

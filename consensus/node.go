@@ -253,15 +253,39 @@ func (n *Node) wait(ctx context.Context, f raft.Future) error {
 // such a future would block forever after Close. ShutdownCh is an exported
 // field of every future's embedded deferError and only Error reads it, so
 // setting it before the first Error call is safe.
+//
+// It runs on every write, so the field is found by name once per future
+// type: a lookup by name walks the embedded structs and allocates maps,
+// which added garbage to every write.
 func bindShutdown(f raft.Future, done chan struct{}) {
 	v := reflect.ValueOf(f)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		return
 	}
-	field := v.Elem().FieldByName("ShutdownCh")
-	if field.IsValid() && field.CanSet() && field.Type() == reflect.TypeOf(done) && field.IsNil() {
+	path, ok := shutdownFields.Load(v.Type())
+	if !ok {
+		path, _ = shutdownFields.LoadOrStore(v.Type(), shutdownField(v.Type().Elem()))
+	}
+	index := path.([]int)
+	if index == nil {
+		return
+	}
+	field, err := v.Elem().FieldByIndexErr(index)
+	if err == nil && field.CanSet() && field.IsNil() {
 		field.Set(reflect.ValueOf(done))
 	}
+}
+
+// shutdownFields maps a future's pointer type to the index of its
+// ShutdownCh field, nil when it has none.
+var shutdownFields sync.Map
+
+func shutdownField(t reflect.Type) []int {
+	f, ok := t.FieldByName("ShutdownCh")
+	if !ok || f.Type != reflect.TypeFor[chan struct{}]() {
+		return nil
+	}
+	return f.Index
 }
 
 // mapErr turns hashicorp/raft's errors into the package's sentinels.
