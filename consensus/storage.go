@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // storage is the log, stable store and snapshot store a node runs on.
@@ -119,7 +120,7 @@ func openDurableStorage(id, dir string, logger hclog.Logger) (*storage, error) {
 	}
 	path := filepath.Join(dir, logFile)
 	db, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{Timeout: lockTimeout}})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: node %q: log %q is locked by another process or node", ErrInvalidConfig, id, path)
 	}
 	if err != nil {
