@@ -41,7 +41,13 @@ func restartAll(t *testing.T, ctx context.Context, c *LocalCluster) *Node {
 // cluster, restart from disk. Every node comes back with the committed
 // writes, none of the lost ones.
 func TestDurable_RestartAfterLogTailTruncated(t *testing.T) {
-	c := newCluster(t, ClusterOptions{DataDir: t.TempDir()})
+	for _, nodes := range []int{3, 5} {
+		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) { restartAfterLogTailTruncated(t, nodes) })
+	}
+}
+
+func restartAfterLogTailTruncated(t *testing.T, nodes int) {
+	c := newCluster(t, ClusterOptions{Nodes: nodes, DataDir: t.TempDir()})
 	ctx := testCtx(t)
 	putOnLeader(t, ctx, c, "k", "before")
 	old, err := c.WaitLeader(ctx)
