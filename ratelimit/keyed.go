@@ -127,7 +127,10 @@ var _ KeyedLimiter = (*Keyed)(nil)
 //		return ratelimit.NewGCRA(ratelimit.PerSecond(10), ratelimit.Options{})
 //	}, ratelimit.KeyedOptions{})
 //
-// It calls newLimiter once to check it works.
+// It calls newLimiter once to check it works. newLimiter runs on the
+// calling goroutine and never under a lock of the Keyed, so it may call the
+// Keyed back; a key that two goroutines create at once keeps the limiter
+// of the first and drops the other.
 func NewKeyed(newLimiter func() (Limiter, error), opts KeyedOptions) (*Keyed, error) {
 	switch {
 	case newLimiter == nil:
@@ -237,9 +240,14 @@ func (k *Keyed) Get(key string) (Limiter, error) {
 	}
 	sh := &k.shards[maphash.String(k.seed, key)&k.mask]
 	now := k.now().UnixNano()
-	e, err := k.insert(sh, key, now)
-	if err != nil {
-		return nil, err
+	sh.mu.RLock()
+	e := sh.m[key]
+	sh.mu.RUnlock()
+	if e == nil {
+		var err error
+		if e, err = k.insert(sh, key, now); err != nil {
+			return nil, err
+		}
 	}
 	e.last.Store(max(e.last.Load(), now))
 	return e.lim, nil
@@ -251,7 +259,17 @@ type evicted struct {
 }
 
 // insert returns key's entry, creating it (and making room) if needed.
+// The factory is the caller's code, so it runs before the shard's lock is
+// taken (it may call back into k); its limiter is dropped if another
+// goroutine inserted the key meanwhile.
 func (k *Keyed) insert(sh *keyedShard, key string, now int64) (*keyedEntry, error) {
+	lim, err := k.newLimiter()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("ratelimit: limiter factory for key %q: %w", key, err)
+	case lim == nil:
+		return nil, fmt.Errorf("%w: limiter factory returned nil for key %q", ErrInvalidConfig, key)
+	}
 	var gone []evicted
 	sh.mu.Lock()
 	e := sh.m[key]
@@ -261,12 +279,6 @@ func (k *Keyed) insert(sh *keyedShard, key string, now int64) (*keyedEntry, erro
 		}
 		for len(sh.m) >= k.perShard {
 			gone = k.evictOneLocked(sh, gone)
-		}
-		lim, err := k.newLimiter()
-		if err != nil || lim == nil {
-			sh.mu.Unlock()
-			k.report(gone)
-			return nil, fmt.Errorf("ratelimit: limiter factory for key %q: %w", key, err)
 		}
 		e = &keyedEntry{lim: lim, key: key, idx: len(sh.list)}
 		e.last.Store(now)

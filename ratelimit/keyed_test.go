@@ -189,3 +189,34 @@ func TestKeyed_Concurrent(t *testing.T) {
 	assert.EqualValues(t, 4000, s.Allowed+s.Denied)
 	assert.LessOrEqual(t, s.Keys, 64)
 }
+
+// The factory runs outside the shard's lock, so one that looks at the
+// Keyed it feeds (to log its size, say) does not deadlock it.
+func TestKeyed_FactoryMayCallBack(t *testing.T) {
+	var k *Keyed
+	var calls int
+	factory := func() (Limiter, error) {
+		if k != nil {
+			calls++
+			_ = k.Len()
+			_ = k.Stats()
+		}
+		return NewGCRA(PerSecond(1), Options{})
+	}
+	k, err := NewKeyed(factory, KeyedOptions{MaxKeys: 1})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		assert.True(t, k.Allow("alice"))
+		_, err := k.Get("bob") // evicts alice to make room
+		assert.NoError(t, err)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a factory that calls the Keyed back deadlocked it")
+	}
+	assert.Equal(t, 2, calls)
+	assert.Equal(t, 1, k.Len())
+}
