@@ -103,6 +103,48 @@ func BenchmarkPolicy_Execute(b *testing.B) {
 	}
 }
 
+// A bulkhead slot taken and given back directly, serial and from
+// GOMAXPROCS goroutines, beside failsafe-go's bulkhead permit.
+func BenchmarkBulkhead_Acquire(b *testing.B) {
+	ctx := context.Background()
+	b.Run("algo=resilience", func(b *testing.B) {
+		bh := must(NewBulkhead(8, BulkheadOptions{MaxWaiting: 1 << 20}))
+		b.ReportAllocs()
+		for b.Loop() {
+			s, _ := bh.Acquire(ctx)
+			s.Release()
+		}
+	})
+	b.Run("algo=resilience/parallel", func(b *testing.B) {
+		bh := must(NewBulkhead(8, BulkheadOptions{MaxWaiting: 1 << 20}))
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s, _ := bh.Acquire(ctx)
+				s.Release()
+			}
+		})
+	})
+	b.Run("algo=failsafe-go", func(b *testing.B) {
+		bh := bulkhead.New[int](8)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = bh.AcquirePermit(ctx)
+			bh.ReleasePermit()
+		}
+	})
+	b.Run("algo=failsafe-go/parallel", func(b *testing.B) {
+		bh := bulkhead.New[int](8)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_ = bh.AcquirePermit(ctx)
+				bh.ReleasePermit()
+			}
+		})
+	})
+}
+
 // ourPipeline is the documented composition: fallback → retry → breaker →
 // bulkhead → timeout.
 func ourPipeline() Policy[int] {

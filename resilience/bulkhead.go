@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,17 +31,56 @@ type BulkheadOptions struct {
 // small rejects calls under normal peaks; pools fragment capacity that a
 // shared pool would have used fully.
 //
-// A Bulkhead is safe for concurrent use. It is a [Guard]; use [Guarded] to
-// put it in a [Pipeline].
+// A slot is taken as a [BulkheadSlot] value and given back by its Release,
+// which frees the slot once however often it is called: there is no way to
+// give back a slot that was not taken, or to give one back twice, so a
+// misuse can neither block the caller nor let more calls in than the pool
+// holds.
+//
+//	slot, err := b.Acquire(ctx)
+//	if err != nil {
+//		return err // wraps ErrBulkheadFull
+//	}
+//	defer slot.Release()
+//
+// A Bulkhead is safe for concurrent use. Make one with [NewBulkhead]: the
+// zero value has no slots, and its Acquire and Enter return an error
+// wrapping [ErrInvalidConfig]. It is a [Guard]; use [Guarded] to put it in
+// a [Pipeline].
 type Bulkhead struct {
-	name       string
-	sem        chan struct{}
+	name string
+	// free holds the indexes of the free slots: Acquire receives one,
+	// Release sends it back. Only a slot that was taken is sent back, so
+	// the send never blocks.
+	free chan uint32
+	// gens counts, per slot, its acquisitions and releases: odd while the
+	// slot is held. A BulkheadSlot remembers the odd value it was given,
+	// and its Release frees the slot only while the value is unchanged.
+	gens       []atomic.Uint64
 	maxWaiting int64
 	maxWait    time.Duration
 	now        func() time.Time
 
 	waiting                      atomic.Int64
 	admitted, rejectedN, waitedN counter
+}
+
+// BulkheadSlot is one slot of a [Bulkhead], held from [Bulkhead.TryAcquire]
+// or [Bulkhead.Acquire] until Release. It is a small value that costs no
+// allocation; copies of it are the same slot.
+type BulkheadSlot struct {
+	b   *Bulkhead
+	i   uint32
+	gen uint64 // the slot's generation when it was taken: odd
+}
+
+// Release gives the slot back to its bulkhead. Only the first Release of a
+// slot (or of any copy of it) frees it; later calls, and Release on the
+// zero BulkheadSlot, do nothing. It never blocks.
+func (s BulkheadSlot) Release() {
+	if s.b != nil && s.b.gens[s.i].CompareAndSwap(s.gen, s.gen+1) {
+		s.b.free <- s.i
+	}
 }
 
 // BulkheadStats is a snapshot of a bulkhead.
@@ -51,11 +91,14 @@ type BulkheadStats struct {
 	Admitted, Rejected, Waited uint64
 }
 
-// NewBulkhead returns a pool of maxConcurrent (≥ 1) slots.
+// NewBulkhead returns a pool of maxConcurrent (≥ 1) slots. Its memory
+// grows with maxConcurrent: each slot has a word of state.
 func NewBulkhead(maxConcurrent int, opts BulkheadOptions) (*Bulkhead, error) {
 	switch {
 	case maxConcurrent < 1:
 		return nil, configError("bulkhead %q needs maxConcurrent >= 1, got %d", opts.Name, maxConcurrent)
+	case int64(maxConcurrent) > math.MaxUint32:
+		return nil, configError("bulkhead %q needs maxConcurrent <= %d, got %d", opts.Name, uint32(math.MaxUint32), maxConcurrent)
 	case opts.MaxWaiting < 0:
 		return nil, configError("bulkhead %q MaxWaiting must not be negative, got %d", opts.Name, opts.MaxWaiting)
 	case opts.MaxWait < 0:
@@ -64,34 +107,48 @@ func NewBulkhead(maxConcurrent int, opts BulkheadOptions) (*Bulkhead, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Bulkhead{name: opts.Name, sem: make(chan struct{}, maxConcurrent), maxWaiting: int64(opts.MaxWaiting), maxWait: opts.MaxWait, now: opts.Now}, nil
+	b := &Bulkhead{
+		name: opts.Name, free: make(chan uint32, maxConcurrent), gens: make([]atomic.Uint64, maxConcurrent),
+		maxWaiting: int64(opts.MaxWaiting), maxWait: opts.MaxWait, now: opts.Now,
+	}
+	for i := range maxConcurrent {
+		b.free <- uint32(i)
+	}
+	return b, nil
 }
 
-// TryAcquire takes a slot if one is free, without waiting.
-func (b *Bulkhead) TryAcquire() bool {
+// take hands out slot i, just received from b.free.
+func (b *Bulkhead) take(i uint32) BulkheadSlot {
+	b.admitted.add()
+	return BulkheadSlot{b: b, i: i, gen: b.gens[i].Add(1)}
+}
+
+// TryAcquire takes a slot if one is free, without waiting. The zero
+// Bulkhead has none.
+func (b *Bulkhead) TryAcquire() (BulkheadSlot, bool) {
 	select {
-	case b.sem <- struct{}{}:
-		b.admitted.add()
-		return true
+	case i := <-b.free:
+		return b.take(i), true
 	default:
-		return false
+		return BulkheadSlot{}, false
 	}
 }
 
-// Release frees a slot taken by TryAcquire or Enter.
-func (b *Bulkhead) Release() { <-b.sem }
-
-// Enter takes a slot, waiting in the queue if there is room. It returns a
-// [*PolicyError] wrapping [ErrBulkheadFull] (and the context's error, if
-// the wait ended with it) when it cannot.
-func (b *Bulkhead) Enter(ctx context.Context) (Permit, error) {
-	if b.TryAcquire() {
-		return Permit{Start: b.now(), Ctx: ctx}, nil
+// Acquire takes a slot, waiting in the queue if there is room. It returns
+// a [*PolicyError] wrapping [ErrBulkheadFull] (and the context's error, if
+// the wait ended with it) when it cannot, and an error wrapping
+// [ErrInvalidConfig] at once for a Bulkhead not made by [NewBulkhead].
+func (b *Bulkhead) Acquire(ctx context.Context) (BulkheadSlot, error) {
+	if b == nil || b.free == nil {
+		return BulkheadSlot{}, b.unusable()
+	}
+	if s, ok := b.TryAcquire(); ok {
+		return s, nil
 	}
 	if b.waiting.Add(1) > b.maxWaiting {
 		b.waiting.Add(-1)
 		b.rejectedN.add()
-		return Permit{}, rejected("bulkhead", b.name, ErrBulkheadFull, nil)
+		return BulkheadSlot{}, rejected("bulkhead", b.name, ErrBulkheadFull, nil)
 	}
 	defer b.waiting.Add(-1)
 	var timeout <-chan time.Time
@@ -101,26 +158,49 @@ func (b *Bulkhead) Enter(ctx context.Context) (Permit, error) {
 		timeout = t.C
 	}
 	select {
-	case b.sem <- struct{}{}:
-		b.admitted.add()
+	case i := <-b.free:
 		b.waitedN.add()
-		return Permit{Start: b.now(), Ctx: ctx}, nil
+		return b.take(i), nil
 	case <-timeout:
 		b.rejectedN.add()
-		return Permit{}, rejected("bulkhead", b.name, ErrBulkheadFull, context.DeadlineExceeded)
+		return BulkheadSlot{}, rejected("bulkhead", b.name, ErrBulkheadFull, context.DeadlineExceeded)
 	case <-ctx.Done():
 		b.rejectedN.add()
-		return Permit{}, rejected("bulkhead", b.name, ErrBulkheadFull, context.Cause(ctx))
+		return BulkheadSlot{}, rejected("bulkhead", b.name, ErrBulkheadFull, context.Cause(ctx))
 	}
 }
 
-// Exit frees the permit's slot.
-func (b *Bulkhead) Exit(Permit, error) { b.Release() }
+// unusable is the error of a nil or zero Bulkhead, which has no slots.
+func (b *Bulkhead) unusable() error {
+	if b == nil {
+		return configError("bulkhead: nil *Bulkhead")
+	}
+	return configError("bulkhead %q has no slots: make it with NewBulkhead or NewBulkheads", b.name)
+}
+
+// Enter is Acquire for a [Guard]: the permit carries the slot, which
+// [Bulkhead.Exit] releases.
+func (b *Bulkhead) Enter(ctx context.Context) (Permit, error) {
+	s, err := b.Acquire(ctx)
+	if err != nil {
+		return Permit{}, err
+	}
+	return Permit{Start: b.now(), Ctx: ctx, slot: s}, nil
+}
+
+// Exit releases the permit's slot. Like [BulkheadSlot.Release], it frees a
+// slot only once, and does nothing for a permit that holds none (the zero
+// Permit, one Exit already released, or one another guard issued).
+func (b *Bulkhead) Exit(p Permit, _ error) {
+	if p.slot.b == b {
+		p.slot.Release()
+	}
+}
 
 // Stats returns a snapshot of the pool.
 func (b *Bulkhead) Stats() BulkheadStats {
 	return BulkheadStats{
-		InUse: len(b.sem), Waiting: int(b.waiting.Load()), Capacity: cap(b.sem),
+		InUse: cap(b.free) - len(b.free), Waiting: int(b.waiting.Load()), Capacity: cap(b.free),
 		Admitted: b.admitted.load(), Rejected: b.rejectedN.load(), Waited: b.waitedN.load(),
 	}
 }
@@ -145,7 +225,9 @@ func NewBulkheads(maxConcurrent int, opts BulkheadOptions) (*Bulkheads, error) {
 	return &Bulkheads{size: maxConcurrent, opts: opts, pools: map[string]*Bulkhead{}}, nil
 }
 
-// For returns the pool of dependency, creating it on first use.
+// For returns the pool of dependency, creating it on first use. The pools
+// of a zero Bulkheads (not made by [NewBulkheads]) have no slots: their
+// Acquire and Enter return an error wrapping [ErrInvalidConfig].
 func (s *Bulkheads) For(dependency string) *Bulkhead {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,7 +235,12 @@ func (s *Bulkheads) For(dependency string) *Bulkhead {
 	if b == nil {
 		o := s.opts
 		o.Name = dependency
-		b, _ = NewBulkhead(s.size, o) // options were validated by NewBulkheads
+		if b, _ = NewBulkhead(s.size, o); b == nil { // NewBulkheads validated the options
+			b = &Bulkhead{name: dependency}
+		}
+		if s.pools == nil {
+			s.pools = map[string]*Bulkhead{}
+		}
 		s.pools[dependency] = b
 	}
 	return b

@@ -19,6 +19,8 @@ type Permit struct {
 	Start time.Time
 	// Ctx is the context the call must run under; a guard may derive it.
 	Ctx context.Context
+
+	slot BulkheadSlot // the slot a Bulkhead gave, released by its Exit
 }
 
 // Guard is a policy that decides whether a call may run and learns from its

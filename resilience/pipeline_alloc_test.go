@@ -41,3 +41,17 @@ func TestPipelineSuccessPathAllocations(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Equal(t, 1, v)
 }
+
+// A bulkhead slot is a value: taking and giving one back allocates nothing.
+func TestBulkheadSlotAllocations(t *testing.T) {
+	ctx := context.Background()
+	b := must(NewBulkhead(8, BulkheadOptions{}))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		s, _ := b.Acquire(ctx)
+		s.Release()
+		s, _ = b.TryAcquire()
+		s.Release()
+		p, _ := b.Enter(ctx)
+		b.Exit(p, nil)
+	}))
+}
