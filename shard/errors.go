@@ -34,6 +34,11 @@ var (
 	// ErrPartialResult is wrapped by [*PartialError]: a cross-shard query
 	// where some shards failed, so its result is incomplete.
 	ErrPartialResult = errors.New("shard: partial result")
+	// ErrStoreScan reports a [Store] whose Scan broke its contract by
+	// returning keys before the start it was given: paging through such a
+	// store would never end, so the router and the migration stop with
+	// this error instead.
+	ErrStoreScan = errors.New("shard: store scan went backwards")
 	// ErrMigrationState reports a migration step called out of order, such
 	// as [Migration.Switch] before a successful [Migration.Verify].
 	ErrMigrationState = errors.New("shard: migration step out of order")

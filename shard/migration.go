@@ -275,6 +275,9 @@ func (m *Migration) Copy(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("shard: scanning %q: %w", name, err)
 			}
+			if err := checkScanProgress(page, start); err != nil {
+				return fmt.Errorf("shard: scanning %q: %w", name, err)
+			}
 			if len(page) == 0 {
 				break
 			}

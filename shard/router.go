@@ -190,6 +190,11 @@ func (e *PartialError) Unwrap() []error {
 // skip keys the shard does not own (with [Router.ShardFor]) if stale
 // copies may exist.
 func Scatter[T any](ctx context.Context, r *Router, q func(ctx context.Context, shard string, s Store) (T, error)) ([]T, []string, error) {
+	if r == nil || q == nil {
+		// q runs on goroutines of its own, where a nil function would
+		// crash the process rather than fail the call.
+		return nil, nil, fmt.Errorf("%w: Scatter needs a router and a query (router nil: %t, query nil: %t)", ErrInvalidConfig, r == nil, q == nil)
+	}
 	return scatter(ctx, r, nil, func(ctx context.Context, i int, s Store) (T, error) { return q(ctx, r.nodes[i].Name, s) })
 }
 
@@ -319,6 +324,9 @@ func walk(ctx context.Context, s Store, start, end string, pageSize int, fn func
 		if err != nil {
 			return err
 		}
+		if err := checkScanProgress(page, start); err != nil {
+			return err
+		}
 		if len(page) > 0 && !fn(page) {
 			return nil
 		}
@@ -327,6 +335,19 @@ func walk(ctx context.Context, s Store, start, end string, pageSize int, fn func
 		}
 		start = page[len(page)-1].Key + "\x00"
 	}
+}
+
+// checkScanProgress returns an error wrapping [ErrStoreScan] when the last
+// key of a page lies before the start it was asked from: the next page
+// would start no later than this one, and paging would never end.
+func checkScanProgress(page []KV, start string) error {
+	if len(page) == 0 {
+		return nil
+	}
+	if last := page[len(page)-1].Key; last < start {
+		return fmt.Errorf("%w: Scan from %q returned %q", ErrStoreScan, start, last)
+	}
+	return nil
 }
 
 // walkOwned is walk over shard i that passes fn only the keys the

@@ -326,3 +326,58 @@ func TestRouter_TopNMatchesFullSort(t *testing.T) {
 		assert.Equal(t, keysOf(want[:min(n, len(want))]), keysOf(got), "n=%d", n)
 	}
 }
+
+// startBlind is a broken Store whose Scan ignores its start, so every page
+// is the first one.
+type startBlind struct{ MemStore }
+
+func (s *startBlind) Scan(ctx context.Context, _, end string, limit int) ([]KV, error) {
+	return s.MemStore.Scan(ctx, "", end, limit)
+}
+
+// Paging through a store whose Scan ignores its start would never end:
+// the router's queries and the migration's copy, verify and cleanup stop
+// at once with ErrStoreScan instead of looping until the context ends.
+func TestStoreScanThatGoesBackwardsFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	from, err := NewRing(NodesNamed("a"), RingOptions{})
+	require.NoError(t, err)
+	to, err := NewRing(NodesNamed("a", "b", "c"), RingOptions{})
+	require.NoError(t, err)
+	blind := &startBlind{}
+	stores := map[string]Store{"a": blind, "b": &MemStore{}, "c": &MemStore{}}
+	r, err := NewRouter(from, stores, RouterOptions{})
+	require.NoError(t, err)
+	for i := range scanPage + 1 {
+		require.NoError(t, r.Put(ctx, fmt.Sprintf("key-%05d", i), []byte("v")))
+	}
+
+	_, err = r.Count(ctx, "", "")
+	require.ErrorIs(t, err, ErrStoreScan)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
+	_, err = r.TopN(ctx, "", "", 1, func(a, b KV) int { return 0 })
+	require.ErrorIs(t, err, ErrStoreScan)
+
+	m, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: 10})
+	require.NoError(t, err)
+	err = m.Copy(ctx)
+	require.ErrorIs(t, err, ErrStoreScan)
+	assert.ErrorContains(t, err, `"a"`)
+	_, err = m.Verify(ctx)
+	require.ErrorIs(t, err, ErrStoreScan)
+}
+
+// Scatter runs the query on goroutines of its own, where a nil function
+// would crash the process: it is refused instead.
+func TestScatterNilQuery(t *testing.T) {
+	ring, err := NewRing(NodesNamed("a"), RingOptions{})
+	require.NoError(t, err)
+	r, err := NewRouter(ring, map[string]Store{"a": &MemStore{}}, RouterOptions{})
+	require.NoError(t, err)
+	_, _, err = Scatter[int](t.Context(), r, nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, "query nil: true")
+	_, _, err = Scatter(t.Context(), nil, func(context.Context, string, Store) (int, error) { return 0, nil })
+	require.ErrorIs(t, err, ErrInvalidConfig)
+}

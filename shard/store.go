@@ -31,7 +31,8 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Scan returns the keys k with start ≤ k < end in ascending order, at
 	// most limit of them (limit ≤ 0: all). An empty end means no upper
-	// bound.
+	// bound. The router and the migration page through a store by Scan;
+	// a page that ends before its start fails them with [ErrStoreScan].
 	Scan(ctx context.Context, start, end string, limit int) ([]KV, error)
 }
 
