@@ -205,6 +205,9 @@ func (b *CircuitBreaker[T]) State() State {
 // is already done, Execute returns its error without counting anything.
 func (b *CircuitBreaker[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if b == nil || b.cb == nil {
+		return zero, notMade("circuit breaker", "NewCircuitBreaker")
+	}
 	if fn == nil {
 		return zero, configError("breaker %q: nil function", b.name)
 	}

@@ -71,6 +71,9 @@ func NewBudget(ratio float64, opts BudgetOptions) (*Budget, error) {
 // RecordRequest counts one first attempt; see [Budget.RecordRequestAt].
 func (b *Budget) RecordRequest() { b.RecordRequestAt(b.now()) }
 
+// made reports whether NewBudget made b: the zero Budget has no window.
+func (b *Budget) made() bool { return len(b.ring.a) > 0 }
+
 // RecordRequestAt counts one first attempt made at now.
 func (b *Budget) RecordRequestAt(now time.Time) {
 	b.mu.Lock()

@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -173,9 +174,9 @@ func (b *Bulkhead) Acquire(ctx context.Context) (BulkheadSlot, error) {
 // unusable is the error of a nil or zero Bulkhead, which has no slots.
 func (b *Bulkhead) unusable() error {
 	if b == nil {
-		return configError("bulkhead: nil *Bulkhead")
+		return notMade("nil *Bulkhead", "NewBulkhead")
 	}
-	return configError("bulkhead %q has no slots: make it with NewBulkhead or NewBulkheads", b.name)
+	return notMade(fmt.Sprintf("bulkhead %q (it has no slots)", b.name), "NewBulkhead or NewBulkheads")
 }
 
 // Enter is Acquire for a [Guard]: the permit carries the slot, which

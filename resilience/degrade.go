@@ -124,6 +124,9 @@ func NewDegrader[T any](src StaleSource[T], opts DegraderOptions) (*Degrader[T],
 // value, stale = true and a nil error, or fn's error if there is no usable
 // stale value.
 func (d *Degrader[T]) Execute(ctx context.Context, key string, fn func(context.Context) (T, error)) (v T, stale bool, err error) {
+	if d == nil || d.src == nil {
+		return v, false, notMade("degrader", "NewDegrader")
+	}
 	if fn == nil {
 		return v, false, configError("degrader: nil function")
 	}

@@ -47,7 +47,8 @@ type MessageQueue interface {
 	Retry(ctx context.Context, m Message, reason string) error
 	// Dead acknowledges m and moves it to the dead-letter sink.
 	Dead(ctx context.Context, m Message, reason string, at time.Time) error
-	// DeadLetters returns up to n dead letters, oldest first.
+	// DeadLetters returns up to n dead letters, oldest first; none for
+	// n ≤ 0.
 	DeadLetters(ctx context.Context, n int) ([]DeadLetter, error)
 	// Recover makes messages delivered to this consumer but never
 	// acknowledged (it crashed or was stopped mid-message) deliverable
@@ -118,6 +119,9 @@ func NewDLQWorker(q MessageQueue, handler func(context.Context, Message) error, 
 // Run recovers unacknowledged messages, then processes messages until ctx
 // ends (returning nil) or the queue fails.
 func (w *DLQWorker) Run(ctx context.Context) error {
+	if w == nil || w.q == nil {
+		return notMade("dlq worker", "NewDLQWorker")
+	}
 	if err := w.q.Recover(ctx); err != nil {
 		return err
 	}
@@ -134,6 +138,9 @@ func (w *DLQWorker) Run(ctx context.Context) error {
 // ProcessOne receives at most one message and handles it; it reports
 // whether there was one.
 func (w *DLQWorker) ProcessOne(ctx context.Context) (bool, error) {
+	if w == nil || w.q == nil {
+		return false, notMade("dlq worker", "NewDLQWorker")
+	}
 	m, ok, err := w.q.Receive(ctx, w.o.Wait)
 	if err != nil || !ok {
 		return false, err
@@ -171,22 +178,29 @@ func (w *DLQWorker) Stats() DLQStats {
 }
 
 // MemoryQueue is an in-memory [MessageQueue]. It is safe for concurrent
-// use; the zero value is not usable, call [NewMemoryQueue].
+// use; the zero value is an empty queue ready to use.
 type MemoryQueue struct {
 	mu       sync.Mutex
 	ready    []Message          // guarded by mu
 	inflight map[string]Message // guarded by mu
 	dead     []DeadLetter       // guarded by mu
 	seq      uint64             // guarded by mu
-	notify   chan struct{}      // signalled on Publish/Retry/Recover
+	notify   chan struct{}      // guarded by mu (made lazily); signalled on Publish/Retry/Recover
 }
 
 // NewMemoryQueue returns an empty queue.
-func NewMemoryQueue() *MemoryQueue {
-	return &MemoryQueue{inflight: map[string]Message{}, notify: make(chan struct{}, 1)}
+func NewMemoryQueue() *MemoryQueue { return &MemoryQueue{} }
+
+// initLocked makes the map and channel of a zero queue. Requires q.mu.
+func (q *MemoryQueue) initLocked() {
+	if q.notify == nil {
+		q.inflight = map[string]Message{}
+		q.notify = make(chan struct{}, 1)
+	}
 }
 
 func (q *MemoryQueue) push(m Message) {
+	q.initLocked()
 	q.seq++
 	m.ID = strconv.FormatUint(q.seq, 10)
 	q.ready = append(q.ready, m)
@@ -210,6 +224,7 @@ func (q *MemoryQueue) Receive(ctx context.Context, wait time.Duration) (Message,
 	defer t.Stop()
 	for {
 		q.mu.Lock()
+		q.initLocked()
 		if len(q.ready) > 0 {
 			m := q.ready[0]
 			q.ready = q.ready[1:]
@@ -217,9 +232,10 @@ func (q *MemoryQueue) Receive(ctx context.Context, wait time.Duration) (Message,
 			q.mu.Unlock()
 			return m, true, nil
 		}
+		notify := q.notify
 		q.mu.Unlock()
 		select {
-		case <-q.notify:
+		case <-notify:
 		case <-t.C:
 			return Message{}, false, nil
 		case <-ctx.Done():
@@ -258,8 +274,11 @@ func (q *MemoryQueue) Dead(_ context.Context, m Message, reason string, at time.
 	return nil
 }
 
-// DeadLetters implements [MessageQueue].
+// DeadLetters implements [MessageQueue]; n ≤ 0 returns none.
 func (q *MemoryQueue) DeadLetters(_ context.Context, n int) ([]DeadLetter, error) {
+	if n <= 0 {
+		return nil, nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]DeadLetter(nil), q.dead[:min(n, len(q.dead))]...), nil
@@ -285,6 +304,7 @@ func (q *MemoryQueue) Recover(context.Context) error {
 	}
 	clear(q.inflight)
 	q.ready = append(back, q.ready...)
+	q.initLocked()
 	select {
 	case q.notify <- struct{}{}:
 	default:
@@ -473,7 +493,7 @@ func (q *RedisStreamQueue) Dead(ctx context.Context, m Message, reason string, a
 	return err
 }
 
-// DeadLetters implements [MessageQueue].
+// DeadLetters implements [MessageQueue]; n ≤ 0 returns none.
 func (q *RedisStreamQueue) DeadLetters(ctx context.Context, n int) ([]DeadLetter, error) {
 	if n <= 0 {
 		return nil, nil

@@ -61,6 +61,17 @@
 // function — is an error wrapping [ErrInvalidConfig] that names the value;
 // no constructor or Execute panics on bad input.
 //
+// Make each policy, guard and worker with its constructor. Called on a
+// value its constructor did not make (the zero value or a nil pointer),
+// Execute, Enter, [Bulkhead.Acquire], [SharedBreaker.Allow] and
+// [DLQWorker.Run] return at once an error wrapping [ErrInvalidConfig] that
+// says so. [MemoryQueue], [MemoryBreakerStore], [Switches] and
+// [FaultInjector] (which then injects nothing) work from their zero value.
+//
+// No call blocks on a misuse: a [Bulkhead] hands out slots as
+// [BulkheadSlot] values whose Release frees the slot once however often it
+// is called, so there is no release without an acquire to wait on.
+//
 // # Errors
 //
 // A policy that rejects a call or gives up returns a [*PolicyError] naming

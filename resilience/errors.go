@@ -94,6 +94,12 @@ func rejected(policy, name string, kind, cause error) error {
 	return &PolicyError{Policy: policy, Name: name, Kind: kind, Cause: cause}
 }
 
+// notMade is the error of a call on a value its constructor did not make
+// (the zero value or a nil pointer), which has no configuration to run on.
+func notMade(what, constructor string) error {
+	return configError("%s not made by %s", what, constructor)
+}
+
 // configError returns an error wrapping ErrInvalidConfig whose message
 // starts with "resilience: " and names the bad value.
 func configError(format string, args ...any) error {

@@ -81,7 +81,8 @@ func Periodic(period, active time.Duration) (func(time.Time) bool, error) {
 // HTTP clients ([FaultInjector.RoundTripper]). Use it in tests and game
 // days to prove that the other policies do their job.
 //
-// A FaultInjector is safe for concurrent use. It is a [Guard].
+// A FaultInjector is safe for concurrent use; the zero value injects
+// nothing. It is a [Guard].
 type FaultInjector struct {
 	o FaultOptions
 
@@ -209,7 +210,11 @@ func (f *FaultInjector) Enter(ctx context.Context) (Permit, error) {
 		<-ctx.Done()
 		return Permit{}, rejected("fault", f.o.Name, ErrInjected, context.Cause(ctx))
 	}
-	return Permit{Start: f.o.Now(), Ctx: ctx}, nil
+	now := time.Now
+	if f.o.Now != nil {
+		now = f.o.Now
+	}
+	return Permit{Start: now(), Ctx: ctx}, nil
 }
 
 // Exit does nothing: an injector does not learn from outcomes.

@@ -34,8 +34,12 @@ func NewLatencyTracker(q float64, size int) (*LatencyTracker, error) {
 	return &LatencyTracker{q: q, ring: make([]time.Duration, size), scratch: make([]time.Duration, size)}, nil
 }
 
-// Record adds one latency.
+// Record adds one latency. The zero LatencyTracker has no room and keeps
+// none: its Quantile stays at zero samples.
 func (t *LatencyTracker) Record(d time.Duration) {
+	if len(t.ring) == 0 {
+		return
+	}
 	t.mu.Lock()
 	t.ring[t.next] = d
 	t.next = (t.next + 1) % len(t.ring)
@@ -130,6 +134,8 @@ func NewHedge[T any](opts HedgeOptions) (*Hedge[T], error) {
 		return nil, configError("hedge MaxHedges must be >= 1, got %d", opts.MaxHedges)
 	case opts.MinSamples < 1:
 		return nil, configError("hedge MinSamples must be >= 1, got %d", opts.MinSamples)
+	case opts.Budget != nil && !opts.Budget.made():
+		return nil, notMade("hedge Budget", "NewBudget")
 	}
 	tr, err := NewLatencyTracker(opts.Quantile, 1000)
 	if err != nil {
@@ -171,6 +177,9 @@ type hedgeResult[T any] struct {
 // success, or the last error once every request sent has failed.
 func (h *Hedge[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if h == nil || h.tracker == nil {
+		return zero, notMade("hedge", "NewHedge")
+	}
 	if fn == nil {
 		return zero, configError("hedge %q: nil function", h.name)
 	}

@@ -107,6 +107,10 @@ func NewPipeline[T any](policies ...Policy[T]) (*Pipeline[T], error) {
 
 // Execute runs fn through every policy of the pipeline.
 func (p *Pipeline[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	if p == nil || len(p.policies) == 0 {
+		var zero T
+		return zero, notMade("pipeline", "NewPipeline")
+	}
 	if fn == nil {
 		var zero T
 		return zero, configError("pipeline: nil function")
@@ -214,6 +218,9 @@ func NewTimeoutWith[T any](d time.Duration, opts TimeoutOptions) (*Timeout[T], e
 // Execute runs fn with the deadline.
 func (t *Timeout[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if t == nil || t.withTimeout == nil {
+		return zero, notMade("timeout", "NewTimeout")
+	}
 	if fn == nil {
 		return zero, configError("timeout %q: nil function", t.name)
 	}
@@ -264,6 +271,9 @@ func NewFallbackFunc[T any](fn func(ctx context.Context, err error) (T, error), 
 // Execute runs fn, and the fallback if fn fails with an accepted error.
 func (f *Fallback[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if f == nil || f.fn == nil {
+		return zero, notMade("fallback", "NewFallbackValue or NewFallbackFunc")
+	}
 	if fn == nil {
 		return zero, configError("fallback: nil function")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -106,6 +107,9 @@ func NewRetry[T any](opts RetryOptions) (*Retry[T], error) {
 	if opts.MaxElapsed < 0 {
 		return nil, configError("retry MaxElapsed must not be negative, got %v", opts.MaxElapsed)
 	}
+	if opts.Budget != nil && !opts.Budget.made() {
+		return nil, notMade("retry "+strconv.Quote(opts.Name)+" Budget", "NewBudget")
+	}
 	bo, err := opts.Backoff.withDefaults()
 	if err != nil {
 		return nil, err
@@ -160,6 +164,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // the last error, when ctx ends while waiting.
 func (r *Retry[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if r == nil || r.sleep == nil {
+		return zero, notMade("retry", "NewRetry")
+	}
 	if fn == nil {
 		return zero, configError("retry %q: nil function", r.name)
 	}

@@ -233,6 +233,9 @@ func (b *SharedBreaker[T]) storeCtx(ctx context.Context) (context.Context, conte
 // callbacks); every allowed call must be followed by
 // [SharedBreaker.Done].
 func (b *SharedBreaker[T]) Allow(ctx context.Context) (gen uint64, err error) {
+	if b == nil || b.store == nil {
+		return 0, notMade("shared breaker", "NewSharedBreaker")
+	}
 	now := b.now()
 	b.mu.Lock()
 	st, fresh := b.cached, b.valid && now.Sub(b.cachedAt) < b.ttl
@@ -299,6 +302,9 @@ func (b *SharedBreaker[T]) Done(ctx context.Context, gen uint64, took time.Durat
 // call returns a [*PolicyError] wrapping [ErrOpen] without running fn.
 func (b *SharedBreaker[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
+	if b == nil || b.store == nil {
+		return zero, notMade("shared breaker", "NewSharedBreaker")
+	}
 	if fn == nil {
 		return zero, configError("shared breaker %q: nil function", b.name)
 	}
@@ -350,7 +356,8 @@ var _ Policy[int] = (*SharedBreaker[int])(nil)
 // MemoryBreakerStore is a [BreakerStore] in process memory: instances in
 // one process share state through it, and simulations drive it on virtual
 // time (it reads no clock of its own). It applies exactly the rules of the
-// Redis store's scripts. It is safe for concurrent use.
+// Redis store's scripts. It is safe for concurrent use; the zero value is
+// an empty store ready to use.
 type MemoryBreakerStore struct {
 	mu       sync.Mutex
 	breakers map[string]*memBreaker // guarded by mu
@@ -373,6 +380,9 @@ func (s *MemoryBreakerStore) get(name string, now time.Time) *memBreaker {
 	m := s.breakers[name]
 	if m == nil {
 		m = &memBreaker{req: map[int64]int{}, fail: map[int64]int{}}
+		if s.breakers == nil {
+			s.breakers = map[string]*memBreaker{}
+		}
 		s.breakers[name] = m
 	}
 	if m.st.State == StateOpen && !now.Before(m.st.OpenUntil) {

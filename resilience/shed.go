@@ -216,6 +216,9 @@ func (l *LoadShedder) gradient(latency time.Duration, dropped bool) {
 
 // Enter admits the request or returns a [*PolicyError] wrapping [ErrShed].
 func (l *LoadShedder) Enter(ctx context.Context) (Permit, error) {
+	if l == nil || l.now == nil {
+		return Permit{}, notMade("load shedder", "NewLoadShedder")
+	}
 	if !l.TryAcquire() {
 		return Permit{}, rejected("shed", l.name, ErrShed, nil)
 	}
@@ -232,6 +235,12 @@ func (l *LoadShedder) Exit(p Permit, err error) {
 // Middleware sheds requests to next past the limit, answering 503 Service
 // Unavailable with a Retry-After header.
 func (l *LoadShedder) Middleware(next http.Handler) http.Handler {
+	if l == nil || l.now == nil {
+		err := notMade("load shedder", "NewLoadShedder")
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !l.TryAcquire() {
 			w.Header().Set("Retry-After", l.retryAfter)

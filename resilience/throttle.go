@@ -128,6 +128,9 @@ func (t *AdaptiveThrottle) RecordAt(now time.Time, accepted bool) {
 // Enter lets the call through or rejects it with a [*PolicyError] wrapping
 // [ErrThrottled].
 func (t *AdaptiveThrottle) Enter(ctx context.Context) (Permit, error) {
+	if t == nil || t.now == nil {
+		return Permit{}, notMade("throttle", "NewAdaptiveThrottle")
+	}
 	now := t.now()
 	if !t.AllowAt(now, t.rand()) {
 		return Permit{}, rejected("throttle", t.name, ErrThrottled, nil)

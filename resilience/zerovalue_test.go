@@ -1,0 +1,114 @@
+package resilience
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A policy, guard or worker its constructor did not make (the zero value,
+// or a nil pointer) has no configuration to run on: the call that would
+// use it returns an error wrapping ErrInvalidConfig at once — it neither
+// panics nor blocks, and it leaves no lock held for the next call.
+func TestZeroValuesFailClearly(t *testing.T) {
+	fn := func(context.Context) (int, error) { return 1, nil }
+	for _, c := range []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Bulkhead.Acquire", func(ctx context.Context) error { var b Bulkhead; _, err := b.Acquire(ctx); return err }},
+		{"Timeout", func(ctx context.Context) error { var p Timeout[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"Fallback", func(ctx context.Context) error { var p Fallback[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"Retry", func(ctx context.Context) error { var p Retry[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"CircuitBreaker", func(ctx context.Context) error { var p CircuitBreaker[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"SharedBreaker", func(ctx context.Context) error { var p SharedBreaker[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"SharedBreaker.Allow", func(ctx context.Context) error { var p SharedBreaker[int]; _, err := p.Allow(ctx); return err }},
+		{"Hedge", func(ctx context.Context) error { var p Hedge[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"Pipeline", func(ctx context.Context) error { var p Pipeline[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"nil *Pipeline", func(ctx context.Context) error { var p *Pipeline[int]; _, err := p.Execute(ctx, fn); return err }},
+		{"Degrader", func(ctx context.Context) error {
+			var d Degrader[int]
+			_, _, err := d.Execute(ctx, "k", func(context.Context) (int, error) { return 0, ErrOpen })
+			return err
+		}},
+		{"AdaptiveThrottle.Enter", func(ctx context.Context) error { var g AdaptiveThrottle; _, err := g.Enter(ctx); return err }},
+		{"LoadShedder.Enter", func(ctx context.Context) error { var g LoadShedder; _, err := g.Enter(ctx); return err }},
+		{"DLQWorker.Run", func(ctx context.Context) error { var w DLQWorker; return w.Run(ctx) }},
+		{"DLQWorker.ProcessOne", func(ctx context.Context) error { var w DLQWorker; _, err := w.ProcessOne(ctx); return err }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var err error
+				require.NotPanics(t, func() { err = c.call(t.Context()) })
+				require.ErrorIs(t, err, ErrInvalidConfig)
+				assert.ErrorContains(t, err, "not made by New")
+			})
+		})
+	}
+}
+
+// The zero LoadShedder's middleware answers 500 naming the mistake, not a
+// 503 that would tell clients to come back later.
+func TestZeroLoadShedderMiddleware(t *testing.T) {
+	var l LoadShedder
+	w := httptest.NewRecorder()
+	l.Middleware(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, http.StatusInternalServerError, w.Code)
+	assert.Contains(t, w.Body.String(), "NewLoadShedder")
+}
+
+// The in-memory stores and the fault injector work from their zero value,
+// as the standard library's containers do.
+func TestZeroValuesThatWork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		var q MemoryQueue
+		_, err := q.Publish(ctx, []byte("a"))
+		require.NoError(t, err)
+		m, ok, err := q.Receive(ctx, time.Second)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, q.Dead(ctx, m, "boom", time.Now()))
+		dls, err := q.DeadLetters(ctx, -1)
+		require.NoError(t, err)
+		assert.Empty(t, dls)
+		dls, err = q.DeadLetters(ctx, 10)
+		require.NoError(t, err)
+		assert.Len(t, dls, 1)
+		_, ok, err = q.Receive(ctx, time.Second) // nothing left: waits the full second
+		require.NoError(t, err)
+		assert.False(t, ok)
+
+		var s MemoryBreakerStore
+		st, err := s.Load(ctx, "b", time.Now(), BreakerRules{})
+		require.NoError(t, err)
+		assert.Equal(t, StateClosed, st.State)
+
+		var f FaultInjector
+		p, err := f.Enter(ctx)
+		require.NoError(t, err)
+		f.Exit(p, nil)
+
+		var lt LatencyTracker
+		lt.Record(time.Millisecond) // keeps nothing, and holds no lock after
+		q95, n := lt.Quantile()
+		assert.Zero(t, q95)
+		assert.Zero(t, n)
+	})
+}
+
+// A Budget its constructor did not make has no window to count in: Retry
+// and Hedge refuse it when they are made, not on their first call.
+func TestZeroBudgetRefused(t *testing.T) {
+	_, err := NewRetry[int](RetryOptions{MaxAttempts: 2, Budget: &Budget{}})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, "not made by NewBudget")
+	_, err = NewHedge[int](HedgeOptions{Budget: &Budget{}})
+	require.ErrorIs(t, err, ErrInvalidConfig)
+}
