@@ -163,10 +163,15 @@ func (l *LoadShedder) TryAcquire() bool {
 
 // Release ends a request admitted by TryAcquire that took latency; dropped
 // marks one that failed because of overload (a timeout), which counts
-// like a slow one.
+// like a slow one. A Release with no request in flight does nothing: it
+// has no request to end, and must not let one more in than the limit.
 func (l *LoadShedder) Release(latency time.Duration, dropped bool) {
 	now := l.now()
 	l.mu.Lock()
+	if l.inFlight == 0 {
+		l.mu.Unlock()
+		return
+	}
 	l.inFlight--
 	old := int(l.limit)
 	if l.algo == ShedGradient {
@@ -226,8 +231,12 @@ func (l *LoadShedder) Enter(ctx context.Context) (Permit, error) {
 }
 
 // Exit releases the request, with its latency; an error ending in a
-// deadline counts as a drop.
+// deadline counts as a drop. The zero Permit holds no request: its Exit
+// does nothing.
 func (l *LoadShedder) Exit(p Permit, err error) {
+	if p == (Permit{}) {
+		return
+	}
 	dropped := err != nil && p.Ctx != nil && p.Ctx.Err() == context.DeadlineExceeded
 	l.Release(l.now().Sub(p.Start), dropped)
 }

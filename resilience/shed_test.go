@@ -83,3 +83,16 @@ func TestLoadShedderGradient(t *testing.T) {
 	_, err = NewLoadShedder(ShedderOptions{Algorithm: ShedAlgorithm(5)})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 }
+
+// A Release with no request in flight, or an Exit of a permit the shedder
+// did not issue, must not let one request more than the limit in.
+func TestLoadShedderReleaseWithoutAcquire(t *testing.T) {
+	l, err := NewLoadShedder(ShedderOptions{InitialLimit: 1, MaxLimit: 1})
+	require.NoError(t, err)
+	l.Release(time.Millisecond, false)
+	l.Exit(Permit{}, nil)
+	require.True(t, l.TryAcquire())
+	assert.False(t, l.TryAcquire(), "a stray Release raised the limit")
+	l.Release(time.Millisecond, false)
+	assert.Equal(t, ShedderStats{Limit: 1, Admitted: 1, Shed: 1}, l.Stats())
+}

@@ -138,8 +138,12 @@ func (t *AdaptiveThrottle) Enter(ctx context.Context) (Permit, error) {
 	return Permit{Start: now, Ctx: ctx}, nil
 }
 
-// Exit records whether the backend accepted the call.
+// Exit records whether the backend accepted the call. The zero Permit
+// stands for no call: its Exit records nothing.
 func (t *AdaptiveThrottle) Exit(p Permit, err error) {
+	if p == (Permit{}) {
+		return
+	}
 	if err != nil && p.Ctx != nil && p.Ctx.Err() != nil {
 		return // the caller gave up: says nothing about the backend
 	}

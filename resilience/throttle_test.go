@@ -59,3 +59,13 @@ func TestAdaptiveThrottleRejectsWhenBackendRefuses(t *testing.T) {
 	assert.Equal(t, 100, sent+throttled)
 	assert.Equal(t, uint64(throttled), th.Stats().Throttled)
 }
+
+// An Exit without an Enter (the zero Permit) records no accept: it must not
+// make a failing backend look healthy.
+func TestAdaptiveThrottleExitWithoutEnter(t *testing.T) {
+	th := must(NewAdaptiveThrottle(ThrottleOptions{}))
+	for range 10 {
+		th.Exit(Permit{}, nil)
+	}
+	assert.Zero(t, th.Stats().Accepts)
+}
