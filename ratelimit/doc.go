@@ -55,5 +55,7 @@
 // forms use [Options.Now], time.Now by default.
 //
 // All types are safe for concurrent use. Nothing in the package starts a
-// goroutine.
+// goroutine. Make limiters with their constructors: on a zero value,
+// every method that returns an error returns one wrapping
+// [ErrInvalidConfig] at once, and the zero [Middleware] answers 500.
 package ratelimit

@@ -192,6 +192,9 @@ func recoveryTime(l Limiter) time.Duration {
 
 // AllowN reports whether n events may happen now for key; see [KeyedLimiter].
 func (k *Keyed) AllowN(_ context.Context, key string, n int) (Decision, error) {
+	if k.now == nil {
+		return Decision{}, errNotMade("Keyed", "NewKeyed")
+	}
 	return k.AllowAt(k.now(), key, n)
 }
 
@@ -203,6 +206,9 @@ func (k *Keyed) Allow(key string) bool {
 
 // AllowAt is AllowN at the given time.
 func (k *Keyed) AllowAt(now time.Time, key string, n int) (Decision, error) {
+	if len(k.shards) == 0 {
+		return Decision{}, errNotMade("Keyed", "NewKeyed")
+	}
 	if key == "" {
 		return Decision{}, fmt.Errorf("%w: keyed limiters need a non-empty key", ErrEmptyKey)
 	}
@@ -235,6 +241,9 @@ func (k *Keyed) AllowAt(now time.Time, key string, n int) (Decision, error) {
 // Get returns key's limiter, creating it if needed, for callers that want
 // to Reserve or Wait on one key.
 func (k *Keyed) Get(key string) (Limiter, error) {
+	if len(k.shards) == 0 {
+		return nil, errNotMade("Keyed", "NewKeyed")
+	}
 	if key == "" {
 		return nil, fmt.Errorf("%w: keyed limiters need a non-empty key", ErrEmptyKey)
 	}

@@ -79,6 +79,9 @@ func (b *LeakyBucket) ReserveN(now time.Time, n int) (Decision, error) {
 // times one interval apart. It fails, taking no slot, when the slot lies
 // beyond ctx's deadline.
 func (b *LeakyBucket) Take(ctx context.Context) (time.Time, error) {
+	if err := checkN(1, b.limit.Burst); err != nil {
+		return time.Time{}, err
+	}
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
 	}

@@ -94,8 +94,13 @@ func (l Limit) validate(bucket bool) error {
 	return nil
 }
 
-// checkN validates a request for n events against a capacity.
+// checkN validates a request for n events against a capacity. Every
+// limiter a constructor made has a capacity of at least one; the zero
+// value has none.
 func checkN(n, capacity int) error {
+	if capacity < 1 {
+		return errNotMade("limiter", "its constructor (NewTokenBucket, New, NewMulti, ...)")
+	}
 	if n < 1 {
 		return fmt.Errorf("%w: n must be at least 1, got %d", ErrInvalidN, n)
 	}
@@ -103,6 +108,12 @@ func checkN(n, capacity int) error {
 		return fmt.Errorf("%w: n=%d is more than the %d the limit can ever grant at once", ErrExceedsLimit, n, capacity)
 	}
 	return nil
+}
+
+// errNotMade is the error of a call on a value its constructor did not
+// make (the zero value), which has no limit to enforce.
+func errNotMade(what, constructor string) error {
+	return fmt.Errorf("%w: %s not made by %s: the zero value has no limit", ErrInvalidConfig, what, constructor)
 }
 
 // Decision is the outcome of one request to a limiter: the facts a caller

@@ -122,6 +122,12 @@ func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
 
 // Handler returns next wrapped by the limit.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
+	if m.opts.Limiter == nil {
+		err := errNotMade("Middleware", "NewMiddleware")
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeProblem(w, http.StatusInternalServerError, err.Error())
+		})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, err := m.opts.Key(r)
 		if err == nil && key == "" {

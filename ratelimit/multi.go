@@ -59,7 +59,12 @@ func capacityOf(alg Algorithm, l Limit) int {
 }
 
 // Limit returns the first limit of the policy.
-func (m *Multi) Limit() Limit { return m.limiters[0].Limit() }
+func (m *Multi) Limit() Limit {
+	if len(m.limiters) == 0 {
+		return Limit{} // the zero Multi
+	}
+	return m.limiters[0].Limit()
+}
 
 // Limits returns every limit of the policy, in the order given.
 func (m *Multi) Limits() []Limit {

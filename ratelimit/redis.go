@@ -163,6 +163,9 @@ func (r *Redis) Key(key string) string { return r.opts.Prefix + "{" + key + "}" 
 // OnFailure and the error goes to OnError and Stats, not to the caller;
 // the returned error is only for bad input or a cancelled ctx.
 func (r *Redis) AllowN(ctx context.Context, key string, n int) (Decision, error) {
+	if r.client == nil {
+		return Decision{}, errNotMade("Redis limiter", "NewRedis")
+	}
 	if key == "" {
 		return Decision{}, fmt.Errorf("%w: keyed limiters need a non-empty key", ErrEmptyKey)
 	}
@@ -223,6 +226,9 @@ func (r *Redis) Stats() RedisStats {
 
 // Reset deletes key's state, as if it had never been seen.
 func (r *Redis) Reset(ctx context.Context, key string) error {
+	if r.client == nil {
+		return errNotMade("Redis limiter", "NewRedis")
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	if err := r.client.Del(ctx, r.Key(key)).Err(); err != nil {
