@@ -237,6 +237,9 @@ func NewCachedDirectory(src DirectorySource, nodes []Node, opts CachedDirectoryO
 // Lookup returns the index in nodes of key's shard, from the cache when a
 // fresh entry exists and from the source otherwise.
 func (c *CachedDirectory) Lookup(ctx context.Context, key string) (int, error) {
+	if c == nil || c.src == nil {
+		return -1, errNotMade("CachedDirectory", "NewCachedDirectory")
+	}
 	now := c.opts.Now()
 	e, ok := c.cache.Get(key)
 	if ok && now.Before(e.expires) {

@@ -83,4 +83,10 @@
 // store's; cross-shard queries are not snapshots (each shard answers at its
 // own moment) and cross-shard writes are not transactions, which is the
 // guide's "maintaining ACID properties across shards" challenge.
+//
+// Make every type with its constructor; only [MemStore] and
+// [MemCheckpoint] work from their zero value. Called on a [Router],
+// [Migration], [CachedDirectory] or Redis-backed type its constructor did
+// not make, every method that returns an error returns one wrapping
+// [ErrInvalidConfig] at once.
 package shard

@@ -43,3 +43,9 @@ var (
 	// as [Migration.Switch] before a successful [Migration.Verify].
 	ErrMigrationState = errors.New("shard: migration step out of order")
 )
+
+// errNotMade is the error of a call on a value its constructor did not
+// make (the zero value or a nil pointer), which has nothing to work on.
+func errNotMade(what, constructor string) error {
+	return fmt.Errorf("%w: %s not made by %s", ErrInvalidConfig, what, constructor)
+}

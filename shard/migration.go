@@ -199,6 +199,9 @@ func (m *Migration) lock(key string) *sync.Mutex {
 // owners returns key's old and new stores; old is nil when the key does
 // not move (or had no old shard).
 func (m *Migration) owners(key string) (oldS, newS Store, err error) {
+	if m == nil || m.from == nil {
+		return nil, nil, errNotMade("Migration", "NewMigration")
+	}
 	j := m.locateTo(key)
 	if j < 0 {
 		return nil, nil, fmt.Errorf("%w: key %q has no shard in the new layout", ErrNoShardForKey, key)
@@ -257,6 +260,9 @@ func (m *Migration) Delete(ctx context.Context, key string) error {
 // when cancelled; calling it again (or on a new Migration with the same
 // Checkpoint) continues.
 func (m *Migration) Copy(ctx context.Context) error {
+	if m == nil || m.from == nil {
+		return errNotMade("Migration", "NewMigration")
+	}
 	if m.Phase() == PhaseSwitched {
 		return fmt.Errorf("%w: Copy after Switch", ErrMigrationState)
 	}
@@ -356,6 +362,9 @@ type VerifyReport struct {
 // Verify checks that every moving key still on a source shard is on its
 // new shard. A clean report moves the migration to [PhaseVerified].
 func (m *Migration) Verify(ctx context.Context) (VerifyReport, error) {
+	if m == nil || m.from == nil {
+		return VerifyReport{}, errNotMade("Migration", "NewMigration")
+	}
 	var rep VerifyReport
 	for i, src := range m.fromSt {
 		name := m.fromNodes[i].Name
@@ -388,6 +397,9 @@ func (m *Migration) Verify(ctx context.Context) (VerifyReport, error) {
 // Switch ends the double-reads: from now on reads use only the new
 // layout. It requires a clean [Migration.Verify].
 func (m *Migration) Switch() error {
+	if m == nil || m.from == nil {
+		return errNotMade("Migration", "NewMigration")
+	}
 	if !m.phase.CompareAndSwap(int32(PhaseVerified), int32(PhaseSwitched)) && m.Phase() != PhaseSwitched {
 		return fmt.Errorf("%w: Switch in phase %v (want %v)", ErrMigrationState, m.Phase(), PhaseVerified)
 	}
@@ -397,6 +409,9 @@ func (m *Migration) Switch() error {
 // Router returns a [Router] over the new layout, for use after the
 // switch. A nil opts.ShardKey takes the migration's.
 func (m *Migration) Router(opts RouterOptions) (*Router, error) {
+	if m == nil || m.from == nil {
+		return nil, errNotMade("Migration", "NewMigration")
+	}
 	if m.Phase() != PhaseSwitched {
 		return nil, fmt.Errorf("%w: Router in phase %v (want %v)", ErrMigrationState, m.Phase(), PhaseSwitched)
 	}
@@ -411,6 +426,9 @@ func (m *Migration) Router(opts RouterOptions) (*Router, error) {
 // and any stale copy an earlier migration left — and returns how many it
 // deleted.
 func (m *Migration) Cleanup(ctx context.Context) (int, error) {
+	if m == nil || m.from == nil {
+		return 0, errNotMade("Migration", "NewMigration")
+	}
 	if m.Phase() != PhaseSwitched {
 		return 0, fmt.Errorf("%w: Cleanup in phase %v (want %v)", ErrMigrationState, m.Phase(), PhaseSwitched)
 	}

@@ -74,6 +74,9 @@ func NewRedisStore(client redis.UniversalClient, prefix string, opts RedisOption
 
 // Get implements [Store].
 func (s *RedisStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.client == nil {
+		return nil, errNotMade("RedisStore", "NewRedisStore")
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	v, err := s.client.HGet(ctx, s.data, key).Bytes()
@@ -85,6 +88,9 @@ func (s *RedisStore) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Put implements [Store].
 func (s *RedisStore) Put(ctx context.Context, key string, value []byte) error {
+	if s.client == nil {
+		return errNotMade("RedisStore", "NewRedisStore")
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -97,6 +103,9 @@ func (s *RedisStore) Put(ctx context.Context, key string, value []byte) error {
 
 // Delete implements [Store].
 func (s *RedisStore) Delete(ctx context.Context, key string) error {
+	if s.client == nil {
+		return errNotMade("RedisStore", "NewRedisStore")
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -110,6 +119,9 @@ func (s *RedisStore) Delete(ctx context.Context, key string) error {
 // Scan implements [Store]: ZRANGE BYLEX over the index, then HMGET. A key
 // deleted between the two is left out.
 func (s *RedisStore) Scan(ctx context.Context, start, end string, limit int) ([]KV, error) {
+	if s.client == nil {
+		return nil, errNotMade("RedisStore", "NewRedisStore")
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	by := &redis.ZRangeBy{Min: "[" + start, Max: "+"}
@@ -161,6 +173,9 @@ func NewRedisDirectory(client redis.UniversalClient, prefix string, opts RedisOp
 
 // LookupShard implements [DirectorySource].
 func (d *RedisDirectory) LookupShard(ctx context.Context, key string) (string, error) {
+	if d.client == nil {
+		return "", errNotMade("RedisDirectory", "NewRedisDirectory")
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	s, err := d.client.HGet(ctx, d.key, key).Result()
@@ -172,6 +187,9 @@ func (d *RedisDirectory) LookupShard(ctx context.Context, key string) (string, e
 
 // Assign maps key to shard (moving one key is one write).
 func (d *RedisDirectory) Assign(ctx context.Context, key, shard string) error {
+	if d.client == nil {
+		return errNotMade("RedisDirectory", "NewRedisDirectory")
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	return d.client.HSet(ctx, d.key, key, shard).Err()
@@ -199,6 +217,9 @@ func NewRedisCheckpoint(client redis.UniversalClient, prefix string, opts RedisO
 
 // Load implements [Checkpoint].
 func (c *RedisCheckpoint) Load(ctx context.Context, shard string) (string, bool, error) {
+	if c.client == nil {
+		return "", false, errNotMade("RedisCheckpoint", "NewRedisCheckpoint")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	v, err := c.client.HGet(ctx, c.key, shard).Result()
@@ -210,6 +231,9 @@ func (c *RedisCheckpoint) Load(ctx context.Context, shard string) (string, bool,
 
 // Save implements [Checkpoint].
 func (c *RedisCheckpoint) Save(ctx context.Context, shard, key string) error {
+	if c.client == nil {
+		return errNotMade("RedisCheckpoint", "NewRedisCheckpoint")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	return c.client.HSet(ctx, c.key, shard, key).Err()

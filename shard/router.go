@@ -87,6 +87,9 @@ func (r *Router) ShardFor(key string) (string, error) {
 }
 
 func (r *Router) locate(key string) (int, error) {
+	if r == nil || r.placement == nil {
+		return -1, errNotMade("Router", "NewRouter")
+	}
 	i := r.owner(key)
 	if i < 0 || i >= len(r.stores) {
 		return -1, fmt.Errorf("%w: key %q", ErrNoShardForKey, key)
@@ -200,6 +203,9 @@ func Scatter[T any](ctx context.Context, r *Router, q func(ctx context.Context, 
 
 // scatter runs q on the shards in targets (nil: all) in parallel.
 func scatter[T any](ctx context.Context, r *Router, targets []int, q func(ctx context.Context, i int, s Store) (T, error)) ([]T, []string, error) {
+	if r.placement == nil {
+		return nil, nil, errNotMade("Router", "NewRouter")
+	}
 	r.queries.Add(1)
 	if targets == nil {
 		targets = make([]int, len(r.stores))
