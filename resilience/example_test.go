@@ -93,6 +93,24 @@ func ExamplePipeline() {
 	// attempts: 2 fallbacks: 1
 }
 
+// A slot is a value: defer its Release. Releasing it again, or releasing
+// a copy, does nothing, so no code path can free a slot twice.
+func ExampleBulkhead_Acquire() {
+	pool, _ := resilience.NewBulkhead(1, resilience.BulkheadOptions{Name: "search"})
+	slot, err := pool.Acquire(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	_, err = pool.Acquire(context.Background()) // no slot free, no queue: rejected at once
+	fmt.Println(err)
+	slot.Release()
+	slot.Release() // already released: nothing happens
+	fmt.Printf("%+v\n", pool.Stats())
+	// Output:
+	// resilience: bulkhead "search": bulkhead full
+	// {InUse:0 Waiting:0 Capacity:1 Admitted:1 Rejected:1 Waited:0}
+}
+
 func ExampleFaultInjector_Middleware() {
 	chaos, _ := resilience.NewFaultInjector(resilience.FaultOptions{HeaderControl: true})
 	srv := httptest.NewServer(chaos.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
