@@ -86,6 +86,9 @@ func (b *LeakyBucket) Take(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	now := b.now()
+	if err := checkNow(now); err != nil {
+		return time.Time{}, err
+	}
 	maxWait := int64(anyWait)
 	if dl, ok := ctx.Deadline(); ok {
 		maxWait = max(int64(dl.Sub(now)), 0)

@@ -167,6 +167,9 @@ type Limiter interface {
 type Options struct {
 	// Now returns the current time for Allow, Reserve and Wait (the
 	// *N(now, ...) twins take it as a parameter). If nil, time.Now is used.
+	// A reading outside the years 1678 to 2262 (such as the zero
+	// time.Time) makes WaitN, ReserveN and Take fail with
+	// [ErrInvalidConfig] rather than wait for centuries.
 	Now func() time.Time
 }
 
@@ -234,6 +237,13 @@ func decide(take func(now, n, maxWait int64, commit bool) Decision, c *counters,
 	if err := checkN(n, capacity); err != nil {
 		return Decision{Limit: limit}, err
 	}
+	if maxWait > noWait {
+		// A reservation's delay is a wait the caller will sleep: refuse a
+		// clock reading that would make it centuries long.
+		if err := checkNow(now); err != nil {
+			return Decision{Limit: limit}, err
+		}
+	}
 	d := take(now.UnixNano(), int64(n), maxWait, true)
 	c.count(d, n)
 	return d, nil
@@ -250,6 +260,9 @@ func waitN(ctx context.Context, take func(now, n, maxWait int64, commit bool) De
 		return err
 	}
 	now := clock()
+	if err := checkNow(now); err != nil {
+		return err
+	}
 	maxWait := int64(anyWait)
 	if dl, ok := ctx.Deadline(); ok {
 		maxWait = max(int64(dl.Sub(now)), 0)
@@ -260,6 +273,23 @@ func waitN(ctx context.Context, take func(now, n, maxWait int64, commit bool) De
 		return fmt.Errorf("%w: %d events need a wait of %v, beyond the context deadline", ErrLimited, n, d.RetryAfter)
 	}
 	return sleep(ctx, d.RetryAfter)
+}
+
+// Instants a limiter can represent: it keeps time as Unix nanoseconds.
+var (
+	minNow = time.Unix(0, math.MinInt64)
+	maxNow = time.Unix(0, math.MaxInt64)
+)
+
+// checkNow refuses an instant outside the range of Unix nanoseconds (the
+// years 1678 to 2262), such as the zero time.Time a clock that was never
+// set returns: its nanoseconds wrap around, and the wait computed from
+// them would last for centuries.
+func checkNow(now time.Time) error {
+	if now.Before(minNow) || now.After(maxNow) {
+		return fmt.Errorf("%w: clock reading %v is outside the years 1678 to 2262 that a limiter can represent", ErrInvalidConfig, now)
+	}
+	return nil
 }
 
 // sleep waits for d or until ctx ends.

@@ -349,3 +349,33 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// A clock that returns the zero time.Time (one that was never set) reads an
+// instant whose Unix nanoseconds wrap around: a wait computed from it would
+// last for centuries. Every call that waits or books a wait refuses it at
+// once instead.
+func TestZeroTimeClockDoesNotWaitForever(t *testing.T) {
+	zeroClock := Options{Now: func() time.Time { return time.Time{} }}
+	for _, alg := range Algorithms {
+		t.Run(alg.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l, err := New(alg, PerSecond(1), zeroClock)
+				require.NoError(t, err)
+				err = l.WaitN(t.Context(), 1)
+				require.ErrorIs(t, err, ErrInvalidConfig)
+				assert.ErrorContains(t, err, "0001-01-01")
+				_, err = l.ReserveN(time.Time{}, 1)
+				require.ErrorIs(t, err, ErrInvalidConfig)
+			})
+		})
+	}
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewLeakyBucket(PerSecond(1), zeroClock)
+		require.NoError(t, err)
+		_, err = b.Take(t.Context())
+		require.ErrorIs(t, err, ErrInvalidConfig)
+		m, err := NewMulti(AlgGCRA, []Limit{PerSecond(1), PerMinute(10)}, zeroClock)
+		require.NoError(t, err)
+		require.ErrorIs(t, m.WaitN(t.Context(), 1), ErrInvalidConfig)
+	})
+}
