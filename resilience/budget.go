@@ -30,7 +30,9 @@ type BudgetOptions struct {
 // not retried at all.
 //
 // A Budget is safe for concurrent use; share one across every [Retry] or
-// [Hedge] that calls the same dependency.
+// [Hedge] that calls the same dependency. Make one with [NewBudget]: the
+// zero Budget has no window, records nothing and grants no extra attempt
+// ([NewRetry] and [NewHedge] refuse it).
 type Budget struct {
 	ratio float64
 	min   float64
@@ -69,24 +71,34 @@ func NewBudget(ratio float64, opts BudgetOptions) (*Budget, error) {
 }
 
 // RecordRequest counts one first attempt; see [Budget.RecordRequestAt].
-func (b *Budget) RecordRequest() { b.RecordRequestAt(b.now()) }
+func (b *Budget) RecordRequest() {
+	if b.made() {
+		b.RecordRequestAt(b.now())
+	}
+}
 
 // made reports whether NewBudget made b: the zero Budget has no window.
 func (b *Budget) made() bool { return len(b.ring.a) > 0 }
 
 // RecordRequestAt counts one first attempt made at now.
 func (b *Budget) RecordRequestAt(now time.Time) {
+	if !b.made() {
+		return
+	}
 	b.mu.Lock()
 	b.ring.a[b.ring.slot(now)]++
 	b.mu.Unlock()
 }
 
 // TryExtra asks for one extra attempt; see [Budget.TryExtraAt].
-func (b *Budget) TryExtra() bool { return b.TryExtraAt(b.now()) }
+func (b *Budget) TryExtra() bool { return b.made() && b.TryExtraAt(b.now()) }
 
 // TryExtraAt reports whether one more retry or hedge fits in the budget at
 // now, and if so counts it.
 func (b *Budget) TryExtraAt(now time.Time) bool {
+	if !b.made() {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := b.ring.slot(now)
@@ -101,6 +113,9 @@ func (b *Budget) TryExtraAt(now time.Time) bool {
 
 // Stats returns the counts in the current window.
 func (b *Budget) Stats() BudgetStats {
+	if !b.made() {
+		return BudgetStats{}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	req, extra := b.ring.totals(b.now())

@@ -47,7 +47,9 @@ type ThrottleOptions struct {
 // backend's refusals. Cons: some doomed requests still go out (by design,
 // to notice recovery); each client learns alone.
 //
-// An AdaptiveThrottle is safe for concurrent use. It is a [Guard].
+// An AdaptiveThrottle is safe for concurrent use. It is a [Guard]. Make
+// one with [NewAdaptiveThrottle]: the zero value's Enter returns an error
+// wrapping [ErrInvalidConfig], and its AllowAt allows every request.
 type AdaptiveThrottle struct {
 	name     string
 	k        float64
@@ -94,6 +96,11 @@ func NewAdaptiveThrottle(opts ThrottleOptions) (*AdaptiveThrottle, error) {
 	}, nil
 }
 
+// made reports whether NewAdaptiveThrottle made t: the zero throttle has
+// no window, and its At forms and Stats treat it as one that has seen
+// nothing (Enter refuses it).
+func (t *AdaptiveThrottle) made() bool { return t.now != nil }
+
 // probability computes the SRE formula over the window. Requires t.mu.
 func (t *AdaptiveThrottle) probability(now time.Time) (p, req, acc float64) {
 	req, acc = t.ring.totals(now)
@@ -104,6 +111,9 @@ func (t *AdaptiveThrottle) probability(now time.Time) (p, req, acc float64) {
 // deciding with u, a uniform number in [0, 1). A request it allows must be
 // reported with [AdaptiveThrottle.RecordAt].
 func (t *AdaptiveThrottle) AllowAt(now time.Time, u float64) bool {
+	if !t.made() {
+		return true
+	}
 	t.mu.Lock()
 	p, _, _ := t.probability(now)
 	t.ring.a[t.ring.slot(now)]++
@@ -117,7 +127,7 @@ func (t *AdaptiveThrottle) AllowAt(now time.Time, u float64) bool {
 
 // RecordAt reports whether the backend accepted a request sent at now.
 func (t *AdaptiveThrottle) RecordAt(now time.Time, accepted bool) {
-	if !accepted {
+	if !accepted || !t.made() {
 		return
 	}
 	t.mu.Lock()
@@ -152,6 +162,9 @@ func (t *AdaptiveThrottle) Exit(p Permit, err error) {
 
 // Stats returns the window's counts and the current reject probability.
 func (t *AdaptiveThrottle) Stats() ThrottleStats {
+	if !t.made() {
+		return ThrottleStats{}
+	}
 	t.mu.Lock()
 	p, req, acc := t.probability(t.now())
 	t.mu.Unlock()

@@ -95,6 +95,17 @@ func TestZeroValuesThatWork(t *testing.T) {
 		require.NoError(t, err)
 		f.Exit(p, nil)
 
+		var th AdaptiveThrottle // its Enter refuses it; the At forms see nothing
+		assert.True(t, th.AllowAt(time.Now(), 0))
+		th.RecordAt(time.Now(), false)
+		assert.Equal(t, ThrottleStats{}, th.Stats())
+
+		var b Budget // grants no extra attempt
+		b.RecordRequest()
+		assert.False(t, b.TryExtra())
+		assert.False(t, b.TryExtraAt(time.Now()))
+		assert.Equal(t, BudgetStats{}, b.Stats())
+
 		var lt LatencyTracker
 		lt.Record(time.Millisecond) // keeps nothing, and holds no lock after
 		q95, n := lt.Quantile()
