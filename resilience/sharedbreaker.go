@@ -266,8 +266,12 @@ func (b *SharedBreaker[T]) Allow(ctx context.Context) (gen uint64, err error) {
 
 // Done records the outcome of a call allowed under gen that took took and
 // ended with err (ctx is the caller's: an error after it ended is
-// excluded).
+// excluded). On a SharedBreaker NewSharedBreaker did not make, whose
+// Allow allows nothing, it does nothing.
 func (b *SharedBreaker[T]) Done(ctx context.Context, gen uint64, took time.Duration, err error) {
+	if b == nil || b.store == nil {
+		return
+	}
 	b.calls.add()
 	o := OutcomeSuccess
 	switch {
@@ -322,8 +326,11 @@ func (b *SharedBreaker[T]) Execute(ctx context.Context, fn func(context.Context)
 }
 
 // State returns the state in the store (or the cached one if the store
-// fails).
+// fails, or if NewSharedBreaker did not make b).
 func (b *SharedBreaker[T]) State(ctx context.Context) State {
+	if b.store == nil {
+		return b.cached.State
+	}
 	now := b.now()
 	sctx, cancel := b.storeCtx(ctx)
 	st, err := b.store.Load(sctx, b.name, now, b.rules)

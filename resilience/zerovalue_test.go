@@ -106,6 +106,11 @@ func TestZeroValuesThatWork(t *testing.T) {
 		assert.False(t, b.TryExtraAt(time.Now()))
 		assert.Equal(t, BudgetStats{}, b.Stats())
 
+		var sb SharedBreaker[int] // its Allow refuses it; Done and State do not panic
+		sb.Done(ctx, 0, time.Second, nil)
+		assert.Equal(t, StateClosed, sb.State(ctx))
+		assert.Equal(t, SharedBreakerStats{}, sb.Stats())
+
 		var lt LatencyTracker
 		lt.Record(time.Millisecond) // keeps nothing, and holds no lock after
 		q95, n := lt.Quantile()
