@@ -194,6 +194,9 @@ func (b *CircuitBreaker[T]) Name() string { return b.name }
 // State returns the current state (moving an expired open breaker to
 // half-open, which fires the hook).
 func (b *CircuitBreaker[T]) State() State {
+	if b.cb == nil {
+		return StateClosed // the zero breaker, whose Execute refuses every call
+	}
 	s := b.cb.State()
 	b.events.flush()
 	return s
@@ -281,6 +284,9 @@ func (b *CircuitBreaker[T]) verdict(ctx context.Context, start time.Time, err er
 
 // Stats returns a snapshot of the breaker's counters.
 func (b *CircuitBreaker[T]) Stats() BreakerStats {
+	if b.cb == nil {
+		return BreakerStats{}
+	}
 	s := BreakerStats{
 		State:     b.State(),
 		Counts:    b.cb.Counts(),

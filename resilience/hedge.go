@@ -157,7 +157,7 @@ func NewHedge[T any](opts HedgeOptions) (*Hedge[T], error) {
 
 // HedgeDelay returns the wait before the next hedge.
 func (h *Hedge[T]) HedgeDelay() time.Duration {
-	if h.fixed > 0 {
+	if h.fixed > 0 || h.tracker == nil {
 		return h.fixed
 	}
 	if q, n := h.tracker.Quantile(); n >= h.minSample {

@@ -166,6 +166,9 @@ func (l *LoadShedder) TryAcquire() bool {
 // like a slow one. A Release with no request in flight does nothing: it
 // has no request to end, and must not let one more in than the limit.
 func (l *LoadShedder) Release(latency time.Duration, dropped bool) {
+	if l.now == nil {
+		return // the zero shedder, which admits nothing
+	}
 	now := l.now()
 	l.mu.Lock()
 	if l.inFlight == 0 {

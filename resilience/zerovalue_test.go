@@ -111,6 +111,16 @@ func TestZeroValuesThatWork(t *testing.T) {
 		assert.Equal(t, StateClosed, sb.State(ctx))
 		assert.Equal(t, SharedBreakerStats{}, sb.Stats())
 
+		var cb CircuitBreaker[int]
+		assert.Equal(t, StateClosed, cb.State())
+		assert.Equal(t, BreakerStats{}, cb.Stats())
+		var h Hedge[int]
+		assert.Zero(t, h.HedgeDelay())
+		var ls LoadShedder // admits nothing; a stray Release changes nothing
+		assert.False(t, ls.TryAcquire())
+		ls.Release(time.Second, true)
+		assert.Equal(t, ShedderStats{Shed: 1}, ls.Stats())
+
 		var lt LatencyTracker
 		lt.Record(time.Millisecond) // keeps nothing, and holds no lock after
 		q95, n := lt.Quantile()
