@@ -26,7 +26,8 @@ type StaleStore[V any] interface {
 
 // LastGood is an in-memory [StaleStore] that keeps the last successful
 // value per key, up to a maximum number of keys (the least recently
-// stored is dropped first). It is safe for concurrent use.
+// stored is dropped first). It is safe for concurrent use. Make one with
+// [NewLastGood]: the zero LastGood has room for no key and keeps nothing.
 type LastGood[V any] struct {
 	max int
 
@@ -58,6 +59,9 @@ func (l *LastGood[V]) GetStale(_ context.Context, key string) (V, time.Time, boo
 
 // PutStale stores v for key.
 func (l *LastGood[V]) PutStale(_ context.Context, key string, v V, at time.Time) {
+	if l.max < 1 {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.items[key]; !ok {

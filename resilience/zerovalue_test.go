@@ -121,6 +121,11 @@ func TestZeroValuesThatWork(t *testing.T) {
 		ls.Release(time.Second, true)
 		assert.Equal(t, ShedderStats{Shed: 1}, ls.Stats())
 
+		var lg LastGood[int] // room for nothing
+		lg.PutStale(ctx, "k", 1, time.Now())
+		_, _, ok = lg.GetStale(ctx, "k")
+		assert.False(t, ok)
+
 		var lt LatencyTracker
 		lt.Record(time.Millisecond) // keeps nothing, and holds no lock after
 		q95, n := lt.Quantile()
