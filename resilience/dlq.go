@@ -403,11 +403,17 @@ func parseMessage(x redis.XMessage) Message {
 
 // Publish implements [MessageQueue].
 func (q *RedisStreamQueue) Publish(ctx context.Context, body []byte) (string, error) {
+	if q.client == nil {
+		return "", notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	return q.client.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: messageValues(Message{Body: body})}).Result()
 }
 
 // Receive implements [MessageQueue].
 func (q *RedisStreamQueue) Receive(ctx context.Context, wait time.Duration) (Message, bool, error) {
+	if q.client == nil {
+		return Message{}, false, notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	q.mu.Lock()
 	old := q.readingOld
 	q.mu.Unlock()
@@ -454,6 +460,9 @@ func (q *RedisStreamQueue) Receive(ctx context.Context, wait time.Duration) (Mes
 
 // Ack implements [MessageQueue].
 func (q *RedisStreamQueue) Ack(ctx context.Context, m Message) error {
+	if q.client == nil {
+		return notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	_, err := q.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAck(ctx, q.stream, q.group, m.ID)
 		p.XDel(ctx, q.stream, m.ID)
@@ -464,6 +473,9 @@ func (q *RedisStreamQueue) Ack(ctx context.Context, m Message) error {
 
 // Retry implements [MessageQueue].
 func (q *RedisStreamQueue) Retry(ctx context.Context, m Message, reason string) error {
+	if q.client == nil {
+		return notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	next := m
 	next.Attempts++
 	next.LastError = reason
@@ -478,6 +490,9 @@ func (q *RedisStreamQueue) Retry(ctx context.Context, m Message, reason string) 
 
 // Dead implements [MessageQueue].
 func (q *RedisStreamQueue) Dead(ctx context.Context, m Message, reason string, at time.Time) error {
+	if q.client == nil {
+		return notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	v := messageValues(m)
 	v["attempts"] = m.Attempts + 1
 	v["error"] = reason
@@ -495,6 +510,9 @@ func (q *RedisStreamQueue) Dead(ctx context.Context, m Message, reason string, a
 
 // DeadLetters implements [MessageQueue]; n ≤ 0 returns none.
 func (q *RedisStreamQueue) DeadLetters(ctx context.Context, n int) ([]DeadLetter, error) {
+	if q.client == nil {
+		return nil, notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	if n <= 0 {
 		return nil, nil
 	}
@@ -522,6 +540,9 @@ func (q *RedisStreamQueue) DeadLetters(ctx context.Context, n int) ([]DeadLetter
 // Recover implements [MessageQueue]: the next Receives return this
 // consumer's pending (delivered, unacknowledged) entries first.
 func (q *RedisStreamQueue) Recover(context.Context) error {
+	if q.client == nil {
+		return notMade("redis stream queue", "NewRedisStreamQueue")
+	}
 	q.mu.Lock()
 	q.readingOld = true
 	q.mu.Unlock()

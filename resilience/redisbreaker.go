@@ -125,6 +125,9 @@ func (s *RedisBreakerStore) keys(name string) []string {
 }
 
 func (s *RedisBreakerStore) run(ctx context.Context, name string, args ...any) (SharedState, bool, error) {
+	if s.client == nil {
+		return SharedState{}, false, notMade("redis breaker store", "NewRedisBreakerStore")
+	}
 	res, err := breakerScript.Run(ctx, s.client, s.keys(name), args...).Int64Slice()
 	if err != nil {
 		return SharedState{}, false, fmt.Errorf("resilience: redis breaker store %q: %w", name, err)
@@ -226,6 +229,9 @@ func (s *RedisDataStore) ctx() (context.Context, context.CancelFunc) {
 
 // Lock takes the named lock, polling until LockWait passes.
 func (s *RedisDataStore) Lock(name string) error {
+	if s.client == nil {
+		return notMade("redis data store", "NewRedisDataStore")
+	}
 	deadline := time.Now().Add(s.o.LockWait)
 	for {
 		ctx, cancel := s.ctx()
@@ -246,6 +252,9 @@ func (s *RedisDataStore) Lock(name string) error {
 
 // Unlock releases the named lock if this store holds it.
 func (s *RedisDataStore) Unlock(name string) error {
+	if s.client == nil {
+		return notMade("redis data store", "NewRedisDataStore")
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	if err := unlockScript.Run(ctx, s.client, []string{s.o.Prefix + name}, s.token).Err(); err != nil {
@@ -256,6 +265,9 @@ func (s *RedisDataStore) Unlock(name string) error {
 
 // GetData returns the stored state, or nil if there is none.
 func (s *RedisDataStore) GetData(name string) ([]byte, error) {
+	if s.client == nil {
+		return nil, notMade("redis data store", "NewRedisDataStore")
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	b, err := s.client.Get(ctx, s.o.Prefix+name).Bytes()
@@ -267,6 +279,9 @@ func (s *RedisDataStore) GetData(name string) ([]byte, error) {
 
 // SetData stores the state.
 func (s *RedisDataStore) SetData(name string, data []byte) error {
+	if s.client == nil {
+		return notMade("redis data store", "NewRedisDataStore")
+	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return s.client.Set(ctx, s.o.Prefix+name, data, 0).Err()
