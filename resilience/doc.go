@@ -63,10 +63,11 @@
 //
 // Make each policy, guard and worker with its constructor. Called on a
 // value its constructor did not make (the zero value or a nil pointer),
-// Execute, Enter, [Bulkhead.Acquire], [SharedBreaker.Allow] and
-// [DLQWorker.Run] return at once an error wrapping [ErrInvalidConfig] that
-// says so. [MemoryQueue], [MemoryBreakerStore], [Switches] and
-// [FaultInjector] (which then injects nothing) work from their zero value.
+// Execute, Enter, [Bulkhead.Acquire], [SharedBreaker.Allow],
+// [DLQWorker.Run] and the methods of the Redis-backed stores return at
+// once an error wrapping [ErrInvalidConfig] that says so.
+// [MemoryQueue], [MemoryBreakerStore], [Switches] and [FaultInjector]
+// (which then injects nothing) work from their zero value.
 //
 // No call blocks on a misuse: a [Bulkhead] hands out slots as
 // [BulkheadSlot] values whose Release frees the slot once however often it
