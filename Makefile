@@ -1,6 +1,9 @@
 # sysdesign — run `make help` for the targets.
 
 GO          ?= go
+# The repository's modules (see README "Modules"): every target runs in each,
+# on its own go.mod (GOWORK=off), as a user or CI builds it.
+MODULES     ?= . examples
 PKGS        ?= ./...
 # make bench: BENCH selects benchmarks, COUNT repeats them for benchstat.
 BENCH       ?= .
@@ -19,20 +22,24 @@ WITH_REDIS = ./scripts/with-redis
 all: lint test
 
 help:
-	@echo "make test        go vet + go test -race over everything (starts a throw-away Redis if needed)"
-	@echo "make bench       every benchmark, benchstat format (BENCH=regexp COUNT=n PKGS=./lb/...)"
+	@echo "make test        go vet + go test -race in every module (starts a throw-away Redis and Redis Cluster if needed)"
+	@echo "make bench       every benchmark, benchstat format (BENCH=regexp COUNT=n MODULES=bench PKGS=./lb/...)"
 	@echo "make demo        the trade-off lab: tables on stdout, report/index.html (DEMOFLAGS=-quick)"
 	@echo "make lint        gofmt, go vet, staticcheck"
 
+# in-modules runs its argument in every module's folder with GOWORK=off and
+# fails at the first module that fails.
+in-modules = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && GOWORK=off $(1)); done
+
 test:
-	$(GO) vet $(PKGS)
-	$(WITH_REDIS) $(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+	$(call in-modules,$(GO) vet $(PKGS))
+	$(WITH_REDIS) bash -c '$(call in-modules,$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS))'
 
 test-short:
-	$(WITH_REDIS) $(GO) test -short $(TESTFLAGS) $(PKGS)
+	$(WITH_REDIS) bash -c '$(call in-modules,$(GO) test -short $(TESTFLAGS) $(PKGS))'
 
 bench:
-	$(WITH_REDIS) $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) -benchtime $(BENCHTIME) $(PKGS)
+	$(WITH_REDIS) bash -c '$(call in-modules,$(GO) test -run "^$$" -bench "$(BENCH)" -benchmem -count $(COUNT) -benchtime $(BENCHTIME) $(PKGS))'
 
 demo:
 	$(WITH_REDIS) $(GO) run ./examples/tradeoffs $(DEMOFLAGS)
@@ -43,14 +50,14 @@ demo-quick:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt -l reports unformatted files:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
-	$(GO) run $(STATICCHECK) $(PKGS)
+	$(call in-modules,$(GO) vet $(PKGS) && $(GO) run $(STATICCHECK) $(PKGS))
+	$(call in-modules,$(GO) mod tidy -diff)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 tidy:
-	$(GO) mod tidy
+	$(call in-modules,$(GO) mod tidy)
 
 clean:
 	rm -rf report

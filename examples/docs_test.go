@@ -93,10 +93,11 @@ func TestDocumentedCommands(t *testing.T) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	build := exec.Command("go", append(args, "./examples/...")...)
-	build.Dir = root
+	// The examples are a module of their own: build them from its folder.
+	build := exec.Command("go", append(args, "./...")...)
+	build.Dir = filepath.Join(root, "examples")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/...: %v\n%s", err, out)
+		t.Fatalf("go build ./... in examples: %v\n%s", err, out)
 	}
 	redisAddr := startRedis(t)
 	for _, sc := range scripts {

@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/cache"
-	"github.com/sysdesign-go/sysdesign/internal/lab"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/consensus"
-	"github.com/sysdesign-go/sysdesign/internal/lab"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 )
 
 func consensusExperiments() []lab.Experiment {

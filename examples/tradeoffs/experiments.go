@@ -1,6 +1,6 @@
 package main
 
-import "github.com/sysdesign-go/sysdesign/internal/lab"
+import "github.com/sysdesign-go/sysdesign/examples/internal/lab"
 
 // experiments is the lab's registry, in the order the report shows them.
 // Each topic keeps its experiments in its own file.

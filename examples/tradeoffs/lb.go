@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sysdesign-go/sysdesign/internal/lab"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 	"github.com/sysdesign-go/sysdesign/lb"
 )

@@ -22,7 +22,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/sysdesign-go/sysdesign/internal/lab"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 )
 
 func main() {

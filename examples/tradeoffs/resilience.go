@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sysdesign-go/sysdesign/internal/lab"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 	"github.com/sysdesign-go/sysdesign/resilience"
 )

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sysdesign-go/sysdesign/internal/lab"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 )
 
 // Modulo moves almost every key; jump and rendezvous move the ideal
