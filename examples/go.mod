@@ -8,7 +8,8 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/stretchr/testify v1.12.1
-	github.com/sysdesign-go/sysdesign v0.0.0
+	github.com/sysdesign-go/sysdesign v0.1.0
+	github.com/sysdesign-go/sysdesign/consensus v0.1.0
 	github.com/yuin/goldmark v1.8.7
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
@@ -54,4 +55,7 @@ require (
 )
 
 // The examples always build against the library beside them.
-replace github.com/sysdesign-go/sysdesign => ../
+replace (
+	github.com/sysdesign-go/sysdesign => ../
+	github.com/sysdesign-go/sysdesign/consensus => ../consensus
+)
