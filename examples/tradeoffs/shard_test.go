@@ -142,7 +142,11 @@ func TestShardScatterClaims(t *testing.T) {
 	}
 	last := rows[len(rows)-1]
 	assert.Greater(t, last.scatter.P90, scatterDeadline*8/10, "at 64 shards the slowest decile waits for the deadline")
-	assert.Less(t, last.scatter.P90, scatterSlow*8/10, "the deadline cuts the slow calls short")
+	// A query that waited out a slow call takes at least scatterSlow plus
+	// the timers' lateness; one the deadline cut takes far less. The bound
+	// allows a loaded machine's average lateness and still tells the two
+	// apart.
+	assert.Less(t, last.scatter.P90, scatterSlow*8/10+meter.late(), "the deadline cuts the slow calls short (timers %v late on average)", meter.late())
 	assert.Less(t, last.get.P90, last.scatter.P90/2, "a single-shard get does not wait")
 }
 
