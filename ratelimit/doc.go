@@ -6,6 +6,23 @@
 // "Throughput Optimization → Message Queues → Rate Limiting: Control
 // request flow".
 //
+// The lines a user writes first — a limit per client IP in front of a
+// handler:
+//
+//	keyed, err := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
+//		return ratelimit.NewGCRA(ratelimit.PerSecond(10), ratelimit.Options{})
+//	}, ratelimit.KeyedOptions{})
+//	mw, err := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{Limiter: keyed})
+//	http.Handle("/", mw.Handler(handler))
+//
+// One limit for the whole service instead: wrap a limiter in [NewGlobal]
+// and give that to the Middleware. Which constructor to prefer: [NewGCRA]
+// (or [NewTokenBucket], which admits the same) unless a section below says
+// why another algorithm fits better; [New] when the algorithm is a setting.
+// Runnable examples: ExampleMiddleware, ExampleNewGlobal, ExampleTokenBucket
+// and the others in this package's documentation, and the program
+// examples/ratelimit.
+//
 // # Algorithms
 //
 // Six in-memory algorithms share the [Limiter] interface — AllowN to decide
@@ -28,7 +45,8 @@
 //     admits, from one timestamp, with one compare-and-swap.
 //
 // [New] picks one by [Algorithm]. [Multi] enforces several limits on one
-// key (10/s and 1,000/day) and charges none when any refuses.
+// key (10/s and 1,000/day) and charges none when any refuses. [Global]
+// puts every key under one limiter.
 //
 // # Keys, clients and HTTP
 //

@@ -128,3 +128,24 @@ func ExampleMiddleware() {
 	// 429 RateLimit: "default";r=0;t=30 Retry-After: "30"
 	// keys: 1
 }
+
+// One limit for the whole service, whoever the client: a Global over a
+// token bucket, in front of a handler. Guide: API Design → "Rate Limiting:
+// Prevent abuse".
+func ExampleNewGlobal() {
+	tb, _ := ratelimit.NewTokenBucket(ratelimit.PerSecond(2), ratelimit.Options{})
+	global, _ := ratelimit.NewGlobal(tb, ratelimit.Options{})
+	mw, _ := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{Limiter: global})
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") }))
+	for _, client := range []string{"192.0.2.1:1000", "192.0.2.2:1000", "192.0.2.3:1000"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = client
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(client, w.Code)
+	}
+	// Output:
+	// 192.0.2.1:1000 200
+	// 192.0.2.2:1000 200
+	// 192.0.2.3:1000 429
+}
