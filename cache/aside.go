@@ -21,8 +21,8 @@ import (
 // not reach the source, and spreads expiry with [AsideOptions.Jitter] so
 // keys loaded together do not all expire together. Inconsistency remains
 // the pattern's price: after the source changes, readers see the old value
-// until it expires or is invalidated ([MultiLevel] does that across
-// processes).
+// until it expires or is invalidated (rediscache.MultiLevel does that
+// across processes).
 
 // AsideOptions configures [Aside] and [ReadThrough]. The zero value caches
 // loaded values with the store's default TTL, caches no negative results,

@@ -19,8 +19,6 @@ var (
 	// ErrTooLarge is returned when a value's weight exceeds what the store
 	// can ever hold.
 	ErrTooLarge = errors.New("cache: value too large")
-	// ErrCodec wraps a failure to encode or decode a value for Redis.
-	ErrCodec = errors.New("cache: codec error")
 	// ErrQueueFull is returned by [WriteBehind.Set] when the queue is full
 	// and the full-queue policy is [FullError].
 	ErrQueueFull = errors.New("cache: write-behind queue full")
@@ -30,9 +28,6 @@ var (
 	// [WriteBehind.Close] returns when acknowledged writes are not in the
 	// source.
 	ErrUnflushed = errors.New("cache: writes not in the source")
-	// ErrL2Open is returned by [MultiLevel] writes and deletions that
-	// updated L1 only because the L2 circuit breaker was open.
-	ErrL2Open = errors.New("cache: L2 breaker open")
 )
 
 // errZero is what a method of a zero value (one not made by its
@@ -72,8 +67,9 @@ func (r Reason) String() string {
 }
 
 // Store is what the patterns ([Aside], [WriteThrough], [WriteBehind],
-// [RefreshAhead]) cache into: a [Memory] store, a [Redis] store or a
-// [MultiLevel] cache. Implementations must be safe for concurrent use.
+// [RefreshAhead]) cache into: a [Memory] store, or the Redis store and the
+// multi-level cache of package rediscache. Implementations must be safe
+// for concurrent use.
 type Store[K comparable, V any] interface {
 	// Lookup returns the value of key and its remaining TTL (0 for no
 	// expiry); ok is false when the key is absent or expired.

@@ -1,11 +1,14 @@
 // Package cache implements, from the guide
 // System Design Round — Principal Engineer Interview Preparation,
 // "Database Design → Caching
-// Strategies": an L1 in-process cache, an L2 distributed cache on Redis, the
-// four cache patterns, and TTL, LRU, LFU, manual and event-driven
-// invalidation. It also serves "Performance Considerations → Latency
-// Optimization → Caching" (application cache, distributed cache) and
-// "Throughput Optimization → Caching" (reduce database hits).
+// Strategies": an L1 in-process cache, the four cache patterns, and TTL,
+// LRU, LFU, manual and event-driven invalidation. It also serves
+// "Performance Considerations → Latency Optimization → Caching"
+// (application cache) and "Throughput Optimization → Caching" (reduce
+// database hits). The L2 distributed cache on Redis and the multi-level
+// cache (L1 over Redis, with pub/sub invalidation) are in the sub-package
+// [github.com/sysdesign-go/sysdesign/cache/rediscache], so a program that
+// caches in process only links no Redis client.
 //
 // # Stores
 //
@@ -14,19 +17,12 @@
 //     (W-TinyLFU, the default; resists scans), [LRU], [LFU] (with aging)
 //     and [TTLOnly]. Reads take no lock and do not allocate. Eviction
 //     callbacks get a [Reason] and never run under a lock.
-//   - [Redis] is the L2 on go-redis's UniversalClient (single node,
-//     Sentinel or Cluster): a pluggable [Codec] ([JSON] by default), per-entry
-//     TTL, pipelined batches, key prefixes, prefix deletion by SCAN.
-//   - [MultiLevel] is L1 over L2: L2 hits fill L1 with the remaining TTL,
-//     writes and deletes go through both, Redis pub/sub evicts changed keys
-//     from every other process's L1, and a failing Redis degrades to L1 plus
-//     the source. A circuit breaker stops calling a Redis that keeps
-//     failing ([MultiLevelOptions.BreakAfter]), so a blackholed Redis costs
-//     no more than a refused one, and probes it again shortly; L2 entries
-//     that missed a write or a deletion meanwhile are never served and are
-//     deleted from Redis before it serves again.
+//   - rediscache.Cache is the L2 on go-redis's UniversalClient (single node,
+//     Sentinel or Cluster), and rediscache.MultiLevel is L1 over L2 with
+//     event-driven invalidation across processes and a circuit breaker in
+//     front of Redis.
 //
-// All three implement [Store], so every pattern runs over any of them.
+// All of them implement [Store], so every pattern runs over any of them.
 //
 // # Patterns
 //
@@ -44,10 +40,8 @@
 //
 // TTL: every store takes a per-entry TTL and a default. LRU and LFU: the
 // [Memory] policies. Manual: [Memory.Delete], [Memory.DeleteFunc] (by
-// prefix, by a tag kept in the value), [Redis.DeletePrefix] (SCAN and
-// UNLINK), and [MultiLevel.DeletePrefix], which deletes a group of keys
-// ("user:42:", or a tag made part of the key) from L2, from L1 and from
-// every other process's L1. Event-driven: [MultiLevelOptions.Channel].
+// prefix, by a tag kept in the value); in Redis, rediscache's
+// DeletePrefix. Event-driven: rediscache.MultiLevel's pub/sub channel.
 //
 // # Guarantees
 //
@@ -56,22 +50,9 @@
 // until its TTL or an invalidation; write-through keeps cache and source in
 // step for writes made through it; write-behind gives read-your-writes from
 // the cache and at-least-once delivery to the source (a batch may be
-// retried), and loses the queue only if the process dies. Cross-process
-// invalidation is at-most-once per message; a dropped subscription clears
-// L1, and [MultiLevelOptions.L1TTL] bounds staleness in the worst case.
+// retried), and loses the queue only if the process dies.
 //
 // # Choices
-//
-// The L2 breaker is gobreaker v2's two-step breaker, used directly rather
-// than through the resilience package's CircuitBreaker: the cache needs
-// only "stop after N failures in a row, probe after a pause", and
-// importing resilience would link net/http and the rest of that package
-// into every program that caches. The breaker's state changes are queued
-// under gobreaker's lock and handed to [MultiLevelOptions.OnL2State] after
-// it, so no user code runs under a lock. The honest rule for what an
-// outage leaves behind: a key whose L2 write or deletion failed or was
-// skipped is not read from L2 until it has been deleted there, and the
-// probe that ends an outage deletes them first.
 //
 // [WriteBehind.Close] is bounded by its context even when the source is
 // slow or hangs: it cancels the batch in flight and returns an
@@ -79,6 +60,6 @@
 // acknowledged.
 //
 // Errors wrap [ErrInvalidConfig], [ErrNotFound], [ErrTooLarge],
-// [ErrCodec], [ErrQueueFull], [ErrClosed], [ErrUnflushed] and [ErrL2Open],
-// testable with errors.Is.
+// [ErrQueueFull], [ErrClosed] and [ErrUnflushed], testable with
+// errors.Is.
 package cache

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sysdesign-go/sysdesign/cache"
 )
 
@@ -183,26 +181,4 @@ func ExampleRefreshAhead() {
 	// first 1
 	// stale while reloading 1
 	// after 2 misses 1
-}
-
-// L1 over a Redis L2 shared by several processes, with pub/sub
-// invalidation. (Not run as a test: it needs a Redis server.)
-func ExampleMultiLevel() {
-	ctx := context.Background()
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer client.Close()
-	l1, _ := cache.NewMemory(10_000, cache.MemoryOptions[string, string]{})
-	l2, _ := cache.NewRedis[string](client, cache.RedisOptions{Prefix: "app:", Timeout: 50 * time.Millisecond})
-	ml, err := cache.NewMultiLevel(ctx, l1, l2, cache.MultiLevelOptions{Channel: "app:invalidate", L1TTL: time.Minute})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer ml.Close()
-	users, _ := cache.NewAside[string, string](ml, cache.AsideOptions{TTL: time.Hour, Jitter: 0.1})
-	name, err := users.Get(ctx, "user:42", func(ctx context.Context, id string) (string, error) {
-		return "Ada", nil // the database query
-	})
-	fmt.Println(name, err)
-	_ = ml.Delete(ctx, "user:42") // every process drops it from its L1
 }

@@ -11,7 +11,7 @@ import (
 
 // A value not made by its constructor returns an error wrapping
 // ErrInvalidConfig, or does nothing, at once: it never panics or blocks.
-// (WriteBehind and MultiLevel have their own tests.)
+// (WriteBehind has its own test.)
 func TestZeroValuesReturnAtOnce(t *testing.T) {
 	ctx := context.Background()
 	load := func(context.Context, string) (int, error) { return 1, nil }
@@ -53,19 +53,6 @@ func TestZeroValuesReturnAtOnce(t *testing.T) {
 	assert.Zero(t, m.Cleanup())
 	assert.Zero(t, m.Len())
 	assert.Zero(t, m.Stats())
-
-	var r Redis[int]
-	_, _, err = r.Get(ctx, "k")
-	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.ErrorIs(t, r.Set(ctx, "k", 1, 0), ErrInvalidConfig)
-	require.ErrorIs(t, r.Delete(ctx, "k"), ErrInvalidConfig)
-	require.ErrorIs(t, r.Remove(ctx, "k"), ErrInvalidConfig)
-	_, err = r.DeletePrefix(ctx, "p:")
-	require.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = r.GetMany(ctx, []string{"k"})
-	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.ErrorIs(t, r.SetMany(ctx, map[string]int{"k": 1}, 0), ErrInvalidConfig)
-	assert.Zero(t, r.Stats())
 
 	var lf LoaderFunc[string, int]
 	_, err = lf.Load(ctx, "k")

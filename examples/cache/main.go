@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/cache/rediscache"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 )
 
@@ -126,7 +127,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		prefix := "sysdesign-example:cache:" + hex.EncodeToString(b[:]) + ":"
-		l2, err := cache.NewRedis[string](client, cache.RedisOptions{Prefix: prefix})
+		l2, err := rediscache.New[string](client, rediscache.Options{Prefix: prefix})
 		if err != nil {
 			return err
 		}
@@ -135,7 +136,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ml, err := cache.NewMultiLevel(ctx, l1b, l2, cache.MultiLevelOptions{})
+		ml, err := rediscache.NewMultiLevel(ctx, l1b, l2, rediscache.MultiLevelOptions{})
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/cache/rediscache"
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 )
@@ -679,7 +680,7 @@ func (c *redisCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 func cacheL1L2Run(ctx context.Context, env *lab.Env, client *redis.Client, counter *redisCounter, prefix string, reads int) ([]l1l2Row, error) {
 	var rows []l1l2Row
 	for i, withL1 := range []bool{false, true} {
-		l2, err := cache.NewRedis[int](client, cache.RedisOptions{Prefix: fmt.Sprintf("%s%d:", prefix, i), Timeout: time.Second})
+		l2, err := rediscache.New[int](client, rediscache.Options{Prefix: fmt.Sprintf("%s%d:", prefix, i), Timeout: time.Second})
 		if err != nil {
 			return nil, err
 		}
@@ -690,7 +691,7 @@ func cacheL1L2Run(ctx context.Context, env *lab.Env, client *redis.Client, count
 			if err != nil {
 				return nil, err
 			}
-			ml, err := cache.NewMultiLevel(ctx, l1, l2, cache.MultiLevelOptions{})
+			ml, err := rediscache.NewMultiLevel(ctx, l1, l2, rediscache.MultiLevelOptions{})
 			if err != nil {
 				return nil, err
 			}
@@ -746,7 +747,7 @@ func runCacheL1L2(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	reads := env.Scale(20_000, 2_000)
 	rows, runErr := cacheL1L2Run(ctx, env, client, counter, prefix, reads)
 	// Delete our keys whatever happened.
-	cleanup, err := cache.NewRedis[int](client, cache.RedisOptions{Prefix: prefix, Timeout: time.Second})
+	cleanup, err := rediscache.New[int](client, rediscache.Options{Prefix: prefix, Timeout: time.Second})
 	if err == nil {
 		_, err = cleanup.DeletePrefix(context.WithoutCancel(ctx), "")
 	}
@@ -761,6 +762,6 @@ func runCacheL1L2(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	l2, both := rows[0], rows[1]
 	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("An L1 hit costs no network: p50 falls from %v (a Redis round trip) to %v, and Redis sees %d round trips instead of %d (%.0f%% fewer). The guide's \"fastest access, lowest latency\" for L1 and \"network latency\" for L2, measured on loopback — across a real network the gap is wider.", lab.Format(l2.lat.P50), lab.Format(both.lat.P50), both.roundTrips, l2.roundTrips, 100*(1-float64(both.roundTrips)/float64(l2.roundTrips))),
-		"L1 is per process, so a multi-process deployment needs the pub/sub invalidation of cache.MultiLevel (tested in the package) or a short L1 TTL to bound staleness.",
+		"L1 is per process, so a multi-process deployment needs the pub/sub invalidation of rediscache.MultiLevel (tested in the package) or a short L1 TTL to bound staleness.",
 	}}, nil
 }

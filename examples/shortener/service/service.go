@@ -33,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/cache/rediscache"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/shard"
@@ -326,10 +327,10 @@ func newURLCache(ctx context.Context, cfg Config) (*urlCache, error) {
 	if c.pipe, err = resilience.NewPipeline[l2Result](c.cb, tm); err != nil {
 		return nil, err
 	}
-	if c.l2, err = cache.NewRedis[Record](cfg.Redis, cache.RedisOptions{Prefix: cfg.redisKeys() + "url:", DefaultTTL: cfg.CacheTTL, Timeout: cfg.RedisTimeout}); err != nil {
+	if c.l2, err = rediscache.New[Record](cfg.Redis, rediscache.Options{Prefix: cfg.redisKeys() + "url:", DefaultTTL: cfg.CacheTTL, Timeout: cfg.RedisTimeout}); err != nil {
 		return nil, err
 	}
-	c.ml, err = cache.NewMultiLevel(ctx, l1, c.l2, cache.MultiLevelOptions{Channel: cfg.redisKeys() + "invalidate", L1TTL: cfg.CacheTTL})
+	c.ml, err = rediscache.NewMultiLevel(ctx, l1, c.l2, rediscache.MultiLevelOptions{Channel: cfg.redisKeys() + "invalidate", L1TTL: cfg.CacheTTL})
 	if err != nil {
 		// Redis is down at start: run on L1 and the store, as when the
 		// breaker is open, rather than refuse to start.

@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/cache/rediscache"
 	"github.com/sysdesign-go/sysdesign/resilience"
 )
 
 // urlCache is the cache of short code → [Record]: an L1 [cache.Memory] in
-// this process, over an L2 [cache.Redis] when Redis is configured.
+// this process, over an L2 [rediscache.Cache] when Redis is configured.
 //
 // A redirect served from L1 does no I/O at all: the L1 probe is a
 // lock-free map read, and nothing else on that path (click counting,
@@ -19,7 +20,7 @@ import (
 // creation (one L2 write that warms the new code) and on delete.
 //
 // Only a delete invalidates other instances' L1: in process through the
-// [Bus], across processes through [cache.MultiLevel]'s pub/sub channel.
+// [Bus], across processes through [rediscache.MultiLevel]'s pub/sub channel.
 // Filling the cache after a miss and warming a new code publish nothing:
 // neither changes what a code means. A fill that told the other instances
 // to drop the code would make each of them miss it again — every store
@@ -40,8 +41,8 @@ import (
 // concurrent use.
 type urlCache struct {
 	l1    *cache.Memory[string, Record]
-	l2    *cache.Redis[Record]           // nil without Redis
-	ml    *cache.MultiLevel[Record]      // nil without Redis
+	l2    *rediscache.Cache[Record]      // nil without Redis
+	ml    *rediscache.MultiLevel[Record] // nil without Redis
 	bus   *Bus                           // nil: no in-process peers
 	l1TTL time.Duration                  // cap on L1 lifetimes
 	pipe  *resilience.Pipeline[l2Result] // breaker → timeout

@@ -1,4 +1,4 @@
-package cache
+package rediscache
 
 import (
 	"context"
@@ -9,7 +9,38 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-go/sysdesign/cache"
 )
+
+// Errors returned by this package, testable with errors.Is. Invalid
+// configuration and use of a value its constructor did not make return
+// errors wrapping [cache.ErrInvalidConfig].
+var (
+	// ErrCodec wraps a failure to encode or decode a value for Redis.
+	ErrCodec = errors.New("rediscache: codec error")
+	// ErrL2Open is returned by [MultiLevel] writes and deletions that
+	// updated L1 only because the L2 circuit breaker was open.
+	ErrL2Open = errors.New("rediscache: L2 breaker open")
+)
+
+// errZero is what a method of a zero value (one not made by its
+// constructor) returns, naming the constructor.
+func errZero(typ, ctor string) error {
+	return fmt.Errorf("%w: zero rediscache.%s; create it with rediscache.%s", cache.ErrInvalidConfig, typ, ctor)
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{cache.ErrInvalidConfig}, args...)...)
+}
+
+// hitRatio returns hits/(hits+misses), or 0 with no lookups.
+func hitRatio(hits, misses uint64) float64 {
+	if hits+misses == 0 {
+		return 0
+	}
+	return float64(hits) / float64(hits+misses)
+}
 
 // Codec turns values into bytes for Redis and back.
 type Codec interface {
@@ -26,9 +57,9 @@ func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 // Unmarshal calls json.Unmarshal.
 func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// RedisOptions configures a [Redis] store. The zero value stores JSON
-// without expiry, with no key prefix, and bounds every call by 100 ms.
-type RedisOptions struct {
+// Options configures a [Cache]. The zero value stores JSON without
+// expiry, with no key prefix, and bounds every call by 100 ms.
+type Options struct {
 	// Prefix is put in front of every key, e.g. "app:users:". Default "".
 	Prefix string
 	// Codec encodes values. Default nil: [JSON].
@@ -44,38 +75,40 @@ type RedisOptions struct {
 	OnError func(err error)
 }
 
-// Redis is a distributed cache (the GUIDE's L2) on a Redis server, Sentinel
-// group or Cluster through go-redis's UniversalClient. Values are encoded
-// with a [Codec]; batches go through one pipeline. Keys are strings, put
-// under [RedisOptions.Prefix].
+// Cache is a distributed cache (the guide's L2) on a Redis server,
+// Sentinel group or Cluster through go-redis's UniversalClient. Values are
+// encoded with a [Codec]; batches go through one pipeline (on a Cluster,
+// one per master, sent in parallel). Keys are strings, put under
+// [Options.Prefix]. Every command touches one key, so on a Cluster the
+// keys may lie in any slots and the prefix needs no hash tag.
 //
-// Redis is safe for concurrent use. Create it with [NewRedis]. A zero
-// Redis is not usable: its methods return an error wrapping
-// [ErrInvalidConfig] at once.
-type Redis[V any] struct {
+// Cache is safe for concurrent use. Create it with [New]. A zero Cache is
+// not usable: its methods return an error wrapping
+// [cache.ErrInvalidConfig] at once.
+type Cache[V any] struct {
 	client  redis.UniversalClient
-	opts    RedisOptions
+	opts    Options
 	codec   Codec
 	timeout time.Duration
 	stats   struct{ hits, misses, errors atomic.Uint64 }
 }
 
-// errZeroRedis is what a zero Redis store's methods return.
-var errZeroRedis = errZero("Redis", "NewRedis")
+// errZeroCache is what a zero Cache's methods return.
+var errZeroCache = errZero("Cache", "New")
 
 // getWithTTL reads a value and its remaining lifetime in one round trip,
 // atomically.
 var getWithTTL = redis.NewScript(`return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}`)
 
-// NewRedis returns a store on client.
-func NewRedis[V any](client redis.UniversalClient, opts RedisOptions) (*Redis[V], error) {
+// New returns a cache on client.
+func New[V any](client redis.UniversalClient, opts Options) (*Cache[V], error) {
 	if client == nil {
 		return nil, invalid("nil Redis client")
 	}
 	if opts.DefaultTTL < 0 || opts.Timeout < 0 {
 		return nil, invalid("negative DefaultTTL %v or Timeout %v", opts.DefaultTTL, opts.Timeout)
 	}
-	r := &Redis[V]{client: client, opts: opts, codec: opts.Codec, timeout: opts.Timeout}
+	r := &Cache[V]{client: client, opts: opts, codec: opts.Codec, timeout: opts.Timeout}
 	if r.codec == nil {
 		r.codec = JSON{}
 	}
@@ -86,9 +119,9 @@ func NewRedis[V any](client redis.UniversalClient, opts RedisOptions) (*Redis[V]
 }
 
 // Key returns the Redis key that holds key.
-func (r *Redis[V]) Key(key string) string { return r.opts.Prefix + key }
+func (r *Cache[V]) Key(key string) string { return r.opts.Prefix + key }
 
-func (r *Redis[V]) fail(err error) error {
+func (r *Cache[V]) fail(err error) error {
 	r.stats.errors.Add(1)
 	if r.opts.OnError != nil {
 		r.opts.OnError(err)
@@ -96,7 +129,7 @@ func (r *Redis[V]) fail(err error) error {
 	return err
 }
 
-func (r *Redis[V]) decode(key string, data []byte) (V, error) {
+func (r *Cache[V]) decode(key string, data []byte) (V, error) {
 	var v V
 	if err := r.codec.Unmarshal(data, &v); err != nil {
 		return v, r.fail(fmt.Errorf("%w: decoding key %q: %w", ErrCodec, key, err))
@@ -104,7 +137,7 @@ func (r *Redis[V]) decode(key string, data []byte) (V, error) {
 	return v, nil
 }
 
-func (r *Redis[V]) encode(key string, v V) ([]byte, error) {
+func (r *Cache[V]) encode(key string, v V) ([]byte, error) {
 	b, err := r.codec.Marshal(v)
 	if err != nil {
 		return nil, r.fail(fmt.Errorf("%w: encoding key %q: %w", ErrCodec, key, err))
@@ -113,22 +146,22 @@ func (r *Redis[V]) encode(key string, v V) ([]byte, error) {
 }
 
 // Get returns key's value; ok is false when Redis does not have it.
-func (r *Redis[V]) Get(ctx context.Context, key string) (v V, ok bool, err error) {
+func (r *Cache[V]) Get(ctx context.Context, key string) (v V, ok bool, err error) {
 	v, _, ok, err = r.Lookup(ctx, key)
 	return v, ok, err
 }
 
-// Lookup implements [Store]: value and remaining TTL in one round trip.
-func (r *Redis[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
+// Lookup implements [cache.Store]: value and remaining TTL in one round trip.
+func (r *Cache[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
 	var zero V
 	if r.client == nil {
-		return zero, 0, false, errZeroRedis
+		return zero, 0, false, errZeroCache
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	res, err := getWithTTL.Run(ctx, r.client, []string{r.Key(key)}).Slice()
 	if err != nil {
-		return zero, 0, false, r.fail(fmt.Errorf("cache: redis lookup of %q: %w", key, err))
+		return zero, 0, false, r.fail(fmt.Errorf("rediscache: lookup of %q: %w", key, err))
 	}
 	if len(res) != 2 || res[0] == nil {
 		r.stats.misses.Add(1)
@@ -147,7 +180,7 @@ func (r *Redis[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bo
 	return v, ttl, true, nil
 }
 
-func (r *Redis[V]) ttl(ttl time.Duration) (time.Duration, error) {
+func (r *Cache[V]) ttl(ttl time.Duration) (time.Duration, error) {
 	if ttl < 0 {
 		return 0, invalid("negative TTL %v", ttl)
 	}
@@ -161,9 +194,9 @@ func (r *Redis[V]) ttl(ttl time.Duration) (time.Duration, error) {
 }
 
 // Set stores value under key for ttl (0: the default TTL).
-func (r *Redis[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
+func (r *Cache[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
 	if r.client == nil {
-		return errZeroRedis
+		return errZeroCache
 	}
 	ttl, err := r.ttl(ttl)
 	if err != nil {
@@ -176,23 +209,23 @@ func (r *Redis[V]) Set(ctx context.Context, key string, value V, ttl time.Durati
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := r.client.Set(ctx, r.Key(key), b, ttl).Err(); err != nil {
-		return r.fail(fmt.Errorf("cache: redis set of %q: %w", key, err))
+		return r.fail(fmt.Errorf("rediscache: set of %q: %w", key, err))
 	}
 	return nil
 }
 
-// Save implements [Store] with [Redis.Set].
-func (r *Redis[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
+// Save implements [cache.Store] with [Cache.Set].
+func (r *Cache[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
 	return r.Set(ctx, key, value, ttl)
 }
 
-// Remove implements [Store] with [Redis.Delete].
-func (r *Redis[V]) Remove(ctx context.Context, key string) error { return r.Delete(ctx, key) }
+// Remove implements [cache.Store] with [Cache.Delete].
+func (r *Cache[V]) Remove(ctx context.Context, key string) error { return r.Delete(ctx, key) }
 
 // Delete removes keys.
-func (r *Redis[V]) Delete(ctx context.Context, keys ...string) error {
+func (r *Cache[V]) Delete(ctx context.Context, keys ...string) error {
 	if r.client == nil {
-		return errZeroRedis
+		return errZeroCache
 	}
 	if len(keys) == 0 {
 		return nil
@@ -206,15 +239,15 @@ func (r *Redis[V]) Delete(ctx context.Context, keys ...string) error {
 		return nil
 	})
 	if err != nil {
-		return r.fail(fmt.Errorf("cache: redis delete of %d keys: %w", len(keys), err))
+		return r.fail(fmt.Errorf("rediscache: delete of %d keys: %w", len(keys), err))
 	}
 	return nil
 }
 
 // GetMany returns the values of keys that Redis has, in one pipeline.
-func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
+func (r *Cache[V]) GetMany(ctx context.Context, keys []string) (map[string]V, error) {
 	if r.client == nil {
-		return nil, errZeroRedis
+		return nil, errZeroCache
 	}
 	out := make(map[string]V, len(keys))
 	if len(keys) == 0 {
@@ -230,7 +263,7 @@ func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, er
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, r.fail(fmt.Errorf("cache: redis get of %d keys: %w", len(keys), err))
+		return nil, r.fail(fmt.Errorf("rediscache: get of %d keys: %w", len(keys), err))
 	}
 	for i, c := range cmds {
 		b, err := c.Bytes()
@@ -239,7 +272,7 @@ func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, er
 			continue
 		}
 		if err != nil {
-			return nil, r.fail(fmt.Errorf("cache: redis get of %q: %w", keys[i], err))
+			return nil, r.fail(fmt.Errorf("rediscache: get of %q: %w", keys[i], err))
 		}
 		v, err := r.decode(keys[i], b)
 		if err != nil {
@@ -253,9 +286,9 @@ func (r *Redis[V]) GetMany(ctx context.Context, keys []string) (map[string]V, er
 
 // SetMany stores every value of items for ttl (0: the default TTL), in one
 // pipeline. If any value fails to encode, nothing is written.
-func (r *Redis[V]) SetMany(ctx context.Context, items map[string]V, ttl time.Duration) error {
+func (r *Cache[V]) SetMany(ctx context.Context, items map[string]V, ttl time.Duration) error {
 	if r.client == nil {
-		return errZeroRedis
+		return errZeroCache
 	}
 	ttl, err := r.ttl(ttl)
 	if err != nil {
@@ -276,12 +309,12 @@ func (r *Redis[V]) SetMany(ctx context.Context, items map[string]V, ttl time.Dur
 		return nil
 	})
 	if err != nil {
-		return r.fail(fmt.Errorf("cache: redis set of %d keys: %w", len(items), err))
+		return r.fail(fmt.Errorf("rediscache: set of %d keys: %w", len(items), err))
 	}
 	return nil
 }
 
-// scanBatch is the COUNT hint of each SCAN in [Redis.DeletePrefix]: keys
+// scanBatch is the COUNT hint of each SCAN in [Cache.DeletePrefix]: keys
 // examined, and at most about that many deleted, per round trip.
 const scanBatch = 500
 
@@ -296,11 +329,11 @@ const scanBatch = 500
 // each round trip is bounded by the store's timeout. A key written while
 // the walk runs may survive it, as with any SCAN.
 //
-// An empty prefix on a store without [RedisOptions.Prefix] would delete
-// every key of the database; that is refused with [ErrInvalidConfig].
-func (r *Redis[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+// An empty prefix on a store without [Options.Prefix] would delete
+// every key of the database; that is refused with [cache.ErrInvalidConfig].
+func (r *Cache[V]) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	if r.client == nil {
-		return 0, errZeroRedis
+		return 0, errZeroCache
 	}
 	if r.opts.Prefix+prefix == "" {
 		return 0, invalid("refusing to delete by an empty prefix on a store without Prefix: it would delete every key in the database")
@@ -343,7 +376,7 @@ func (r *Redis[V]) DeletePrefix(ctx context.Context, prefix string) (int, error)
 		err = scan(ctx, r.client)
 	}
 	if err != nil {
-		return int(n.Load()), r.fail(fmt.Errorf("cache: redis delete of prefix %q (%d keys deleted before the error): %w", prefix, n.Load(), err))
+		return int(n.Load()), r.fail(fmt.Errorf("rediscache: delete of prefix %q (%d keys deleted before the error): %w", prefix, n.Load(), err))
 	}
 	return int(n.Load()), nil
 }
@@ -362,18 +395,18 @@ func globEscape(s string) string {
 	return string(out)
 }
 
-// RedisStats is a snapshot of a [Redis] store's counters.
-type RedisStats struct {
+// Stats is a snapshot of a [Cache]'s counters.
+type Stats struct {
 	Hits, Misses uint64
 	Errors       uint64 // failed calls and codec errors
 }
 
 // HitRatio returns Hits / (Hits + Misses), 0 before any lookup.
-func (s RedisStats) HitRatio() float64 { return hitRatio(s.Hits, s.Misses) }
+func (s Stats) HitRatio() float64 { return hitRatio(s.Hits, s.Misses) }
 
 // Stats returns the store's counters.
-func (r *Redis[V]) Stats() RedisStats {
-	return RedisStats{Hits: r.stats.hits.Load(), Misses: r.stats.misses.Load(), Errors: r.stats.errors.Load()}
+func (r *Cache[V]) Stats() Stats {
+	return Stats{Hits: r.stats.hits.Load(), Misses: r.stats.misses.Load(), Errors: r.stats.errors.Load()}
 }
 
-var _ Store[string, int] = (*Redis[int])(nil)
+var _ cache.Store[string, int] = (*Cache[int])(nil)

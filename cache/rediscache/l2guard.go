@@ -1,4 +1,4 @@
-package cache
+package rediscache
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/sysdesign-go/sysdesign/cache"
 )
 
 // The L2 guard of a [MultiLevel]: a circuit breaker that stops calling a
@@ -33,7 +35,7 @@ import (
 // other L2 call goes through — the half-open probe starts with it, so L2
 // serves nothing again until it is repaired. Past missedLimit entries the
 // record stops naming keys: no key is read from L2 until the whole
-// namespace under [RedisOptions.Prefix] has been deleted (without a
+// namespace under [Options.Prefix] has been deleted (without a
 // Prefix, that cannot be done, and this process stops reading L2 for
 // good; its writes still go there). Other processes' L1 copies are
 // invalidated only by the pub/sub messages that reached them, as always;
@@ -61,7 +63,7 @@ type l2Guard struct {
 }
 
 // errExcluded marks a result that says nothing about Redis's health.
-var errExcluded = errors.New("cache: excluded from the L2 breaker")
+var errExcluded = errors.New("rediscache: excluded from the L2 breaker")
 
 func newL2Guard(opts MultiLevelOptions) *l2Guard {
 	g := &l2Guard{keys: map[string]uint64{}, prefixes: map[string]uint64{}}
@@ -177,7 +179,7 @@ func (m *MultiLevel[V]) repair(ctx context.Context) error {
 			return nil // cannot be repaired: lookups stay off L2
 		}
 		if _, err := m.l2.DeletePrefix(ctx, ""); err != nil {
-			return fmt.Errorf("cache: clearing L2 after an outage: %w", err)
+			return fmt.Errorf("rediscache: clearing L2 after an outage: %w", err)
 		}
 		g.mu.Lock()
 		g.all = false
@@ -187,12 +189,12 @@ func (m *MultiLevel[V]) repair(ctx context.Context) error {
 	}
 	if len(keys) > 0 {
 		if err := m.l2.Delete(ctx, slices.Collect(maps.Keys(keys))...); err != nil {
-			return fmt.Errorf("cache: deleting %d L2 keys that missed a write: %w", len(keys), err)
+			return fmt.Errorf("rediscache: deleting %d L2 keys that missed a write: %w", len(keys), err)
 		}
 	}
 	for p := range prefixes {
 		if _, err := m.l2.DeletePrefix(ctx, p); err != nil {
-			return fmt.Errorf("cache: deleting L2 prefix %q that missed a deletion: %w", p, err)
+			return fmt.Errorf("rediscache: deleting L2 prefix %q that missed a deletion: %w", p, err)
 		}
 	}
 	g.mu.Lock()
@@ -246,7 +248,7 @@ func verdict(ctx context.Context, err error) error {
 		return nil
 	case ctx.Err() != nil:
 		return errExcluded
-	case errors.Is(err, ErrCodec), errors.Is(err, ErrTooLarge), errors.Is(err, ErrInvalidConfig):
+	case errors.Is(err, ErrCodec), errors.Is(err, cache.ErrTooLarge), errors.Is(err, cache.ErrInvalidConfig):
 		return errExcluded
 	}
 	return err

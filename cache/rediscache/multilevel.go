@@ -1,4 +1,4 @@
-package cache
+package rediscache
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/sysdesign-go/sysdesign/cache"
 )
 
 // Multi-level cache — L1 in process, L2 in Redis, then the source.
@@ -35,7 +37,7 @@ import (
 // each process clears its whole L1.
 //
 // Degradation: when Redis is down or slow, an L2 call fails within the
-// Redis store's timeout; lookups fall back to L1 and (through [Aside] or
+// Redis store's timeout; lookups fall back to L1 and (through [cache.Aside] or
 // another pattern) to the source, errors are counted in [MultiLevelStats]
 // and reported to [MultiLevelOptions.OnError]. Writes return the L2 error
 // after updating L1. After a few failures in a row a circuit breaker stops
@@ -81,15 +83,15 @@ type MultiLevelOptions struct {
 	OnL2State func(from, to gobreaker.State)
 }
 
-// MultiLevel is an L1 [Memory] store over an L2 [Redis] store; it is a
-// [Store] itself, so [Aside], [WriteThrough], [WriteBehind] and
-// [RefreshAhead] run over it. It is safe for concurrent use. Create it with
+// MultiLevel is an L1 [cache.Memory] store over an L2 [Cache]; it is a
+// [cache.Store] itself, so [cache.Aside], [cache.WriteThrough],
+// [cache.WriteBehind] and [cache.RefreshAhead] run over it. It is safe for concurrent use. Create it with
 // [NewMultiLevel] and stop its subscriber with [MultiLevel.Close]. A zero
 // MultiLevel is not usable: its methods return an error wrapping
-// [ErrInvalidConfig] (Get a miss) at once.
+// [cache.ErrInvalidConfig] (Get a miss) at once.
 type MultiLevel[V any] struct {
-	l1   *Memory[string, V]
-	l2   *Redis[V]
+	l1   *cache.Memory[string, V]
+	l2   *Cache[V]
 	opts MultiLevelOptions
 	id   string // tags our own messages so we skip them
 
@@ -132,7 +134,7 @@ func (s MultiLevelStats) HitRatio() float64 { return hitRatio(s.L1Hits+s.L2Hits,
 
 // NewMultiLevel returns a two-level cache. With a Channel it subscribes
 // before returning, so it fails if Redis cannot be reached then.
-func NewMultiLevel[V any](ctx context.Context, l1 *Memory[string, V], l2 *Redis[V], opts MultiLevelOptions) (*MultiLevel[V], error) {
+func NewMultiLevel[V any](ctx context.Context, l1 *cache.Memory[string, V], l2 *Cache[V], opts MultiLevelOptions) (*MultiLevel[V], error) {
 	if l1 == nil || l2 == nil {
 		return nil, invalid("multi-level cache needs both levels (L1 %v, L2 %v)", l1 != nil, l2 != nil)
 	}
@@ -163,7 +165,7 @@ func NewMultiLevel[V any](ctx context.Context, l1 *Memory[string, V], l2 *Redis[
 	cancel()
 	if err != nil {
 		_ = m.ps.Close()
-		return nil, fmt.Errorf("cache: subscribing to invalidation channel %q: %w", opts.Channel, err)
+		return nil, fmt.Errorf("rediscache: subscribing to invalidation channel %q: %w", opts.Channel, err)
 	}
 	var rctx context.Context
 	rctx, m.cancel = context.WithCancel(context.Background())
@@ -184,7 +186,7 @@ func (m *MultiLevel[V]) publish(ctx context.Context, kind byte, key string) erro
 		return m.l2.client.Publish(ctx, m.opts.Channel, m.id+" "+string(kind)+" "+key).Err()
 	})
 	if err != nil {
-		return m.report(fmt.Errorf("cache: publishing invalidation of %q: %w", key, err))
+		return m.report(fmt.Errorf("rediscache: publishing invalidation of %q: %w", key, err))
 	}
 	return nil
 }
@@ -214,7 +216,7 @@ func (m *MultiLevel[V]) listen(ctx context.Context) {
 			var ne interface{ Timeout() bool }
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				// A broken link: go-redis reconnects on the next receive.
-				m.l2Error(fmt.Errorf("cache: invalidation subscription: %w", err))
+				m.l2Error(fmt.Errorf("rediscache: invalidation subscription: %w", err))
 				t := time.NewTimer(every)
 				select {
 				case <-t.C:
@@ -252,7 +254,7 @@ func (m *MultiLevel[V]) listen(ctx context.Context) {
 }
 
 func (m *MultiLevel[V]) resubscribe(ctx context.Context) {
-	m.l2Error(fmt.Errorf("cache: invalidation subscription on %q silent for %v, re-subscribing", m.opts.Channel, 2*m.opts.HealthCheck))
+	m.l2Error(fmt.Errorf("rediscache: invalidation subscription on %q silent for %v, re-subscribing", m.opts.Channel, 2*m.opts.HealthCheck))
 	m.psMu.Lock()
 	defer m.psMu.Unlock()
 	if ctx.Err() != nil {
@@ -299,7 +301,7 @@ func (m *MultiLevel[V]) l2Error(err error) error {
 	return err
 }
 
-// Lookup implements [Store]: L1, then L2 (filling L1). An L2 failure is
+// Lookup implements [cache.Store]: L1, then L2 (filling L1). An L2 failure is
 // counted and reported, and the lookup is a miss, so callers fall back to
 // the source; the error is not returned. While the L2 breaker is open, or
 // when key's L2 entry missed a write, L2 is not asked.
@@ -350,7 +352,7 @@ func (m *MultiLevel[V]) Get(ctx context.Context, key string) (V, bool) {
 	return v, ok
 }
 
-// Save implements [Store]: it writes L1 and L2 and tells the other
+// Save implements [cache.Store]: it writes L1 and L2 and tells the other
 // processes to drop key. It returns the L2 error, if any, after L1 was
 // updated.
 func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
@@ -363,7 +365,7 @@ func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.
 	if ttl == 0 {
 		ttl = m.l2.opts.DefaultTTL
 	}
-	if err := m.l1.SetWithTTL(key, value, m.l1TTL(ttl)); err != nil && !errors.Is(err, ErrTooLarge) {
+	if err := m.l1.SetWithTTL(key, value, m.l1TTL(ttl)); err != nil && !errors.Is(err, cache.ErrTooLarge) {
 		return err
 	}
 	if err := m.call(ctx, "write", key, func() error { return m.l2.Set(ctx, key, value, ttl) }); err != nil {
@@ -378,7 +380,7 @@ func (m *MultiLevel[V]) Set(ctx context.Context, key string, value V, ttl time.D
 	return m.Save(ctx, key, value, ttl)
 }
 
-// Remove implements [Store]: it deletes key from L2, then from L1 (so a
+// Remove implements [cache.Store]: it deletes key from L2, then from L1 (so a
 // concurrent lookup cannot refill L1 from L2), and tells the other
 // processes to drop it — the last two even if L2 failed, whose error it
 // then returns.
@@ -401,7 +403,7 @@ func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error { return m
 // DeletePrefix deletes every key starting with prefix from every level
 // and from every other process's L1 — invalidation by group ("user:42:"),
 // the way to delete by tag when the tag is part of the key. It deletes
-// from L2 first ([Redis.DeletePrefix]), then from this process's L1, then
+// from L2 first ([Cache.DeletePrefix]), then from this process's L1, then
 // publishes the prefix on the invalidation channel, so a concurrent lookup
 // here cannot refill L1 from an L2 that still has the key. If L2 fails, L1
 // is cleared and the invalidation published all the same (other processes
@@ -464,4 +466,4 @@ func (m *MultiLevel[V]) Close() error {
 	return err
 }
 
-var _ Store[string, int] = (*MultiLevel[int])(nil)
+var _ cache.Store[string, int] = (*MultiLevel[int])(nil)

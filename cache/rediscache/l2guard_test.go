@@ -1,0 +1,184 @@
+package rediscache
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+)
+
+// A blackholed Redis (connections held, bytes dropped) is left alone after
+// a few failures: a read that misses L1 goes to the source without waiting
+// for the Redis timeout, and L2 serves again within a second of Redis
+// answering.
+func TestMultiLevelBlackholedRedisIsLeftAlone(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		p, client := proxiedClient(t, db)
+		m := newLevels(t, db, client, MultiLevelOptions{})
+		a, err := cache.NewAside[string, int](m, cache.AsideOptions{TTL: time.Minute})
+		require.NoError(t, err)
+		ctx := t.Context()
+		load := cache.LoaderFunc[string, int](func(_ context.Context, k string) (int, error) { return len(k), nil })
+		require.NoError(t, db.Client.Set(ctx, db.Key("warm"), "7", time.Minute).Err())
+
+		p.Blackhole()
+		for i := range 5 { // each waits out the timeout until the breaker opens
+			_, err := a.Get(ctx, fmt.Sprint("cold", i), load)
+			require.NoError(t, err)
+		}
+		errs := m.Stats().L2Errors
+		require.Positive(t, errs)
+		for i := range 20 {
+			start := time.Now()
+			v, err := a.Get(ctx, fmt.Sprint("other", i), load)
+			require.NoError(t, err)
+			assert.Equal(t, len(fmt.Sprint("other", i)), v, "served by the source")
+			assert.Less(t, time.Since(start), 50*time.Millisecond, "did not wait for the 100 ms Redis timeout")
+		}
+		assert.Equal(t, errs, m.Stats().L2Errors, "no call reached the blackholed Redis")
+
+		p.Restore()
+		restored := time.Now()
+		hits := m.Stats().L2Hits
+		for m.Stats().L2Hits == hits && time.Since(restored) < 3*time.Second {
+			m.l1.Delete("warm")
+			_, _ = m.Get(ctx, "warm")
+			time.Sleep(5 * time.Millisecond)
+		}
+		assert.Greater(t, m.Stats().L2Hits, hits, "L2 serves again")
+		assert.Less(t, time.Since(restored), time.Second, "within a second of Redis answering")
+	})
+}
+
+// An L2 write that failed leaves Redis with the old value. It is never
+// served after Redis returns, and the next call that reaches Redis deletes
+// it there; the same for a deletion by prefix that failed.
+func TestMultiLevelNoStaleL2AfterOutage(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		p, client := proxiedClient(t, db)
+		m := newLevels(t, db, client, MultiLevelOptions{})
+		ctx := t.Context()
+		require.NoError(t, m.Set(ctx, "k", 1, time.Minute))
+		require.NoError(t, m.Set(ctx, "grp:1", 1, time.Minute))
+		require.NoError(t, m.Set(ctx, "keep", 5, time.Minute))
+
+		p.Cut()
+		require.Error(t, m.Set(ctx, "k", 2, time.Minute), "L2 did not get the write")
+		_, err := m.DeletePrefix(ctx, "grp:")
+		require.Error(t, err)
+		p.Restore()
+
+		m.l1.Delete("k") // evicted from L1: the next lookup asks L2
+		v, ok := m.Get(ctx, "k")
+		assert.False(t, ok && v == 1, "the value the failed write replaced is not served")
+		_, ok = m.Get(ctx, "grp:1")
+		assert.False(t, ok, "a key the failed DeletePrefix should have removed is not served")
+
+		require.Eventually(t, func() bool {
+			m.l1.Delete("keep")
+			_, _ = m.Get(ctx, "keep")
+			return db.Client.Exists(ctx, db.Key("k")).Val()+db.Client.Exists(ctx, db.Key("grp:1")).Val() == 0
+		}, 2*time.Second, 10*time.Millisecond, "the stale entries were deleted from Redis")
+		m.l1.Delete("keep")
+		v, ok = m.Get(ctx, "keep")
+		assert.True(t, ok && v == 5, "untouched keys are still served from L2")
+		assert.Zero(t, m.Stats().L2Unrepaired)
+	})
+}
+
+// The breaker's state is in Stats and reported to OnL2State in order;
+// while it is open, writes update L1 and say L2 was skipped; with a
+// negative BreakAfter there is no breaker.
+func TestMultiLevelBreakerStateAndOptions(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		p, client := proxiedClient(t, db)
+		var mu sync.Mutex
+		var changes []string
+		m := newLevels(t, db, client, MultiLevelOptions{BreakAfter: 2, BreakFor: 50 * time.Millisecond,
+			OnL2State: func(from, to gobreaker.State) {
+				mu.Lock()
+				changes = append(changes, from.String()+">"+to.String())
+				mu.Unlock()
+			}})
+		ctx := t.Context()
+		assert.Equal(t, gobreaker.StateClosed, m.Stats().L2State)
+		p.Cut()
+		_, _ = m.Get(ctx, "a")
+		_, _ = m.Get(ctx, "b")
+		assert.Equal(t, gobreaker.StateOpen, m.Stats().L2State)
+		err := m.Set(ctx, "c", 3, time.Minute)
+		require.ErrorIs(t, err, ErrL2Open)
+		v, ok := m.l1.Get("c")
+		assert.True(t, ok && v == 3, "L1 has the write")
+		st := m.Stats()
+		assert.Equal(t, uint64(1), st.L2Skipped)
+		assert.Equal(t, 1, st.L2Unrepaired, "c missed its L2 write")
+
+		p.Restore()
+		require.Eventually(t, func() bool {
+			m.l1.Delete("x")
+			_, _ = m.Get(ctx, "x")
+			return m.Stats().L2State == gobreaker.StateClosed
+		}, 2*time.Second, 10*time.Millisecond)
+		assert.Zero(t, m.Stats().L2Unrepaired, "the probe repaired L2")
+		mu.Lock()
+		require.GreaterOrEqual(t, len(changes), 3)
+		assert.Equal(t, []string{"closed>open", "open>half-open"}, changes[:2])
+		assert.Equal(t, "half-open>closed", changes[len(changes)-1])
+		mu.Unlock()
+
+		off := newLevels(t, db, client, MultiLevelOptions{BreakAfter: -1})
+		p.Cut()
+		for i := range 8 {
+			_, _ = off.Get(ctx, fmt.Sprint("k", i))
+		}
+		st = off.Stats()
+		assert.Equal(t, gobreaker.StateClosed, st.L2State)
+		assert.Equal(t, uint64(8), st.L2Errors, "every call went to Redis")
+		assert.Zero(t, st.L2Skipped)
+		p.Restore()
+
+		l1, err := cache.NewMemory(10, cache.MemoryOptions[string, int]{})
+		require.NoError(t, err)
+		l2, err := New[int](client, Options{})
+		require.NoError(t, err)
+		_, err = NewMultiLevel(ctx, l1, l2, MultiLevelOptions{BreakFor: -time.Second})
+		require.ErrorIs(t, err, cache.ErrInvalidConfig)
+	})
+}
+
+// Too many entries missed their L2 write to name them all: no key is read
+// from L2 until the whole namespace under the store's Prefix is deleted.
+func TestMultiLevelUnrepairedOverflow(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		p, client := proxiedClient(t, db)
+		m := newLevels(t, db, client, MultiLevelOptions{BreakAfter: 1, BreakFor: 50 * time.Millisecond})
+		ctx := t.Context()
+		require.NoError(t, m.Set(ctx, "old", 1, time.Minute))
+		p.Cut()
+		for i := range missedLimit + 1 {
+			_ = m.Set(ctx, fmt.Sprint("k", i), i, time.Minute)
+		}
+		assert.Equal(t, missedLimit, m.Stats().L2Unrepaired)
+		p.Restore()
+		m.l1.Delete("old")
+		_, ok := m.Get(ctx, "old")
+		assert.False(t, ok, "L2 is not read while the record overflowed")
+		require.Eventually(t, func() bool {
+			_ = m.Set(ctx, "new", 2, time.Minute)
+			return m.Stats().L2Unrepaired == 0
+		}, 2*time.Second, 10*time.Millisecond)
+		assert.Zero(t, db.Client.Exists(ctx, db.Key("old")).Val(), "the namespace was cleared")
+		m.l1.Delete("new")
+		v, ok := m.Get(ctx, "new")
+		assert.True(t, ok && v == 2, "L2 serves again")
+	})
+}
