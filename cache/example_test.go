@@ -13,7 +13,9 @@ import (
 	"github.com/sysdesign-go/sysdesign/cache"
 )
 
-// A bounded in-process cache with per-entry TTL and an eviction hook.
+// The L1 cache of "Database Design → Caching Strategies" (application-level,
+// in memory), with the LRU invalidation strategy: a bounded in-process cache
+// with per-entry TTL and an eviction hook.
 func ExampleMemory() {
 	var evicted []string
 	m, err := cache.NewMemory(2, cache.MemoryOptions[string, int]{
@@ -38,7 +40,9 @@ func ExampleMemory() {
 	// true cache: invalid configuration: capacity must be positive, got 0
 }
 
-// Cache-aside with stampede protection: 50 concurrent misses, one load.
+// The Cache-Aside pattern of "Database Design → Caching Strategies" (check
+// cache → miss → fetch from DB → update cache), with the stampede the guide
+// lists as its cost prevented: 50 concurrent misses, one load.
 func ExampleAside() {
 	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, string]{})
 	a, _ := cache.NewAside(store, cache.AsideOptions{TTL: time.Minute, NegativeTTL: time.Second})
@@ -116,8 +120,9 @@ func (d *db) WriteBatch(_ context.Context, b []cache.Write[string, int]) error {
 	return nil
 }
 
-// Read-through and write-through over one store: reads load misses, writes
-// reach the database before the cache.
+// The Write-Through pattern of "Database Design → Caching Strategies", with
+// read-through beside it over one store: reads load misses, writes reach the
+// database before the cache.
 func ExampleWriteThrough() {
 	d := &db{rows: map[string]int{"stock:1": 5}}
 	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, int]{})
@@ -136,8 +141,9 @@ func ExampleWriteThrough() {
 	// [write stock:1=4]
 }
 
-// Write-behind: writes are acknowledged after the cache, coalesced, and
-// flushed in one batch; Close drains the queue.
+// The Write-Behind pattern of "Database Design → Caching Strategies" (write
+// to cache → batch to DB later): writes are acknowledged after the cache,
+// coalesced, and flushed in one batch; Close drains the queue.
 func ExampleWriteBehind() {
 	d := &db{rows: map[string]int{}}
 	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, int]{})
@@ -158,8 +164,9 @@ func ExampleWriteBehind() {
 	// [batch views:about=1 views:home=5]
 }
 
-// Refresh-ahead: a value read after 80% of its TTL is reloaded in the
-// background, so a steadily read key never misses.
+// The Refresh-Ahead pattern of "Database Design → Caching Strategies"
+// (update the cache before expiration): a value read after 80% of its TTL
+// is reloaded in the background, so a steadily read key never misses.
 func ExampleRefreshAhead() {
 	var version atomic.Int32
 	loader := cache.LoaderFunc[string, int32](func(context.Context, string) (int32, error) {

@@ -110,6 +110,35 @@ func TestCacheBatchesAcrossSlots(t *testing.T) {
 	})
 }
 
+// No operation needs its keys in one slot, so any prefix is accepted; one
+// with a hash tag puts every key of the cache in one slot, and everything
+// still works.
+func TestCacheHashTaggedPrefix(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := t.Context()
+		r, err := New[int](db.Client, Options{Prefix: "{" + db.Prefix + "tag}:"})
+		require.NoError(t, err)
+		items := map[string]int{"a": 1, "b": 2, "c:1": 3, "c:2": 4}
+		require.NoError(t, r.SetMany(ctx, items, time.Minute))
+		if db.Cluster {
+			slot := db.Client.ClusterKeySlot(ctx, r.Key("a")).Val()
+			for k := range items {
+				assert.Equal(t, slot, db.Client.ClusterKeySlot(ctx, r.Key(k)).Val(), "%s in the tag's slot", k)
+			}
+		}
+		got, err := r.GetMany(ctx, []string{"a", "b", "c:1", "c:2"})
+		require.NoError(t, err)
+		assert.Equal(t, items, got)
+		n, err := r.DeletePrefix(ctx, "c:")
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		require.NoError(t, r.Delete(ctx, "a", "b"))
+		n, err = r.DeletePrefix(ctx, "")
+		require.NoError(t, err)
+		assert.Zero(t, n, "nothing left")
+	})
+}
+
 type badCodec struct{}
 
 var errCodecBroken = errors.New("codec broken")

@@ -37,7 +37,7 @@ import (
 // each process clears its whole L1.
 //
 // Degradation: when Redis is down or slow, an L2 call fails within the
-// Redis store's timeout; lookups fall back to L1 and (through [cache.Aside] or
+// L2 [Cache]'s timeout; lookups fall back to L1 and (through [cache.Aside] or
 // another pattern) to the source, errors are counted in [MultiLevelStats]
 // and reported to [MultiLevelOptions.OnError]. Writes return the L2 error
 // after updating L1. After a few failures in a row a circuit breaker stops
