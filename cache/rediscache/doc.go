@@ -48,6 +48,14 @@
 // every slot, which is what a cache wants; a prefix with a hash tag
 // ("{app}:") is accepted too, but puts the whole cache on one master.
 //
+// A Cluster can lose one master while the others answer. Calls for its
+// slots fail; [MultiLevel] serves keys on the other masters from L2 as
+// before, and the keys whose writes failed are kept off L2 until the
+// master is back and they have been deleted there. The breaker watches L2
+// as a whole: it opens only when [MultiLevelOptions.BreakAfter] calls in
+// a row fail, so while one master of several is down it usually stays
+// closed and each call for that master's slots waits for the failure.
+//
 // # Invalidation
 //
 // TTL: every entry has one, or [Options.DefaultTTL]. Manual: [Cache.Delete],

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/sysdesign-go/sysdesign/cache"
@@ -33,7 +35,12 @@ import (
 // every such key (and every prefix of a failed DeletePrefix) in a record,
 // never reads those keys from L2, and deletes them from L2 before any
 // other L2 call goes through — the half-open probe starts with it, so L2
-// serves nothing again until it is repaired. Past missedLimit entries the
+// serves nothing again until it is repaired. A repair that fails is tried
+// again no sooner than BreakFor later. On one server its failure fails the
+// call that made it (the call would fail too); on a Cluster it does not:
+// one failed master must not stop the calls that go to the others, and
+// the record alone keeps the unrepaired keys from being read (see
+// multiNode). Past missedLimit entries the
 // record stops naming keys: no key is read from L2 until the whole
 // namespace under [Options.Prefix] has been deleted (without a
 // Prefix, that cannot be done, and this process stops reading L2 for
@@ -58,6 +65,9 @@ type l2Guard struct {
 	seq      uint64            // guarded by mu
 	count    atomic.Int64      // len(keys)+len(prefixes); missedLimit while all
 	repairMu sync.Mutex        // held by the one goroutine repairing L2
+	retryAt  atomic.Int64      // Unix nanoseconds before which no repair is tried after one failed
+	retry    time.Duration     // BreakFor: the pause after a failed repair
+	multi    bool              // L2 spans several servers: a failed repair does not fail the call
 
 	skipped atomic.Uint64
 }
@@ -66,7 +76,7 @@ type l2Guard struct {
 var errExcluded = errors.New("rediscache: excluded from the L2 breaker")
 
 func newL2Guard(opts MultiLevelOptions) *l2Guard {
-	g := &l2Guard{keys: map[string]uint64{}, prefixes: map[string]uint64{}}
+	g := &l2Guard{keys: map[string]uint64{}, prefixes: map[string]uint64{}, retry: opts.BreakFor}
 	if opts.BreakAfter < 0 {
 		return g
 	}
@@ -165,12 +175,23 @@ func (g *l2Guard) suspect(key string) bool {
 // repair deletes the recorded entries from L2 and forgets those not
 // recorded again meanwhile. One goroutine repairs at a time; the others go
 // on (the record keeps their lookups off the entries being repaired).
+// After a failed repair none is tried for [MultiLevelOptions.BreakFor].
 func (m *MultiLevel[V]) repair(ctx context.Context) error {
 	g := m.guard
-	if g.count.Load() == 0 || !g.repairMu.TryLock() {
+	if g.count.Load() == 0 || time.Now().UnixNano() < g.retryAt.Load() || !g.repairMu.TryLock() {
 		return nil
 	}
 	defer g.repairMu.Unlock()
+	err := m.repairRecord(ctx)
+	if err != nil {
+		g.retryAt.Store(time.Now().Add(g.retry).UnixNano())
+	}
+	return err
+}
+
+// repairRecord is [MultiLevel.repair]'s work; the caller holds repairMu.
+func (m *MultiLevel[V]) repairRecord(ctx context.Context) error {
+	g := m.guard
 	g.mu.Lock()
 	all, keys, prefixes := g.all, maps.Clone(g.keys), maps.Clone(g.prefixes)
 	g.mu.Unlock()
@@ -230,6 +251,11 @@ func (m *MultiLevel[V]) call(ctx context.Context, what, key string, op func() er
 		}
 	}
 	err := m.repair(ctx)
+	if err != nil && g.multi {
+		// Another master may hold op's key: report the failed repair and go on.
+		m.report(err)
+		err = nil
+	}
 	if err == nil {
 		err = op()
 	}
@@ -252,4 +278,15 @@ func verdict(ctx context.Context, err error) error {
 		return errExcluded
 	}
 	return err
+}
+
+// multiNode reports whether client spreads keys over several servers (a
+// Cluster, or a Ring), where a failure says nothing about the other
+// servers.
+func multiNode(client redis.UniversalClient) bool {
+	switch client.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		return true
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,4 +182,57 @@ func TestMultiLevelUnrepairedOverflow(t *testing.T) {
 		v, ok := m.Get(ctx, "new")
 		assert.True(t, ok && v == 2, "L2 serves again")
 	})
+}
+
+// On a Cluster one master can fail alone. Keys on the other masters are
+// still served from L2; a write to a key on the failed master updates L1
+// and returns the error, and the old value it left in L2 is never served
+// once the master is back, which deletes it.
+func TestMultiLevelOneMasterDown(t *testing.T) {
+	db := redistest.NewCluster(t)
+	ps, client := proxiedClient(t, db)
+	cc := client.(*redis.ClusterClient)
+	m := newLevels(t, db, client, MultiLevelOptions{BreakAfter: -1})
+	ctx := t.Context()
+	keys := make([]string, 30)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+		require.NoError(t, m.Set(ctx, keys[i], i, time.Minute))
+	}
+	master := func(k string) string {
+		c, err := cc.MasterForKey(ctx, m.l2.Key(k))
+		require.NoError(t, err)
+		return c.Options().Addr
+	}
+	down := master("k0")
+	ps.CutOne(t, down)
+
+	require.Error(t, m.Set(ctx, "k0", 100, time.Minute), "k0's master is down")
+	v, ok := m.l1.Get("k0")
+	require.True(t, ok && v == 100, "L1 has the write")
+	m.l1.DeleteFunc(func(string, int) bool { return true })
+	var onDown, served int
+	for i, k := range keys {
+		v, ok := m.Get(ctx, k)
+		if master(k) == down {
+			onDown++
+			assert.False(t, ok, "%s lives on the failed master", k)
+			continue
+		}
+		assert.True(t, ok && v == i, "%s served from L2 by a healthy master", k)
+		served++
+	}
+	require.Greater(t, onDown, 1)
+	require.Positive(t, served)
+
+	ps.Restore()
+	m.l1.Delete("k0")
+	v, ok = m.Get(ctx, "k0")
+	assert.False(t, ok && v == 0, "the value the failed write replaced is not served")
+	require.Eventually(t, func() bool {
+		_, _ = m.Get(ctx, "k1") // a call that reaches Redis repairs it first
+		m.l1.Delete("k1")
+		return db.Client.Exists(ctx, db.Key("k0")).Val() == 0
+	}, 2*time.Second, 10*time.Millisecond, "the stale entry was deleted from Redis")
+	assert.Zero(t, m.Stats().L2Unrepaired)
 }

@@ -74,8 +74,9 @@ type MultiLevelOptions struct {
 	BreakAfter int
 	// BreakFor is how long the breaker stays open before it lets one probe
 	// call through; the probe first deletes from L2 the entries that
-	// missed a write or a deletion, and a success closes the breaker.
-	// Default 0: 500 ms.
+	// missed a write or a deletion, and a success closes the breaker. It
+	// is also the pause before a failed deletion of those entries is tried
+	// again. Default 0: 500 ms.
 	BreakFor time.Duration
 	// OnL2State is called after every change of the L2 breaker's state
 	// (closed, open, half-open), in order, outside any lock, on the
@@ -156,6 +157,7 @@ func NewMultiLevel[V any](ctx context.Context, l1 *cache.Memory[string, V], l2 *
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	m := &MultiLevel[V]{l1: l1, l2: l2, opts: opts, id: hex.EncodeToString(b[:]), guard: newL2Guard(opts)}
+	m.guard.multi = multiNode(l2.client)
 	if opts.Channel == "" {
 		return m, nil
 	}

@@ -68,6 +68,16 @@ func (ps *proxies) Cut() { ps.set(tcpproxy.Cut) }
 // Blackhole holds every connection and drops its bytes.
 func (ps *proxies) Blackhole() { ps.set(tcpproxy.Blackhole) }
 
+// CutOne cuts the path to the server at addr only (a Cluster node, named
+// by its real address).
+func (ps *proxies) CutOne(t testing.TB, addr string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p, ok := ps.byAddr[addr]
+	require.True(t, ok, "no proxy in front of %s", addr)
+	p.Cut()
+}
+
 // Restore heals every path.
 func (ps *proxies) Restore() { ps.set(tcpproxy.Pass) }
 
