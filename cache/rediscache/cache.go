@@ -325,7 +325,7 @@ const scanBatch = 500
 // with UNLINK in one pipeline, so memory is reclaimed off Redis's main
 // thread and a Cluster node never sees a multi-key command across slots.
 // Glob characters in prefix (* ? [ ] \) match only themselves. On a
-// Cluster client it walks every master. Its context bounds the whole walk;
+// Cluster client it walks every master, on a Ring every shard. Its context bounds the whole walk;
 // each round trip is bounded by the store's timeout. A key written while
 // the walk runs may survive it, as with any SCAN.
 //
@@ -370,9 +370,12 @@ func (r *Cache[V]) DeletePrefix(ctx context.Context, prefix string) (int, error)
 		}
 	}
 	var err error
-	if cc, ok := r.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
+	switch c := r.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	case *redis.Ring:
+		err = c.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	default:
 		err = scan(ctx, r.client)
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -243,6 +244,43 @@ func TestCacheDeletePrefix(t *testing.T) {
 		require.ErrorIs(t, err, cache.ErrInvalidConfig)
 		assert.Equal(t, uint64(0), r.Stats().Errors+other.Stats().Errors)
 	})
+}
+
+// A Ring shards keys by the client's own hashing: DeletePrefix walks
+// every shard. (The two shards are two databases of the one test server.)
+func TestCacheDeletePrefixOnRing(t *testing.T) {
+	db := redistest.New(t)
+	ctx := t.Context()
+	ring := redis.NewRing(&redis.RingOptions{
+		Addrs: map[string]string{"a": db.Addr, "b": db.Addr + "/db1"},
+		NewClient: func(opt *redis.Options) *redis.Client {
+			if addr, ok := strings.CutSuffix(opt.Addr, "/db1"); ok {
+				opt.Addr, opt.DB = addr, 1
+			}
+			return redis.NewClient(opt)
+		},
+	})
+	t.Cleanup(func() { _ = ring.Close() })
+	db1 := redis.NewClient(&redis.Options{Addr: db.Addr, DB: 1})
+	t.Cleanup(func() {
+		_ = redistest.Purge(context.Background(), db1, db.Prefix)
+		_ = db1.Close()
+	})
+	r, err := New[int](ring, Options{Prefix: db.Prefix})
+	require.NoError(t, err)
+	items := map[string]int{}
+	for i := range 100 {
+		items[fmt.Sprint("k", i)] = i
+	}
+	require.NoError(t, r.SetMany(ctx, items, time.Minute))
+	pattern := globEscape(db.Prefix) + "*"
+	require.Positive(t, countOn(t, db.Client, pattern), "keys on shard a")
+	require.Positive(t, countOn(t, db1, pattern), "keys on shard b")
+
+	n, err := r.DeletePrefix(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, len(items), n)
+	assert.Zero(t, countOn(t, db.Client, pattern)+countOn(t, db1, pattern), "every shard emptied")
 }
 
 // countKeys counts the keys matching pattern with SCAN, on every master of

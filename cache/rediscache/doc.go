@@ -35,7 +35,9 @@
 // Both types take a redis.UniversalClient, so a single node (*redis.Client),
 // a Sentinel failover client and a Redis Cluster (*redis.ClusterClient)
 // work unchanged; the tests run every Redis test on a single node and on a
-// three-master Cluster.
+// three-master Cluster. A Ring (*redis.Ring, sharded by the client) works
+// too: [Cache.DeletePrefix] walks every shard, as it walks every master of
+// a Cluster.
 //
 // Hash tags: neither type needs one. No operation puts two keys in one
 // command, script or transaction: [Cache.Lookup] is a script on one key,
