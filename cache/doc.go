@@ -10,6 +10,24 @@
 // [github.com/sysdesign-go/sysdesign/cache/rediscache], so a program that
 // caches in process only links no Redis client.
 //
+// The lines a user writes first — cache-aside over an in-process cache of
+// 10,000 entries, one load per key however many callers miss at once:
+//
+//	store, err := cache.NewMemory(10_000, cache.MemoryOptions[string, User]{})
+//	users, err := cache.NewAside(store, cache.AsideOptions{TTL: time.Minute})
+//	u, err := users.Get(ctx, id, func(ctx context.Context, id string) (User, error) {
+//		return db.LoadUser(ctx, id) // runs on a miss only
+//	})
+//
+// Which constructor to prefer: [NewMemory] with the default policy
+// (TinyLFU) for the store; [NewAside] when the caller loads on a miss,
+// [NewReadThrough] when one [Loader] serves every key, [NewWriteThrough] or
+// [NewWriteBehind] when writes go through the cache; rediscache.New and
+// rediscache.NewMultiLevel once several processes must share what they
+// cache. Runnable examples: ExampleAside, ExampleMemory, ExampleWriteBehind
+// and the others in this package's documentation, the sub-package's
+// examples, and the program examples/cache.
+//
 // # Stores
 //
 //   - [Memory] is the L1: a sharded in-process map bounded by entry count or

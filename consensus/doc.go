@@ -6,6 +6,18 @@
 // eventual reads), on github.com/hashicorp/raft: what users of etcd or
 // Consul's KV expect, embeddable in a Go program.
 //
+// The lines a user writes first — one node of a cluster, on disk, serving
+// linearizable reads:
+//
+//	n, err := consensus.NewNode(consensus.Options{ID: "n1", Addr: "10.0.0.1:7000", DataDir: "/var/lib/kv/n1"})
+//	err = n.Bootstrap(ctx) // once, on the first node; add the others with AddVoter
+//	kv, err := n.Put(ctx, "config/mode", []byte("blue"))
+//	got, err := n.Get(ctx, "config/mode")
+//
+// Runnable examples: ExampleNode, ExampleLocalCluster and ExampleNode_PutFenced
+// in this package's documentation, and the program examples/raftkv (a
+// three-node cluster, one process per node).
+//
 // # Pieces
 //
 //   - [Node] owns one Raft member: durable storage (see Storage below), the

@@ -7,6 +7,20 @@
 // Letter Queues" and the retries, bulkheads, hedging and load shedding
 // that production clients and servers need around them.
 //
+// The lines a user writes first — a call retried with backoff behind a
+// circuit breaker:
+//
+//	breaker, err := resilience.NewCircuitBreaker[Reply](resilience.BreakerOptions{Name: "payments"})
+//	retry, err := resilience.NewRetry[Reply](resilience.RetryOptions{MaxAttempts: 3})
+//	calls, err := resilience.NewPipeline[Reply](retry, breaker) // retry outside, breaker inside
+//	reply, err := calls.Execute(ctx, func(ctx context.Context) (Reply, error) {
+//		return client.Charge(ctx, order)
+//	})
+//
+// Runnable examples: ExamplePipeline, ExampleCircuitBreaker, ExampleRetry
+// and the others in this package's documentation, and the program
+// examples/resilience.
+//
 // # Map to the guide
 //
 //   - Circuit Breakers (Open, Half-Open, Closed): [CircuitBreaker], built on

@@ -5,6 +5,20 @@
 // Database Sharding"): placing keys on shards, routing reads, writes and
 // cross-shard queries to them, and moving data when the shard set changes.
 //
+// The lines a user writes first — four shards on a consistent-hash ring,
+// reads and writes routed by key:
+//
+//	nodes := shard.NodesNamed("s0", "s1", "s2", "s3")
+//	ring, err := shard.NewRing(nodes, shard.RingOptions{})
+//	router, err := shard.NewRouter(ring, stores, shard.RouterOptions{}) // stores: name → Store
+//	err = router.Put(ctx, "user:42", value)
+//	v, err := router.Get(ctx, "user:42")
+//
+// Which placement to prefer: [NewRing] (or [NewJump] when shards are only
+// ever appended) unless the section below says why another fits; runnable
+// examples: ExampleRouter, ExampleNewRing, ExampleMigration and the others
+// in this package's documentation, and the program examples/shard.
+//
 // # Placement
 //
 // Every algorithm implements [Placement] (key → shard index) over a set of
