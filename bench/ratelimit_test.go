@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-limiter/memorystore"
+	uber "go.uber.org/ratelimit"
+	"golang.org/x/time/rate"
+
+	"github.com/sysdesign-go/sysdesign/ratelimit"
+)
+
+// The peers of package ratelimit: golang.org/x/time/rate (a token bucket),
+// go.uber.org/ratelimit (a pacer, the leaky bucket as a meter) and
+// github.com/sethvargo/go-limiter's memorystore (per-key token buckets).
+
+// rateLimit admits a million events a second: at tens of nanoseconds per
+// call both the allow and the deny paths run.
+var rateLimit = ratelimit.Limit{Events: 1_000_000, Per: time.Second, Burst: 1_000_000}
+
+// allower is the shape every single-key limiter benchmarked here has.
+type allower interface{ Allow() bool }
+
+// allowers are every algorithm of package ratelimit, each beside the peers
+// of its kind, in the order they are reported.
+func allowers(b *testing.B) []namedAllower {
+	out := []namedAllower{}
+	for _, alg := range ratelimit.Algorithms {
+		lim, err := ratelimit.New(alg, rateLimit, ratelimit.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, namedAllower{alg.String(), lim.(allower)})
+		if alg == ratelimit.AlgTokenBucket {
+			out = append(out, namedAllower{"x-time-rate", rate.NewLimiter(rate.Limit(rateLimit.Events), rateLimit.Burst)})
+		}
+	}
+	return out
+}
+
+// namedAllower is a limiter under its sub-benchmark name.
+type namedAllower struct {
+	name string
+	l    allower
+}
+
+// BenchmarkRatelimit_Allow measures one key's Allow (with its time.Now)
+// for every algorithm beside golang.org/x/time/rate's Allow, on one
+// goroutine and on all of them (every goroutine on the one key).
+func BenchmarkRatelimit_Allow(b *testing.B) {
+	for _, a := range allowers(b) {
+		b.Run("algo="+a.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				a.l.Allow()
+			}
+		})
+	}
+	for _, a := range allowers(b) {
+		b.Run("algo="+a.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					a.l.Allow()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkRatelimit_Take compares the leaky bucket's pacer with
+// go.uber.org/ratelimit's Take at a rate high enough that neither sleeps.
+func BenchmarkRatelimit_Take(b *testing.B) {
+	b.Run("algo=leaky-bucket", func(b *testing.B) {
+		lb, err := ratelimit.NewLeakyBucket(ratelimit.Limit{Events: 1_000_000_000, Per: time.Second, Burst: 1}, ratelimit.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = lb.Take(ctx)
+		}
+	})
+	b.Run("algo=uber-ratelimit", func(b *testing.B) {
+		l := uber.New(1_000_000_000, uber.WithoutSlack)
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take()
+		}
+	})
+}
+
+// rateKeys is how many distinct keys BenchmarkRatelimit_Keyed holds.
+const rateKeys = 100_000
+
+func rateKeyNames() []string {
+	keys := make([]string, rateKeys)
+	for i := range keys {
+		keys[i] = "203.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
+	}
+	return keys
+}
+
+// heapBytes returns the live heap after a collection.
+func heapBytes() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// keyedOf returns a per-key limiter of package ratelimit whose keys each
+// get the limit newLimiter makes, and keeps idle keys for an hour.
+func keyedOf(newLimiter func() (ratelimit.Limiter, error)) func(b *testing.B) (func(key string), func()) {
+	return func(b *testing.B) (func(key string), func()) {
+		k, err := ratelimit.NewKeyed(newLimiter, ratelimit.KeyedOptions{MaxKeys: 2 * rateKeys, IdleTimeout: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		return func(key string) { _, _ = k.AllowN(ctx, key, 1) }, func() {}
+	}
+}
+
+// BenchmarkRatelimit_Keyed measures per-key limits over 100,000 distinct
+// keys, package ratelimit's Keyed beside github.com/sethvargo/go-limiter's
+// memorystore, and reports the heap each needs per key. Keys stay for the
+// whole run (an hour's idle timeout, as the peer's six-hour sweep), so only
+// lookups are measured.
+func BenchmarkRatelimit_Keyed(b *testing.B) {
+	keys := rateKeyNames()
+	setups := []struct {
+		name string
+		make func(b *testing.B) (take func(key string), closeFn func())
+	}{
+		{"gcra", keyedOf(func() (ratelimit.Limiter, error) {
+			return ratelimit.NewGCRA(ratelimit.PerSecond(100), ratelimit.Options{})
+		})},
+		{"sliding-window", keyedOf(func() (ratelimit.Limiter, error) {
+			return ratelimit.NewSlidingWindow(ratelimit.PerSecond(100), ratelimit.Options{})
+		})},
+		{"sethvargo-memorystore", func(b *testing.B) (func(key string), func()) {
+			s, err := memorystore.New(&memorystore.Config{Tokens: 100, Interval: time.Second})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			return func(key string) { _, _, _, _, _ = s.Take(ctx, key) }, func() { _ = s.Close(ctx) }
+		}},
+	}
+	for _, s := range setups {
+		for _, parallel := range []bool{false, true} {
+			name := "algo=" + s.name
+			if parallel {
+				name += "/parallel"
+			}
+			b.Run(name, func(b *testing.B) {
+				before := heapBytes()
+				take, closeFn := s.make(b)
+				defer closeFn()
+				for _, k := range keys {
+					take(k)
+				}
+				perKey := float64(int64(heapBytes())-int64(before)) / rateKeys
+				// ReportMetric after the loop: b.Loop's first call resets
+				// user metrics.
+				defer func() { b.ReportMetric(perKey, "B/key") }()
+				b.ReportAllocs()
+				if !parallel {
+					i := 0
+					for b.Loop() {
+						take(keys[i])
+						if i++; i == rateKeys {
+							i = 0
+						}
+					}
+					return
+				}
+				var mu sync.Mutex
+				seed := 0
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					mu.Lock()
+					i := seed * 7919
+					seed++
+					mu.Unlock()
+					for pb.Next() {
+						take(keys[i%rateKeys])
+						i++
+					}
+				})
+			})
+		}
+	}
+}
