@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-limiter/memorystore"
-	uber "go.uber.org/ratelimit"
-	"golang.org/x/time/rate"
-
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
+
+// The peers (golang.org/x/time/rate, go.uber.org/ratelimit,
+// sethvargo/go-limiter) are measured beside these limiters in the bench
+// module (bench/ratelimit_test.go), which keeps them out of this module.
 
 // benchLimit admits a million events a second: at tens of nanoseconds per
 // call both the allow and the deny paths run.
@@ -23,7 +23,7 @@ var benchLimit = Limit{Events: 1_000_000, Per: time.Second, Burst: 1_000_000}
 type allower interface{ Allow() bool }
 
 func benchAllowers(b *testing.B) map[string]allower {
-	out := map[string]allower{"peer=x-time-rate": rate.NewLimiter(rate.Limit(benchLimit.Events), benchLimit.Burst)}
+	out := map[string]allower{}
 	for _, alg := range Algorithms {
 		lim, err := New(alg, benchLimit, Options{})
 		if err != nil {
@@ -34,11 +34,11 @@ func benchAllowers(b *testing.B) map[string]allower {
 	return out
 }
 
-var benchOrder = []string{"algo=token-bucket", "algo=gcra", "peer=x-time-rate", "algo=leaky-bucket",
+var benchOrder = []string{"algo=token-bucket", "algo=gcra", "algo=leaky-bucket",
 	"algo=fixed-window", "algo=sliding-window", "algo=sliding-log"}
 
 // BenchmarkLimiter_Allow measures one key's Allow (with its time.Now)
-// for every algorithm beside golang.org/x/time/rate.
+// for every algorithm.
 func BenchmarkLimiter_Allow(b *testing.B) {
 	lims := benchAllowers(b)
 	for _, name := range benchOrder {
@@ -69,8 +69,8 @@ func BenchmarkLimiter_AllowParallel(b *testing.B) {
 	}
 }
 
-// BenchmarkLeakyBucket_Take compares the pacer with go.uber.org/ratelimit's
-// Take at a rate high enough that neither sleeps.
+// BenchmarkLeakyBucket_Take measures the pacer's Take at a rate high
+// enough that it never sleeps.
 func BenchmarkLeakyBucket_Take(b *testing.B) {
 	b.Run("algo=leaky-bucket", func(b *testing.B) {
 		lb, err := NewLeakyBucket(Limit{Events: 1_000_000_000, Per: time.Second, Burst: 1}, Options{})
@@ -81,13 +81,6 @@ func BenchmarkLeakyBucket_Take(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = lb.Take(ctx)
-		}
-	})
-	b.Run("peer=uber-ratelimit", func(b *testing.B) {
-		l := uber.New(1_000_000_000, uber.WithoutSlack)
-		b.ReportAllocs()
-		for b.Loop() {
-			l.Take()
 		}
 	})
 }
@@ -110,10 +103,9 @@ func heapBytes() uint64 {
 	return m.HeapAlloc
 }
 
-// BenchmarkKeyed_Allow measures per-key limits over 100,000 distinct keys,
-// beside github.com/sethvargo/go-limiter's memorystore, and reports the
-// heap each needs per key. Keys stay for the whole run (an hour's idle
-// timeout, as the peer's six-hour sweep), so only lookups are measured.
+// BenchmarkKeyed_Allow measures per-key limits over 100,000 distinct keys
+// and reports the heap each needs per key. Keys stay for the whole run (an
+// hour's idle timeout), so only lookups are measured.
 func BenchmarkKeyed_Allow(b *testing.B) {
 	keys := benchKeyNames()
 	ctx := context.Background()
@@ -135,13 +127,6 @@ func BenchmarkKeyed_Allow(b *testing.B) {
 				b.Fatal(err)
 			}
 			return func(key string) { _, _ = k.AllowN(ctx, key, 1) }, func() {}
-		}},
-		{"peer=sethvargo-memorystore", func(b *testing.B) (take, func()) {
-			s, err := memorystore.New(&memorystore.Config{Tokens: 100, Interval: time.Second})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return func(key string) { _, _, _, _, _ = s.Take(ctx, key) }, func() { _ = s.Close(ctx) }
 		}},
 	}
 	for _, s := range setups {

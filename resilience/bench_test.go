@@ -8,16 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/bulkhead"
-	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	"github.com/failsafe-go/failsafe-go/fallback"
-	"github.com/failsafe-go/failsafe-go/retrypolicy"
-	"github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
+
+// failsafe-go is measured beside each policy and the pipeline in the bench
+// module (bench/resilience_test.go), which keeps it out of this module.
 
 func okCall(context.Context) (int, error) { return 1, nil }
 
@@ -104,7 +101,7 @@ func BenchmarkPolicy_Execute(b *testing.B) {
 }
 
 // A bulkhead slot taken and given back directly, serial and from
-// GOMAXPROCS goroutines, beside failsafe-go's bulkhead permit.
+// GOMAXPROCS goroutines.
 func BenchmarkBulkhead_Acquire(b *testing.B) {
 	ctx := context.Background()
 	b.Run("algo=resilience", func(b *testing.B) {
@@ -125,24 +122,6 @@ func BenchmarkBulkhead_Acquire(b *testing.B) {
 			}
 		})
 	})
-	b.Run("algo=failsafe-go", func(b *testing.B) {
-		bh := bulkhead.New[int](8)
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = bh.AcquirePermit(ctx)
-			bh.ReleasePermit()
-		}
-	})
-	b.Run("algo=failsafe-go/parallel", func(b *testing.B) {
-		bh := bulkhead.New[int](8)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_ = bh.AcquirePermit(ctx)
-				bh.ReleasePermit()
-			}
-		})
-	})
 }
 
 // ourPipeline is the documented composition: fallback → retry → breaker →
@@ -155,76 +134,6 @@ func ourPipeline() Policy[int] {
 		Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))),
 		must(NewTimeout[int]("t", time.Second)),
 	))
-}
-
-// failsafe-go's equivalents of this package's defaults: 3 attempts with
-// exponential backoff from 100 ms to 10 s; a breaker that opens on 5
-// failures in a row for 60 s; 8 slots; a 1 s timeout; a fallback value.
-func fsRetry() failsafe.Policy[int] {
-	return retrypolicy.NewBuilder[int]().WithMaxAttempts(3).WithBackoff(100*time.Millisecond, 10*time.Second).Build()
-}
-
-func fsBreaker() failsafe.Policy[int] {
-	return circuitbreaker.NewBuilder[int]().WithFailureThreshold(5).WithDelay(time.Minute).Build()
-}
-
-func fsBulkhead() failsafe.Policy[int]          { return bulkhead.New[int](8) }
-func fsTimeout() failsafe.Policy[int]           { return timeout.New[int](time.Second) }
-func fsFallback() failsafe.Policy[int]          { return fallback.NewWithResult(0) }
-func fsOK(failsafe.Execution[int]) (int, error) { return 1, nil }
-
-// benchmarkFailsafe measures a failsafe-go executor on the success path. The
-// call goes through GetWithExecution, failsafe-go's context-aware form
-// (the function can read the execution's context, as okCall gets ctx).
-func benchmarkFailsafe(b *testing.B, ex failsafe.Executor[int], parallel bool) {
-	b.ReportAllocs()
-	if parallel {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_, _ = ex.GetWithExecution(fsOK)
-			}
-		})
-		return
-	}
-	for b.Loop() {
-		_, _ = ex.GetWithExecution(fsOK)
-	}
-}
-
-// Each policy and the composed pipeline on the success path, this package
-// beside github.com/failsafe-go/failsafe-go configured alike, serial and
-// from GOMAXPROCS goroutines. Compare algo=resilience with
-// algo=failsafe-go within each policy.
-func BenchmarkPolicy_VsFailsafe(b *testing.B) {
-	for _, c := range []struct {
-		name   string
-		ours   func() Policy[int]
-		theirs func() failsafe.Executor[int]
-	}{
-		{"retry", func() Policy[int] { return must(NewRetry[int](RetryOptions{MaxAttempts: 3})) },
-			func() failsafe.Executor[int] { return failsafe.With(fsRetry()) }},
-		{"breaker", func() Policy[int] { return must(NewCircuitBreaker[int](BreakerOptions{})) },
-			func() failsafe.Executor[int] { return failsafe.With(fsBreaker()) }},
-		{"bulkhead", func() Policy[int] { return Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))) },
-			func() failsafe.Executor[int] { return failsafe.With(fsBulkhead()) }},
-		{"timeout", func() Policy[int] { return must(NewTimeout[int]("t", time.Second)) },
-			func() failsafe.Executor[int] { return failsafe.With(fsTimeout()) }},
-		{"fallback", func() Policy[int] { return NewFallbackValue(0, nil) },
-			func() failsafe.Executor[int] { return failsafe.With(fsFallback()) }},
-		{"pipeline", ourPipeline,
-			func() failsafe.Executor[int] {
-				return failsafe.With(fsFallback(), fsRetry(), fsBreaker(), fsBulkhead(), fsTimeout())
-			}},
-	} {
-		for _, par := range []bool{false, true} {
-			suffix := ""
-			if par {
-				suffix = "/parallel"
-			}
-			b.Run("policy="+c.name+"/algo=resilience"+suffix, func(b *testing.B) { benchmarkPolicy(b, c.ours(), par) })
-			b.Run("policy="+c.name+"/algo=failsafe-go"+suffix, func(b *testing.B) { benchmarkFailsafe(b, c.theirs(), par) })
-		}
-	}
 }
 
 func BenchmarkBackoff_Delay(b *testing.B) {

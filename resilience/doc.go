@@ -118,10 +118,11 @@
 //
 // On the success path no policy allocates except [Timeout], whose derived
 // context does, and a [Pipeline] of this package's policies adds no
-// allocation of its own. bench_test.go measures each policy and the
-// documented pipeline beside failsafe-go's equivalents
-// (BenchmarkPolicy_VsFailsafe) and [CircuitBreaker] beside gobreaker
-// called directly (BenchmarkCircuitBreaker_Execute).
+// allocation of its own. bench_test.go measures each policy
+// (BenchmarkPolicy_Execute) and [CircuitBreaker] beside gobreaker called
+// directly (BenchmarkCircuitBreaker_Execute); the bench module measures
+// each policy and the documented pipeline beside failsafe-go's equivalents
+// (BenchmarkResilience_Policy).
 //
 // # Shared state
 //

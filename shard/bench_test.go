@@ -5,24 +5,14 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
-
-	"github.com/cespare/xxhash/v2"
-	gojump "github.com/dgryski/go-jump"
-	"github.com/golang/groupcache/consistenthash"
 )
 
-// locator is what the lookup benchmark measures. The peers are adapted to
-// it: groupcache's ring returns its shard name, go-jump (the paper's
-// reference loop) a bucket of the same xxHash of the key.
+// The peers (groupcache's consistenthash, dgryski/go-jump) are measured
+// beside Ring and Jump in the bench module (bench/shard_test.go), which
+// keeps them out of this module.
+
+// locator is what the lookup benchmark measures.
 type locator interface{ Locate(key string) int }
-
-type groupcacheRing struct{ m *consistenthash.Map }
-
-func (g groupcacheRing) Locate(key string) int { return len(g.m.Get(key)) }
-
-type goJump struct{ n int }
-
-func (g goJump) Locate(key string) int { return int(gojump.Hash(xxhash.Sum64String(key), g.n)) }
 
 func benchLocators(b *testing.B, n int) []struct {
 	name string
@@ -34,8 +24,6 @@ func benchLocators(b *testing.B, n int) []struct {
 	for i, nd := range nodes {
 		names[i] = nd.Name
 	}
-	gc := consistenthash.New(DefaultVirtualNodes, nil)
-	gc.Add(names...)
 	must := func(p Placement, err error) locator {
 		if err != nil {
 			b.Fatal(err)
@@ -56,10 +44,8 @@ func benchLocators(b *testing.B, n int) []struct {
 	}{
 		{"modulo", must(NewModulo(nodes))},
 		{"ring", must(NewRing(nodes, RingOptions{}))},
-		{"groupcache-consistenthash", groupcacheRing{gc}},
 		{"bounded", must(NewBounded(nodes, BoundedOptions{}))},
 		{"jump", must(NewJump(nodes))},
-		{"dgryski-go-jump", goJump{n}},
 		{"rendezvous", must(NewRendezvous(nodes))},
 		{"maglev", must(NewMaglev(nodes, MaglevOptions{}))},
 		{"range", must(NewRangeSplits(nodes, splits))},
@@ -79,9 +65,7 @@ func benchKeys() []string {
 }
 
 // BenchmarkLookup measures one key → shard lookup per algorithm at 10, 100
-// and 1,000 shards, beside groupcache/consistenthash at the same 160
-// virtual nodes per shard and github.com/dgryski/go-jump, the paper's
-// reference loop, over the same key hash: the floor of jump hashing itself.
+// and 1,000 shards.
 func BenchmarkLookup(b *testing.B) {
 	keys := benchKeys()
 	for _, n := range []int{10, 100, 1000} {
@@ -95,33 +79,6 @@ func BenchmarkLookup(b *testing.B) {
 				}
 			})
 		}
-	}
-}
-
-// BenchmarkJumpHash is the jump loop alone, from a 64-bit key hash, beside
-// go-jump's reference loop: a walk of about ln(n)+1 dependent steps.
-func BenchmarkJumpHash(b *testing.B) {
-	hashes := make([]uint64, 1024)
-	for i := range hashes {
-		hashes[i] = mix64(uint64(i))
-	}
-	for _, n := range []int{10, 100, 1000} {
-		b.Run(fmt.Sprintf("algo=jump/shards=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				sink += int(JumpHash(hashes[i&1023], int64(n)))
-				i++
-			}
-		})
-		b.Run(fmt.Sprintf("algo=dgryski-go-jump/shards=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				sink += int(gojump.Hash(hashes[i&1023], n))
-				i++
-			}
-		})
 	}
 }
 
