@@ -16,6 +16,10 @@
 // backends=N or shards=N, and /parallel for b.RunParallel), so that
 // benchstat lines them up:
 //
+//   - cache_test.go: BenchmarkCache_Get, BenchmarkCache_Mixed75_25 and
+//     BenchmarkCache_GetSerial, cache.Memory under each policy beside
+//     otter v2 (W-TinyLFU) and golang-lru v2 (LRU), full and on a Zipf
+//     stream, with the CPU time per operation (cpu-ns/op).
 //   - lb_test.go: BenchmarkLB_Pick, lb's RoundRobin (with and without
 //     Options.DisableStats) and P2C beside gRPC-go's round_robin and
 //     least_request pickers; BenchmarkLB_PickEWMA, PeakEWMA beside

@@ -1,4 +1,4 @@
-package cache
+package bench
 
 import (
 	"strconv"
@@ -9,6 +9,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
 
+	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 )
 
@@ -18,7 +19,7 @@ type benchCache interface {
 	set(k string, v int)
 }
 
-type memBench struct{ m *Memory[string, int] }
+type memBench struct{ m *cache.Memory[string, int] }
 
 func (c memBench) get(k string) (int, bool) { return c.m.Get(k) }
 func (c memBench) set(k string, v int)      { _ = c.m.Set(k, v) }
@@ -37,7 +38,7 @@ const benchSize = 1 << 14
 
 // benchImpls lists every cache the benchmarks compare: this package's
 // policies beside otter v2 (W-TinyLFU) and golang-lru v2 (LRU).
-func benchImpls(b *testing.B) []struct {
+func benchImpls(b testing.TB) []struct {
 	name string
 	make func() benchCache
 } {
@@ -45,12 +46,12 @@ func benchImpls(b *testing.B) []struct {
 		name string
 		make func() benchCache
 	}{}
-	for _, p := range Policies {
+	for _, p := range cache.Policies {
 		impls = append(impls, struct {
 			name string
 			make func() benchCache
 		}{"sysdesign-" + p.String(), func() benchCache {
-			m, err := NewMemory(benchSize, MemoryOptions[string, int]{Policy: p})
+			m, err := cache.NewMemory(benchSize, cache.MemoryOptions[string, int]{Policy: p})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -153,13 +154,13 @@ func benchmarkMixed(b *testing.B, writePct int) {
 }
 
 // Parallel Get on a full cache.
-func BenchmarkMemory_Get(b *testing.B) { benchmarkMixed(b, 0) }
+func BenchmarkCache_Get(b *testing.B) { benchmarkMixed(b, 0) }
 
 // Parallel 75% Get / 25% Set on a full cache.
-func BenchmarkMemory_Mixed75_25(b *testing.B) { benchmarkMixed(b, 25) }
+func BenchmarkCache_Mixed75_25(b *testing.B) { benchmarkMixed(b, 25) }
 
 // Single-goroutine Get, for allocation checks and the cost of one lookup.
-func BenchmarkMemory_GetSerial(b *testing.B) {
+func BenchmarkCache_GetSerial(b *testing.B) {
 	keys := benchKeys(b)
 	for _, impl := range benchImpls(b) {
 		b.Run("algo="+impl.name, func(b *testing.B) {
@@ -171,5 +172,30 @@ func BenchmarkMemory_GetSerial(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// Every cache compared really caches and stays within its capacity: what
+// was just written is read back, and a full stream of distinct keys leaves
+// no more than the capacity resident.
+func TestCachePeerHarness(t *testing.T) {
+	for _, impl := range benchImpls(t) {
+		c := impl.make()
+		c.set("k", 7)
+		if v, ok := c.get("k"); !ok || v != 7 {
+			t.Fatalf("%s: get after set = %d, %v", impl.name, v, ok)
+		}
+		for i := range 4 * benchSize {
+			c.set("key:"+strconv.Itoa(i), i)
+		}
+		resident := 0
+		for i := range 4 * benchSize {
+			if _, ok := c.get("key:" + strconv.Itoa(i)); ok {
+				resident++
+			}
+		}
+		if resident == 0 || resident > benchSize {
+			t.Fatalf("%s: %d of %d keys resident with capacity %d", impl.name, resident, 4*benchSize, benchSize)
+		}
 	}
 }
