@@ -29,7 +29,7 @@ help:
 
 # in-modules runs its argument in every module's folder with GOWORK=off and
 # fails at the first module that fails.
-in-modules = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && GOWORK=off $(1)); done
+in-modules = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && export GOWORK=off && $(1)); done
 
 test:
 	$(call in-modules,$(GO) vet $(PKGS))

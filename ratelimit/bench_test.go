@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,7 +12,9 @@ import (
 
 // The peers (golang.org/x/time/rate, go.uber.org/ratelimit,
 // sethvargo/go-limiter) are measured beside these limiters in the bench
-// module (bench/ratelimit_test.go), which keeps them out of this module.
+// module (bench/ratelimit_test.go), which keeps them out of this module;
+// per-key limits over 100,000 keys, with their heap per key, are measured
+// there only (BenchmarkRatelimit_Keyed), beside go-limiter's.
 
 // benchLimit admits a million events a second: at tens of nanoseconds per
 // call both the allow and the deny paths run.
@@ -83,96 +84,6 @@ func BenchmarkLeakyBucket_Take(b *testing.B) {
 			_, _ = lb.Take(ctx)
 		}
 	})
-}
-
-const benchKeys = 100_000
-
-func benchKeyNames() []string {
-	keys := make([]string, benchKeys)
-	for i := range keys {
-		keys[i] = "203.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
-	}
-	return keys
-}
-
-// heapBytes returns the live heap after a collection.
-func heapBytes() uint64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// BenchmarkKeyed_Allow measures per-key limits over 100,000 distinct keys
-// and reports the heap each needs per key. Keys stay for the whole run (an
-// hour's idle timeout), so only lookups are measured.
-func BenchmarkKeyed_Allow(b *testing.B) {
-	keys := benchKeyNames()
-	ctx := context.Background()
-	type take func(key string)
-	setups := []struct {
-		name string
-		make func(b *testing.B) (take, func())
-	}{
-		{"algo=gcra", func(b *testing.B) (take, func()) {
-			k, err := NewKeyed(func() (Limiter, error) { return NewGCRA(PerSecond(100), Options{}) }, KeyedOptions{MaxKeys: 2 * benchKeys, IdleTimeout: time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return func(key string) { _, _ = k.AllowN(ctx, key, 1) }, func() {}
-		}},
-		{"algo=sliding-window", func(b *testing.B) (take, func()) {
-			k, err := NewKeyed(func() (Limiter, error) { return NewSlidingWindow(PerSecond(100), Options{}) }, KeyedOptions{MaxKeys: 2 * benchKeys, IdleTimeout: time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return func(key string) { _, _ = k.AllowN(ctx, key, 1) }, func() {}
-		}},
-	}
-	for _, s := range setups {
-		for _, parallel := range []bool{false, true} {
-			name := s.name
-			if parallel {
-				name += "/parallel"
-			}
-			b.Run(name, func(b *testing.B) {
-				before := heapBytes()
-				f, closeFn := s.make(b)
-				defer closeFn()
-				for _, k := range keys {
-					f(k)
-				}
-				perKey := float64(int64(heapBytes())-int64(before)) / benchKeys
-				// ReportMetric after the loop: b.Loop's first call resets
-				// user metrics.
-				defer func() { b.ReportMetric(perKey, "B/key") }()
-				b.ReportAllocs()
-				if !parallel {
-					i := 0
-					for b.Loop() {
-						f(keys[i])
-						if i++; i == benchKeys {
-							i = 0
-						}
-					}
-					return
-				}
-				var mu sync.Mutex
-				seed := 0
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					mu.Lock()
-					i := seed * 7919
-					seed++
-					mu.Unlock()
-					for pb.Next() {
-						f(keys[i%benchKeys])
-						i++
-					}
-				})
-			})
-		}
-	}
 }
 
 // BenchmarkRedis_AllowN measures distributed decisions against the local
