@@ -19,7 +19,8 @@ import (
 // Pros (the guide's): flexible routing and easy rebalancing — any key can
 // be moved by changing one entry, with no hash or range constraint. Cons:
 // the table is one more lookup per request and, when it lives in a
-// separate service (a [DirectorySource] such as [RedisDirectory]), a
+// separate service (a [DirectorySource] such as
+// [github.com/sysdesign-go/sysdesign/shard/redisshard.Directory]), a
 // single point of failure and a network round trip; [CachedDirectory]
 // trades staleness for both. Use it for complex routing (large tenants on
 // their own shards) and dynamic sharding.

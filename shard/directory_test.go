@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 func TestDirectory(t *testing.T) {
@@ -177,15 +175,6 @@ func TestDirectorySource_Contract(t *testing.T) {
 		{"mem", func(t *testing.T, entries map[string]string) DirectorySource {
 			d, err := NewDirectory(abc, entries, DirectoryOptions{})
 			require.NoError(t, err)
-			return d
-		}},
-		{"redis", func(t *testing.T, entries map[string]string) DirectorySource {
-			db := redistest.New(t)
-			d, err := NewRedisDirectory(db.Client, db.Prefix, RedisOptions{})
-			require.NoError(t, err)
-			for k, s := range entries {
-				require.NoError(t, d.Assign(context.Background(), k, s))
-			}
 			return d
 		}},
 	} {

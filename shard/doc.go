@@ -39,7 +39,7 @@
 //     [Range.Hot].
 //   - Directory-based: [Directory] (an explicit key → shard table with a
 //     fallback placement, e.g. a [Range]), a remote [DirectorySource]
-//     such as [RedisDirectory], and [CachedDirectory] to cut its lookup
+//     such as a Redis hash (redisshard.Directory), and [CachedDirectory] to cut its lookup
 //     overhead and ride out its outages.
 //
 // Placements name shards, not positions: the same nodes in any order place
@@ -64,7 +64,7 @@
 //
 // A [Router] sends single-key operations to the shard that owns the key,
 // over any [Store] (get, put, delete, ordered scan): [MemStore] in memory,
-// [RedisStore] on a Redis server with one key prefix per shard. Cross-shard
+// or Redis with one key prefix per shard (redisshard.Store). Cross-shard
 // queries ([Router.Scan], [Router.TopN], [Router.Count], and [Scatter] for
 // any other) run on every shard in parallel under a deadline and merge the
 // results; when some shards fail the result comes with a [*PartialError]
@@ -84,15 +84,15 @@
 // A [Migration] moves data to a new placement while reads and writes
 // continue, in the Vitess order copy → verify → switch: double-reads (new
 // shard, then old) during the move, copying in batches with a resumable
-// [Checkpoint] ([MemCheckpoint], [RedisCheckpoint]), verification, the
+// [Checkpoint] ([MemCheckpoint], redisshard.Checkpoint), verification, the
 // switch, and cleanup of old copies. Every key stays readable throughout,
 // and a cancelled or crashed copy resumes.
 //
 // # Guarantees
 //
 // The package keeps no state of its own beyond the stores it is given: a
-// [RedisStore] is as durable and as consistent as the Redis deployment
-// behind it (single node, Sentinel or Cluster through
+// Redis-backed store is as durable and as consistent as the Redis
+// deployment behind it (single node, Sentinel or Cluster through
 // redis.UniversalClient). Single-key operations are as atomic as the
 // store's; cross-shard queries are not snapshots (each shard answers at its
 // own moment) and cross-shard writes are not transactions, which is the
@@ -100,7 +100,14 @@
 //
 // Make every type with its constructor; only [MemStore] and
 // [MemCheckpoint] work from their zero value. Called on a [Router],
-// [Migration], [CachedDirectory] or Redis-backed type its constructor did
-// not make, every method that returns an error returns one wrapping
-// [ErrInvalidConfig] at once.
+// [Migration] or [CachedDirectory] its constructor did not make, every
+// method that returns an error returns one wrapping [ErrInvalidConfig] at
+// once.
+//
+// # Redis
+//
+// Package [github.com/sysdesign-go/sysdesign/shard/redisshard] keeps a
+// [Store], a [DirectorySource] and a [Checkpoint] in Redis (single node,
+// Sentinel or Cluster). It is separate so that this package, and package
+// lb which builds on it, link no Redis client.
 package shard

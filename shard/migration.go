@@ -14,7 +14,8 @@ const DefaultBatchSize = 500
 
 // Checkpoint records how far a [Migration] has copied each source shard, so
 // a migration that crashed or was cancelled resumes where it stopped.
-// [MemCheckpoint] and [RedisCheckpoint] implement it.
+// [MemCheckpoint] and [github.com/sysdesign-go/sysdesign/shard/redisshard.Checkpoint]
+// implement it.
 type Checkpoint interface {
 	// Load returns the last key copied from shard, and false when the
 	// shard has not been started.

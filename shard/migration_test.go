@@ -7,14 +7,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
-	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
 )
 
 // migrationSetup loads n keys through a router over the first shards of
@@ -196,68 +191,6 @@ func TestMigration_CancelAndResume(t *testing.T) {
 	deleted, err := m2.Cleanup(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, plan.Moved, deleted)
-}
-
-// A crash mid-copy against a real Redis: the connection is cut while the
-// copy runs, every key stays readable, and a new Migration — as a
-// restarted process would build — resumes from the checkpoint kept in
-// Redis.
-func TestMigration_RedisCrashAndResume(t *testing.T) {
-	db := redistest.New(t)
-	proxy, err := tcpproxy.New(db.Addr)
-	require.NoError(t, err)
-	defer proxy.Close()
-	flaky := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer flaky.Close()
-
-	const n = 400
-	newStore := func(c redis.UniversalClient) func(string) Store {
-		return func(name string) Store {
-			s, err := NewRedisStore(c, db.Key(name+":"), RedisOptions{Timeout: 300 * time.Millisecond})
-			require.NoError(t, err)
-			return s
-		}
-	}
-	from, to, stores := migrationSetup(t, newStore(db.Client), 3, 4, n)
-	cp, err := NewRedisCheckpoint(db.Client, db.Key("migration:"), RedisOptions{})
-	require.NoError(t, err)
-
-	// The first run's shard stores go through the proxy, which is cut
-	// after two batches.
-	viaProxy := map[string]Store{}
-	for name := range stores {
-		viaProxy[name] = newStore(flaky)(name)
-	}
-	batches := 0
-	m1, err := NewMigration(from, to, viaProxy, MigrationOptions{BatchSize: 50, Checkpoint: cp, OnBatch: func(BatchEvent) {
-		if batches++; batches == 2 {
-			proxy.Cut()
-		}
-	}})
-	require.NoError(t, err)
-	require.Error(t, m1.Copy(context.Background()), "the copy fails when its connection is cut")
-	proxy.Restore()
-
-	m2, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: 50, Checkpoint: cp})
-	require.NoError(t, err)
-	ctx := context.Background()
-	for i := range n {
-		k := fmt.Sprintf("k%05d", i)
-		v, err := m2.Get(ctx, k)
-		require.NoError(t, err, "key %s unreadable after the crash", k)
-		require.Equal(t, fmt.Sprint(i), string(v))
-	}
-	require.NoError(t, m2.Copy(ctx))
-	assert.Less(t, m2.Stats().Read, uint64(n), "the restarted copy resumed instead of starting over")
-	rep, err := m2.Verify(ctx)
-	require.NoError(t, err)
-	assert.Zero(t, rep.Missing)
-	require.NoError(t, m2.Switch())
-	r, err := m2.Router(RouterOptions{})
-	require.NoError(t, err)
-	total, err := r.Count(ctx, "", "")
-	require.NoError(t, err)
-	assert.Equal(t, n, total)
 }
 
 // A stale copy an earlier migration left on a shard that does not own the

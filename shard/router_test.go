@@ -12,12 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
-	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
 )
 
 // newTestRouter returns a router over n shards of one store kind, with the
@@ -163,50 +159,6 @@ func TestRouter_QueryDeadline(t *testing.T) {
 		assert.Len(t, pe.Failed, 1)
 		assert.Contains(t, pe.Failed, "shard-005")
 	})
-}
-
-// Against a real Redis: one shard's connection is cut, and the query says
-// which shard is missing.
-func TestRouter_RedisShardDown(t *testing.T) {
-	db := redistest.New(t)
-	proxy, err := tcpproxy.New(db.Addr)
-	require.NoError(t, err)
-	defer proxy.Close()
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer viaProxy.Close()
-
-	ring, err := NewRing(makeNodes(3), RingOptions{})
-	require.NoError(t, err)
-	r, _ := newTestRouter(t, func(name string) Store {
-		c := redis.UniversalClient(db.Client)
-		if name == "shard-001" {
-			c = viaProxy
-		}
-		s, err := NewRedisStore(c, db.Key(name+":"), RedisOptions{Timeout: 300 * time.Millisecond})
-		require.NoError(t, err)
-		return s
-	}, ring, RouterOptions{})
-	fill(t, r.Put, 60)
-	all, err := r.Scan(context.Background(), "", "", 0)
-	require.NoError(t, err)
-	require.Len(t, all, 60)
-
-	proxy.Cut()
-	got, err := r.Scan(context.Background(), "", "", 0)
-	var pe *PartialError
-	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, []string{"shard-001"}, mapKeys(pe.Failed))
-	assert.Less(t, len(got), 60)
-	assert.NotEmpty(t, got)
-	proxy.Restore()
-}
-
-func mapKeys(m map[string]error) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func TestVertical(t *testing.T) {

@@ -16,8 +16,8 @@ type KV struct {
 }
 
 // Store is one shard's storage, as the [Router] and [Migration] use it: a
-// database, a table, a Redis prefix. [MemStore] and [RedisStore] implement
-// it; wrap a real database by implementing it.
+// database, a table, a Redis prefix. [MemStore] and [github.com/sysdesign-go/sysdesign/shard/redisshard.Store]
+// implement it; wrap a real database by implementing it.
 //
 // Implementations must be safe for concurrent use and must honour ctx: a
 // cross-shard query waits for every shard's call to return, so a store that
@@ -48,10 +48,7 @@ type MemStore struct {
 	fault  error
 }
 
-var (
-	_ Store = (*MemStore)(nil)
-	_ Store = (*RedisStore)(nil)
-)
+var _ Store = (*MemStore)(nil)
 
 // SetDelay makes every later call wait d (or until its context ends) before
 // it runs.

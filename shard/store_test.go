@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 // storeKinds builds fresh stores of each implementation; every store test
@@ -22,14 +19,6 @@ var storeKinds = []struct {
 }{
 	{"mem", func(t *testing.T) func(string) Store {
 		return func(string) Store { return &MemStore{} }
-	}},
-	{"redis", func(t *testing.T) func(string) Store {
-		db := redistest.New(t)
-		return func(shard string) Store {
-			s, err := NewRedisStore(db.Client, db.Key(shard+":"), RedisOptions{})
-			require.NoError(t, err)
-			return s
-		}
 	}},
 }
 
@@ -95,48 +84,6 @@ func TestMemStore_DelayAndFault(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
-func TestRedis_BadInput(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer c.Close()
-	_, err := NewRedisStore(nil, "p:", RedisOptions{})
-	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewRedisStore(c, "", RedisOptions{})
-	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewRedisDirectory(c, "p:", RedisOptions{Timeout: -time.Second})
-	assert.ErrorIs(t, err, ErrInvalidConfig)
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
-	defer cc.Close()
-	_, err = NewRedisCheckpoint(cc, "no-tag:", RedisOptions{})
-	assert.ErrorIs(t, err, ErrInvalidConfig, "a Cluster prefix needs a hash tag")
-	_, err = NewRedisCheckpoint(cc, "app:{s1}:", RedisOptions{})
-	assert.NoError(t, err)
-}
-
-func TestRedisDirectory_WithCache(t *testing.T) {
-	db := redistest.New(t)
-	ctx := context.Background()
-	dir, err := NewRedisDirectory(db.Client, db.Prefix, RedisOptions{})
-	require.NoError(t, err)
-	_, err = dir.LookupShard(ctx, "tenant:1")
-	assert.ErrorIs(t, err, ErrNoShardForKey)
-	require.NoError(t, dir.Assign(ctx, "tenant:1", "b"))
-	c, err := NewCachedDirectory(dir, abc, CachedDirectoryOptions{})
-	require.NoError(t, err)
-	for range 3 {
-		i, err := c.Lookup(ctx, "tenant:1")
-		require.NoError(t, err)
-		assert.Equal(t, 1, i)
-	}
-	assert.Equal(t, uint64(2), c.Stats().Hits)
-
-	// Moving the tenant is one write plus an invalidation.
-	require.NoError(t, dir.Assign(ctx, "tenant:1", "c"))
-	c.Invalidate("tenant:1")
-	i, err := c.Lookup(ctx, "tenant:1")
-	require.NoError(t, err)
-	assert.Equal(t, 2, i)
-}
-
 // Every Checkpoint implementation keeps the last saved key per shard.
 func TestCheckpoint_Contract(t *testing.T) {
 	for _, kind := range []struct {
@@ -144,12 +91,6 @@ func TestCheckpoint_Contract(t *testing.T) {
 		new  func(t *testing.T) Checkpoint
 	}{
 		{"mem", func(*testing.T) Checkpoint { return &MemCheckpoint{} }},
-		{"redis", func(t *testing.T) Checkpoint {
-			db := redistest.New(t)
-			cp, err := NewRedisCheckpoint(db.Client, db.Prefix, RedisOptions{})
-			require.NoError(t, err)
-			return cp
-		}},
 	} {
 		t.Run(kind.name, func(t *testing.T) {
 			cp := kind.new(t)

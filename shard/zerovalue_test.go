@@ -8,9 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A Router, Migration, CachedDirectory or Redis-backed type its constructor
-// did not make has no placement or client to work on: its calls return an
-// error wrapping ErrInvalidConfig at once — never a panic, and never an
+// A Router, Migration or CachedDirectory its constructor did not make has
+// no placement to work on: its calls return an error wrapping ErrInvalidConfig at once — never a panic, and never an
 // empty answer that looks like an empty store (a zero Router counting 0
 // keys, a zero Migration that copies nothing and then lets Switch pass).
 func TestZeroValuesFailClearly(t *testing.T) {
@@ -32,18 +31,6 @@ func TestZeroValuesFailClearly(t *testing.T) {
 		"Migration.Router":  func(context.Context) error { var m Migration; _, err := m.Router(RouterOptions{}); return err },
 		"Migration.Cleanup": func(ctx context.Context) error { var m Migration; _, err := m.Cleanup(ctx); return err },
 		"CachedDirectory":   func(ctx context.Context) error { var c CachedDirectory; _, err := c.Lookup(ctx, "k"); return err },
-		"RedisStore.Get":    func(ctx context.Context) error { var s RedisStore; _, err := s.Get(ctx, "k"); return err },
-		"RedisStore.Put":    func(ctx context.Context) error { var s RedisStore; return s.Put(ctx, "k", nil) },
-		"RedisStore.Delete": func(ctx context.Context) error { var s RedisStore; return s.Delete(ctx, "k") },
-		"RedisStore.Scan":   func(ctx context.Context) error { var s RedisStore; _, err := s.Scan(ctx, "", "", 0); return err },
-		"RedisDirectory.LookupShard": func(ctx context.Context) error {
-			var d RedisDirectory
-			_, err := d.LookupShard(ctx, "k")
-			return err
-		},
-		"RedisDirectory.Assign": func(ctx context.Context) error { var d RedisDirectory; return d.Assign(ctx, "k", "s") },
-		"RedisCheckpoint.Load":  func(ctx context.Context) error { var c RedisCheckpoint; _, _, err := c.Load(ctx, "s"); return err },
-		"RedisCheckpoint.Save":  func(ctx context.Context) error { var c RedisCheckpoint; return c.Save(ctx, "s", "k") },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error

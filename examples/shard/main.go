@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/shard"
+	"github.com/sysdesign-go/sysdesign/shard/redisshard"
 )
 
 func main() {
@@ -106,7 +107,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		prefix := fmt.Sprintf("sysdesign-example-shard:%d:", time.Now().UnixNano())
 		defer cleanup(client, prefix)
 		for _, nd := range nodes {
-			s, err := shard.NewRedisStore(client, prefix+nd.Name+":", shard.RedisOptions{})
+			s, err := redisshard.NewStore(client, prefix+nd.Name+":", redisshard.Options{})
 			if err != nil {
 				return err
 			}
