@@ -2,12 +2,9 @@ package ratelimit
 
 import (
 	"context"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 // The peers (golang.org/x/time/rate, go.uber.org/ratelimit,
@@ -84,42 +81,4 @@ func BenchmarkLeakyBucket_Take(b *testing.B) {
 			_, _ = lb.Take(ctx)
 		}
 	})
-}
-
-// BenchmarkRedis_AllowN measures distributed decisions against the local
-// Redis with 1, 8 and 64 concurrent clients, one round trip each, and
-// reports decisions per second.
-func BenchmarkRedis_AllowN(b *testing.B) {
-	db := redistest.New(b)
-	for _, alg := range redisAlgorithms {
-		r, err := NewRedis(db.Client, alg, RedisOptions{Prefix: db.Prefix + alg.String() + ":", Timeout: 5 * time.Second}, PerSecond(1_000_000))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, clients := range []int{1, 8, 64} {
-			b.Run("algo="+alg.String()+"/clients="+strconv.Itoa(clients), func(b *testing.B) {
-				b.ReportAllocs()
-				ctx := context.Background()
-				var wg sync.WaitGroup
-				work := make(chan struct{}, clients)
-				start := time.Now()
-				for c := range clients {
-					key := "k" + strconv.Itoa(c%8)
-					wg.Go(func() {
-						for range work {
-							if _, err := r.AllowN(ctx, key, 1); err != nil {
-								b.Error(err)
-							}
-						}
-					})
-				}
-				for b.Loop() {
-					work <- struct{}{}
-				}
-				close(work)
-				wg.Wait()
-				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "decisions/s")
-			})
-		}
-	}
 }

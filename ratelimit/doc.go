@@ -59,10 +59,11 @@
 //
 // # Distributed limits
 //
-// [Redis] shares one limit per key across every instance through Redis
-// (any [github.com/redis/go-redis/v9.UniversalClient]): one Lua script per
-// decision, using the server's clock, with a [FailurePolicy] for when Redis
-// is down. Per-instance [Keyed] limits behind N instances admit up to N×
+// Package [github.com/sysdesign-go/sysdesign/ratelimit/redislimit] shares
+// one limit per key across every instance through Redis (single node,
+// Sentinel or Cluster): one Lua script per decision, using the server's
+// clock, with a failure policy for when Redis is down. It is a package of
+// its own so that the in-memory limiters link no Redis client. Per-instance [Keyed] limits behind N instances admit up to N×
 // the intended rate; the lab experiment ratelimit-local-vs-global shows
 // how much.
 //

@@ -11,8 +11,8 @@ import (
 
 // KeyedLimiter is a limit applied separately to each key — per client IP,
 // per user, per API key, per route. [Keyed] implements it in memory for one
-// process; [Redis] implements it across every process sharing a Redis.
-// The HTTP [Middleware] takes either.
+// process; redislimit.Limiter implements it across every process sharing a
+// Redis. The HTTP [Middleware] takes either.
 type KeyedLimiter interface {
 	// AllowN reports whether n events may happen now for key, and
 	// consumes them if so. It returns an error for an empty key, a bad
@@ -80,8 +80,8 @@ type KeyedStats struct {
 // "User-based Limiting"): key by [ClientIP] for anonymous traffic, by user
 // or API key for authenticated traffic, and by route for expensive
 // endpoints. Keyed is per process: behind a load balancer with N
-// instances each admits the limit, N times in total; use [Redis] for one
-// global limit.
+// instances each admits the limit, N times in total; use
+// redislimit.Limiter for one global limit.
 //
 // A Keyed is safe for concurrent use. It starts no goroutine: idle keys
 // are swept as new keys arrive, or by [Keyed.Sweep].

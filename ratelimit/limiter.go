@@ -21,8 +21,8 @@ var (
 	// request is refused at once rather than waiting forever.
 	ErrExceedsLimit = errors.New("ratelimit: request exceeds the limit")
 	// ErrLimited is returned by waits that would end after the context's
-	// deadline, and by [Keyed] and [Redis] users that want an error for a
-	// denial.
+	// deadline, and by users of [Keyed] and redislimit.Limiter that want an
+	// error for a denial.
 	ErrLimited = errors.New("ratelimit: rate limited")
 	// ErrEmptyKey reports an empty key given to a keyed limiter.
 	ErrEmptyKey = errors.New("ratelimit: empty key")
@@ -118,9 +118,9 @@ func errNotMade(what, constructor string) error {
 
 // Decision is the outcome of one request to a limiter: the facts a caller
 // needs to answer a client or to back off. When several limits apply (a
-// [Multi], a multi-limit [Redis]) every field describes the tightest one:
-// the limit that denies with the longest wait, or when allowed the one
-// with the fewest events remaining.
+// [Multi], a multi-limit redislimit.Limiter) every field describes the
+// tightest one: the limit that denies with the longest wait, or when
+// allowed the one with the fewest events remaining.
 type Decision struct {
 	// Allowed reports whether the events may happen. For ReserveN it
 	// reports whether they were reserved; the caller then waits RetryAfter.

@@ -37,8 +37,8 @@ const (
 
 // MiddlewareOptions configure a [Middleware]. Only Limiter is required.
 type MiddlewareOptions struct {
-	// Limiter decides per key: a [Keyed] in memory or a [Redis] shared by
-	// every instance. Required. Wrap each route's handler in its own
+	// Limiter decides per key: a [Keyed] in memory or a redislimit.Limiter
+	// shared by every instance. Required. Wrap each route's handler in its own
 	// Middleware for per-route limits.
 	Limiter KeyedLimiter
 	// Key names the request's client. Default: the TCP peer's address by

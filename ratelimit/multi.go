@@ -44,13 +44,15 @@ func NewMulti(alg Algorithm, limits []Limit, opts Options) (*Multi, error) {
 			return nil, fmt.Errorf("limit %d (%v): %w", i, l, err)
 		}
 		m.limiters = append(m.limiters, lim.(taker))
-		m.capacity = min(m.capacity, capacityOf(alg, l))
+		m.capacity = min(m.capacity, l.Capacity(alg))
 	}
 	return m, nil
 }
 
-// capacityOf returns the largest n one request may ask of a limit.
-func capacityOf(alg Algorithm, l Limit) int {
+// Capacity returns the largest n one request may ask of l under alg: Burst
+// for the bucket algorithms, Events for the window algorithms. A larger n
+// is refused with [ErrExceedsLimit], since it could never be granted.
+func (l Limit) Capacity(alg Algorithm) int {
 	switch alg {
 	case AlgTokenBucket, AlgLeakyBucket, AlgGCRA:
 		return l.Burst

@@ -78,3 +78,23 @@ func TestMulti_BadConfig(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "limit 1")
 }
+
+// Capacity is the largest n a request may ask: more is refused with
+// ErrExceedsLimit by every limiter of that algorithm.
+func TestLimit_Capacity(t *testing.T) {
+	l := Limit{Events: 10, Per: time.Second, Burst: 3}
+	for _, alg := range Algorithms {
+		want := l.Events
+		if alg == AlgTokenBucket || alg == AlgLeakyBucket || alg == AlgGCRA {
+			want = l.Burst
+		}
+		assert.Equal(t, want, l.Capacity(alg), alg.String())
+		lim, err := New(alg, l, Options{})
+		require.NoError(t, err)
+		_, err = lim.AllowN(t0, want+1)
+		assert.ErrorIs(t, err, ErrExceedsLimit, alg.String())
+		d, err := lim.AllowN(t0, want)
+		require.NoError(t, err, alg.String())
+		assert.True(t, d.Allowed, alg.String())
+	}
+}

@@ -44,8 +44,6 @@ func TestZeroValuesFailClearly(t *testing.T) {
 		"Keyed.AllowN":     func(ctx context.Context) error { var k Keyed; _, err := k.AllowN(ctx, "k", 1); return err },
 		"Keyed.AllowAt":    func(context.Context) error { var k Keyed; _, err := k.AllowAt(t0, "k", 1); return err },
 		"Keyed.Get":        func(context.Context) error { var k Keyed; _, err := k.Get("k"); return err },
-		"Redis.AllowN":     func(ctx context.Context) error { var r Redis; _, err := r.AllowN(ctx, "k", 1); return err },
-		"Redis.Reset":      func(ctx context.Context) error { var r Redis; return r.Reset(ctx, "k") },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error

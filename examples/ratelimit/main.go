@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/ratelimit"
+	"github.com/sysdesign-go/sysdesign/ratelimit/redislimit"
 )
 
 func main() {
@@ -58,10 +59,10 @@ func newHandler(rdb redis.UniversalClient, prefix string) (http.Handler, error) 
 	var ipLimiter, userLimiter ratelimit.KeyedLimiter
 	if rdb != nil {
 		var err error
-		if ipLimiter, err = ratelimit.NewRedis(rdb, ratelimit.AlgSlidingWindow, ratelimit.RedisOptions{Prefix: prefix + "ip:"}, perIP); err != nil {
+		if ipLimiter, err = redislimit.New(rdb, ratelimit.AlgSlidingWindow, redislimit.Options{Prefix: prefix + "ip:"}, perIP); err != nil {
 			return nil, err
 		}
-		if userLimiter, err = ratelimit.NewRedis(rdb, ratelimit.AlgGCRA, ratelimit.RedisOptions{Prefix: prefix + "user:", OnFailure: ratelimit.FailClosed}, perUser...); err != nil {
+		if userLimiter, err = redislimit.New(rdb, ratelimit.AlgGCRA, redislimit.Options{Prefix: prefix + "user:", OnFailure: redislimit.FailClosed}, perUser...); err != nil {
 			return nil, err
 		}
 	} else {

@@ -19,6 +19,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
+	"github.com/sysdesign-go/sysdesign/ratelimit/redislimit"
 )
 
 const rlSection = "Security Considerations → Rate Limiting"
@@ -624,8 +625,8 @@ func runRedisGlobal(ctx context.Context, d time.Duration) (*rlRedisOutcome, erro
 	for _, share := range shares {
 		c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 		clients = append(clients, c)
-		rl, err := ratelimit.NewRedis(c, ratelimit.AlgGCRA, ratelimit.RedisOptions{Prefix: prefix, Timeout: time.Second,
-			OnError: func(string, error, ratelimit.FailurePolicy) { errs.Add(1) }}, limit)
+		rl, err := redislimit.New(c, ratelimit.AlgGCRA, redislimit.Options{Prefix: prefix, Timeout: time.Second,
+			OnError: func(string, error, redislimit.FailurePolicy) { errs.Add(1) }}, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -675,6 +676,6 @@ func runRateLimitRedis(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Through the real Redis at %s the four instances together admit %.3f× the global limit (%d Redis errors); the same requests judged by per-instance local limits admit %.2f×, as the virtual-time model predicts (1.6× for this split).",
 			redistest.Addr(), float64(o.redisAdmitted)/ideal, o.redisErrors, float64(o.localAdmitted)/ideal),
-		"Each decision costs one round trip (see BenchmarkRedis_AllowN for decisions/s at 1, 8 and 64 clients); keys lived under a unique prefix and were deleted afterwards.",
+		"Each decision costs one round trip (see redislimit's BenchmarkLimiter_AllowN for decisions/s at 1, 8 and 64 clients); keys lived under a unique prefix and were deleted afterwards.",
 	}}, ctx.Err()
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/cache/rediscache"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
+	"github.com/sysdesign-go/sysdesign/ratelimit/redislimit"
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/shard"
 )
@@ -386,7 +387,7 @@ func (s *Service) Stats() Stats {
 // blocks creation, and the local limit still bounds each client.
 type dualLimiter struct {
 	local  *ratelimit.Keyed
-	global *ratelimit.Redis // nil without Redis
+	global *redislimit.Limiter // nil without Redis
 	cache  *urlCache
 }
 
@@ -409,7 +410,7 @@ func newLimiter(cfg Config, c *urlCache) (*dualLimiter, error) {
 	}
 	d := &dualLimiter{local: local, cache: c}
 	if cfg.Redis != nil && c.l2 != nil {
-		d.global, err = ratelimit.NewRedis(cfg.Redis, ratelimit.AlgGCRA, ratelimit.RedisOptions{Prefix: cfg.redisKeys() + "rl:", Timeout: cfg.RedisTimeout}, cfg.CreateLimit)
+		d.global, err = redislimit.New(cfg.Redis, ratelimit.AlgGCRA, redislimit.Options{Prefix: cfg.redisKeys() + "rl:", Timeout: cfg.RedisTimeout}, cfg.CreateLimit)
 		if err != nil {
 			return nil, err
 		}

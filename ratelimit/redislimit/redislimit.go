@@ -1,4 +1,4 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-go/sysdesign/ratelimit"
 )
 
-// FailurePolicy says what a [Redis] limiter decides when Redis fails or
-// does not answer within the timeout.
+// FailurePolicy says what a [Limiter] decides when Redis fails or does not
+// answer within the timeout.
 type FailurePolicy int
 
 const (
@@ -32,11 +34,11 @@ func (p FailurePolicy) String() string {
 	return "fail-open"
 }
 
-// RedisOptions configure a [Redis] limiter. The zero value is ready to use.
-type RedisOptions struct {
+// Options configure a [Limiter]. The zero value is ready to use.
+type Options struct {
 	// Prefix goes before every key: the key for "alice" is
-	// Prefix+"{alice}", the braces making it a Redis Cluster hash tag.
-	// Default "ratelimit:".
+	// Prefix+"{alice}", the braces making it a Redis Cluster hash tag, so
+	// the keys spread over the cluster's slots. Default "ratelimit:".
 	Prefix string
 	// Timeout bounds each decision's round trip, on top of the caller's
 	// context. Default 100ms; it must not be negative. go-redis applies a
@@ -55,15 +57,15 @@ type RedisOptions struct {
 	OnError func(key string, err error, policy FailurePolicy)
 }
 
-// RedisStats is a snapshot of a [Redis] limiter's counters.
-type RedisStats struct {
+// Stats is a snapshot of a [Limiter]'s counters.
+type Stats struct {
 	Allowed uint64 // events allowed, including by FailOpen
 	Denied  uint64 // events denied, including by FailClosed
 	Errors  uint64 // decisions Redis failed to make (error or timeout)
 }
 
-// Redis is a distributed limiter: every process that shares a Redis and a
-// Prefix shares one limit per key, so N instances behind a load balancer
+// Limiter is a distributed limiter: every process that shares a Redis and
+// a Prefix shares one limit per key, so N instances behind a load balancer
 // admit the limit once, not N times.
 //
 // Each decision is one round trip: one Lua script, loaded once and run by
@@ -74,51 +76,52 @@ type RedisStats struct {
 // [redis.UniversalClient]). Keys expire once their limit has fully
 // recovered, so idle keys cost nothing.
 //
-// Supported algorithms: [AlgGCRA] (as go-redis/redis_rate; it alone
-// accepts several limits, enforced together as a [Multi] does),
-// [AlgTokenBucket], [AlgFixedWindow] and [AlgSlidingWindow] (the
-// weighted two-window counter).
+// Supported algorithms: [ratelimit.AlgGCRA] (as go-redis/redis_rate; it
+// alone accepts several limits, enforced together as a [ratelimit.Multi]
+// does), [ratelimit.AlgTokenBucket], [ratelimit.AlgFixedWindow] and
+// [ratelimit.AlgSlidingWindow] (the weighted two-window counter).
 //
 // Guide (Security Considerations → Rate Limiting; API Design → Rate
 // Limiting): the limit a client sees must not depend on which instance
-// served it. The cost is a network round trip per request (about 0.1 ms
-// on a LAN) and a dependency on Redis, governed by OnFailure.
+// served it. The cost is a network round trip per request and a
+// dependency on Redis, governed by OnFailure.
 //
-// A Redis is safe for concurrent use.
-type Redis struct {
+// A Limiter is safe for concurrent use.
+type Limiter struct {
 	client   redis.UniversalClient
-	alg      Algorithm
-	limits   []Limit
+	alg      ratelimit.Algorithm
+	limits   []ratelimit.Limit
 	capacity int
 	script   *redis.Script
 	params   []any // per-limit script arguments after n
-	opts     RedisOptions
+	opts     Options
 
 	allowed, denied, errs atomic.Uint64
 }
 
-var _ KeyedLimiter = (*Redis)(nil)
+var _ ratelimit.KeyedLimiter = (*Limiter)(nil)
 
-// NewRedis returns a distributed limiter enforcing limits (at least one;
-// several only with AlgGCRA) on client.
-func NewRedis(client redis.UniversalClient, alg Algorithm, opts RedisOptions, limits ...Limit) (*Redis, error) {
+// New returns a distributed limiter enforcing limits (at least one;
+// several only with [ratelimit.AlgGCRA]) on client. Bad input gets an
+// error wrapping [ratelimit.ErrInvalidConfig].
+func New(client redis.UniversalClient, alg ratelimit.Algorithm, opts Options, limits ...ratelimit.Limit) (*Limiter, error) {
 	switch c, isClient := client.(*redis.Client); {
 	case client == nil || isClient && c == nil:
-		return nil, fmt.Errorf("%w: nil Redis client", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: nil Redis client", ratelimit.ErrInvalidConfig)
 	case len(limits) == 0:
-		return nil, fmt.Errorf("%w: no limit given", ErrInvalidConfig)
-	case len(limits) > 1 && alg != AlgGCRA:
-		return nil, fmt.Errorf("%w: several limits on one key need %v, not %v", ErrInvalidConfig, AlgGCRA, alg)
+		return nil, fmt.Errorf("%w: no limit given", ratelimit.ErrInvalidConfig)
+	case len(limits) > 1 && alg != ratelimit.AlgGCRA:
+		return nil, fmt.Errorf("%w: several limits on one key need %v, not %v", ratelimit.ErrInvalidConfig, ratelimit.AlgGCRA, alg)
 	case opts.Timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative, got %v", ErrInvalidConfig, opts.Timeout)
+		return nil, fmt.Errorf("%w: Timeout must not be negative, got %v", ratelimit.ErrInvalidConfig, opts.Timeout)
 	case opts.FailClosedRetryAfter < 0:
-		return nil, fmt.Errorf("%w: FailClosedRetryAfter must not be negative, got %v", ErrInvalidConfig, opts.FailClosedRetryAfter)
+		return nil, fmt.Errorf("%w: FailClosedRetryAfter must not be negative, got %v", ratelimit.ErrInvalidConfig, opts.FailClosedRetryAfter)
 	case opts.OnFailure != FailOpen && opts.OnFailure != FailClosed:
-		return nil, fmt.Errorf("%w: unknown failure policy %d", ErrInvalidConfig, int(opts.OnFailure))
+		return nil, fmt.Errorf("%w: unknown failure policy %d", ratelimit.ErrInvalidConfig, int(opts.OnFailure))
 	}
-	src, ok := redisScripts[alg]
+	src, ok := scripts[alg]
 	if !ok {
-		return nil, fmt.Errorf("%w: %v has no Redis implementation (use gcra, token-bucket, fixed-window or sliding-window)", ErrInvalidConfig, alg)
+		return nil, fmt.Errorf("%w: %v has no Redis implementation (use gcra, token-bucket, fixed-window or sliding-window)", ratelimit.ErrInvalidConfig, alg)
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "ratelimit:"
@@ -129,21 +132,23 @@ func NewRedis(client redis.UniversalClient, alg Algorithm, opts RedisOptions, li
 	if opts.FailClosedRetryAfter == 0 {
 		opts.FailClosedRetryAfter = time.Second
 	}
-	r := &Redis{client: client, alg: alg, limits: limits, script: redis.NewScript(src), opts: opts, capacity: int(^uint(0) >> 1)}
+	r := &Limiter{client: client, alg: alg, limits: limits, script: redis.NewScript(src), opts: opts, capacity: int(^uint(0) >> 1)}
 	for i, l := range limits {
-		if err := l.validate(alg != AlgFixedWindow && alg != AlgSlidingWindow); err != nil {
+		// The in-memory limiter of the same algorithm accepts exactly the
+		// limits the script can enforce.
+		if _, err := ratelimit.New(alg, l, ratelimit.Options{}); err != nil {
 			return nil, fmt.Errorf("limit %d: %w", i, err)
 		}
-		if alg != AlgGCRA && int64(l.Per)%int64(time.Microsecond) != 0 {
-			return nil, fmt.Errorf("%w: Redis windows are whole microseconds, got %v", ErrInvalidConfig, l.Per)
+		if alg != ratelimit.AlgGCRA && int64(l.Per)%int64(time.Microsecond) != 0 {
+			return nil, fmt.Errorf("%w: Redis windows are whole microseconds, got %v", ratelimit.ErrInvalidConfig, l.Per)
 		}
-		r.capacity = min(r.capacity, capacityOf(alg, l))
+		r.capacity = min(r.capacity, l.Capacity(alg))
 		us := float64(l.Per) / float64(time.Microsecond)
 		switch alg {
-		case AlgGCRA: // interval and capacity, µs
+		case ratelimit.AlgGCRA: // interval and capacity, µs
 			iv := us / float64(l.Events)
 			r.params = append(r.params, iv, iv*float64(l.Burst))
-		case AlgTokenBucket: // tokens per µs, burst
+		case ratelimit.AlgTokenBucket: // tokens per µs, burst
 			r.params = append(r.params, float64(l.Events)/us, l.Burst)
 		default: // window µs, quota
 			r.params = append(r.params, int64(us), l.Events)
@@ -153,40 +158,49 @@ func NewRedis(client redis.UniversalClient, alg Algorithm, opts RedisOptions, li
 }
 
 // Limits returns the limits enforced.
-func (r *Redis) Limits() []Limit { return r.limits }
+func (r *Limiter) Limits() []ratelimit.Limit { return r.limits }
 
 // Key returns the Redis key that holds key's state.
-func (r *Redis) Key(key string) string { return r.opts.Prefix + "{" + key + "}" }
+func (r *Limiter) Key(key string) string { return r.opts.Prefix + "{" + key + "}" }
+
+func errNotMade() error {
+	return fmt.Errorf("%w: redislimit.Limiter not made by redislimit.New: the zero value has no limit", ratelimit.ErrInvalidConfig)
+}
 
 // AllowN reports whether n events may happen now for key, consuming them
-// if so; see [KeyedLimiter]. When Redis fails, the decision follows
-// OnFailure and the error goes to OnError and Stats, not to the caller;
-// the returned error is only for bad input or a cancelled ctx.
-func (r *Redis) AllowN(ctx context.Context, key string, n int) (Decision, error) {
-	if r.client == nil {
-		return Decision{}, errNotMade("Redis limiter", "NewRedis")
+// if so; see [ratelimit.KeyedLimiter]. When Redis fails, the decision
+// follows OnFailure and the error goes to OnError and Stats, not to the
+// caller; the returned error is only for bad input (wrapping
+// [ratelimit.ErrEmptyKey], [ratelimit.ErrInvalidN] or
+// [ratelimit.ErrExceedsLimit]) or a cancelled ctx.
+func (r *Limiter) AllowN(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
+	if r == nil || r.client == nil {
+		return ratelimit.Decision{}, errNotMade()
 	}
 	if key == "" {
-		return Decision{}, fmt.Errorf("%w: keyed limiters need a non-empty key", ErrEmptyKey)
+		return ratelimit.Decision{}, fmt.Errorf("%w: keyed limiters need a non-empty key", ratelimit.ErrEmptyKey)
 	}
-	if err := checkN(n, r.capacity); err != nil {
-		return Decision{Limit: r.limits[0]}, err
+	if n < 1 {
+		return ratelimit.Decision{Limit: r.limits[0]}, fmt.Errorf("%w: n must be at least 1, got %d", ratelimit.ErrInvalidN, n)
+	}
+	if n > r.capacity {
+		return ratelimit.Decision{Limit: r.limits[0]}, fmt.Errorf("%w: n=%d is more than the %d the limit can ever grant at once", ratelimit.ErrExceedsLimit, n, r.capacity)
 	}
 	if err := ctx.Err(); err != nil {
-		return Decision{Limit: r.limits[0]}, err
+		return ratelimit.Decision{Limit: r.limits[0]}, err
 	}
 	d, err := r.run(ctx, key, n)
 	if err != nil {
 		if ctx.Err() != nil { // the caller gave up: not Redis's fault
-			return Decision{Limit: r.limits[0]}, ctx.Err()
+			return ratelimit.Decision{Limit: r.limits[0]}, ctx.Err()
 		}
 		r.errs.Add(1)
-		d = Decision{Allowed: r.opts.OnFailure == FailOpen, Limit: r.limits[0]}
+		d = ratelimit.Decision{Allowed: r.opts.OnFailure == FailOpen, Limit: r.limits[0]}
 		if !d.Allowed {
 			d.RetryAfter = r.opts.FailClosedRetryAfter
 		}
 		if r.opts.OnError != nil {
-			r.opts.OnError(key, fmt.Errorf("%w: %w", ErrBackend, err), r.opts.OnFailure)
+			r.opts.OnError(key, fmt.Errorf("%w: %w", ratelimit.ErrBackend, err), r.opts.OnFailure)
 		}
 	}
 	if d.Allowed {
@@ -197,7 +211,7 @@ func (r *Redis) AllowN(ctx context.Context, key string, n int) (Decision, error)
 	return d, nil
 }
 
-func (r *Redis) run(ctx context.Context, key string, n int) (Decision, error) {
+func (r *Limiter) run(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	args := make([]any, 0, 2+len(r.params))
@@ -205,12 +219,12 @@ func (r *Redis) run(ctx context.Context, key string, n int) (Decision, error) {
 	args = append(args, r.params...)
 	res, err := r.script.Run(ctx, r.client, []string{r.Key(key)}, args...).Int64Slice()
 	if err != nil {
-		return Decision{}, err
+		return ratelimit.Decision{}, err
 	}
 	if len(res) != 5 || res[4] < 0 || res[4] >= int64(len(r.limits)) {
-		return Decision{}, errors.New("ratelimit: unexpected reply from the Redis script: " + fmt.Sprint(res))
+		return ratelimit.Decision{}, errors.New("redislimit: unexpected reply from the Redis script: " + fmt.Sprint(res))
 	}
-	return Decision{
+	return ratelimit.Decision{
 		Allowed:    res[0] == 1,
 		Limit:      r.limits[res[4]],
 		Remaining:  int(res[1]),
@@ -220,19 +234,19 @@ func (r *Redis) run(ctx context.Context, key string, n int) (Decision, error) {
 }
 
 // Stats returns a snapshot of the counters.
-func (r *Redis) Stats() RedisStats {
-	return RedisStats{Allowed: r.allowed.Load(), Denied: r.denied.Load(), Errors: r.errs.Load()}
+func (r *Limiter) Stats() Stats {
+	return Stats{Allowed: r.allowed.Load(), Denied: r.denied.Load(), Errors: r.errs.Load()}
 }
 
 // Reset deletes key's state, as if it had never been seen.
-func (r *Redis) Reset(ctx context.Context, key string) error {
-	if r.client == nil {
-		return errNotMade("Redis limiter", "NewRedis")
+func (r *Limiter) Reset(ctx context.Context, key string) error {
+	if r == nil || r.client == nil {
+		return errNotMade()
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 	if err := r.client.Del(ctx, r.Key(key)).Err(); err != nil {
-		return fmt.Errorf("%w: reset %q: %w", ErrBackend, key, err)
+		return fmt.Errorf("%w: reset %q: %w", ratelimit.ErrBackend, key, err)
 	}
 	return nil
 }
@@ -241,11 +255,11 @@ func (r *Redis) Reset(ctx context.Context, key string) error {
 // n, the number of limits, then two numbers per limit. Each returns
 // {allowed, remaining, retry_after_us, reset_after_us, limit_index}. Time
 // is the server's, in microseconds (exact in a Lua double until 2255).
-var redisScripts = map[Algorithm]string{
-	AlgGCRA:          gcraScript,
-	AlgTokenBucket:   tokenBucketScript,
-	AlgFixedWindow:   fixedWindowScript,
-	AlgSlidingWindow: slidingWindowScript,
+var scripts = map[ratelimit.Algorithm]string{
+	ratelimit.AlgGCRA:          gcraScript,
+	ratelimit.AlgTokenBucket:   tokenBucketScript,
+	ratelimit.AlgFixedWindow:   fixedWindowScript,
+	ratelimit.AlgSlidingWindow: slidingWindowScript,
 }
 
 const scriptNow = `
