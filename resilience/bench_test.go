@@ -2,15 +2,10 @@ package resilience
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 // failsafe-go is measured beside each policy and the pipeline in the bench
@@ -145,52 +140,6 @@ func BenchmarkBackoff_Delay(b *testing.B) {
 			for b.Loop() {
 				prev = bo.Delay(5, prev, 0.5)
 			}
-		})
-	}
-}
-
-// runGoroutines runs b.N calls of call spread over g goroutines.
-func runGoroutines(b *testing.B, g int, call func(worker int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for w := range g {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				call(w)
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-}
-
-// One breaker name shared by 4 instances (4 Redis clients) on the local
-// Redis, from 1, 8 and 64 goroutines: this package's SharedBreaker against
-// gobreaker's DistributedCircuitBreaker on a SharedDataStore.
-func BenchmarkSharedBreaker_Execute(b *testing.B) {
-	db := redistest.New(b)
-	ctx := context.Background()
-	for _, g := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("algo=shared/goroutines=%d", g), func(b *testing.B) {
-			var inst []*SharedBreaker[int]
-			for range 4 {
-				store := must(NewRedisBreakerStore(db.NewClient(b), db.Prefix))
-				inst = append(inst, must(NewSharedBreaker[int](store, SharedBreakerOptions{Name: fmt.Sprintf("shared-%d", g)})))
-			}
-			b.ReportAllocs()
-			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(ctx, okCall) })
-		})
-		b.Run(fmt.Sprintf("algo=gobreaker-distributed/goroutines=%d", g), func(b *testing.B) {
-			var inst []*gobreaker.DistributedCircuitBreaker[int]
-			for range 4 {
-				store := must(NewRedisDataStore(db.NewClient(b), RedisDataStoreOptions{Prefix: db.Prefix, LockWait: time.Minute}))
-				inst = append(inst, must(gobreaker.NewDistributedCircuitBreaker[int](store, gobreaker.Settings{Name: fmt.Sprintf("dcb-%d", g)})))
-			}
-			req := func() (int, error) { return 1, nil }
-			b.ReportAllocs()
-			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(req) })
 		})
 	}
 }

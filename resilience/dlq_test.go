@@ -11,8 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 // queueMakers returns constructors of every MessageQueue implementation.
@@ -20,15 +18,7 @@ import (
 // worker's view.
 func queueMakers(t *testing.T) map[string]func() MessageQueue {
 	mem := NewMemoryQueue()
-	makers := map[string]func() MessageQueue{"memory": func() MessageQueue { return mem }}
-	if testing.Short() {
-		return makers
-	}
-	db := redistest.New(t)
-	makers["redis"] = func() MessageQueue {
-		return must(NewRedisStreamQueue(context.Background(), db.NewClient(t), "orders", RedisStreamQueueOptions{Prefix: db.Prefix}))
-	}
-	return makers
+	return map[string]func() MessageQueue{"memory": func() MessageQueue { return mem }}
 }
 
 func TestDLQWorkerDeadLettersPoisonMessages(t *testing.T) {
@@ -146,37 +136,4 @@ func TestDLQBadInput(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidConfig)
 		assert.True(t, strings.Contains(err.Error(), fmt.Sprintf("got %d", n)), err)
 	}
-	_, err = NewRedisStreamQueue(context.Background(), nil, "q", RedisStreamQueueOptions{})
-	assert.ErrorIs(t, err, ErrInvalidConfig)
-}
-
-// A consumer that dies for good leaves its messages pending; another
-// consumer with ClaimIdle takes them over.
-func TestRedisStreamQueueClaimsAbandonedMessages(t *testing.T) {
-	db := redistest.New(t)
-	ctx := context.Background()
-	dead := must(NewRedisStreamQueue(ctx, db.Client, "jobs", RedisStreamQueueOptions{Prefix: db.Prefix, Consumer: "a"}))
-	_, err := dead.Publish(ctx, []byte("job-1"))
-	require.NoError(t, err)
-	m, ok, err := dead.Receive(ctx, 10*time.Millisecond)
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "job-1", string(m.Body)) // consumer a dies here
-
-	b := must(NewRedisStreamQueue(ctx, db.Client, "jobs", RedisStreamQueueOptions{Prefix: db.Prefix, Consumer: "b", ClaimIdle: 300 * time.Millisecond}))
-	_, ok, err = b.Receive(ctx, 5*time.Millisecond)
-	require.NoError(t, err)
-	assert.False(t, ok, "not idle long enough yet")
-	time.Sleep(350 * time.Millisecond)
-	got, ok, err := b.Receive(ctx, 5*time.Millisecond)
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "job-1", string(got.Body))
-	require.NoError(t, b.Ack(ctx, got))
-	_, ok, err = b.Receive(ctx, 5*time.Millisecond)
-	require.NoError(t, err)
-	assert.False(t, ok, "nothing left")
-
-	_, err = NewRedisStreamQueue(ctx, db.Client, "jobs", RedisStreamQueueOptions{ClaimIdle: -1})
-	assert.ErrorIs(t, err, ErrInvalidConfig)
 }

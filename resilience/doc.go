@@ -27,9 +27,9 @@
 //     github.com/sony/gobreaker/v2, with trip policies [ConsecutiveFailures],
 //     [FailureRate] (time window), [NewCountWindow] (count window) and
 //     [NewSlowCallRate]; [SharedBreaker] shares one state across a fleet
-//     through a [BreakerStore] ([RedisBreakerStore], [MemoryBreakerStore]);
-//     [RedisDataStore] runs gobreaker's own DistributedCircuitBreaker on
-//     Redis for comparison.
+//     through a [BreakerStore] ([MemoryBreakerStore], or redisbreaker.Store
+//     on Redis); redisbreaker.DataStore runs gobreaker's own
+//     DistributedCircuitBreaker on Redis for comparison.
 //   - Timeout Configuration: [Timeout], per attempt or overall.
 //   - Fallback Mechanisms: [Fallback].
 //   - Graceful Degradation — Cached Responses: [Degrader] over a
@@ -45,7 +45,7 @@
 //     concurrency limit — [ShedAIMD] or [ShedGradient] — with an HTTP
 //     middleware answering 503 + Retry-After).
 //   - Dead Letter Queues: [DLQWorker] over a [MessageQueue]
-//     ([MemoryQueue], [RedisStreamQueue] on Redis Streams).
+//     ([MemoryQueue], or redisqueue.Queue on Redis Streams).
 //   - Chaos Engineering — Failure Injection, Latency Monkey:
 //     [FaultInjector] for functions, HTTP handlers and HTTP clients.
 //
@@ -77,9 +77,9 @@
 //
 // Make each policy, guard and worker with its constructor. Called on a
 // value its constructor did not make (the zero value or a nil pointer),
-// Execute, Enter, [Bulkhead.Acquire], [SharedBreaker.Allow],
-// [DLQWorker.Run] and the methods of the Redis-backed stores return at
-// once an error wrapping [ErrInvalidConfig] that says so.
+// Execute, Enter, [Bulkhead.Acquire], [SharedBreaker.Allow] and
+// [DLQWorker.Run] return at once an error wrapping [ErrInvalidConfig]
+// that says so.
 // [MemoryQueue], [MemoryBreakerStore], [Switches] and [FaultInjector]
 // (which then injects nothing) work from their zero value.
 //
@@ -126,12 +126,12 @@
 //
 // # Shared state
 //
-// [SharedBreaker] and [RedisStreamQueue] rely on Redis through
-// redis.UniversalClient (single node, Sentinel or Cluster: every script
-// and transaction touches keys of one hash tag). The shared breaker is
-// eventually consistent across instances — each caches the state for
-// CacheTTL — and fails open when Redis is unreachable. The dead-letter
-// queue is at least once. Every Redis call runs under a context with a
-// deadline; create clients with ContextTimeoutEnabled: true so that go-redis
-// honours it (otherwise its own ReadTimeout applies).
+// Two sub-packages keep state in Redis, so that this package links no
+// Redis client: [github.com/sysdesign-go/sysdesign/resilience/redisbreaker]
+// (a [BreakerStore] for [SharedBreaker], and gobreaker's SharedDataStore)
+// and [github.com/sysdesign-go/sysdesign/resilience/redisqueue] (a
+// [MessageQueue] on Redis Streams for [DLQWorker]). Both work on a single
+// node, Sentinel or Cluster. The shared breaker is eventually consistent
+// across instances — each caches the state for CacheTTL — and fails open
+// when its store is unreachable. The dead-letter queue is at least once.
 package resilience

@@ -162,7 +162,7 @@ func ExampleDegrader() {
 
 func ExampleSharedBreaker() {
 	// Two instances share one state; in production the store is a
-	// RedisBreakerStore and the instances are separate processes.
+	// redisbreaker.Store and the instances are separate processes.
 	store := resilience.NewMemoryBreakerStore()
 	opts := resilience.SharedBreakerOptions{
 		Name:  "payments",

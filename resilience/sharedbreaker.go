@@ -57,8 +57,9 @@ func (r BreakerRules) bucket() time.Duration { return r.Window / time.Duration(r
 // BreakerStore holds the state of shared circuit breakers: the transitions
 // are applied atomically by the store, so any number of [SharedBreaker]
 // instances — goroutines or processes — agree on one state per name.
-// [NewRedisBreakerStore] shares it through Redis; [NewMemoryBreakerStore]
-// within one process (and on virtual time, for simulations).
+// [github.com/sysdesign-go/sysdesign/resilience/redisbreaker.Store] shares
+// it through Redis; [NewMemoryBreakerStore] within one process (and on
+// virtual time, for simulations).
 //
 // Implementations must be safe for concurrent use.
 type BreakerStore interface {

@@ -39,25 +39,6 @@ func TestZeroValuesFailClearly(t *testing.T) {
 		}},
 		{"AdaptiveThrottle.Enter", func(ctx context.Context) error { var g AdaptiveThrottle; _, err := g.Enter(ctx); return err }},
 		{"LoadShedder.Enter", func(ctx context.Context) error { var g LoadShedder; _, err := g.Enter(ctx); return err }},
-		{"RedisStreamQueue.Publish", func(ctx context.Context) error { var q RedisStreamQueue; _, err := q.Publish(ctx, nil); return err }},
-		{"RedisStreamQueue.Receive", func(ctx context.Context) error { var q RedisStreamQueue; _, _, err := q.Receive(ctx, 0); return err }},
-		{"RedisStreamQueue.Ack", func(ctx context.Context) error { var q RedisStreamQueue; return q.Ack(ctx, Message{}) }},
-		{"RedisStreamQueue.Retry", func(ctx context.Context) error { var q RedisStreamQueue; return q.Retry(ctx, Message{}, "") }},
-		{"RedisStreamQueue.Dead", func(ctx context.Context) error {
-			var q RedisStreamQueue
-			return q.Dead(ctx, Message{}, "", time.Time{})
-		}},
-		{"RedisStreamQueue.DeadLetters", func(ctx context.Context) error { var q RedisStreamQueue; _, err := q.DeadLetters(ctx, 1); return err }},
-		{"RedisStreamQueue.Recover", func(ctx context.Context) error { var q RedisStreamQueue; return q.Recover(ctx) }},
-		{"RedisBreakerStore.Load", func(ctx context.Context) error {
-			var s RedisBreakerStore
-			_, err := s.Load(ctx, "b", time.Now(), BreakerRules{})
-			return err
-		}},
-		{"RedisDataStore.Lock", func(context.Context) error { var s RedisDataStore; return s.Lock("b") }},
-		{"RedisDataStore.Unlock", func(context.Context) error { var s RedisDataStore; return s.Unlock("b") }},
-		{"RedisDataStore.GetData", func(context.Context) error { var s RedisDataStore; _, err := s.GetData("b"); return err }},
-		{"RedisDataStore.SetData", func(context.Context) error { var s RedisDataStore; return s.SetData("b", nil) }},
 		{"DLQWorker.Run", func(ctx context.Context) error { var w DLQWorker; return w.Run(ctx) }},
 		{"DLQWorker.ProcessOne", func(ctx context.Context) error { var w DLQWorker; _, err := w.ProcessOne(ctx); return err }},
 	} {

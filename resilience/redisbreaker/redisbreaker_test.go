@@ -1,0 +1,532 @@
+package redisbreaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
+	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/redisbreaker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errBoom = errors.New("boom")
+
+func fail(context.Context) (int, error) { return 0, errBoom }
+func ok(context.Context) (int, error)   { return 1, nil }
+
+func must[P any](p P, err error) P {
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func TestSharedBreaker_AcrossInstances(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
+		clock := newFakeClock()
+		var mu sync.Mutex
+		var seen []resilience.StateChange
+		opts := resilience.SharedBreakerOptions{
+			Name: "payments", Rules: resilience.BreakerRules{MinRequests: 4, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 1},
+			CacheTTL: time.Millisecond, Now: clock.Now,
+		}
+		a := must(resilience.NewSharedBreaker[int](store, opts))
+		opts.OnStateChange = func(c resilience.StateChange) { mu.Lock(); seen = append(seen, c); mu.Unlock() }
+		b := must(resilience.NewSharedBreaker[int](store, opts))
+		ctx := context.Background()
+
+		for _, fn := range []func(context.Context) (int, error){ok, ok, fail} {
+			_, _ = a.Execute(ctx, fn)
+		}
+		assert.Equal(t, resilience.StateClosed, a.State(ctx), "1 failure in 3 calls, below the minimum volume")
+		_, _ = a.Execute(ctx, fail) // 2 of 4
+		assert.Equal(t, resilience.StateOpen, a.Stats().State, "the instance that tripped it knows at once")
+
+		clock.Advance(2 * time.Millisecond) // b's cache expires
+		called := false
+		_, err := b.Execute(ctx, func(context.Context) (int, error) { called = true; return 0, nil })
+		assert.ErrorIs(t, err, resilience.ErrOpen, "another instance sees the shared open state")
+		assert.False(t, called)
+
+		// After the timeout one probe goes, from whichever instance asks first.
+		clock.Advance(time.Second)
+		release := make(chan struct{})
+		probeDone := make(chan error)
+		go func() {
+			_, err := a.Execute(ctx, func(context.Context) (int, error) { <-release; return 1, nil })
+			probeDone <- err
+		}()
+		require.Eventually(t, func() bool { return a.Stats().State == resilience.StateHalfOpen }, 5*time.Second, time.Millisecond)
+		_, err = b.Execute(ctx, ok)
+		assert.ErrorIs(t, err, resilience.ErrOpen, "only one probe while half-open")
+		close(release)
+		require.NoError(t, <-probeDone)
+		assert.Equal(t, resilience.StateClosed, a.Stats().State)
+		clock.Advance(2 * time.Millisecond)
+		v, err := b.Execute(ctx, ok)
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+
+		mu.Lock()
+		defer mu.Unlock()
+		require.NotEmpty(t, seen)
+		assert.Equal(t, resilience.StateOpen, seen[0].To, "b observed the open state")
+		assert.Equal(t, resilience.StateClosed, seen[len(seen)-1].To)
+	})
+}
+
+func TestStore_Rules(t *testing.T) {
+	rules := resilience.BreakerRules{Window: 10 * time.Second, Buckets: 10, MinRequests: 2, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 2}
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
+		ctx := context.Background()
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		st, ok, err := store.Acquire(ctx, "x", now, rules)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		assert.Equal(t, resilience.SharedState{State: resilience.StateClosed}, st)
+
+		// Old failures leave the window.
+		_, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
+		require.NoError(t, err)
+		now = now.Add(11 * time.Second)
+		for range 2 {
+			_, err = store.Record(ctx, "x", 0, resilience.OutcomeSuccess, now, rules)
+			require.NoError(t, err)
+		}
+		st, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
+		require.NoError(t, err)
+		assert.Equal(t, resilience.StateClosed, st.State, "1 failure in 3 recent calls")
+		st, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
+		require.NoError(t, err)
+		require.Equal(t, resilience.StateOpen, st.State)
+		assert.Equal(t, uint64(1), st.Generation)
+		assert.Equal(t, now.Add(time.Second).UnixMilli(), st.OpenUntil.UnixMilli())
+
+		// A late result from generation 0 changes nothing.
+		st2, err := store.Record(ctx, "x", 0, resilience.OutcomeSuccess, now, rules)
+		require.NoError(t, err)
+		assert.Equal(t, st.Generation, st2.Generation)
+		_, ok, err = store.Acquire(ctx, "x", now.Add(999*time.Millisecond), rules)
+		require.NoError(t, err)
+		assert.False(t, ok)
+
+		// Half-open: two probes; an excluded one gives its slot back.
+		now = now.Add(time.Second)
+		for i := range 2 {
+			st, ok, err = store.Acquire(ctx, "x", now, rules)
+			require.NoError(t, err)
+			assert.True(t, ok, "probe %d", i)
+			assert.Equal(t, resilience.StateHalfOpen, st.State)
+		}
+		_, ok, _ = store.Acquire(ctx, "x", now, rules)
+		assert.False(t, ok)
+		_, err = store.Record(ctx, "x", st.Generation, resilience.OutcomeExcluded, now, rules)
+		require.NoError(t, err)
+		_, ok, _ = store.Acquire(ctx, "x", now, rules)
+		assert.True(t, ok, "the excluded probe's slot was given back")
+		st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeSuccess, now, rules)
+		assert.Equal(t, resilience.StateHalfOpen, st.State)
+		st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeSuccess, now, rules)
+		assert.Equal(t, resilience.StateClosed, st.State)
+		assert.Equal(t, uint64(3), st.Generation)
+
+		// Probes that never report lose their lease after Timeout.
+		for range 2 {
+			_, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeFailure, now, rules)
+		}
+		now = now.Add(time.Second)
+		for range 2 {
+			_, ok, _ = store.Acquire(ctx, "x", now, rules)
+			assert.True(t, ok)
+		}
+		_, ok, _ = store.Acquire(ctx, "x", now.Add(500*time.Millisecond), rules)
+		assert.False(t, ok)
+		st, ok, _ = store.Acquire(ctx, "x", now.Add(time.Second), rules)
+		assert.True(t, ok, "lease expired")
+		st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeFailure, now.Add(time.Second), rules)
+		assert.Equal(t, resilience.StateOpen, st.State, "a failed probe reopens")
+		loaded, err := store.Load(ctx, "x", now.Add(time.Second), rules)
+		require.NoError(t, err)
+		assert.Equal(t, st, loaded)
+	})
+}
+
+// The Redis script and the in-memory store apply the same rules: a long
+// random sequence of operations gives the same state after every step.
+func TestStore_AgreesWithMemoryStore(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		redisStore := must(redisbreaker.NewStore(db.Client, db.Prefix))
+		memStore := resilience.NewMemoryBreakerStore()
+		rules := resilience.BreakerRules{Window: time.Second, Buckets: 4, MinRequests: 3, FailureRate: 0.5, Timeout: 300 * time.Millisecond, HalfOpenRequests: 2}
+		rnd := rand.New(rand.NewPCG(1, 2))
+		now := time.UnixMilli(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
+		ctx := context.Background()
+		var gen uint64
+		seen := map[resilience.State]int{}
+		for step := range 400 {
+			now = now.Add(time.Duration(rnd.IntN(120)) * time.Millisecond)
+			op := rnd.IntN(10)
+			var a, b resilience.SharedState
+			var okA, okB bool
+			var errA, errB error
+			switch {
+			case op < 3:
+				a, okA, errA = memStore.Acquire(ctx, "n", now, rules)
+				b, okB, errB = redisStore.Acquire(ctx, "n", now, rules)
+			case op < 4:
+				a, errA = memStore.Load(ctx, "n", now, rules)
+				b, errB = redisStore.Load(ctx, "n", now, rules)
+			default:
+				o := resilience.Outcome(rnd.IntN(3))
+				g := gen
+				if rnd.IntN(8) == 0 && g > 0 {
+					g-- // a late result from an older generation
+				}
+				a, errA = memStore.Record(ctx, "n", g, o, now, rules)
+				b, errB = redisStore.Record(ctx, "n", g, o, now, rules)
+			}
+			require.NoError(t, errA)
+			require.NoError(t, errB)
+			require.Equal(t, okA, okB, "step %d op %d admission", step, op)
+			require.Equal(t, a.State, b.State, "step %d op %d state", step, op)
+			require.Equal(t, a.Generation, b.Generation, "step %d op %d generation", step, op)
+			require.Equal(t, a.OpenUntil.UnixMilli(), b.OpenUntil.UnixMilli(), "step %d op %d until", step, op)
+			gen = a.Generation
+			seen[a.State]++
+		}
+		for _, st := range []resilience.State{resilience.StateClosed, resilience.StateOpen, resilience.StateHalfOpen} {
+			assert.Positive(t, seen[st], "the sequence visits %v", st)
+		}
+		assert.Greater(t, gen, uint64(6), "and makes many transitions")
+	})
+}
+
+// Many breakers on one store: on the cluster their keys spread over the
+// slots (each breaker's two keys on its own tag's slot), and each breaker
+// keeps its own state.
+func TestStore_ManyBreakersAcrossSlots(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
+		rules := resilience.BreakerRules{Window: time.Second, Buckets: 1, MinRequests: 1, FailureRate: 1, Timeout: time.Minute, HalfOpenRequests: 1}
+		ctx := context.Background()
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		slots := map[int64]bool{}
+		for i := range 30 {
+			name := "dep-" + strconv.Itoa(i)
+			if i%2 == 0 {
+				st, err := store.Record(ctx, name, 0, resilience.OutcomeFailure, now, rules)
+				require.NoError(t, err)
+				require.Equal(t, resilience.StateOpen, st.State, name)
+			}
+			if db.Cluster {
+				state, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{"+name+"}:state").Result()
+				require.NoError(t, err)
+				counts, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{"+name+"}:counts").Result()
+				require.NoError(t, err)
+				require.Equal(t, state, counts, "a breaker's two keys share a slot")
+				slots[state] = true
+			}
+		}
+		for i := range 30 {
+			name := "dep-" + strconv.Itoa(i)
+			st, err := store.Load(ctx, name, now, rules)
+			require.NoError(t, err)
+			want := resilience.StateClosed
+			if i%2 == 0 {
+				want = resilience.StateOpen
+			}
+			assert.Equal(t, want, st.State, name)
+		}
+		if db.Cluster {
+			assert.Greater(t, len(slots), 20, "the breakers spread over the cluster's slots")
+		}
+	})
+}
+
+// A prefix or a breaker name that would put a breaker's two keys on
+// different Cluster slots is refused with an error naming it, before any
+// script runs; so are rules the script cannot bucket.
+func TestStore_BadInput(t *testing.T) {
+	var nilClient *redis.Client
+	_, err := redisbreaker.NewStore(nil, "p:")
+	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+	_, err = redisbreaker.NewStore(nilClient, "p:")
+	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		for _, prefix := range []string{db.Key("{app}:"), db.Key("a{"), db.Key("}")} {
+			_, err := redisbreaker.NewStore(db.Client, prefix)
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig, prefix)
+			assert.ErrorContains(t, err, strconv.Quote(prefix))
+			assert.ErrorContains(t, err, "slot")
+		}
+		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
+		rules := resilience.BreakerRules{Window: time.Second, Buckets: 1, MinRequests: 1, FailureRate: 1, Timeout: time.Second, HalfOpenRequests: 1}
+		now := time.Now()
+		for _, name := range []string{"", "}x", "a{b}"} {
+			_, err := store.Load(ctx, name, now, rules)
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
+			assert.ErrorContains(t, err, strconv.Quote(name))
+			_, _, err = store.Acquire(ctx, name, now, rules)
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
+			_, err = store.Record(ctx, name, 0, resilience.OutcomeFailure, now, rules)
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
+		}
+		if db.Cluster {
+			// Why: with an empty tag Redis hashes each whole key, and the
+			// two keys of the name "}x" land on different slots.
+			a, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{}x}:state").Result()
+			require.NoError(t, err)
+			b, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{}x}:counts").Result()
+			require.NoError(t, err)
+			require.NotEqual(t, a, b)
+		}
+		for _, bad := range []resilience.BreakerRules{{Window: time.Second}, {Window: time.Millisecond, Buckets: 10}} {
+			var err error
+			require.NotPanics(t, func() { _, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, bad) })
+			assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", bad)
+		}
+	})
+}
+
+// Four instances, each with its own Redis connection, hammer one breaker
+// name; when the dependency fails, every instance ends up open.
+func TestSharedBreaker_FourInstances(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		var breakers []*resilience.SharedBreaker[int]
+		for range 4 {
+			store := must(redisbreaker.NewStore(db.NewClient(t), db.Prefix))
+			breakers = append(breakers, must(resilience.NewSharedBreaker[int](store, resilience.SharedBreakerOptions{
+				Name: "inventory", Rules: resilience.BreakerRules{MinRequests: 20, FailureRate: 0.5, Timeout: time.Minute}, CacheTTL: 10 * time.Millisecond,
+			})))
+		}
+		var healthy atomic.Bool
+		healthy.Store(true)
+		var calls atomic.Int64
+		dep := func(context.Context) (int, error) {
+			calls.Add(1)
+			if healthy.Load() {
+				return 1, nil
+			}
+			return 0, errBoom
+		}
+		run := func(n int) {
+			var wg sync.WaitGroup
+			for _, b := range breakers {
+				for range 4 {
+					wg.Go(func() {
+						for range n {
+							_, _ = b.Execute(context.Background(), dep)
+						}
+					})
+				}
+			}
+			wg.Wait()
+		}
+		run(10)
+		for _, b := range breakers {
+			assert.Equal(t, resilience.StateClosed, b.Stats().State)
+		}
+		healthy.Store(false)
+		run(25)
+		before := calls.Load()
+		time.Sleep(20 * time.Millisecond) // every cache expires
+		run(5)
+		for i, b := range breakers {
+			assert.Equal(t, resilience.StateOpen, b.State(context.Background()), "instance %d", i)
+			assert.Positive(t, b.Stats().Rejected, "instance %d short-circuits", i)
+		}
+		assert.Equal(t, before, calls.Load(), "no instance calls the dependency once open")
+	})
+}
+
+// gobreaker's own distributed breaker on the DataStore: two instances share
+// state through one lock and one JSON value.
+func TestDataStore_GobreakerDistributedBreaker(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		newDCB := func() *gobreaker.DistributedCircuitBreaker[int] {
+			store := must(redisbreaker.NewDataStore(db.NewClient(t), redisbreaker.DataStoreOptions{Prefix: db.Prefix}))
+			return must(gobreaker.NewDistributedCircuitBreaker[int](store, gobreaker.Settings{
+				Name: "inventory", Timeout: time.Minute,
+				ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 },
+			}))
+		}
+		a, b := newDCB(), newDCB()
+		for range 3 {
+			_, err := a.Execute(func() (int, error) { return 0, errBoom })
+			require.ErrorIs(t, err, errBoom)
+		}
+		st, err := b.State()
+		require.NoError(t, err)
+		assert.Equal(t, gobreaker.StateOpen, st)
+		_, err = b.Execute(func() (int, error) { return 1, nil })
+		assert.ErrorIs(t, err, gobreaker.ErrOpenState)
+
+		// The lock is exclusive across stores and released by its holder only.
+		s1 := must(redisbreaker.NewDataStore(db.Client, redisbreaker.DataStoreOptions{Prefix: db.Prefix, LockWait: 20 * time.Millisecond}))
+		s2 := must(redisbreaker.NewDataStore(db.Client, redisbreaker.DataStoreOptions{Prefix: db.Prefix, LockWait: 20 * time.Millisecond}))
+		require.NoError(t, s1.Lock("m"))
+		assert.ErrorIs(t, s2.Lock("m"), redisbreaker.ErrLockHeld)
+		require.NoError(t, s2.Unlock("m")) // not the holder: no effect
+		assert.ErrorIs(t, s2.Lock("m"), redisbreaker.ErrLockHeld)
+		require.NoError(t, s1.Unlock("m"))
+		require.NoError(t, s2.Lock("m"))
+		require.NoError(t, s2.Unlock("m"))
+	})
+}
+
+func TestNewDataStore_BadInput(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	_, err := redisbreaker.NewDataStore(nil, redisbreaker.DataStoreOptions{})
+	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+	for _, o := range []redisbreaker.DataStoreOptions{{LockTTL: -1}, {LockWait: -1}, {PollInterval: -1}, {Timeout: -1}} {
+		_, err := redisbreaker.NewDataStore(c, o)
+		assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", o)
+	}
+}
+
+// When the link to Redis goes dark, the shared breaker fails open within
+// its StoreTimeout (calls go on, errors are counted), and picks the shared
+// state up again when the link comes back. (A proxy stands in front of
+// one node, so this runs on the single node.)
+func TestSharedBreaker_SurvivesRedisOutage(t *testing.T) {
+	db := redistest.New(t)
+	proxy, err := tcpproxy.New(db.Addr)
+	require.NoError(t, err)
+	defer proxy.Close()
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	defer client.Close()
+	store := must(redisbreaker.NewStore(client, db.Prefix))
+	opts := resilience.SharedBreakerOptions{Name: "search", Rules: resilience.BreakerRules{MinRequests: 2, FailureRate: 0.5}, CacheTTL: time.Nanosecond, StoreTimeout: 50 * time.Millisecond}
+	b := must(resilience.NewSharedBreaker[int](store, opts))
+	ctx := context.Background()
+	_, err = b.Execute(ctx, ok)
+	require.NoError(t, err)
+
+	proxy.Blackhole()
+	start := time.Now()
+	v, err := b.Execute(ctx, ok)
+	require.NoError(t, err, "the breaker fails open: Redis is not the protected dependency")
+	assert.Equal(t, 1, v)
+	assert.Less(t, time.Since(start), 2*time.Second, "each store call is bounded by StoreTimeout")
+	assert.Positive(t, b.Stats().StoreErrors)
+
+	proxy.Restore()
+	// Another instance on a healthy link trips the shared breaker...
+	other := must(resilience.NewSharedBreaker[int](must(redisbreaker.NewStore(db.Client, db.Prefix)), opts))
+	for range 2 {
+		_, _ = other.Execute(ctx, fail)
+	}
+	require.Equal(t, resilience.StateOpen, other.State(ctx))
+	// ...and the first instance sees it once its link works again.
+	require.Eventually(t, func() bool {
+		_, err := b.Execute(ctx, ok)
+		return errors.Is(err, resilience.ErrOpen)
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// A Store or DataStore its constructor did not make fails clearly.
+func TestZeroValuesFailClearly(t *testing.T) {
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"Store.Load": func() error {
+			var s redisbreaker.Store
+			_, err := s.Load(ctx, "b", time.Now(), resilience.BreakerRules{})
+			return err
+		},
+		"nil Store.Acquire": func() error {
+			var s *redisbreaker.Store
+			_, _, err := s.Acquire(ctx, "b", time.Now(), resilience.BreakerRules{})
+			return err
+		},
+		"DataStore.Lock":    func() error { var s redisbreaker.DataStore; return s.Lock("b") },
+		"DataStore.Unlock":  func() error { var s redisbreaker.DataStore; return s.Unlock("b") },
+		"DataStore.GetData": func() error { var s redisbreaker.DataStore; _, err := s.GetData("b"); return err },
+		"nil DataStore.Set": func() error { var s *redisbreaker.DataStore; return s.SetData("b", nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = call() })
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig)
+			assert.ErrorContains(t, err, "not made by")
+		})
+	}
+}
+
+// runGoroutines runs b.N calls of call spread over g goroutines.
+func runGoroutines(b *testing.B, g int, call func(worker int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range g {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				call(w)
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// One breaker name shared by 4 instances (4 Redis clients) on the local
+// Redis, from 1, 8 and 64 goroutines: resilience.SharedBreaker on a Store
+// against gobreaker's DistributedCircuitBreaker on a DataStore.
+func BenchmarkSharedBreaker_Execute(b *testing.B) {
+	db := redistest.New(b)
+	ctx := context.Background()
+	okCall := func(context.Context) (int, error) { return 1, nil }
+	for _, g := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("algo=shared/goroutines=%d", g), func(b *testing.B) {
+			var inst []*resilience.SharedBreaker[int]
+			for range 4 {
+				store := must(redisbreaker.NewStore(db.NewClient(b), db.Prefix))
+				inst = append(inst, must(resilience.NewSharedBreaker[int](store, resilience.SharedBreakerOptions{Name: fmt.Sprintf("shared-%d", g)})))
+			}
+			b.ReportAllocs()
+			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(ctx, okCall) })
+		})
+		b.Run(fmt.Sprintf("algo=gobreaker-distributed/goroutines=%d", g), func(b *testing.B) {
+			var inst []*gobreaker.DistributedCircuitBreaker[int]
+			for range 4 {
+				store := must(redisbreaker.NewDataStore(db.NewClient(b), redisbreaker.DataStoreOptions{Prefix: db.Prefix, LockWait: time.Minute}))
+				inst = append(inst, must(gobreaker.NewDistributedCircuitBreaker[int](store, gobreaker.Settings{Name: fmt.Sprintf("dcb-%d", g)})))
+			}
+			req := func() (int, error) { return 1, nil }
+			b.ReportAllocs()
+			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(req) })
+		})
+	}
+}

@@ -1,0 +1,265 @@
+package redisqueue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
+	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/redisqueue"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func must[P any](p P, err error) P {
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// A worker retries a flaky message, dead-letters a poison one after
+// MaxAttempts (the Dead transaction spans the stream and the dead-letter
+// stream: one slot on the cluster), and acknowledges the rest.
+func TestDLQWorker_DeadLettersPoisonMessages(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		q := must(redisqueue.New(ctx, db.Client, "orders", redisqueue.Options{Prefix: db.Prefix}))
+		for _, body := range []string{"ok-1", "poison", "flaky", "ok-2"} {
+			_, err := q.Publish(ctx, []byte(body))
+			require.NoError(t, err)
+		}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var dead []resilience.DeadLetter
+		w, err := resilience.NewDLQWorker(q, func(_ context.Context, m resilience.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[string(m.Body)]++
+			switch {
+			case string(m.Body) == "poison":
+				return fmt.Errorf("cannot parse attempt %d", m.Attempts+1)
+			case string(m.Body) == "flaky" && m.Attempts < 1:
+				return errors.New("timeout")
+			}
+			return nil
+		}, resilience.DLQWorkerOptions{MaxAttempts: 3, Wait: 10 * time.Millisecond, OnDeadLetter: func(d resilience.DeadLetter) { dead = append(dead, d) }})
+		require.NoError(t, err)
+		for {
+			got, err := w.ProcessOne(ctx)
+			require.NoError(t, err)
+			if !got {
+				break
+			}
+		}
+		assert.Equal(t, map[string]int{"ok-1": 1, "ok-2": 1, "flaky": 2, "poison": 3}, seen)
+		assert.Equal(t, resilience.DLQStats{Processed: 7, Succeeded: 3, Retried: 3, DeadLettered: 1}, w.Stats())
+		require.Len(t, dead, 1)
+		assert.Equal(t, "cannot parse attempt 3", dead[0].Reason)
+
+		stored, err := q.DeadLetters(ctx, 10)
+		require.NoError(t, err)
+		require.Len(t, stored, 1)
+		assert.Equal(t, "poison", string(stored[0].Body))
+		assert.Equal(t, "cannot parse attempt 3", stored[0].Reason)
+		assert.Equal(t, 3, stored[0].Attempts)
+		assert.False(t, stored[0].At.IsZero())
+		none, err := q.DeadLetters(ctx, 0)
+		require.NoError(t, err)
+		assert.Empty(t, none)
+	})
+}
+
+// A worker stopped in the middle of a message loses nothing: a new worker
+// on the same queue (same consumer, new connection) gets the message
+// again, and every message is processed exactly once.
+func TestDLQWorker_RestartLosesNothing(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		newQ := func() resilience.MessageQueue {
+			return must(redisqueue.New(ctx, db.NewClient(t), "orders", redisqueue.Options{Prefix: db.Prefix}))
+		}
+		q := newQ()
+		const n = 20
+		for i := range n {
+			_, err := q.Publish(ctx, fmt.Appendf(nil, "m%02d", i))
+			require.NoError(t, err)
+		}
+		var mu sync.Mutex
+		done := map[string]int{}
+		handled := 0
+		runCtx, stop := context.WithCancel(ctx)
+		handler := func(ctx context.Context, m resilience.Message) error {
+			mu.Lock()
+			handled++
+			crash := handled == 7
+			mu.Unlock()
+			if crash { // the process is stopped in the middle of this message
+				stop()
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			mu.Lock()
+			done[string(m.Body)]++
+			mu.Unlock()
+			return nil
+		}
+		w1 := must(resilience.NewDLQWorker(q, handler, resilience.DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond}))
+		require.NoError(t, w1.Run(runCtx))
+		mu.Lock()
+		assert.Len(t, done, 6)
+		mu.Unlock()
+
+		w2 := must(resilience.NewDLQWorker(newQ(), handler, resilience.DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond}))
+		ctx2, cancel2 := context.WithCancel(ctx)
+		errc := make(chan error)
+		go func() { errc <- w2.Run(ctx2) }()
+		require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == n }, 10*time.Second, 5*time.Millisecond)
+		cancel2()
+		require.NoError(t, <-errc)
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range n {
+			assert.Equal(t, 1, done[fmt.Sprintf("m%02d", i)], "m%02d processed exactly once", i)
+		}
+	})
+}
+
+// A consumer that dies for good leaves its messages pending; another
+// consumer with ClaimIdle takes them over.
+func TestQueue_ClaimsAbandonedMessages(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		dead := must(redisqueue.New(ctx, db.Client, "jobs", redisqueue.Options{Prefix: db.Prefix, Consumer: "a"}))
+		_, err := dead.Publish(ctx, []byte("job-1"))
+		require.NoError(t, err)
+		m, ok, err := dead.Receive(ctx, 10*time.Millisecond)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, "job-1", string(m.Body)) // consumer a dies here
+
+		b := must(redisqueue.New(ctx, db.Client, "jobs", redisqueue.Options{Prefix: db.Prefix, Consumer: "b", ClaimIdle: 300 * time.Millisecond}))
+		_, ok, err = b.Receive(ctx, 5*time.Millisecond)
+		require.NoError(t, err)
+		assert.False(t, ok, "not idle long enough yet")
+		time.Sleep(350 * time.Millisecond)
+		got, ok, err := b.Receive(ctx, 5*time.Millisecond)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, "job-1", string(got.Body))
+		require.NoError(t, b.Ack(ctx, got))
+		_, ok, err = b.Receive(ctx, 5*time.Millisecond)
+		require.NoError(t, err)
+		assert.False(t, ok, "nothing left")
+	})
+}
+
+// Many queues on one cluster: each queue's two streams share the slot of
+// its name's tag, the queues spread over the slots, and each keeps its own
+// messages and dead letters.
+func TestQueue_ManyQueuesAcrossSlots(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		slots := map[int64]bool{}
+		var queues []*redisqueue.Queue
+		for i := range 12 {
+			name := "q" + strconv.Itoa(i)
+			q := must(redisqueue.New(ctx, db.Client, name, redisqueue.Options{Prefix: db.Prefix}))
+			queues = append(queues, q)
+			_, err := q.Publish(ctx, []byte(name))
+			require.NoError(t, err)
+			if db.Cluster {
+				a, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{"+name+"}:stream").Result()
+				require.NoError(t, err)
+				b, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{"+name+"}:dead").Result()
+				require.NoError(t, err)
+				require.Equal(t, a, b, "a queue's streams share a slot")
+				slots[a] = true
+			}
+		}
+		for i, q := range queues {
+			m, ok, err := q.Receive(ctx, 10*time.Millisecond)
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, "q"+strconv.Itoa(i), string(m.Body))
+			require.NoError(t, q.Dead(ctx, m, "bad", time.UnixMilli(1_700_000_000_000)))
+			dl, err := q.DeadLetters(ctx, 10)
+			require.NoError(t, err)
+			require.Len(t, dl, 1, "queue %d", i)
+			assert.Equal(t, m.ID, dl[0].ID)
+			assert.Equal(t, time.UnixMilli(1_700_000_000_000), dl[0].At)
+		}
+		if db.Cluster {
+			assert.Greater(t, len(slots), 8, "the queues spread over the cluster's slots")
+		}
+	})
+}
+
+// A name or prefix that would put a queue's two streams on different
+// Cluster slots is refused with an error naming it.
+func TestNew_BadInput(t *testing.T) {
+	var nilClient *redis.Client
+	_, err := redisqueue.New(context.Background(), nil, "q", redisqueue.Options{})
+	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+	_, err = redisqueue.New(context.Background(), nilClient, "q", redisqueue.Options{})
+	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		for _, name := range []string{"", "a{b}", "}x", "{"} {
+			_, err := redisqueue.New(ctx, db.Client, name, redisqueue.Options{Prefix: db.Prefix})
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
+			assert.ErrorContains(t, err, strconv.Quote(name))
+			assert.ErrorContains(t, err, "slot")
+		}
+		for _, prefix := range []string{db.Key("{app}:"), db.Key("a{"), db.Key("}")} {
+			_, err := redisqueue.New(ctx, db.Client, "q", redisqueue.Options{Prefix: prefix})
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig, prefix)
+			assert.ErrorContains(t, err, strconv.Quote(prefix))
+			assert.ErrorContains(t, err, "slot")
+		}
+		_, err := redisqueue.New(ctx, db.Client, "q", redisqueue.Options{Prefix: db.Prefix, ClaimIdle: -1})
+		assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+		if db.Cluster {
+			// Why: the name "}x" gives an empty tag, so Redis hashes each
+			// whole key and the two streams land on different slots, where
+			// the Dead transaction would fail.
+			a, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{}x}:stream").Result()
+			require.NoError(t, err)
+			b, err := db.Client.ClusterKeySlot(ctx, db.Prefix+"{}x}:dead").Result()
+			require.NoError(t, err)
+			require.NotEqual(t, a, b)
+		}
+	})
+}
+
+// A Queue its constructor did not make fails clearly.
+func TestZeroQueueFailsClearly(t *testing.T) {
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"Publish":     func() error { var q redisqueue.Queue; _, err := q.Publish(ctx, nil); return err },
+		"Receive":     func() error { var q redisqueue.Queue; _, _, err := q.Receive(ctx, 0); return err },
+		"Ack":         func() error { var q redisqueue.Queue; return q.Ack(ctx, resilience.Message{}) },
+		"Retry":       func() error { var q redisqueue.Queue; return q.Retry(ctx, resilience.Message{}, "") },
+		"Dead":        func() error { var q redisqueue.Queue; return q.Dead(ctx, resilience.Message{}, "", time.Time{}) },
+		"DeadLetters": func() error { var q redisqueue.Queue; _, err := q.DeadLetters(ctx, 1); return err },
+		"nil Recover": func() error { var q *redisqueue.Queue; return q.Recover(ctx) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = call() })
+			require.ErrorIs(t, err, resilience.ErrInvalidConfig)
+			assert.ErrorContains(t, err, "not made by")
+		})
+	}
+}
