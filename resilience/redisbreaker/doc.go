@@ -8,6 +8,10 @@
 // Microservices → Circuit Breakers: Prevent cascade failures — one
 // instance's view of a failing dependency protects the whole fleet.
 //
+//	store, err := redisbreaker.NewStore(client, "breakers:")
+//	b, err := resilience.NewSharedBreaker[Order](store, resilience.SharedBreakerOptions{Name: "payments"})
+//	order, err := b.Execute(ctx, callPayments) // resilience.ErrOpen while the fleet's breaker is open
+//
 // Why two packages, this one and redisqueue, rather than one Redis package
 // for resilience: a breaker store and a dead-letter queue serve different
 // guide sections and different programs, and at the call site

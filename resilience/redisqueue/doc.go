@@ -10,6 +10,10 @@
 // links no Redis client (see package redisbreaker for why breaker state
 // and queues are two packages).
 //
+//	q, err := redisqueue.New(ctx, client, "orders", redisqueue.Options{Consumer: hostname})
+//	w, err := resilience.NewDLQWorker(q, handle, resilience.DLQWorkerOptions{MaxAttempts: 5})
+//	err = w.Run(ctx)
+//
 // A [Queue] takes a [redis.UniversalClient], so it works on a single node,
 // on Sentinel and on Redis Cluster. The hash-tag rule it relies on: Retry
 // and Dead are MULTI/EXEC transactions over the stream <prefix>{<name>}:stream

@@ -9,6 +9,13 @@
 // placements, routers and stores of shard (or package lb, which builds on
 // them) links no Redis client.
 //
+//	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}) // or NewClient, NewFailoverClient
+//	stores := map[string]shard.Store{}
+//	for _, n := range nodes {
+//		stores[n.Name], err = redisshard.NewStore(client, "orders:{"+n.Name+"}:", redisshard.Options{})
+//	}
+//	router, err := shard.NewRouter(placement, stores, shard.RouterOptions{})
+//
 // Every type takes a [redis.UniversalClient], so it works on a single
 // node, on Sentinel and on Redis Cluster. The hash-tag rule each relies on:
 //
