@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
 )
 
 // The peers (golang.org/x/time/rate, go.uber.org/ratelimit,
