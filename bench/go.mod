@@ -12,6 +12,7 @@ require (
 	github.com/maypok86/otter/v2 v2.4.0
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/sysdesign-go/sysdesign v0.1.0
+	github.com/sysdesign-go/sysdesign/internal/sim v0.1.0
 	go.uber.org/ratelimit v0.3.1
 	golang.org/x/time v0.16.0
 	google.golang.org/grpc v1.85.0
@@ -27,4 +28,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/sysdesign-go/sysdesign => ../
+replace (
+	github.com/sysdesign-go/sysdesign => ../
+	github.com/sysdesign-go/sysdesign/internal/sim => ../internal/sim
+)

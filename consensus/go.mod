@@ -2,8 +2,8 @@ module github.com/sysdesign-go/sysdesign/consensus
 
 go 1.26.0
 
-// The tests use the root module's test kit (internal/sim, internal/tcpproxy);
-// the package itself imports nothing of it.
+// The tests use the repository's test kits (internal/sim, internal/tcpproxy);
+// the package itself imports nothing of them.
 require github.com/sysdesign-go/sysdesign v0.1.0
 
 require (
@@ -12,6 +12,7 @@ require (
 	github.com/hashicorp/raft v1.7.2
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1
 	github.com/stretchr/testify v1.12.1
+	github.com/sysdesign-go/sysdesign/internal/sim v0.1.0
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
 )
@@ -31,4 +32,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 )
 
-replace github.com/sysdesign-go/sysdesign => ../
+replace (
+	github.com/sysdesign-go/sysdesign => ../
+	github.com/sysdesign-go/sysdesign/internal/sim => ../internal/sim
+)
