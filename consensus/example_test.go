@@ -11,6 +11,8 @@ import (
 	"github.com/sysdesign-go/sysdesign/consensus"
 )
 
+// Guide: "Distributed Systems → Distributed Consensus" (Raft: leader
+// election, log replication).
 // A single-node cluster: bootstrap, wait for leadership, then use the
 // replicated store. Production nodes use Addr and DataDir instead of an
 // in-memory transport and storage.
@@ -46,6 +48,7 @@ func ExampleNode() {
 	// true
 }
 
+// Guide: "Distributed Systems → Distributed Consensus" (distributed locks).
 // A lock with a fencing token: once the lease is taken over, the old
 // holder's writes are rejected.
 func ExampleNode_PutFenced() {
@@ -76,6 +79,8 @@ func ExampleNode_PutFenced() {
 	// stored: bob
 }
 
+// Guide: "Distributed Systems → Distributed Consensus" (network partitions,
+// minority partitions); "Distributed Systems → CAP Theorem" (CP systems).
 // Partition a 3-node cluster: the majority elects a new leader, the old
 // leader, alone in the minority, cannot commit.
 func ExampleLocalCluster() {

@@ -14,6 +14,8 @@ import (
 	"github.com/sysdesign-go/sysdesign/lb"
 )
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (round robin).
+// Round robin gives equal backends equal shares.
 func ExampleNewRoundRobin() {
 	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "10.0.0.1:80", Weight: 1}, {Addr: "10.0.0.2:80", Weight: 1}, {Addr: "10.0.0.3:80", Weight: 1}}, lb.Options{})
 	if err != nil {
@@ -32,6 +34,8 @@ func ExampleNewRoundRobin() {
 	// Output: map[10.0.0.1:80:2 10.0.0.2:80:2 10.0.0.3:80:2]
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (weighted round
+// robin).
 // Smooth weighted round robin interleaves the heavy backend with the
 // others instead of sending it a burst.
 func ExampleNewSmoothWeighted() {
@@ -49,6 +53,8 @@ func ExampleNewSmoothWeighted() {
 	// Output: a a b a c a a
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (least
+// connections, by power of two choices).
 // P2C sends the next request to the less loaded of two backends.
 func ExampleNewP2C() {
 	b, err := lb.NewP2C([]lb.Backend{{Addr: "busy", Weight: 1}, {Addr: "idle", Weight: 1}}, lb.Options{})
@@ -68,6 +74,8 @@ func ExampleNewP2C() {
 	// Output: 3 in flight, at most 2 on one backend
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (load-aware:
+// response time and load).
 // Peak EWMA stops sending to a backend as soon as it answers slowly.
 func ExampleNewPeakEWMA() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -90,6 +98,8 @@ func ExampleNewPeakEWMA() {
 	// Output: slow backend got fewer than 1%: true
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (IP hash:
+// session affinity, by consistent hashing).
 // Consistent hashing keeps a client on its backend, even when another
 // backend leaves.
 func ExampleNewRingHash() {
@@ -117,6 +127,8 @@ func ExampleNewRingHash() {
 	// same backend after a removal: true
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (geographic);
+// "Fault Tolerance → Failover".
 // Geo routes to the nearest healthy zone and spills over when it fails.
 func ExampleNewGeo() {
 	b, err := lb.NewGeo([]lb.Backend{
@@ -140,6 +152,8 @@ func ExampleNewGeo() {
 	// London, eu down → us-1
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (health check
+// integration, passive).
 // Passive outlier detection ejects a backend after consecutive failures.
 func ExampleOutlierOptions() {
 	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{
@@ -164,6 +178,7 @@ func ExampleOutlierOptions() {
 	// Output: a: healthy → ejected (3 consecutive failures)
 }
 
+// Guide: "Fault Tolerance → Failover" (load balancer failover).
 // Failover retries a request on another backend.
 func ExampleFailover() {
 	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "down", Weight: 1}, {Addr: "up", Weight: 1}}, lb.Options{})
@@ -188,6 +203,8 @@ func ExampleFailover() {
 	// served by up
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies" (health check
+// integration).
 // The health checker takes a backend out of rotation when its probes fail.
 func ExampleNewHealthChecker() {
 	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{})
@@ -213,6 +230,7 @@ func ExampleNewHealthChecker() {
 	// b unhealthy
 }
 
+// Guide: "Scalability Patterns → Load Balancing Strategies".
 // A reverse proxy in front of two real HTTP servers.
 func ExampleNewProxy() {
 	var backends []lb.Backend

@@ -14,6 +14,7 @@ import (
 
 var start = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
+// Guide: "Security Considerations → Rate Limiting" (token bucket).
 // A token bucket passes its burst, then one event per interval; the
 // decision says how long to wait.
 func ExampleTokenBucket() {
@@ -35,6 +36,7 @@ func ExampleTokenBucket() {
 	// 500ms later: true
 }
 
+// Guide: "Security Considerations → Rate Limiting" (sliding window).
 // The fixed window lets twice the limit through around a boundary; the
 // sliding window does not.
 func ExampleSlidingWindow() {
@@ -55,6 +57,7 @@ func ExampleSlidingWindow() {
 	// Output: fixed window: 10 sliding window: 5
 }
 
+// Guide: "Security Considerations → Rate Limiting" (leaky bucket).
 // The leaky bucket as a queue: reservations leave one interval apart.
 func ExampleLeakyBucket_ReserveN() {
 	lb, _ := ratelimit.NewLeakyBucket(ratelimit.Limit{Events: 4, Per: time.Second, Burst: 4}, ratelimit.Options{})
@@ -69,6 +72,7 @@ func ExampleLeakyBucket_ReserveN() {
 	// go in 750ms
 }
 
+// Guide: "Security Considerations → Rate Limiting".
 // Several limits on one key: a burst limit and a daily quota. A request
 // the burst limit refuses costs nothing from the quota.
 func ExampleMulti() {
@@ -91,6 +95,7 @@ func ExampleMulti() {
 	// 1s later: allowed=true, 0 left today
 }
 
+// Guide: "Security Considerations → Rate Limiting".
 // Bad input is an error, never a panic or an endless wait.
 func ExampleGCRA_WaitN() {
 	g, _ := ratelimit.NewGCRA(ratelimit.PerSecond(5), ratelimit.Options{})
@@ -103,6 +108,8 @@ func ExampleGCRA_WaitN() {
 	// ratelimit: invalid configuration: period (window) must be positive, got 0s
 }
 
+// Guide: "Security Considerations → Rate Limiting" (IP-based limiting);
+// "Performance & Scalability → API Design" (rate limiting).
 // Per-IP limits behind a trusted load balancer, with the IETF headers.
 func ExampleMiddleware() {
 	keyed, _ := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
@@ -130,8 +137,11 @@ func ExampleMiddleware() {
 }
 
 // One limit for the whole service, whoever the client: a Global over a
-// token bucket, in front of a handler. Guide: API Design → "Rate Limiting:
-// Prevent abuse".
+// token bucket, in front of a handler.
+//
+// Guide: "Performance & Scalability → API Design → Rate Limiting: Prevent
+// abuse"; "Performance Considerations → Throughput Optimization → Message
+// Queues → Rate Limiting: Control request flow".
 func ExampleNewGlobal() {
 	tb, _ := ratelimit.NewTokenBucket(ratelimit.PerSecond(2), ratelimit.Options{})
 	global, _ := ratelimit.NewGlobal(tb, ratelimit.Options{})

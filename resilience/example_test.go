@@ -14,6 +14,9 @@ import (
 
 var errUnavailable = errors.New("unavailable")
 
+// Guide: "Fault Tolerance → Circuit Breakers" (closed, open: fail fast).
+// After two consecutive failures the breaker opens and fails fast without
+// calling.
 func ExampleCircuitBreaker() {
 	trip, _ := resilience.ConsecutiveFailures(2)
 	cb, err := resilience.NewCircuitBreaker[string](resilience.BreakerOptions{
@@ -37,6 +40,8 @@ func ExampleCircuitBreaker() {
 	// open: true
 }
 
+// Guide: "Fault Tolerance → Failover" (automatic recovery).
+// A retry with exponential backoff outlasts two transient failures.
 func ExampleRetry() {
 	r, err := resilience.NewRetry[int](resilience.RetryOptions{
 		MaxAttempts: 4,
@@ -62,6 +67,9 @@ func ExampleRetry() {
 	// 42 <nil> 2
 }
 
+// Guide: "Fault Tolerance → Failover" (automatic recovery).
+// Exponential backoff with equal jitter: the delay doubles from one retry
+// to the next.
 func ExampleBackoff_Delay() {
 	b := resilience.Backoff{Base: 5 * time.Millisecond, Max: 2 * time.Second, Jitter: resilience.JitterEqual}
 	for retry := 1; retry <= 4; retry++ {
@@ -75,6 +83,10 @@ func ExampleBackoff_Delay() {
 	// 30ms
 }
 
+// Guide: "Fault Tolerance → Circuit Breakers" (timeout configuration,
+// fallback mechanisms).
+// Fallback, retry, breaker, bulkhead and timeout in one pipeline: when
+// every attempt fails, the fallback answers.
 func ExamplePipeline() {
 	fallback := resilience.NewFallbackValue("cached page", nil)
 	retry, _ := resilience.NewRetry[string](resilience.RetryOptions{MaxAttempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }})
@@ -93,6 +105,8 @@ func ExamplePipeline() {
 	// attempts: 2 fallbacks: 1
 }
 
+// Guide: "Performance Considerations → Throughput Optimization →
+// Microservices" (fault isolation).
 // A slot is a value: defer its Release. Releasing it again, or releasing
 // a copy, does nothing, so no code path can free a slot twice.
 func ExampleBulkhead_Acquire() {
@@ -111,6 +125,9 @@ func ExampleBulkhead_Acquire() {
 	// {InUse:0 Waiting:0 Capacity:1 Admitted:1 Rejected:1 Waited:0}
 }
 
+// Guide: "Fault Tolerance → Chaos Engineering" (failure injection).
+// Fault injection in an HTTP handler, asked for by a request header: the
+// request is aborted with 503.
 func ExampleFaultInjector_Middleware() {
 	chaos, _ := resilience.NewFaultInjector(resilience.FaultOptions{HeaderControl: true})
 	srv := httptest.NewServer(chaos.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -128,6 +145,9 @@ func ExampleFaultInjector_Middleware() {
 	// Output: 503
 }
 
+// Guide: "Performance Considerations → Throughput Optimization".
+// A server at its concurrency limit sheds the next request with 503 and
+// Retry-After.
 func ExampleLoadShedder_Middleware() {
 	shed, _ := resilience.NewLoadShedder(resilience.ShedderOptions{InitialLimit: 1, MaxLimit: 1})
 	block := make(chan struct{})
@@ -147,6 +167,8 @@ func ExampleLoadShedder_Middleware() {
 	// Output: 503 1
 }
 
+// Guide: "Fault Tolerance → Graceful Degradation" (cached responses).
+// When the call fails, the last good value is served, marked stale.
 func ExampleDegrader() {
 	store, _ := resilience.NewLastGood[string](1000)
 	d, _ := resilience.NewDegrader[string](store, resilience.DegraderOptions{MaxStaleness: time.Hour})
@@ -160,6 +182,10 @@ func ExampleDegrader() {
 	// $10 true
 }
 
+// Guide: "Fault Tolerance → Circuit Breakers"; "Performance Considerations
+// → Throughput Optimization → Microservices → Circuit Breakers".
+// Two instances share one breaker state: failures one of them sees open the
+// breaker for the other.
 func ExampleSharedBreaker() {
 	// Two instances share one state; in production the store is a
 	// redisbreaker.Store and the instances are separate processes.
@@ -179,6 +205,9 @@ func ExampleSharedBreaker() {
 	// Output: open true
 }
 
+// Guide: "Performance Considerations → Throughput Optimization → Message
+// Queues → Dead Letter Queues".
+// A worker retries a message that fails, then moves it to the dead letters.
 func ExampleDLQWorker() {
 	q := resilience.NewMemoryQueue()
 	ctx := context.Background()
@@ -204,6 +233,9 @@ func ExampleDLQWorker() {
 	// not json: invalid message after 3 attempts
 }
 
+// Guide: "Performance Considerations → Throughput Optimization".
+// Client-side throttling: a backend that accepted 10 of the last 100
+// requests makes the client reject most new ones itself.
 func ExampleAdaptiveThrottle() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	th, _ := resilience.NewAdaptiveThrottle(resilience.ThrottleOptions{K: 2, Now: func() time.Time { return now }})
@@ -216,6 +248,10 @@ func ExampleAdaptiveThrottle() {
 	// Output: reject probability 0.79
 }
 
+// Guide: "Performance Considerations → Latency Optimization"; "Fault
+// Tolerance → Redundancy".
+// A hedged request: when the first replica is slow to answer, a second one
+// is asked and the first answer wins.
 func ExampleHedge() {
 	h, _ := resilience.NewHedge[string](resilience.HedgeOptions{Delay: 10 * time.Millisecond})
 	var sent atomic.Int32
@@ -230,6 +266,9 @@ func ExampleHedge() {
 	// Output: answer from the hedge <nil> 1
 }
 
+// Guide: "Fault Tolerance → Failover" (automatic recovery).
+// The number of attempts has no default: a retry without it is a
+// configuration error.
 func ExampleNewRetry_maxAttemptsIsRequired() {
 	// Retrying runs the call again, which is safe only if it is
 	// idempotent: the number of attempts has no default.
@@ -241,6 +280,9 @@ func ExampleNewRetry_maxAttemptsIsRequired() {
 	// resilience: invalid configuration: retry "charge card" MaxAttempts must be set to at least 1 (1 disables retries), got 0
 }
 
+// Guide: "Fault Tolerance → Failover" (automatic recovery).
+// A retry budget caps retries at a share of recent requests; a ratio
+// outside [0, 1] is an error.
 func ExampleNewBudget() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// Retries may add a tenth to the recent requests, with no floor.

@@ -10,6 +10,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/shard"
 )
 
+// Guide: "Database Design → Database Sharding" (hash-based).
 // A consistent-hash ring: the returned index is a position in the slice
 // given to NewRing, and the same names in another order give the same
 // placement.
@@ -31,6 +32,7 @@ func ExampleNewRing() {
 	// user:3 db-c true
 }
 
+// Guide: "Database Design → Database Sharding" (hash-based).
 // Bad shard sets are errors that callers can test, never panics.
 func ExampleNewMaglev_errors() {
 	_, err := shard.NewMaglev(shard.NodesNamed("a", "a"), shard.MaglevOptions{})
@@ -41,6 +43,7 @@ func ExampleNewMaglev_errors() {
 	// shard: invalid configuration: duplicate shard name: "a" at positions 0 and 1
 }
 
+// Guide: "Database Design → Database Sharding" (data rebalancing).
 // Planning a change: how many of 10,000 keys move when a fifth shard joins,
 // with modulo hashing and with jump consistent hashing.
 func ExamplePlanMoves() {
@@ -69,6 +72,8 @@ func ExamplePlanMoves() {
 	// s1 → s4
 }
 
+// Guide: "Database Design → Database Sharding" (range-based, data
+// rebalancing).
 // Range sharding: split a hot range and list exactly which keys move.
 func ExampleRange_Split() {
 	nodes := shard.NodesNamed("old", "new", "spare")
@@ -91,6 +96,7 @@ func ExampleRange_Split() {
 	// <nil>
 }
 
+// Guide: "Database Design → Database Sharding" (cross-shard queries).
 // A router over four in-memory shards: single-key operations go to one
 // shard, an ordered scan is a scatter-gather, and a failed shard is named
 // instead of silently missing.
@@ -125,6 +131,8 @@ func ExampleRouter() {
 	// true 1 shard failed: disk full
 }
 
+// Guide: "Database Design → Database Sharding" (rebalancing strategy:
+// online).
 // An online migration from three to four shards: copy, verify, switch.
 func ExampleMigration() {
 	ctx := context.Background()
@@ -163,6 +171,8 @@ func ExampleMigration() {
 	// written during the move 1000
 }
 
+// Guide: "Database Design → Database Sharding" (hash-based, data
+// rebalancing).
 // Jump hashing numbers its shards: grow by appending, and only keys that
 // move to the new shard move at all.
 func ExampleJump() {
@@ -181,6 +191,8 @@ func ExampleJump() {
 	// keys that moved anywhere but the new shard: 0
 }
 
+// Guide: "Database Design → Database Sharding" (hash-based: even
+// distribution).
 // Bounded loads on live load: a hot key fills its shard up to the bound,
 // then spills to the next shard on the ring instead of overloading it.
 func ExampleBoundedLoads() {
@@ -195,6 +207,7 @@ func ExampleBoundedLoads() {
 	// in flight per shard: [31 31 6 32] overflowed: 68
 }
 
+// Guide: "Database Design → Database Sharding" (shard key selection).
 // Shard-key selection: a hash tag keeps one customer's rows on one shard.
 func ExampleHashTag() {
 	nodes := shard.NodesNamed("s0", "s1", "s2", "s3")

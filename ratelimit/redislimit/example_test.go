@@ -18,8 +18,8 @@ import (
 // like an in-memory one.
 // Nothing here talks to Redis yet: the first decision does.
 //
-// Guide: Security Considerations → Rate Limiting; API Design → Rate
-// Limiting.
+// Guide: "Security Considerations → Rate Limiting" (user-based limiting);
+// "Performance & Scalability → API Design" (rate limiting).
 func ExampleNew() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()

@@ -15,8 +15,8 @@ import (
 // them stop calling it. The breaker name is the Redis Cluster hash tag of
 // the breaker's keys, so a prefix with braces of its own is refused.
 //
-// Guide: Fault Tolerance → Circuit Breakers; Microservices → Circuit
-// Breakers.
+// Guide: "Fault Tolerance → Circuit Breakers"; "Performance Considerations
+// → Throughput Optimization → Microservices → Circuit Breakers".
 func ExampleNewStore() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer client.Close()

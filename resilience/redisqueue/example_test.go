@@ -17,8 +17,8 @@ import (
 // contacted. With a valid name, New creates the stream and consumer group
 // and the queue goes to a [resilience.DLQWorker].
 //
-// Guide: Performance Considerations → Throughput Optimization → Message
-// Queues → Dead Letter Queues.
+// Guide: "Performance Considerations → Throughput Optimization → Message
+// Queues → Dead Letter Queues".
 func ExampleNew() {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer client.Close()

@@ -14,7 +14,7 @@ import (
 // shard's keys share a slot and different shards spread over the nodes.
 // A prefix without one is refused before any key is written.
 //
-// Guide: Database Design → Database Sharding.
+// Guide: "Database Design → Database Sharding" (horizontal sharding).
 func ExampleNewStore() {
 	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:7001"}})
 	defer cluster.Close()
