@@ -2,6 +2,9 @@
 // cache, an in-process L1, and L1 over a Redis L2 — and prints the hit
 // ratio, latency and database load of each.
 //
+// Guide: "Database Design → Caching Strategies" (cache-aside, L1 and L2
+// caches); "Performance Considerations → Latency Optimization → Caching".
+//
 //	go run ./examples/cache                 # Redis at REDIS_ADDR or 127.0.0.1:6379
 //	go run ./examples/cache -reads 20000
 //

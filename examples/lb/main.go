@@ -3,6 +3,8 @@
 // it with each balancing algorithm, and prints every backend's share of
 // requests and the latency clients saw.
 //
+// Guide: "Scalability Patterns → Load Balancing Strategies".
+//
 //	go run ./examples/lb
 //	go run ./examples/lb -requests 2000 -concurrency 32
 //

@@ -2,6 +2,10 @@
 // on Raft, with a JSON HTTP API. Run three of them to form a cluster that
 // survives the loss of any one; see README.md.
 //
+// Guide: "Distributed Systems → Distributed Consensus" (Raft: leader
+// election, log replication); "Distributed Systems → Consistency Models"
+// (strong consistency).
+//
 //	raftkv -id n1 -raft 127.0.0.1:7001 -http 127.0.0.1:8001 -data /tmp/raftkv-data/n1 -bootstrap
 //	raftkv -id n2 -raft 127.0.0.1:7002 -http 127.0.0.1:8002 -data /tmp/raftkv-data/n2 -join 127.0.0.1:8001
 package main

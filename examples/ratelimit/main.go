@@ -2,6 +2,9 @@
 // rate limits, then a client that calls it until it is refused, printing
 // each status and the rate-limit headers the server sent.
 //
+// Guide: "Security Considerations → Rate Limiting" (IP-based and user-based
+// limiting); "Performance & Scalability → API Design" (rate limiting).
+//
 //	go run ./examples/ratelimit                 # in-memory limits
 //	go run ./examples/ratelimit -redis 127.0.0.1:6379   # limits shared through Redis
 //	go run ./examples/ratelimit -serve :8080    # just serve; try curl -i

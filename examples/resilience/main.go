@@ -3,6 +3,10 @@
 // a composed pipeline (fallback → retry with a budget → circuit breaker →
 // bulkhead → per-attempt timeout), then prints what each policy did.
 //
+// Guide: "Fault Tolerance → Circuit Breakers"; "Fault Tolerance → Failover"
+// (automatic recovery); "Fault Tolerance → Chaos Engineering" (failure
+// injection).
+//
 // It runs three phases: the dependency is flaky (errors and latency
 // spikes), then down (every request aborted with 503), then healthy again.
 //

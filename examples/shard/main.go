@@ -3,6 +3,9 @@
 // placement algorithm would move, migrates the data online to the new
 // layout while a writer keeps writing, and runs cross-shard queries.
 //
+// Guide: "Database Design → Database Sharding" (sharding strategies, data
+// rebalancing, cross-shard queries).
+//
 // By default the shards are in memory. With -redis ADDR each shard is a key
 // prefix on that Redis server (the keys are deleted at the end).
 //

@@ -10,6 +10,15 @@
 //
 // Every experiment is seeded (-seed), and those on virtual time give the
 // same numbers for the same seed on any machine.
+//
+// Guide: each result quotes the section it tests, among "Scalability
+// Patterns → Load Balancing Strategies", "Scalability Patterns → Horizontal
+// vs Vertical Scaling", "Database Design → Caching Strategies", "Database
+// Design → Database Sharding", "Distributed Systems → Distributed
+// Consensus", "Distributed Systems → CAP Theorem", "Distributed Systems →
+// Consistency Models", "Security Considerations → Rate Limiting", "Fault
+// Tolerance → Circuit Breakers", "Fault Tolerance → Failover" and
+// "Performance Considerations → Throughput Optimization".
 package main
 
 import (

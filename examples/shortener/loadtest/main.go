@@ -14,6 +14,10 @@
 // configuration (global creation limit included) in every run, so that
 // the cache is the only difference between the first two.
 //
+// Guide: "Real-World System Designs → 1. URL Shortener Service";
+// "Performance Considerations → Throughput Optimization → Load Testing";
+// "Fault Tolerance → Circuit Breakers" (the run with Redis cut).
+//
 //	go run ./examples/shortener/loadtest                       # 5 s per run
 //	go run ./examples/shortener/loadtest -repeat 3             # cache / no cache alternated, three times
 //	go run ./examples/shortener/loadtest -store-latency 1ms    # store reads cost a network round trip
