@@ -106,7 +106,9 @@ func reopenCluster(t *testing.T, ctx context.Context, dir string, nodes int) *Lo
 	c := &LocalCluster{opts: ClusterOptions{Nodes: nodes, DataDir: dir, Node: Options{Timing: testTiming()}}, net: newFaultNet(), members: map[string]*member{}}
 	t.Cleanup(func() { assert.NoError(t, c.Close()) })
 	for range nodes {
-		_, err := c.start(c.newMember())
+		m, err := c.newMember()
+		require.NoError(t, err)
+		_, err = c.start(m)
 		require.NoError(t, err)
 	}
 	_, err := c.WaitLeader(ctx)

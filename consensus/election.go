@@ -32,11 +32,14 @@ func (n *Node) currentState() LeaderState {
 // A deposed leader may believe so for up to one leader lease after losing
 // its quorum; linearizable reads and writes check with the quorum instead of
 // trusting this.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+func (n *Node) IsLeader() bool { return n.started() && n.raft.State() == raft.Leader }
 
 // Leader returns the id and address of the leader this node knows of, empty
 // when none is known.
 func (n *Node) Leader() (id, addr string) {
+	if !n.started() {
+		return "", ""
+	}
 	st := n.currentState()
 	return st.LeaderID, st.LeaderAddr
 }
@@ -47,9 +50,15 @@ type subscription struct{ ch chan LeaderState }
 // once and then every change (a state may repeat), for any number of subscribers (unlike
 // hashicorp/raft's LeaderCh, which serves one). A slow subscriber never
 // blocks the node: it skips intermediate states and always receives the
-// latest. The channel is closed when ctx ends or the node closes.
+// latest. The channel is closed when ctx ends or the node closes; it is
+// closed at once after Close, on a Node not made by [NewNode] and for a
+// nil ctx, so a caller ranging over it never hangs.
 func (n *Node) Subscribe(ctx context.Context) <-chan LeaderState {
 	s := &subscription{ch: make(chan LeaderState, 1)}
+	if n.usable(ctx) != nil {
+		close(s.ch)
+		return s.ch
+	}
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -112,12 +121,19 @@ func (n *Node) leadershipLoop() {
 // that is cancelled the moment leadership is lost (or ctx ends), and waits
 // for fn to return before watching for the next term. It returns when ctx
 // ends (ctx.Err()), when the node closes ([ErrClosed]), or with fn's error
-// if fn fails while leader. fn returning nil means "done for this term".
+// if fn fails while leader. fn returning nil means "done for this term". A
+// nil fn or ctx fails at once with [ErrInvalidArgument].
 //
 // Leadership is local knowledge: a deposed leader learns of its loss only
 // after its leader lease; work that must not overlap with a new leader's
 // should also use fencing (see [Node.AcquireLock]).
 func (n *Node) WhileLeader(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: node %q: WhileLeader with a nil function", ErrInvalidArgument, n.opts.ID)
+	}
 	subCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	states := n.Subscribe(subCtx)

@@ -44,7 +44,8 @@ var (
 	// it was known to be committed. It may or may not have been applied;
 	// a retry must be safe to repeat (use CompareAndSwap or fencing).
 	ErrIndeterminate = errors.New("consensus: outcome unknown")
-	// ErrClosed reports use of a closed [Node] or [LocalCluster].
+	// ErrClosed reports use of a closed [Node] or [LocalCluster], or of a
+	// zero one (not made by [NewNode] or [NewLocalCluster]).
 	ErrClosed = errors.New("consensus: closed")
 )
 

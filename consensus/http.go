@@ -77,8 +77,13 @@ func NewHandler(n *Node, opts HandlerOptions) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. A Handler not made by [NewHandler]
+// answers every request with 500 and a JSON error.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h == nil || h.mux == nil {
+		writeJSON(w, http.StatusInternalServerError, errorJSON{Error: fmt.Sprintf("%v: zero Handler (not made by NewHandler)", ErrInvalidConfig)})
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

@@ -65,6 +65,9 @@ func (n *Node) List(ctx context.Context, prefix string, mode ReadMode) ([]KV, er
 }
 
 func (n *Node) checkRead(ctx context.Context, mode ReadMode) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
 	switch mode {
 	case Stale:
 		n.staleReads.Add(1)
@@ -160,7 +163,12 @@ func (n *Node) Delete(ctx context.Context, key string) (KV, error) {
 
 // APIAddr returns the client-facing address a node published with
 // [Node.SetAPIAddr], from this node's local state ("" if unknown).
-func (n *Node) APIAddr(id string) string { return n.fsm.apiAddr(id) }
+func (n *Node) APIAddr(id string) string {
+	if !n.started() {
+		return ""
+	}
+	return n.fsm.apiAddr(id)
+}
 
 // SetAPIAddr records, in the replicated state, the client-facing address
 // (e.g. the HTTP API) of node id, so followers can forward requests to the
@@ -191,6 +199,9 @@ func (n *Node) validateKV(c *command) error {
 
 // apply validates, replicates and applies one command on the leader.
 func (n *Node) apply(ctx context.Context, c *command) (applyResult, error) {
+	if err := n.usable(ctx); err != nil {
+		return applyResult{}, err
+	}
 	if err := n.validateKV(c); err != nil {
 		return applyResult{}, err
 	}

@@ -51,6 +51,9 @@ type ClusterOptions struct {
 // from a to b makes a's requests to b fail at once.
 //
 // Nodes are named n1, n2, .... A LocalCluster is safe for concurrent use.
+// After Close, and on a zero LocalCluster (not made by [NewLocalCluster]),
+// the methods that report an error fail at once with [ErrClosed] and the
+// fault methods do nothing.
 type LocalCluster struct {
 	opts ClusterOptions
 	net  *faultNet
@@ -92,7 +95,10 @@ func NewLocalCluster(ctx context.Context, opts ClusterOptions) (*LocalCluster, e
 	c := &LocalCluster{opts: opts, net: newFaultNet(), members: map[string]*member{}}
 	var servers []Server
 	for range opts.Nodes {
-		m, err := c.start(c.newMember())
+		m, err := c.newMember()
+		if err == nil {
+			m, err = c.start(m)
+		}
 		if err != nil {
 			_ = c.Close()
 			return nil, err
@@ -115,9 +121,36 @@ func NewLocalCluster(ctx context.Context, opts ClusterOptions) (*LocalCluster, e
 	return c, nil
 }
 
-func (c *LocalCluster) newMember() *member {
+// usableLocked returns why the cluster cannot change: it is zero or closed.
+// The caller holds c.mu unless c is nil.
+func (c *LocalCluster) usableLocked() error {
+	switch {
+	case c == nil || c.members == nil:
+		return fmt.Errorf("%w: zero LocalCluster (not made by NewLocalCluster)", ErrClosed)
+	case c.closed:
+		return fmt.Errorf("%w: local cluster", ErrClosed)
+	}
+	return nil
+}
+
+func (c *LocalCluster) usable() error {
+	if c == nil {
+		return c.usableLocked()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.usableLocked()
+}
+
+func (c *LocalCluster) newMember() (*member, error) {
+	if c == nil {
+		return nil, c.usableLocked()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.usableLocked(); err != nil {
+		return nil, err
+	}
 	c.next++
 	m := &member{id: fmt.Sprintf("n%d", c.next)}
 	if c.opts.DataDir == "" {
@@ -125,7 +158,7 @@ func (c *LocalCluster) newMember() *member {
 	}
 	c.members[m.id] = m
 	c.order = append(c.order, m.id)
-	return m
+	return m, nil
 }
 
 // start creates m's transport and node.
@@ -162,6 +195,11 @@ func (c *LocalCluster) start(m *member) (*member, error) {
 		return nil, err
 	}
 	c.mu.Lock()
+	if err := c.usableLocked(); err != nil {
+		// Closed while the node started: nothing would stop it.
+		c.mu.Unlock()
+		return nil, errors.Join(err, n.Close())
+	}
 	m.node = n
 	if m.inmem != nil {
 		for _, o := range c.members {
@@ -178,6 +216,9 @@ func (c *LocalCluster) start(m *member) (*member, error) {
 // IDs returns the ids of every member, running or crashed, in creation
 // order.
 func (c *LocalCluster) IDs() []string {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.order)
@@ -185,6 +226,9 @@ func (c *LocalCluster) IDs() []string {
 
 // Node returns the running node id, or nil if it is crashed or unknown.
 func (c *LocalCluster) Node(id string) *Node {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m := c.members[id]; m != nil {
@@ -195,6 +239,9 @@ func (c *LocalCluster) Node(id string) *Node {
 
 // Nodes returns every running node.
 func (c *LocalCluster) Nodes() []*Node {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*Node
@@ -217,11 +264,15 @@ func (c *LocalCluster) Leader() *Node {
 }
 
 // WaitLeader waits until a running node other than those in except
-// believes it is leader and returns it.
+// believes it is leader and returns it. It fails with [ErrClosed] once the
+// cluster is closed, since no leader can come then.
 func (c *LocalCluster) WaitLeader(ctx context.Context, except ...string) (*Node, error) {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {
+		if err := c.usable(); err != nil {
+			return nil, err
+		}
 		for _, n := range c.Nodes() {
 			if n.IsLeader() && !slices.Contains(except, n.ID()) {
 				return n, nil
@@ -236,6 +287,9 @@ func (c *LocalCluster) WaitLeader(ctx context.Context, except ...string) (*Node,
 }
 
 func (c *LocalCluster) setLinks(fn func(from, to string) (down bool, ok bool)) {
+	if c == nil || c.net == nil {
+		return
+	}
 	ids := c.IDs()
 	c.net.mu.Lock()
 	defer c.net.mu.Unlock()
@@ -273,6 +327,9 @@ func (c *LocalCluster) Isolate(id string) {
 // CutLink drops RPCs sent from one node to another (a one-way partition:
 // to can still reach from).
 func (c *LocalCluster) CutLink(from, to string) {
+	if c == nil || c.net == nil {
+		return
+	}
 	c.net.mu.Lock()
 	defer c.net.mu.Unlock()
 	c.net.down[[2]string{from, to}] = true
@@ -281,6 +338,9 @@ func (c *LocalCluster) CutLink(from, to string) {
 // SetLatency delays every RPC sent from one node to another by d (a slow
 // link); zero removes the delay.
 func (c *LocalCluster) SetLatency(from, to string, d time.Duration) {
+	if c == nil || c.net == nil {
+		return
+	}
 	c.net.mu.Lock()
 	defer c.net.mu.Unlock()
 	c.net.delay[[2]string{from, to}] = d
@@ -288,6 +348,9 @@ func (c *LocalCluster) SetLatency(from, to string, d time.Duration) {
 
 // Heal restores every link (latencies stay).
 func (c *LocalCluster) Heal() {
+	if c == nil || c.net == nil {
+		return
+	}
 	c.net.mu.Lock()
 	defer c.net.mu.Unlock()
 	clear(c.net.down)
@@ -296,7 +359,14 @@ func (c *LocalCluster) Heal() {
 // Crash stops node id abruptly (no leadership transfer, no leave); its
 // storage is kept for Restart.
 func (c *LocalCluster) Crash(id string) error {
+	if c == nil {
+		return c.usableLocked()
+	}
 	c.mu.Lock()
+	if err := c.usableLocked(); err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	m := c.members[id]
 	if m == nil || m.node == nil {
 		c.mu.Unlock()
@@ -317,6 +387,9 @@ func (c *LocalCluster) Crash(id string) error {
 
 // Restart starts a crashed node again on its old storage and address.
 func (c *LocalCluster) Restart(id string) (*Node, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	m := c.members[id]
 	if m == nil || m.node != nil {
@@ -333,7 +406,10 @@ func (c *LocalCluster) Restart(id string) (*Node, error) {
 // AddNode starts a new node and has the leader add it as a voter (or a
 // non-voter).
 func (c *LocalCluster) AddNode(ctx context.Context, nonVoter bool) (*Node, error) {
-	m, err := c.start(c.newMember())
+	m, err := c.newMember()
+	if err == nil {
+		m, err = c.start(m)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -399,8 +475,11 @@ func (c *LocalCluster) RemoveNode(ctx context.Context, id string) error {
 	}
 }
 
-// Close stops every node.
+// Close stops every node. It is safe to call more than once.
 func (c *LocalCluster) Close() error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -30,7 +30,10 @@ type Lease struct {
 // granted or last renewed it.
 func (l Lease) Expires() time.Time { return time.Unix(0, l.expires) }
 
-func (n *Node) lockCommand(op opCode, name, owner string, token uint64, ttl time.Duration) (*command, error) {
+func (n *Node) lockCommand(ctx context.Context, op opCode, name, owner string, token uint64, ttl time.Duration) (*command, error) {
+	if err := n.usable(ctx); err != nil {
+		return nil, err
+	}
 	if name == "" || owner == "" {
 		return nil, fmt.Errorf("%w: lock name %q and owner %q must not be empty", ErrInvalidArgument, name, owner)
 	}
@@ -44,7 +47,7 @@ func (n *Node) lockCommand(op opCode, name, owner string, token uint64, ttl time
 // already owner's (re-acquiring issues a new token). Otherwise it fails
 // with [ErrLockHeld]; callers poll or back off.
 func (n *Node) AcquireLock(ctx context.Context, name, owner string, ttl time.Duration) (Lease, error) {
-	c, err := n.lockCommand(opLockAcquire, name, owner, 0, ttl)
+	c, err := n.lockCommand(ctx, opLockAcquire, name, owner, 0, ttl)
 	if err != nil {
 		return Lease{}, err
 	}
@@ -55,7 +58,7 @@ func (n *Node) AcquireLock(ctx context.Context, name, owner string, ttl time.Dur
 // RenewLock extends a held lease by ttl from now. It fails with
 // [ErrLeaseLost] if the lease expired or was taken over.
 func (n *Node) RenewLock(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
-	c, err := n.lockCommand(opLockRenew, l.Name, l.Owner, l.Token, ttl)
+	c, err := n.lockCommand(ctx, opLockRenew, l.Name, l.Owner, l.Token, ttl)
 	if err != nil {
 		return Lease{}, err
 	}
@@ -66,7 +69,7 @@ func (n *Node) RenewLock(ctx context.Context, l Lease, ttl time.Duration) (Lease
 // ReleaseLock frees a held lock. It fails with [ErrLeaseLost] if the token
 // is no longer the current one.
 func (n *Node) ReleaseLock(ctx context.Context, l Lease) error {
-	c, err := n.lockCommand(opLockRelease, l.Name, l.Owner, l.Token, 0)
+	c, err := n.lockCommand(ctx, opLockRelease, l.Name, l.Owner, l.Token, 0)
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func (n *Node) ReleaseLock(ctx context.Context, l Lease) error {
 // holder of its lock, checked atomically in the replicated state machine.
 // A stale holder gets [ErrLeaseLost] and the newer holder's data survives.
 func (n *Node) PutFenced(ctx context.Context, l Lease, key string, value []byte) (KV, error) {
-	c, err := n.lockCommand(opPutFenced, l.Name, l.Owner, l.Token, 0)
+	c, err := n.lockCommand(ctx, opPutFenced, l.Name, l.Owner, l.Token, 0)
 	if err != nil {
 		return KV{}, err
 	}

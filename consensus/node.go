@@ -45,6 +45,7 @@ type Node struct {
 	closed    bool                       // guarded by mu
 	closeErr  error                      // guarded by mu
 	closeOnce sync.Once
+	closing   atomic.Bool // set when Close begins: every later call fails with ErrClosed
 
 	barrierMu   sync.Mutex    // serializes termBarrier
 	barrierTerm atomic.Uint64 // the term whose no-op this leader has applied
@@ -161,16 +162,53 @@ func (n *Node) closeTransport() error {
 }
 
 // ID returns the node's server id.
-func (n *Node) ID() string { return n.opts.ID }
+func (n *Node) ID() string {
+	if n == nil {
+		return ""
+	}
+	return n.opts.ID
+}
 
-// Addr returns the node's Raft address as peers see it.
-func (n *Node) Addr() string { return string(n.trans.LocalAddr()) }
+// Addr returns the node's Raft address as peers see it ("" for a Node not
+// made by [NewNode]).
+func (n *Node) Addr() string {
+	if !n.started() {
+		return ""
+	}
+	return string(n.trans.LocalAddr())
+}
+
+// started reports whether n was made by NewNode; the methods of a zero Node
+// fail with ErrClosed or report nothing instead of using its missing Raft
+// instance.
+func (n *Node) started() bool { return n != nil && n.raft != nil }
+
+// usable returns why a call with ctx cannot run on n: a Node not made by
+// NewNode or closed (ErrClosed, at once rather than a hang or a panic), or a
+// nil context (ErrInvalidArgument).
+func (n *Node) usable(ctx context.Context) error {
+	if !n.started() {
+		return fmt.Errorf("%w: zero Node (not made by NewNode)", ErrClosed)
+	}
+	if n.closing.Load() {
+		return fmt.Errorf("%w: node %q", ErrClosed, n.opts.ID)
+	}
+	if ctx == nil {
+		return fmt.Errorf("%w: node %q: nil context", ErrInvalidArgument, n.opts.ID)
+	}
+	return nil
+}
 
 // Close shuts Raft down (without leaving the cluster: see [Node.Leave]),
 // closes the transport and storage, and closes every subscription channel.
-// It is safe to call more than once.
+// It is safe to call more than once; every other call made after it fails
+// at once with [ErrClosed]. On a Node not made by [NewNode] it does nothing.
 func (n *Node) Close() error {
+	if !n.started() {
+		return nil
+	}
 	n.closeOnce.Do(func() {
+		n.closing.Store(true)
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
@@ -199,6 +237,9 @@ func (n *Node) Close() error {
 // cluster's life; it fails with raft.ErrCantBootstrap if the node already
 // has state.
 func (n *Node) Bootstrap(ctx context.Context, servers ...Server) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
 	if len(servers) == 0 {
 		servers = []Server{{ID: n.opts.ID, Address: n.Addr()}}
 	}
@@ -311,6 +352,9 @@ func (n *Node) notLeaderErr() error {
 
 // Servers returns the current Raft configuration.
 func (n *Node) Servers(ctx context.Context) ([]Server, error) {
+	if err := n.usable(ctx); err != nil {
+		return nil, err
+	}
 	f := n.raft.GetConfiguration()
 	if err := n.wait(ctx, f); err != nil {
 		return nil, err
@@ -335,6 +379,9 @@ func (n *Node) AddNonVoter(ctx context.Context, id, addr string) error {
 }
 
 func (n *Node) addServer(ctx context.Context, id, addr string, nonVoter bool) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
 	if id == "" || addr == "" {
 		return fmt.Errorf("%w: add server: empty id %q or address %q", ErrInvalidArgument, id, addr)
 	}
@@ -384,6 +431,9 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 // or to the most up-to-date follower when id is empty: the graceful way to
 // take a leader down for maintenance.
 func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
 	if id == "" {
 		return n.wait(ctx, n.raft.LeadershipTransfer())
 	}
@@ -405,6 +455,9 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 // gets a [*NotLeaderError]; ask the leader to [Node.RemoveServer] it (or
 // [Node.TransferLeadership] to it first).
 func (n *Node) Leave(ctx context.Context) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
 	if !n.IsLeader() {
 		return n.notLeaderErr()
 	}
@@ -420,6 +473,9 @@ func (n *Node) Leave(ctx context.Context) error {
 
 // Snapshot asks Raft to take a snapshot now and compact the log.
 func (n *Node) Snapshot(ctx context.Context) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
 	return n.wait(ctx, n.raft.Snapshot())
 }
 
@@ -456,8 +512,11 @@ type Stats struct {
 
 // Stats returns a snapshot of the node's state. It is cheap except for the
 // last snapshot index, which hashicorp/raft only reports through its string
-// statistics.
+// statistics. A Node not made by [NewNode] reports the zero Stats.
 func (n *Node) Stats() Stats {
+	if !n.started() {
+		return Stats{}
+	}
 	_, id := n.raft.LeaderWithID()
 	applied, _ := n.fsm.appliedIndex()
 	snap, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
