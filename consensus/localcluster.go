@@ -430,7 +430,8 @@ func (c *LocalCluster) AddNode(ctx context.Context, nonVoter bool) (*Node, error
 }
 
 // RemoveNode has the leader remove node id from the configuration, then
-// stops it. It retries across leader changes.
+// stops it. It retries across leader changes. Removing the only voter
+// fails with [ErrInvalidArgument].
 func (c *LocalCluster) RemoveNode(ctx context.Context, id string) error {
 	for {
 		leader, err := c.WaitLeader(ctx)
@@ -438,6 +439,17 @@ func (c *LocalCluster) RemoveNode(ctx context.Context, id string) error {
 			return err
 		}
 		if leader.ID() == id && len(c.IDs()) > 1 {
+			servers, err := leader.Servers(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				continue
+			}
+			if !slices.ContainsFunc(servers, func(s Server) bool { return s.ID != id && !s.NonVoter }) {
+				// No one could take over: a transfer would fail forever.
+				return fmt.Errorf("%w: cannot remove node %q, the only voter", ErrInvalidArgument, id)
+			}
 			// Hand leadership over first and remove the node from its
 			// successor: a leader committing its own removal steps down
 			// mid-change, and hashicorp/raft may then never answer the

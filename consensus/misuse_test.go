@@ -275,3 +275,37 @@ func TestHandler_ZeroValueAndClosedNode(t *testing.T) {
 		}
 	}
 }
+
+// Releasing a lock twice fails the second time with ErrLeaseLost, naming
+// the lock, and never frees a later holder's lock.
+func TestLock_ReleasedTwice(t *testing.T) {
+	c := newCluster(t, ClusterOptions{Nodes: 1})
+	ctx := testCtx(t)
+	n, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	a, err := n.AcquireLock(ctx, "job", "alice", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, n.ReleaseLock(ctx, a))
+	err = n.ReleaseLock(ctx, a)
+	assert.ErrorIs(t, err, ErrLeaseLost)
+	assert.ErrorContains(t, err, `"job"`)
+	b, err := n.AcquireLock(ctx, "job", "alice", time.Minute)
+	require.NoError(t, err)
+	assert.ErrorIs(t, n.ReleaseLock(ctx, a), ErrLeaseLost, "the old lease of the same owner")
+	holder, ok, err := n.LockHolder(ctx, "job", Linearizable)
+	require.NoError(t, err)
+	require.True(t, ok, "the new lease survives a stale release")
+	assert.Equal(t, b.Token, holder.Token)
+}
+
+// Removing the only voter of a cluster, which has no one to hand
+// leadership to, is refused at once rather than retried forever.
+func TestLocalCluster_RemoveOnlyVoter(t *testing.T) {
+	c := newCluster(t, ClusterOptions{Nodes: 1})
+	ctx := testCtx(t)
+	_, err := c.AddNode(ctx, true)
+	require.NoError(t, err)
+	err = callAtOnce(t, "RemoveNode", func() error { return c.RemoveNode(context.Background(), "n1") })
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.ErrorContains(t, err, `"n1"`)
+}
