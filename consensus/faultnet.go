@@ -37,6 +37,20 @@ type faultTransport struct {
 	self     string
 	net      *faultNet
 	pipeline bool // allow pipelined replication (faults checked at open only)
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by interrupt: a delayed RPC fails at once
+}
+
+func newFaultTransport(tr raft.Transport, self string, net *faultNet, pipeline bool) *faultTransport {
+	return &faultTransport{Transport: tr, self: self, net: net, pipeline: pipeline, stop: make(chan struct{})}
+}
+
+// interrupt ends every delay in progress and fails later RPCs. The node
+// calls it before shutting raft down, which waits for the goroutines that
+// send RPCs: without it, Close would wait out the latency of a slow link.
+func (t *faultTransport) interrupt() {
+	t.stopOnce.Do(func() { close(t.stop) })
 }
 
 var (
@@ -49,7 +63,17 @@ var (
 func (t *faultTransport) check(id raft.ServerID) error {
 	ok, d := t.net.link(t.self, string(id))
 	if d > 0 {
-		time.Sleep(d)
+		delay := time.NewTimer(d)
+		defer delay.Stop()
+		select {
+		case <-delay.C:
+		case <-t.stop:
+		}
+	}
+	select {
+	case <-t.stop:
+		return fmt.Errorf("consensus: node %s is shutting down", t.self)
+	default:
 	}
 	if !ok {
 		return fmt.Errorf("consensus: link %s → %s is down", t.self, id)

@@ -183,7 +183,7 @@ func (c *LocalCluster) start(m *member) (*member, error) {
 		m.addr = string(t.LocalAddr())
 		tr = t
 	}
-	opts.Transport = &faultTransport{Transport: tr, self: m.id, net: c.net, pipeline: c.opts.Pipelining}
+	opts.Transport = newFaultTransport(tr, m.id, c.net, c.opts.Pipelining)
 	if c.opts.DataDir != "" {
 		opts.DataDir = filepath.Join(c.opts.DataDir, m.id)
 	}
@@ -550,6 +550,9 @@ func (c *LocalCluster) Failover(ctx context.Context) (time.Duration, error) {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	for {
+		if err := c.usable(); err != nil {
+			return d, err
+		}
 		id, _ := old.Leader()
 		caughtUp := true
 		for _, n := range c.Nodes() {

@@ -309,3 +309,46 @@ func TestLocalCluster_RemoveOnlyVoter(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	assert.ErrorContains(t, err, `"n1"`)
 }
+
+// A slow link delays RPCs, not shutdown: closing the cluster (or crashing a
+// node) whose links have an hour of latency returns at once.
+func TestLocalCluster_CloseDoesNotWaitOutLatency(t *testing.T) {
+	c, err := NewLocalCluster(testCtx(t), ClusterOptions{Nodes: 3, Node: Options{Timing: testTiming()}})
+	require.NoError(t, err)
+	for _, a := range c.IDs() {
+		for _, b := range c.IDs() {
+			c.SetLatency(a, b, time.Hour)
+		}
+	}
+	time.Sleep(testTiming().HeartbeatTimeout) // heartbeats and campaigns are under way, delayed
+	require.NoError(t, callAtOnce(t, "Crash", func() error { return c.Crash("n1") }))
+	require.NoError(t, callAtOnce(t, "Close", c.Close))
+}
+
+// Failover ends with ErrClosed when the cluster closes while it waits for
+// the old leader to rejoin, even with a context that never ends.
+func TestLocalCluster_FailoverEndsOnClose(t *testing.T) {
+	c, err := NewLocalCluster(testCtx(t), ClusterOptions{Nodes: 3, Node: Options{Timing: testTiming()}})
+	require.NoError(t, err)
+	old, err := c.WaitLeader(testCtx(t))
+	require.NoError(t, err)
+	for _, id := range c.IDs() {
+		c.SetLatency(id, old.ID(), time.Hour) // the old leader never hears from its successor
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Failover(context.Background()); done <- err }()
+	ctx := testCtx(t)
+	eventually(t, ctx, "the new leader commits the failover write", func() bool {
+		n, err := c.WaitLeader(ctx, old.ID())
+		require.NoError(t, err)
+		_, err = n.Read(ctx, "consensus/failover", Stale)
+		return err == nil
+	})
+	require.NoError(t, c.Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Failover blocked after Close")
+	}
+}

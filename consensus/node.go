@@ -212,6 +212,9 @@ func (n *Node) Close() error {
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
+		if t, ok := n.trans.(interface{ interrupt() }); ok {
+			t.interrupt() // a LocalCluster's slow link must not delay shutdown
+		}
 		err := n.raft.Shutdown().Error()
 		n.raft.DeregisterObserver(n.observer)
 		close(n.done)
