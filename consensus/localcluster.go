@@ -267,6 +267,9 @@ func (c *LocalCluster) Leader() *Node {
 // believes it is leader and returns it. It fails with [ErrClosed] once the
 // cluster is closed, since no leader can come then.
 func (c *LocalCluster) WaitLeader(ctx context.Context, except ...string) (*Node, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: WaitLeader with a nil context", ErrInvalidArgument)
+	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -406,6 +409,9 @@ func (c *LocalCluster) Restart(id string) (*Node, error) {
 // AddNode starts a new node and has the leader add it as a voter (or a
 // non-voter).
 func (c *LocalCluster) AddNode(ctx context.Context, nonVoter bool) (*Node, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: AddNode with a nil context", ErrInvalidArgument)
+	}
 	m, err := c.newMember()
 	if err == nil {
 		m, err = c.start(m)

@@ -239,8 +239,21 @@ func TestLocalCluster_UnknownNodes(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnknownNode, "restart of a running node")
 	_, err = c.Restart("n9")
 	assert.ErrorIs(t, err, ErrUnknownNode)
+	//lint:ignore SA1012 a nil context is the misuse under test
+	_, err = c.WaitLeader(nil) //nolint:staticcheck
+	assert.ErrorIs(t, err, ErrInvalidArgument)
 	require.NoError(t, c.Crash("n1"))
 	assert.ErrorIs(t, c.Crash("n1"), ErrUnknownNode, "a second crash")
+	err = callAtOnce(t, "WaitLeader", func() error {
+		//lint:ignore SA1012 a nil context is the misuse under test
+		_, err := c.WaitLeader(nil) //nolint:staticcheck
+		return err
+	})
+	assert.ErrorIs(t, err, ErrInvalidArgument, "WaitLeader with a nil context and no leader")
+	//lint:ignore SA1012 a nil context is the misuse under test
+	_, err = c.AddNode(nil, false) //nolint:staticcheck
+	assert.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Len(t, c.IDs(), 1, "no node started for a nil context")
 	_, err = c.Restart("n1")
 	require.NoError(t, err)
 	_, err = c.WaitLeader(testCtx(t))
