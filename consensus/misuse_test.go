@@ -153,13 +153,12 @@ func TestNode_NilArgumentsFail(t *testing.T) {
 	n, err := c.WaitLeader(testCtx(t))
 	require.NoError(t, err)
 	for _, m := range nodeCalls(n) {
-		//lint:ignore SA1012 a nil context is the misuse under test
-		err := callAtOnce(t, m.name, func() error { return m.call(nil) }) //nolint:staticcheck
+		err := callAtOnce(t, m.name, func() error { return m.call(nil) })
 		assert.ErrorIs(t, err, ErrInvalidArgument, "%s with a nil context", m.name)
 	}
 	err = callAtOnce(t, "Subscribe", func() error {
 		//lint:ignore SA1012 a nil context is the misuse under test
-		for range n.Subscribe(nil) { //nolint:staticcheck
+		for range n.Subscribe(nil) {
 			return errors.New("Subscribe with a nil context delivered a state")
 		}
 		return nil
@@ -240,18 +239,18 @@ func TestLocalCluster_UnknownNodes(t *testing.T) {
 	_, err = c.Restart("n9")
 	assert.ErrorIs(t, err, ErrUnknownNode)
 	//lint:ignore SA1012 a nil context is the misuse under test
-	_, err = c.WaitLeader(nil) //nolint:staticcheck
+	_, err = c.WaitLeader(nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	require.NoError(t, c.Crash("n1"))
 	assert.ErrorIs(t, c.Crash("n1"), ErrUnknownNode, "a second crash")
 	err = callAtOnce(t, "WaitLeader", func() error {
 		//lint:ignore SA1012 a nil context is the misuse under test
-		_, err := c.WaitLeader(nil) //nolint:staticcheck
+		_, err := c.WaitLeader(nil)
 		return err
 	})
 	assert.ErrorIs(t, err, ErrInvalidArgument, "WaitLeader with a nil context and no leader")
 	//lint:ignore SA1012 a nil context is the misuse under test
-	_, err = c.AddNode(nil, false) //nolint:staticcheck
+	_, err = c.AddNode(nil, false)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	assert.Len(t, c.IDs(), 1, "no node started for a nil context")
 	_, err = c.Restart("n1")
