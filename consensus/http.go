@@ -20,7 +20,8 @@ type HandlerOptions struct {
 	// NoForward makes followers answer 503 with the leader's identity
 	// instead of forwarding writes and linearizable reads to the leader.
 	NoForward bool
-	// Timeout bounds each request. Zero means 5 s.
+	// Timeout bounds each request, including its forwarding to the
+	// leader. Zero means 5 s.
 	Timeout time.Duration
 }
 
@@ -165,7 +166,7 @@ func (h *Handler) endpoint(hasBody bool, fn func(ctx context.Context, c *call) (
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
 		defer cancel()
 		v, err := fn(ctx, c)
-		h.reply(c, v, err)
+		h.reply(ctx, c, v, err)
 	}
 }
 
@@ -269,7 +270,7 @@ func (h *Handler) routes() {
 
 // reply writes v, or maps err to a status; a NotLeader error is forwarded
 // to the leader when possible.
-func (h *Handler) reply(c *call, v any, err error) {
+func (h *Handler) reply(ctx context.Context, c *call, v any, err error) {
 	if err == nil {
 		writeJSON(c.w, http.StatusOK, v)
 		return
@@ -278,7 +279,7 @@ func (h *Handler) reply(c *call, v any, err error) {
 	if errors.As(err, &nl) {
 		api := h.node.APIAddr(nl.LeaderID)
 		if !h.opts.NoForward && api != "" && c.r.Header.Get(forwardedHeader) == "" {
-			if h.forward(c, api) {
+			if h.forward(ctx, c, api) {
 				return
 			}
 		}
@@ -313,9 +314,11 @@ func statusOf(err error) int {
 }
 
 // forward replays the call against the leader's API and copies its answer.
-// It reports false if the leader could not be reached.
-func (h *Handler) forward(c *call, api string) bool {
-	req, err := http.NewRequestWithContext(c.r.Context(), c.r.Method, "http://"+api+c.r.URL.RequestURI(), bytes.NewReader(c.body))
+// It reports false if the leader could not be reached. ctx carries the
+// handler's timeout, which bounds the forwarded request even when the
+// client has none.
+func (h *Handler) forward(ctx context.Context, c *call, api string) bool {
+	req, err := http.NewRequestWithContext(ctx, c.r.Method, "http://"+api+c.r.URL.RequestURI(), bytes.NewReader(c.body))
 	if err != nil {
 		return false
 	}

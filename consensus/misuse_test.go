@@ -364,3 +364,37 @@ func TestLocalCluster_FailoverEndsOnClose(t *testing.T) {
 		t.Fatal("Failover blocked after Close")
 	}
 }
+
+// The handler's Timeout bounds a request a follower forwards, even with a
+// client that has no timeout of its own and a leader API that never
+// answers: the follower answers 503 naming the leader.
+func TestHandler_ForwardBoundedByTimeout(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	stuck := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stuck:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(stuck)
+	require.NoError(t, leader.SetAPIAddr(ctx, leader.ID(), strings.TrimPrefix(hung.URL, "http://")))
+	f := followerOf(t, c)
+	eventually(t, ctx, "the follower knows the leader's API", func() bool { return f.APIAddr(leader.ID()) != "" })
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	h, err := NewHandler(f, HandlerOptions{Client: &http.Client{Transport: tr}, Timeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	err = callAtOnce(t, "forwarded PUT", func() error {
+		h.ServeHTTP(rec, httptest.NewRequest("PUT", "/v1/kv/k", strings.NewReader(`{"value":"v"}`)))
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	assert.Contains(t, rec.Body.String(), `"leader_id":"`+leader.ID()+`"`)
+}

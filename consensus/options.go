@@ -174,7 +174,8 @@ type Options struct {
 	Now func() time.Time
 	// OnLeaderChange, if set, is called with every leadership change this
 	// node observes, from a single goroutine, never under a lock. It must
-	// not block for long: later changes wait for it.
+	// not block for long, nor call [Node.Close]: later changes, and Close,
+	// wait for it.
 	OnLeaderChange func(LeaderState)
 }
 
