@@ -12,6 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// storeKinds builds fresh stores of each implementation.
+var storeKinds = []struct {
+	name string
+	new  func(t *testing.T) func(shard string) Store
+}{
+	{"mem", func(t *testing.T) func(string) Store {
+		return func(string) Store { return &MemStore{} }
+	}},
+}
+
 // migrationSetup loads n keys through a router over the first shards of
 // nodes and returns the old and new placements and the stores.
 func migrationSetup(t *testing.T, newStore func(string) Store, oldN, newN, keys int) (from, to Placement, stores map[string]Store) {

@@ -29,6 +29,22 @@ func newTestRouter(t *testing.T, newStore func(string) Store, p Placement, opts 
 	return r, stores
 }
 
+func keysOf(kvs []KV) []string {
+	out := make([]string, len(kvs))
+	for i, kv := range kvs {
+		out[i] = kv.Key
+	}
+	return out
+}
+
+// fill puts n keys through put.
+func fill(t *testing.T, put func(ctx context.Context, k string, v []byte) error, n int) {
+	t.Helper()
+	for i := range n {
+		require.NoError(t, put(context.Background(), fmt.Sprintf("k%05d", i), []byte(fmt.Sprint(i))))
+	}
+}
+
 func TestRouter_BadInput(t *testing.T) {
 	ring, err := NewRing(abc, RingOptions{})
 	require.NoError(t, err)
@@ -48,64 +64,6 @@ func TestRouter_BadInput(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNoShardForKey)
 	_, err = r.TopN(context.Background(), "", "", 0, nil)
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-}
-
-func TestRouter_RoutesAndQueries(t *testing.T) {
-	for _, kind := range storeKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			ring, err := NewRing(makeNodes(4), RingOptions{})
-			require.NoError(t, err)
-			r, stores := newTestRouter(t, kind.new(t), ring, RouterOptions{})
-			ctx := context.Background()
-			fill(t, r.Put, 200)
-
-			// Each key is on exactly the shard the placement names.
-			for i := range 200 {
-				k := fmt.Sprintf("k%05d", i)
-				owner, err := r.ShardFor(k)
-				require.NoError(t, err)
-				for name, s := range stores {
-					_, err := s.Get(ctx, k)
-					if name == owner {
-						require.NoError(t, err, k)
-					} else {
-						require.ErrorIs(t, err, ErrNotFound, k)
-					}
-				}
-				v, err := r.Get(ctx, k)
-				require.NoError(t, err)
-				assert.Equal(t, strconv.Itoa(i), string(v))
-			}
-
-			got, err := r.Scan(ctx, "k00010", "k00020", 0)
-			require.NoError(t, err)
-			assert.Equal(t, []string{"k00010", "k00011", "k00012", "k00013", "k00014", "k00015", "k00016", "k00017", "k00018", "k00019"}, keysOf(got))
-			got, err = r.Scan(ctx, "", "", 3)
-			require.NoError(t, err)
-			assert.Equal(t, []string{"k00000", "k00001", "k00002"}, keysOf(got))
-
-			byValueDesc := func(a, b KV) int {
-				x, _ := strconv.Atoi(string(a.Value))
-				y, _ := strconv.Atoi(string(b.Value))
-				return y - x
-			}
-			top, err := r.TopN(ctx, "", "", 3, byValueDesc)
-			require.NoError(t, err)
-			assert.Equal(t, []string{"k00199", "k00198", "k00197"}, keysOf(top))
-
-			n, err := r.Count(ctx, "k00100", "")
-			require.NoError(t, err)
-			assert.Equal(t, 100, n)
-
-			require.NoError(t, r.Delete(ctx, "k00199"))
-			_, err = r.Get(ctx, "k00199")
-			assert.ErrorIs(t, err, ErrNotFound)
-			s := r.Stats()
-			assert.Equal(t, uint64(200), s.Puts)
-			assert.Equal(t, uint64(4), s.Queries)
-			assert.Zero(t, s.ShardErrors)
-		})
-	}
 }
 
 // A failed shard is named, and the other shards' results still come back.

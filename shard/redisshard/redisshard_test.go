@@ -15,6 +15,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
 	"github.com/sysdesign-go/sysdesign/shard"
+	"github.com/sysdesign-go/sysdesign/shard/internal/storetest"
 	"github.com/sysdesign-go/sysdesign/shard/redisshard"
 )
 
@@ -30,61 +31,9 @@ func storeFor(t *testing.T, c redis.UniversalClient, db *redistest.DB, opts redi
 	}
 }
 
-func keysOf(kvs []shard.KV) []string {
-	out := make([]string, len(kvs))
-	for i, kv := range kvs {
-		out[i] = kv.Key
-	}
-	return out
-}
-
-func makeNodes(n int) []shard.Node {
-	nodes := make([]shard.Node, n)
-	for i := range nodes {
-		nodes[i] = shard.Node{Name: fmt.Sprintf("shard-%03d", i), Weight: 1}
-	}
-	return nodes
-}
-
-func fill(t *testing.T, put func(ctx context.Context, k string, v []byte) error, n int) {
-	t.Helper()
-	for i := range n {
-		require.NoError(t, put(context.Background(), fmt.Sprintf("k%05d", i), []byte(fmt.Sprint(i))))
-	}
-}
-
 func TestStore_Contract(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		s := storeFor(t, db.Client, db, redisshard.Options{})("s1")
-		ctx := context.Background()
-		_, err := s.Get(ctx, "missing")
-		assert.ErrorIs(t, err, shard.ErrNotFound)
-		require.NoError(t, s.Delete(ctx, "missing"), "deleting an absent key is not an error")
-		for _, k := range []string{"b", "a", "c", "ab", "d\x00x"} {
-			require.NoError(t, s.Put(ctx, k, []byte("v-"+k)))
-		}
-		require.NoError(t, s.Put(ctx, "b", []byte("v2")))
-		v, err := s.Get(ctx, "b")
-		require.NoError(t, err)
-		assert.Equal(t, "v2", string(v))
-
-		all, err := s.Scan(ctx, "", "", 0)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"a", "ab", "b", "c", "d\x00x"}, keysOf(all))
-		part, err := s.Scan(ctx, "ab", "c", 0)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"ab", "b"}, keysOf(part))
-		assert.Equal(t, "v2", string(part[1].Value))
-		lim, err := s.Scan(ctx, "a\x00", "", 2)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"ab", "b"}, keysOf(lim))
-
-		require.NoError(t, s.Delete(ctx, "b"))
-		_, err = s.Get(ctx, "b")
-		assert.ErrorIs(t, err, shard.ErrNotFound)
-		all, err = s.Scan(ctx, "", "", 0)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"a", "ab", "c", "d\x00x"}, keysOf(all), "a delete removes the key from the index too")
+		storetest.Store(t, storeFor(t, db.Client, db, redisshard.Options{}))
 	})
 }
 
@@ -202,21 +151,7 @@ func TestCheckpoint_Contract(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		cp, err := redisshard.NewCheckpoint(db.Client, db.Prefix, redisshard.Options{})
 		require.NoError(t, err)
-		ctx := context.Background()
-		_, ok, err := cp.Load(ctx, "s1")
-		require.NoError(t, err)
-		assert.False(t, ok)
-		require.NoError(t, cp.Save(ctx, "s1", "key:41"))
-		require.NoError(t, cp.Save(ctx, "s1", "key:42"))
-		require.NoError(t, cp.Save(ctx, "s2", ""))
-		k, ok, err := cp.Load(ctx, "s1")
-		require.NoError(t, err)
-		assert.True(t, ok)
-		assert.Equal(t, "key:42", k)
-		k, ok, err = cp.Load(ctx, "s2")
-		require.NoError(t, err)
-		assert.True(t, ok, "an empty key is a saved checkpoint")
-		assert.Empty(t, k)
+		storetest.Checkpoint(t, cp)
 	})
 }
 
@@ -225,54 +160,16 @@ func TestCheckpoint_Contract(t *testing.T) {
 // merge them.
 func TestRouter_AcrossSlots(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		ctx := context.Background()
-		nodes := makeNodes(4)
 		if db.Cluster {
 			slots := map[int64]bool{}
-			for _, n := range nodes {
-				slot, err := db.Client.ClusterKeySlot(ctx, db.Key("{"+n.Name+"}:data")).Result()
+			for _, n := range storetest.Nodes(4) {
+				slot, err := db.Client.ClusterKeySlot(context.Background(), db.Key("{"+n.Name+"}:data")).Result()
 				require.NoError(t, err)
 				slots[slot] = true
 			}
 			require.Greater(t, len(slots), 1, "the shards must spread over slots for this test to mean anything")
 		}
-		ring, err := shard.NewRing(nodes, shard.RingOptions{})
-		require.NoError(t, err)
-		stores := map[string]shard.Store{}
-		for _, n := range nodes {
-			stores[n.Name] = storeFor(t, db.Client, db, redisshard.Options{})(n.Name)
-		}
-		r, err := shard.NewRouter(ring, stores, shard.RouterOptions{})
-		require.NoError(t, err)
-		fill(t, r.Put, 200)
-
-		for i := range 200 {
-			k := fmt.Sprintf("k%05d", i)
-			owner, err := r.ShardFor(k)
-			require.NoError(t, err)
-			for name, s := range stores {
-				_, err := s.Get(ctx, k)
-				if name == owner {
-					require.NoError(t, err, k)
-				} else {
-					require.ErrorIs(t, err, shard.ErrNotFound, k)
-				}
-			}
-		}
-		got, err := r.Scan(ctx, "k00010", "k00013", 0)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"k00010", "k00011", "k00012"}, keysOf(got))
-		byValueDesc := func(a, b shard.KV) int {
-			x, _ := strconv.Atoi(string(a.Value))
-			y, _ := strconv.Atoi(string(b.Value))
-			return y - x
-		}
-		top, err := r.TopN(ctx, "", "", 3, byValueDesc)
-		require.NoError(t, err)
-		assert.Equal(t, []string{"k00199", "k00198", "k00197"}, keysOf(top))
-		n, err := r.Count(ctx, "k00100", "")
-		require.NoError(t, err)
-		assert.Equal(t, 100, n)
+		storetest.Router(t, storeFor(t, db.Client, db, redisshard.Options{}))
 	})
 }
 
@@ -316,7 +213,7 @@ func TestMigration_Redis(t *testing.T) {
 // and returns the old and new placements and the stores.
 func migrationSetup(t *testing.T, newStore func(string) shard.Store, oldN, newN, keys int) (from, to shard.Placement, stores map[string]shard.Store) {
 	t.Helper()
-	nodes := makeNodes(newN)
+	nodes := storetest.Nodes(newN)
 	old, err := shard.NewRing(nodes[:oldN], shard.RingOptions{})
 	require.NoError(t, err)
 	next, err := shard.NewRing(nodes, shard.RingOptions{})
@@ -327,7 +224,7 @@ func migrationSetup(t *testing.T, newStore func(string) shard.Store, oldN, newN,
 	}
 	r, err := shard.NewRouter(old, stores, shard.RouterOptions{})
 	require.NoError(t, err)
-	fill(t, r.Put, keys)
+	storetest.Fill(t, r.Put, keys)
 	return old, next, stores
 }
 
@@ -398,7 +295,7 @@ func TestRouter_ShardDown(t *testing.T) {
 	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer viaProxy.Close()
 
-	nodes := makeNodes(3)
+	nodes := storetest.Nodes(3)
 	ring, err := shard.NewRing(nodes, shard.RingOptions{})
 	require.NoError(t, err)
 	opts := redisshard.Options{Timeout: 300 * time.Millisecond}
@@ -412,7 +309,7 @@ func TestRouter_ShardDown(t *testing.T) {
 	}
 	r, err := shard.NewRouter(ring, stores, shard.RouterOptions{})
 	require.NoError(t, err)
-	fill(t, r.Put, 60)
+	storetest.Fill(t, r.Put, 60)
 	all, err := r.Scan(context.Background(), "", "", 0)
 	require.NoError(t, err)
 	require.Len(t, all, 60)
