@@ -2,10 +2,7 @@ package redisqueue_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/internal/queuetest"
 	"github.com/sysdesign-go/sysdesign/resilience/redisqueue"
 )
 
@@ -33,50 +31,8 @@ func must[P any](p P, err error) P {
 // stream: one slot on the cluster), and acknowledges the rest.
 func TestDLQWorker_DeadLettersPoisonMessages(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		ctx := context.Background()
-		q := must(redisqueue.New(ctx, db.Client, "orders", redisqueue.Options{Prefix: db.Prefix}))
-		for _, body := range []string{"ok-1", "poison", "flaky", "ok-2"} {
-			_, err := q.Publish(ctx, []byte(body))
-			require.NoError(t, err)
-		}
-		var mu sync.Mutex
-		seen := map[string]int{}
-		var dead []resilience.DeadLetter
-		w, err := resilience.NewDLQWorker(q, func(_ context.Context, m resilience.Message) error {
-			mu.Lock()
-			defer mu.Unlock()
-			seen[string(m.Body)]++
-			switch {
-			case string(m.Body) == "poison":
-				return fmt.Errorf("cannot parse attempt %d", m.Attempts+1)
-			case string(m.Body) == "flaky" && m.Attempts < 1:
-				return errors.New("timeout")
-			}
-			return nil
-		}, resilience.DLQWorkerOptions{MaxAttempts: 3, Wait: 10 * time.Millisecond, OnDeadLetter: func(d resilience.DeadLetter) { dead = append(dead, d) }})
-		require.NoError(t, err)
-		for {
-			got, err := w.ProcessOne(ctx)
-			require.NoError(t, err)
-			if !got {
-				break
-			}
-		}
-		assert.Equal(t, map[string]int{"ok-1": 1, "ok-2": 1, "flaky": 2, "poison": 3}, seen)
-		assert.Equal(t, resilience.DLQStats{Processed: 7, Succeeded: 3, Retried: 3, DeadLettered: 1}, w.Stats())
-		require.Len(t, dead, 1)
-		assert.Equal(t, "cannot parse attempt 3", dead[0].Reason)
-
-		stored, err := q.DeadLetters(ctx, 10)
-		require.NoError(t, err)
-		require.Len(t, stored, 1)
-		assert.Equal(t, "poison", string(stored[0].Body))
-		assert.Equal(t, "cannot parse attempt 3", stored[0].Reason)
-		assert.Equal(t, 3, stored[0].Attempts)
-		assert.False(t, stored[0].At.IsZero())
-		none, err := q.DeadLetters(ctx, 0)
-		require.NoError(t, err)
-		assert.Empty(t, none)
+		q := must(redisqueue.New(context.Background(), db.Client, "orders", redisqueue.Options{Prefix: db.Prefix}))
+		queuetest.DeadLettersPoisonMessages(t, q)
 	})
 }
 
@@ -85,53 +41,9 @@ func TestDLQWorker_DeadLettersPoisonMessages(t *testing.T) {
 // again, and every message is processed exactly once.
 func TestDLQWorker_RestartLosesNothing(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		ctx := context.Background()
-		newQ := func() resilience.MessageQueue {
-			return must(redisqueue.New(ctx, db.NewClient(t), "orders", redisqueue.Options{Prefix: db.Prefix}))
-		}
-		q := newQ()
-		const n = 20
-		for i := range n {
-			_, err := q.Publish(ctx, fmt.Appendf(nil, "m%02d", i))
-			require.NoError(t, err)
-		}
-		var mu sync.Mutex
-		done := map[string]int{}
-		handled := 0
-		runCtx, stop := context.WithCancel(ctx)
-		handler := func(ctx context.Context, m resilience.Message) error {
-			mu.Lock()
-			handled++
-			crash := handled == 7
-			mu.Unlock()
-			if crash { // the process is stopped in the middle of this message
-				stop()
-				<-ctx.Done()
-				return ctx.Err()
-			}
-			mu.Lock()
-			done[string(m.Body)]++
-			mu.Unlock()
-			return nil
-		}
-		w1 := must(resilience.NewDLQWorker(q, handler, resilience.DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond}))
-		require.NoError(t, w1.Run(runCtx))
-		mu.Lock()
-		assert.Len(t, done, 6)
-		mu.Unlock()
-
-		w2 := must(resilience.NewDLQWorker(newQ(), handler, resilience.DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond}))
-		ctx2, cancel2 := context.WithCancel(ctx)
-		errc := make(chan error)
-		go func() { errc <- w2.Run(ctx2) }()
-		require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == n }, 10*time.Second, 5*time.Millisecond)
-		cancel2()
-		require.NoError(t, <-errc)
-		mu.Lock()
-		defer mu.Unlock()
-		for i := range n {
-			assert.Equal(t, 1, done[fmt.Sprintf("m%02d", i)], "m%02d processed exactly once", i)
-		}
+		queuetest.RestartLosesNothing(t, func() resilience.MessageQueue {
+			return must(redisqueue.New(context.Background(), db.NewClient(t), "orders", redisqueue.Options{Prefix: db.Prefix}))
+		})
 	})
 }
 
