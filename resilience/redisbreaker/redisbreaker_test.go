@@ -20,6 +20,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 	"github.com/sysdesign-go/sysdesign/internal/tcpproxy"
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/internal/breakertest"
 	"github.com/sysdesign-go/sysdesign/resilience/redisbreaker"
 )
 
@@ -37,146 +38,15 @@ func must[P any](p P, err error) P {
 	return p
 }
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 func TestSharedBreaker_AcrossInstances(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
-		clock := newFakeClock()
-		var mu sync.Mutex
-		var seen []resilience.StateChange
-		opts := resilience.SharedBreakerOptions{
-			Name: "payments", Rules: resilience.BreakerRules{MinRequests: 4, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 1},
-			CacheTTL: time.Millisecond, Now: clock.Now,
-		}
-		a := must(resilience.NewSharedBreaker[int](store, opts))
-		opts.OnStateChange = func(c resilience.StateChange) { mu.Lock(); seen = append(seen, c); mu.Unlock() }
-		b := must(resilience.NewSharedBreaker[int](store, opts))
-		ctx := context.Background()
-
-		for _, fn := range []func(context.Context) (int, error){ok, ok, fail} {
-			_, _ = a.Execute(ctx, fn)
-		}
-		assert.Equal(t, resilience.StateClosed, a.State(ctx), "1 failure in 3 calls, below the minimum volume")
-		_, _ = a.Execute(ctx, fail) // 2 of 4
-		assert.Equal(t, resilience.StateOpen, a.Stats().State, "the instance that tripped it knows at once")
-
-		clock.Advance(2 * time.Millisecond) // b's cache expires
-		called := false
-		_, err := b.Execute(ctx, func(context.Context) (int, error) { called = true; return 0, nil })
-		assert.ErrorIs(t, err, resilience.ErrOpen, "another instance sees the shared open state")
-		assert.False(t, called)
-
-		// After the timeout one probe goes, from whichever instance asks first.
-		clock.Advance(time.Second)
-		release := make(chan struct{})
-		probeDone := make(chan error)
-		go func() {
-			_, err := a.Execute(ctx, func(context.Context) (int, error) { <-release; return 1, nil })
-			probeDone <- err
-		}()
-		require.Eventually(t, func() bool { return a.Stats().State == resilience.StateHalfOpen }, 5*time.Second, time.Millisecond)
-		_, err = b.Execute(ctx, ok)
-		assert.ErrorIs(t, err, resilience.ErrOpen, "only one probe while half-open")
-		close(release)
-		require.NoError(t, <-probeDone)
-		assert.Equal(t, resilience.StateClosed, a.Stats().State)
-		clock.Advance(2 * time.Millisecond)
-		v, err := b.Execute(ctx, ok)
-		require.NoError(t, err)
-		assert.Equal(t, 1, v)
-
-		mu.Lock()
-		defer mu.Unlock()
-		require.NotEmpty(t, seen)
-		assert.Equal(t, resilience.StateOpen, seen[0].To, "b observed the open state")
-		assert.Equal(t, resilience.StateClosed, seen[len(seen)-1].To)
+		breakertest.SharedBreakerAcrossInstances(t, must(redisbreaker.NewStore(db.Client, db.Prefix)))
 	})
 }
 
 func TestStore_Rules(t *testing.T) {
-	rules := resilience.BreakerRules{Window: 10 * time.Second, Buckets: 10, MinRequests: 2, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 2}
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
-		ctx := context.Background()
-		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		st, ok, err := store.Acquire(ctx, "x", now, rules)
-		require.NoError(t, err)
-		assert.True(t, ok)
-		assert.Equal(t, resilience.SharedState{State: resilience.StateClosed}, st)
-
-		// Old failures leave the window.
-		_, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
-		require.NoError(t, err)
-		now = now.Add(11 * time.Second)
-		for range 2 {
-			_, err = store.Record(ctx, "x", 0, resilience.OutcomeSuccess, now, rules)
-			require.NoError(t, err)
-		}
-		st, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
-		require.NoError(t, err)
-		assert.Equal(t, resilience.StateClosed, st.State, "1 failure in 3 recent calls")
-		st, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
-		require.NoError(t, err)
-		require.Equal(t, resilience.StateOpen, st.State)
-		assert.Equal(t, uint64(1), st.Generation)
-		assert.Equal(t, now.Add(time.Second).UnixMilli(), st.OpenUntil.UnixMilli())
-
-		// A late result from generation 0 changes nothing.
-		st2, err := store.Record(ctx, "x", 0, resilience.OutcomeSuccess, now, rules)
-		require.NoError(t, err)
-		assert.Equal(t, st.Generation, st2.Generation)
-		_, ok, err = store.Acquire(ctx, "x", now.Add(999*time.Millisecond), rules)
-		require.NoError(t, err)
-		assert.False(t, ok)
-
-		// Half-open: two probes; an excluded one gives its slot back.
-		now = now.Add(time.Second)
-		for i := range 2 {
-			st, ok, err = store.Acquire(ctx, "x", now, rules)
-			require.NoError(t, err)
-			assert.True(t, ok, "probe %d", i)
-			assert.Equal(t, resilience.StateHalfOpen, st.State)
-		}
-		_, ok, _ = store.Acquire(ctx, "x", now, rules)
-		assert.False(t, ok)
-		_, err = store.Record(ctx, "x", st.Generation, resilience.OutcomeExcluded, now, rules)
-		require.NoError(t, err)
-		_, ok, _ = store.Acquire(ctx, "x", now, rules)
-		assert.True(t, ok, "the excluded probe's slot was given back")
-		st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeSuccess, now, rules)
-		assert.Equal(t, resilience.StateHalfOpen, st.State)
-		st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeSuccess, now, rules)
-		assert.Equal(t, resilience.StateClosed, st.State)
-		assert.Equal(t, uint64(3), st.Generation)
-
-		// Probes that never report lose their lease after Timeout.
-		for range 2 {
-			_, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeFailure, now, rules)
-		}
-		now = now.Add(time.Second)
-		for range 2 {
-			_, ok, _ = store.Acquire(ctx, "x", now, rules)
-			assert.True(t, ok)
-		}
-		_, ok, _ = store.Acquire(ctx, "x", now.Add(500*time.Millisecond), rules)
-		assert.False(t, ok)
-		st, ok, _ = store.Acquire(ctx, "x", now.Add(time.Second), rules)
-		assert.True(t, ok, "lease expired")
-		st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeFailure, now.Add(time.Second), rules)
-		assert.Equal(t, resilience.StateOpen, st.State, "a failed probe reopens")
-		loaded, err := store.Load(ctx, "x", now.Add(time.Second), rules)
-		require.NoError(t, err)
-		assert.Equal(t, st, loaded)
+		breakertest.StoreRules(t, must(redisbreaker.NewStore(db.Client, db.Prefix)))
 	})
 }
 
