@@ -12,14 +12,12 @@ require (
 	github.com/maypok86/otter/v2 v2.4.0
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/sysdesign-go/sysdesign v0.1.0
-	github.com/sysdesign-go/sysdesign/internal/sim v0.1.0
 	go.uber.org/ratelimit v0.3.1
 	golang.org/x/time v0.16.0
 	google.golang.org/grpc v1.85.0
 )
 
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
 	github.com/benbjohnson/clock v1.3.0 // indirect
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect

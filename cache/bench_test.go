@@ -1,0 +1,19 @@
+package cache_test
+
+import (
+	"testing"
+
+	"github.com/sysdesign-go/sysdesign/internal/cachebench"
+)
+
+// The peers (otter v2, golang-lru v2) are measured beside these policies
+// in the bench module (bench/cache_test.go) with the same harness.
+
+// Parallel Get on a full cache, for every policy.
+func BenchmarkMemory_Get(b *testing.B) { cachebench.Mixed(b, cachebench.Policies(), 0) }
+
+// Parallel 75% Get / 25% Set on a full cache, for every policy.
+func BenchmarkMemory_Mixed75_25(b *testing.B) { cachebench.Mixed(b, cachebench.Policies(), 25) }
+
+// Single-goroutine Get, for allocation checks and the cost of one lookup.
+func BenchmarkMemory_GetSerial(b *testing.B) { cachebench.GetSerial(b, cachebench.Policies()) }

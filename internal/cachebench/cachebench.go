@@ -1,0 +1,140 @@
+// Package cachebench is the benchmark harness of the in-memory cache: the
+// key stream, the fill and the measured loops that the cache package's own
+// benchmarks run over its policies and that the bench module runs over the
+// same policies beside peer caches, so both measure the same work.
+package cachebench
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sysdesign-go/sysdesign/cache"
+)
+
+// Size is the capacity of every cache measured.
+const Size = 1 << 14
+
+// Cache is the part of a cache the benchmarks use.
+type Cache interface {
+	Get(k string) (int, bool)
+	Set(k string, v int)
+}
+
+// Impl names a cache and makes a new, empty one of Size entries.
+type Impl struct {
+	Name string
+	New  func(tb testing.TB) Cache
+}
+
+type memory struct{ m *cache.Memory[string, int] }
+
+func (c memory) Get(k string) (int, bool) { return c.m.Get(k) }
+func (c memory) Set(k string, v int)      { _ = c.m.Set(k, v) }
+
+// Policies returns one Impl per [cache.Policies], named
+// "sysdesign-<policy>".
+func Policies() []Impl {
+	var impls []Impl
+	for _, p := range cache.Policies {
+		impls = append(impls, Impl{Name: "sysdesign-" + p.String(), New: func(tb testing.TB) Cache {
+			m, err := cache.NewMemory(Size, cache.MemoryOptions[string, int]{Policy: p})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return memory{m}
+		}})
+	}
+	return impls
+}
+
+// Keys returns a seeded Zipf stream (exponent 1.01, the closest
+// math/rand/v2 allows to 1) over 2×Size keys, so a full cache serves most
+// but not all reads.
+func Keys() []string {
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 1)), 1.01, 1, 2*Size-1)
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = "key:" + strconv.FormatUint(z.Uint64(), 10)
+	}
+	return keys
+}
+
+// filled writes twice the capacity into c, so it is full and has evicted,
+// then replays the key stream twice as cache-aside would (read, and write
+// on a miss), so that each cache holds what its policy chose to keep from
+// the measured distribution: without this the last-written keys, the
+// coldest of the Zipf stream, would be resident and the run would time
+// misses.
+func filled(c Cache, keys []string) Cache {
+	for i := range 2 * Size {
+		c.Set("key:"+strconv.Itoa(2*Size-1-i), i)
+	}
+	for range 2 {
+		for i, k := range keys {
+			if _, ok := c.Get(k); !ok {
+				c.Set(k, i)
+			}
+		}
+	}
+	return c
+}
+
+// reportCPU adds the process CPU time per operation since start as
+// "cpu-ns/op". Beside ns/op, which counts wall time, it shows the work an
+// operation costs whatever else runs on the machine: on a shared machine a
+// parallel benchmark's threads may not run at once, which hides lock
+// contention from ns/op, while CPU spent spinning or waiting on cache lines
+// still shows here.
+func reportCPU(b *testing.B, start time.Duration) {
+	if end, ok := processCPU(); ok && b.N > 0 {
+		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// Mixed runs reads and writes in parallel on each full cache, as the
+// sub-benchmark algo=<name>; writePct operations in 100 are a Set.
+func Mixed(b *testing.B, impls []Impl, writePct int) {
+	keys := Keys()
+	for _, impl := range impls {
+		b.Run("algo="+impl.Name, func(b *testing.B) {
+			c := filled(impl.New(b), keys)
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu, _ := processCPU()
+			defer reportCPU(b, cpu)
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(1) * 7919)
+				for pb.Next() {
+					k := keys[i&(len(keys)-1)]
+					if writePct > 0 && i%100 < writePct {
+						c.Set(k, i)
+					} else {
+						c.Get(k)
+					}
+					i++
+				}
+			})
+		})
+	}
+}
+
+// GetSerial runs Get on one goroutine on each full cache, for allocation
+// checks and the cost of one lookup.
+func GetSerial(b *testing.B, impls []Impl) {
+	keys := Keys()
+	for _, impl := range impls {
+		b.Run("algo="+impl.Name, func(b *testing.B) {
+			c := filled(impl.New(b), keys)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				c.Get(keys[i&(len(keys)-1)])
+				i++
+			}
+		})
+	}
+}
