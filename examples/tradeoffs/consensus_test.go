@@ -30,8 +30,8 @@ func TestConsensusElectionScalesWithTimeout(t *testing.T) {
 	var ratios [2][]float64 // failover / timeout, raft alone and with the detector
 	for _, p := range points {
 		assert.GreaterOrEqual(t, p.trials[0], p.heartbeat*9/10, "min failover vs timeout %v (detector %v)", p.heartbeat, p.detector)
-		assert.Less(t, consensusPct(p.trials, 0.5), 10*p.heartbeat, "p50 failover vs timeout %v (detector %v)", p.heartbeat, p.detector)
-		p50[p.detector] = append(p50[p.detector], consensusPct(p.trials, 0.5))
+		assert.Less(t, percentile(p.trials, 0.5), 10*p.heartbeat, "p50 failover vs timeout %v (detector %v)", p.heartbeat, p.detector)
+		p50[p.detector] = append(p50[p.detector], percentile(p.trials, 0.5))
 		i := 0
 		if p.detector {
 			i = 1
@@ -58,10 +58,10 @@ func TestConsensusWriteLatencyFollowsMajority(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, points, 3)
 	for i, p := range points {
-		p50 := consensusPct(p.lat, 0.5)
+		p50 := percentile(p.lat, 0.5)
 		assert.GreaterOrEqual(t, p50, p.predicted, "%d nodes: a write cannot beat its majority's link", p.nodes)
 		if i > 0 {
-			assert.Greater(t, p50, consensusPct(points[i-1].lat, 0.5), "%d nodes slower than %d", p.nodes, points[i-1].nodes)
+			assert.Greater(t, p50, percentile(points[i-1].lat, 0.5), "%d nodes slower than %d", p.nodes, points[i-1].nodes)
 		}
 	}
 }

@@ -3,15 +3,47 @@ package main
 import "github.com/sysdesign-go/sysdesign/examples/internal/lab"
 
 // experiments is the lab's registry, in the order the report shows them.
-// Each topic keeps its experiments in its own file.
+// Each experiment lives in a file of its own, named for it; the machinery a
+// topic's experiments share is in its _sim.go file.
 func experiments() []lab.Experiment {
-	var all []lab.Experiment
-	all = append(all, scalingExperiments()...)
-	all = append(all, lbExperiments()...)
-	all = append(all, cacheExperiments()...)
-	all = append(all, shardExperiments()...)
-	all = append(all, resilienceExperiments()...)
-	all = append(all, ratelimitExperiments()...)
-	all = append(all, consensusExperiments()...)
-	return all
+	return []lab.Experiment{
+		scalingExperiment,
+
+		lbCapacityExperiment,
+		lbLongRequestsExperiment,
+		lbIPHashExperiment,
+		lbHealthExperiment,
+		lbGeoExperiment,
+		lbLinkerdExperiment,
+
+		cachePoliciesExperiment,
+		cacheStampedeExperiment,
+		cacheWriteBehindExperiment,
+		cacheRefreshAheadExperiment,
+		cacheL1L2Experiment,
+
+		shardMovementExperiment,
+		shardBalanceExperiment,
+		shardHotspotExperiment,
+		shardDirectoryExperiment,
+		shardScatterExperiment,
+		shardRouterOverheadExperiment,
+
+		resilienceCascadeExperiment,
+		resilienceRetryStormExperiment,
+		resilienceHedgingExperiment,
+		resilienceBulkheadsExperiment,
+		resilienceSheddingExperiment,
+
+		ratelimitShapesExperiment,
+		ratelimitAccuracyExperiment,
+		ratelimitMemoryExperiment,
+		ratelimitLocalVsGlobalExperiment,
+		ratelimitRedisGlobalExperiment,
+
+		consensusElectionExperiment,
+		consensusWriteLatencyExperiment,
+		consensusCAPExperiment,
+		consensusStaleReadsExperiment,
+	}
 }

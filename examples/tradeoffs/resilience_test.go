@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -14,106 +13,27 @@ import (
 	"github.com/sysdesign-go/sysdesign/resilience"
 )
 
-// Processes sleep on virtual time, one at a time, in the engine's order.
-func TestResilProcsSleepOnVirtualTime(t *testing.T) {
+// resilience.Timeout runs on the virtual deadlines of sim.Procs: a call
+// that would sleep an hour is cut at the Timeout's minute of virtual time,
+// in far less than a second of real time.
+func TestResilienceTimeoutOnVirtualTime(t *testing.T) {
 	var e sim.Engine
-	r := newResilProcs(&e)
-	var log []string
-	for _, p := range []struct {
-		name string
-		d    time.Duration
-	}{{"slow", 30 * time.Millisecond}, {"fast", 10 * time.Millisecond}, {"twice", 5 * time.Millisecond}} {
-		r.Go(func() {
-			require.NoError(t, r.Sleep(context.Background(), p.d))
-			if p.name == "twice" {
-				require.NoError(t, r.Sleep(context.Background(), p.d))
-			}
-			log = append(log, p.name+"@"+e.Now().String())
-		})
-	}
-	start := time.Now()
-	require.NoError(t, r.runAll())
-	assert.Equal(t, []string{"fast@10ms", "twice@10ms", "slow@30ms"}, log, "ties in scheduling order")
-	assert.Less(t, time.Since(start), time.Second, "virtual, not real, time")
-}
-
-// A virtual deadline ends a call at its virtual instant, the server keeps
-// working, and contexts the standard library derives from it end with it.
-func TestResilProcsDeadlines(t *testing.T) {
-	var e sim.Engine
-	r := newResilProcs(&e)
-	var (
-		callErr     error
-		gaveUpAt    time.Duration
-		serverDone  time.Duration
-		childErr    error
-		childBefore error
-	)
-	r.Go(func() {
-		ctx, cancel := r.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		child, cancelChild := context.WithCancel(ctx)
-		defer cancelChild()
-		childBefore = child.Err()
-		callErr = r.call(ctx, func() error {
-			err := r.Sleep(context.Background(), time.Second)
-			serverDone = e.Now()
-			return err
-		})
-		gaveUpAt = e.Now()
-		childErr = child.Err()
-	})
-	require.NoError(t, r.runAll())
-	assert.ErrorIs(t, callErr, context.DeadlineExceeded)
-	assert.Equal(t, 100*time.Millisecond, gaveUpAt)
-	assert.Equal(t, time.Second, serverDone, "the server finishes the abandoned request")
-	assert.NoError(t, childBefore)
-	assert.ErrorIs(t, childErr, context.DeadlineExceeded, "derived contexts end synchronously")
-
-	// resilience.Timeout runs on the same deadlines.
-	var e2 sim.Engine
-	r2 := newResilProcs(&e2)
-	to, err := resilience.NewTimeoutWith[int](time.Minute, resilience.TimeoutOptions{Name: "virtual", WithTimeout: r2.WithTimeout})
+	r := sim.NewProcs(&e)
+	to, err := resilience.NewTimeoutWith[int](time.Minute, resilience.TimeoutOptions{Name: "virtual", WithTimeout: r.WithTimeout})
 	require.NoError(t, err)
 	var toErr error
 	var toAt time.Duration
-	r2.Go(func() {
+	r.Go(func() {
 		_, toErr = to.Execute(context.Background(), func(ctx context.Context) (int, error) {
-			return 0, r2.Sleep(ctx, time.Hour)
+			return 0, r.Sleep(ctx, time.Hour)
 		})
-		toAt = e2.Now()
+		toAt = e.Now()
 	})
 	start := time.Now()
-	require.NoError(t, r2.runAll())
+	require.NoError(t, r.Run())
 	assert.ErrorIs(t, toErr, resilience.ErrTimeout)
 	assert.Equal(t, time.Minute, toAt)
 	assert.Less(t, time.Since(start), time.Second)
-}
-
-// Processes still parked when the events run out are ended, and waiting on
-// a context that does not run on virtual time is reported, not hung on.
-func TestResilProcsEndAndMisuse(t *testing.T) {
-	var e sim.Engine
-	r := newResilProcs(&e)
-	var ended bool
-	r.Go(func() {
-		ok := r.wait(context.Background(), func(func()) {}) // nobody will wake it
-		ended = !ok
-	})
-	require.NoError(t, r.runAll())
-	assert.True(t, ended)
-	assert.Empty(t, r.parked)
-
-	var e2 sim.Engine
-	r2 := newResilProcs(&e2)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var sleepErr error
-	r2.Go(func() { sleepErr = r2.Sleep(ctx, time.Second) })
-	err := r2.runAll()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "does not end on virtual time")
-	assert.True(t, errors.Is(sleepErr, errResilStopped))
 }
 
 // Circuit breakers prevent the cascade: the slowness of C reaches A's

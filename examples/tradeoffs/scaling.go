@@ -11,15 +11,13 @@ import (
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 )
 
-func scalingExperiments() []lab.Experiment {
-	return []lab.Experiment{{
-		Name:    "scaling",
-		Group:   "scaling",
-		Title:   "one server k× faster versus k servers (shared queue, per-server queues)",
-		Section: "Scalability Patterns → Horizontal vs Vertical Scaling",
-		Guide:   "Horizontal Scaling: Add more machines to distribute load ... Requires load balancing and data distribution; Vertical Scaling: Increase resources on existing machines",
-		Run:     runScalingExperiment,
-	}}
+var scalingExperiment = lab.Experiment{
+	Name:    "scaling",
+	Group:   "scaling",
+	Title:   "one server k× faster versus k servers (shared queue, per-server queues)",
+	Section: "Scalability Patterns → Horizontal vs Vertical Scaling",
+	Guide:   "Horizontal Scaling: Add more machines to distribute load ... Requires load balancing and data distribution; Vertical Scaling: Increase resources on existing machines",
+	Run:     runScalingExperiment,
 }
 
 // scalingDesign is one way to buy k units of capacity.
@@ -178,12 +176,7 @@ func runScalingExperiment(ctx context.Context, env *lab.Env) (*lab.Result, error
 		res.Charts = append(res.Charts, c)
 	}
 	at := func(d int, rho float64) scalingPoint {
-		for _, p := range points {
-			if p.design == d && p.rho == rho {
-				return p
-			}
-		}
-		return scalingPoint{}
+		return find(points, func(p scalingPoint) bool { return p.design == d && p.rho == rho })
 	}
 	v, s, r := at(0, 0.9), at(1, 0.9), at(2, 0.9)
 	res.Notes = append(res.Notes,
@@ -193,8 +186,6 @@ func runScalingExperiment(ctx context.Context, env *lab.Env) (*lab.Result, error
 	)
 	return res, nil
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func scalingRun(ctx context.Context, env *lab.Env, rhos []float64, jobs int) ([]scalingPoint, error) {
 	bar := env.Progress(int64(len(rhos)*len(scalingDesigns)), "scaling")
