@@ -25,12 +25,11 @@
 //     tests), bootstrap, membership ([Node.AddVoter], [Node.AddNonVoter],
 //     [Node.RemoveServer], [Node.Leave]), [Node.TransferLeadership] and
 //     [Node.Close]. Timing
-//     presets: [DefaultTiming] (hashicorp/raft's 1 s timeouts, ~1.8 s
-//     failover at p50, ~2.9 s at p99 on 3 nodes) and [LANTiming] (50 ms
-//     timeouts plus a failure detector, [Timing.FastFailover], that makes
-//     the surviving followers campaign one after another as soon as the
-//     leader falls silent: 64–76 ms at p50 on 3 and 5 nodes, and at p99
-//     under 2× the heartbeat timeout, or about 3× with writes in flight).
+//     presets: [DefaultTiming] (hashicorp/raft's 1 s timeouts, failover in
+//     seconds) and [LANTiming] (50 ms timeouts plus a failure detector,
+//     [Timing.FastFailover], that makes the surviving followers campaign
+//     one after another as soon as the leader falls silent, for failover
+//     in tens of milliseconds); BenchmarkNode_Failover measures both.
 //   - Leader election: [Node.IsLeader], [Node.Leader], [Node.Subscribe] (any
 //     number of subscribers, each told the current [LeaderState] at once —
 //     raft's LeaderCh serves only one) and [Node.WhileLeader], which runs

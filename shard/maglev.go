@@ -32,9 +32,9 @@ type MaglevOptions struct {
 // Pros: the fastest lookup (a hash and an array read, no search), near
 // perfect balance at any shard count. Cons: building the table costs
 // O(M log M) and M·4 bytes; on a membership change more keys move than the
-// ideal 1/(n+1), because claims shift (the shard-movement lab experiment
-// measures 1.03× the ideal at 10 shards and 1.55× at 100). Use it for load balancers
-// and routers that look up on every packet or request and rebuild rarely.
+// ideal 1/(n+1), because claims shift, and more so as shards grow in
+// number (the shard-movement lab experiment measures how many). Use it for
+// load balancers and routers that look up on every packet or request and rebuild rarely.
 //
 // Shards claim entries in name order, so the table does not depend on the
 // order the shards are given in. A Maglev is immutable and safe for

@@ -9,10 +9,11 @@ import (
 )
 
 // DefaultVirtualNodes is the number of ring points per unit of weight when
-// [RingOptions.VirtualNodes] is zero: 160, the figure libketama uses. Over
-// 1M keys the shard-balance lab experiment measures the busiest shard at
-// 1.13× the mean with 10 shards and 1.18× with 100; 1,000 points per shard
-// bring that to 1.07× and 1.09×, at 6× the memory.
+// [RingOptions.VirtualNodes] is zero: 160, the figure libketama uses. More
+// points per shard even out the load at the cost of memory (16 bytes a
+// point); the shard-balance lab experiment measures the busiest shard
+// against the number of points (go run ./examples/tradeoffs -only
+// shard-balance).
 const DefaultVirtualNodes = 160
 
 // maxRingPoints bounds the memory of one ring (16 bytes a point).
@@ -36,9 +37,9 @@ type RingOptions struct {
 // shards" does not hold for it); weights are a point count; any shard may
 // leave, not only the last. Cons: memory and an O(log points) binary search
 // per lookup; balance depends on the number of virtual nodes (the busiest
-// shard's excess over the mean shrinks as 1/√points per shard: 1.18× at
-// 160 and 1.09× at 1,000 points with 100 shards in the shard-balance lab). Use it for caches and key-value stores
-// whose membership changes at any position.
+// shard's excess over the mean shrinks as 1/√points per shard, as the
+// shard-balance lab experiment shows). Use it for caches and key-value
+// stores whose membership changes at any position.
 //
 // Unlike some well-known implementations, the ring does not depend on the
 // order shards are given in: points are sorted by hash and then by shard
