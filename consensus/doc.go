@@ -44,11 +44,33 @@
 //     minority partition, and may lag. Followers refuse leader-only
 //     operations with a [*NotLeaderError] naming the leader; [Handler]
 //     forwards them.
+//   - Watches, as etcd's: [Node.Watch] follows a key or a prefix from a
+//     revision (every change's Raft log index), delivering [Event]s (put,
+//     delete) in order, with no gap and no duplicate, every event of a
+//     revision together; [Watcher.Recv] reads the node's own applied
+//     history, so followers serve watches, and a client that loses its
+//     node resumes on another from [Watcher.Revision]. The history is
+//     bounded ([Options.WatchHistory]) and compactable ([Node.Compact]),
+//     kept in snapshots; a watch from a compacted revision fails with
+//     [ErrCompacted] (re-list with [Node.Range], which returns the
+//     revision to resume from), one from beyond the log with
+//     [ErrFutureRevision]. The guide's "etcd: … watch notifications".
+//   - Leases, as etcd's leases and Consul's sessions: [Node.GrantLease],
+//     [Node.KeepAlive], [Node.RevokeLease]; keys written [WithLease]
+//     are deleted when the lease ends. The leader decides expiry and
+//     writes it through the log; a new leader first gives every lease a
+//     full TTL (etcd's rule), so a leader change never expires a lease
+//     early, and a dead lease lives at most TTL + one sweep interval past
+//     the later of its last keep-alive and the current leader's arrival.
+//     With watches they make the service registry of package
+//     consensus/registry (the guide's "Service Discovery").
 //   - Locks with fencing tokens: [Node.AcquireLock], [Node.RenewLock],
 //     [Node.ReleaseLock], [Node.PutFenced] ([Lease]): the guide's
 //     "Zookeeper/etcd: leader election, locks".
 //   - [Handler]: a small JSON HTTP API so that separate processes form a
-//     cluster (examples/raftkv).
+//     cluster (examples/raftkv), with leases, and watches as server-sent
+//     events (resumable with the standard Last-Event-ID header; followers
+//     serve them); errors are RFC 9457 problem bodies.
 //   - [LocalCluster]: a whole cluster in one process for tests, benchmarks
 //     and the lab, over the in-memory transport or loopback TCP, with
 //     partitions (symmetric and one-way), slow links, crash/restart with

@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -82,14 +83,20 @@ func (n *Node) Subscribe(ctx context.Context) <-chan LeaderState {
 }
 
 // leadershipLoop turns raft observations into LeaderState changes and
-// delivers them to subscribers and the OnLeaderChange hook. It exits on
-// Close.
+// delivers them to subscribers and the OnLeaderChange hook; on the leader
+// it also runs the lease sweep. It exits on Close.
 func (n *Node) leadershipLoop() {
 	defer close(n.loopDone)
+	sweep := time.NewTicker(n.opts.LeaseSweepInterval)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-n.done:
 			return
+		case <-sweep.C:
+			// A failed sweep is retried at the next tick.
+			n.runLeaseWork(func(ctx context.Context) { _, _ = n.sweepLeases(ctx) })
+			continue
 		case <-n.obsCh:
 		}
 		n.mu.Lock()
@@ -114,7 +121,20 @@ func (n *Node) leadershipLoop() {
 		if n.opts.OnLeaderChange != nil {
 			n.opts.OnLeaderChange(st)
 		}
+		if st.IsLeader {
+			// A new leader gives every lease a full TTL from now, before
+			// anything else touches a lease (see Node.GrantLease).
+			n.runLeaseWork(func(ctx context.Context) { _ = n.leaseBarrier(ctx) })
+		}
 	}
+}
+
+// runLeaseWork runs fn, a write of the leader's lease bookkeeping, bounded
+// by a sweep interval (at least a second).
+func (n *Node) runLeaseWork(fn func(ctx context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(n.opts.LeaseSweepInterval, time.Second))
+	defer cancel()
+	fn(ctx)
 }
 
 // WhileLeader runs fn each time this node becomes leader, with a context

@@ -39,6 +39,16 @@ var (
 	// ErrLeaseLost reports an operation with a lease that expired or was
 	// taken over: the fencing token is no longer the current one.
 	ErrLeaseLost = errors.New("consensus: lease lost")
+	// ErrLeaseNotFound reports a keep-alive, revocation or write with a
+	// lease ([Node.GrantLease]) that was never granted, was revoked or has
+	// expired.
+	ErrLeaseNotFound = errors.New("consensus: lease not found")
+	// ErrCompacted reports a watch from a revision older than the history
+	// a node keeps: re-list with [Node.Range] and watch from its revision.
+	ErrCompacted = errors.New("consensus: revision compacted")
+	// ErrFutureRevision reports a watch or compaction from a revision
+	// beyond the log the node knows to be committed.
+	ErrFutureRevision = errors.New("consensus: future revision")
 	// ErrIndeterminate reports a write whose outcome is unknown: it was
 	// handed to Raft but leadership was lost (or the node shut down) before
 	// it was known to be committed. It may or may not have been applied;

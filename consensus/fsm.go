@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -22,6 +25,10 @@ type KV struct {
 	CreateRevision uint64 `json:"create_revision"`
 	// Version counts the key's changes since its creation (1 after Create).
 	Version uint64 `json:"version"`
+	// Lease is the lease the key is attached to ([Node.GrantLease],
+	// [WithLease]), zero for none: the key is deleted when the lease
+	// expires or is revoked.
+	Lease LeaseID `json:"lease,omitempty"`
 }
 
 type opCode byte
@@ -37,6 +44,13 @@ const (
 	opPutFenced
 	opSetAPIAddr
 	opNoop // a leader's first entry of its term, for linearizable reads
+	opCompact
+	opLeaseGrant
+	opLeaseKeepAlive
+	opLeaseRevoke
+	opLeaseExpire // the leader's sweep: revoke the listed leases that expired by now
+	opLeaseExtend // a new leader's first lease entry: every lease lives TTL from now
+	opLast        = opLeaseExtend
 )
 
 // command is one replicated operation, encoded compactly into the log.
@@ -48,12 +62,14 @@ type command struct {
 	owner string // locks
 	lock  string // PutFenced: the lock name
 	token uint64 // locks: fencing token
-	ttl   int64  // locks: nanoseconds
-	now   int64  // locks: leader's clock, unix nanoseconds
+	ttl   int64  // locks and leases: nanoseconds
+	now   int64  // locks and leases: leader's clock, unix nanoseconds
+	lease uint64 // the lease a write attaches its key to, or the lease operated on
+	ids   []LeaseID
 }
 
 func (c *command) encode() []byte {
-	n := 1 + 5*binary.MaxVarintLen64 + len(c.key) + len(c.value) + len(c.old) + len(c.owner) + len(c.lock) + 3*binary.MaxVarintLen64
+	n := 1 + 5*binary.MaxVarintLen64 + len(c.key) + len(c.value) + len(c.old) + len(c.owner) + len(c.lock) + (5+len(c.ids))*binary.MaxVarintLen64
 	b := make([]byte, 0, n)
 	b = append(b, byte(c.op))
 	b = appendString(b, c.key)
@@ -64,6 +80,14 @@ func (c *command) encode() []byte {
 	b = binary.AppendUvarint(b, c.token)
 	b = binary.AppendVarint(b, c.ttl)
 	b = binary.AppendVarint(b, c.now)
+	if c.lease == 0 && len(c.ids) == 0 {
+		return b // the format of entries written before leases existed
+	}
+	b = binary.AppendUvarint(b, c.lease)
+	b = binary.AppendUvarint(b, uint64(len(c.ids)))
+	for _, id := range c.ids {
+		b = binary.AppendUvarint(b, uint64(id))
+	}
 	return b
 }
 
@@ -93,7 +117,17 @@ func decodeCommand(b []byte) (command, error) {
 	c.token = r.uvarint()
 	c.ttl = r.varint()
 	c.now = r.varint()
-	if r.err || c.op < opPut || c.op > opNoop {
+	if len(r.b) > 0 {
+		c.lease = r.uvarint()
+		k := r.uvarint()
+		if k > uint64(len(r.b)) {
+			r.err = true
+		}
+		for i := uint64(0); i < k && !r.err; i++ {
+			c.ids = append(c.ids, LeaseID(r.uvarint()))
+		}
+	}
+	if r.err || len(r.b) > 0 || c.op < opPut || c.op > opLast {
 		return c, fmt.Errorf("%w: malformed command (op %d, %d bytes)", ErrInvalidArgument, c.op, len(b))
 	}
 	return c, nil
@@ -149,6 +183,7 @@ type lockState struct {
 type applyResult struct {
 	kv    KV
 	lease Lease
+	grant LeaseInfo
 	err   error
 }
 
@@ -161,10 +196,29 @@ type fsm struct {
 	api     map[string]string    // guarded by mu: node id → API address
 	applied uint64               // guarded by mu: last applied log index
 	waitCh  chan struct{}        // guarded by mu: closed and replaced when applied grows
+
+	leases   map[LeaseID]*leaseState // guarded by mu
+	history  []Event                 // guarded by mu: every change at a revision ≥ firstRev, in order
+	firstRev uint64                  // guarded by mu: the oldest revision a watch may start from
+	// maxHistory bounds history; older revisions are compacted. Set
+	// before the first Apply.
+	maxHistory int
 }
 
 func newFSM() *fsm {
-	return &fsm{kv: map[string]*KV{}, locks: map[string]lockState{}, api: map[string]string{}, waitCh: make(chan struct{})}
+	return &fsm{kv: map[string]*KV{}, locks: map[string]lockState{}, api: map[string]string{}, waitCh: make(chan struct{}),
+		leases: map[LeaseID]*leaseState{}, firstRev: 1, maxHistory: DefaultWatchHistory}
+}
+
+// leaseState is one granted lease.
+type leaseState struct {
+	TTL     int64               `json:"ttl"`     // nanoseconds
+	Expires int64               `json:"expires"` // unix nanoseconds, leader's clock
+	Keys    map[string]struct{} `json:"keys"`    // the keys attached to it
+}
+
+func (l *leaseState) info(id LeaseID) LeaseInfo {
+	return LeaseInfo{ID: id, TTL: time.Duration(l.TTL), Expires: time.Unix(0, l.Expires)}
 }
 
 var (
@@ -204,13 +258,19 @@ func (f *fsm) advance(index uint64) {
 func (f *fsm) apply(index uint64, c *command) applyResult {
 	cur := f.kv[c.key]
 	switch c.op {
+	case opPut, opCreate, opCAS:
+		if c.lease != 0 && f.leases[LeaseID(c.lease)] == nil {
+			return applyResult{err: fmt.Errorf("%w: lease %d for key %q", ErrLeaseNotFound, c.lease, c.key)}
+		}
+	}
+	switch c.op {
 	case opPut:
-		return applyResult{kv: f.set(index, c.key, c.value)}
+		return applyResult{kv: f.set(index, c.key, c.value, LeaseID(c.lease))}
 	case opCreate:
 		if cur != nil {
 			return applyResult{kv: *cur, err: fmt.Errorf("%w: %q (revision %d)", ErrKeyExists, c.key, cur.Revision)}
 		}
-		return applyResult{kv: f.set(index, c.key, c.value)}
+		return applyResult{kv: f.set(index, c.key, c.value, LeaseID(c.lease))}
 	case opCAS:
 		if cur == nil {
 			return applyResult{err: fmt.Errorf("%w: compare-and-swap on missing key %q", ErrKeyNotFound, c.key)}
@@ -218,14 +278,12 @@ func (f *fsm) apply(index uint64, c *command) applyResult {
 		if string(cur.Value) != string(c.old) {
 			return applyResult{kv: *cur, err: &CompareFailedError{Current: *cur}}
 		}
-		return applyResult{kv: f.set(index, c.key, c.value)}
+		return applyResult{kv: f.set(index, c.key, c.value, LeaseID(c.lease))}
 	case opDelete:
 		if cur == nil {
 			return applyResult{err: fmt.Errorf("%w: %q", ErrKeyNotFound, c.key)}
 		}
-		delete(f.kv, c.key)
-		prev := *cur
-		return applyResult{kv: prev}
+		return applyResult{kv: f.del(index, c.key)}
 	case opLockAcquire:
 		held, ok := f.locks[c.key]
 		if ok && held.Owner != c.owner && c.now < held.Expires {
@@ -254,25 +312,52 @@ func (f *fsm) apply(index uint64, c *command) applyResult {
 		if !ok || held.Owner != c.owner || held.Token != c.token || c.now >= held.Expires {
 			return applyResult{err: fmt.Errorf("%w: write to %q fenced by lock %q, token %d", ErrLeaseLost, c.key, c.lock, c.token)}
 		}
-		return applyResult{kv: f.set(index, c.key, c.value)}
+		return applyResult{kv: f.set(index, c.key, c.value, 0)}
 	case opSetAPIAddr:
 		f.api[c.key] = string(c.value)
 		return applyResult{}
 	case opNoop:
 		return applyResult{}
+	case opCompact:
+		return f.applyCompact(c.token)
+	case opLeaseGrant, opLeaseKeepAlive, opLeaseRevoke, opLeaseExpire, opLeaseExtend:
+		return f.applyLease(index, c)
 	}
 	return applyResult{err: fmt.Errorf("%w: unknown op %d", ErrInvalidArgument, c.op)}
 }
 
-// set stores value under key at revision index; requires f.mu held.
-func (f *fsm) set(index uint64, key string, value []byte) KV {
-	next := KV{Key: key, Value: value, Revision: index, CreateRevision: index, Version: 1}
+// set stores value under key at revision index, attached to lease (0 for
+// none); requires f.mu held.
+func (f *fsm) set(index uint64, key string, value []byte, lease LeaseID) KV {
+	next := KV{Key: key, Value: value, Revision: index, CreateRevision: index, Version: 1, Lease: lease}
 	if e := f.kv[key]; e != nil {
 		next.CreateRevision, next.Version = e.CreateRevision, e.Version+1
+		f.detach(e)
+	}
+	if l := f.leases[lease]; l != nil {
+		l.Keys[key] = struct{}{}
 	}
 	// Replace rather than mutate: a snapshot may share the previous entry.
 	f.kv[key] = &next
+	f.record(Event{Type: EventPut, KV: next})
 	return next
+}
+
+// del removes key at revision index and returns its last state; requires
+// f.mu held and the key present.
+func (f *fsm) del(index uint64, key string) KV {
+	prev := *f.kv[key]
+	f.detach(&prev)
+	delete(f.kv, key)
+	f.record(Event{Type: EventDelete, KV: KV{Key: key, Revision: index}})
+	return prev
+}
+
+// detach removes e's key from its lease; requires f.mu held.
+func (f *fsm) detach(e *KV) {
+	if l := f.leases[e.Lease]; l != nil {
+		delete(l.Keys, e.Key)
+	}
 }
 
 func (l lockState) lease(name string) Lease {
@@ -290,6 +375,12 @@ func (f *fsm) get(key string) (KV, bool) {
 }
 
 func (f *fsm) list(prefix string) []KV {
+	out, _ := f.listAt(prefix)
+	return out
+}
+
+// listAt returns the keys with prefix and the applied index they reflect.
+func (f *fsm) listAt(prefix string) ([]KV, uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []KV
@@ -298,7 +389,7 @@ func (f *fsm) list(prefix string) []KV {
 			out = append(out, *e)
 		}
 	}
-	return out
+	return out, f.applied
 }
 
 func (f *fsm) apiAddr(id string) string {
@@ -335,14 +426,22 @@ type snapshotData struct {
 	API   map[string]string    `json:"api"`
 	// Applied is the last log index the snapshot includes.
 	Applied uint64 `json:"applied"`
+	// Leases, History and FirstRev are absent from snapshots taken before
+	// leases and watches existed: no leases, and watches start after
+	// Applied.
+	Leases   map[LeaseID]*leaseState `json:"leases,omitempty"`
+	History  []Event                 `json:"history,omitempty"`
+	FirstRev uint64                  `json:"first_rev,omitempty"`
 }
 
 // Snapshot implements raft.FSM: it copies the maps (values are never
-// mutated in place, so sharing them is safe) and serializes outside the lock.
+// mutated in place, so sharing them is safe; leases are, so they are
+// copied) and serializes outside the lock.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	d := snapshotData{Applied: f.applied, KV: make(map[string]*KV, len(f.kv)), Locks: make(map[string]lockState, len(f.locks)), API: make(map[string]string, len(f.api))}
+	d := snapshotData{Applied: f.applied, KV: make(map[string]*KV, len(f.kv)), Locks: make(map[string]lockState, len(f.locks)), API: make(map[string]string, len(f.api)),
+		Leases: make(map[LeaseID]*leaseState, len(f.leases)), History: slices.Clone(f.history), FirstRev: f.firstRev}
 	for k, v := range f.kv {
 		d.KV[k] = v
 	}
@@ -351,6 +450,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	for k, v := range f.api {
 		d.API[k] = v
+	}
+	for id, l := range f.leases {
+		c := *l
+		c.Keys = maps.Clone(l.Keys)
+		d.Leases[id] = &c
 	}
 	return &fsmSnapshot{d: d}, nil
 }
@@ -371,8 +475,20 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if d.API == nil {
 		d.API = map[string]string{}
 	}
+	if d.Leases == nil {
+		d.Leases = map[LeaseID]*leaseState{}
+	}
+	for _, l := range d.Leases {
+		if l.Keys == nil {
+			l.Keys = map[string]struct{}{}
+		}
+	}
+	if d.FirstRev == 0 {
+		d.FirstRev = d.Applied + 1
+	}
 	f.mu.Lock()
-	f.kv, f.locks, f.api = d.KV, d.Locks, d.API
+	f.kv, f.locks, f.api, f.leases = d.KV, d.Locks, d.API, d.Leases
+	f.history, f.firstRev = d.History, d.FirstRev
 	f.advance(d.Applied)
 	f.mu.Unlock()
 	return nil

@@ -3,7 +3,8 @@ module github.com/sysdesign-go/sysdesign/consensus
 go 1.26.0
 
 // The tests use the repository's test kits (internal/sim, internal/tcpproxy);
-// the package itself imports nothing of them.
+// the package itself imports nothing of them. Package consensus/registry
+// imports lb, for its discovery source and health checks.
 require github.com/sysdesign-go/sysdesign v0.1.0
 
 require (
@@ -21,11 +22,13 @@ require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
 	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/go-metrics v0.5.4 // indirect
 	github.com/hashicorp/go-msgpack/v2 v2.1.5 // indirect
 	github.com/hashicorp/golang-lru v1.0.2 // indirect
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -37,14 +38,35 @@ type HandlerOptions struct {
 //	POST   /v1/lock/{name}   {"owner","ttl_ms"}               acquire
 //	POST   /v1/lock/{name}/renew   {"owner","token","ttl_ms"} renew
 //	POST   /v1/lock/{name}/release {"owner","token"}          release
+//	POST   /v1/lease         {"ttl_ms"}   grant a lease: {"id","ttl_ms","expires"}
+//	POST   /v1/lease/{id}/keepalive        renew it
+//	DELETE /v1/lease/{id}                  revoke it (and delete its keys)
+//	GET    /v1/watch/{key...}[?prefix=true][&from=rev]  watch (server-sent events)
 //	POST   /v1/cluster/join  {"id","raft_addr","api_addr","non_voter"}
 //	POST   /v1/cluster/remove {"id"}
 //	POST   /v1/cluster/transfer {"id"}    hand leadership over ("" = any)
 //	GET    /v1/cluster/status
 //
-// Errors are JSON {"error", "leader_id", "leader_api"} with a 4xx status for
-// bad requests (400 malformed, 404 missing, 409 conflict, 413 too large)
-// and 503 when no leader can serve it. A follower forwards requests that
+// PUT, create and cas take an optional "lease" (a lease id): the key is
+// then deleted when the lease ends. A list answers with the store's
+// revision in the X-Consensus-Revision header, to watch from its next
+// revision.
+//
+// A watch is a stream of server-sent events (text/event-stream), one per
+// revision: "id" is the revision, "event" is "events" and "data" is the
+// JSON array of that revision's events ({"type":"put"|"delete","kv":{...}}).
+// A client that reconnects with the standard Last-Event-ID header resumes
+// after that revision, on any node: followers serve watches from their
+// own applied log, in the same order. A watch that cannot start (a
+// compacted revision: 410; a future one: 400) answers with a problem
+// body; one that fails later (the client fell behind the history) ends
+// with an "error" event carrying the problem.
+//
+// Errors are RFC 9457 problem bodies (application/problem+json:
+// "type", "title", "status", "detail") that also carry "error", and
+// "leader_id" and "leader_api" when a leader is known, with a 4xx status
+// for bad requests (400 malformed, 404 missing, 409 conflict, 410
+// compacted, 413 too large) and 503 when no leader can serve it. A follower forwards requests that
 // need the leader to the leader's API address, published with
 // [Node.SetAPIAddr] (the join endpoint does it).
 //
@@ -82,7 +104,7 @@ func NewHandler(n *Node, opts HandlerOptions) (*Handler, error) {
 // answers every request with 500 and a JSON error.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h == nil || h.mux == nil {
-		writeJSON(w, http.StatusInternalServerError, errorJSON{Error: fmt.Sprintf("%v: zero Handler (not made by NewHandler)", ErrInvalidConfig)})
+		writeProblem(w, http.StatusInternalServerError, errorJSON{Error: fmt.Sprintf("%v: zero Handler (not made by NewHandler)", ErrInvalidConfig)})
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -90,15 +112,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // kvJSON is a KV on the wire, with the value as a string.
 type kvJSON struct {
-	Key            string `json:"key"`
-	Value          string `json:"value"`
-	Revision       uint64 `json:"revision"`
-	CreateRevision uint64 `json:"create_revision"`
-	Version        uint64 `json:"version"`
+	Key            string  `json:"key"`
+	Value          string  `json:"value"`
+	Revision       uint64  `json:"revision"`
+	CreateRevision uint64  `json:"create_revision"`
+	Version        uint64  `json:"version"`
+	Lease          LeaseID `json:"lease,omitempty"`
 }
 
 func toJSON(kv KV) kvJSON {
-	return kvJSON{Key: kv.Key, Value: string(kv.Value), Revision: kv.Revision, CreateRevision: kv.CreateRevision, Version: kv.Version}
+	return kvJSON{Key: kv.Key, Value: string(kv.Value), Revision: kv.Revision, CreateRevision: kv.CreateRevision, Version: kv.Version, Lease: kv.Lease}
 }
 
 type leaseJSON struct {
@@ -108,7 +131,13 @@ type leaseJSON struct {
 	Expires time.Time `json:"expires"`
 }
 
+// errorJSON is an RFC 9457 problem body with the package's extension
+// members.
 type errorJSON struct {
+	Type      string  `json:"type"`
+	Title     string  `json:"title"`
+	Status    int     `json:"status"`
+	Detail    string  `json:"detail"`
 	Error     string  `json:"error"`
 	LeaderID  string  `json:"leader_id,omitempty"`
 	LeaderAPI string  `json:"leader_api,omitempty"`
@@ -126,6 +155,7 @@ type request struct {
 	RaftAddr string  `json:"raft_addr"`
 	APIAddr  string  `json:"api_addr"`
 	NonVoter bool    `json:"non_voter"`
+	Lease    LeaseID `json:"lease"`
 }
 
 // call is one request in flight: its body, read once so it can be
@@ -148,17 +178,17 @@ func (h *Handler) endpoint(hasBody bool, fn func(ctx context.Context, c *call) (
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				writeJSON(w, http.StatusRequestEntityTooLarge, errorJSON{Error: fmt.Sprintf("consensus: request body over %d bytes", limit)})
+				writeProblem(w, http.StatusRequestEntityTooLarge, errorJSON{Error: fmt.Sprintf("consensus: request body over %d bytes", limit)})
 				return
 			}
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, errorJSON{Error: "consensus: read body: " + err.Error()})
+				writeProblem(w, http.StatusBadRequest, errorJSON{Error: "consensus: read body: " + err.Error()})
 				return
 			}
 			dec := json.NewDecoder(bytes.NewReader(body))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&c.req); err != nil {
-				writeJSON(w, http.StatusBadRequest, errorJSON{Error: "consensus: malformed JSON body: " + err.Error()})
+				writeProblem(w, http.StatusBadRequest, errorJSON{Error: "consensus: malformed JSON body: " + err.Error()})
 				return
 			}
 			c.body = body
@@ -192,6 +222,25 @@ func leaseResult(l Lease, err error) (any, error) {
 
 func kvResult(kv KV, err error) (any, error) { return toJSON(kv), err }
 
+// grantJSON is a LeaseInfo on the wire.
+type grantJSON struct {
+	ID      LeaseID   `json:"id"`
+	TTLms   int64     `json:"ttl_ms"`
+	Expires time.Time `json:"expires"`
+}
+
+func grantResult(l LeaseInfo, err error) (any, error) {
+	return grantJSON{ID: l.ID, TTLms: l.TTL.Milliseconds(), Expires: l.Expires}, err
+}
+
+func leaseParam(r *http.Request) (LeaseID, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: lease id %q is not a number", ErrInvalidArgument, r.PathValue("id"))
+	}
+	return LeaseID(id), nil
+}
+
 type statusJSON struct {
 	Stats     Stats    `json:"stats"`
 	Servers   []Server `json:"servers"`
@@ -206,7 +255,10 @@ func (h *Handler) routes() {
 		return kvResult(n.Read(ctx, c.r.PathValue("key"), readMode(c.r)))
 	}))
 	h.mux.HandleFunc("GET /v1/kv", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
-		kvs, err := n.List(ctx, c.r.URL.Query().Get("prefix"), readMode(c.r))
+		kvs, rev, err := n.Range(ctx, c.r.URL.Query().Get("prefix"), readMode(c.r))
+		if err == nil {
+			c.w.Header().Set(revisionHeader, strconv.FormatUint(rev, 10))
+		}
 		out := make([]kvJSON, 0, len(kvs))
 		for _, kv := range kvs {
 			out = append(out, toJSON(kv))
@@ -217,7 +269,7 @@ func (h *Handler) routes() {
 		if err := needs(c.req.Value); err != nil {
 			return nil, err
 		}
-		return kvResult(n.Put(ctx, c.r.PathValue("key"), []byte(*c.req.Value)))
+		return kvResult(n.Put(ctx, c.r.PathValue("key"), []byte(*c.req.Value), WithLease(c.req.Lease)))
 	}))
 	h.mux.HandleFunc("DELETE /v1/kv/{key...}", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		return kvResult(n.Delete(ctx, c.r.PathValue("key")))
@@ -226,13 +278,13 @@ func (h *Handler) routes() {
 		if err := needs(c.req.Value); err != nil {
 			return nil, err
 		}
-		return kvResult(n.Create(ctx, c.r.PathValue("key"), []byte(*c.req.Value)))
+		return kvResult(n.Create(ctx, c.r.PathValue("key"), []byte(*c.req.Value), WithLease(c.req.Lease)))
 	}))
 	h.mux.HandleFunc("POST /v1/cas/{key...}", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		if err := needs(c.req.Value, c.req.Old); err != nil {
 			return nil, err
 		}
-		return kvResult(n.CompareAndSwap(ctx, c.r.PathValue("key"), []byte(*c.req.Old), []byte(*c.req.Value)))
+		return kvResult(n.CompareAndSwap(ctx, c.r.PathValue("key"), []byte(*c.req.Old), []byte(*c.req.Value), WithLease(c.req.Lease)))
 	}))
 	h.mux.HandleFunc("POST /v1/lock/{name}", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return leaseResult(n.AcquireLock(ctx, c.r.PathValue("name"), c.req.Owner, ttl(c)))
@@ -243,6 +295,24 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST /v1/lock/{name}/release", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return struct{}{}, n.ReleaseLock(ctx, lease(c))
 	}))
+	h.mux.HandleFunc("POST /v1/lease", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+		return grantResult(n.GrantLease(ctx, ttl(c)))
+	}))
+	h.mux.HandleFunc("POST /v1/lease/{id}/keepalive", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+		id, err := leaseParam(c.r)
+		if err != nil {
+			return nil, err
+		}
+		return grantResult(n.KeepAlive(ctx, id))
+	}))
+	h.mux.HandleFunc("DELETE /v1/lease/{id}", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+		id, err := leaseParam(c.r)
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, n.RevokeLease(ctx, id)
+	}))
+	h.mux.HandleFunc("GET /v1/watch/{key...}", h.watch)
 	h.mux.HandleFunc("POST /v1/cluster/join", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		var err error
 		if c.req.NonVoter {
@@ -283,7 +353,7 @@ func (h *Handler) reply(ctx context.Context, c *call, v any, err error) {
 				return
 			}
 		}
-		writeJSON(c.w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), LeaderID: nl.LeaderID, LeaderAPI: api})
+		writeProblem(c.w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), LeaderID: nl.LeaderID, LeaderAPI: api})
 		return
 	}
 	body := errorJSON{Error: err.Error()}
@@ -292,18 +362,20 @@ func (h *Handler) reply(ctx context.Context, c *call, v any, err error) {
 		cur := toJSON(cf.Current)
 		body.Current = &cur
 	}
-	writeJSON(c.w, statusOf(err), body)
+	writeProblem(c.w, statusOf(err), body)
 }
 
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrKeyNotFound), errors.Is(err, ErrUnknownNode):
+	case errors.Is(err, ErrKeyNotFound), errors.Is(err, ErrUnknownNode), errors.Is(err, ErrLeaseNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrKeyExists), errors.Is(err, ErrCompareFailed), errors.Is(err, ErrLockHeld), errors.Is(err, ErrLeaseLost):
 		return http.StatusConflict
 	case errors.Is(err, ErrValueTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrDuplicateServer):
+	case errors.Is(err, ErrCompacted):
+		return http.StatusGone
+	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrDuplicateServer), errors.Is(err, ErrFutureRevision):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrIndeterminate), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
@@ -336,8 +408,90 @@ func (h *Handler) forward(ctx context.Context, c *call, api string) bool {
 	return true
 }
 
+// writeProblem writes p as an RFC 9457 problem body.
+func writeProblem(w http.ResponseWriter, status int, p errorJSON) {
+	p.Type, p.Title, p.Status, p.Detail = "about:blank", http.StatusText(status), status, p.Error
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// revisionHeader carries the store's revision on a list's answer.
+const revisionHeader = "X-Consensus-Revision"
+
+// eventJSON is an Event on the wire.
+type eventJSON struct {
+	Type string `json:"type"`
+	KV   kvJSON `json:"kv"`
+}
+
+// watch streams a [Watcher]'s events as server-sent events, one message
+// per revision, until the client goes away, the node closes or the watch
+// fails.
+func (h *Handler) watch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := WatchOptions{Prefix: q.Get("prefix") == "true" || q.Get("prefix") == "1"}
+	from := q.Get("from")
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		rev, err := strconv.ParseUint(last, 10, 64)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, errorJSON{Error: fmt.Sprintf("%v: Last-Event-ID %q is not a revision", ErrInvalidArgument, last)})
+			return
+		}
+		from = strconv.FormatUint(rev+1, 10)
+	}
+	if from != "" {
+		rev, err := strconv.ParseUint(from, 10, 64)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, errorJSON{Error: fmt.Sprintf("%v: from %q is not a revision", ErrInvalidArgument, from)})
+			return
+		}
+		opts.From = rev
+	}
+	wt, err := h.node.Watch(r.PathValue("key"), opts)
+	if err != nil {
+		writeProblem(w, statusOf(err), errorJSON{Error: err.Error()})
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if rc.Flush() != nil {
+		return
+	}
+	var buf bytes.Buffer
+	for {
+		evs, err := wt.Recv(r.Context())
+		if err != nil {
+			if r.Context().Err() == nil {
+				p := errorJSON{Error: err.Error()}
+				p.Type, p.Title, p.Status, p.Detail = "about:blank", http.StatusText(statusOf(err)), statusOf(err), p.Error
+				b, _ := json.Marshal(p)
+				fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+				_ = rc.Flush()
+			}
+			return
+		}
+		buf.Reset()
+		for len(evs) > 0 {
+			rev := evs[0].KV.Revision
+			batch := make([]eventJSON, 0, len(evs))
+			for len(evs) > 0 && evs[0].KV.Revision == rev {
+				batch = append(batch, eventJSON{Type: evs[0].Type.String(), KV: toJSON(evs[0].KV)})
+				evs = evs[1:]
+			}
+			b, _ := json.Marshal(batch)
+			fmt.Fprintf(&buf, "id: %d\nevent: events\ndata: %s\n\n", rev, b)
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil || rc.Flush() != nil {
+			return
+		}
+	}
 }

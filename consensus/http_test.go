@@ -53,7 +53,11 @@ func (a *apiCluster) do(t *testing.T, node, method, path, body string) (int, map
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), string(raw))
+	if resp.StatusCode >= 400 {
+		assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), string(raw))
+	} else {
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), string(raw))
+	}
 	var out map[string]any
 	if strings.HasPrefix(string(raw), "{") {
 		require.NoError(t, json.Unmarshal(raw, &out), string(raw))

@@ -132,25 +132,34 @@ func (n *Node) termBarrier(ctx context.Context) error {
 }
 
 // Put sets key to value and returns the new state with its revision.
-func (n *Node) Put(ctx context.Context, key string, value []byte) (KV, error) {
-	r, err := n.apply(ctx, &command{op: opPut, key: key, value: value})
+func (n *Node) Put(ctx context.Context, key string, value []byte, opts ...WriteOption) (KV, error) {
+	r, err := n.apply(ctx, withOptions(&command{op: opPut, key: key, value: value}, opts))
 	return r.kv, err
 }
 
 // Create sets key only if it does not exist; otherwise [ErrKeyExists].
-func (n *Node) Create(ctx context.Context, key string, value []byte) (KV, error) {
-	r, err := n.apply(ctx, &command{op: opCreate, key: key, value: value})
+func (n *Node) Create(ctx context.Context, key string, value []byte, opts ...WriteOption) (KV, error) {
+	r, err := n.apply(ctx, withOptions(&command{op: opCreate, key: key, value: value}, opts))
 	return r.kv, err
+}
+
+func withOptions(c *command, opts []WriteOption) *command {
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	return c
 }
 
 // CompareAndSwap sets key to value only if its current value equals old. A
 // missing key fails with [ErrKeyNotFound]; a mismatch with a
 // [*CompareFailedError] carrying the current state.
-func (n *Node) CompareAndSwap(ctx context.Context, key string, old, value []byte) (KV, error) {
+func (n *Node) CompareAndSwap(ctx context.Context, key string, old, value []byte, opts ...WriteOption) (KV, error) {
 	if old == nil {
 		old = []byte{}
 	}
-	r, err := n.apply(ctx, &command{op: opCAS, key: key, old: old, value: value})
+	r, err := n.apply(ctx, withOptions(&command{op: opCAS, key: key, old: old, value: value}, opts))
 	return r.kv, err
 }
 
@@ -182,7 +191,8 @@ func (n *Node) SetAPIAddr(ctx context.Context, id, addr string) error {
 }
 
 func (n *Node) validateKV(c *command) error {
-	if c.op == opNoop {
+	switch c.op {
+	case opNoop, opCompact, opLeaseGrant, opLeaseKeepAlive, opLeaseRevoke, opLeaseExpire, opLeaseExtend:
 		return nil
 	}
 	if c.key == "" {
@@ -230,7 +240,9 @@ func (n *Node) apply(ctx context.Context, c *command) (applyResult, error) {
 		n.applyErrors.Add(1)
 		return r, r.err
 	}
-	if c.op != opNoop {
+	switch c.op {
+	case opNoop, opLeaseExpire, opLeaseExtend: // the node's own entries
+	default:
 		n.applies.Add(1)
 	}
 	return r, nil

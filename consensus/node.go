@@ -49,6 +49,8 @@ type Node struct {
 
 	barrierMu   sync.Mutex    // serializes termBarrier
 	barrierTerm atomic.Uint64 // the term whose no-op this leader has applied
+	leaseMu     sync.Mutex    // serializes leaseBarrier
+	leaseTerm   atomic.Uint64 // the term whose lease extension this leader has applied
 
 	applies, applyErrors, linReads, staleReads, notLeader, leaderChanges, detectorTriggers atomic.Uint64
 }
@@ -77,6 +79,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 	}
 	opts.withDefaults()
 	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
+	n.fsm.maxHistory = opts.WatchHistory
 	var err error
 	if st == nil {
 		if st, err = opts.openStorage(); err != nil {

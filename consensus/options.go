@@ -170,6 +170,18 @@ type Options struct {
 	// Now is the clock used to stamp lease operations on the leader. Nil
 	// means time.Now.
 	Now func() time.Time
+	// WatchHistory is how many events ([Event]) the node keeps for
+	// watches; a watcher that falls further behind gets [ErrCompacted].
+	// Zero means [DefaultWatchHistory].
+	WatchHistory int
+	// LeaseSweepInterval is how often the leader looks for expired leases
+	// ([Node.GrantLease]) and revokes them through the log. Zero means
+	// 500 ms (etcd's). A dead lease lives up to one interval past its TTL.
+	LeaseSweepInterval time.Duration
+	// MinLeaseTTL is the shortest TTL [Node.GrantLease] accepts. Zero
+	// means 3 × the heartbeat timeout, so that a lease outlives an
+	// election.
+	MinLeaseTTL time.Duration
 	// OnLeaderChange, if set, is called with every leadership change this
 	// node observes, from a single goroutine, never under a lock. It must
 	// not block for long, nor call [Node.Close]: later changes, and Close,
@@ -193,8 +205,11 @@ func (o *Options) validate(customStorage bool) error {
 	if o.MaxValueSize < 0 || o.MaxKeySize < 0 {
 		return fmt.Errorf("%w: negative size limit (MaxValueSize %d, MaxKeySize %d)", ErrInvalidConfig, o.MaxValueSize, o.MaxKeySize)
 	}
-	if o.SnapshotInterval < 0 || o.ApplyTimeout < 0 {
-		return fmt.Errorf("%w: negative duration (SnapshotInterval %v, ApplyTimeout %v)", ErrInvalidConfig, o.SnapshotInterval, o.ApplyTimeout)
+	if o.SnapshotInterval < 0 || o.ApplyTimeout < 0 || o.LeaseSweepInterval < 0 || o.MinLeaseTTL < 0 {
+		return fmt.Errorf("%w: negative duration (SnapshotInterval %v, ApplyTimeout %v, LeaseSweepInterval %v, MinLeaseTTL %v)", ErrInvalidConfig, o.SnapshotInterval, o.ApplyTimeout, o.LeaseSweepInterval, o.MinLeaseTTL)
+	}
+	if o.WatchHistory < 0 {
+		return fmt.Errorf("%w: negative WatchHistory %d", ErrInvalidConfig, o.WatchHistory)
 	}
 	if o.Timing != (Timing{}) {
 		if err := o.Timing.validate(); err != nil {
@@ -217,6 +232,15 @@ func (o *Options) withDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.WatchHistory == 0 {
+		o.WatchHistory = DefaultWatchHistory
+	}
+	if o.LeaseSweepInterval == 0 {
+		o.LeaseSweepInterval = 500 * time.Millisecond
+	}
+	if o.MinLeaseTTL == 0 {
+		o.MinLeaseTTL = 3 * o.Timing.HeartbeatTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
