@@ -103,3 +103,42 @@ func ExampleLocalCluster() {
 	// majority write: <nil>
 	// minority write refused: true
 }
+
+// Guide: "Distributed Systems → Distributed Consensus" (etcd: watch
+// notifications, service discovery).
+// A watch on a prefix sees every change in order, including the deletion
+// of a key whose lease was revoked; a client resumes from
+// Watcher.Revision on any node.
+func ExampleNode_Watch() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := consensus.NewLocalCluster(ctx, consensus.ClusterOptions{Nodes: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	n := c.Leader()
+
+	_, rev, _ := n.Range(ctx, "svc/", consensus.Linearizable) // list, then follow
+	w, _ := n.Watch("svc/", consensus.WatchOptions{Prefix: true, From: rev + 1})
+	lease, _ := n.GrantLease(ctx, time.Minute)
+	_, _ = n.Put(ctx, "svc/api/a", []byte("10.0.0.1:80"), consensus.WithLease(lease.ID))
+	_, _ = n.Put(ctx, "svc/api/b", []byte("10.0.0.2:80"), consensus.WithLease(lease.ID))
+	_ = n.RevokeLease(ctx, lease.ID) // as its expiry would
+	for seen := 0; seen < 4; {
+		evs, _ := w.Recv(ctx)
+		for _, e := range evs {
+			if e.Type == consensus.EventPut {
+				fmt.Println(e.Type, e.KV.Key, string(e.KV.Value))
+			} else {
+				fmt.Println(e.Type, e.KV.Key)
+			}
+			seen++
+		}
+	}
+	// Output:
+	// put svc/api/a 10.0.0.1:80
+	// put svc/api/b 10.0.0.2:80
+	// delete svc/api/a
+	// delete svc/api/b
+}

@@ -51,7 +51,7 @@ var guideSections = map[string][]string{
 // below must find each of them, so that a change of layout cannot leave
 // one unchecked.
 var exampleLibraryPackages = []string{
-	"cache", "cache/rediscache", "consensus", "lb", "ratelimit", "ratelimit/redislimit",
+	"cache", "cache/rediscache", "consensus", "consensus/registry", "lb", "ratelimit", "ratelimit/redislimit",
 	"resilience", "resilience/redisbreaker", "resilience/redisqueue", "shard", "shard/redisshard",
 }
 

@@ -15,12 +15,17 @@ import (
 // backends, so client-side discovery is a balancer fed by it inside the
 // caller and server-side discovery is an [lb.Proxy] fed by it.
 type Source struct {
-	reg     *Registry
+	w       watcher
 	service string
 }
 
+// watcher is what a Source follows: a [Registry] or a [Client].
+type watcher interface {
+	Watch(ctx context.Context, service string, update func([]Instance)) error
+}
+
 // Source returns the discovery source of service.
-func (r *Registry) Source(service string) *Source { return &Source{reg: r, service: service} }
+func (r *Registry) Source(service string) *Source { return &Source{w: r, service: service} }
 
 // Watch calls update with the service's passing instances as backends
 // (Addr, Weight, Zone, Meta), once at the start and again after every
@@ -30,7 +35,7 @@ func (s *Source) Watch(ctx context.Context, update func([]lb.Backend)) error {
 	if update == nil {
 		return fmt.Errorf("%w: nil update function", ErrInvalid)
 	}
-	return s.reg.Watch(ctx, s.service, func(insts []Instance) { update(Backends(insts)) })
+	return s.w.Watch(ctx, s.service, func(insts []Instance) { update(Backends(insts)) })
 }
 
 // Backends maps the passing instances to backends.

@@ -1,0 +1,186 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sysdesign-go/sysdesign/consensus"
+)
+
+// Handler is the registry's HTTP API, for instances and clients in other
+// processes ([Client] speaks it):
+//
+//	PUT    /v1/services/{service}/instances/{id}  {"addr","zone","weight","meta","ttl_ms"}  register
+//	DELETE /v1/services/{service}/instances/{id}  deregister
+//	POST   /v1/registrations/{lease}/heartbeat    renew
+//	GET    /v1/services/{service}[?stale=true]    {"instances","revision"}
+//	GET    /v1/services/{service}/watch           server-sent events
+//
+// A watch is a stream of server-sent events (text/event-stream), each
+// event "instances" carrying the service's complete set as JSON: the
+// first at once, then one after every change. Any node serves it, from
+// its own log; a stream that fails ends with an "error" event.
+//
+// Errors are RFC 9457 problem bodies (application/problem+json) with a
+// 4xx status for bad input (400 invalid, 404 not registered, 409 duplicate
+// instance, 413 body too large). Writes sent to a follower answer 503
+// with "leader_id" and "leader_api" (the leader's API address published
+// with [consensus.Node.SetAPIAddr]), which [Client] follows.
+//
+// A Handler is safe for concurrent use.
+type Handler struct {
+	reg *Registry
+	mux *http.ServeMux
+}
+
+// maxBody bounds a registration's body.
+const maxBody = 64 << 10
+
+// NewHandler returns the HTTP API of r.
+func NewHandler(r *Registry) (*Handler, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil registry", ErrInvalid)
+	}
+	h := &Handler{reg: r, mux: http.NewServeMux()}
+	h.mux.HandleFunc("PUT /v1/services/{service}/instances/{id}", h.register)
+	h.mux.HandleFunc("DELETE /v1/services/{service}/instances/{id}", func(w http.ResponseWriter, req *http.Request) {
+		err := r.Deregister(req.Context(), req.PathValue("service"), req.PathValue("id"))
+		h.reply(w, struct{}{}, err)
+	})
+	h.mux.HandleFunc("POST /v1/registrations/{lease}/heartbeat", func(w http.ResponseWriter, req *http.Request) {
+		lease, err := strconv.ParseUint(req.PathValue("lease"), 10, 64)
+		if err != nil {
+			h.reply(w, nil, fmt.Errorf("%w: lease %q is not a number", ErrInvalid, req.PathValue("lease")))
+			return
+		}
+		h.reply(w, struct{}{}, r.Heartbeat(req.Context(), consensus.LeaseID(lease)))
+	})
+	h.mux.HandleFunc("GET /v1/services/{service}", func(w http.ResponseWriter, req *http.Request) {
+		mode := consensus.Linearizable
+		if s := req.URL.Query().Get("stale"); s == "true" || s == "1" {
+			mode = consensus.Stale
+		}
+		insts, rev, err := r.List(req.Context(), req.PathValue("service"), mode)
+		h.reply(w, listJSON{Instances: insts, Revision: rev}, err)
+	})
+	h.mux.HandleFunc("GET /v1/services/{service}/watch", h.watch)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// registerJSON is a registration's body.
+type registerJSON struct {
+	Addr   string            `json:"addr"`
+	Zone   string            `json:"zone"`
+	Weight float64           `json:"weight"`
+	Meta   map[string]string `json:"meta"`
+	TTLms  int64             `json:"ttl_ms"`
+}
+
+// registrationJSON is a Registration on the wire.
+type registrationJSON struct {
+	Instance Instance          `json:"instance"`
+	Lease    consensus.LeaseID `json:"lease"`
+	TTLms    int64             `json:"ttl_ms"`
+	Revision uint64            `json:"revision"`
+}
+
+type listJSON struct {
+	Instances []Instance `json:"instances"`
+	Revision  uint64     `json:"revision"`
+}
+
+// problem is an RFC 9457 problem body.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	LeaderID  string `json:"leader_id,omitempty"`
+	LeaderAPI string `json:"leader_api,omitempty"`
+}
+
+func (h *Handler) register(w http.ResponseWriter, req *http.Request) {
+	var body registerJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, problem{Detail: fmt.Sprintf("registry: body over %d bytes", maxBody)})
+			return
+		}
+		h.reply(w, nil, fmt.Errorf("%w: malformed JSON body: %v", ErrInvalid, err))
+		return
+	}
+	if dec.More() {
+		h.reply(w, nil, fmt.Errorf("%w: malformed JSON body: data after the object", ErrInvalid))
+		return
+	}
+	inst := Instance{Service: req.PathValue("service"), ID: req.PathValue("id"), Addr: body.Addr, Zone: body.Zone, Weight: body.Weight, Meta: body.Meta}
+	reg, err := h.reg.Register(req.Context(), inst, time.Duration(body.TTLms)*time.Millisecond)
+	h.reply(w, registrationJSON{Instance: reg.Instance, Lease: reg.Lease, TTLms: reg.TTL.Milliseconds(), Revision: reg.Revision}, err)
+}
+
+func (h *Handler) reply(w http.ResponseWriter, v any, err error) {
+	if err == nil {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+		return
+	}
+	p := problem{Detail: err.Error()}
+	status := http.StatusInternalServerError
+	var nl *consensus.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		status, p.LeaderID, p.LeaderAPI = http.StatusServiceUnavailable, nl.LeaderID, h.reg.node.APIAddr(nl.LeaderID)
+	case errors.Is(err, ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, ErrNotRegistered):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrDuplicateInstance):
+		status = http.StatusConflict
+	case errors.Is(err, consensus.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+	case errors.Is(err, consensus.ErrClosed):
+		status = http.StatusServiceUnavailable
+	}
+	writeProblem(w, status, p)
+}
+
+func writeProblem(w http.ResponseWriter, status int, p problem) {
+	p.Type, p.Title, p.Status = "about:blank", http.StatusText(status), status
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// watch streams the service's instance set, in full after every change.
+func (h *Handler) watch(w http.ResponseWriter, req *http.Request) {
+	service := req.PathValue("service")
+	if err := validName("service name", service); err != nil {
+		h.reply(w, nil, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	err := h.reg.Watch(req.Context(), service, func(insts []Instance) {
+		b, _ := json.Marshal(insts)
+		_, _ = fmt.Fprintf(w, "event: instances\ndata: %s\n\n", b)
+		_ = rc.Flush()
+	})
+	if err != nil && req.Context().Err() == nil {
+		b, _ := json.Marshal(problem{Type: "about:blank", Title: "watch failed", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+		_ = rc.Flush()
+	}
+}
