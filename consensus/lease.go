@@ -125,18 +125,15 @@ func (n *Node) sweepLeases(ctx context.Context) (int, error) {
 	if err := n.leaseBarrier(ctx); err != nil {
 		return 0, err
 	}
+	now := n.opts.Now().UnixNano()
 	total := 0
-	for {
-		now := n.opts.Now().UnixNano()
-		ids := n.fsm.expired(now, maxSweep)
-		if len(ids) == 0 {
-			return total, nil
-		}
+	for ids := range slices.Chunk(n.fsm.expired(now), maxSweep) {
 		if _, err := n.apply(ctx, &command{op: opLeaseExpire, ids: ids, now: now}); err != nil {
 			return total, err
 		}
 		total += len(ids)
 	}
+	return total, nil
 }
 
 func (f *fsm) hasLeases() bool {
@@ -145,8 +142,9 @@ func (f *fsm) hasLeases() bool {
 	return len(f.leases) > 0
 }
 
-// expired returns up to limit leases expired at now, in id order.
-func (f *fsm) expired(now int64, limit int) []LeaseID {
+// expired returns the leases expired at now, in id order. It scans every
+// lease: O(leases) per sweep.
+func (f *fsm) expired(now int64) []LeaseID {
 	f.mu.RLock()
 	var ids []LeaseID
 	for id, l := range f.leases {
@@ -156,9 +154,6 @@ func (f *fsm) expired(now int64, limit int) []LeaseID {
 	}
 	f.mu.RUnlock()
 	slices.Sort(ids)
-	if len(ids) > limit {
-		ids = ids[:limit]
-	}
 	return ids
 }
 

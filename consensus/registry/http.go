@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,52 +30,103 @@ import (
 //
 // Errors are RFC 9457 problem bodies (application/problem+json) with a
 // 4xx status for bad input (400 invalid, 404 not registered, 409 duplicate
-// instance, 413 body too large). Writes sent to a follower answer 503
-// with "leader_id" and "leader_api" (the leader's API address published
-// with [consensus.Node.SetAPIAddr]), which [Client] follows.
+// instance, 413 body too large). A follower forwards a request that
+// needs the leader to the leader's API address (published with
+// [consensus.Node.SetAPIAddr]); when it cannot, it answers 503 with
+// "leader_id" and "leader_api", which [Client] follows.
 //
 // A Handler is safe for concurrent use.
 type Handler struct {
-	reg *Registry
-	mux *http.ServeMux
+	reg    *Registry
+	mux    *http.ServeMux
+	client *http.Client // forwards to the leader
 }
 
 // maxBody bounds a registration's body.
 const maxBody = 64 << 10
 
-// NewHandler returns the HTTP API of r.
+// forwardedHeader marks a request a follower forwarded to the leader, so
+// that it is forwarded at most once.
+const forwardedHeader = "X-Registry-Forwarded"
+
+// NewHandler returns the HTTP API of r. A follower forwards the requests
+// that need the leader (writes, and lists unless ?stale=true) to the
+// leader's API address, once, with a client of 10 s timeout.
 func NewHandler(r *Registry) (*Handler, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil registry", ErrInvalid)
 	}
-	h := &Handler{reg: r, mux: http.NewServeMux()}
-	h.mux.HandleFunc("PUT /v1/services/{service}/instances/{id}", h.register)
-	h.mux.HandleFunc("DELETE /v1/services/{service}/instances/{id}", func(w http.ResponseWriter, req *http.Request) {
-		err := r.Deregister(req.Context(), req.PathValue("service"), req.PathValue("id"))
-		h.reply(w, struct{}{}, err)
-	})
-	h.mux.HandleFunc("POST /v1/registrations/{lease}/heartbeat", func(w http.ResponseWriter, req *http.Request) {
+	h := &Handler{reg: r, mux: http.NewServeMux(), client: &http.Client{Timeout: 10 * time.Second}}
+	h.mux.HandleFunc("PUT /v1/services/{service}/instances/{id}", h.endpoint(h.register))
+	h.mux.HandleFunc("DELETE /v1/services/{service}/instances/{id}", h.endpoint(func(req *http.Request, _ []byte) (any, error) {
+		return struct{}{}, r.Deregister(req.Context(), req.PathValue("service"), req.PathValue("id"))
+	}))
+	h.mux.HandleFunc("POST /v1/registrations/{lease}/heartbeat", h.endpoint(func(req *http.Request, _ []byte) (any, error) {
 		lease, err := strconv.ParseUint(req.PathValue("lease"), 10, 64)
 		if err != nil {
-			h.reply(w, nil, fmt.Errorf("%w: lease %q is not a number", ErrInvalid, req.PathValue("lease")))
-			return
+			return nil, fmt.Errorf("%w: lease %q is not a number", ErrInvalid, req.PathValue("lease"))
 		}
-		h.reply(w, struct{}{}, r.Heartbeat(req.Context(), consensus.LeaseID(lease)))
-	})
-	h.mux.HandleFunc("GET /v1/services/{service}", func(w http.ResponseWriter, req *http.Request) {
+		return struct{}{}, r.Heartbeat(req.Context(), consensus.LeaseID(lease))
+	}))
+	h.mux.HandleFunc("GET /v1/services/{service}", h.endpoint(func(req *http.Request, _ []byte) (any, error) {
 		mode := consensus.Linearizable
 		if s := req.URL.Query().Get("stale"); s == "true" || s == "1" {
 			mode = consensus.Stale
 		}
 		insts, rev, err := r.List(req.Context(), req.PathValue("service"), mode)
-		h.reply(w, listJSON{Instances: insts, Revision: rev}, err)
-	})
+		return listJSON{Instances: insts, Revision: rev}, err
+	}))
 	h.mux.HandleFunc("GET /v1/services/{service}/watch", h.watch)
 	return h, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// endpoint reads the request's body (bounded), runs fn and writes its
+// result, or forwards the request to the leader when fn needs it.
+func (h *Handler) endpoint(fn func(req *http.Request, body []byte) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxBody))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, problem{Detail: fmt.Sprintf("registry: body over %d bytes", maxBody)})
+			return
+		}
+		if err != nil {
+			h.reply(w, nil, fmt.Errorf("%w: read body: %v", ErrInvalid, err))
+			return
+		}
+		v, err := fn(req, body)
+		var nl *consensus.NotLeaderError
+		if errors.As(err, &nl) && req.Header.Get(forwardedHeader) == "" {
+			if api := h.reg.node.APIAddr(nl.LeaderID); api != "" && h.forward(w, req, body, api) {
+				return
+			}
+		}
+		h.reply(w, v, err)
+	}
+}
+
+// forward replays req on the leader's API and copies its answer; false if
+// the leader could not be reached.
+func (h *Handler) forward(w http.ResponseWriter, req *http.Request, body []byte, api string) bool {
+	fr, err := http.NewRequestWithContext(req.Context(), req.Method, "http://"+api+req.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	fr.Header.Set("Content-Type", "application/json")
+	fr.Header.Set(forwardedHeader, h.reg.node.ID())
+	resp, err := h.client.Do(fr)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return true
+}
 
 // registerJSON is a registration's body.
 type registerJSON struct {
@@ -107,26 +160,19 @@ type problem struct {
 	LeaderAPI string `json:"leader_api,omitempty"`
 }
 
-func (h *Handler) register(w http.ResponseWriter, req *http.Request) {
+func (h *Handler) register(req *http.Request, raw []byte) (any, error) {
 	var body registerJSON
-	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxBody))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeProblem(w, http.StatusRequestEntityTooLarge, problem{Detail: fmt.Sprintf("registry: body over %d bytes", maxBody)})
-			return
-		}
-		h.reply(w, nil, fmt.Errorf("%w: malformed JSON body: %v", ErrInvalid, err))
-		return
+		return nil, fmt.Errorf("%w: malformed JSON body: %v", ErrInvalid, err)
 	}
 	if dec.More() {
-		h.reply(w, nil, fmt.Errorf("%w: malformed JSON body: data after the object", ErrInvalid))
-		return
+		return nil, fmt.Errorf("%w: malformed JSON body: data after the object", ErrInvalid)
 	}
 	inst := Instance{Service: req.PathValue("service"), ID: req.PathValue("id"), Addr: body.Addr, Zone: body.Zone, Weight: body.Weight, Meta: body.Meta}
 	reg, err := h.reg.Register(req.Context(), inst, time.Duration(body.TTLms)*time.Millisecond)
-	h.reply(w, registrationJSON{Instance: reg.Instance, Lease: reg.Lease, TTLms: reg.TTL.Milliseconds(), Revision: reg.Revision}, err)
+	return registrationJSON{Instance: reg.Instance, Lease: reg.Lease, TTLms: reg.TTL.Milliseconds(), Revision: reg.Revision}, err
 }
 
 func (h *Handler) reply(w http.ResponseWriter, v any, err error) {

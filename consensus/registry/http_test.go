@@ -70,6 +70,16 @@ func TestHandler_BadInputIsAProblemAndChangesNothing(t *testing.T) {
 	code, body := do("PUT", "/v1/services/api/instances/a", `{"addr":"10.0.0.1:80","ttl_ms":60000}`)
 	require.Equal(t, http.StatusOK, code, body)
 	lease := fmt.Sprint(body["lease"])
+	// A follower forwards writes and linearizable lists to the leader.
+	base = servers[follower(t, ctx, c).ID()].URL
+	code, body = do("PUT", "/v1/services/api/instances/f", `{"addr":"10.0.0.5:80","ttl_ms":60000}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = do("GET", "/v1/services/api", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Len(t, body["instances"], 2)
+	code, _ = do("DELETE", "/v1/services/api/instances/f", "")
+	require.Equal(t, http.StatusOK, code)
+	base = servers[l.ID()].URL
 
 	cases := []struct {
 		name, method, path, body string
