@@ -45,5 +45,9 @@ func experiments() []lab.Experiment {
 		consensusWriteLatencyExperiment,
 		consensusCAPExperiment,
 		consensusStaleReadsExperiment,
+
+		discoveryRemovalExperiment,
+		discoverySidesExperiment,
+		discoveryFanoutExperiment,
 	}
 }

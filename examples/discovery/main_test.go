@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-go/sysdesign/consensus"
+	"github.com/sysdesign-go/sysdesign/consensus/registry"
+	"github.com/sysdesign-go/sysdesign/lb"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting until %s", what)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// instance is a service instance the test can kill without deregistering.
+type instance struct {
+	srv  *http.Server
+	addr string
+	stop context.CancelFunc
+	done chan error
+}
+
+func startInstance(t *testing.T, ctx context.Context, cl *registry.Client, id string, ttl time.Duration) *instance {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	in := &instance{addr: ln.Addr().String(), done: make(chan error, 1), srv: &http.Server{ReadHeaderTimeout: time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "hello from %s\n", id) })}}
+	go func() { _ = in.srv.Serve(ln) }()
+	var hctx context.Context
+	hctx, in.stop = context.WithCancel(ctx)
+	registered := make(chan struct{}, 1)
+	go func() {
+		in.done <- keepRegistered(hctx, cl, registry.Instance{Service: "hello", ID: id, Addr: in.addr}, ttl, func(registry.Registration) {
+			select {
+			case registered <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	select {
+	case <-registered:
+	case err := <-in.done:
+		t.Fatalf("instance %s: %v", id, err)
+	}
+	return in
+}
+
+// kill stops the instance as kill -9 would: no deregistration.
+func (in *instance) kill() {
+	in.stop()
+	<-in.done
+	_ = in.srv.Close()
+}
+
+func addrs(b lb.Balancer) []string {
+	var out []string
+	for _, x := range b.Backends() {
+		out = append(out, x.Addr)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The README walk-through, in one process: a three-node registry, two
+// instances, a client-side balancer and a proxy fed by the registry; an
+// instance killed leaves within its TTL and no request fails once it has
+// left; the registry leader killed, registrations and watches go on; the
+// killed node restarts from its data.
+func TestDiscoveryWalkThrough(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	const ttl = time.Second
+
+	cfgs := make([]config, 3)
+	regs := make([]*registryServer, 3)
+	defer func() {
+		for _, s := range regs {
+			if s != nil {
+				_ = s.Close()
+			}
+		}
+	}()
+	var endpoints []string
+	for i := range regs {
+		cfgs[i] = config{role: "registry", id: fmt.Sprintf("n%d", i+1), raftAddr: "127.0.0.1:0", httpAddr: freeAddr(t), dataDir: filepath.Join(dir, fmt.Sprint(i))}
+		if i == 0 {
+			cfgs[i].bootstrap = true
+		} else {
+			cfgs[i].join = regs[0].httpAddr
+		}
+		s, err := startRegistry(ctx, cfgs[i])
+		require.NoError(t, err)
+		regs[i] = s
+		cfgs[i].raftAddr = s.node.Addr() // a restart keeps its address
+		endpoints = append(endpoints, "http://"+s.httpAddr)
+		if i == 0 {
+			eventually(t, ctx, "n1 leads", s.node.IsLeader)
+		}
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cl, err := registry.NewClient(endpoints, registry.ClientOptions{HTTP: &http.Client{Transport: tr}, RetryWait: 20 * time.Millisecond})
+	require.NoError(t, err)
+
+	a := startInstance(t, ctx, cl, "a", ttl)
+	defer a.kill()
+	b := startInstance(t, ctx, cl, "b", ttl)
+
+	// Client-side: a balancer inside the caller. Server-side: a proxy.
+	wctx, stopWatch := context.WithCancel(ctx)
+	client := follow(wctx, cl.Source("hello"))
+	defer func() { stopWatch(); <-client.done }()
+	bal, err := client.balancer(ctx)
+	require.NoError(t, err)
+	eventually(t, ctx, "the client sees a and b", func() bool { return len(bal.Backends()) == 2 })
+
+	proxyAddr := freeAddr(t)
+	pctx, stopProxy := context.WithCancel(ctx)
+	proxyDone := make(chan error, 1)
+	go func() {
+		proxyDone <- run(pctx, []string{"proxy", "-service", "hello", "-http", proxyAddr, "-registry", strings.Join(hosts(endpoints), ",")}, io.Discard)
+	}()
+	defer func() { stopProxy(); require.NoError(t, <-proxyDone) }()
+	hc := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+	viaProxy := func() (string, error) {
+		resp, err := hc.Get("http://" + proxyAddr + "/")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		return strings.TrimSpace(string(body)), err
+	}
+	eventually(t, ctx, "the proxy serves", func() bool { _, err := viaProxy(); return err == nil })
+
+	// Kill b: it leaves the client's balancer within its TTL (plus the
+	// sweep interval and a commit), and then no request fails.
+	died := time.Now()
+	b.kill()
+	eventually(t, ctx, "b leaves", func() bool { return len(bal.Backends()) == 1 })
+	left := time.Since(died)
+	t.Logf("b left %v after it died (TTL %v)", left, ttl)
+	assert.Less(t, left, ttl+500*time.Millisecond)
+	assert.Equal(t, []string{a.addr}, addrs(bal))
+	for range 20 {
+		body, err := get(ctx, hc, bal)
+		require.NoError(t, err, "client-side request after b left")
+		assert.Equal(t, "hello from a", strings.TrimSpace(body))
+		body, err = viaProxy()
+		require.NoError(t, err, "request through the proxy after b left")
+		assert.Equal(t, "hello from a", body)
+	}
+
+	// Kill the registry leader without a handover: a keeps heartbeating
+	// through the new leader, a new instance registers, and the client's
+	// watch (on whichever node) sees it.
+	li := slices.IndexFunc(regs, func(s *registryServer) bool { return s.node.IsLeader() })
+	require.GreaterOrEqual(t, li, 0)
+	killed := regs[li]
+	regs[li] = nil
+	_ = killed.http.Close()
+	require.NoError(t, killed.node.Close())
+	killed.cancel()
+	<-killed.leader
+	<-killed.done
+	c := startInstance(t, ctx, cl, "c", ttl)
+	defer c.kill()
+	eventually(t, ctx, "the client sees c", func() bool { return slices.Contains(addrs(bal), c.addr) })
+	time.Sleep(ttl + 200*time.Millisecond) // a outlives its TTL on heartbeats alone
+	insts, _, err := cl.List(ctx, "hello")
+	require.NoError(t, err)
+	require.Len(t, insts, 2, "a and c stay registered: %v", insts)
+
+	// Restart the killed node from its data: it catches up.
+	cfgs[li].join, cfgs[li].bootstrap = "", false
+	s, err := startRegistry(ctx, cfgs[li])
+	require.NoError(t, err)
+	regs[li] = s
+	local, err := registry.New(s.node, registry.Options{})
+	require.NoError(t, err)
+	eventually(t, ctx, "the restarted node lists a and c", func() bool {
+		insts, _, err := local.List(ctx, "hello", consensus.Stale)
+		return err == nil && len(insts) == 2
+	})
+}
+
+func hosts(urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		out = append(out, strings.TrimPrefix(u, "http://"))
+	}
+	return out
+}
+
+func TestParseRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"server"},
+		{"registry", "-data", "/tmp/x", "-http", "127.0.0.1:1"},
+		{"registry", "-id", "n1", "-http", "127.0.0.1:1"},
+		{"registry", "-id", "n1", "-data", "/tmp/x"},
+		{"registry", "-id", "n1", "-data", "/tmp/x", "-http", "127.0.0.1:1", "-bootstrap", "-join", "127.0.0.1:2"},
+		{"instance", "-id", "a", "-http", "127.0.0.1:1"},
+		{"instance", "-http", "127.0.0.1:1", "-registry", "127.0.0.1:2"},
+		{"client", "-registry", "127.0.0.1:2", "-requests", "0"},
+		{"proxy", "-registry", "127.0.0.1:2"},
+	} {
+		_, err := parse(args)
+		assert.Error(t, err, "%v", args)
+	}
+	c, err := parse([]string{"client", "-registry", "127.0.0.1:1,127.0.0.1:2"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, c.registry)
+}
