@@ -41,7 +41,9 @@
 //     read-index protocol: a no-op per term, then a quorum check per read,
 //     so a deposed leader cannot serve stale data — the bug Jepsen found in
 //     Consul in 2014); [Stale] reads are local, fast and available in a
-//     minority partition, and may lag. Followers refuse leader-only
+//     minority partition, and may lag, unless [Node.WaitApplied] first
+//     waits for a revision the client saw (read-your-writes on a
+//     follower). Followers refuse leader-only
 //     operations with a [*NotLeaderError] naming the leader; [Handler]
 //     forwards them.
 //   - Watches, as etcd's: [Node.Watch] follows a key or a prefix from a

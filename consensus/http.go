@@ -29,8 +29,8 @@ type HandlerOptions struct {
 // Handler is a small JSON HTTP API for one [Node], so that several processes
 // form a cluster (see examples/raftkv):
 //
-//	GET    /v1/kv/{key}[?stale=true]       read (linearizable unless stale)
-//	GET    /v1/kv?prefix=p[&stale=true]    list keys with a prefix
+//	GET    /v1/kv/{key}[?stale=true][&min_revision=rev]  read (linearizable unless stale)
+//	GET    /v1/kv?prefix=p[&stale=true][&min_revision=rev]  list keys with a prefix
 //	PUT    /v1/kv/{key}      {"value"}     write
 //	DELETE /v1/kv/{key}                    delete
 //	POST   /v1/create/{key}  {"value"}     create if absent
@@ -46,6 +46,10 @@ type HandlerOptions struct {
 //	POST   /v1/cluster/remove {"id"}
 //	POST   /v1/cluster/transfer {"id"}    hand leadership over ("" = any)
 //	GET    /v1/cluster/status
+//
+// A read with min_revision first waits (within the handler's timeout)
+// until the node has applied that revision: with stale=true, a follower
+// then serves read-your-writes without the leader ([Node.WaitApplied]).
 //
 // PUT, create and cas take an optional "lease" (a lease id): the key is
 // then deleted when the lease ends. A list answers with the store's
@@ -207,6 +211,20 @@ func readMode(r *http.Request) ReadMode {
 	return Linearizable
 }
 
+// waitMinRevision waits, for a read with ?min_revision=N, until the node
+// has applied revision N.
+func (h *Handler) waitMinRevision(ctx context.Context, r *http.Request) error {
+	s := r.URL.Query().Get("min_revision")
+	if s == "" {
+		return nil
+	}
+	rev, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: min_revision %q is not a revision", ErrInvalidArgument, s)
+	}
+	return h.node.WaitApplied(ctx, rev)
+}
+
 func needs(fields ...*string) error {
 	for _, f := range fields {
 		if f == nil {
@@ -252,9 +270,15 @@ func (h *Handler) routes() {
 	ttl := func(c *call) time.Duration { return time.Duration(c.req.TTLms) * time.Millisecond }
 	lease := func(c *call) Lease { return Lease{Name: c.r.PathValue("name"), Owner: c.req.Owner, Token: c.req.Token} }
 	h.mux.HandleFunc("GET /v1/kv/{key...}", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+		if err := h.waitMinRevision(ctx, c.r); err != nil {
+			return nil, err
+		}
 		return kvResult(n.Read(ctx, c.r.PathValue("key"), readMode(c.r)))
 	}))
 	h.mux.HandleFunc("GET /v1/kv", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+		if err := h.waitMinRevision(ctx, c.r); err != nil {
+			return nil, err
+		}
 		kvs, rev, err := n.Range(ctx, c.r.URL.Query().Get("prefix"), readMode(c.r))
 		if err == nil {
 			c.w.Header().Set(revisionHeader, strconv.FormatUint(rev, 10))

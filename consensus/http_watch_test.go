@@ -67,6 +67,11 @@ func TestHandler_LeasesAndWatchOverServerSentEvents(t *testing.T) {
 	rev := uint64(body["revision"].(float64))
 	assert.Equal(t, id, jsonNum(body["lease"]))
 
+	// A follower's stale read waits for the write's revision first.
+	code, body = a.do(t, f, "GET", fmt.Sprintf("/v1/kv/svc/a?stale=true&min_revision=%d", rev), "")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "1", body["value"])
+
 	// A watch on a follower, from the write's revision.
 	resp, next := openWatch(t, ctx, a, f, fmt.Sprintf("/v1/watch/svc/?prefix=true&from=%d", rev), "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -142,6 +147,7 @@ func TestHandler_LeaseAndWatchBadInputIsAProblem(t *testing.T) {
 		{"watch from a compacted revision", "GET", "/v1/watch/k?from=1", "", http.StatusGone},
 		{"watch from a malformed revision", "GET", "/v1/watch/k?from=x", "", http.StatusBadRequest},
 		{"watch of the empty key", "GET", "/v1/watch/", "", http.StatusBadRequest},
+		{"read with a malformed min_revision", "GET", "/v1/kv/k?stale=true&min_revision=x", "", http.StatusBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,19 +95,7 @@ func (n *Node) readBarrier(ctx context.Context) error {
 	if err := n.wait(ctx, n.raft.VerifyLeader()); err != nil {
 		return err
 	}
-	for {
-		applied, ch := n.fsm.appliedIndex()
-		if applied >= readIndex {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("consensus: node %q: read waiting for index %d: %w", n.opts.ID, readIndex, ctx.Err())
-		case <-n.done:
-			return fmt.Errorf("%w: node %q", ErrClosed, n.opts.ID)
-		}
-	}
+	return n.WaitApplied(ctx, readIndex)
 }
 
 // termBarrier commits and applies one no-op command in the leader's current
@@ -129,6 +117,31 @@ func (n *Node) termBarrier(ctx context.Context) error {
 	}
 	n.barrierTerm.Store(term)
 	return nil
+}
+
+// WaitApplied waits until this node's state machine has applied revision
+// rev (a [KV.Revision] or a [Node.Range] revision a client saw), so that a
+// [Stale] read that follows on this node, leader or follower, reflects
+// that write and every earlier one: read-your-writes without asking the
+// leader. It fails with ctx's error (a follower cut off from the leader
+// never gets there) or [ErrClosed].
+func (n *Node) WaitApplied(ctx context.Context, rev uint64) error {
+	if err := n.usable(ctx); err != nil {
+		return err
+	}
+	for {
+		applied, ch := n.fsm.appliedIndex()
+		if applied >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("consensus: node %q: waiting for revision %d (applied %d): %w", n.opts.ID, rev, applied, ctx.Err())
+		case <-n.done:
+			return fmt.Errorf("%w: node %q", ErrClosed, n.opts.ID)
+		}
+	}
 }
 
 // Put sets key to value and returns the new state with its revision.

@@ -181,3 +181,38 @@ func TestLease_SweepRunsOnTheLeader(t *testing.T) {
 	assert.False(t, gone.Before(g.Expires), "deleted at %v, before its expiry %v", gone, g.Expires)
 	assert.Less(t, gone.Sub(g.Expires), sweep+200*time.Millisecond, "deleted within a sweep interval (plus a commit on a loaded machine)")
 }
+
+// A follower serves read-your-writes without the leader: a stale read after
+// WaitApplied(rev) sees the write at rev, even over a slow link that keeps
+// a plain stale read behind; over HTTP, ?stale=true&min_revision=rev.
+func TestWaitApplied_FollowerReadYourWrites(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	var f *Node
+	for _, n := range c.Nodes() {
+		if n != leader {
+			f = n
+			break
+		}
+	}
+	_, err = leader.Put(ctx, "k", []byte("old"))
+	require.NoError(t, err)
+	require.NoError(t, f.WaitApplied(ctx, leader.Stats().AppliedIndex))
+	c.SetLatency(leader.ID(), f.ID(), 80*time.Millisecond) // f lags; the third node keeps the quorum fast
+	kv, err := leader.Put(ctx, "k", []byte("new"))
+	require.NoError(t, err)
+	stale, err := f.Read(ctx, "k", Stale)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(stale.Value), "without waiting the lagging follower answers the old value")
+	require.NoError(t, f.WaitApplied(ctx, kv.Revision))
+	got, err := f.Read(ctx, "k", Stale)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(got.Value))
+
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, f.WaitApplied(short, kv.Revision+1000), context.DeadlineExceeded)
+	c.Heal()
+}
