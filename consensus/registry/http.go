@@ -224,7 +224,7 @@ func (h *Handler) watch(w http.ResponseWriter, req *http.Request) {
 		_, _ = fmt.Fprintf(w, "event: instances\ndata: %s\n\n", b)
 		_ = rc.Flush()
 	})
-	if err != nil && req.Context().Err() == nil {
+	if req.Context().Err() == nil { // the watch failed, not the client
 		b, _ := json.Marshal(problem{Type: "about:blank", Title: "watch failed", Status: http.StatusServiceUnavailable, Detail: err.Error()})
 		_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
 		_ = rc.Flush()
