@@ -30,7 +30,8 @@ type ClientOptions struct {
 // Client speaks the registry's HTTP API ([Handler]) for instances and
 // clients in other processes. It knows every node of the registry: a
 // write that reaches a follower is sent again to the leader it names, a
-// node that does not answer is skipped, and a watch whose node goes away
+// node that does not answer is skipped, a write whose outcome a leader
+// change left unknown is sent again, and a watch whose node goes away
 // reconnects to another, starting again from the complete set. A leader
 // election therefore costs a caller a delay, not an error, as long as its
 // context allows.
@@ -131,9 +132,14 @@ func (c *Client) write(ctx context.Context, method, path string, body []byte, ou
 		var p problem
 		if err == nil {
 			_ = json.Unmarshal(raw, &p)
-			if status != http.StatusServiceUnavailable {
+			if status != http.StatusServiceUnavailable && status != http.StatusGatewayTimeout {
 				return problemErr(status, p)
 			}
+			// 503: no leader here; 504: the leader was lost while the write
+			// was committing (it may have applied): both are retried, which
+			// is safe for a registration, a heartbeat and a list; a
+			// deregistration retried after it applied answers
+			// ErrNotRegistered.
 			err = fmt.Errorf("%s answered %d: %s", target, status, p.Detail)
 		}
 		last, target = err, ""
