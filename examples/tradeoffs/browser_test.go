@@ -69,16 +69,19 @@ addEventListener("load", () => {
   });
   const pre = document.createElement("pre");
   pre.id = "probe";
-  pre.textContent = JSON.stringify({sections: document.querySelectorAll("section").length, charts});
+  const first = document.querySelector("section");
+  pre.textContent = JSON.stringify({sections: document.querySelectorAll("section").length, charts,
+    first: first ? first.id : "", ledgerRows: document.querySelectorAll("#ledger tr a").length});
   document.body.appendChild(pre);
 });
 </script>`
 
 var probeRE = regexp.MustCompile(`(?s)<pre id="probe">(.*?)</pre>`)
 
-// The quick run's report, as headless Chromium shows it: every section is
-// there, every chart image loads at its full width, and a screenshot of the
-// page is the size asked for and not blank.
+// The quick run's report, as headless Chromium shows it: it opens with
+// the ledger of verdicts, a row per experiment, every section is there,
+// every chart image loads at its full width, and a screenshot of the page
+// is the size asked for and not blank.
 func TestReportRendersInChromium(t *testing.T) {
 	bin := chromium(t)
 	dir, _ := quickReport(t)
@@ -104,15 +107,19 @@ func TestReportRendersInChromium(t *testing.T) {
 	m := probeRE.FindSubmatch(dom)
 	require.NotNil(t, m, "the probe ran (page loaded); DOM starts %.300q", dom)
 	var got struct {
-		Sections int
-		Charts   []struct {
+		Sections   int
+		First      string
+		LedgerRows int
+		Charts     []struct {
 			Alt           string
 			Loaded        bool
 			Width, Height int
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(html.UnescapeString(string(m[1]))), &got))
-	assert.Equal(t, len(experiments()), got.Sections, "one section per experiment")
+	assert.Equal(t, len(experiments())+1, got.Sections, "the ledger and one section per experiment")
+	assert.Equal(t, "ledger", got.First, "the page opens with the ledger")
+	assert.Equal(t, len(experiments()), got.LedgerRows, "a ledger row per experiment")
 	require.Len(t, got.Charts, len(titles), "one image per chart")
 	for i, c := range got.Charts {
 		assert.Equal(t, titles[i], c.Alt, "chart %d", i)

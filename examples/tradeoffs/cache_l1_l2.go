@@ -105,7 +105,7 @@ func runCacheL1L2(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		}
 		t := lab.NewTable("L1 + L2 against Redis", "status", "reason")
 		t.AddRow("skipped", fmt.Sprintf("no Redis at %s (%v); start one with redis-server or set REDIS_ADDR", addr, err))
-		return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{"Skipped: this experiment needs a real Redis."}}, nil
+		return &lab.Result{Reason: "Not measured: this experiment needs a real Redis.", Tables: []*lab.Table{t}, Notes: []string{"Skipped: this experiment needs a real Redis."}}, nil
 	}
 	counter := &redisCounter{}
 	client.AddHook(counter)
@@ -128,8 +128,18 @@ func runCacheL1L2(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		t.AddRow(r.name, fmt.Sprintf("%.3f", r.hitRatio), r.lat.P50, r.lat.P90, r.lat.P99, r.roundTrips, fmt.Sprintf("%.2f", float64(r.roundTrips)/float64(reads)))
 	}
 	l2, both := rows[0], rows[1]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := cacheL1L2Verdict(l2, both)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("An L1 hit costs no network: p50 falls from %v (a Redis round trip) to %v, and Redis sees %d round trips instead of %d (%.0f%% fewer). The guide's \"fastest access, lowest latency\" for L1 and \"network latency\" for L2, measured on loopback — across a real network the gap is wider.", lab.Format(l2.lat.P50), lab.Format(both.lat.P50), both.roundTrips, l2.roundTrips, 100*(1-float64(both.roundTrips)/float64(l2.roundTrips))),
 		"L1 is per process, so a multi-process deployment needs the pub/sub invalidation of rediscache.MultiLevel (tested in the package) or a short L1 TTL to bound staleness.",
 	}}, nil
+}
+
+// cacheL1L2Verdict judges "L1: fastest access, lowest latency; L2: network
+// latency" by the median read and the round trips to Redis.
+func cacheL1L2Verdict(l2, both l1l2Row) (lab.Verdict, string) {
+	return lab.Judge(2*both.lat.P50 < l2.lat.P50 && both.roundTrips < l2.roundTrips,
+		fmt.Sprintf("An in-process L1 in front of Redis brings the median read from %v to %v and Redis round trips from %d to %d.", lab.Format(l2.lat.P50), lab.Format(both.lat.P50), l2.roundTrips, both.roundTrips),
+		lab.Refutes,
+		fmt.Sprintf("An in-process L1 did not halve the median read (%v with, %v without) or the round trips (%d with, %d without).", lab.Format(both.lat.P50), lab.Format(l2.lat.P50), both.roundTrips, l2.roundTrips))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
@@ -218,6 +219,7 @@ func runCachePolicies(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		}
 		res.Charts = append(res.Charts, c)
 	}
+	res.Verdict, res.Reason = cachePoliciesVerdict(points)
 	res.Notes = append(res.Notes,
 		fmt.Sprintf("W-TinyLFU is at most %.2f points below the best policy on the static Zipf and scan workloads (the bar set for it: within 2 points), and %.1f points or more ahead of LRU on the workload with scans: the guide's LRU evicts \"least used\" only in the recency sense, so one scan of cold keys flushes its hot set.", worstGap, scanLead),
 		fmt.Sprintf("On the shifting working set (the whole hot set moves to cold keys every fifth of the run) W-TinyLFU trails the best policy by up to %.2f points: until it notices the move, new keys must out-count the old hot keys' sketch counts before they are admitted and the old hot set holds the protected segment. It notices the drop in hit ratio within one window of lookups (the capacity, at least 4,096), then halves its sketch and makes the old hot set earn its place again; its hill climber, which samples 10×capacity lookups per step, would take most of a phase.%s %s", shiftGap, map[bool]string{true: fmt.Sprintf(" In this run a phase is %d lookups, shorter than that window, so the detector does not act.", phase), false: ""}[phase < 4096], map[bool]string{true: "Here that exceeds 2 points: the bar is not met on this workload.", false: "That is within the 2-point bar."}[shiftGap > 2]),
@@ -239,4 +241,46 @@ func shiftNote(lo, hi float64) string {
 		return fmt.Sprintf("%s and passes LFU (by %.2f to %.2f points), whose old counts slow it down — the aging in this LFU limits, but does not remove, that cost.", base, -hi, -lo)
 	}
 	return fmt.Sprintf("%s; LFU's old counts cost it at some sizes and not others (LFU minus LRU: %.2f to %.2f points).", base, lo, hi)
+}
+
+// cachePoliciesVerdict judges the guide's list of eviction policies, which
+// sets TTL, LRU and LFU side by side as if any would do: that holds only if
+// one policy wins on every workload and the others trail it by little.
+func cachePoliciesVerdict(points []policyPoint) (lab.Verdict, string) {
+	largest := 0
+	for _, p := range points {
+		largest = max(largest, p.size)
+	}
+	var order []string
+	best, worst := map[string]policyPoint{}, map[string]policyPoint{}
+	for _, p := range points {
+		if p.size != largest {
+			continue
+		}
+		b, seen := best[p.workload]
+		if !seen {
+			order = append(order, p.workload)
+			worst[p.workload] = p
+		}
+		if !seen || p.hitRatio > b.hitRatio {
+			best[p.workload] = p
+		}
+		if p.hitRatio < worst[p.workload].hitRatio {
+			worst[p.workload] = p
+		}
+	}
+	winners := map[cache.Policy]bool{}
+	var wins []string
+	spread, widest := 0.0, ""
+	for _, wl := range order {
+		winners[best[wl].policy] = true
+		wins = append(wins, fmt.Sprintf("%s on %s", best[wl].policy, wl))
+		if gap := 100 * (best[wl].hitRatio - worst[wl].hitRatio); gap > spread {
+			spread, widest = gap, fmt.Sprintf("%s trails %s by %.1f points on %s", worst[wl].policy, best[wl].policy, gap, wl)
+		}
+	}
+	if len(winners) > 1 || spread > 5 {
+		return lab.Nuance, fmt.Sprintf("The guide lists the policies side by side, but they are not interchangeable: at %d entries the best is %s, and %s.", largest, strings.Join(wins, ", "), widest)
+	}
+	return lab.Agrees, fmt.Sprintf("At %d entries one policy wins on every workload (%s) and the others trail it by at most %.1f points: here any of them would do.", largest, strings.Join(wins, ", "), spread)
 }

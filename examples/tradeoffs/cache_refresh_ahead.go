@@ -107,8 +107,23 @@ func runCacheRefreshAhead(ctx context.Context, env *lab.Env) (*lab.Result, error
 		t.AddRow(r.name, r.reads, r.misses, r.warmMisses, r.loads, r.lat.P50, r.lat.P99, r.lat.Max)
 	}
 	plain, ra, xf := rows[0], rows[1], rows[2]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := cacheRefreshVerdict(plain, ra, xf)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Plain expiry misses about once per key per TTL (%d misses after warm-up, each paying the %v load: p99 %v). Refresh-ahead reloads in the background before expiry: %d (fixed 50%%) and %d (XFetch) misses after warm-up, p99 %v and %v — the guide's \"no cache misses, consistent performance\". A miss after warm-up can still happen when a key is first read so close to expiry that its reload ends after it.", plain.warmMisses, load, lab.Format(plain.lat.P99), ra.warmMisses, xf.warmMisses, lab.Format(ra.lat.P99), lab.Format(xf.lat.P99)),
 		fmt.Sprintf("Its cost, \"higher resource usage\": %d (fixed) and %d (XFetch) source loads against %d, because hot keys are reloaded before expiry whether or not they would have been read after it.", ra.loads, xf.loads, plain.loads),
 	}}, nil
+}
+
+// cacheRefreshVerdict judges "refresh-ahead: no cache misses ... higher
+// resource usage" by the misses after the first TTL and the source loads.
+func cacheRefreshVerdict(plain, fixed, xfetch refreshRow) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("after warm-up refresh-ahead missed %d times (reload at 50%% of the TTL) and %d (XFetch) against %d for plain expiry, for %d and %d source loads against %d",
+		fixed.warmMisses, xfetch.warmMisses, plain.warmMisses, fixed.loads, xfetch.loads, plain.loads)
+	switch {
+	case fixed.warmMisses == 0 && xfetch.warmMisses == 0 && min(fixed.loads, xfetch.loads) > plain.loads:
+		return lab.Agrees, "No misses, more load: " + numbers + "."
+	case fixed.warmMisses+xfetch.warmMisses < plain.warmMisses:
+		return lab.Nuance, "Fewer misses, not none: " + numbers + "."
+	}
+	return lab.Refutes, "Refresh-ahead did not remove misses: " + numbers + "."
 }

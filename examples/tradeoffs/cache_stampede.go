@@ -87,8 +87,18 @@ func runCacheStampede(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		t.AddRow(map[bool]string{false: "off (every miss loads)", true: "on (one load per key)"}[r.protected], r.calls, r.lat.P50, r.lat.P99, r.lat.Max)
 	}
 	off, on := rows[0], rows[1]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := cacheStampedeVerdict(off, on, callers)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Without protection %d of the %d callers miss before the first load fills the cache, and each calls the source; the calls queue behind its 8 slots, so p99 is %v (≈ %d/8 × %v). With per-key de-duplication the source sees %d call and every caller waits for that one load: p99 %v. This is the guide's \"cache stampede\" con of cache-aside, and its standard fix.", off.calls, callers, lab.Format(off.lat.P99), off.calls, d, on.calls, lab.Format(on.lat.P99)),
 		"Wall-clock run: latencies and the unprotected call count vary between runs (they depend on how fast the callers are scheduled); the protected count is always 1.",
 	}}, nil
+}
+
+// cacheStampedeVerdict judges "cache-aside ... cons: cache stampede" by the
+// source calls that concurrent misses of one key make.
+func cacheStampedeVerdict(off, on stampedeRow, callers int) (lab.Verdict, string) {
+	return lab.Judge(off.calls >= 10*max(on.calls, 1),
+		fmt.Sprintf("%d concurrent misses of one key made %d source calls without per-key load de-duplication (p99 %v), %d with it (p99 %v).", callers, off.calls, lab.Format(off.lat.P99), on.calls, lab.Format(on.lat.P99)),
+		lab.Refutes,
+		fmt.Sprintf("%d concurrent misses of one key made only %d source calls without de-duplication (%d with it): no stampede.", callers, off.calls, on.calls))
 }

@@ -175,9 +175,22 @@ func runCacheWriteBehind(ctx context.Context, env *lab.Env) (*lab.Result, error)
 		t.AddRow(r.name, r.lat.P50, r.lat.P99, r.sourceWrites, r.sourceCalls, fmt.Sprintf("%.1f", r.meanAtRisk), r.maxAtRisk, r.lostAfterStop)
 	}
 	wt, wb := rows[0], rows[1]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := cacheWriteVerdict(wt, wb)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Write-through pays the source round trip on every write (p99 %v); write-behind acknowledges after the cache (p99 %v) — the guide's \"higher write latency\" versus \"fast writes\".", lab.Format(wt.lat.P99), lab.Format(wb.lat.P99)),
 		fmt.Sprintf("Coalescing repeated writes to hot rows and batching cut the source's load from %d rows in %d calls to %d rows in %d calls (\"reduced DB load\").", wt.sourceWrites, wt.sourceCalls, wb.sourceWrites, wb.sourceCalls),
 		fmt.Sprintf("The price is the guide's \"potential data loss\": a crash at a random moment would have lost %.1f acknowledged writes on average (up to %d); write-through loses none. A clean Close flushed everything (%d left).", wb.meanAtRisk, wb.maxAtRisk, wb.lostAfterStop),
 	}}, nil
+}
+
+// cacheWriteVerdict judges each pro and con the guide gives: write-through's
+// higher write latency, write-behind's fast writes and reduced database
+// load, and its potential data loss.
+func cacheWriteVerdict(wt, wb writeRow) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("write p99 %v through against %v behind, %d source calls against %d, up to %d acknowledged writes at risk in a crash behind and none through",
+		lab.Format(wt.lat.P99), lab.Format(wb.lat.P99), wt.sourceCalls, wb.sourceCalls, wb.maxAtRisk)
+	return lab.Judge(wt.lat.P99 > wb.lat.P99 && wb.sourceCalls < wt.sourceCalls && wb.maxAtRisk > 0,
+		"Each pro and con holds: "+numbers+".",
+		lab.Nuance,
+		"Not every pro and con showed: "+numbers+".")
 }

@@ -14,9 +14,9 @@ import (
 var consensusCAPExperiment = lab.Experiment{
 	Name:      "consensus-cap",
 	Group:     "consensus",
-	Title:     "what each side of a partition can do (a CP system)",
+	Title:     "what each side of a partition can do, operation by operation (a CP store with stale reads)",
 	Section:   "Distributed Systems → CAP Theorem",
-	Guide:     "CP Systems: Strong consistency, partition tolerance ... Trade-offs: May become unavailable during partitions",
+	Guide:     "Trade-offs: Must choose 2 out of 3 properties — CP Systems: Strong consistency, partition tolerance ... Trade-offs: May become unavailable during partitions",
 	WallClock: true,
 	Run:       runConsensusCAP,
 }
@@ -140,9 +140,35 @@ func runConsensusCAP(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		tb.AddRow(s.name, s.nodes, fmt.Sprintf("%d/%d", s.writesOK, s.writes), fmt.Sprintf("%d/%d", s.linReadsOK, s.linReads),
 			fmt.Sprintf("%d/%d", s.staleOK, s.staleReads), s.staleOld)
 	}
-	return &lab.Result{Tables: []*lab.Table{tb}, Notes: []string{
+	verdict, reason := consensusCAPVerdict(r)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{tb}, Notes: []string{
 		fmt.Sprintf("A CP system 'may become unavailable during partitions': the minority accepted no write and served no linearizable read, while the majority elected a new leader and kept both. After healing, %d minority writes were found in the store (0 expected: no split brain).", r.minorityLanded),
 		"Stale reads stay available on both sides, the AP escape hatch: the minority answers with its pre-partition data, which is exactly the 'may return stale data' trade-off of AP systems. Choosing consistency or availability is per read, not per database.",
 		"The deposed leader refuses linearizable reads because each one confirms leadership with a quorum first (the stale-read bug Jepsen found in Consul in 2014 came from skipping that check).",
 	}}, nil
+}
+
+// consensusCAPVerdict judges "must choose 2 out of 3 properties ... CP
+// systems may become unavailable during partitions" by what the minority
+// side did, operation by operation: a system that refuses writes and
+// linearizable reads there but answers stale reads has not chosen once.
+func consensusCAPVerdict(r capResult) (lab.Verdict, string) {
+	var minority, majority capSide
+	for _, s := range r.sides {
+		if s.name == "minority" {
+			minority = s
+		} else {
+			majority = s
+		}
+	}
+	numbers := fmt.Sprintf("during the partition the minority accepted %d/%d writes and %d/%d linearizable reads and answered %d/%d stale reads, while the majority accepted %d/%d writes; %d minority writes survived the healing",
+		minority.writesOK, minority.writes, minority.linReadsOK, minority.linReads, minority.staleOK, minority.staleReads, majority.writesOK, majority.writes, r.minorityLanded)
+	cp := minority.writesOK == 0 && minority.linReadsOK == 0 && r.minorityLanded == 0
+	switch {
+	case cp && minority.staleOK > 0:
+		return lab.Nuance, "The choice of 2 out of 3 is made per operation, not per system: writes and linearizable reads chose consistency (CP), stale reads availability (AP) — " + numbers + "."
+	case cp:
+		return lab.Agrees, "A CP system, unavailable in the minority for every operation: " + numbers + "."
+	}
+	return lab.Refutes, "The minority kept accepting consistent operations, which a partition should forbid: " + numbers + "."
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -107,7 +109,8 @@ func runConsensusElection(ctx context.Context, env *lab.Env) (*lab.Result, error
 		}
 	}
 	ch.Series = []lab.Series{*series[false][0], *series[false][1], *series[true][0], *series[true][1], lo, hi}
-	return &lab.Result{Tables: []*lab.Table{tb}, Charts: []*lab.Chart{ch}, Notes: []string{
+	verdict, reason := consensusElectionVerdict(points)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{tb}, Charts: []*lab.Chart{ch}, Notes: []string{
 		"Failover scales with the timeout, as the guide's 'timeout-based election' implies: a follower must hear nothing for a full heartbeat timeout before it campaigns, so no failover is faster than 1× the timeout.",
 		"Raft alone (detector off): hashicorp/raft re-arms its check at a random point in [T, 2T), so detection alone can take up to 3T after the last heartbeat; with two surviving voters the first to time out is refused by the other, which still believes in the old leader, and near-simultaneous candidates split the vote; either costs another election timeout.",
 		"Failure detector on (consensus.Timing.FastFailover, part of the LAN preset): each voting follower campaigns once the leader has been silent for T plus rank × T/4 (rank: its place by id among the surviving voters), so followers act one after another, never together; the first drops its belief in the old leader and the one that completes a quorum wins at about T + (q−1)·T/4 after the last heartbeat, with little spread.",
@@ -115,4 +118,21 @@ func runConsensusElection(ctx context.Context, env *lab.Env) (*lab.Result, error
 		"The goal for the LAN preset (50 ms) is p99 under 3× the timeout; BenchmarkNode_Failover measures it with 20+ trials per size, and BenchmarkNode_FailoverUnderLoad with writes in flight, where a follower due to win may lack the last entries and the election waits out one more election timeout.",
 		"Wall-clock measurement on in-memory transport: numbers vary with machine load; the ratios are what carries over.",
 	}}, nil
+}
+
+// consensusElectionVerdict judges "leader election: timeout-based election
+// ... failure handling: automatic failover" by failover times against the
+// heartbeat timeout: automatic, and never faster than one timeout.
+func consensusElectionVerdict(points []electionPoint) (lab.Verdict, string) {
+	lo, hi := math.Inf(1), 0.0
+	floor := true
+	for _, p := range points {
+		r := float64(percentile(p.trials, 0.5)) / float64(p.heartbeat)
+		lo, hi = min(lo, r), max(hi, r)
+		floor = floor && p.trials[0] >= p.heartbeat
+	}
+	numbers := fmt.Sprintf("every isolated leader was replaced without help, in %.1f× to %.1f× the heartbeat timeout at p50 over %d set-ups", lo, hi, len(points))
+	return lab.Judge(floor && hi <= 5,
+		"Failover is automatic and set by the timeout: "+numbers+", never faster than one timeout.",
+		lab.Nuance, "Failover is automatic but not set by the timeout alone: "+numbers+".")
 }

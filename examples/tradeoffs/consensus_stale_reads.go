@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -107,9 +108,36 @@ func runConsensusStaleReads(ctx context.Context, env *lab.Env) (*lab.Result, err
 		}
 		tb.AddRow(r.phase, r.mode.String(), by, r.reads, r.stale, 100*float64(r.stale)/float64(r.reads), r.maxLag, percentile(r.lat, 0.5), percentile(r.lat, 0.99))
 	}
-	return &lab.Result{Tables: []*lab.Table{tb}, Notes: []string{
+	verdict, reason := consensusStaleVerdict(rows)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{tb}, Notes: []string{
 		"Linearizable reads never returned an older value than an acknowledged write, in every phase: 'all reads see latest write'. They pay a quorum round trip each (read p50 column).",
 		"Stale (local) reads on followers missed the write just acknowledged in most reads of this run (stale % column), because a follower learns the new commit index only with the leader's next message; behind a slow link or a partition the lag grows without bound (max lag column) — eventual consistency's 'potential stale reads', in exchange for reads that need no leader and no network.",
 		"Read-your-writes for a client that wrote through the leader therefore needs linearizable reads (or reads pinned to the leader); a session that reads from followers sees its own writes only eventually.",
 	}}, nil
+}
+
+// consensusStaleVerdict judges "strong consistency: all reads see latest
+// write ... higher latency; eventual consistency: lower latency, potential
+// stale reads" on reads right after an acknowledged write. rows' latencies
+// must be sorted.
+func consensusStaleVerdict(rows []staleRow) (lab.Verdict, string) {
+	var linStale, linReads, staleStale, staleReads int
+	var lin, local []time.Duration
+	for _, r := range rows {
+		if r.mode == consensus.Linearizable {
+			linStale, linReads = linStale+r.stale, linReads+r.reads
+			lin = append(lin, r.lat...)
+		} else {
+			staleStale, staleReads = staleStale+r.stale, staleReads+r.reads
+			local = append(local, r.lat...)
+		}
+	}
+	slices.Sort(lin)
+	slices.Sort(local)
+	linP50, localP50 := percentile(lin, 0.5), percentile(local, 0.5)
+	numbers := fmt.Sprintf("linearizable reads returned an older value %d times in %d at a median of %v; local reads on followers %d times in %d at a median of %v",
+		linStale, linReads, lab.Format(linP50), staleStale, staleReads, lab.Format(localP50))
+	return lab.Judge(linStale == 0 && staleStale > 0 && linP50 > localP50,
+		"Strong consistency costs latency, eventual consistency returns stale data: "+numbers+".",
+		lab.Nuance, "Not both trade-offs showed: "+numbers+".")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/consensus"
@@ -97,8 +98,27 @@ func runConsensusWriteLatency(ctx context.Context, env *lab.Env) (*lab.Result, e
 		pred.X, pred.Y = append(pred.X, float64(p.nodes)), append(pred.Y, ms(p.predicted))
 	}
 	ch.Series = []lab.Series{s50, pred}
-	return &lab.Result{Tables: []*lab.Table{tb}, Charts: []*lab.Chart{ch}, Notes: []string{
+	verdict, reason := consensusWriteLatencyVerdict(points)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{tb}, Charts: []*lab.Chart{ch}, Notes: []string{
 		"A write commits when a majority has it in its log ('majority acknowledgment'), so its latency is set by the slowest member of the fastest majority, not by the slowest node: p50 tracks the predicted column plus a constant of local work.",
 		"Bigger clusters tolerate more failures ((n-1)/2) but need more acknowledgements, so they wait for farther followers: the guide's 'latency vs consistency trade-off' in one table. A one-node cluster commits locally and tolerates nothing.",
 	}}, nil
+}
+
+// consensusWriteLatencyVerdict judges "log replication: majority
+// acknowledgment ... latency vs consistency trade-offs": a write's median
+// follows the delay of the follower that completes the majority.
+func consensusWriteLatencyVerdict(points []writeLatencyPoint) (lab.Verdict, string) {
+	var parts []string
+	follows := true
+	for _, p := range points {
+		p50 := percentile(p.lat, 0.5)
+		parts = append(parts, fmt.Sprintf("%v in a cluster of %d (the majority's last follower %v away)", lab.Format(p50), p.nodes, p.predicted))
+		follows = follows && p50 >= p.predicted*9/10
+	}
+	numbers := "the median write takes " + strings.Join(parts, ", ")
+	first, last := points[0], points[len(points)-1]
+	grows := percentile(last.lat, 0.5) > percentile(first.lat, 0.5)
+	return lab.Judge(follows && grows, "A write waits for the majority, so more nodes cost latency: "+numbers+".",
+		lab.Nuance, "Write latency did not follow the majority's delay: "+numbers+".")
 }

@@ -136,8 +136,9 @@ func runLBCapacity(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	rr, wrr := get(lbRoundRobin.name, 0.7), get(lbSmoothWRR.name, 0.7)
 	lc, wlc, p2c := get(lbLeastConn.name, 0.7), get(lbWLeastConn.name, 0.7), get(lbP2C.name, 0.7)
 	wrrHigh, lcHigh, p2cHigh, ewmaHigh := get(lbSmoothWRR.name, 0.85), get(lbLeastConn.name, 0.85), get(lbP2C.name, 0.85), get(lbPeakEWMA.name, 0.85)
+	res.Verdict, res.Reason = lbCapacityVerdict(rr, wrr, lc)
 	res.Notes = append(res.Notes,
-		fmt.Sprintf("Agrees with the guide. At 70%% load round robin gives each slow backend 25%% of the requests, %.0f%% more than it can serve (7 units of capacity, 1 each): it saturates (utilisation %s) and its queue grows for the whole run, so p99 is %v against %v for smooth weighted round robin, which gives the fast backend 4/7 of the traffic.",
+		fmt.Sprintf("At 70%% load round robin gives each slow backend 25%% of the requests, %.0f%% more than it can serve (7 units of capacity, 1 each): it saturates (utilisation %s) and its queue grows for the whole run, so p99 is %v against %v for smooth weighted round robin, which gives the fast backend 4/7 of the traffic.",
 			100*(0.25*0.7*7-1), pct(slices.Max(rr.util[:3])), lab.Format(rr.sum.P99), lab.Format(wrr.sum.P99)),
 		fmt.Sprintf("Weighted round robin \"considers server capacity\" but \"doesn't adapt to current load\": algorithms that look at the queues do better at 70%% load — least connections p99 %v without knowing the weights, weighted least connections %v — because a backend's own queue pushes traffic away from it.",
 			lab.Format(lc.sum.P99), lab.Format(wlc.sum.P99)),
@@ -147,4 +148,21 @@ func runLBCapacity(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		"The 'queued at last arrival' column counts requests waiting at the backends when the last one arrived: in the hundreds or thousands the queue was growing for the whole run (an unstable queue, whose latency depends only on how long the run lasts); utilisation is measured until every queued request is served.",
 	)
 	return res, nil
+}
+
+// lbCapacityVerdict judges, at 70% load, "round robin doesn't consider
+// server capacity" (its p99 beside weighted round robin's) and "weighted
+// round robin doesn't adapt to current load" (beside least connections').
+func lbCapacityVerdict(rr, wrr, lc lbCapacityPoint) (lab.Verdict, string) {
+	ignores, adapts := rr.sum.P99 > 2*wrr.sum.P99, lc.sum.P99 < wrr.sum.P99
+	switch {
+	case ignores && adapts:
+		return lab.Agrees, fmt.Sprintf("At 70%% load round robin, blind to capacity, has p99 %v against %v for weighted round robin, and least connections, which follows the load, does better still: %v.",
+			lab.Format(rr.sum.P99), lab.Format(wrr.sum.P99), lab.Format(lc.sum.P99))
+	case ignores:
+		return lab.Nuance, fmt.Sprintf("At 70%% load round robin, blind to capacity, has p99 %v against %v for weighted round robin, but following the load did not beat the weights: least connections %v.",
+			lab.Format(rr.sum.P99), lab.Format(wrr.sum.P99), lab.Format(lc.sum.P99))
+	}
+	return lab.Refutes, fmt.Sprintf("At 70%% load round robin's p99 (%v) is within 2× of weighted round robin's (%v): ignoring capacity cost little here.",
+		lab.Format(rr.sum.P99), lab.Format(wrr.sum.P99))
 }

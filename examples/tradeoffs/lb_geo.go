@@ -138,9 +138,20 @@ func runLBGeo(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		t.AddRow(p.algo, p.normal.P50, p.normal.P99, p.euFailed.P50, p.euFailed.P99, p.failed.P99, pct(p.crossRegionRequests), p.errors)
 	}
 	g, rr := points[0], points[1]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
-		fmt.Sprintf("Agrees with the guide: routing to the nearest region cuts the median from %v (global round robin sends 2/3 of requests across an ocean) to %v, and only %s of requests leave their region.", lab.Format(rr.normal.P50), lab.Format(g.normal.P50), pct(g.crossRegionRequests)),
+	verdict, reason := lbGeoVerdict(g, rr)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
+		fmt.Sprintf("Routing to the nearest region cuts the median from %v (global round robin sends 2/3 of requests across an ocean) to %v, and only %s of requests leave their region.", lab.Format(rr.normal.P50), lab.Format(g.normal.P50), pct(g.crossRegionRequests)),
 		fmt.Sprintf("When eu fails (its backends marked unhealthy, as a health checker would), its users spill over to the next nearest region (us, 90 ms away): their median becomes %v, and the other regions' users are untouched; global round robin hides the failure in its already high latency (eu users' median %v). The cost is the guide's \"complex implementation\": coordinates or a latency table, enough headroom (or per-backend Capacity, which makes Geo spill further) so a spill-over cannot overload the next region, and a panic threshold that counts all regions together.", lab.Format(g.euFailed.P50), lab.Format(rr.euFailed.P50)),
 		"Spill-over on capacity (Backend.Capacity reached in the nearest zone) is exercised by the package's tests; this run leaves capacities unlimited so that every algorithm sees the same backends.",
 	}}, nil
+}
+
+// lbGeoVerdict judges "route to nearest data center ... reduces latency" by
+// the median with every region up.
+func lbGeoVerdict(geo, rr lbGeoPoint) (lab.Verdict, string) {
+	return lab.Judge(2*geo.normal.P50 < rr.normal.P50,
+		fmt.Sprintf("Routing to the nearest region gives a median of %v against %v for global round robin, which sends 2/3 of requests to another region; when a region fails its users spill over to the next nearest (median %v).",
+			lab.Format(geo.normal.P50), lab.Format(rr.normal.P50), lab.Format(geo.euFailed.P50)),
+		lab.Refutes,
+		fmt.Sprintf("Nearest-region routing's median (%v) is not half of global round robin's (%v).", lab.Format(geo.normal.P50), lab.Format(rr.normal.P50)))
 }

@@ -173,9 +173,25 @@ func runLBHealth(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		chart.Series = append(chart.Series, s)
 	}
 	none, active, passive, both := points[0], points[1], points[2], points[3]
-	return &lab.Result{Tables: []*lab.Table{t}, Charts: []*lab.Chart{chart}, Notes: []string{
-		fmt.Sprintf("Agrees with the guide's \"remove unhealthy servers from rotation\": without checks the failing backend keeps its share and %s of requests fail for the whole failure. Active checks remove it after three failed probes (errors stop after %v) and need no user request to fail to notice; passive ejection reacts to the first five failed requests (%d failures in all, against %d with active checks) but puts the backend back on probation every ejection period (the ejection time grows: 10 s, 20 s, ...).",
+	verdict, reason := lbHealthVerdict(none, both)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Charts: []*lab.Chart{chart}, Notes: []string{
+		fmt.Sprintf("Without checks %s of requests fail for the whole failure. Active checks remove the failing backend after three failed probes (errors stop after %v) and need no user request to fail to notice; passive ejection reacts to the first five failed requests (%d failures in all, against %d with active checks) but puts the backend back on probation every ejection period (the ejection time grows: 10 s, 20 s, ...).",
 			pct(none.errorRate), lab.Format(active.detect), passive.errors, active.errors),
-		fmt.Sprintf("Both together fail the fewest requests (%d) and return the recovered backend as soon as two probes pass; passive ejection alone returns it only when its ejection expires. Note that P2C itself already limits the damage: a backend failing fast has few requests in flight, so least-request keeps choosing it — a known weakness of load-only balancing that outlier detection fixes.", both.errors),
+		fmt.Sprintf("Both together fail the fewest requests (%d) and return the recovered backend as soon as two probes pass; passive ejection alone returns it only when its ejection expires.", both.errors),
+		fmt.Sprintf("Without checks P2C %s: %s of requests fail while 1 of %d backends fails, whose fair share is %s. A backend that fails fast has few requests in flight, so least-request keeps choosing it — a known weakness of load-only balancing that outlier detection fixes.",
+			choose(none.errorRate > 1.0/lbHealthBackends, "does not limit the damage, it adds to it", "keeps the failing backend to its share"), pct(none.errorRate), lbHealthBackends, pct(1.0/lbHealthBackends)),
 	}}, nil
+}
+
+// lbHealthVerdict judges "remove unhealthy servers from rotation" by the
+// failed requests with active and passive checks against none, and says
+// what P2C alone did with the failing backend's share.
+func lbHealthVerdict(none, both lbHealthPoint) (lab.Verdict, string) {
+	share := 1.0 / lbHealthBackends
+	alone := fmt.Sprintf("without checks P2C sent %s of requests to the failing backend, %s its %s share, because a backend that fails fast has few requests in flight",
+		pct(none.errorRate), choose(none.errorRate > share, "more than", "no more than"), pct(share))
+	return lab.Judge(2*both.errors <= none.errors,
+		fmt.Sprintf("Taking the failing backend out of rotation (active checks and passive ejection) cuts failed requests from %d to %d; %s.", none.errors, both.errors, alone),
+		lab.Refutes,
+		fmt.Sprintf("Health checks cut failed requests only from %d to %d; %s.", none.errors, both.errors, alone))
 }

@@ -120,10 +120,21 @@ func runLBIPHash(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		return find(points, func(p lbHashPoint) bool { return p.algo == algo && p.workload == w })
 	}
 	ip, ring, ipU := at(lbIPHash.name, "90% of clients in 5 subnets"), at(lbRingHash.name, "90% of clients in 5 subnets"), at(lbIPHash.name, "uniform clients")
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
-		fmt.Sprintf("Agrees with the guide: IP hash on the /24 network (as nginx's ip_hash) is even for uniform clients (max/mean %.2f) but uneven if IPs are clustered: with 90%% of clients in 5 subnets the busiest backend takes %.1f× the mean and at least one gets %s of the traffic.", ipU.maxOverMean, ip.maxOverMean, pct(ip.minShare)),
+	verdict, reason := lbIPHashVerdict(ipU, ip)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
+		fmt.Sprintf("IP hash on the /24 network (as nginx's ip_hash) is even for uniform clients (max/mean %.2f) but uneven if IPs are clustered: with 90%% of clients in 5 subnets the busiest backend takes %.1f× the mean and at least one gets %s of the traffic.", ipU.maxOverMean, ip.maxOverMean, pct(ip.minShare)),
 		fmt.Sprintf("Hashing the full address on a consistent-hash ring keeps affinity per client and evens out clustered subnets (max/mean %.2f); only one client behind a NAT remains one unit of load, which no hash can split.", ring.maxOverMean),
 		fmt.Sprintf("When one of 10 backends leaves, IP hash's modulo remaps %s of the other clients (their sessions are lost); the ring and Maglev remap about none beyond the leaver's own (ring %s, Maglev %s).",
 			pct(at(lbIPHash.name, "uniform clients").moved), pct(at(lbRingHash.name, "uniform clients").moved), pct(at(lbMaglev.name, "uniform clients").moved)),
 	}}, ctx.Err()
+}
+
+// lbIPHashVerdict judges "IP hash: uneven distribution if IPs are
+// clustered": the busiest backend's load with clustered clients against
+// uniform ones.
+func lbIPHashVerdict(uniform, clustered lbHashPoint) (lab.Verdict, string) {
+	return lab.Judge(clustered.maxOverMean > 1.5*uniform.maxOverMean,
+		fmt.Sprintf("IP hash on /24 networks gives the busiest backend %.2f× the mean load with uniform clients and %.2f× with 90%% of clients in 5 subnets.", uniform.maxOverMean, clustered.maxOverMean),
+		lab.Refutes,
+		fmt.Sprintf("IP hash stays even with clustered clients: the busiest backend has %.2f× the mean load, against %.2f× with uniform clients.", clustered.maxOverMean, uniform.maxOverMean))
 }

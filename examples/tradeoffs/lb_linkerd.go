@@ -142,10 +142,22 @@ func runLBLinkerd(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		t.AddRow(p.algo, p.sum.P50, p.sum.P90, p.p95, p.sum.P99, p.sum.P999, pct(p.slowShare), fmt.Sprintf("%.2f%%", 100*p.success), p.published, p.publishedS)
 	}
 	rr, ll, pe := points[0], points[1], points[2]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := lbLinkerdVerdict(rr, pe)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Round robin: %s of requests go to the slow backend while it is slow (1/11), which is 4.5%% of the run: p95 stays at the normal latency (%v) and p99 jumps to the slow backend's %v — degradation above p95, as Linkerd reported; success with a 1 s timeout %.2f%% against their ~95%%.", pct(rr.slowShare), lab.Format(rr.p95), lab.Format(rr.sum.P99), 100*rr.success),
 		fmt.Sprintf("Least loaded (P2C on in-flight requests): the slow backend accumulates requests in flight and is chosen less, %s of requests while slow; p99 %v, p99.9 %v; success %.2f%% against their ~99%%.", pct(ll.slowShare), lab.Format(ll.sum.P99), lab.Format(ll.sum.P999), 100*ll.success),
 		fmt.Sprintf("Peak EWMA: the first 2 s response raises the backend's cost 12-fold at once, so it gets %s of requests while slow (decay probes); p99 %v, p99.9 %v; success %.2f%% against their ~99.9%%.", pct(pe.slowShare), lab.Format(pe.sum.P99), lab.Format(pe.sum.P999), 100*pe.success),
 		"The model: the post gives the backends' latency only as \"about 167 ms\"; the simulation uses a log-normal of that mean (sigma 0.25) and backends without queueing (latency does not depend on load), with the 2 s backend modelled by slowing its station 12-fold. The ordering round robin < least loaded < peak EWMA and the percentile where each degrades are the published ones; exact success rates depend on the decay time (10 s here, Finagle's default) and on how the post's client counted timeouts.",
 	}}, ctx.Err()
+}
+
+// lbLinkerdVerdict judges "distribute load efficiently ... remove unhealthy
+// instances" on a backend that turns slow, not down: what a health check
+// cannot see, only a latency-aware balancer avoids.
+func lbLinkerdVerdict(rr, pe lbLinkerdPoint) (lab.Verdict, string) {
+	if pe.slowShare < rr.slowShare/2 {
+		return lab.Nuance, fmt.Sprintf("A backend that turns slow still passes its health checks; what moves traffic off it is a latency-aware balancer: peak EWMA sends it %s of requests while it is slow, round robin %s (success with a 1 s timeout %.2f%% against %.2f%%).",
+			pct(pe.slowShare), pct(rr.slowShare), 100*pe.success, 100*rr.success)
+	}
+	return lab.Refutes, fmt.Sprintf("No balancer moved traffic off the slow backend: peak EWMA sent it %s of requests while it was slow, round robin %s.", pct(pe.slowShare), pct(rr.slowShare))
 }

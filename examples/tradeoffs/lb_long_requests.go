@@ -93,9 +93,19 @@ func runLBLongRequests(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		t.AddRow(p.algo, p.all.P50, p.all.P99, p.all.P999, p.short.P99, pct(p.shortDelayedShare))
 	}
 	rr, lc := points[0], points[2]
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
-		fmt.Sprintf("Agrees with the guide: with round robin a short request that lands behind a long one waits for it, so %s of short requests take over 100 ms (p99 of short requests %v); least connections sees the backend busy with the long request and sends elsewhere: %s delayed, p99 %v.",
+	verdict, reason := lbLongVerdict(rr, lc)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
+		fmt.Sprintf("With round robin a short request that lands behind a long one waits for it, so %s of short requests take over 100 ms (p99 of short requests %v); least connections sees the backend busy with the long request and sends elsewhere: %s delayed, p99 %v.",
 			pct(rr.shortDelayedShare), lab.Format(rr.short.P99), pct(lc.shortDelayedShare), lab.Format(lc.short.P99)),
 		"P2C gets most of least connections' benefit from two random choices; peak EWMA also sees the long request through its in-flight count and through the latency it reports.",
 	}}, nil
+}
+
+// lbLongVerdict judges "least connections: good for long-running requests"
+// by the short requests that wait behind a long one.
+func lbLongVerdict(rr, lc lbLongPoint) (lab.Verdict, string) {
+	return lab.Judge(lc.shortDelayedShare < rr.shortDelayedShare/2,
+		fmt.Sprintf("Least connections sees a backend busy with a long request and sends elsewhere: %s of short requests wait over 100 ms, against %s with round robin.", pct(lc.shortDelayedShare), pct(rr.shortDelayedShare)),
+		lab.Refutes,
+		fmt.Sprintf("Least connections delays %s of short requests over 100 ms, not half of round robin's %s.", pct(lc.shortDelayedShare), pct(rr.shortDelayedShare)))
 }

@@ -1,7 +1,10 @@
 // Command tradeoffs is the trade-off lab: it runs experiments that turn the
 // claims of the guide System Design Round — Principal Engineer Interview
-// Preparation into numbers, using this library's own code, prints
-// each result as tables and writes an HTML report with charts.
+// Preparation into numbers, using this library's own code. Each experiment
+// gives the claim it tests a verdict — agrees, refutes or nuance — with a
+// reason computed from its numbers; the lab prints the ledger of verdicts,
+// then each result's tables, and writes an HTML report that opens with the
+// same ledger and draws the charts.
 //
 //	go run ./examples/tradeoffs                 # every experiment (make demo)
 //	go run ./examples/tradeoffs -only lb,cache  # some groups or experiments

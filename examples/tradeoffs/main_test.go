@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -67,21 +68,36 @@ func TestQuickRunProducesEveryExperiment(t *testing.T) {
 	require.NoError(t, err)
 	var doc struct {
 		Experiments []struct {
-			Name   string
-			Tables []lab.Table
-			Charts []lab.Chart
+			Name            string
+			Verdict, Reason string
+			Tables          []lab.Table
+			Charts          []lab.Chart
 		}
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &doc))
 	require.Len(t, doc.Experiments, len(all))
+	// The text and the page open with the ledger, an entry per experiment.
+	ledger, _, ok := strings.Cut(stdout, "\n== "+all[0].Name+":")
+	require.True(t, ok)
+	assert.True(t, strings.HasPrefix(ledger, "== ledger:"), "stdout opens with the ledger: %.80q", ledger)
+	html := string(page)
+	first := strings.Index(html, `<section id="`+all[0].Name+`">`)
+	require.Positive(t, first)
+	pageLedger := html[:first]
+	assert.Contains(t, pageLedger, `<section id="ledger">`)
+	assert.Equal(t, len(all), strings.Count(pageLedger, `<span class="verdict `), "a ledger row per experiment")
 	charts := 0
 	for i, e := range all {
 		assert.Contains(t, stdout, "== "+e.Name+":", "stdout has %s", e.Name)
 		assert.Contains(t, string(page), `id="`+e.Name+`"`, "report has %s", e.Name)
 		got := doc.Experiments[i]
 		assert.Equal(t, e.Name, got.Name)
+		assert.Contains(t, []string{"agrees", "refutes", "nuance"}, got.Verdict, "%s has a verdict", e.Name)
+		assert.NotEmpty(t, got.Reason, "%s says why", e.Name)
+		assert.Regexp(t, `(?m)^   `+strings.ToUpper(got.Verdict)+` +`+regexp.QuoteMeta(e.Name)+` — `, ledger, "the ledger's entry for %s", e.Name)
+		assert.Contains(t, pageLedger, `<a href="#`+e.Name+`">`, "the page's ledger links to %s", e.Name)
 		require.NotEmpty(t, got.Tables, "%s has tables", e.Name)
 		charts += len(got.Charts)
 		for _, c := range got.Charts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
@@ -36,8 +37,11 @@ type rlAccuracy struct {
 
 var rlLoads = []float64{0.5, 1, 2, 5}
 
+// rlAccuracyEvents is the limit of the accuracy experiment: 100 per second.
+const rlAccuracyEvents = 100
+
 func simulateAccuracy(env *lab.Env, d time.Duration) ([]rlAccuracy, error) {
-	limit := ratelimit.Limit{Events: 100, Per: time.Second, Burst: 100}
+	limit := ratelimit.Limit{Events: rlAccuracyEvents, Per: time.Second, Burst: rlAccuracyEvents}
 	var out []rlAccuracy
 	for li, load := range rlLoads {
 		gen, err := sim.NewPoisson(env.Rand(uint64(10+li)), load*float64(limit.Events))
@@ -152,7 +156,8 @@ func runRateLimitAccuracy(ctx context.Context, env *lab.Env) (*lab.Result, error
 		return find(cells, func(c rlAccuracy) bool { return c.load == load && c.name == name })
 	}
 	sw, fw, tb := at(5, "sliding-window"), at(5, "fixed-window"), at(5, "token-bucket")
-	return &lab.Result{Tables: []*lab.Table{t}, Charts: []*lab.Chart{chart}, Notes: []string{
+	verdict, reason := rlAccuracyVerdict(cells, 5)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Charts: []*lab.Chart{chart}, Notes: []string{
 		fmt.Sprintf("Every algorithm holds the long-run rate: at 5× overload admitted/ideal is %.3f (fixed window), %.3f (sliding counter), %.3f (token bucket).",
 			float64(fw.admitted)/fw.ideal, float64(sw.admitted)/sw.ideal, float64(tb.admitted)/tb.ideal),
 		fmt.Sprintf("They differ in the short run. The sliding log never exceeds the limit in any 1 s window; the fixed window's worst window reaches %.2f× at 5× load and %.2f%% of sliding windows are over; the sliding counter's worst is %.2f× with %.2f%% over; buckets allow burst + rate (up to 2×) after an idle spell.",
@@ -162,4 +167,28 @@ func runRateLimitAccuracy(ctx context.Context, env *lab.Env) (*lab.Result, error
 			100*at(0.5, "sliding-window").wrongAllow, 100*at(1, "sliding-window").wrongAllow, 100*sw.wrongAllow,
 			100*at(0.5, "sliding-window").wrongDeny, 100*at(1, "sliding-window").wrongDeny, 100*sw.wrongDeny, float64(sw.worstWindow)/100),
 	}}, ctx.Err()
+}
+
+// rlAccuracyVerdict judges the guide's algorithms as ways to "control
+// request flow" at the given overload: all hold the long-run rate, and the
+// claim is nuanced when some of them exceed the limit in a 1 s window by
+// more than 10%.
+func rlAccuracyVerdict(cells []rlAccuracy, load float64) (lab.Verdict, string) {
+	lo, hi := math.Inf(1), 0.0
+	var over []string
+	for _, c := range cells {
+		if c.load != load {
+			continue
+		}
+		ratio := float64(c.admitted) / c.ideal
+		lo, hi = min(lo, ratio), max(hi, ratio)
+		if float64(c.worstWindow) > 1.1*rlAccuracyEvents {
+			over = append(over, fmt.Sprintf("%s %.2f×", c.name, float64(c.worstWindow)/rlAccuracyEvents))
+		}
+	}
+	if len(over) > 0 {
+		return lab.Nuance, fmt.Sprintf("At %.0f× overload every algorithm holds the long-run rate (admitted / ideal %.3f to %.3f), but they define the limit differently: the worst 1 s window reaches %s of the limit, where the sliding log never exceeds it.",
+			load, lo, hi, strings.Join(over, ", "))
+	}
+	return lab.Agrees, fmt.Sprintf("At %.0f× overload every algorithm holds the long-run rate (admitted / ideal %.3f to %.3f) and no 1 s window exceeds the limit by more than 10%%.", load, lo, hi)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
@@ -105,9 +106,24 @@ func runRateLimitLocalVsGlobal(ctx context.Context, env *lab.Env) (*lab.Result, 
 		get[c.split+"|"+c.deploy] = c.ratio
 	}
 	b, s := rlSplits[0].name, rlSplits[1].name
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := rlLocalVsGlobalVerdict(get)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Per-instance limits set to the global figure over-admit: %.2f× the limit with balanced traffic (each instance sees only 50/s, under its own 100/s) and %.2f× when skewed — up to N× in general.", get[b+"|"+rlDeploys[0].name], get[s+"|"+rlDeploys[0].name]),
 		fmt.Sprintf("Dividing the limit by N fixes balanced traffic (%.2f×) but under-admits skewed traffic (%.2f×): the busy instance is capped at 25/s while the quiet ones waste theirs.", get[b+"|"+rlDeploys[1].name], get[s+"|"+rlDeploys[1].name]),
 		fmt.Sprintf("One shared limit admits the limit in both cases (%.2f×, %.2f×). This is modelled in memory with zero latency; ratelimit-redis-global measures the real thing through Redis.", get[b+"|"+rlDeploys[2].name], get[s+"|"+rlDeploys[2].name]),
 	}}, ctx.Err()
+}
+
+// rlLocalVsGlobalVerdict judges "API gateway: centralized routing and
+// throttling" by the admitted rate of one shared limit against
+// per-instance ones, with balanced and skewed traffic.
+func rlLocalVsGlobalVerdict(ratio map[string]float64) (lab.Verdict, string) {
+	b, s := rlSplits[0].name, rlSplits[1].name
+	local, divided, global := rlDeploys[0].name, rlDeploys[1].name, rlDeploys[2].name
+	holds := func(r float64) bool { return math.Abs(r-1) <= 0.05 }
+	numbers := fmt.Sprintf("one shared limit admits %.2f× and %.2f× the limit with balanced and skewed traffic, per-instance limits %.2f× and %.2f× (divided by the instance count, %.2f× and %.2f×)",
+		ratio[b+"|"+global], ratio[s+"|"+global], ratio[b+"|"+local], ratio[s+"|"+local], ratio[b+"|"+divided], ratio[s+"|"+divided])
+	centralHolds := holds(ratio[b+"|"+global]) && holds(ratio[s+"|"+global])
+	localFails := !holds(ratio[s+"|"+local]) && !holds(ratio[s+"|"+divided])
+	return lab.Judge(centralHolds && localFails, "Only centralized throttling holds the limit: "+numbers+".", lab.Nuance, "Centralized throttling is not the only way to hold the limit here: "+numbers+".")
 }

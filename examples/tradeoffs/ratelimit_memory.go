@@ -88,8 +88,19 @@ func runRateLimitMemory(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 			gcra = c.perKey
 		}
 	}
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := rlMemoryVerdict(gcra, log1000)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Counters and buckets cost the same whatever the limit (about %.0f B per key here, most of it the map entry, the key string and the limiter object); the sliding log stores 8 bytes per allowed event, so at 1000/min it needs %.0f B per key — %.0f× a GCRA key. That is the guide-level trade: exactness costs memory proportional to the limit.", gcra, log1000, log1000/gcra),
 		"A million keys therefore cost about 200 MB with a counter and 8 GB with a 1000/min log; Keyed's MaxKeys bounds the count whatever clients send.",
 	}}, ctx.Err()
+}
+
+// rlMemoryVerdict judges "IP-based limiting: per-IP rate limits; user-based
+// limiting: per-user rate limits" by what one key's state costs: per-key
+// limits hold as long as the algorithm's state per key is small.
+func rlMemoryVerdict(gcra, log1000 float64) (lab.Verdict, string) {
+	return lab.Judge(log1000 <= 10*gcra,
+		fmt.Sprintf("Per-key limits are cheap with every algorithm: %.0f B per key for GCRA, %.0f B for a 1000/min sliding log.", gcra, log1000),
+		lab.Nuance,
+		fmt.Sprintf("Per-key limits cost memory for every key: %.0f B per key for a counter or bucket, %.0f B for a 1000/min sliding log (%.0f×), so per-IP or per-user limits need a bound on the number of keys and a constant-size algorithm.", gcra, log1000, log1000/gcra))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,16 +120,25 @@ func runRateLimitRedis(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		return nil, err
 	}
 	if o.skipped != "" {
-		return &lab.Result{Notes: []string{"Skipped: " + o.skipped + ". The virtual-time model in ratelimit-local-vs-global shows the expected outcome."}}, nil
+		return &lab.Result{Reason: "Not measured: " + o.skipped + ".", Notes: []string{"Skipped: " + o.skipped + ". The virtual-time model in ratelimit-local-vs-global shows the expected outcome."}}, nil
 	}
 	ideal := float64(o.limitPerSecond)*o.duration.Seconds() + float64(o.burst)
 	t := lab.NewTable(fmt.Sprintf("4 instances, skewed 70/10/10/10, %d requests at 2× a %d/s limit (burst %d) over %v of wall-clock time", o.offered, o.limitPerSecond, o.burst, o.duration),
 		"deployment", "admitted", "admitted / (limit × time + burst)")
 	t.AddRow("global: GCRA in Redis (one Lua script, server TIME)", o.redisAdmitted, float64(o.redisAdmitted)/ideal)
 	t.AddRow("local: full limit per instance (in memory)", o.localAdmitted, float64(o.localAdmitted)/ideal)
-	return &lab.Result{Tables: []*lab.Table{t}, Notes: []string{
+	verdict, reason := rlRedisVerdict(float64(o.redisAdmitted)/ideal, float64(o.localAdmitted)/ideal)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Through the real Redis at %s the four instances together admit %.3f× the global limit (%d Redis errors); the same requests judged by per-instance local limits admit %.2f×, as the virtual-time model predicts (1.6× for this split).",
 			redistest.Addr(), float64(o.redisAdmitted)/ideal, o.redisErrors, float64(o.localAdmitted)/ideal),
 		"Each decision costs one round trip (see redislimit's BenchmarkLimiter_AllowN for decisions/s at 1, 8 and 64 clients); keys lived under a unique prefix and were deleted afterwards.",
 	}}, ctx.Err()
+}
+
+// rlRedisVerdict judges "distributed cache: Redis ... centralized
+// throttling" by the admitted rate, relative to the limit, of instances
+// sharing one limit in Redis and of per-instance limits.
+func rlRedisVerdict(redis, local float64) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("four instances sharing one limit through Redis admit %.3f× the limit, the same requests under per-instance limits %.2f×", redis, local)
+	return lab.Judge(math.Abs(redis-1) <= 0.1 && local > 1.2, "A limit kept in Redis holds across instances: "+numbers+".", lab.Refutes, "A limit kept in Redis did not hold better than local ones: "+numbers+".")
 }

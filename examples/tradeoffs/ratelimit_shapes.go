@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
@@ -117,6 +118,7 @@ func runRateLimitShapes(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 	}
 	res.Tables = append(res.Tables, t)
 	res.Charts = append(res.Charts, chart)
+	res.Verdict, res.Reason = rlShapesVerdict(r)
 	res.Notes = append(res.Notes,
 		fmt.Sprintf("Fixed window: the burst across the boundary passes %d of 20 — twice the limit within 200 ms, the double burst the guide's sliding window exists to prevent. The sliding log passes %d and the sliding counter %d.",
 			r.boundary["fixed-window"], r.boundary["sliding-log"], r.boundary["sliding-window"]),
@@ -127,4 +129,30 @@ func runRateLimitShapes(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 		"The sliding log is exact: no 1 s window holds more than the limit. The sliding counter approximates it from two counters.",
 	)
 	return res, ctx.Err()
+}
+
+// rlShapesVerdict judges "token bucket: smooth rate limiting" by how the
+// token bucket passes the same bursty traffic: its most in one interval of
+// the limit and in any second, and the spread of its gaps, against the
+// leaky bucket used as a queue, which spaces events by design.
+func rlShapesVerdict(r *rlShapes) (lab.Verdict, string) {
+	const bucket, queue = "token-bucket", "leaky-bucket (queue)"
+	interval := r.limit.Per / time.Duration(r.limit.Events)
+	inInterval := maxInWindow(r.passes[bucket], interval)
+	var more []string
+	for _, c := range rlCases {
+		if n := r.maxIn1s[c.name]; n > r.maxIn1s[bucket] {
+			more = append(more, fmt.Sprintf("%s (%d)", c.name, n))
+		}
+	}
+	rank := "no algorithm passes more in a second"
+	if len(more) > 0 {
+		rank = "only " + strings.Join(more, ", ") + " passes more in a second"
+	}
+	if inInterval > 1 && r.gapCV[bucket] > 2*r.gapCV[queue] {
+		return lab.Refutes, fmt.Sprintf("The token bucket is not smooth: it passes %d requests within one %v interval and %d in its worst second (gap CV %.2f), and %s; the smooth one is the leaky bucket as a queue, one request per interval (gap CV %.2f).",
+			inInterval, interval, r.maxIn1s[bucket], r.gapCV[bucket], rank, r.gapCV[queue])
+	}
+	return lab.Agrees, fmt.Sprintf("The token bucket spaces what it passes: at most %d within one %v interval, gap CV %.2f against %.2f for the leaky bucket as a queue.",
+		inInterval, interval, r.gapCV[bucket], r.gapCV[queue])
 }

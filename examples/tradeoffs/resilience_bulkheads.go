@@ -152,13 +152,23 @@ func runResilBulkheads(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		t.AddRow(r.name, r.healthy.P50, r.healthy.P99, fmt.Sprintf("%.1f%%", 100*r.healthyErrors), fmt.Sprintf("%.1f%%", 100*r.slowShed), r.slowThreads)
 	}
 	queued, shared, isolated := results[0], results[1], results[2]
-	return &lab.Result{
+	verdict, reason := resilBulkheadsVerdict(queued, isolated)
+	return &lab.Result{Verdict: verdict, Reason: reason,
 		Tables: []*lab.Table{t},
 		Notes: []string{
-			fmt.Sprintf("Agrees with the guide's \"fault isolation\": with one shared pool the slow dependency holds %d of the 40 threads and calls to the healthy dependency queue behind it — their p99 is %v. A shared Bulkhead that fails fast instead of queueing keeps their latency but rejects %.0f%% of them: the slow dependency holds %d of its 40 slots. With a Bulkhead per dependency the slow one can hold only its own 20 slots, %.0f%% of its calls are rejected at once, and the healthy dependency keeps a p99 of %v with %.1f%% rejected.",
+			fmt.Sprintf("With one shared pool the slow dependency holds %d of the 40 threads and calls to the healthy dependency queue behind it — their p99 is %v. A shared Bulkhead that fails fast instead of queueing keeps their latency but rejects %.0f%% of them: the slow dependency holds %d of its 40 slots. With a Bulkhead per dependency the slow one can hold only its own 20 slots, %.0f%% of its calls are rejected at once, and the healthy dependency keeps a p99 of %v with %.1f%% rejected.",
 				queued.slowThreads, queued.healthy.P99, 100*shared.healthyErrors, shared.slowThreads, 100*isolated.slowShed, isolated.healthy.P99, 100*isolated.healthyErrors),
 			"The cost: the bulkheads split capacity, so a burst to one healthy dependency beyond its 20 slots is rejected even while the other pool idles.",
 			"Run, not modelled: every request is a goroutine process on the engine's virtual time calling through resilience.Guarded over a resilience.Bulkhead (one shared of 40) or resilience.Bulkheads (20 per dependency), fail fast. Modelled: the queued shared pool, a 40-thread FIFO — a Bulkhead with a wait queue blocks on a channel and a real timer, which the virtual-time runtime cannot drive — and the dependencies, which are virtual sleeps.",
 		},
 	}, ctx.Err()
+}
+
+// resilBulkheadsVerdict judges "fault isolation" by the healthy
+// dependency's calls while the other one is slow.
+func resilBulkheadsVerdict(shared, isolated resilBulkheadResult) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("while one dependency is slow the healthy one's p99 is %v behind one shared pool and %v with a bulkhead per dependency, %.1f%% of its calls rejected",
+		lab.Format(shared.healthy.P99), lab.Format(isolated.healthy.P99), 100*isolated.healthyErrors)
+	return lab.Judge(10*isolated.healthy.P99 < shared.healthy.P99 && isolated.healthyErrors < 0.01,
+		"Bulkheads isolate the fault: "+numbers+".", lab.Refutes, "Bulkheads did not isolate the fault: "+numbers+".")
 }

@@ -252,11 +252,12 @@ func runResilCascade(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		chart.Series = append(chart.Series, r.threadsA)
 	}
 	none, to1, br, fb := results[0], results[1], results[2], results[3]
-	return &lab.Result{
+	verdict, reason := resilCascadeVerdict(none, to1, br, fb)
+	return &lab.Result{Verdict: verdict, Reason: reason,
 		Tables: []*lab.Table{t},
 		Charts: []*lab.Chart{chart},
 		Notes: []string{
-			fmt.Sprintf("Agrees with the guide: with no protection the slowness of C climbs the chain — B's threads (peak %d of %d) and then A's (peak %d) are all held waiting, A's p99 reaches %v and %.0f%% of A's requests fail (A's queue overflows, so most are refused at once: hence A's p50 of about zero) although A and B themselves are healthy. That is the cascade failure.",
+			fmt.Sprintf("With no protection the slowness of C climbs the chain — B's threads (peak %d of %d) and then A's (peak %d) are all held waiting, A's p99 reaches %v and %.0f%% of A's requests fail (A's queue overflows, so most are refused at once: hence A's p50 of about zero) although A and B themselves are healthy. That is the cascade failure.",
 				none.peakB, resilCascadeThreads, none.peakA, none.latency.P99, 100*none.errorRate),
 			fmt.Sprintf("Timeouts alone (resilience.Timeout, %d B→C calls cut) bound the wait (A p99 %v) and free B's threads after %v, but every call still goes to C: %d calls reached C during the slow phase, which only deepens its backlog; %.0f%% of requests fail.",
 				to1.timeoutsBC, to1.latency.P99, resilCascadeTimeoutC, to1.callsToC, 100*to1.errorRate),
@@ -267,4 +268,13 @@ func runResilCascade(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 			"Run, not modelled: every request is a goroutine process on the engine's virtual time, and each hop calls downstream through a resilience.Pipeline of the variant's policies — Fallback → SharedBreaker → Timeout — whose Execute methods run unchanged (the Timeout's deadline is a virtual-time context, given through TimeoutOptions.WithTimeout; the breaker reads the engine's clock). Modelled: the services — threads are counted slots with a FIFO queue (A and B 50 + 200 queued, C 20 + 1000), work is a virtual sleep, and a server finishes requests its client abandoned. The breaker is the store-backed SharedBreaker rather than the gobreaker-based CircuitBreaker because gobreaker's open timeout reads time.Now, which virtual time cannot move; both apply the closed / open / half-open rules.",
 		},
 	}, ctx.Err()
+}
+
+// resilCascadeVerdict judges "circuit breakers: prevent cascade failures ...
+// fail fast ... fallback" by A's users while C is slow.
+func resilCascadeVerdict(none, timeouts, breaker, fallback resilCascadeResult) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("unprotected, C's slowness reaches A's users (%.0f%% errors, p99 %v); the breaker fails fast and cuts the calls reaching the slow service from %d (timeouts alone) to %d, and a fallback brings errors to %.1f%%",
+		100*none.errorRate, lab.Format(none.latency.P99), timeouts.callsToC, breaker.callsToC, 100*fallback.errorRate)
+	return lab.Judge(none.errorRate > 0.5 && 2*breaker.callsToC < timeouts.callsToC && fallback.errorRate < 0.01,
+		"The cascade happens and each protection does its part: "+numbers+".", lab.Nuance, "Not every protection did its part: "+numbers+".")
 }

@@ -222,7 +222,8 @@ func runResilRetryStorm(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 		return find(points, func(p resilStormPoint) bool { return p.jitter == j && p.clients == top })
 	}
 	none, full, equal, dec := at(resilience.JitterNone), at(resilience.JitterFull), at(resilience.JitterEqual), at(resilience.JitterDecorrelated)
-	return &lab.Result{
+	verdict, reason := resilRetryStormVerdict(top, none, full, without, with)
+	return &lab.Result{Verdict: verdict, Reason: reason,
 		Tables: []*lab.Table{t, bt},
 		Charts: []*lab.Chart{callsChart, timeChart},
 		Notes: []string{
@@ -240,4 +241,15 @@ func runResilRetryStorm(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 			"Run, not modelled: every client and every request is a goroutine process running resilience.Retry.Execute — its backoff and jitter, its attempt limit and its Budget — with Sleep, Now and Rand on the engine's virtual time and a seeded stream. Modelled: the contended resource (an exclusive write of 1 ms) and the backend (it answers after 5 ms, with an error during the outage).",
 		},
 	}, ctx.Err()
+}
+
+// resilRetryStormVerdict judges "failover: automatic recovery from
+// failures" when the recovery is retrying: it recovers, but unless retries
+// are jittered and budgeted they multiply the load on what is failing.
+func resilRetryStormVerdict(clients int, none, full resilStormPoint, without, with resilOutageResult) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("%d contending clients make %.0f calls retrying without jitter against %.0f with full jitter, and during an outage every request makes %.2f attempts without a retry budget, %.2f with one",
+		clients, none.calls, full.calls, without.amplification, with.amplification)
+	return lab.Judge(none.calls <= 2*full.calls && without.amplification <= 2,
+		"Retrying recovers without multiplying the load: "+numbers+".",
+		lab.Nuance, "Automatic recovery by retrying needs jitter and a budget: "+numbers+".")
 }

@@ -198,7 +198,8 @@ func runResilShedding(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 			at80[p.variant] = p
 		}
 	}
-	return &lab.Result{
+	verdict, reason := resilSheddingVerdict(top, none, with)
+	return &lab.Result{Verdict: verdict, Reason: reason,
 		Tables: []*lab.Table{t},
 		Charts: []*lab.Chart{chart},
 		Notes: []string{
@@ -211,4 +212,13 @@ func runResilShedding(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 				choose(allRetryAfter, "every 503 carried its Retry-After header", "some 503s lacked a Retry-After header"), resilShedTimeout),
 		},
 	}, ctx.Err()
+}
+
+// resilSheddingVerdict judges "rate limiting: control request flow; stress
+// testing: find breaking points" by the goodput past saturation with and
+// without adaptive shedding.
+func resilSheddingVerdict(load float64, none, with resilShedPoint) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("at %.1f× capacity the unprotected server's goodput falls to %.0f/s while with adaptive load shedding it keeps %.0f/s", load, none.goodput, with.goodput)
+	return lab.Judge(with.goodput > 2*none.goodput,
+		"The breaking point is a cliff, and controlling the flow keeps a server off it: "+numbers+".", lab.Refutes, "Controlling the flow did not help: "+numbers+".")
 }

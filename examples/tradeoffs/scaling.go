@@ -179,6 +179,7 @@ func runScalingExperiment(ctx context.Context, env *lab.Env) (*lab.Result, error
 		return find(points, func(p scalingPoint) bool { return p.design == d && p.rho == rho })
 	}
 	v, s, r := at(0, 0.9), at(1, 0.9), at(2, 0.9)
+	res.Verdict, res.Reason = scalingVerdict(v, s, r)
 	res.Notes = append(res.Notes,
 		fmt.Sprintf("Simulation agrees with queueing theory (M/M/1, M/M/%d) within %.1f%% on mean, p50 and p99 up to 80%% utilisation (stated tolerance %.0f%% at ≥100k jobs).", scalingK, worst*100, scalingTolerance*100),
 		fmt.Sprintf("At 90%% utilisation the single fast server has p99 %v, the shared-queue cluster %v and random per-server queues %v: one fast machine wins on latency (each job is served %d× faster), a shared queue comes close under heavy load, and independent queues are worst — which is why horizontal scaling \"requires load balancing\", and a good balancer approximates the shared queue.", lab.Format(v.sim.P99), lab.Format(s.sim.P99), lab.Format(r.sim.P99), scalingK),
@@ -207,4 +208,16 @@ func scalingRun(ctx context.Context, env *lab.Env, rhos []float64, jobs int) ([]
 		}
 	}
 	return points, nil
+}
+
+// scalingVerdict judges "horizontal scaling requires load balancing" at 90%
+// utilisation: k servers fed at random, with no balancer, against k servers
+// sharing one queue, which a good balancer approximates.
+func scalingVerdict(vertical, shared, random scalingPoint) (lab.Verdict, string) {
+	return lab.Judge(random.sim.P99 >= shared.sim.P99*3/2,
+		fmt.Sprintf("At 90%% utilisation k servers fed at random have p99 %v, %.1f× the %v of k servers sharing one queue: more machines pay off only with load balancing; one server k× faster is faster still (p99 %v).",
+			lab.Format(random.sim.P99), float64(random.sim.P99)/float64(shared.sim.P99), lab.Format(shared.sim.P99), lab.Format(vertical.sim.P99)),
+		lab.Nuance,
+		fmt.Sprintf("At 90%% utilisation k servers fed at random (p99 %v) come within 1.5× of k servers sharing one queue (%v): balancing matters little at this load; one server k× faster has p99 %v.",
+			lab.Format(random.sim.P99), lab.Format(shared.sim.P99), lab.Format(vertical.sim.P99)))
 }

@@ -240,12 +240,22 @@ func runShardDirectory(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	}
 	res.Tables = append(res.Tables, t)
 	local, no, small, big, stale := rows[0], rows[1], rows[2], rows[3], rows[4]
+	res.Verdict, res.Reason = shardDirectoryVerdict(local, no, stale)
 	res.Notes = append(res.Notes,
-		fmt.Sprintf("Agrees with the guide's \"lookup overhead\": the table itself answers in %v at the median in process, but kept in a separate service every lookup pays a round trip (median %v, mean %v) and every request becomes a directory call. Caching 1%% of keys answers %s of lookups in process (mean %v); caching 10%% answers %s (mean %v) and cuts directory calls to %.2f per lookup.",
+		fmt.Sprintf("Lookup overhead: the table itself answers in %v at the median in process, but kept in a separate service every lookup pays a round trip (median %v, mean %v) and every request becomes a directory call. Caching 1%% of keys answers %s of lookups in process (mean %v); caching 10%% answers %s (mean %v) and cuts directory calls to %.2f per lookup.",
 			lab.Format(local.lat.P50), lab.Format(no.lat.P50), lab.Format(no.lat.Mean), pct(small.hitRate), lab.Format(small.lat.Mean), pct(big.hitRate), lab.Format(big.lat.Mean), big.callsPerLookup),
-		fmt.Sprintf("Agrees with \"single point of failure\": while the service is down, %s of uncached lookups fail; a cache alone still fails %s (misses, and entries whose TTL ran out during the outage), and serving stale entries brings it to %s — only keys not in the cache (never seen, or evicted) fail, at the price of routing a recently moved key to its old shard (which a migration's double-read tolerates).",
+		fmt.Sprintf("Single point of failure: while the service is down, %s of uncached lookups fail; a cache alone still fails %s (misses, and entries whose TTL ran out during the outage), and serving stale entries brings it to %s — only keys not in the cache (never seen, or evicted) fail, at the price of routing a recently moved key to its old shard (which a migration's double-read tolerates).",
 			pct(no.failedDuringOutage), pct(big.failedDuringOutage), pct(stale.failedDuringOutage)),
 		fmt.Sprintf("Measured in real time with this library's Directory and CachedDirectory; only the service's network round trip is injected, as a real wait drawn from the simulation kit's log-normal distribution, so the numbers vary between runs and with the machine's load. The runtime's timers woke those waits %v late on average here, which the latencies include.", lab.Format(meter.late())),
 	)
 	return res, nil
+}
+
+// shardDirectoryVerdict judges "directory-based ... cons: single point of
+// failure, lookup overhead" by the remote directory without a cache.
+func shardDirectoryVerdict(local, remote, stale directoryRow) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("the table answers in %v at the median in process and %v behind a directory service, and while the service is down %s of uncached lookups fail (%s with a cache that serves stale entries)",
+		lab.Format(local.lat.P50), lab.Format(remote.lat.P50), pct(remote.failedDuringOutage), pct(stale.failedDuringOutage))
+	return lab.Judge(remote.lat.P50 > 10*local.lat.P50 && remote.failedDuringOutage > 0.99,
+		"Lookup overhead and single point of failure both hold: "+numbers+".", lab.Nuance, "Not both hold: "+numbers+".")
 }

@@ -133,11 +133,21 @@ func runShardHotspot(_ context.Context, env *lab.Env) (*lab.Result, error) {
 	q.AddRow("hash (jump)", fmt.Sprintf("%.2f", r.hashScanHit))
 	res.Tables = append(res.Tables, t, q)
 	res.Charts = append(res.Charts, chart)
+	res.Verdict, res.Reason = shardHotspotVerdict(r)
 	res.Notes = append(res.Notes,
-		fmt.Sprintf("Agrees with the guide's \"uneven distribution, hot spots\": with time-ordered keys every new write goes to the range holding the newest keys — the busiest shard takes %.0f%% of writes in every window, against %.1f%% at most under hashing (fair share 12.5%%). Range.Hot found %s.",
+		fmt.Sprintf("Hot spots: with time-ordered keys every new write goes to the range holding the newest keys — the busiest shard takes %.0f%% of writes in every window, against %.1f%% at most under hashing (fair share 12.5%%). Range.Hot found %s.",
 			100*slices.Min(r.rangeMaxShare), 100*slices.Max(r.hashMaxShare), r.detected),
 		fmt.Sprintf("Splitting the hot range does not cure it: after the split the new tail range still takes %.0f%% of writes. Time-ordered keys need a hashed or prefixed shard key (Bigtable/HBase salting), or ranges that are pre-split ahead of time.", 100*r.hotAfterSplit),
-		fmt.Sprintf("Agrees with the guide's \"efficient range queries\": a query over 100 consecutive events touches %.2f shards under range sharding and %.2f under hashing, where it must scatter to every shard.", r.rangeScanHit, r.hashScanHit),
+		fmt.Sprintf("Range queries: a query over 100 consecutive events touches %.2f shards under range sharding and %.2f under hashing, where it must scatter to every shard.", r.rangeScanHit, r.hashScanHit),
 	)
 	return res, nil
+}
+
+// shardHotspotVerdict judges "range-based: efficient range queries ...
+// uneven distribution, hot spots" on time-ordered keys.
+func shardHotspotVerdict(r *hotspotResult) (lab.Verdict, string) {
+	hot, efficient := slices.Min(r.rangeMaxShare) > 0.5, 2*r.rangeScanHit < r.hashScanHit
+	numbers := fmt.Sprintf("with time-ordered keys the busiest range shard takes %.0f%% to %.0f%% of new writes in each window (fair share 12.5%%, hashing at most %.1f%%), and a query over 100 consecutive events touches %.2f shards under range sharding against %.2f under hashing",
+		100*slices.Min(r.rangeMaxShare), 100*slices.Max(r.rangeMaxShare), 100*slices.Max(r.hashMaxShare), r.rangeScanHit, r.hashScanHit)
+	return lab.Judge(hot && efficient, "Both hold: "+numbers+".", lab.Nuance, "Not both hold: "+numbers+".")
 }

@@ -111,14 +111,31 @@ func runShardMovement(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		return find(rows, func(r movementRow) bool { return r.algo == algo && r.n == n })
 	}
 	mod10, mod100 := get("modulo", 10), get("modulo", 100)
+	res.Verdict, res.Reason = shardMovementVerdict(mod100, get("jump", 100))
 	res.Notes = append(res.Notes,
-		fmt.Sprintf("Agrees with the guide for modulo: growing 10 → 11 shards moves %.1f%% of keys (theory n/(n+1) = 90.9%%) and 100 → 101 moves %.1f%% (theory 99.0%%), %.1f× and %.1f× the ideal — \"difficult to add/remove shards\".",
+		fmt.Sprintf("Modulo: growing 10 → 11 shards moves %.1f%% of keys (theory n/(n+1) = 90.9%%) and 100 → 101 moves %.1f%% (theory 99.0%%), %.1f× and %.1f× the ideal — \"difficult to add/remove shards\".",
 			100*mod10.addMoved, 100*mod100.addMoved, mod10.addRatio, mod100.addRatio),
-		fmt.Sprintf("Disagrees with the guide for consistent hashing, which it lists under the same con: jump moves %.3f× / %.3f× the ideal (Lamping & Veach prove exactly 1/(n+1) in expectation), rendezvous %.3f× / %.3f×, the 1,000-vnode ring %.3f× / %.3f× (10 / 100 shards, adding one).",
+		fmt.Sprintf("Consistent hashing, which the guide lists under the same con: jump moves %.3f× / %.3f× the ideal (Lamping & Veach prove exactly 1/(n+1) in expectation), rendezvous %.3f× / %.3f×, the 1,000-vnode ring %.3f× / %.3f× (10 / 100 shards, adding one).",
 			get("jump", 10).addRatio, get("jump", 100).addRatio, get("rendezvous", 10).addRatio, get("rendezvous", 100).addRatio, get("ring, 1000 vnodes", 10).addRatio, get("ring, 1000 vnodes", 100).addRatio),
 		fmt.Sprintf("Maglev moves more than the ideal (%.2f× / %.2f×): the Maglev paper reports the same trade — lookup-table churn of a few percent beyond the minimum — for near-perfect balance (max/mean %.3f at 100 shards here). Bounded loads moves more as c falls (c=1.05: %.2f× at 100 shards) because full shards pass partitions on.",
 			get("maglev", 10).addRatio, get("maglev", 100).addRatio, get("maglev", 100).maxOverAvg, get("bounded c=1.05", 100).addRatio),
 		"Removing: a middle shard for every algorithm except jump, which can only drop its last shard (removing another renumbers all the shards after it); that is why jump suits shards that are only appended.",
 	)
 	return res, nil
+}
+
+// shardMovementVerdict judges "hash-based: algorithm: consistent hashing,
+// modulo-based ... cons: difficult to add/remove shards" for each of the
+// two algorithms the guide names, adding the 101st of 100 shards.
+func shardMovementVerdict(modulo, consistent movementRow) (lab.Verdict, string) {
+	moduloHard, consistentHard := modulo.addRatio > 5, consistent.addRatio > 2
+	numbers := fmt.Sprintf("growing %d → %d shards, modulo moves %.1f%% of keys (%.1f× the ideal 1/(n+1)), consistent hashing (jump) %.2f%% (%.2f×)",
+		modulo.n, modulo.n+1, 100*modulo.addMoved, modulo.addRatio, 100*consistent.addMoved, consistent.addRatio)
+	switch {
+	case moduloHard && !consistentHard:
+		return lab.Nuance, "The con holds for modulo hashing, not for consistent hashing, which the guide lists under it: " + numbers + "."
+	case moduloHard:
+		return lab.Agrees, "Both move far more than the ideal: " + numbers + "."
+	}
+	return lab.Refutes, "Neither moves much more than the ideal: " + numbers + "."
 }

@@ -86,10 +86,18 @@ func runShardRouterOverhead(ctx context.Context, env *lab.Env) (*lab.Result, err
 	}
 	res.Tables = append(res.Tables, t)
 	first, last := rows[0], rows[len(rows)-1]
+	res.Verdict, res.Reason = shardRouterOverheadVerdict(first, last)
 	res.Notes = append(res.Notes,
 		fmt.Sprintf("Measured on this machine with this library's Router (numbers vary between runs): a single-shard Get costs %v; an ordered Scan fans out to every shard and costs %v at %d shards and %v at %d: every cross-shard query pays the fan-out (one goroutine per shard, a deadline, a k-way merge) even when every shard answers instantly, and on a busy machine it also waits for a CPU per shard.",
 			lab.Format(first.get), lab.Format(first.scan), first.shards, lab.Format(last.scan), last.shards),
 		"Full-walk queries (TopN, Count) read every key of every shard, so their cost follows the data size, not the shard count; over a network each shard call adds a round trip and the slowest shard sets the latency (see shard-scatter).",
 	)
 	return res, nil
+}
+
+// shardRouterOverheadVerdict judges "cross-shard queries" by what the
+// fan-out itself costs, with shards that answer instantly.
+func shardRouterOverheadVerdict(first, last overheadRow) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("with shards that answer instantly a Scan over %d shards costs %v, a single-shard Get %v", last.shards, lab.Format(last.scan), lab.Format(first.get))
+	return lab.Judge(last.scan > 2*first.get, "Even before any network a cross-shard query pays for its fan-out: "+numbers+".", lab.Nuance, "The fan-out itself costs little: "+numbers+".")
 }

@@ -255,6 +255,7 @@ func runShardScatter(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	res.Tables = append(res.Tables, t)
 	res.Charts = append(res.Charts, chart)
 	first, last := rows[0], rows[len(rows)-1]
+	res.Verdict, res.Reason = shardScatterVerdict(last)
 	res.Notes = append(res.Notes,
 		fmt.Sprintf("A single-shard get keeps its p50 (%v) and p90 (%v) at any shard count and meets the slow tail only in its slowest 1%% of calls (p99.9 %v); a scatter-gather over %d shards meets a slow shard in %s of queries, against 1−(1−p)^N = %s — the fan-out arithmetic of Dean & Barroso's \"The Tail at Scale\". Its p90 goes from %v at %d shards to %v at %d.",
 			lab.Format(last.get.P50), lab.Format(last.get.P90), lab.Format(last.get.P999), last.shards, pct(last.partial), pct(last.theory),
@@ -264,4 +265,11 @@ func runShardScatter(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		fmt.Sprintf("Measured in real time with this library's Router (parallel fan-out, deadline, merge, PartialError) over in-memory shards; only each shard call's network latency is injected, as a real wait drawn from the simulation kit's distributions, so the numbers vary between runs and with the machine's load. The runtime's timers woke those waits %v late on average here, which the latencies include.", lab.Format(meter.late())),
 	)
 	return res, nil
+}
+
+// shardScatterVerdict judges "challenges: cross-shard queries" by the p90 of
+// a scatter-gather against a single-shard get at the largest fan-out.
+func shardScatterVerdict(r scatterRow) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("over %d shards a scatter-gather's p90 is %v against %v for a single-shard get, and %s of queries met a slow shard", r.shards, lab.Format(r.scatter.P90), lab.Format(r.get.P90), pct(r.partial))
+	return lab.Judge(r.scatter.P90 > 2*r.get.P90, "A cross-shard query is as slow as its slowest shard: "+numbers+".", lab.Refutes, "Fanning out cost little: "+numbers+".")
 }

@@ -98,11 +98,61 @@ func (p *Progress) Done() {
 
 // Result is what an experiment found.
 type Result struct {
-	Tables []*Table
-	Charts []*Chart
+	// Verdict is what the numbers say of the claim the experiment tests
+	// (its Guide quote), and Reason says why in one sentence built from the
+	// measured numbers, so that both change when the numbers do. A run that
+	// measured nothing (a skipped experiment) leaves Verdict zero and says
+	// why in Reason.
+	Verdict Verdict
+	Reason  string
+	Tables  []*Table
+	Charts  []*Chart
 	// Notes say what the numbers show, where they agree or disagree with the
 	// guide or the published figures, and what was skipped and why.
 	Notes []string
+}
+
+// Verdict is what an experiment's numbers say of a claim of the guide. The
+// zero value means no verdict: the experiment measured nothing.
+type Verdict int
+
+// The verdicts.
+const (
+	// Agrees: the numbers bear the claim out.
+	Agrees Verdict = iota + 1
+	// Refutes: the numbers contradict the claim.
+	Refutes
+	// Nuance: the claim holds only in part, or only under conditions the
+	// guide leaves unsaid.
+	Nuance
+)
+
+// String returns "agrees", "refutes", "nuance", or "no verdict" for the
+// zero value.
+func (v Verdict) String() string {
+	switch v {
+	case Agrees:
+		return "agrees"
+	case Refutes:
+		return "refutes"
+	case Nuance:
+		return "nuance"
+	case 0:
+		return "no verdict"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// MarshalText writes the verdict's name, as results.json shows it.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// Judge returns the verdict for a claim: agrees when holds, otherwise
+// otherwise, with the reason that the numbers give for each.
+func Judge(holds bool, yes string, otherwise Verdict, no string) (Verdict, string) {
+	if holds {
+		return Agrees, yes
+	}
+	return otherwise, no
 }
 
 // Table is a titled grid of cells.
@@ -240,10 +290,12 @@ type Options struct {
 	Stderr io.Writer
 }
 
-// Run runs each experiment in order, printing each result as aligned tables
-// to opts.Stdout as soon as it is ready. It stops at the first experiment
-// that fails or when ctx is cancelled, returning the outcomes so far and
-// the error.
+// Run runs each experiment in order, reporting each one's time on
+// opts.Stderr as it ends, and then prints to opts.Stdout the ledger of
+// verdicts followed by every result's tables ([WriteText]). It stops at the
+// first experiment that fails or when ctx is cancelled, prints what it has,
+// and returns the outcomes so far and the error. A result must carry a
+// reason for its verdict.
 func Run(ctx context.Context, exps []Experiment, opts Options) ([]Outcome, error) {
 	stdout, stderr := orDiscard(opts.Stdout), orDiscard(opts.Stderr)
 	env := &Env{Seed: opts.Seed, Quick: opts.Quick}
@@ -262,21 +314,29 @@ func Run(ctx context.Context, exps []Experiment, opts Options) ([]Outcome, error
 	var out []Outcome
 	for _, e := range exps {
 		if err := ctx.Err(); err != nil {
+			WriteText(stdout, out)
 			return out, err
 		}
 		start := time.Now()
 		res, err := e.Run(ctx, env)
 		o := Outcome{Experiment: e, Result: res, Err: err, Elapsed: time.Since(start)}
-		if err == nil && res == nil {
+		switch {
+		case err != nil:
+		case res == nil:
 			o.Err = fmt.Errorf("lab: experiment %q returned no result", e.Name)
+		case res.Verdict < 0 || res.Verdict > Nuance:
+			o.Err = fmt.Errorf("lab: experiment %q returned %v", e.Name, res.Verdict)
+		case strings.TrimSpace(res.Reason) == "":
+			o.Err = fmt.Errorf("lab: experiment %q gave no reason for its verdict (%v)", e.Name, res.Verdict)
 		}
 		out = append(out, o)
 		if o.Err != nil {
+			WriteText(stdout, out)
 			return out, fmt.Errorf("lab: experiment %q: %w", e.Name, o.Err)
 		}
-		WriteText(stdout, o)
 		fmt.Fprintf(stderr, "lab: %s done in %v\n", e.Name, o.Elapsed.Round(time.Millisecond))
 	}
+	WriteText(stdout, out)
 	return out, nil
 }
 

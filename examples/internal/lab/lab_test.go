@@ -22,7 +22,7 @@ func exp(name, group string) Experiment {
 		Run: func(context.Context, *Env) (*Result, error) {
 			tb := NewTable("tbl", "a", "b")
 			tb.AddRow(1.23456, 1500*time.Microsecond)
-			return &Result{Tables: []*Table{tb}, Notes: []string{"note"}}, nil
+			return &Result{Verdict: Agrees, Reason: "r of " + name, Tables: []*Table{tb}, Notes: []string{"note"}}, nil
 		}}
 }
 
@@ -105,6 +105,59 @@ func TestRunStopsAtFailureAndReportsIt(t *testing.T) {
 	nilResult.Run = func(context.Context, *Env) (*Result, error) { return nil, nil }
 	_, err = Run(context.Background(), []Experiment{nilResult}, Options{})
 	assert.ErrorContains(t, err, "no result")
+
+	// Every result gives the reason for its verdict, and the verdict is
+	// one of the three (or none, for a run that measured nothing).
+	for name, res := range map[string]*Result{
+		"no reason":   {Verdict: Agrees},
+		"bad verdict": {Verdict: Nuance + 1, Reason: "r"},
+	} {
+		e := exp("v", "g")
+		e.Run = func(context.Context, *Env) (*Result, error) { return res, nil }
+		_, err = Run(context.Background(), []Experiment{e}, Options{})
+		assert.Error(t, err, name)
+	}
+	skipped := exp("skipped", "g")
+	skipped.Run = func(context.Context, *Env) (*Result, error) { return &Result{Reason: "not measured: no server"}, nil }
+	out.Reset()
+	_, err = Run(context.Background(), []Experiment{skipped}, Options{Stdout: &out})
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), "NO VERDICT")
+}
+
+func TestVerdict(t *testing.T) {
+	for v, want := range map[Verdict]string{0: "no verdict", Agrees: "agrees", Refutes: "refutes", Nuance: "nuance", 7: "Verdict(7)"} {
+		assert.Equal(t, want, v.String())
+		text, err := v.MarshalText()
+		require.NoError(t, err)
+		assert.Equal(t, want, string(text))
+	}
+	v, why := Judge(true, "yes", Refutes, "no")
+	assert.Equal(t, []any{Agrees, "yes"}, []any{v, why})
+	v, why = Judge(false, "yes", Nuance, "no")
+	assert.Equal(t, []any{Nuance, "no"}, []any{v, why})
+}
+
+// The text output opens with the ledger: one entry per experiment, with its
+// verdict, the claim it tests and the reason, before the first table.
+func TestWriteTextOpensWithLedger(t *testing.T) {
+	a, b := exp("a-one", "a"), exp("b-two", "b")
+	b.Run = func(context.Context, *Env) (*Result, error) {
+		return &Result{Verdict: Refutes, Reason: "took 28.840034303s", Tables: []*Table{NewTable("t", "c")}}, nil
+	}
+	var out bytes.Buffer
+	outcomes, err := Run(context.Background(), []Experiment{a, b}, Options{Stdout: &out})
+	require.NoError(t, err)
+	require.Len(t, outcomes, 2)
+	s := out.String()
+	require.True(t, strings.HasPrefix(s, "== ledger:"), "%.80q", s)
+	ledger, rest, ok := strings.Cut(s, "\n== a-one:")
+	require.True(t, ok, "the sections follow the ledger")
+	assert.Contains(t, ledger, "(2 experiments)")
+	assert.Regexp(t, `AGREES\s+a-one — s: "g"\n\s+r of a-one\n`, ledger)
+	assert.Regexp(t, `REFUTES\s+b-two — s: "g"\n\s+took 28.8s\n`, ledger, "durations in reasons are rounded")
+	assert.Contains(t, rest, "Verdict: agrees. r of a-one")
+	assert.Contains(t, rest, "== b-two:")
 }
 
 func TestEnv(t *testing.T) {
@@ -122,6 +175,7 @@ func TestEnv(t *testing.T) {
 func TestReport(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "dir")
 	res := &Result{
+		Verdict: Nuance, Reason: "only <half>",
 		Tables: []*Table{{Title: "T<1>", Columns: []string{"x"}, Rows: [][]string{{"<b>"}}}},
 		Charts: []*Chart{{Title: "c", XLabel: "x (count)", YLabel: "y (ms)", LogY: true, Series: []Series{{Name: "s", X: []float64{1, 2, 3}, Y: []float64{0, 10, 100}}}}},
 		Notes:  []string{"n"},
@@ -135,6 +189,16 @@ func TestReport(t *testing.T) {
 	assert.Contains(t, s, "seed 9")
 	assert.Contains(t, s, "<em>"+GuideTitle+"</em>, s:", "the guide is named by its title")
 	assert.NotContains(t, s, "GUIDE.md")
+	// The page opens with the ledger: a row per experiment linking to its
+	// section, with the claim, the verdict and the reason.
+	ledger, section := strings.Index(s, `<section id="ledger">`), strings.Index(s, `<section id="e">`)
+	require.True(t, ledger >= 0 && section > ledger, "ledger at %d, section at %d", ledger, section)
+	assert.Contains(t, s[ledger:section], `<td><a href="#e">e</a></td><td>s: “g”</td><td><span class="verdict nuance">nuance</span></td><td>only &lt;half&gt;</td>`)
+	assert.Contains(t, s[section:], `<span class="verdict nuance">nuance</span> only &lt;half&gt;`, "the verdict stands beside the figures")
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"Verdict": "nuance"`)
+	assert.Contains(t, string(js), `"Reason": "only \u003chalf\u003e"`)
 	// Each chart is an image of its own: an SVG data URL whose drawing has
 	// the title, both axis labels and a legend entry per series.
 	imgs := imgRE.FindAllStringSubmatch(s, -1)

@@ -84,6 +84,8 @@ func writeAtomic(path string, data []byte) error {
 
 type jsonExperiment struct {
 	Name, Group, Title, Section, Guide string
+	Verdict                            Verdict
+	Reason                             string
 	WallClock                          bool
 	Seconds                            float64
 	Tables                             []*Table
@@ -104,6 +106,7 @@ func renderJSON(meta ReportMeta, outcomes []Outcome) ([]byte, error) {
 		e := o.Experiment
 		doc.Experiments = append(doc.Experiments, jsonExperiment{
 			Name: e.Name, Group: e.Group, Title: e.Title, Section: e.Section, Guide: e.Guide,
+			Verdict: o.Result.Verdict, Reason: tidy(o.Result.Reason),
 			WallClock: e.WallClock, Seconds: o.Elapsed.Seconds(),
 			Tables: o.Result.Tables, Charts: o.Result.Charts, Notes: tidyNotes(o.Result.Notes),
 		})
@@ -126,14 +129,27 @@ nav a{margin-right:1em}
 .meta{color:#666;font-size:90%}
 .chart{margin:1.5em 0}
 .chart img{display:block;max-width:100%;height:auto}
+table.ledger th,table.ledger td{text-align:left;vertical-align:top}
+.verdict{font-weight:600;white-space:nowrap;padding:0 .4em;border-radius:3px}
+.agrees{background:#dff0d8;color:#2b542c}
+.refutes{background:#f2dede;color:#843534}
+.nuance{background:#fcf8e3;color:#6d5312}
+.none{background:#eee;color:#555}
 </style></head><body>
 <h1>sysdesign trade-off lab</h1>
 <p class="meta">seed {{.Meta.Seed}}{{if .Meta.Quick}}, quick run{{end}}, {{len .Items}} experiments, generated {{.Meta.When.Format "2006-01-02 15:04 MST"}}</p>
-<nav>{{range .Items}}<a href="#{{.Name}}">{{.Name}}</a>{{end}}</nav>
+<section id="ledger">
+<h2>Ledger: what the numbers say of the guide's claims</h2>
+<table class="ledger">
+<tr><th>experiment</th><th>guide claim</th><th>verdict</th><th>why, from the numbers</th></tr>
+{{range .Items}}<tr><td><a href="#{{.Name}}">{{.Name}}</a></td><td>{{.Section}}: “{{.Guide}}”</td><td><span class="verdict {{.VerdictClass}}">{{.Verdict}}</span></td><td>{{.Reason}}</td></tr>
+{{end}}</table>
+</section>
 {{range .Items}}
 <section id="{{.Name}}">
 <h2>{{.Name}}: {{.Title}}</h2>
 <blockquote><em>{{$.GuideTitle}}</em>, {{.Section}}: “{{.Guide}}”</blockquote>
+<p class="finding"><span class="verdict {{.VerdictClass}}">{{.Verdict}}</span> {{.Reason}}</p>
 {{if .WallClock}}<p class="meta">Measured on wall-clock time: numbers vary between runs.</p>{{end}}
 {{range .Tables}}<table><caption>{{tidy .Title}}</caption>
 <tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
@@ -156,6 +172,8 @@ type htmlChart struct {
 
 type htmlItem struct {
 	Name, Title, Section, Guide string
+	Verdict                     Verdict
+	VerdictClass, Reason        string
 	WallClock                   bool
 	Tables                      []*Table
 	Charts                      []htmlChart
@@ -170,7 +188,12 @@ func renderHTML(meta ReportMeta, outcomes []Outcome) ([]byte, error) {
 			continue
 		}
 		e := o.Experiment
+		class := o.Result.Verdict.String()
+		if o.Result.Verdict == 0 {
+			class = "none"
+		}
 		it := htmlItem{Name: e.Name, Title: e.Title, Section: e.Section, Guide: e.Guide, WallClock: e.WallClock,
+			Verdict: o.Result.Verdict, VerdictClass: class, Reason: tidy(o.Result.Reason),
 			Tables: o.Result.Tables, Notes: tidyNotes(o.Result.Notes), Elapsed: o.Elapsed.Round(time.Millisecond)}
 		for _, c := range o.Result.Charts {
 			svg, err := RenderSVG(c)

@@ -38,15 +38,51 @@ func tidyNotes(notes []string) []string {
 	return out
 }
 
-// WriteText prints an outcome: a header with the guide sentence, each table
-// aligned in columns, and the notes.
-func WriteText(w io.Writer, o Outcome) {
+// WriteText prints the ledger of the outcomes that have a result
+// ([WriteLedger]) and then each of them ([WriteOutcome]).
+func WriteText(w io.Writer, outcomes []Outcome) {
+	WriteLedger(w, outcomes)
+	for _, o := range outcomes {
+		if o.Result != nil {
+			WriteOutcome(w, o)
+		}
+	}
+}
+
+// WriteLedger prints one entry per outcome that has a result: its verdict,
+// the experiment, the guide's claim it tests and the reason, computed from
+// the numbers, for the verdict.
+func WriteLedger(w io.Writer, outcomes []Outcome) {
+	n := 0
+	for _, o := range outcomes {
+		if o.Result != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(w, "== ledger: what the numbers say of the claims of %s (%d experiments)\n", GuideTitle, n)
+	for _, o := range outcomes {
+		if o.Result == nil {
+			continue
+		}
+		e := o.Experiment
+		fmt.Fprintf(w, "\n   %-10s %s — %s: %q\n", strings.ToUpper(o.Result.Verdict.String()), e.Name, e.Section, e.Guide)
+		fmt.Fprintf(w, "   %-10s %s\n", "", tidy(o.Result.Reason))
+	}
+}
+
+// WriteOutcome prints an outcome: a header with the guide sentence and the
+// verdict, each table aligned in columns, and the notes.
+func WriteOutcome(w io.Writer, o Outcome) {
 	e := o.Experiment
 	fmt.Fprintf(w, "\n== %s: %s\n", e.Name, e.Title)
 	fmt.Fprintf(w, "   %s, %s: %q\n", GuideTitle, e.Section, e.Guide)
 	if o.Result == nil {
 		return
 	}
+	fmt.Fprintf(w, "   Verdict: %s. %s\n", o.Result.Verdict, tidy(o.Result.Reason))
 	for _, t := range o.Result.Tables {
 		fmt.Fprintln(w)
 		WriteTable(w, t)
