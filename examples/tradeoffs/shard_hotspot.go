@@ -147,7 +147,9 @@ func runShardHotspot(_ context.Context, env *lab.Env) (*lab.Result, error) {
 // uneven distribution, hot spots" on time-ordered keys.
 func shardHotspotVerdict(r *hotspotResult) (lab.Verdict, string) {
 	hot, efficient := slices.Min(r.rangeMaxShare) > 0.5, 2*r.rangeScanHit < r.hashScanHit
-	numbers := fmt.Sprintf("with time-ordered keys the busiest range shard takes %.0f%% to %.0f%% of new writes in each window (fair share 12.5%%, hashing at most %.1f%%), and a query over 100 consecutive events touches %.2f shards under range sharding against %.2f under hashing",
-		100*slices.Min(r.rangeMaxShare), 100*slices.Max(r.rangeMaxShare), 100*slices.Max(r.hashMaxShare), r.rangeScanHit, r.hashScanHit)
+	lo, hi := fmt.Sprintf("%.0f%%", 100*slices.Min(r.rangeMaxShare)), fmt.Sprintf("%.0f%%", 100*slices.Max(r.rangeMaxShare))
+	share := choose(lo == hi, lo, lo+" to "+hi)
+	numbers := fmt.Sprintf("with time-ordered keys the busiest range shard takes %s of new writes in each window (fair share 12.5%%, hashing at most %.1f%%), and a query over 100 consecutive events touches %.2f shards under range sharding against %.2f under hashing",
+		share, 100*slices.Max(r.hashMaxShare), r.rangeScanHit, r.hashScanHit)
 	return lab.Judge(hot && efficient, "Both hold: "+numbers+".", lab.Nuance, "Not both hold: "+numbers+".")
 }
