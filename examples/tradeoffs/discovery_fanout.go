@@ -216,13 +216,20 @@ func runDiscoveryFanout(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 	tb.AddRow("leader crashed mid-series", len(r.change), percentile(r.change, 0.5), percentile(r.change, 0.99), r.change[len(r.change)-1])
 	ord := lab.NewTable("order across the crash", "acknowledged writes", "watchers resumed on another node", "gaps", "duplicates or out of order", "crash → next acknowledged write")
 	ord.AddRow(r.writes, r.resumed, r.gaps, r.duplicates, r.failover)
-	verdict := "Agrees with the guide"
-	if r.gaps+r.duplicates > 0 {
-		verdict = "Refutes the store's guarantee"
-	}
-	return &lab.Result{Tables: []*lab.Table{tb, ord}, Notes: []string{
-		fmt.Sprintf("%s: a Raft store delivers watch notifications with strong consistency — every watcher saw every acknowledged change once, in log order (%d gaps, %d duplicates over %d watchers), including the %d that lost their node in the crash and resumed on another from their last revision.", verdict, r.gaps, r.duplicates, r.watchers, r.resumed),
+	verdict, reason := discoveryFanoutVerdict(r)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{tb, ord}, Notes: []string{
+		fmt.Sprintf("A Raft store delivers watch notifications with strong consistency when every watcher sees every acknowledged change once, in log order: %d gaps, %d duplicates over %d watchers, including the %d that lost their node in the crash and resumed on another from their last revision.", r.gaps, r.duplicates, r.watchers, r.resumed),
 		fmt.Sprintf("Fan-out is cheap for the store: a watcher reads its node's applied history when it wakes, so one commit reaches %d watchers at p50 %v and p99 %v after the write started (the commit included); the p99 is set by waking and scheduling that many goroutines on a loaded machine.", r.watchers, percentile(r.steady, 0.5), percentile(r.steady, 0.99)),
 		fmt.Sprintf("Through a leader crash the writes stall for the failover (%v from the crash to the next acknowledged write here): a write started during the election is delivered after it, so the p99 of that series is the failover time, not the fan-out.", r.failover),
 	}}, nil
+}
+
+// discoveryFanoutVerdict judges "etcd ... features: strong consistency,
+// watch notifications": every watcher sees every acknowledged change once,
+// in log order, through a leader crash.
+func discoveryFanoutVerdict(r fanoutResult) (lab.Verdict, string) {
+	numbers := fmt.Sprintf("%d watchers saw %d acknowledged writes with %d gaps and %d duplicates or reorderings across a leader crash, %d of them resuming on another node",
+		r.watchers, r.writes, r.gaps, r.duplicates, r.resumed)
+	return lab.Judge(r.gaps+r.duplicates == 0, "Watch notifications are strongly consistent: "+numbers+".",
+		lab.Refutes, "Watch notifications lost or repeated changes: "+numbers+".")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -242,8 +243,6 @@ func runDiscoveryRemoval(ctx context.Context, env *lab.Env) (*lab.Result, error)
 	}
 	tb := lab.NewTable(fmt.Sprintf("two instances, one killed (no deregistration); a client sends a GET every 2 ms through a balancer fed by a follower's watch; lease sweep every %v; active checks every %v, critical after %d failures", discoverySweep, removalCheckEvery, removalCheckFails),
 		"TTL", "heartbeat", "active checks", "trials", "removal min", "removal mean", "removal max", "bound (TTL + sweep)", "failed in the window", "failed after removal")
-	var within, checksFaster = true, true
-	mean := map[time.Duration]map[bool]time.Duration{}
 	for _, p := range points {
 		s := sortedCopy(p.removal)
 		checks := "off"
@@ -253,28 +252,50 @@ func runDiscoveryRemoval(ctx context.Context, env *lab.Env) (*lab.Result, error)
 		bound := p.ttl + discoverySweep
 		tb.AddRow(p.ttl, p.heartbeat, checks, len(s), s[0], discoveryMean(s), s[len(s)-1], bound,
 			fmt.Sprintf("%d of %d (%.0f%%)", p.failed, p.sent, 100*float64(p.failed)/float64(max(p.sent, 1))), p.after)
-		if !p.checks && s[len(s)-1] > bound+100*time.Millisecond {
-			within = false
-		}
-		if mean[p.ttl] == nil {
-			mean[p.ttl] = map[bool]time.Duration{}
-		}
-		mean[p.ttl][p.checks] = discoveryMean(s)
 	}
-	for _, m := range mean {
-		if m[true] >= m[false] {
-			checksFaster = false
-		}
-	}
-	verdict := "Agrees with the guide"
-	if !within || !checksFaster {
-		verdict = "Nuance"
-	}
-	return &lab.Result{Tables: []*lab.Table{tb}, Notes: []string{
-		fmt.Sprintf("%s: the registry (leases on the Raft store) removes a dead instance on its own — without checks within TTL + one sweep interval of its last heartbeat in every trial: %v — and regular health monitoring (lb.HealthChecker marking the instance critical in the registry) removes it sooner in every configuration: %v.", verdict, within, checksFaster),
+	verdict, reason := discoveryRemovalVerdict(points)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{tb}, Notes: []string{
+		"The registry (leases on the Raft store) removes a dead instance on its own, without checks within TTL + one sweep interval of its last heartbeat; regular health monitoring (lb.HealthChecker marking the instance critical in the registry) removes it sooner. The verdict says whether both held in every trial and configuration.",
 		"Without checks the window is the lease's remaining life: an instance dies between two heartbeats, so it leaves between TTL − heartbeat and TTL after its death, plus up to one sweep interval and a commit. A shorter TTL shrinks the window at the price of more heartbeats (one write through the Raft log each) and a greater risk of dropping a live instance that pauses.",
 		"With active checks the window is about the check interval × the failure threshold, whatever the TTL; the lease still removes an instance whose checks cannot run (the checker died with the leader) and one that is partitioned from the registry.",
 		"Every request in the window that the balancer sends to the dead instance fails (round robin gives it half); once it has left the balancer's set no request fails ('failed after removal').",
 		"Wall-clock measurement on loopback with an in-memory Raft cluster: absolute numbers vary with the machine's load.",
 	}}, nil
+}
+
+// discoveryRemovalVerdict judges "service registry ... health checks:
+// regular health monitoring": the registry's leases remove a dead instance
+// within TTL + one sweep without checks, and active checks remove it
+// sooner, at every TTL.
+func discoveryRemovalVerdict(points []removalPoint) (lab.Verdict, string) {
+	within, faster := true, true
+	var worst, bound time.Duration
+	mean := map[time.Duration]map[bool]time.Duration{}
+	var ttls []time.Duration
+	for _, p := range points {
+		s := sortedCopy(p.removal)
+		if !p.checks {
+			b := p.ttl + discoverySweep
+			if s[len(s)-1] > b+100*time.Millisecond {
+				within = false
+			}
+			if s[len(s)-1]-b > worst-bound || bound == 0 {
+				worst, bound = s[len(s)-1], b
+			}
+		}
+		if mean[p.ttl] == nil {
+			mean[p.ttl] = map[bool]time.Duration{}
+			ttls = append(ttls, p.ttl)
+		}
+		mean[p.ttl][p.checks] = discoveryMean(s)
+	}
+	var parts []string
+	for _, ttl := range ttls {
+		m := mean[ttl]
+		faster = faster && m[true] < m[false]
+		parts = append(parts, fmt.Sprintf("TTL %v: %v with checks, %v without", ttl, lab.Format(m[true]), lab.Format(m[false])))
+	}
+	numbers := fmt.Sprintf("without checks the slowest removal took %v against a bound of TTL + one sweep = %v; mean removal %s", lab.Format(worst), bound, strings.Join(parts, "; "))
+	return lab.Judge(within && faster, "The registry removes a dead instance on its own, and health monitoring removes it sooner: "+numbers+".",
+		lab.Nuance, "Not both held: "+numbers+".")
 }

@@ -191,14 +191,24 @@ func runDiscoverySides(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	down := lab.NewTable("every registry node stopped: both balancers keep the last set they saw", "phase", "requests each", "client-side failed", "server-side failed")
 	down.AddRow("registry down, both instances alive", r.downRequests, r.downDirectFail, r.downProxyFail)
 	down.AddRow("registry down, one instance killed", r.downRequests, r.deadDirectFail, r.deadProxyFail)
-	verdict := "Agrees with the guide"
-	if p50 <= d50 || r.downDirectFail+r.downProxyFail > 0 {
-		verdict = "Nuance"
-	}
-	return &lab.Result{Tables: []*lab.Table{lat, down}, Notes: []string{
-		fmt.Sprintf("%s: client-side discovery queries the registry (here: watches it) from the caller and sends each request straight to an instance; server-side discovery puts a load balancer that follows the registry in front, at the price of a hop: the proxy adds %v at p50 and %v at p99 on loopback (a network hop adds its round trip on top).", verdict, p50-d50, p99-d99),
+	verdict, reason := discoverySidesVerdict(r)
+	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{lat, down}, Notes: []string{
+		fmt.Sprintf("Client-side discovery queries the registry (here: watches it) from the caller and sends each request straight to an instance; server-side discovery puts a load balancer that follows the registry in front, at the price of a hop: the proxy adds %v at p50 and %v at p99 on loopback (a network hop adds its round trip on top).", p50-d50, p99-d99),
 		fmt.Sprintf("With the registry unreachable (new registrations are refused: %v), neither side loses service: each balancer keeps the last set it saw (%d and %d failures of %d requests). What they lose is news: an instance that dies meanwhile stays in every set. The client-side balancer, which sends each request once, then fails %d of %d requests; the proxy retries an idempotent request on the other instance and fails %d — the retry hides the death at the cost of a slower answer.", r.registerRefused, r.downDirectFail, r.downProxyFail, r.downRequests, r.deadDirectFail, r.downRequests, r.deadProxyFail),
 		"The cost of client-side discovery grows with the callers: every caller holds a watch on the registry (see discovery-watch-fanout) and needs the discovery logic in its own language; server-side discovery keeps one watch per proxy and the callers simple, and adds a component that must itself be highly available.",
 		fmt.Sprintf("The watches ended when the registry stopped (client-side: %v; server-side: %v); the balancers were left as they were.", r.directWatchErr != nil, r.proxyWatchErr != nil),
 	}}, nil
+}
+
+// discoverySidesVerdict judges "client-side discovery: client queries
+// service registry; server-side discovery: load balancer handles
+// discovery": both work, the server side costs a hop, and neither loses
+// service while the registry is down and the instances live.
+func discoverySidesVerdict(r sidesResult) (lab.Verdict, string) {
+	d50, p50 := percentile(r.direct, 0.5), percentile(r.proxied, 0.5)
+	numbers := fmt.Sprintf("the proxy's hop makes the median %v against %v client-side, and with the registry down and both instances alive %d and %d of %d requests failed",
+		lab.Format(p50), lab.Format(d50), r.downDirectFail, r.downProxyFail, r.downRequests)
+	return lab.Judge(p50 > d50 && r.downDirectFail+r.downProxyFail == 0,
+		"Both sides discover, the server side at the price of a hop: "+numbers+".",
+		lab.Nuance, "The two sides differ from the guide's picture: "+numbers+".")
 }

@@ -138,6 +138,20 @@ func TestVerdictsFollowTheNumbers(t *testing.T) {
 			want:   lab.Nuance,
 			quotes: []string{"0 times", "and 5 (XFetch) against 60"},
 		},
+		"discovery-watch-fanout: every change once, in order": {
+			got: func() (lab.Verdict, string) {
+				return discoveryFanoutVerdict(fanoutResult{watchers: 30, writes: 40, resumed: 10})
+			},
+			want:   lab.Agrees,
+			quotes: []string{"30 watchers saw 40 acknowledged writes with 0 gaps and 0 duplicates"},
+		},
+		"discovery-watch-fanout: a lost change": {
+			got: func() (lab.Verdict, string) {
+				return discoveryFanoutVerdict(fanoutResult{watchers: 30, writes: 40, gaps: 1})
+			},
+			want:   lab.Refutes,
+			quotes: []string{"1 gaps"},
+		},
 		"cache-policies: one winner everywhere": {
 			got:    func() (lab.Verdict, string) { return cachePoliciesVerdict(policies(0.45)) },
 			want:   lab.Agrees,
