@@ -96,11 +96,11 @@ func BenchmarkRatelimit_Take(b *testing.B) {
 	})
 }
 
-// rateKeys is how many distinct keys BenchmarkRatelimit_Keyed holds.
-const rateKeys = 100_000
+// rateKeys are the numbers of distinct keys BenchmarkRatelimit_Keyed holds.
+var rateKeys = []int{100_000, 1_000_000}
 
-func rateKeyNames() []string {
-	keys := make([]string, rateKeys)
+func rateKeyNames(n int) []string {
+	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = "203.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
 	}
@@ -115,87 +115,87 @@ func heapBytes() uint64 {
 	return m.HeapAlloc
 }
 
-// keyedOf returns a per-key limiter of package ratelimit whose keys each
-// get the limit newLimiter makes, and keeps idle keys for an hour.
-func keyedOf(newLimiter func() (ratelimit.Limiter, error)) func(b *testing.B) (func(key string), func()) {
-	return func(b *testing.B) (func(key string), func()) {
-		k, err := ratelimit.NewKeyed(newLimiter, ratelimit.KeyedOptions{MaxKeys: 2 * rateKeys, IdleTimeout: time.Hour})
+// keyedOf returns a per-key limiter of package ratelimit with the
+// algorithm alg, holding up to twice n keys and keeping idle keys for an
+// hour.
+func keyedOf(alg ratelimit.Algorithm) func(b *testing.B, n int) (func(key string), func()) {
+	return func(b *testing.B, n int) (func(key string), func()) {
+		k, err := ratelimit.NewKeyed(alg, ratelimit.KeyedOptions{MaxKeys: 2 * n, IdleTimeout: time.Hour}, ratelimit.PerSecond(100))
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx := context.Background()
-		return func(key string) { _, _ = k.AllowN(ctx, key, 1) }, func() {}
+		return func(key string) { _, _ = k.Decide(ctx, key, 1) }, func() {}
 	}
 }
 
-// BenchmarkRatelimit_Keyed measures per-key limits over 100,000 distinct
-// keys, package ratelimit's Keyed beside github.com/sethvargo/go-limiter's
-// memorystore, and reports the heap each needs per key. Keys stay for the
-// whole run (an hour's idle timeout, as the peer's six-hour sweep), so only
-// lookups are measured.
+// BenchmarkRatelimit_Keyed measures per-key limits over 100,000 and
+// 1,000,000 distinct keys, package ratelimit's Keyed (for each algorithm)
+// beside github.com/sethvargo/go-limiter's memorystore, and reports the
+// heap each needs per key. Keys stay for the whole run (an hour's idle
+// timeout, as the peer's six-hour sweep), so only lookups are measured.
 func BenchmarkRatelimit_Keyed(b *testing.B) {
-	keys := rateKeyNames()
-	setups := []struct {
+	type setup struct {
 		name string
-		make func(b *testing.B) (take func(key string), closeFn func())
-	}{
-		{"gcra", keyedOf(func() (ratelimit.Limiter, error) {
-			return ratelimit.NewGCRA(ratelimit.PerSecond(100), ratelimit.Options{})
-		})},
-		{"sliding-window", keyedOf(func() (ratelimit.Limiter, error) {
-			return ratelimit.NewSlidingWindow(ratelimit.PerSecond(100), ratelimit.Options{})
-		})},
-		{"sethvargo-memorystore", func(b *testing.B) (func(key string), func()) {
-			s, err := memorystore.New(&memorystore.Config{Tokens: 100, Interval: time.Second})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			return func(key string) { _, _, _, _, _ = s.Take(ctx, key) }, func() { _ = s.Close(ctx) }
-		}},
+		make func(b *testing.B, n int) (take func(key string), closeFn func())
 	}
-	for _, s := range setups {
-		for _, parallel := range []bool{false, true} {
-			name := "algo=" + s.name
-			if parallel {
-				name += "/parallel"
-			}
-			b.Run(name, func(b *testing.B) {
-				before := heapBytes()
-				take, closeFn := s.make(b)
-				defer closeFn()
-				for _, k := range keys {
-					take(k)
+	setups := []setup{}
+	for _, alg := range ratelimit.Algorithms {
+		setups = append(setups, setup{alg.String(), keyedOf(alg)})
+	}
+	setups = append(setups, setup{"sethvargo-memorystore", func(b *testing.B, _ int) (func(key string), func()) {
+		s, err := memorystore.New(&memorystore.Config{Tokens: 100, Interval: time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		return func(key string) { _, _, _, _, _ = s.Take(ctx, key) }, func() { _ = s.Close(ctx) }
+	}})
+	for _, n := range rateKeys {
+		keys := rateKeyNames(n)
+		for _, s := range setups {
+			for _, parallel := range []bool{false, true} {
+				name := "keys=" + strconv.Itoa(n) + "/algo=" + s.name
+				if parallel {
+					name += "/parallel"
 				}
-				perKey := float64(int64(heapBytes())-int64(before)) / rateKeys
-				// ReportMetric after the loop: b.Loop's first call resets
-				// user metrics.
-				defer func() { b.ReportMetric(perKey, "B/key") }()
-				b.ReportAllocs()
-				if !parallel {
-					i := 0
-					for b.Loop() {
-						take(keys[i])
-						if i++; i == rateKeys {
-							i = 0
+				b.Run(name, func(b *testing.B) {
+					before := heapBytes()
+					take, closeFn := s.make(b, n)
+					defer closeFn()
+					for _, k := range keys {
+						take(k)
+					}
+					perKey := float64(int64(heapBytes())-int64(before)) / float64(n)
+					// ReportMetric after the loop: b.Loop's first call resets
+					// user metrics.
+					defer func() { b.ReportMetric(perKey, "B/key") }()
+					b.ReportAllocs()
+					if !parallel {
+						i := 0
+						for b.Loop() {
+							take(keys[i])
+							if i++; i == n {
+								i = 0
+							}
 						}
+						return
 					}
-					return
-				}
-				var mu sync.Mutex
-				seed := 0
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					mu.Lock()
-					i := seed * 7919
-					seed++
-					mu.Unlock()
-					for pb.Next() {
-						take(keys[i%rateKeys])
-						i++
-					}
+					var mu sync.Mutex
+					seed := 0
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						mu.Lock()
+						i := seed * 7919
+						seed++
+						mu.Unlock()
+						for pb.Next() {
+							take(keys[i%n])
+							i++
+						}
+					})
 				})
-			})
+			}
 		}
 	}
 }

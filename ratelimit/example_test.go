@@ -112,9 +112,7 @@ func ExampleGCRA_WaitN() {
 // "Performance & Scalability → API Design" (rate limiting).
 // Per-IP limits behind a trusted load balancer, with the IETF headers.
 func ExampleMiddleware() {
-	keyed, _ := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
-		return ratelimit.NewGCRA(ratelimit.PerMinute(2), ratelimit.Options{})
-	}, ratelimit.KeyedOptions{})
+	keyed, _ := ratelimit.NewKeyed(ratelimit.AlgGCRA, ratelimit.KeyedOptions{}, ratelimit.PerMinute(2))
 	ip, _ := ratelimit.NewClientIP(ratelimit.ClientIPOptions{
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	})
@@ -136,16 +134,18 @@ func ExampleMiddleware() {
 	// keys: 1
 }
 
-// One limit for the whole service, whoever the client: a Global over a
-// token bucket, in front of a handler.
+// One limit for the whole service, whoever the client: a token bucket
+// under one key for every request, in front of a handler.
 //
 // Guide: "Performance & Scalability → API Design → Rate Limiting: Prevent
 // abuse"; "Performance Considerations → Throughput Optimization → Message
 // Queues → Rate Limiting: Control request flow".
-func ExampleNewGlobal() {
-	tb, _ := ratelimit.NewTokenBucket(ratelimit.PerSecond(2), ratelimit.Options{})
-	global, _ := ratelimit.NewGlobal(tb, ratelimit.Options{})
-	mw, _ := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{Limiter: global})
+func ExampleMiddleware_oneLimit() {
+	service, _ := ratelimit.NewKeyed(ratelimit.AlgTokenBucket, ratelimit.KeyedOptions{}, ratelimit.PerSecond(2))
+	mw, _ := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{
+		Limiter: service,
+		Key:     func(*http.Request) (string, error) { return "service", nil },
+	})
 	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") }))
 	for _, client := range []string{"192.0.2.1:1000", "192.0.2.2:1000", "192.0.2.3:1000"} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -26,13 +26,11 @@ import (
 //
 // A FixedWindow is safe for concurrent use.
 type FixedWindow struct {
-	limit Limit
-	now   func() time.Time
+	p   params
+	now func() time.Time
 
-	mu    sync.Mutex
-	start int64 // guarded by mu: Unix ns start of the current window
-	count int64 // guarded by mu: events charged to it
-	counters
+	mu sync.Mutex
+	s  fixedWindowState // guarded by mu
 }
 
 var _ Limiter = (*FixedWindow)(nil)
@@ -43,27 +41,25 @@ func NewFixedWindow(limit Limit, opts Options) (*FixedWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &FixedWindow{limit: limit, now: opts.clock()}, nil
+	return &FixedWindow{p: params{limit: limit}, now: opts.clock()}, nil
 }
 
 // Limit returns the limit the window enforces.
-func (w *FixedWindow) Limit() Limit { return w.limit }
+func (w *FixedWindow) Limit() Limit { return w.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock.
-func (w *FixedWindow) Allow() bool {
-	d, _ := w.AllowN(w.now(), 1)
-	return d.Allowed
-}
+// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// zero FixedWindow allows nothing.
+func (w *FixedWindow) Allow() bool { return allow(w.now, w.AllowN) }
 
 // AllowN reports whether n events fit in now's window and counts them if so.
 func (w *FixedWindow) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(w, w.limit.Events, now, n)
+	return decide(w.take, w.p.limit, w.p.limit.Events, now, n, noWait)
 }
 
 // ReserveN counts n events in the first window with room for them and
 // returns in RetryAfter how long until that window starts.
 func (w *FixedWindow) ReserveN(now time.Time, n int) (Decision, error) {
-	return reserveN(w, w.limit.Events, now, n)
+	return decide(w.take, w.p.limit, w.p.limit.Events, now, n, anyWait)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
@@ -71,10 +67,20 @@ func (w *FixedWindow) Wait(ctx context.Context) error { return w.WaitN(ctx, 1) }
 
 // WaitN blocks until n events fit in a window; see [Limiter].
 func (w *FixedWindow) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, w.take, &w.counters, w.limit.Events, w.now, n)
+	return waitN(ctx, w.take, w.p.limit.Events, w.now, n)
 }
 
-func (w *FixedWindow) stats() *counters { return &w.counters }
+func (w *FixedWindow) take(now, n, maxWait int64, commit bool) Decision {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.s.take(&w.p, now, n, maxWait, commit)
+}
+
+// fixedWindowState is a fixed window's state for one key.
+type fixedWindowState struct {
+	start int64 // Unix ns start of the current window
+	count int64 // events charged to it
+}
 
 // windowStart returns the start of the window of length size holding t.
 func windowStart(t, size int64) int64 {
@@ -85,10 +91,8 @@ func windowStart(t, size int64) int64 {
 	return s
 }
 
-func (w *FixedWindow) take(now, n, maxWait int64, commit bool) Decision {
-	size, quota := int64(w.limit.Per), int64(w.limit.Events)
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (w *fixedWindowState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	size, quota := int64(p.limit.Per), int64(p.limit.Events)
 	start, count := w.start, w.count
 	if ws := windowStart(now, size); ws > start {
 		start, count = ws, 0
@@ -103,7 +107,7 @@ func (w *FixedWindow) take(now, n, maxWait int64, commit bool) Decision {
 		if w.start <= now { // denied in now's own window: what is left of it
 			remaining = quota - w.count
 		}
-		return Decision{Limit: w.limit, Remaining: int(max(remaining, 0)), RetryAfter: dur(delay), ResetAfter: dur(delay)}
+		return Decision{Limit: p.limit, Remaining: int(max(remaining, 0)), RetryAfter: dur(delay), ResetAfter: dur(delay)}
 	}
 	if commit {
 		w.start, w.count = start, count+n
@@ -112,5 +116,5 @@ func (w *FixedWindow) take(now, n, maxWait int64, commit bool) Decision {
 	if start <= now {
 		remaining = quota - count - n
 	}
-	return Decision{Allowed: true, Limit: w.limit, Remaining: int(remaining), RetryAfter: dur(delay), ResetAfter: dur(start + size - now)}
+	return Decision{Allowed: true, Limit: p.limit, Remaining: int(remaining), RetryAfter: dur(delay), ResetAfter: dur(start + size - now)}
 }

@@ -73,3 +73,48 @@ func FuzzLimiters(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTokenBucketIsGCRA drives a TokenBucket (tokens and a last-refill
+// time) and a GCRA (one timestamp) with the same arbitrary requests —
+// AllowN and ReserveN of any n, at instants that may step back as well as
+// forward — and requires the same decision from both, field by field: the
+// two forms are one bucket.
+func FuzzTokenBucketIsGCRA(f *testing.F) {
+	f.Add(uint8(3), uint8(7), []byte{0, 1, 0, 1, 0, 1, 0, 1, 200, 3, 7, 2, 255, 1})
+	f.Add(uint8(1), uint8(1), []byte{1, 0x81, 1, 0x81, 250, 0x83, 3, 2})
+	f.Add(uint8(20), uint8(200), []byte{9, 9, 0x40, 0x45, 2, 0xc4, 77, 19})
+	f.Fuzz(func(t *testing.T, burst, events uint8, ops []byte) {
+		limit := Limit{Events: 1 + int(events), Per: 100 * time.Millisecond, Burst: 1 + int(burst)}
+		tb, err := NewTokenBucket(limit, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := NewGCRA(limit, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		for i := 0; i+1 < len(ops); i += 2 {
+			// The low 7 bits step the clock by up to 127 ms, back when the
+			// top bit is set (another goroutine's earlier reading).
+			step := time.Duration(ops[i]&0x7f) * time.Millisecond
+			if ops[i]&0x80 != 0 {
+				step = -step / 4
+			}
+			now = now.Add(step)
+			n := 1 + int(ops[i+1]&0x3f)%limit.Burst
+			call, gAt, tbAt := "AllowN", g.AllowN, tb.AllowN
+			if ops[i+1]&0x40 != 0 {
+				call, gAt, tbAt = "ReserveN", g.ReserveN, tb.ReserveN
+			}
+			want, werr := gAt(now, n)
+			got, gerr := tbAt(now, n)
+			if werr != nil || gerr != nil {
+				t.Fatalf("op %d: %s(%d): errors %v and %v", i/2, call, n, gerr, werr)
+			}
+			if got != want {
+				t.Fatalf("op %d: %s(%d) at %v:\ntoken bucket %+v\ngcra         %+v", i/2, call, n, now.Sub(t0), got, want)
+			}
+		}
+	})
+}

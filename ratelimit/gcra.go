@@ -12,26 +12,25 @@ import (
 // events came exactly at the rate. An event at t is allowed when
 // TAT − t ≤ Burst × interval; allowing it moves TAT on by one interval.
 //
-// GCRA admits exactly what a token bucket with the same rate and burst
-// admits, but needs no refill arithmetic and no lock: one compare-and-swap
-// on one atomic word, which is why it is the algorithm of choice for hot
-// single keys and for Redis (one small value per key).
+// GCRA admits exactly what a [TokenBucket] with the same rate and burst
+// admits — the token count follows from the TAT: tokens(t) =
+// min(Burst, Burst − (TAT − t)/interval) — but needs no refill
+// arithmetic and no lock: one compare-and-swap on one atomic word, which
+// is why it is the algorithm of choice for hot single keys and for Redis
+// (one small value per key).
 //
 // Guide (Security Considerations → Rate Limiting, "Token Bucket: Smooth
-// rate limiting"): pros — smooth, O(1) time and 8 bytes of state, bursts
-// bounded by Burst, exact retry-after; cons — less intuitive than a
-// counter, and like every bucket it does not enforce a calendar quota
-// ("1,000 per day" resets nowhere: pair it with a window in a [Multi]).
-// Use case: API gateways and per-key limits at high request rates.
+// rate limiting"): pros — O(1) time and 8 bytes of state, bursts bounded
+// by Burst, exact retry-after; cons — less intuitive than a counter, and
+// like every bucket it does not enforce a calendar quota ("1,000 per
+// day" resets nowhere: pair it with a window in a [Multi]). Use case: API
+// gateways and per-key limits at high request rates.
 //
 // A GCRA is safe for concurrent use; its methods never take a lock.
 type GCRA struct {
-	limit    Limit
-	interval int64 // ns per event
-	capacity int64 // Burst × interval: the tolerance plus one interval
-	now      func() time.Time
-	tat      atomic.Int64 // theoretical arrival time, Unix ns; 0 = idle
-	counters
+	p   params
+	now func() time.Time
+	tat atomic.Int64 // theoretical arrival time, Unix ns; 0 = idle
 }
 
 var _ Limiter = (*GCRA)(nil)
@@ -42,27 +41,28 @@ func NewGCRA(limit Limit, opts Options) (*GCRA, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	iv := limit.interval()
-	return &GCRA{limit: limit, interval: iv, capacity: int64(limit.Burst) * iv, now: opts.clock()}, nil
+	return &GCRA{p: newParams(limit), now: opts.clock()}, nil
 }
 
 // Limit returns the limit the GCRA enforces.
-func (g *GCRA) Limit() Limit { return g.limit }
+func (g *GCRA) Limit() Limit { return g.p.limit }
 
 // Allow reports whether one event may happen now (by the configured
 // clock) and consumes it if so. It is AllowN(now, 1) without building a
-// [Decision]: one clock read and one compare-and-swap.
+// [Decision]: one clock read and one compare-and-swap. The zero GCRA
+// allows nothing.
 func (g *GCRA) Allow() bool {
+	if g.now == nil {
+		return false
+	}
 	now := g.now().UnixNano()
 	for {
 		tat := g.tat.Load()
-		newTAT := max(tat, now) + g.interval
-		if newTAT-g.capacity > now {
-			g.denied.Add(1)
+		newTAT := max(tat, now) + g.p.interval
+		if newTAT-g.p.capacity > now {
 			return false
 		}
 		if g.tat.CompareAndSwap(tat, newTAT) {
-			g.allowed.Add(1)
 			return true
 		}
 	}
@@ -70,13 +70,13 @@ func (g *GCRA) Allow() bool {
 
 // AllowN reports whether n events may happen at now and consumes them if so.
 func (g *GCRA) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(g, g.limit.Burst, now, n)
+	return decide(g.take, g.p.limit, g.p.limit.Burst, now, n, noWait)
 }
 
 // ReserveN books n events at the earliest time they conform and returns
 // the delay in RetryAfter.
 func (g *GCRA) ReserveN(now time.Time, n int) (Decision, error) {
-	return reserveN(g, g.limit.Burst, now, n)
+	return decide(g.take, g.p.limit, g.p.limit.Burst, now, n, anyWait)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
@@ -84,25 +84,38 @@ func (g *GCRA) Wait(ctx context.Context) error { return g.WaitN(ctx, 1) }
 
 // WaitN blocks until n events conform; see [Limiter].
 func (g *GCRA) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, g.take, &g.counters, g.limit.Burst, g.now, n)
+	return waitN(ctx, g.take, g.p.limit.Burst, g.now, n)
 }
 
-func (g *GCRA) stats() *counters { return &g.counters }
-
+// take runs the state machine on a copy of the TAT and publishes the new
+// one with a compare-and-swap, retrying if another goroutine moved it.
 func (g *GCRA) take(now, n, maxWait int64, commit bool) Decision {
 	for {
-		tat := g.tat.Load()
-		newTAT := max(tat, now) + n*g.interval
-		// The events conform once newTAT − t ≤ capacity.
-		delay := max(newTAT-g.capacity-now, 0)
-		if delay > maxWait {
-			return Decision{Limit: g.limit, Remaining: int(max(now+g.capacity-max(tat, now), 0) / g.interval),
-				RetryAfter: dur(delay), ResetAfter: dur(tat - now)}
+		old := g.tat.Load()
+		s := gcraState{old}
+		d := s.take(&g.p, now, n, maxWait, commit)
+		if !commit || !d.Allowed || g.tat.CompareAndSwap(old, s.tat) {
+			return d
 		}
-		if commit && !g.tat.CompareAndSwap(tat, newTAT) {
-			continue
-		}
-		return Decision{Allowed: true, Limit: g.limit, Remaining: int(max(now+g.capacity-newTAT, 0) / g.interval),
-			RetryAfter: dur(delay), ResetAfter: dur(newTAT - now)}
 	}
+}
+
+// gcraState is GCRA's state for one key: the theoretical arrival time,
+// Unix ns. Zero is a key at rest.
+type gcraState struct{ tat int64 }
+
+func (s *gcraState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	tat := s.tat
+	newTAT := max(tat, now) + n*p.interval
+	// The events conform once newTAT − t ≤ capacity.
+	delay := max(newTAT-p.capacity-now, 0)
+	if delay > maxWait {
+		return Decision{Limit: p.limit, Remaining: int(max(now+p.capacity-max(tat, now), 0) / p.interval),
+			RetryAfter: dur(delay), ResetAfter: dur(tat - now)}
+	}
+	if commit {
+		s.tat = newTAT
+	}
+	return Decision{Allowed: true, Limit: p.limit, Remaining: int(max(now+p.capacity-newTAT, 0) / p.interval),
+		RetryAfter: dur(delay), ResetAfter: dur(newTAT - now)}
 }

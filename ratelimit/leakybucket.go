@@ -30,14 +30,11 @@ import (
 //
 // A LeakyBucket is safe for concurrent use.
 type LeakyBucket struct {
-	limit    Limit
-	interval int64
-	capacity int64 // Burst × interval
-	now      func() time.Time
+	p   params
+	now func() time.Time
 
-	mu   sync.Mutex
-	next int64 // guarded by mu: Unix ns when the bucket is empty / next slot is free
-	counters
+	mu sync.Mutex
+	s  leakyBucketState // guarded by mu
 }
 
 var _ Limiter = (*LeakyBucket)(nil)
@@ -48,30 +45,27 @@ func NewLeakyBucket(limit Limit, opts Options) (*LeakyBucket, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	iv := limit.interval()
-	return &LeakyBucket{limit: limit, interval: iv, capacity: int64(limit.Burst) * iv, now: opts.clock()}, nil
+	return &LeakyBucket{p: newParams(limit), now: opts.clock()}, nil
 }
 
 // Limit returns the limit the bucket enforces.
-func (b *LeakyBucket) Limit() Limit { return b.limit }
+func (b *LeakyBucket) Limit() Limit { return b.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock.
-func (b *LeakyBucket) Allow() bool {
-	d, _ := b.AllowN(b.now(), 1)
-	return d.Allowed
-}
+// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// zero LeakyBucket allows nothing.
+func (b *LeakyBucket) Allow() bool { return allow(b.now, b.AllowN) }
 
 // AllowN meters: it reports whether n units fit in the bucket at now, and
 // pours them in if so.
 func (b *LeakyBucket) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(b, b.limit.Burst, now, n)
+	return decide(b.take, b.p.limit, b.p.limit.Burst, now, n, noWait)
 }
 
 // ReserveN queues n events: it books the next free departure slot and
 // returns in RetryAfter how long to wait for it. Slots are one interval
 // apart, so callers that wait their delay leave evenly spaced.
 func (b *LeakyBucket) ReserveN(now time.Time, n int) (Decision, error) {
-	return decide(b.pace, &b.counters, b.limit, b.limit.Burst, now, n, anyWait)
+	return decide(b.pace, b.p.limit, b.p.limit.Burst, now, n, anyWait)
 }
 
 // Take blocks until the next departure slot and returns its time: the
@@ -79,7 +73,7 @@ func (b *LeakyBucket) ReserveN(now time.Time, n int) (Decision, error) {
 // times one interval apart. It fails, taking no slot, when the slot lies
 // beyond ctx's deadline.
 func (b *LeakyBucket) Take(ctx context.Context) (time.Time, error) {
-	if err := checkN(1, b.limit.Burst); err != nil {
+	if err := checkN(1, b.p.limit.Burst); err != nil {
 		return time.Time{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -94,7 +88,6 @@ func (b *LeakyBucket) Take(ctx context.Context) (time.Time, error) {
 		maxWait = max(int64(dl.Sub(now)), 0)
 	}
 	d := b.pace(now.UnixNano(), 1, maxWait, true)
-	b.count(d, 1)
 	if !d.Allowed {
 		return time.Time{}, fmt.Errorf("%w: the next slot is %v away, beyond the context deadline", ErrLimited, d.RetryAfter)
 	}
@@ -109,37 +102,47 @@ func (b *LeakyBucket) Wait(ctx context.Context) error { return b.WaitN(ctx, 1) }
 
 // WaitN queues n events and blocks until their slot; see [Limiter].
 func (b *LeakyBucket) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, b.pace, &b.counters, b.limit.Burst, b.now, n)
+	return waitN(ctx, b.pace, b.p.limit.Burst, b.now, n)
 }
-
-func (b *LeakyBucket) stats() *counters { return &b.counters }
 
 // take is the meter: the events pass at once if the level allows.
 func (b *LeakyBucket) take(now, n, maxWait int64, commit bool) Decision {
-	return b.decide(now, n, maxWait, commit, false)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s.decide(&b.p, now, n, maxWait, commit, false)
 }
 
 // pace is the queue: the events wait until the bucket ahead of them drains.
 func (b *LeakyBucket) pace(now, n, maxWait int64, commit bool) Decision {
-	return b.decide(now, n, maxWait, commit, true)
-}
-
-func (b *LeakyBucket) decide(now, n, maxWait int64, commit, queue bool) Decision {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	base := max(b.next, now)
-	after := base + n*b.interval
-	delay := max(after-b.capacity-now, 0) // meter: until the level has room
+	return b.s.decide(&b.p, now, n, maxWait, commit, true)
+}
+
+// leakyBucketState is a leaky bucket's state for one key: the instant,
+// Unix ns, when the bucket is empty, which is also the next free
+// departure slot.
+type leakyBucketState struct{ next int64 }
+
+// take is the meter, the form a key of a [Keyed] uses.
+func (s *leakyBucketState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	return s.decide(p, now, n, maxWait, commit, false)
+}
+
+func (s *leakyBucketState) decide(p *params, now, n, maxWait int64, commit, queue bool) Decision {
+	base := max(s.next, now)
+	after := base + n*p.interval
+	delay := max(after-p.capacity-now, 0) // meter: until the level has room
 	if queue {
 		delay = base - now // queue: until every event ahead has left
 	}
 	if delay > maxWait {
-		return Decision{Limit: b.limit, Remaining: int(max(now+b.capacity-base, 0) / b.interval),
+		return Decision{Limit: p.limit, Remaining: int(max(now+p.capacity-base, 0) / p.interval),
 			RetryAfter: dur(delay), ResetAfter: dur(base - now)}
 	}
 	if commit {
-		b.next = after
+		s.next = after
 	}
-	return Decision{Allowed: true, Limit: b.limit, Remaining: int(max(now+b.capacity-after, 0) / b.interval),
+	return Decision{Allowed: true, Limit: p.limit, Remaining: int(max(now+p.capacity-after, 0) / p.interval),
 		RetryAfter: dur(delay), ResetAfter: dur(after - now)}
 }

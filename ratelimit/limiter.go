@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync/atomic"
 	"time"
 )
 
@@ -147,6 +146,10 @@ type Decision struct {
 // to pace a client or a worker. Each refuses n < 1 ([ErrInvalidN]) and
 // n larger than the limit can ever grant ([ErrExceedsLimit]).
 type Limiter interface {
+	// Allow reports whether one event may happen now, by the limiter's
+	// clock, and consumes it if so: AllowN(now, 1) without the
+	// [Decision]. On a zero value, which has no limit, it reports false.
+	Allow() bool
 	// AllowN reports whether n events may happen at now, and consumes
 	// them if so.
 	AllowN(now time.Time, n int) (Decision, error)
@@ -159,6 +162,8 @@ type Limiter interface {
 	// in which case, unlike x/time/rate, the booked events stay charged,
 	// as a request sent and then abandoned would be.
 	WaitN(ctx context.Context, n int) error
+	// Wait is WaitN(ctx, 1).
+	Wait(ctx context.Context) error
 	// Limit returns the limit the limiter enforces.
 	Limit() Limit
 }
@@ -180,41 +185,35 @@ func (o Options) clock() func() time.Time {
 	return o.Now
 }
 
-// Stats is a snapshot of a limiter's counters.
-type Stats struct {
-	// Allowed counts events granted (by AllowN, ReserveN and WaitN).
-	Allowed uint64
-	// Denied counts events refused by AllowN or by a wait past its deadline.
-	Denied uint64
+// params are the numbers every algorithm derives from its [Limit] once.
+type params struct {
+	limit    Limit
+	interval int64 // ns per event: Per/Events
+	capacity int64 // Burst × interval: a full bucket, in ns of refill
 }
 
-// counters is embedded by every algorithm: the Allowed/Denied tallies.
-type counters struct {
-	allowed, denied atomic.Uint64
+func newParams(l Limit) params {
+	iv := l.interval()
+	return params{limit: l, interval: iv, capacity: int64(l.Burst) * iv}
 }
 
-func (c *counters) count(d Decision, n int) {
-	if d.Allowed {
-		c.allowed.Add(uint64(n))
-	} else {
-		c.denied.Add(uint64(n))
-	}
+// state is the state one limit keeps for one key, under its owner's
+// lock: each algorithm's state machine is the take method of its state.
+// take decides n events at now (Unix nanoseconds), allowing them if they
+// fit within maxWait, and commits them only if commit is set; the
+// returned RetryAfter is the delay until they fit. [Multi] uses
+// commit=false to check every limit before charging any. The zero state
+// is a key never seen, except where an algorithm's fresh state says
+// otherwise (the token bucket starts full).
+type state[S any] interface {
+	*S
+	take(p *params, now, n, maxWait int64, commit bool) Decision
 }
 
-// Stats returns a snapshot of the counters.
-func (c *counters) Stats() Stats {
-	return Stats{Allowed: c.allowed.Load(), Denied: c.denied.Load()}
-}
-
-// taker is the one core every algorithm implements: decide n events at
-// now (Unix nanoseconds), allowing them if they fit within maxWait, and
-// commit them only if commit is set. The returned RetryAfter is the delay
-// until they fit. Multi uses commit=false to check every limit before
-// charging any.
+// taker is a limiter whose decisions Multi composes.
 type taker interface {
 	Limiter
-	take(now int64, n int64, maxWait int64, commit bool) Decision
-	stats() *counters
+	take(now, n, maxWait int64, commit bool) Decision
 }
 
 // noWait and anyWait are the maxWait of AllowN and ReserveN.
@@ -223,17 +222,8 @@ const (
 	anyWait = math.MaxInt64
 )
 
-// allowN and reserveN implement the exported methods over take.
-func allowN(l taker, capacity int, now time.Time, n int) (Decision, error) {
-	return decide(l.take, l.stats(), l.Limit(), capacity, now, n, noWait)
-}
-
-func reserveN(l taker, capacity int, now time.Time, n int) (Decision, error) {
-	return decide(l.take, l.stats(), l.Limit(), capacity, now, n, anyWait)
-}
-
-// decide checks n, takes with maxWait and counts the outcome.
-func decide(take func(now, n, maxWait int64, commit bool) Decision, c *counters, limit Limit, capacity int, now time.Time, n int, maxWait int64) (Decision, error) {
+// decide checks n, takes with maxWait and returns the decision.
+func decide(take func(now, n, maxWait int64, commit bool) Decision, limit Limit, capacity int, now time.Time, n int, maxWait int64) (Decision, error) {
 	if err := checkN(n, capacity); err != nil {
 		return Decision{Limit: limit}, err
 	}
@@ -244,15 +234,13 @@ func decide(take func(now, n, maxWait int64, commit bool) Decision, c *counters,
 			return Decision{Limit: limit}, err
 		}
 	}
-	d := take(now.UnixNano(), int64(n), maxWait, true)
-	c.count(d, n)
-	return d, nil
+	return take(now.UnixNano(), int64(n), maxWait, true), nil
 }
 
 // waitN books n events if they fit before ctx's deadline and sleeps until
 // their time. A wait cut short by ctx keeps its booking: the events are
 // charged, as a request that was sent and then abandoned would be.
-func waitN(ctx context.Context, take func(now, n, maxWait int64, commit bool) Decision, c *counters, capacity int, clock func() time.Time, n int) error {
+func waitN(ctx context.Context, take func(now, n, maxWait int64, commit bool) Decision, capacity int, clock func() time.Time, n int) error {
 	if err := checkN(n, capacity); err != nil {
 		return err
 	}
@@ -268,7 +256,6 @@ func waitN(ctx context.Context, take func(now, n, maxWait int64, commit bool) De
 		maxWait = max(int64(dl.Sub(now)), 0)
 	}
 	d := take(now.UnixNano(), int64(n), maxWait, true)
-	c.count(d, n)
 	if !d.Allowed {
 		return fmt.Errorf("%w: %d events need a wait of %v, beyond the context deadline", ErrLimited, n, d.RetryAfter)
 	}
@@ -365,3 +352,12 @@ func New(alg Algorithm, limit Limit, opts Options) (Limiter, error) {
 
 // dur converts nanoseconds to a Duration, never negative.
 func dur(ns int64) time.Duration { return time.Duration(max(ns, 0)) }
+
+// allow is the Allow of the limiters without a faster path of their own.
+func allow(clock func() time.Time, allowN func(time.Time, int) (Decision, error)) bool {
+	if clock == nil {
+		return false // the zero value
+	}
+	d, err := allowN(clock(), 1)
+	return err == nil && d.Allowed
+}

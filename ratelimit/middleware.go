@@ -144,7 +144,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		if m.opts.Cost != nil {
 			n = m.opts.Cost(r)
 		}
-		d, err := m.opts.Limiter.AllowN(r.Context(), key, n)
+		d, err := m.opts.Limiter.Decide(r.Context(), key, n)
 		if err != nil {
 			m.opts.OnError(w, r, err)
 			return

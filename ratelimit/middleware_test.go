@@ -168,7 +168,7 @@ func TestParseSFList_Strict(t *testing.T) {
 
 func newKeyedGCRA(t *testing.T, l Limit) *Keyed {
 	t.Helper()
-	k, err := NewKeyed(gcraFactory(l), KeyedOptions{})
+	k, err := NewKeyed(AlgGCRA, KeyedOptions{}, l)
 	require.NoError(t, err)
 	return k
 }
@@ -324,9 +324,7 @@ func TestMiddleware_Errors(t *testing.T) {
 // Several limits on one key are all published, and the RateLimit field
 // names the one closest to exhaustion.
 func TestMiddleware_MultiPolicy(t *testing.T) {
-	k, err := NewKeyed(func() (Limiter, error) {
-		return NewMulti(AlgGCRA, []Limit{{Events: 10, Per: time.Second, Burst: 10}, PerDay(3)}, Options{})
-	}, KeyedOptions{})
+	k, err := NewKeyed(AlgGCRA, KeyedOptions{}, Limit{Events: 10, Per: time.Second, Burst: 10}, PerDay(3))
 	require.NoError(t, err)
 	mw, err := NewMiddleware(MiddlewareOptions{Limiter: k, Policy: "api"})
 	require.NoError(t, err)
@@ -352,4 +350,25 @@ func TestMiddleware_BadConfig(t *testing.T) {
 	_, err = NewMiddleware(MiddlewareOptions{Limiter: newKeyedGCRA(t, PerSecond(1)), Policy: `bad"name`})
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), `bad\"name`)
+}
+
+// One key for every request makes one limit for the whole service: the
+// second client is refused once the first has spent the shared budget,
+// and the headers name the one limit.
+func TestMiddleware_OneLimitForTheService(t *testing.T) {
+	k, err := NewKeyed(AlgTokenBucket, KeyedOptions{}, PerMinute(1))
+	require.NoError(t, err)
+	mw, err := NewMiddleware(MiddlewareOptions{Limiter: k, Key: func(*http.Request) (string, error) { return "all", nil }})
+	require.NoError(t, err)
+	h := mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	codes := []int{}
+	for _, addr := range []string{"192.0.2.1:1000", "198.51.100.7:2000"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		codes = append(codes, w.Code)
+		assert.Contains(t, w.Header().Get("RateLimit-Policy"), `"default";q=1;w=60`)
+	}
+	assert.Equal(t, []int{http.StatusOK, http.StatusTooManyRequests}, codes)
 }

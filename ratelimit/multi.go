@@ -26,7 +26,6 @@ type Multi struct {
 	now      func() time.Time
 
 	mu sync.Mutex // serialises check-then-charge
-	counters
 }
 
 var _ Limiter = (*Multi)(nil)
@@ -77,22 +76,20 @@ func (m *Multi) Limits() []Limit {
 	return out
 }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock.
-func (m *Multi) Allow() bool {
-	d, _ := m.AllowN(m.now(), 1)
-	return d.Allowed
-}
+// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// zero Multi allows nothing.
+func (m *Multi) Allow() bool { return allow(m.now, m.AllowN) }
 
 // AllowN reports whether every limit admits n events at now, and charges
 // all of them if so, none otherwise.
 func (m *Multi) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(m, m.capacity, now, n)
+	return decide(m.take, m.Limit(), m.capacity, now, n, noWait)
 }
 
 // ReserveN books n events on every limit at the earliest time all of them
 // admit it.
 func (m *Multi) ReserveN(now time.Time, n int) (Decision, error) {
-	return reserveN(m, m.capacity, now, n)
+	return decide(m.take, m.Limit(), m.capacity, now, n, anyWait)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
@@ -100,10 +97,8 @@ func (m *Multi) Wait(ctx context.Context) error { return m.WaitN(ctx, 1) }
 
 // WaitN blocks until every limit admits n events; see [Limiter].
 func (m *Multi) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, m.take, &m.counters, m.capacity, m.now, n)
+	return waitN(ctx, m.take, m.capacity, m.now, n)
 }
-
-func (m *Multi) stats() *counters { return &m.counters }
 
 func (m *Multi) take(now, n, maxWait int64, commit bool) Decision {
 	m.mu.Lock()

@@ -21,47 +21,42 @@ import (
 //
 // A SlidingLog is safe for concurrent use.
 type SlidingLog struct {
-	limit Limit
-	now   func() time.Time
+	p   params
+	now func() time.Time
 
-	mu   sync.Mutex
-	log  []int64 // guarded by mu: ring of admitted timestamps, Unix ns, oldest at head
-	head int     // guarded by mu
-	size int     // guarded by mu
-	counters
+	mu sync.Mutex
+	s  slidingLogState // guarded by mu
 }
 
 var _ Limiter = (*SlidingLog)(nil)
 
 // NewSlidingLog returns an exact sliding window limiter admitting
 // limit.Events in any window of limit.Per. It allocates room for
-// limit.Events timestamps (8 bytes each) up front.
+// limit.Events timestamps (8 bytes each) at its first event.
 func NewSlidingLog(limit Limit, opts Options) (*SlidingLog, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingLog{limit: limit, now: opts.clock(), log: make([]int64, limit.Events)}, nil
+	return &SlidingLog{p: params{limit: limit}, now: opts.clock()}, nil
 }
 
 // Limit returns the limit the log enforces.
-func (l *SlidingLog) Limit() Limit { return l.limit }
+func (l *SlidingLog) Limit() Limit { return l.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock.
-func (l *SlidingLog) Allow() bool {
-	d, _ := l.AllowN(l.now(), 1)
-	return d.Allowed
-}
+// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// zero SlidingLog allows nothing.
+func (l *SlidingLog) Allow() bool { return allow(l.now, l.AllowN) }
 
 // AllowN reports whether n more events fit in the window ending at now and
 // logs them if so.
 func (l *SlidingLog) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(l, l.limit.Events, now, n)
+	return decide(l.take, l.p.limit, l.p.limit.Events, now, n, noWait)
 }
 
 // ReserveN logs n events at the earliest time they fit and returns in
 // RetryAfter how long until then.
 func (l *SlidingLog) ReserveN(now time.Time, n int) (Decision, error) {
-	return reserveN(l, l.limit.Events, now, n)
+	return decide(l.take, l.p.limit, l.p.limit.Events, now, n, anyWait)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
@@ -69,39 +64,50 @@ func (l *SlidingLog) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 
 // WaitN blocks until n events fit in the window; see [Limiter].
 func (l *SlidingLog) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, l.take, &l.counters, l.limit.Events, l.now, n)
+	return waitN(ctx, l.take, l.p.limit.Events, l.now, n)
 }
 
-func (l *SlidingLog) stats() *counters { return &l.counters }
+func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.take(&l.p, now, n, maxWait, commit)
+}
 
-// at returns the i-th oldest timestamp. It requires that mu is held.
-func (l *SlidingLog) at(i int) int64 { return l.log[(l.head+i)%len(l.log)] }
+// slidingLogState is a sliding log's state for one key.
+type slidingLogState struct {
+	log  []int64 // ring of admitted timestamps, Unix ns, oldest at head; made at the first event
+	head int
+	size int
+}
 
-// expire drops timestamps at or before t − Per. It requires that mu is held.
-func (l *SlidingLog) expire(t int64) {
-	for l.size > 0 && l.at(0) <= t-int64(l.limit.Per) {
+// at returns the i-th oldest timestamp.
+func (l *slidingLogState) at(i int) int64 { return l.log[(l.head+i)%len(l.log)] }
+
+// expire drops timestamps at or before t − window.
+func (l *slidingLogState) expire(t, window int64) {
+	for l.size > 0 && l.at(0) <= t-window {
 		l.head = (l.head + 1) % len(l.log)
 		l.size--
 	}
 }
 
-// push appends n copies of t. It requires that mu is held and that the
-// ring has room.
-func (l *SlidingLog) push(t int64, n int) {
+// push appends n copies of t. It requires that the ring has room.
+func (l *slidingLogState) push(t int64, n int) {
 	for range n {
 		l.log[(l.head+l.size)%len(l.log)] = t
 		l.size++
 	}
 }
 
-func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
-	window, quota := int64(l.limit.Per), l.limit.Events
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *slidingLogState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	window, quota := int64(p.limit.Per), p.limit.Events
+	if l.log == nil {
+		l.log = make([]int64, quota)
+	}
 	// Drop only what is stale for certain: a now in the future (a Multi
 	// charging a reservation, a probe) must not forget events that still
 	// count at the present, which is at least the newest timestamp.
-	l.expire(min(now, l.newest()))
+	l.expire(min(now, l.newest()), window)
 	skip := 0 // timestamps kept but outside the window ending at now
 	for skip < l.size && l.at(skip) <= now-window {
 		skip++
@@ -113,10 +119,10 @@ func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
 	}
 	delay := at - now
 	if delay > maxWait {
-		return Decision{Limit: l.limit, Remaining: quota - (l.size - skip), RetryAfter: dur(delay), ResetAfter: dur(l.newest() + window - now)}
+		return Decision{Limit: p.limit, Remaining: quota - (l.size - skip), RetryAfter: dur(delay), ResetAfter: dur(l.newest() + window - now)}
 	}
 	if !commit {
-		return Decision{Allowed: true, Limit: l.limit, RetryAfter: dur(delay)}
+		return Decision{Allowed: true, Limit: p.limit, RetryAfter: dur(delay)}
 	}
 	// Make room by dropping the oldest timestamps, all of which have left
 	// the window by at. Until at, the log then reads full, which only
@@ -136,12 +142,12 @@ func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
 			remaining++
 		}
 	}
-	return Decision{Allowed: true, Limit: l.limit, Remaining: remaining, RetryAfter: dur(delay), ResetAfter: dur(l.newest() + window - now)}
+	return Decision{Allowed: true, Limit: p.limit, Remaining: remaining, RetryAfter: dur(delay), ResetAfter: dur(l.newest() + window - now)}
 }
 
 // newest returns the latest timestamp, or MinInt64/2 when the log is
-// empty. It requires that mu is held.
-func (l *SlidingLog) newest() int64 {
+// empty.
+func (l *slidingLogState) newest() int64 {
 	if l.size == 0 {
 		return -1 << 62
 	}

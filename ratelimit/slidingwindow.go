@@ -27,14 +27,11 @@ import (
 //
 // A SlidingWindow is safe for concurrent use.
 type SlidingWindow struct {
-	limit Limit
-	now   func() time.Time
+	p   params
+	now func() time.Time
 
-	mu    sync.Mutex
-	start int64 // guarded by mu: Unix ns start of the current window
-	prev  int64 // guarded by mu: events in the window before it
-	curr  int64 // guarded by mu: events in the current window
-	counters
+	mu sync.Mutex
+	s  slidingState // guarded by mu
 }
 
 var _ Limiter = (*SlidingWindow)(nil)
@@ -45,28 +42,26 @@ func NewSlidingWindow(limit Limit, opts Options) (*SlidingWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingWindow{limit: limit, now: opts.clock()}, nil
+	return &SlidingWindow{p: params{limit: limit}, now: opts.clock()}, nil
 }
 
 // Limit returns the limit the window enforces.
-func (w *SlidingWindow) Limit() Limit { return w.limit }
+func (w *SlidingWindow) Limit() Limit { return w.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock.
-func (w *SlidingWindow) Allow() bool {
-	d, _ := w.AllowN(w.now(), 1)
-	return d.Allowed
-}
+// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// zero SlidingWindow allows nothing.
+func (w *SlidingWindow) Allow() bool { return allow(w.now, w.AllowN) }
 
 // AllowN reports whether n more events fit in the estimated window ending
 // at now and counts them if so.
 func (w *SlidingWindow) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(w, w.limit.Events, now, n)
+	return decide(w.take, w.p.limit, w.p.limit.Events, now, n, noWait)
 }
 
 // ReserveN counts n events at the earliest time they fit and returns in
 // RetryAfter how long until then.
 func (w *SlidingWindow) ReserveN(now time.Time, n int) (Decision, error) {
-	return reserveN(w, w.limit.Events, now, n)
+	return decide(w.take, w.p.limit, w.p.limit.Events, now, n, anyWait)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
@@ -74,13 +69,22 @@ func (w *SlidingWindow) Wait(ctx context.Context) error { return w.WaitN(ctx, 1)
 
 // WaitN blocks until n events fit; see [Limiter].
 func (w *SlidingWindow) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, w.take, &w.counters, w.limit.Events, w.now, n)
+	return waitN(ctx, w.take, w.p.limit.Events, w.now, n)
 }
 
-func (w *SlidingWindow) stats() *counters { return &w.counters }
+func (w *SlidingWindow) take(now, n, maxWait int64, commit bool) Decision {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.s.take(&w.p, now, n, maxWait, commit)
+}
 
-// slidingState is the two counters as of one window start.
-type slidingState struct{ start, prev, curr int64 }
+// slidingState is a sliding window's state for one key: the two
+// counters as of one window start.
+type slidingState struct {
+	start int64 // Unix ns start of the current window
+	prev  int64 // events in the window before it
+	curr  int64 // events in the current window
+}
 
 // roll moves the state forward to the window holding t.
 func (s *slidingState) roll(t, size int64) {
@@ -116,31 +120,29 @@ func (s *slidingState) fit(t, n, size, quota int64) int64 {
 	return t
 }
 
-func (w *SlidingWindow) take(now, n, maxWait int64, commit bool) Decision {
-	size, quota := int64(w.limit.Per), int64(w.limit.Events)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := slidingState{w.start, w.prev, w.curr}
+func (w *slidingState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	size, quota := int64(p.limit.Per), int64(p.limit.Events)
+	s := *w
 	// A now before the current window (skew, or behind a reservation) is
 	// judged at the window's start, which only counts it for longer.
 	at := s.fit(max(now, w.start), n, size, quota)
 	delay := at - now
 	if delay > maxWait {
-		cur := slidingState{w.start, w.prev, w.curr}
+		cur := *w
 		t := max(now, w.start)
 		cur.roll(t, size)
-		return Decision{Limit: w.limit, Remaining: int(max(float64(quota)-cur.estimate(t, size), 0)),
+		return Decision{Limit: p.limit, Remaining: int(max(float64(quota)-cur.estimate(t, size), 0)),
 			RetryAfter: dur(delay), ResetAfter: dur(cur.resetAt(size) - now)}
 	}
 	s.curr += n
 	if commit {
-		w.start, w.prev, w.curr = s.start, s.prev, s.curr
+		*w = s
 	}
 	remaining := 0
 	if delay == 0 {
 		remaining = int(max(float64(quota)-s.estimate(at, size), 0))
 	}
-	return Decision{Allowed: true, Limit: w.limit, Remaining: remaining, RetryAfter: dur(delay), ResetAfter: dur(s.resetAt(size) - now)}
+	return Decision{Allowed: true, Limit: p.limit, Remaining: remaining, RetryAfter: dur(delay), ResetAfter: dur(s.resetAt(size) - now)}
 }
 
 // resetAt returns when both counters will have aged out.

@@ -2,7 +2,7 @@ package ratelimit
 
 import (
 	"context"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -10,28 +10,28 @@ import (
 // refills at Events per Per; each event takes a token, and an event that
 // finds too few tokens is refused (AllowN) or waits for them (WaitN).
 //
-// The classic form stores a token count and the time it was last
-// updated. This one stores a single instant instead — when the bucket
-// was, or will be, empty — because the token count follows from it:
-// tokens(t) = min(Burst, (t − empty) × rate). One word means one atomic
-// compare-and-swap per decision, no lock, and better scaling on many
-// cores than golang.org/x/time/rate's mutex.
+// The state is the textbook pair, as in golang.org/x/time/rate: the
+// tokens in the bucket and the time they were counted. A decision first
+// refills — tokens += (now − last) × rate, at most Burst — then takes.
+// Tokens are counted in nanoseconds of refill (one token is Per/Events
+// of them), so refilling is exact integer arithmetic. [GCRA] keeps the
+// same bucket as one timestamp and admits exactly the same events.
 //
 // Guide (Security Considerations → Rate Limiting, "Token Bucket: Smooth
 // rate limiting"): pros — allows short bursts up to Burst while holding
 // the long-run rate, cheap, easy to explain to clients; cons — a full
 // bucket lets Burst events through at once, so downstream must absorb
-// bursts, and there is no calendar quota. Use case: public APIs that
-// tolerate bursty clients (GitHub, Stripe, AWS API Gateway use it).
+// bursts (the output is smooth only over spans longer than a burst), and
+// there is no calendar quota. Use case: public APIs that tolerate bursty
+// clients (GitHub, Stripe, AWS API Gateway use it).
 //
-// A TokenBucket is safe for concurrent use; its methods never take a lock.
+// A TokenBucket is safe for concurrent use.
 type TokenBucket struct {
-	limit    Limit
-	interval int64 // ns to refill one token
-	capacity int64 // Burst × interval: a full bucket, in ns of refill
-	now      func() time.Time
-	empty    atomic.Int64 // Unix ns at which the bucket holds no tokens
-	counters
+	p   params
+	now func() time.Time
+
+	mu sync.Mutex
+	s  tokenBucketState // guarded by mu
 }
 
 var _ Limiter = (*TokenBucket)(nil)
@@ -42,48 +42,51 @@ func NewTokenBucket(limit Limit, opts Options) (*TokenBucket, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	iv := limit.interval()
-	return &TokenBucket{limit: limit, interval: iv, capacity: int64(limit.Burst) * iv, now: opts.clock()}, nil
+	p := newParams(limit)
+	return &TokenBucket{p: p, now: opts.clock(), s: freshTokenBucket(&p)}, nil
 }
 
 // Limit returns the limit the bucket enforces.
-func (b *TokenBucket) Limit() Limit { return b.limit }
+func (b *TokenBucket) Limit() Limit { return b.p.limit }
 
 // Tokens returns the number of tokens in the bucket at now (negative when
 // reservations have borrowed ahead).
 func (b *TokenBucket) Tokens(now time.Time) float64 {
-	credit := min(now.UnixNano()-b.empty.Load(), b.capacity)
-	return float64(credit) / float64(b.interval)
+	if b.p.interval == 0 {
+		return 0 // the zero TokenBucket
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return float64(b.s.refill(&b.p, now.UnixNano())) / float64(b.p.interval)
 }
 
 // Allow reports whether one token is available now (by the configured
 // clock) and takes it if so. It is AllowN(now, 1) without building a
-// [Decision]: one clock read and one compare-and-swap.
+// [Decision]. The zero TokenBucket allows nothing.
 func (b *TokenBucket) Allow() bool {
-	now := b.now().UnixNano()
-	for {
-		empty := b.empty.Load()
-		after := max(empty, now-b.capacity) + b.interval
-		if after > now {
-			b.denied.Add(1)
-			return false
-		}
-		if b.empty.CompareAndSwap(empty, after) {
-			b.allowed.Add(1)
-			return true
-		}
+	if b.now == nil {
+		return false
 	}
+	now := b.now().UnixNano()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tokens := b.s.refill(&b.p, now)
+	if tokens < b.p.interval {
+		return false
+	}
+	b.s.tokens, b.s.last = tokens-b.p.interval, now
+	return true
 }
 
 // AllowN reports whether n tokens are available at now and takes them if so.
 func (b *TokenBucket) AllowN(now time.Time, n int) (Decision, error) {
-	return allowN(b, b.limit.Burst, now, n)
+	return decide(b.take, b.p.limit, b.p.limit.Burst, now, n, noWait)
 }
 
 // ReserveN takes n tokens, borrowing ahead if the bucket is short, and
 // returns in RetryAfter how long until the debt is repaid.
 func (b *TokenBucket) ReserveN(now time.Time, n int) (Decision, error) {
-	return reserveN(b, b.limit.Burst, now, n)
+	return decide(b.take, b.p.limit, b.p.limit.Burst, now, n, anyWait)
 }
 
 // Wait is shorthand for WaitN(ctx, 1).
@@ -91,28 +94,44 @@ func (b *TokenBucket) Wait(ctx context.Context) error { return b.WaitN(ctx, 1) }
 
 // WaitN blocks until n tokens are available; see [Limiter].
 func (b *TokenBucket) WaitN(ctx context.Context, n int) error {
-	return waitN(ctx, b.take, &b.counters, b.limit.Burst, b.now, n)
+	return waitN(ctx, b.take, b.p.limit.Burst, b.now, n)
 }
 
-func (b *TokenBucket) stats() *counters { return &b.counters }
-
 func (b *TokenBucket) take(now, n, maxWait int64, commit bool) Decision {
-	cost := n * b.interval
-	for {
-		empty := b.empty.Load()
-		// A bucket idle long enough is full: its empty instant is at most
-		// one capacity in the past.
-		base := max(empty, now-b.capacity)
-		after := base + cost
-		delay := max(after-now, 0) // tokens go negative until after
-		if delay > maxWait {
-			return Decision{Limit: b.limit, Remaining: int(max(now-base, 0) / b.interval),
-				RetryAfter: dur(delay), ResetAfter: dur(base + b.capacity - now)}
-		}
-		if commit && !b.empty.CompareAndSwap(empty, after) {
-			continue
-		}
-		return Decision{Allowed: true, Limit: b.limit, Remaining: int(max(now-after, 0) / b.interval),
-			RetryAfter: dur(delay), ResetAfter: dur(after + b.capacity - now)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s.take(&b.p, now, n, maxWait, commit)
+}
+
+// tokenBucketState is a token bucket's state for one key.
+type tokenBucketState struct {
+	tokens int64 // at last, in ns of refill; negative after borrowing ahead
+	last   int64 // Unix ns when tokens was counted
+}
+
+// freshTokenBucket returns a full bucket.
+func freshTokenBucket(p *params) tokenBucketState { return tokenBucketState{tokens: p.capacity} }
+
+// refill returns the tokens at now: those counted at last plus what the
+// elapsed time added, at most a full bucket. A now before last (another
+// goroutine's later clock reading, or a [Multi] booking ahead) takes
+// back what that time would have added, so the bucket is the same
+// whatever order the instants come in.
+func (s *tokenBucketState) refill(p *params, now int64) int64 {
+	return min(p.capacity, s.tokens+(now-s.last))
+}
+
+func (s *tokenBucketState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	tokens := s.refill(p, now)
+	after := tokens - n*p.interval
+	delay := max(-after, 0) // borrowing ahead: the debt is repaid in -after ns
+	if delay > maxWait {
+		return Decision{Limit: p.limit, Remaining: int(max(tokens, 0) / p.interval),
+			RetryAfter: dur(delay), ResetAfter: dur(p.capacity - tokens)}
 	}
+	if commit {
+		s.tokens, s.last = after, now
+	}
+	return Decision{Allowed: true, Limit: p.limit, Remaining: int(max(after, 0) / p.interval),
+		RetryAfter: dur(delay), ResetAfter: dur(p.capacity - after)}
 }

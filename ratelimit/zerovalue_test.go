@@ -36,14 +36,22 @@ func TestZeroValuesFailClearly(t *testing.T) {
 					assert.NotErrorIs(t, err, ErrExceedsLimit)
 					assert.ErrorContains(t, err, "not made by")
 				}
+				require.NotPanics(t, func() { assert.False(t, mk().Allow(), "the zero value allows nothing") })
 			})
 		})
 	}
 	for name, call := range map[string]func(ctx context.Context) error{
 		"LeakyBucket.Take": func(ctx context.Context) error { var b LeakyBucket; _, err := b.Take(ctx); return err },
-		"Keyed.AllowN":     func(ctx context.Context) error { var k Keyed; _, err := k.AllowN(ctx, "k", 1); return err },
-		"Keyed.AllowAt":    func(context.Context) error { var k Keyed; _, err := k.AllowAt(t0, "k", 1); return err },
-		"Keyed.Get":        func(context.Context) error { var k Keyed; _, err := k.Get("k"); return err },
+		"Keyed.Decide":     func(ctx context.Context) error { var k Keyed; _, err := k.Decide(ctx, "k", 1); return err },
+		"Keyed.AllowN":     func(context.Context) error { var k Keyed; _, err := k.AllowN(t0, "k", 1); return err },
+		"Keyed.Allow": func(context.Context) error {
+			var k Keyed
+			if k.Allow("k") {
+				return nil
+			}
+			_, err := k.AllowN(t0, "k", 1)
+			return err
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error

@@ -69,15 +69,11 @@ func newHandler(rdb redis.UniversalClient, prefix string) (http.Handler, error) 
 			return nil, err
 		}
 	} else {
-		ip, err := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
-			return ratelimit.NewSlidingWindow(perIP, ratelimit.Options{})
-		}, ratelimit.KeyedOptions{MaxKeys: 100_000})
+		ip, err := ratelimit.NewKeyed(ratelimit.AlgSlidingWindow, ratelimit.KeyedOptions{MaxKeys: 100_000}, perIP)
 		if err != nil {
 			return nil, err
 		}
-		user, err := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
-			return ratelimit.NewMulti(ratelimit.AlgGCRA, perUser, ratelimit.Options{})
-		}, ratelimit.KeyedOptions{})
+		user, err := ratelimit.NewKeyed(ratelimit.AlgGCRA, ratelimit.KeyedOptions{}, perUser...)
 		if err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func runRedisGlobal(ctx context.Context, d time.Duration) (*rlRedisOutcome, erro
 					time.Sleep(w)
 				}
 				offered.Add(1)
-				if dec, err := rl.AllowN(ctx, "api", 1); err == nil && dec.Allowed {
+				if dec, err := rl.Decide(ctx, "api", 1); err == nil && dec.Allowed {
 					redisOK.Add(1)
 				}
 				if local.Allow() {
@@ -131,7 +131,7 @@ func runRateLimitRedis(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Through the real Redis at %s the four instances together admit %.3f× the global limit (%d Redis errors); the same requests judged by per-instance local limits admit %.2f×, as the virtual-time model predicts (1.6× for this split).",
 			redistest.Addr(), float64(o.redisAdmitted)/ideal, o.redisErrors, float64(o.localAdmitted)/ideal),
-		"Each decision costs one round trip (see redislimit's BenchmarkLimiter_AllowN for decisions/s at 1, 8 and 64 clients); keys lived under a unique prefix and were deleted afterwards.",
+		"Each decision costs one round trip (see redislimit's BenchmarkLimiter_Decide for decisions/s at 1, 8 and 64 clients); keys lived under a unique prefix and were deleted afterwards.",
 	}}, ctx.Err()
 }
 

@@ -9,7 +9,7 @@
 // [ratelimit.KeyedLimiter], so [ratelimit.Middleware] takes either.
 //
 //	lim, err := redislimit.New(client, ratelimit.AlgGCRA, redislimit.Options{Prefix: "api:"}, ratelimit.PerSecond(100))
-//	d, err := lim.AllowN(ctx, userID, 1) // d.Allowed, d.RetryAfter, d.Remaining
+//	d, err := lim.Decide(ctx, userID, 1) // d.Allowed, d.RetryAfter, d.Remaining
 //
 // It takes a [redis.UniversalClient], so it works on a single node, on
 // Sentinel and on Redis Cluster. The hash-tag rule it relies on: each

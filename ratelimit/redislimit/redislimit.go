@@ -167,13 +167,13 @@ func errNotMade() error {
 	return fmt.Errorf("%w: redislimit.Limiter not made by redislimit.New: the zero value has no limit", ratelimit.ErrInvalidConfig)
 }
 
-// AllowN reports whether n events may happen now for key, consuming them
+// Decide reports whether n events may happen now for key, consuming them
 // if so; see [ratelimit.KeyedLimiter]. When Redis fails, the decision
 // follows OnFailure and the error goes to OnError and Stats, not to the
 // caller; the returned error is only for bad input (wrapping
 // [ratelimit.ErrEmptyKey], [ratelimit.ErrInvalidN] or
 // [ratelimit.ErrExceedsLimit]) or a cancelled ctx.
-func (r *Limiter) AllowN(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
+func (r *Limiter) Decide(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
 	if r == nil || r.client == nil {
 		return ratelimit.Decision{}, errNotMade()
 	}

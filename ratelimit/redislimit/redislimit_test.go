@@ -54,13 +54,13 @@ func TestLimiter_QuotaThenDeny(t *testing.T) {
 				lim := limitFor(alg, 5)
 				r := newLimiter(t, db.Client, prefix, alg, redislimit.Options{}, lim)
 				for i := range 5 {
-					d, err := r.AllowN(ctx, "alice", 1)
+					d, err := r.Decide(ctx, "alice", 1)
 					require.NoError(t, err)
 					require.True(t, d.Allowed, "event %d", i)
 					assert.Equal(t, 4-i, d.Remaining)
 					assert.Equal(t, lim, d.Limit)
 				}
-				d, err := r.AllowN(ctx, "alice", 1)
+				d, err := r.Decide(ctx, "alice", 1)
 				require.NoError(t, err)
 				require.False(t, d.Allowed)
 				assert.Zero(t, d.Remaining)
@@ -71,7 +71,7 @@ func TestLimiter_QuotaThenDeny(t *testing.T) {
 					assert.Positive(t, d.RetryAfter)
 					assert.LessOrEqual(t, d.RetryAfter, 48*time.Hour)
 				}
-				d, err = r.AllowN(ctx, "bob", 1)
+				d, err = r.Decide(ctx, "bob", 1)
 				require.NoError(t, err)
 				assert.True(t, d.Allowed, "another key")
 
@@ -82,7 +82,7 @@ func TestLimiter_QuotaThenDeny(t *testing.T) {
 				assert.Positive(t, ttl, "the key expires")
 				assert.Equal(t, redislimit.Stats{Allowed: 6, Denied: 1}, r.Stats())
 				require.NoError(t, r.Reset(ctx, "alice"))
-				d, err = r.AllowN(ctx, "alice", 1)
+				d, err = r.Decide(ctx, "alice", 1)
 				require.NoError(t, err)
 				assert.True(t, d.Allowed, "after Reset")
 			})
@@ -105,7 +105,7 @@ func TestLimiter_ManyKeysAcrossSlots(t *testing.T) {
 		slots := map[int64]bool{}
 		for _, k := range keys {
 			for i := range 3 {
-				d, err := r.AllowN(ctx, k, 1)
+				d, err := r.Decide(ctx, k, 1)
 				require.NoError(t, err, k)
 				assert.Equal(t, i < 2, d.Allowed, "key %q event %d: each key has its own limit", k, i)
 			}
@@ -139,7 +139,7 @@ func TestLimiter_GlobalLimitAcrossInstances(t *testing.T) {
 					inst := instances[i%4]
 					wg.Go(func() {
 						for range 25 {
-							d, err := inst.AllowN(context.Background(), "shared", 1)
+							d, err := inst.Decide(context.Background(), "shared", 1)
 							if err == nil && d.Allowed {
 								allowed.Add(1)
 							}
@@ -171,7 +171,7 @@ func TestLimiter_MultiLimitGCRA(t *testing.T) {
 		r := newLimiter(t, db.Client, db.Prefix, ratelimit.AlgGCRA, redislimit.Options{}, perSec, daily)
 		allowed := 0
 		for range 50 {
-			d, err := r.AllowN(ctx, "k", 1)
+			d, err := r.Decide(ctx, "k", 1)
 			require.NoError(t, err)
 			if d.Allowed {
 				allowed++
@@ -180,11 +180,11 @@ func TestLimiter_MultiLimitGCRA(t *testing.T) {
 			}
 		}
 		require.Equal(t, 2, allowed)
-		d, err := r.AllowN(ctx, "k", 1)
+		d, err := r.Decide(ctx, "k", 1)
 		require.NoError(t, err)
 		if !d.Allowed { // still within the same second: wait it out
 			time.Sleep(d.RetryAfter)
-			d, err = r.AllowN(ctx, "k", 1)
+			d, err = r.Decide(ctx, "k", 1)
 			require.NoError(t, err)
 		}
 		require.True(t, d.Allowed, "the daily quota still has its third event")
@@ -219,14 +219,14 @@ func TestLimiter_FailOpenFailClosed(t *testing.T) {
 				},
 			}, ratelimit.Limit{Events: 1, Per: time.Hour, Burst: 1})
 			ctx := context.Background()
-			d, err := r.AllowN(ctx, "k", 1)
+			d, err := r.Decide(ctx, "k", 1)
 			require.NoError(t, err)
 			require.True(t, d.Allowed)
 
 			for _, breakIt := range []func(){proxy.Cut, proxy.Blackhole} {
 				breakIt()
 				start := time.Now()
-				d, err = r.AllowN(ctx, "k", 1)
+				d, err = r.Decide(ctx, "k", 1)
 				// The timeout bounds the call (go-redis's own read timeout
 				// would be 3s): a generous ceiling, not a timing test.
 				assert.Less(t, time.Since(start), 2*time.Second, "mode %v", proxy.Mode())
@@ -245,7 +245,7 @@ func TestLimiter_FailOpenFailClosed(t *testing.T) {
 
 			// Back to normal: the key is still limited by its real state.
 			require.Eventually(t, func() bool {
-				d, err := r.AllowN(ctx, "k", 1)
+				d, err := r.Decide(ctx, "k", 1)
 				return err == nil && !d.Allowed && d.RetryAfter > 0 && r.Stats().Errors >= 2
 			}, 5*time.Second, 10*time.Millisecond)
 		})
@@ -259,7 +259,7 @@ func TestLimiter_CallerCancel(t *testing.T) {
 	r := newLimiter(t, c, "p:", ratelimit.AlgGCRA, redislimit.Options{}, ratelimit.PerSecond(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := r.AllowN(ctx, "k", 1)
+	_, err := r.Decide(ctx, "k", 1)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, r.Stats().Errors)
 }
@@ -322,12 +322,12 @@ func TestNew_BadInput(t *testing.T) {
 	}
 	r, err := redislimit.New(c, gcra, redislimit.Options{}, ratelimit.PerSecond(3))
 	require.NoError(t, err)
-	_, err = r.AllowN(context.Background(), "", 1)
+	_, err = r.Decide(context.Background(), "", 1)
 	require.ErrorIs(t, err, ratelimit.ErrEmptyKey)
-	_, err = r.AllowN(context.Background(), "k", 4)
+	_, err = r.Decide(context.Background(), "k", 4)
 	require.ErrorIs(t, err, ratelimit.ErrExceedsLimit)
 	assert.ErrorContains(t, err, "n=4")
-	_, err = r.AllowN(context.Background(), "k", 0)
+	_, err = r.Decide(context.Background(), "k", 0)
 	require.ErrorIs(t, err, ratelimit.ErrInvalidN)
 	assert.Equal(t, "fail-open", redislimit.FailOpen.String())
 	assert.Equal(t, "fail-closed", redislimit.FailClosed.String())
@@ -337,9 +337,9 @@ func TestNew_BadInput(t *testing.T) {
 func TestZeroLimiterFailsClearly(t *testing.T) {
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
-		"AllowN":     func() error { var r redislimit.Limiter; _, err := r.AllowN(ctx, "k", 1); return err },
+		"Decide":     func() error { var r redislimit.Limiter; _, err := r.Decide(ctx, "k", 1); return err },
 		"Reset":      func() error { var r redislimit.Limiter; return r.Reset(ctx, "k") },
-		"nil AllowN": func() error { var r *redislimit.Limiter; _, err := r.AllowN(ctx, "k", 1); return err },
+		"nil Decide": func() error { var r *redislimit.Limiter; _, err := r.Decide(ctx, "k", 1); return err },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error
@@ -350,10 +350,10 @@ func TestZeroLimiterFailsClearly(t *testing.T) {
 	}
 }
 
-// BenchmarkLimiter_AllowN measures distributed decisions against the local
+// BenchmarkLimiter_Decide measures distributed decisions against the local
 // Redis with 1, 8 and 64 concurrent clients, one round trip each, and
 // reports decisions per second.
-func BenchmarkLimiter_AllowN(b *testing.B) {
+func BenchmarkLimiter_Decide(b *testing.B) {
 	db := redistest.New(b)
 	for _, alg := range algorithms {
 		r := newLimiter(b, db.Client, db.Prefix+alg.String()+":", alg, redislimit.Options{Timeout: 5 * time.Second}, ratelimit.PerSecond(1_000_000))
@@ -368,7 +368,7 @@ func BenchmarkLimiter_AllowN(b *testing.B) {
 					key := "k" + strconv.Itoa(c%8)
 					wg.Go(func() {
 						for range work {
-							if _, err := r.AllowN(ctx, key, 1); err != nil {
+							if _, err := r.Decide(ctx, key, 1); err != nil {
 								b.Error(err)
 							}
 						}

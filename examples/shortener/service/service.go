@@ -391,20 +391,18 @@ type dualLimiter struct {
 	cache  *urlCache
 }
 
-func (d *dualLimiter) AllowN(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
-	dec, err := d.local.AllowN(ctx, key, n)
+func (d *dualLimiter) Decide(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
+	dec, err := d.local.Decide(ctx, key, n)
 	if err != nil || !dec.Allowed || d.global == nil || d.cache.breakerState() == resilience.StateOpen {
 		return dec, err
 	}
-	return d.global.AllowN(ctx, key, n)
+	return d.global.Decide(ctx, key, n)
 }
 
 func (d *dualLimiter) Limits() []ratelimit.Limit { return d.local.Limits() }
 
 func newLimiter(cfg Config, c *urlCache) (*dualLimiter, error) {
-	local, err := ratelimit.NewKeyed(func() (ratelimit.Limiter, error) {
-		return ratelimit.NewGCRA(cfg.CreateLimit, ratelimit.Options{Now: cfg.Now})
-	}, ratelimit.KeyedOptions{Now: cfg.Now})
+	local, err := ratelimit.NewKeyed(ratelimit.AlgGCRA, ratelimit.KeyedOptions{Now: cfg.Now}, cfg.CreateLimit)
 	if err != nil {
 		return nil, fmt.Errorf("%w: create limit: %w", ErrInvalidConfig, err)
 	}
