@@ -23,7 +23,8 @@ import (
 // call both the allow and the deny paths run.
 var rateLimit = ratelimit.Limit{Events: 1_000_000, Per: time.Second, Burst: 1_000_000}
 
-// allower is the shape every single-key limiter benchmarked here has.
+// allower is the shape every single-key limiter benchmarked here has:
+// ratelimit.Limiter and rate.Limiter both have it.
 type allower interface{ Allow() bool }
 
 // allowers are every algorithm of package ratelimit, each beside the peers
@@ -35,7 +36,7 @@ func allowers(b *testing.B) []namedAllower {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out = append(out, namedAllower{alg.String(), lim.(allower)})
+		out = append(out, namedAllower{alg.String(), lim})
 		if alg == ratelimit.AlgTokenBucket {
 			out = append(out, namedAllower{"x-time-rate", rate.NewLimiter(rate.Limit(rateLimit.Events), rateLimit.Burst)})
 		}
@@ -56,19 +57,23 @@ func BenchmarkRatelimit_Allow(b *testing.B) {
 	for _, a := range allowers(b) {
 		b.Run("algo="+a.name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu, _ := processCPU()
 			for b.Loop() {
 				a.l.Allow()
 			}
+			reportCPU(b, cpu)
 		})
 	}
 	for _, a := range allowers(b) {
 		b.Run("algo="+a.name+"/parallel", func(b *testing.B) {
 			b.ReportAllocs()
+			cpu, _ := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					a.l.Allow()
 				}
 			})
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -105,6 +110,16 @@ func rateKeyNames(n int) []string {
 		keys[i] = "203.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
 	}
 	return keys
+}
+
+// reportCPU adds the process CPU time per operation since start as
+// "cpu-ns/op": on a machine shared with other work it shows what an
+// operation costs when ns/op also counts the time the benchmark waited
+// for a core.
+func reportCPU(b *testing.B, start time.Duration) {
+	if end, ok := processCPU(); ok && b.N > 0 {
+		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+	}
 }
 
 // heapBytes returns the live heap after a collection.
@@ -169,7 +184,8 @@ func BenchmarkRatelimit_Keyed(b *testing.B) {
 					perKey := float64(int64(heapBytes())-int64(before)) / float64(n)
 					// ReportMetric after the loop: b.Loop's first call resets
 					// user metrics.
-					defer func() { b.ReportMetric(perKey, "B/key") }()
+					cpu, _ := processCPU()
+					defer func() { b.ReportMetric(perKey, "B/key"); reportCPU(b, cpu) }()
 					b.ReportAllocs()
 					if !parallel {
 						i := 0

@@ -33,7 +33,7 @@ func TestAllowFastPathMatchesAllowN(t *testing.T) {
 			require.NoError(t, err)
 			slow, err := New(alg, limit, Options{Now: clock})
 			require.NoError(t, err)
-						allowed := 0
+			allowed := 0
 			for _, ms := range offsets {
 				now = base.Add(time.Duration(ms) * time.Millisecond)
 				d, err := slow.AllowN(now, 1)

@@ -9,8 +9,9 @@ import (
 // The peers (golang.org/x/time/rate, go.uber.org/ratelimit,
 // sethvargo/go-limiter) are measured beside these limiters in the bench
 // module (bench/ratelimit_test.go), which keeps them out of this module;
-// per-key limits over 100,000 keys, with their heap per key, are measured
-// there only (BenchmarkRatelimit_Keyed), beside go-limiter's.
+// per-key limits over 100,000 and 1,000,000 keys, with their heap per
+// key, are measured there only (BenchmarkRatelimit_Keyed), beside
+// go-limiter's.
 
 // benchLimit admits a million events a second: at tens of nanoseconds per
 // call both the allow and the deny paths run.

@@ -49,7 +49,12 @@ func (w *FixedWindow) Limit() Limit { return w.p.limit }
 
 // Allow is shorthand for AllowN(now, 1) with the configured clock. The
 // zero FixedWindow allows nothing.
-func (w *FixedWindow) Allow() bool { return allow(w.now, w.AllowN) }
+func (w *FixedWindow) Allow() bool {
+	if w.now == nil {
+		return false
+	}
+	return w.take(w.now().UnixNano(), 1, noWait, true).Allowed
+}
 
 // AllowN reports whether n events fit in now's window and counts them if so.
 func (w *FixedWindow) AllowN(now time.Time, n int) (Decision, error) {

@@ -53,7 +53,12 @@ func (b *LeakyBucket) Limit() Limit { return b.p.limit }
 
 // Allow is shorthand for AllowN(now, 1) with the configured clock. The
 // zero LeakyBucket allows nothing.
-func (b *LeakyBucket) Allow() bool { return allow(b.now, b.AllowN) }
+func (b *LeakyBucket) Allow() bool {
+	if b.now == nil {
+		return false
+	}
+	return b.take(b.now().UnixNano(), 1, noWait, true).Allowed
+}
 
 // AllowN meters: it reports whether n units fit in the bucket at now, and
 // pours them in if so.

@@ -352,12 +352,3 @@ func New(alg Algorithm, limit Limit, opts Options) (Limiter, error) {
 
 // dur converts nanoseconds to a Duration, never negative.
 func dur(ns int64) time.Duration { return time.Duration(max(ns, 0)) }
-
-// allow is the Allow of the limiters without a faster path of their own.
-func allow(clock func() time.Time, allowN func(time.Time, int) (Decision, error)) bool {
-	if clock == nil {
-		return false // the zero value
-	}
-	d, err := allowN(clock(), 1)
-	return err == nil && d.Allowed
-}

@@ -78,7 +78,12 @@ func (m *Multi) Limits() []Limit {
 
 // Allow is shorthand for AllowN(now, 1) with the configured clock. The
 // zero Multi allows nothing.
-func (m *Multi) Allow() bool { return allow(m.now, m.AllowN) }
+func (m *Multi) Allow() bool {
+	if m.now == nil {
+		return false
+	}
+	return m.take(m.now().UnixNano(), 1, noWait, true).Allowed
+}
 
 // AllowN reports whether every limit admits n events at now, and charges
 // all of them if so, none otherwise.

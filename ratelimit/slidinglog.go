@@ -32,12 +32,12 @@ var _ Limiter = (*SlidingLog)(nil)
 
 // NewSlidingLog returns an exact sliding window limiter admitting
 // limit.Events in any window of limit.Per. It allocates room for
-// limit.Events timestamps (8 bytes each) at its first event.
+// limit.Events timestamps (8 bytes each) up front.
 func NewSlidingLog(limit Limit, opts Options) (*SlidingLog, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingLog{p: params{limit: limit}, now: opts.clock()}, nil
+	return &SlidingLog{p: params{limit: limit}, now: opts.clock(), s: slidingLogState{log: make([]int64, limit.Events)}}, nil
 }
 
 // Limit returns the limit the log enforces.
@@ -45,7 +45,12 @@ func (l *SlidingLog) Limit() Limit { return l.p.limit }
 
 // Allow is shorthand for AllowN(now, 1) with the configured clock. The
 // zero SlidingLog allows nothing.
-func (l *SlidingLog) Allow() bool { return allow(l.now, l.AllowN) }
+func (l *SlidingLog) Allow() bool {
+	if l.now == nil {
+		return false
+	}
+	return l.take(l.now().UnixNano(), 1, noWait, true).Allowed
+}
 
 // AllowN reports whether n more events fit in the window ending at now and
 // logs them if so.
@@ -75,7 +80,7 @@ func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
 
 // slidingLogState is a sliding log's state for one key.
 type slidingLogState struct {
-	log  []int64 // ring of admitted timestamps, Unix ns, oldest at head; made at the first event
+	log  []int64 // ring of admitted timestamps, Unix ns, oldest at head; a key of a Keyed makes it at its first event
 	head int
 	size int
 }

@@ -50,7 +50,12 @@ func (w *SlidingWindow) Limit() Limit { return w.p.limit }
 
 // Allow is shorthand for AllowN(now, 1) with the configured clock. The
 // zero SlidingWindow allows nothing.
-func (w *SlidingWindow) Allow() bool { return allow(w.now, w.AllowN) }
+func (w *SlidingWindow) Allow() bool {
+	if w.now == nil {
+		return false
+	}
+	return w.take(w.now().UnixNano(), 1, noWait, true).Allowed
+}
 
 // AllowN reports whether n more events fit in the estimated window ending
 // at now and counts them if so.
