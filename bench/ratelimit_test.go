@@ -32,7 +32,7 @@ type allower interface{ Allow() bool }
 func allowers(b *testing.B) []namedAllower {
 	out := []namedAllower{}
 	for _, alg := range ratelimit.Algorithms {
-		lim, err := ratelimit.New(alg, rateLimit, ratelimit.Options{})
+		lim, err := ratelimit.New(alg, rateLimit)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func BenchmarkRatelimit_Allow(b *testing.B) {
 // go.uber.org/ratelimit's Take at a rate high enough that neither sleeps.
 func BenchmarkRatelimit_Take(b *testing.B) {
 	b.Run("algo=leaky-bucket", func(b *testing.B) {
-		lb, err := ratelimit.NewLeakyBucket(ratelimit.Limit{Events: 1_000_000_000, Per: time.Second, Burst: 1}, ratelimit.Options{})
+		lb, err := ratelimit.NewLeakyBucket(ratelimit.Limit{Events: 1_000_000_000, Per: time.Second, Burst: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -23,7 +23,7 @@ type allower interface{ Allow() bool }
 func benchAllowers(b *testing.B) map[string]allower {
 	out := map[string]allower{}
 	for _, alg := range Algorithms {
-		lim, err := New(alg, benchLimit, Options{})
+		lim, err := New(alg, benchLimit)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func BenchmarkLimiter_AllowParallel(b *testing.B) {
 // enough that it never sleeps.
 func BenchmarkLeakyBucket_Take(b *testing.B) {
 	b.Run("algo=leaky-bucket", func(b *testing.B) {
-		lb, err := NewLeakyBucket(Limit{Events: 1_000_000_000, Per: time.Second, Burst: 1}, Options{})
+		lb, err := NewLeakyBucket(Limit{Events: 1_000_000_000, Per: time.Second, Burst: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -73,8 +73,9 @@
 //
 // AllowN means one thing throughout: decide n events at the time given
 // (Limiter.AllowN(now, n), [Keyed.AllowN](now, key, n)), so simulations
-// and tests control the clock; Allow, Wait and Decide read the clock of
-// [Options.Now] or [KeyedOptions.Now], time.Now by default.
+// and tests control the clock; Allow, Wait and Decide read time.Now, as
+// golang.org/x/time/rate does ([KeyedOptions.Now] sets a Keyed's clock),
+// and tests of waits run in a testing/synctest bubble.
 //
 // All types are safe for concurrent use. Nothing in the package starts a
 // goroutine, so nothing has a Close. Make limiters with their

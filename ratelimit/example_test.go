@@ -18,7 +18,7 @@ var start = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 // A token bucket passes its burst, then one event per interval; the
 // decision says how long to wait.
 func ExampleTokenBucket() {
-	tb, err := ratelimit.NewTokenBucket(ratelimit.Limit{Events: 2, Per: time.Second, Burst: 3}, ratelimit.Options{})
+	tb, err := ratelimit.NewTokenBucket(ratelimit.Limit{Events: 2, Per: time.Second, Burst: 3})
 	if err != nil {
 		panic(err)
 	}
@@ -41,8 +41,8 @@ func ExampleTokenBucket() {
 // sliding window does not.
 func ExampleSlidingWindow() {
 	limit := ratelimit.Limit{Events: 5, Per: time.Minute}
-	fixed, _ := ratelimit.NewFixedWindow(limit, ratelimit.Options{})
-	sliding, _ := ratelimit.NewSlidingWindow(limit, ratelimit.Options{})
+	fixed, _ := ratelimit.NewFixedWindow(limit)
+	sliding, _ := ratelimit.NewSlidingWindow(limit)
 	nFixed, nSliding := 0, 0
 	for i := range 10 { // 10 requests in the 10 seconds around 12:01:00
 		at := start.Add(55*time.Second + time.Duration(i)*time.Second)
@@ -60,7 +60,7 @@ func ExampleSlidingWindow() {
 // Guide: "Security Considerations → Rate Limiting" (leaky bucket).
 // The leaky bucket as a queue: reservations leave one interval apart.
 func ExampleLeakyBucket_ReserveN() {
-	lb, _ := ratelimit.NewLeakyBucket(ratelimit.Limit{Events: 4, Per: time.Second, Burst: 4}, ratelimit.Options{})
+	lb, _ := ratelimit.NewLeakyBucket(ratelimit.Limit{Events: 4, Per: time.Second, Burst: 4})
 	for range 4 {
 		d, _ := lb.ReserveN(start, 1)
 		fmt.Println("go in", d.RetryAfter)
@@ -79,7 +79,7 @@ func ExampleMulti() {
 	m, _ := ratelimit.NewMulti(ratelimit.AlgGCRA, []ratelimit.Limit{
 		{Events: 1, Per: time.Second, Burst: 2},
 		ratelimit.PerDay(3),
-	}, ratelimit.Options{})
+	})
 	for i := range 5 {
 		d, _ := m.AllowN(start, 1)
 		fmt.Printf("%d: allowed=%v by %v\n", i, d.Allowed, d.Limit)
@@ -98,10 +98,10 @@ func ExampleMulti() {
 // Guide: "Security Considerations → Rate Limiting".
 // Bad input is an error, never a panic or an endless wait.
 func ExampleGCRA_WaitN() {
-	g, _ := ratelimit.NewGCRA(ratelimit.PerSecond(5), ratelimit.Options{})
+	g, _ := ratelimit.NewGCRA(ratelimit.PerSecond(5))
 	err := g.WaitN(context.Background(), 6)
 	fmt.Println(err)
-	_, err = ratelimit.NewGCRA(ratelimit.Limit{Events: 5, Per: 0, Burst: 5}, ratelimit.Options{})
+	_, err = ratelimit.NewGCRA(ratelimit.Limit{Events: 5, Per: 0, Burst: 5})
 	fmt.Println(err)
 	// Output:
 	// ratelimit: request exceeds the limit: n=6 is more than the 5 the limit can ever grant at once

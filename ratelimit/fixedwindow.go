@@ -37,17 +37,17 @@ var _ Limiter = (*FixedWindow)(nil)
 
 // NewFixedWindow returns a fixed window limiter admitting limit.Events per
 // window of limit.Per.
-func NewFixedWindow(limit Limit, opts Options) (*FixedWindow, error) {
+func NewFixedWindow(limit Limit) (*FixedWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &FixedWindow{p: params{limit: limit}, now: opts.clock()}, nil
+	return &FixedWindow{p: params{limit: limit}, now: time.Now}, nil
 }
 
 // Limit returns the limit the window enforces.
 func (w *FixedWindow) Limit() Limit { return w.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// Allow is shorthand for AllowN(now, 1) at time.Now(). The
 // zero FixedWindow allows nothing.
 func (w *FixedWindow) Allow() bool {
 	if w.now == nil {

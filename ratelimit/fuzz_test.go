@@ -85,11 +85,11 @@ func FuzzTokenBucketIsGCRA(f *testing.F) {
 	f.Add(uint8(20), uint8(200), []byte{9, 9, 0x40, 0x45, 2, 0xc4, 77, 19})
 	f.Fuzz(func(t *testing.T, burst, events uint8, ops []byte) {
 		limit := Limit{Events: 1 + int(events), Per: 100 * time.Millisecond, Burst: 1 + int(burst)}
-		tb, err := NewTokenBucket(limit, Options{})
+		tb, err := NewTokenBucket(limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := NewGCRA(limit, Options{})
+		g, err := NewGCRA(limit)
 		if err != nil {
 			t.Fatal(err)
 		}

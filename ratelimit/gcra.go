@@ -37,18 +37,18 @@ var _ Limiter = (*GCRA)(nil)
 
 // NewGCRA returns a GCRA limiter admitting limit.Events per limit.Per with
 // bursts of up to limit.Burst.
-func NewGCRA(limit Limit, opts Options) (*GCRA, error) {
+func NewGCRA(limit Limit) (*GCRA, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	return &GCRA{p: newParams(limit), now: opts.clock()}, nil
+	return &GCRA{p: newParams(limit), now: time.Now}, nil
 }
 
 // Limit returns the limit the GCRA enforces.
 func (g *GCRA) Limit() Limit { return g.p.limit }
 
-// Allow reports whether one event may happen now (by the configured
-// clock) and consumes it if so. It is AllowN(now, 1) without building a
+// Allow reports whether one event may happen now (by time.Now)
+// and consumes it if so. It is AllowN(now, 1) without building a
 // [Decision]: one clock read and one compare-and-swap. The zero GCRA
 // allows nothing.
 func (g *GCRA) Allow() bool {

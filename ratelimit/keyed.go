@@ -162,10 +162,13 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	case opts.IdleTimeout < 0:
 		return nil, fmt.Errorf("%w: IdleTimeout must not be negative, got %v", ErrInvalidConfig, opts.IdleTimeout)
 	}
-	k := &Keyed{limits: limits, now: Options{Now: opts.Now}.clock(), capacity: int(^uint(0) >> 1)}
+	k := &Keyed{limits: limits, now: opts.Now, capacity: int(^uint(0) >> 1)}
+	if k.now == nil {
+		k.now = time.Now
+	}
 	var idle time.Duration
 	for i, l := range limits {
-		if _, err := New(alg, l, Options{}); err != nil {
+		if _, err := New(alg, l); err != nil {
 			return nil, fmt.Errorf("limit %d (%v): %w", i, l, err)
 		}
 		k.capacity = min(k.capacity, l.Capacity(alg))
@@ -191,7 +194,7 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	p := newParams(limits[0])
 	if len(limits) > 1 {
 		k.t = newTable[multiState](p, maxKeys, int64(idle), func() multiState {
-			m, _ := NewMulti(alg, limits, Options{}) // the limits were checked above
+			m, _ := NewMulti(alg, limits) // the limits were checked above
 			return multiState{m}
 		}, onEvict)
 		return k, nil
@@ -242,7 +245,7 @@ func (k *Keyed) AllowN(now time.Time, key string, n int) (Decision, error) {
 	return k.t.take(key, now.UnixNano(), int64(n)), nil
 }
 
-// Decide is AllowN at the configured clock's now; see [KeyedLimiter].
+// Decide is AllowN at the Keyed's clock (KeyedOptions.Now); see [KeyedLimiter].
 func (k *Keyed) Decide(_ context.Context, key string, n int) (Decision, error) {
 	if k.t == nil {
 		return Decision{}, errNotMade("Keyed", "NewKeyed")

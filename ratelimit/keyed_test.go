@@ -54,9 +54,9 @@ func TestKeyed_SameDecisionsAsOneLimiterPerKey(t *testing.T) {
 					n := 1 + rng.IntN(2)
 					if own[key] == nil {
 						if len(ls) == 1 {
-							own[key], err = New(alg, ls[0], Options{})
+							own[key], err = New(alg, ls[0])
 						} else {
-							own[key], err = NewMulti(alg, ls, Options{})
+							own[key], err = NewMulti(alg, ls)
 						}
 						require.NoError(t, err)
 					}

@@ -41,17 +41,17 @@ var _ Limiter = (*LeakyBucket)(nil)
 
 // NewLeakyBucket returns an empty leaky bucket of limit.Burst units that
 // leaks limit.Events per limit.Per.
-func NewLeakyBucket(limit Limit, opts Options) (*LeakyBucket, error) {
+func NewLeakyBucket(limit Limit) (*LeakyBucket, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	return &LeakyBucket{p: newParams(limit), now: opts.clock()}, nil
+	return &LeakyBucket{p: newParams(limit), now: time.Now}, nil
 }
 
 // Limit returns the limit the bucket enforces.
 func (b *LeakyBucket) Limit() Limit { return b.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// Allow is shorthand for AllowN(now, 1) at time.Now(). The
 // zero LeakyBucket allows nothing.
 func (b *LeakyBucket) Allow() bool {
 	if b.now == nil {

@@ -168,23 +168,6 @@ type Limiter interface {
 	Limit() Limit
 }
 
-// Options configure an in-memory limiter. The zero value is ready to use.
-type Options struct {
-	// Now returns the current time for Allow, Reserve and Wait (the
-	// *N(now, ...) twins take it as a parameter). If nil, time.Now is used.
-	// A reading outside the years 1678 to 2262 (such as the zero
-	// time.Time) makes WaitN, ReserveN and Take fail with
-	// [ErrInvalidConfig] rather than wait for centuries.
-	Now func() time.Time
-}
-
-func (o Options) clock() func() time.Time {
-	if o.Now == nil {
-		return time.Now
-	}
-	return o.Now
-}
-
 // params are the numbers every algorithm derives from its [Limit] once.
 type params struct {
 	limit    Limit
@@ -332,20 +315,20 @@ func (a Algorithm) String() string {
 // New returns a limiter of the given algorithm. It is a convenience over
 // the typed constructors ([NewTokenBucket] and friends), for code that picks
 // the algorithm at run time.
-func New(alg Algorithm, limit Limit, opts Options) (Limiter, error) {
+func New(alg Algorithm, limit Limit) (Limiter, error) {
 	switch alg {
 	case AlgTokenBucket:
-		return NewTokenBucket(limit, opts)
+		return NewTokenBucket(limit)
 	case AlgLeakyBucket:
-		return NewLeakyBucket(limit, opts)
+		return NewLeakyBucket(limit)
 	case AlgFixedWindow:
-		return NewFixedWindow(limit, opts)
+		return NewFixedWindow(limit)
 	case AlgSlidingLog:
-		return NewSlidingLog(limit, opts)
+		return NewSlidingLog(limit)
 	case AlgSlidingWindow:
-		return NewSlidingWindow(limit, opts)
+		return NewSlidingWindow(limit)
 	case AlgGCRA:
-		return NewGCRA(limit, opts)
+		return NewGCRA(limit)
 	}
 	return nil, fmt.Errorf("%w: unknown algorithm %d", ErrInvalidConfig, int(alg))
 }

@@ -22,7 +22,7 @@ func isBucket(alg Algorithm) bool {
 
 func newTest(t testing.TB, alg Algorithm, l Limit) taker {
 	t.Helper()
-	lim, err := New(alg, l, Options{})
+	lim, err := New(alg, l)
 	require.NoError(t, err)
 	return lim.(taker)
 }
@@ -121,7 +121,7 @@ func TestLimiters_BoundaryBurst(t *testing.T) {
 // more than Events admitted events, whatever the arrival pattern.
 func TestSlidingLog_Exact(t *testing.T) {
 	l := Limit{Events: 7, Per: 100 * time.Millisecond}
-	lim, err := NewSlidingLog(l, Options{})
+	lim, err := NewSlidingLog(l)
 	require.NoError(t, err)
 	var admitted []time.Time
 	at := t0
@@ -159,12 +159,12 @@ func TestLimiters_BadInput(t *testing.T) {
 				{Events: 10, Per: 5, Burst: 1}, // finer than 1ns per event
 				{Events: 1, Per: time.Second, Burst: -1},
 			} {
-				_, err := New(alg, bad, Options{})
+				_, err := New(alg, bad)
 				require.ErrorIs(t, err, ErrInvalidConfig, "%+v", bad)
 				assert.Contains(t, err.Error(), "ratelimit: ")
 			}
 			if isBucket(alg) {
-				_, err := New(alg, Limit{Events: 1, Per: time.Second}, Options{})
+				_, err := New(alg, Limit{Events: 1, Per: time.Second})
 				require.ErrorIs(t, err, ErrInvalidConfig, "burst 0")
 				assert.Contains(t, err.Error(), "burst must be at least 1, got 0")
 			}
@@ -184,7 +184,7 @@ func TestLimiters_BadInput(t *testing.T) {
 			require.ErrorIs(t, err, ErrExceedsLimit)
 		})
 	}
-	_, err := New(Algorithm(99), PerSecond(1), Options{})
+	_, err := New(Algorithm(99), PerSecond(1))
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Equal(t, "Algorithm(99)", Algorithm(99).String())
 }
@@ -250,7 +250,7 @@ func TestLimiters_Wait(t *testing.T) {
 	for _, alg := range Algorithms {
 		t.Run(alg.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				lim, err := New(alg, Limit{Events: 1, Per: time.Second, Burst: 1}, Options{})
+				lim, err := New(alg, Limit{Events: 1, Per: time.Second, Burst: 1})
 				require.NoError(t, err)
 				ctx := context.Background()
 				start := time.Now()
@@ -282,7 +282,7 @@ func TestLimiters_Wait(t *testing.T) {
 // go.uber.org/ratelimit's Take.
 func TestLeakyBucket_TakeSpacesEvenly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewLeakyBucket(Limit{Events: 10, Per: time.Second, Burst: 5}, Options{})
+		b, err := NewLeakyBucket(Limit{Events: 10, Per: time.Second, Burst: 5})
 		require.NoError(t, err)
 		var times []time.Time
 		for range 6 {
@@ -298,7 +298,7 @@ func TestLeakyBucket_TakeSpacesEvenly(t *testing.T) {
 
 // The meter lets a burst of Burst through at once and then the rate.
 func TestLeakyBucket_Meter(t *testing.T) {
-	b, err := NewLeakyBucket(Limit{Events: 10, Per: time.Second, Burst: 3}, Options{})
+	b, err := NewLeakyBucket(Limit{Events: 10, Per: time.Second, Burst: 3})
 	require.NoError(t, err)
 	for i := range 3 {
 		d, _ := b.AllowN(t0, 1)
@@ -311,7 +311,7 @@ func TestLeakyBucket_Meter(t *testing.T) {
 
 // The token bucket reports its tokens, negative after borrowing.
 func TestTokenBucket_Tokens(t *testing.T) {
-	b, err := NewTokenBucket(Limit{Events: 10, Per: time.Second, Burst: 4}, Options{})
+	b, err := NewTokenBucket(Limit{Events: 10, Per: time.Second, Burst: 4})
 	require.NoError(t, err)
 	assert.InDelta(t, 4, b.Tokens(t0), 1e-9)
 	_, _ = b.AllowN(t0, 3)
@@ -321,19 +321,23 @@ func TestTokenBucket_Tokens(t *testing.T) {
 	assert.InDelta(t, 4, b.Tokens(t0.Add(time.Second)), 1e-9)
 }
 
-// The convenience constructors and the Now option.
+// The convenience constructors, and Allow on the clock.
 func TestLimiters_AllowUsesClock(t *testing.T) {
-	now := t0
-	clock := func() time.Time { return now }
-	for _, alg := range Algorithms {
-		lim, err := New(alg, PerMinute(1), Options{Now: clock})
-		require.NoError(t, err)
-		a := lim.(interface{ Allow() bool })
-		assert.True(t, a.Allow(), alg.String())
-		assert.False(t, a.Allow(), alg.String())
-		assert.Equal(t, PerMinute(1), lim.Limit())
-	}
-	now = now.Add(2 * time.Minute)
+	synctest.Test(t, func(t *testing.T) {
+		var lims []Limiter
+		for _, alg := range Algorithms {
+			lim, err := New(alg, PerMinute(1))
+			require.NoError(t, err)
+			assert.True(t, lim.Allow(), alg.String())
+			assert.False(t, lim.Allow(), alg.String())
+			assert.Equal(t, PerMinute(1), lim.Limit())
+			lims = append(lims, lim)
+		}
+		time.Sleep(2 * time.Minute)
+		for i, lim := range lims {
+			assert.True(t, lim.Allow(), "%v after the clock moved on", Algorithms[i])
+		}
+	})
 	assert.Equal(t, Limit{Events: 5, Per: 24 * time.Hour, Burst: 5}, PerDay(5))
 	assert.Equal(t, "5/24h0m0s", PerDay(5).String())
 	assert.Equal(t, "5/1s burst 9", Limit{Events: 5, Per: time.Second, Burst: 9}.String())
@@ -348,32 +352,21 @@ func TestErrorsAreDistinct(t *testing.T) {
 	}
 }
 
-// A clock that returns the zero time.Time (one that was never set) reads an
-// instant whose Unix nanoseconds wrap around: a wait computed from it would
-// last for centuries. Every call that waits or books a wait refuses it at
-// once instead.
-func TestZeroTimeClockDoesNotWaitForever(t *testing.T) {
-	zeroClock := Options{Now: func() time.Time { return time.Time{} }}
+// The zero time.Time (a time that was never set) is an instant whose Unix
+// nanoseconds wrap around: a wait computed from it would last for
+// centuries. A reservation at it is refused at once instead.
+func TestZeroTimeIsRefused(t *testing.T) {
 	for _, alg := range Algorithms {
 		t.Run(alg.String(), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				l, err := New(alg, PerSecond(1), zeroClock)
-				require.NoError(t, err)
-				err = l.WaitN(t.Context(), 1)
-				require.ErrorIs(t, err, ErrInvalidConfig)
-				assert.ErrorContains(t, err, "0001-01-01")
-				_, err = l.ReserveN(time.Time{}, 1)
-				require.ErrorIs(t, err, ErrInvalidConfig)
-			})
+			l, err := New(alg, PerSecond(1))
+			require.NoError(t, err)
+			_, err = l.ReserveN(time.Time{}, 1)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.ErrorContains(t, err, "0001-01-01")
 		})
 	}
-	synctest.Test(t, func(t *testing.T) {
-		b, err := NewLeakyBucket(PerSecond(1), zeroClock)
-		require.NoError(t, err)
-		_, err = b.Take(t.Context())
-		require.ErrorIs(t, err, ErrInvalidConfig)
-		m, err := NewMulti(AlgGCRA, []Limit{PerSecond(1), PerMinute(10)}, zeroClock)
-		require.NoError(t, err)
-		require.ErrorIs(t, m.WaitN(t.Context(), 1), ErrInvalidConfig)
-	})
+	m, err := NewMulti(AlgGCRA, []Limit{PerSecond(1), PerMinute(10)})
+	require.NoError(t, err)
+	_, err = m.ReserveN(time.Time{}, 1)
+	require.ErrorIs(t, err, ErrInvalidConfig)
 }

@@ -32,13 +32,13 @@ var _ Limiter = (*Multi)(nil)
 
 // NewMulti returns a limiter enforcing every limit in limits with the
 // algorithm alg. It needs at least one limit.
-func NewMulti(alg Algorithm, limits []Limit, opts Options) (*Multi, error) {
+func NewMulti(alg Algorithm, limits []Limit) (*Multi, error) {
 	if len(limits) == 0 {
 		return nil, fmt.Errorf("%w: a multi-limit policy needs at least one limit", ErrInvalidConfig)
 	}
-	m := &Multi{now: opts.clock(), capacity: int(^uint(0) >> 1)}
+	m := &Multi{now: time.Now, capacity: int(^uint(0) >> 1)}
 	for i, l := range limits {
-		lim, err := New(alg, l, opts)
+		lim, err := New(alg, l)
 		if err != nil {
 			return nil, fmt.Errorf("limit %d (%v): %w", i, l, err)
 		}
@@ -76,7 +76,7 @@ func (m *Multi) Limits() []Limit {
 	return out
 }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// Allow is shorthand for AllowN(now, 1) at time.Now(). The
 // zero Multi allows nothing.
 func (m *Multi) Allow() bool {
 	if m.now == nil {

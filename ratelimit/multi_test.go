@@ -15,7 +15,7 @@ func TestMulti_DeniedConsumesNothing(t *testing.T) {
 		t.Run(alg.String(), func(t *testing.T) {
 			burst := Limit{Events: 2, Per: time.Second, Burst: 2}
 			daily := Limit{Events: 5, Per: 24 * time.Hour, Burst: 5}
-			m, err := NewMulti(alg, []Limit{burst, daily}, Options{})
+			m, err := NewMulti(alg, []Limit{burst, daily})
 			require.NoError(t, err)
 			allowed, denied := 0, 0
 			// 100 requests in the first second: only 2 pass, and the
@@ -55,7 +55,7 @@ func TestMulti_DeniedConsumesNothing(t *testing.T) {
 func TestMulti_ReportsTightest(t *testing.T) {
 	a := Limit{Events: 10, Per: time.Second, Burst: 10}
 	b := Limit{Events: 3, Per: time.Minute, Burst: 3}
-	m, err := NewMulti(AlgGCRA, []Limit{a, b}, Options{})
+	m, err := NewMulti(AlgGCRA, []Limit{a, b})
 	require.NoError(t, err)
 	d, err := m.AllowN(t0, 1)
 	require.NoError(t, err)
@@ -75,9 +75,9 @@ func TestMulti_ReportsTightest(t *testing.T) {
 }
 
 func TestMulti_BadConfig(t *testing.T) {
-	_, err := NewMulti(AlgGCRA, nil, Options{})
+	_, err := NewMulti(AlgGCRA, nil)
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewMulti(AlgGCRA, []Limit{PerSecond(1), {Events: 1, Per: -1, Burst: 1}}, Options{})
+	_, err = NewMulti(AlgGCRA, []Limit{PerSecond(1), {Events: 1, Per: -1, Burst: 1}})
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "limit 1")
 }
@@ -92,7 +92,7 @@ func TestLimit_Capacity(t *testing.T) {
 			want = l.Burst
 		}
 		assert.Equal(t, want, l.Capacity(alg), alg.String())
-		lim, err := New(alg, l, Options{})
+		lim, err := New(alg, l)
 		require.NoError(t, err)
 		_, err = lim.AllowN(t0, want+1)
 		assert.ErrorIs(t, err, ErrExceedsLimit, alg.String())

@@ -33,17 +33,17 @@ var _ Limiter = (*SlidingLog)(nil)
 // NewSlidingLog returns an exact sliding window limiter admitting
 // limit.Events in any window of limit.Per. It allocates room for
 // limit.Events timestamps (8 bytes each) up front.
-func NewSlidingLog(limit Limit, opts Options) (*SlidingLog, error) {
+func NewSlidingLog(limit Limit) (*SlidingLog, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingLog{p: params{limit: limit}, now: opts.clock(), s: slidingLogState{log: make([]int64, limit.Events)}}, nil
+	return &SlidingLog{p: params{limit: limit}, now: time.Now, s: slidingLogState{log: make([]int64, limit.Events)}}, nil
 }
 
 // Limit returns the limit the log enforces.
 func (l *SlidingLog) Limit() Limit { return l.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// Allow is shorthand for AllowN(now, 1) at time.Now(). The
 // zero SlidingLog allows nothing.
 func (l *SlidingLog) Allow() bool {
 	if l.now == nil {

@@ -38,17 +38,17 @@ var _ Limiter = (*SlidingWindow)(nil)
 
 // NewSlidingWindow returns a sliding window counter admitting about
 // limit.Events in any window of limit.Per.
-func NewSlidingWindow(limit Limit, opts Options) (*SlidingWindow, error) {
+func NewSlidingWindow(limit Limit) (*SlidingWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingWindow{p: params{limit: limit}, now: opts.clock()}, nil
+	return &SlidingWindow{p: params{limit: limit}, now: time.Now}, nil
 }
 
 // Limit returns the limit the window enforces.
 func (w *SlidingWindow) Limit() Limit { return w.p.limit }
 
-// Allow is shorthand for AllowN(now, 1) with the configured clock. The
+// Allow is shorthand for AllowN(now, 1) at time.Now(). The
 // zero SlidingWindow allows nothing.
 func (w *SlidingWindow) Allow() bool {
 	if w.now == nil {

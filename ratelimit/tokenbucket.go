@@ -38,12 +38,12 @@ var _ Limiter = (*TokenBucket)(nil)
 
 // NewTokenBucket returns a full token bucket of limit.Burst tokens that
 // refills at limit.Events per limit.Per.
-func NewTokenBucket(limit Limit, opts Options) (*TokenBucket, error) {
+func NewTokenBucket(limit Limit) (*TokenBucket, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
 	p := newParams(limit)
-	return &TokenBucket{p: p, now: opts.clock(), s: freshTokenBucket(&p)}, nil
+	return &TokenBucket{p: p, now: time.Now, s: freshTokenBucket(&p)}, nil
 }
 
 // Limit returns the limit the bucket enforces.
@@ -60,8 +60,8 @@ func (b *TokenBucket) Tokens(now time.Time) float64 {
 	return float64(b.s.refill(&b.p, now.UnixNano())) / float64(b.p.interval)
 }
 
-// Allow reports whether one token is available now (by the configured
-// clock) and takes it if so. It is AllowN(now, 1) without building a
+// Allow reports whether one token is available now (by time.Now)
+// and takes it if so. It is AllowN(now, 1) without building a
 // [Decision]. The zero TokenBucket allows nothing.
 func (b *TokenBucket) Allow() bool {
 	if b.now == nil {

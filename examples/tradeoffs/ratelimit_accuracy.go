@@ -91,7 +91,7 @@ func simulateAccuracy(env *lab.Env, d time.Duration) ([]rlAccuracy, error) {
 }
 
 func rlDecisions(alg ratelimit.Algorithm, limit ratelimit.Limit, arrivals []time.Duration) ([]bool, error) {
-	lim, err := ratelimit.New(alg, limit, ratelimit.Options{})
+	lim, err := ratelimit.New(alg, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func simulateLocalVsGlobal(env *lab.Env, d time.Duration) ([]rlGlobalCell, error
 					lims[i] = lims[0]
 					continue
 				}
-				lim, err := ratelimit.NewGCRA(l, ratelimit.Options{})
+				lim, err := ratelimit.NewGCRA(l)
 				if err != nil {
 					return nil, err
 				}

@@ -84,7 +84,7 @@ func runRedisGlobal(ctx context.Context, d time.Duration) (*rlRedisOutcome, erro
 		if err != nil {
 			return nil, err
 		}
-		local, err := ratelimit.NewGCRA(limit, ratelimit.Options{})
+		local, err := ratelimit.NewGCRA(limit)
 		if err != nil {
 			return nil, err
 		}

@@ -32,7 +32,7 @@ var rlCases = []rlCase{
 // limiter and returns when each admitted event passes: at once for a
 // meter, at its departure slot for the queue.
 func rlRun(c rlCase, limit ratelimit.Limit, arrivals []time.Duration) ([]time.Duration, error) {
-	lim, err := ratelimit.New(c.alg, limit, ratelimit.Options{})
+	lim, err := ratelimit.New(c.alg, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -136,7 +136,7 @@ func New(client redis.UniversalClient, alg ratelimit.Algorithm, opts Options, li
 	for i, l := range limits {
 		// The in-memory limiter of the same algorithm accepts exactly the
 		// limits the script can enforce.
-		if _, err := ratelimit.New(alg, l, ratelimit.Options{}); err != nil {
+		if _, err := ratelimit.New(alg, l); err != nil {
 			return nil, fmt.Errorf("limit %d: %w", i, err)
 		}
 		if alg != ratelimit.AlgGCRA && int64(l.Per)%int64(time.Microsecond) != 0 {
