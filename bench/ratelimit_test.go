@@ -169,49 +169,49 @@ func BenchmarkRatelimit_Keyed(b *testing.B) {
 	for _, n := range rateKeys {
 		keys := rateKeyNames(n)
 		for _, s := range setups {
-			for _, parallel := range []bool{false, true} {
-				name := "keys=" + strconv.Itoa(n) + "/algo=" + s.name
-				if parallel {
-					name += "/parallel"
-				}
-				b.Run(name, func(b *testing.B) {
-					before := heapBytes()
-					take, closeFn := s.make(b, n)
-					defer closeFn()
-					for _, k := range keys {
-						take(k)
-					}
-					perKey := float64(int64(heapBytes())-int64(before)) / float64(n)
-					// ReportMetric after the loop: b.Loop's first call resets
-					// user metrics.
-					cpu, _ := processCPU()
-					defer func() { b.ReportMetric(perKey, "B/key"); reportCPU(b, cpu) }()
-					b.ReportAllocs()
-					if !parallel {
-						i := 0
-						for b.Loop() {
-							take(keys[i])
-							if i++; i == n {
-								i = 0
-							}
-						}
-						return
-					}
-					var mu sync.Mutex
-					seed := 0
-					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
-						mu.Lock()
-						i := seed * 7919
-						seed++
-						mu.Unlock()
-						for pb.Next() {
-							take(keys[i%n])
-							i++
-						}
-					})
-				})
+			// One limiter per setup, filled once, serves the serial and the
+			// parallel benchmark.
+			before := heapBytes()
+			take, closeFn := s.make(b, n)
+			for _, k := range keys {
+				take(k)
 			}
+			perKey := float64(int64(heapBytes())-int64(before)) / float64(n)
+			name := "keys=" + strconv.Itoa(n) + "/algo=" + s.name
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				cpu, _ := processCPU()
+				i := 0
+				for b.Loop() {
+					take(keys[i])
+					if i++; i == n {
+						i = 0
+					}
+				}
+				// ReportMetric after the loop: b.Loop's first call resets
+				// user metrics.
+				b.ReportMetric(perKey, "B/key")
+				reportCPU(b, cpu)
+			})
+			b.Run(name+"/parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				var mu sync.Mutex
+				seed := 0
+				cpu, _ := processCPU()
+				b.RunParallel(func(pb *testing.PB) {
+					mu.Lock()
+					i := seed * 7919
+					seed++
+					mu.Unlock()
+					for pb.Next() {
+						take(keys[i%n])
+						i++
+					}
+				})
+				b.ReportMetric(perKey, "B/key")
+				reportCPU(b, cpu)
+			})
+			closeFn()
 		}
 	}
 }
