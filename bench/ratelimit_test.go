@@ -169,16 +169,25 @@ func BenchmarkRatelimit_Keyed(b *testing.B) {
 	for _, n := range rateKeys {
 		keys := rateKeyNames(n)
 		for _, s := range setups {
-			// One limiter per setup, filled once, serves the serial and the
-			// parallel benchmark.
-			before := heapBytes()
-			take, closeFn := s.make(b, n)
-			for _, k := range keys {
-				take(k)
+			// One limiter per setup, filled once by the first of the serial
+			// and the parallel benchmark that -bench selects, serves both.
+			var take func(key string)
+			closeFn := func() {}
+			var perKey float64
+			fill := func(b *testing.B) {
+				if take != nil {
+					return
+				}
+				before := heapBytes()
+				take, closeFn = s.make(b, n)
+				for _, k := range keys {
+					take(k)
+				}
+				perKey = float64(int64(heapBytes())-int64(before)) / float64(n)
 			}
-			perKey := float64(int64(heapBytes())-int64(before)) / float64(n)
 			name := "keys=" + strconv.Itoa(n) + "/algo=" + s.name
 			b.Run(name, func(b *testing.B) {
+				fill(b)
 				b.ReportAllocs()
 				cpu, _ := processCPU()
 				i := 0
@@ -194,6 +203,7 @@ func BenchmarkRatelimit_Keyed(b *testing.B) {
 				reportCPU(b, cpu)
 			})
 			b.Run(name+"/parallel", func(b *testing.B) {
+				fill(b)
 				b.ReportAllocs()
 				var mu sync.Mutex
 				seed := 0

@@ -57,7 +57,11 @@ type KeyedOptions struct {
 	// must not be negative.
 	IdleTimeout time.Duration
 	// Now is the clock of Allow and Decide; AllowN takes the time as a
-	// parameter. If nil, time.Now is used.
+	// parameter. If nil, the clock is the wall time at NewKeyed plus the
+	// monotonic time elapsed since: it reads faster than time.Now and
+	// ignores steps of the wall clock, but drifts from it as far as the
+	// system's clock is slewed, so pass time.Now to mix Decide with
+	// AllowN(time.Now(), ...) on the same keys.
 	Now func() time.Time
 	// OnEvict, if set, is called after a key is dropped, outside any lock.
 	OnEvict func(key string, reason EvictReason)
@@ -98,7 +102,8 @@ type Keyed struct {
 	t        keyedTable
 	limits   []Limit
 	capacity int // the largest n every limit can grant
-	now      func() time.Time
+	now      func() time.Time // KeyedOptions.Now, or nil for the monotonic clock
+	epoch    time.Time        // NewKeyed's time.Now, with its monotonic reading
 }
 
 // keyedTable is a keytable.Table of one algorithm's state.
@@ -162,10 +167,7 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	case opts.IdleTimeout < 0:
 		return nil, fmt.Errorf("%w: IdleTimeout must not be negative, got %v", ErrInvalidConfig, opts.IdleTimeout)
 	}
-	k := &Keyed{limits: limits, now: opts.Now, capacity: int(^uint(0) >> 1)}
-	if k.now == nil {
-		k.now = time.Now
-	}
+	k := &Keyed{limits: limits, now: opts.Now, epoch: time.Now(), capacity: int(^uint(0) >> 1)}
 	var idle time.Duration
 	for i, l := range limits {
 		if _, err := New(alg, l); err != nil {
@@ -223,16 +225,25 @@ func (k *Keyed) Limits() []Limit { return k.limits }
 // clock, for key, and consumes it if so. It reports false for an empty
 // key and on the zero Keyed.
 func (k *Keyed) Allow(key string) bool {
-	if k.t == nil {
-		return false
-	}
-	d, err := k.AllowN(k.now(), key, 1)
+	d, err := k.Decide(context.Background(), key, 1)
 	return err == nil && d.Allowed
+}
+
+// clock returns the Keyed's now, Unix ns.
+func (k *Keyed) clock() int64 {
+	if k.now != nil {
+		return k.now().UnixNano()
+	}
+	return k.epoch.UnixNano() + int64(time.Since(k.epoch))
 }
 
 // AllowN reports whether n events may happen at now for key, and
 // consumes them if so.
 func (k *Keyed) AllowN(now time.Time, key string, n int) (Decision, error) {
+	return k.allowN(now.UnixNano(), key, n)
+}
+
+func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 	if k.t == nil {
 		return Decision{}, errNotMade("Keyed", "NewKeyed")
 	}
@@ -242,7 +253,7 @@ func (k *Keyed) AllowN(now time.Time, key string, n int) (Decision, error) {
 	if err := checkN(n, k.capacity); err != nil {
 		return Decision{Limit: k.limits[0]}, err
 	}
-	return k.t.take(key, now.UnixNano(), int64(n)), nil
+	return k.t.take(key, now, int64(n)), nil
 }
 
 // Decide is AllowN at the Keyed's clock (KeyedOptions.Now); see [KeyedLimiter].
@@ -250,7 +261,7 @@ func (k *Keyed) Decide(_ context.Context, key string, n int) (Decision, error) {
 	if k.t == nil {
 		return Decision{}, errNotMade("Keyed", "NewKeyed")
 	}
-	return k.AllowN(k.now(), key, n)
+	return k.allowN(k.clock(), key, n)
 }
 
 // Sweep drops every key idle for IdleTimeout at now.

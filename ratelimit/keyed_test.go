@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -263,4 +264,27 @@ func TestKeyed_Clock(t *testing.T) {
 	d, err := k.Decide(ctx, "a", 3)
 	require.NoError(t, err)
 	assert.True(t, d.Allowed, "the budget refills on the Keyed's clock")
+}
+
+// Without KeyedOptions.Now, Decide and Allow read the monotonic clock from
+// NewKeyed on: spent budget refills as real time passes.
+func TestKeyed_DefaultClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, err := NewKeyed(AlgGCRA, KeyedOptions{}, PerSecond(2))
+		require.NoError(t, err)
+		assert.True(t, k.Allow("a"))
+		assert.True(t, k.Allow("a"))
+		d, err := k.Decide(t.Context(), "a", 1)
+		require.NoError(t, err)
+		assert.False(t, d.Allowed)
+		assert.Equal(t, 500*time.Millisecond, d.RetryAfter)
+		time.Sleep(d.RetryAfter)
+		assert.True(t, k.Allow("a"), "allowed once RetryAfter has passed")
+		assert.False(t, k.Allow("a"))
+		// AllowN at time.Now agrees with the Keyed's clock: no steps or
+		// slews of the wall clock inside the bubble.
+		d, err = k.AllowN(time.Now(), "a", 1)
+		require.NoError(t, err)
+		assert.Equal(t, 500*time.Millisecond, d.RetryAfter)
+	})
 }

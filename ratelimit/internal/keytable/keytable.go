@@ -115,7 +115,9 @@ func (r Ref[S]) Unlock(allowed bool, n uint64) {
 		r.sh.denied += n
 	}
 	r.sh.mu.Unlock()
-	r.t.report(r.gone)
+	if r.gone != nil {
+		r.t.report(r.gone)
+	}
 }
 
 // tag returns the tag of hash h: never zero, the mark of an empty slot.
