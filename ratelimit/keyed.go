@@ -101,7 +101,7 @@ type Stats struct {
 type Keyed struct {
 	t        keyedTable
 	limits   []Limit
-	capacity int // the largest n every limit can grant
+	capacity int              // the largest n every limit can grant
 	now      func() time.Time // KeyedOptions.Now, or nil for the monotonic clock
 	epoch    time.Time        // NewKeyed's time.Now, with its monotonic reading
 }
