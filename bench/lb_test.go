@@ -52,10 +52,10 @@ func lbBackends(n int) []lb.Backend {
 // ours adapts one of this library's balancers. The result carries no
 // latency, as the peers get none: [lb.PeakEWMA] then times the request
 // itself, as kratos's selector does.
-func ours(newBalancer func([]lb.Backend, lb.Options) (lb.Balancer, error), opts lb.Options) func(tb testing.TB, n int) picker {
+func ours(alg lb.Algorithm, opts lb.Options) func(tb testing.TB, n int) picker {
 	return func(tb testing.TB, n int) picker {
 		tb.Helper()
-		bal, err := newBalancer(lbBackends(n), opts)
+		bal, err := lb.New(alg, lbBackends(n), opts)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -68,12 +68,6 @@ func ours(newBalancer func([]lb.Backend, lb.Options) (lb.Balancer, error), opts 
 			return nil
 		}
 	}
-}
-
-// balancerOf turns a constructor of a concrete balancer into one of
-// [lb.Balancer].
-func balancerOf[B lb.Balancer](f func([]lb.Backend, lb.Options) (B, error)) func([]lb.Backend, lb.Options) (lb.Balancer, error) {
-	return func(bs []lb.Backend, opts lb.Options) (lb.Balancer, error) { return f(bs, opts) }
 }
 
 type grpcSubConn struct {
@@ -284,10 +278,10 @@ func benchmarkPickers(b *testing.B, balancers []namedPicker) {
 // and P2C beside gRPC-go's round_robin and least_request pickers.
 func BenchmarkLB_Pick(b *testing.B) {
 	benchmarkPickers(b, []namedPicker{
-		{"round-robin", ours(balancerOf(lb.NewRoundRobin), lb.Options{})},
-		{"round-robin-no-stats", ours(balancerOf(lb.NewRoundRobin), lb.Options{DisableStats: true})},
+		{"round-robin", ours(lb.RoundRobin{}, lb.Options{})},
+		{"round-robin-no-stats", ours(lb.RoundRobin{}, lb.Options{DisableStats: true})},
 		{"grpc-round-robin", grpc(roundrobin.Name)},
-		{"p2c", ours(balancerOf(lb.NewP2C), lb.Options{})},
+		{"p2c", ours(lb.P2C{}, lb.Options{})},
 		{"grpc-least-request", grpc(leastrequest.Name)},
 	})
 }
@@ -297,7 +291,7 @@ func BenchmarkLB_Pick(b *testing.B) {
 // same.
 func BenchmarkLB_PickEWMA(b *testing.B) {
 	benchmarkPickers(b, []namedPicker{
-		{"peak-ewma", ours(balancerOf(lb.NewPeakEWMA), lb.Options{})},
+		{"peak-ewma", ours(lb.PeakEWMA{}, lb.Options{})},
 		{"kratos-p2c-ewma", kratos},
 	})
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func addrsOf(t *testing.T, b Balancer, n int, req Request) []string {
+func addrsOf(t *testing.T, b *Balancer, n int, req Request) []string {
 	t.Helper()
 	out := make([]string, n)
 	for i := range out {
@@ -24,7 +24,7 @@ func addrsOf(t *testing.T, b Balancer, n int, req Request) []string {
 }
 
 func TestRoundRobinCycles(t *testing.T) {
-	b, err := NewRoundRobin(backends(3), Options{})
+	b, err := New(RoundRobin{}, backends(3), Options{})
 	require.NoError(t, err)
 	got := addrsOf(t, b, 9, Request{})
 	for i := 3; i < 9; i++ {
@@ -35,7 +35,7 @@ func TestRoundRobinCycles(t *testing.T) {
 
 // nginx's smooth weighted round robin: weights 5, 1, 1 give a a b a c a a.
 func TestSmoothWeightedInterleaves(t *testing.T) {
-	b, err := NewSmoothWeighted([]Backend{{Addr: "a", Weight: 5}, {Addr: "b", Weight: 1}, {Addr: "c", Weight: 1}}, Options{})
+	b, err := New(SmoothWeighted{}, []Backend{{Addr: "a", Weight: 5}, {Addr: "b", Weight: 1}, {Addr: "c", Weight: 1}}, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "a a b a c a a a a b a c a a", strings.Join(addrsOf(t, b, 14, Request{}), " "))
 	// A weight change applies at once.
@@ -45,7 +45,7 @@ func TestSmoothWeightedInterleaves(t *testing.T) {
 }
 
 func TestEDFHonoursWeights(t *testing.T) {
-	b, err := NewEDF([]Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 2}, {Addr: "c", Weight: 3}}, seeded(3))
+	b, err := New(EDF{}, []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 2}, {Addr: "c", Weight: 3}}, seeded(3))
 	require.NoError(t, err)
 	counts := map[string]int{}
 	seq := addrsOf(t, b, 600, Request{})
@@ -75,14 +75,14 @@ func TestEDFHonoursWeights(t *testing.T) {
 }
 
 func TestWeightedRandomHonoursWeights(t *testing.T) {
-	b, err := NewWeightedRandom([]Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 4}}, seeded(4))
+	b, err := New(WeightedRandom{}, []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 4}}, seeded(4))
 	require.NoError(t, err)
 	counts := map[string]int{}
 	for _, a := range addrsOf(t, b, 20000, Request{}) {
 		counts[a]++
 	}
 	assert.InDelta(t, 0.8, float64(counts["b"])/20000, 0.01)
-	r, err := NewRandom(backends(4), seeded(5))
+	r, err := New(Random{}, backends(4), seeded(5))
 	require.NoError(t, err)
 	counts = map[string]int{}
 	for _, a := range addrsOf(t, r, 20000, Request{}) {
@@ -94,7 +94,7 @@ func TestWeightedRandomHonoursWeights(t *testing.T) {
 }
 
 // hold picks n times without finishing and returns the picks.
-func hold(t *testing.T, b Balancer, n int) []Pick {
+func hold(t *testing.T, b *Balancer, n int) []Pick {
 	t.Helper()
 	var out []Pick
 	for range n {
@@ -106,7 +106,7 @@ func hold(t *testing.T, b Balancer, n int) []Pick {
 }
 
 func TestLeastConnPicksFewestInFlight(t *testing.T) {
-	b, err := NewLeastConn(backends(3), seeded(6))
+	b, err := New(LeastConn{}, backends(3), seeded(6))
 	require.NoError(t, err)
 	held := hold(t, b, 6)
 	for _, s := range b.Stats().Backends {
@@ -127,7 +127,7 @@ func TestLeastConnPicksFewestInFlight(t *testing.T) {
 }
 
 func TestWeightedLeastConnKeepsRatio(t *testing.T) {
-	b, err := NewWeightedLeastConn([]Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 3}}, seeded(7))
+	b, err := New(WeightedLeastConn{}, []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 3}}, seeded(7))
 	require.NoError(t, err)
 	hold(t, b, 40)
 	s := b.Stats().Backends
@@ -136,7 +136,7 @@ func TestWeightedLeastConnKeepsRatio(t *testing.T) {
 }
 
 func TestP2CAvoidsTheLoadedBackend(t *testing.T) {
-	b, err := NewP2C(backends(2), seeded(8))
+	b, err := New(P2C{}, backends(2), seeded(8))
 	require.NoError(t, err)
 	held := hold(t, b, 1)
 	// With two backends both are always compared: the idle one wins.
@@ -148,7 +148,7 @@ func TestP2CAvoidsTheLoadedBackend(t *testing.T) {
 	}
 	// Over many backends, a heavily loaded one is picked only when both
 	// choices are loaded at least as much; here never.
-	b, err = NewP2C(backends(10), seeded(9))
+	b, err = New(P2C{}, backends(10), seeded(9))
 	require.NoError(t, err)
 	hot := hold(t, b, 1)[0]
 	for range 20 {
@@ -166,7 +166,7 @@ func TestP2CAvoidsTheLoadedBackend(t *testing.T) {
 // one observation, and back as it recovers.
 func TestPeakEWMAFollowsLatency(t *testing.T) {
 	now := time.Unix(0, 0)
-	b, err := NewPeakEWMA(backends(3), Options{Now: func() time.Time { return now }, Rand: seeded(10).Rand, Decay: time.Second})
+	b, err := New(PeakEWMA{Decay: time.Second}, backends(3), Options{Now: func() time.Time { return now }, Rand: seeded(10).Rand})
 	require.NoError(t, err)
 	lat := map[string]time.Duration{"10.0.0.1:80": 10 * time.Millisecond, "10.0.0.2:80": 10 * time.Millisecond, "10.0.0.3:80": 500 * time.Millisecond}
 	run := func(n int) map[string]int {
@@ -191,7 +191,7 @@ func TestPeakEWMAFollowsLatency(t *testing.T) {
 
 // A backend that was never measured takes one request at a time.
 func TestPeakEWMAProbesNewBackendsOneAtATime(t *testing.T) {
-	b, err := NewPeakEWMA(backends(2), seeded(11))
+	b, err := New(PeakEWMA{}, backends(2), seeded(11))
 	require.NoError(t, err)
 	p, err := b.Pick(context.Background(), Request{})
 	require.NoError(t, err)
@@ -200,7 +200,7 @@ func TestPeakEWMAProbesNewBackendsOneAtATime(t *testing.T) {
 }
 
 func TestIPHashGroupsSubnets(t *testing.T) {
-	b, err := NewIPHash(backends(8), Options{})
+	b, err := New(IPHash{}, backends(8), Options{})
 	require.NoError(t, err)
 	one := addrsOf(t, b, 1, Request{Key: "203.0.113.7"})[0]
 	for _, ip := range []string{"203.0.113.1", "203.0.113.250", "203.0.113.9:5555", "::ffff:203.0.113.77"} {
@@ -275,7 +275,7 @@ func geoBackends() []Backend {
 }
 
 func TestGeoRoutesToNearestAndSpillsOver(t *testing.T) {
-	b, err := NewGeo(geoBackends(), seeded(12))
+	b, err := New(Geo{}, geoBackends(), seeded(12))
 	require.NoError(t, err)
 	zoneOf := func(req Request) string {
 		return strings.SplitN(addrsOf(t, b, 1, req)[0], "-", 2)[0]
@@ -295,7 +295,7 @@ func TestGeoRoutesToNearestAndSpillsOver(t *testing.T) {
 func TestGeoSpillsOverAtCapacity(t *testing.T) {
 	bs := geoBackends()
 	bs[0].Capacity, bs[1].Capacity, bs[2].Capacity = 1, 1, 1
-	b, err := NewGeo(bs, seeded(13))
+	b, err := New(Geo{}, bs, seeded(13))
 	require.NoError(t, err)
 	held := hold(t, b, 0)
 	for range 4 {
@@ -310,10 +310,10 @@ func TestGeoSpillsOverAtCapacity(t *testing.T) {
 }
 
 func TestGeoByZoneLatency(t *testing.T) {
-	b, err := NewGeo(geoBackends(), Options{ZoneLatency: map[string]map[string]time.Duration{
+	b, err := New(Geo{ZoneLatency: map[string]map[string]time.Duration{
 		"eu": {"us": 80 * time.Millisecond, "ap": 220 * time.Millisecond},
 		"me": {"eu": 40 * time.Millisecond, "ap": 120 * time.Millisecond, "us": 150 * time.Millisecond},
-	}})
+	}}, geoBackends(), Options{})
 	require.NoError(t, err)
 	assert.Contains(t, addrsOf(t, b, 1, Request{Zone: "eu"})[0], "eu-")
 	assert.Contains(t, addrsOf(t, b, 1, Request{Zone: "me"})[0], "eu-")

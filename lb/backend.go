@@ -87,7 +87,7 @@ type Request struct {
 	// without a key are spread at random by those algorithms.
 	Key string
 	// Zone is the zone the request comes from, used by [Geo] with
-	// [GeoOptions.Latency].
+	// [Geo.ZoneLatency].
 	Zone string
 	// Coord is where the request comes from, used by [Geo] with the
 	// backends' coordinates.
@@ -116,27 +116,25 @@ type Result struct {
 	Err error
 	// Latency is the request's duration. Report it when you measure it
 	// anyway (the [Proxy] and [Failover] do): [PeakEWMA] then needs no clock
-	// read of its own in Done, and under load its picks read a coarse clock
-	// instead of the system's. Zero means "not measured": PeakEWMA then
-	// times the request from Pick to Done itself, on the system clock (a
-	// request picked on the coarse clock before the first such Done is not
-	// timed); the other algorithms leave their latency average unchanged.
+	// read of its own in Done. Zero means "not measured": PeakEWMA then
+	// times the request from Pick to Done itself, on the balancer's clock
+	// (to the tick with an [Options.Clock]); the other algorithms leave
+	// their latency average unchanged.
 	Latency time.Duration
 }
 
-// Pick is a backend chosen for one request. Call [Pick.Done] exactly once
-// when the request finishes; a second call would release an in-flight slot
-// that another request holds. A Pick is a small value: copying it is cheap
-// and picking allocates nothing. The zero Pick's Done does nothing.
+// Pick is a backend chosen for one request. Call [Pick.Done] once when
+// the request finishes. A Pick is a small value and picking allocates
+// nothing. The zero Pick's Done does nothing.
 type Pick struct {
 	e     *endpoint
-	c     *core
-	start int64 // nanoseconds on c's clock, 0 if not recorded
-	rough bool  // start was not read from the real clock: from the coarse clock (see clock.go), or not at all
+	b     *Balancer
+	start int64 // nanoseconds on b's clock, 0 if not read
+	done  bool
 }
 
 // Addr returns the picked backend's address, or "" for the zero Pick.
-func (p Pick) Addr() string {
+func (p *Pick) Addr() string {
 	if p.e == nil {
 		return ""
 	}
@@ -145,7 +143,7 @@ func (p Pick) Addr() string {
 
 // Backend returns the picked backend as it was configured (its weight as
 // of the last change), or the zero Backend for the zero Pick.
-func (p Pick) Backend() Backend {
+func (p *Pick) Backend() Backend {
 	if p.e == nil {
 		return Backend{}
 	}
@@ -156,12 +154,18 @@ func (p Pick) Backend() Backend {
 
 // Done reports the request's result: it releases the in-flight slot, counts
 // a failure, updates the latency average and feeds outlier detection. Call
-// it exactly once per Pick, also when the request fails.
-func (p Pick) Done(r Result) {
-	if p.e == nil || (r.Err == nil && p.c.silent) {
+// it once per Pick, also when the request fails. A second call on the same
+// Pick does nothing; a copy of p made before the first call would still
+// count the request twice.
+func (p *Pick) Done(r Result) {
+	if p.e == nil || p.done {
+		return
+	}
+	p.done = true
+	if r.Err == nil && p.b.silent {
 		return // a success with nothing to record
 	}
-	p.c.done(p, r)
+	p.b.done(p.e, p.start, r)
 }
 
 // State is a backend's place in rotation.

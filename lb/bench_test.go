@@ -31,26 +31,45 @@ var benchLatencies = func() []time.Duration {
 	return l
 }()
 
-func benchBalancer(b *testing.B, a algo, n int) Balancer {
+func benchBalancer(b *testing.B, a algo, n int) *Balancer {
 	b.Helper()
 	bs := backends(n)
 	for i := range bs {
 		bs[i].Weight = float64(1 + i%3)
 		bs[i].Zone = fmt.Sprintf("z%d", i%3)
 	}
-	bal, err := a.new(bs, Options{ZoneLatency: map[string]map[string]time.Duration{"z1": {"z0": time.Millisecond}}})
+	var opts Options
+	switch a.alg.(type) {
+	case Geo:
+		a.alg = Geo{ZoneLatency: map[string]map[string]time.Duration{"z1": {"z0": time.Millisecond}}}
+	case PeakEWMA:
+		if a.coarse {
+			c, err := NewCoarseClock(time.Millisecond)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = c.Close(context.Background()) })
+			opts.Clock = c
+		}
+	}
+	bal, err := a.new(bs, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return bal
 }
 
+// benchAlgos are the algorithms, and peak EWMA on a CoarseClock.
+var benchAlgos = append(algos[:len(algos):len(algos)], algo{name: "peak-ewma-coarse", alg: PeakEWMA{}, coarse: true})
+
 // BenchmarkBalancer_Pick measures one pick and its Done, the whole cost a
 // request pays to the balancer, for every algorithm at 3, 10 and 100
-// backends, on one goroutine and on all of them.
+// backends, on one goroutine and on all of them; peak-ewma-coarse is peak
+// EWMA on a CoarseClock (Options.Clock), which spares its picks the clock
+// read.
 func BenchmarkBalancer_Pick(b *testing.B) {
 	ctx := context.Background()
-	for _, a := range algos {
+	for _, a := range benchAlgos {
 		for _, n := range []int{3, 10, 100} {
 			b.Run(fmt.Sprintf("algo=%s/backends=%d", a.name, n), func(b *testing.B) {
 				bal := benchBalancer(b, a, n)
@@ -159,7 +178,7 @@ func BenchmarkBalancer_PickSelfTimed(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{3, 10, 100} {
 		b.Run(fmt.Sprintf("algo=peak-ewma/backends=%d", n), func(b *testing.B) {
-			bal, err := NewPeakEWMA(backends(n), Options{})
+			bal, err := New(PeakEWMA{}, backends(n), Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,25 +15,12 @@ import "sync"
 // environments, large backend sets, and fractional weights.
 //
 // Picks take a mutex around a binary heap. Weight changes rebuild the
-// schedule. EDF is safe for concurrent use.
-type EDF struct{ core }
+// schedule.
+type EDF struct{}
 
-var _ Balancer = (*EDF)(nil)
+func (EDF) setup() (algoSetup, error) { return algoSetup{build: buildEDF}, nil }
 
-// NewEDF returns an EDF weighted round-robin balancer.
-func NewEDF(backends []Backend, opts Options) (*EDF, error) {
-	b := &EDF{}
-	if err := b.init(backends, opts, edfAlgo{}, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type edfAlgo struct{}
-
-func (edfAlgo) affinity() bool { return false }
-
-func (edfAlgo) build(active []*endpoint, c *core) (picker, error) {
+func buildEDF(active []*endpoint, b *Balancer) (picker, error) {
 	p := &edfPicker{eps: active, step: make([]float64, len(active)), heap: make([]edfEntry, len(active))}
 	for i, e := range active {
 		p.step[i] = 1 / e.weightNow()
@@ -45,7 +32,7 @@ func (edfAlgo) build(active []*endpoint, c *core) (picker, error) {
 	}
 	// Advance by a random number of picks so that balancers built at the
 	// same moment do not move in lockstep (Envoy does the same).
-	for range c.rng.intn(len(active)) {
+	for range b.rng.intn(len(active)) {
 		p.pick(Request{}, 0)
 	}
 	return p, nil

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 
 // Guide: "Scalability Patterns → Load Balancing Strategies" (round robin).
 // Round robin gives equal backends equal shares.
-func ExampleNewRoundRobin() {
-	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "10.0.0.1:80", Weight: 1}, {Addr: "10.0.0.2:80", Weight: 1}, {Addr: "10.0.0.3:80", Weight: 1}}, lb.Options{})
+func ExampleRoundRobin() {
+	b, err := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "10.0.0.1:80", Weight: 1}, {Addr: "10.0.0.2:80", Weight: 1}, {Addr: "10.0.0.3:80", Weight: 1}}, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -38,8 +39,8 @@ func ExampleNewRoundRobin() {
 // robin).
 // Smooth weighted round robin interleaves the heavy backend with the
 // others instead of sending it a burst.
-func ExampleNewSmoothWeighted() {
-	b, err := lb.NewSmoothWeighted([]lb.Backend{{Addr: "a", Weight: 5}, {Addr: "b", Weight: 1}, {Addr: "c", Weight: 1}}, lb.Options{})
+func ExampleSmoothWeighted() {
+	b, err := lb.New(lb.SmoothWeighted{}, []lb.Backend{{Addr: "a", Weight: 5}, {Addr: "b", Weight: 1}, {Addr: "c", Weight: 1}}, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -56,8 +57,8 @@ func ExampleNewSmoothWeighted() {
 // Guide: "Scalability Patterns → Load Balancing Strategies" (least
 // connections, by power of two choices).
 // P2C sends the next request to the less loaded of two backends.
-func ExampleNewP2C() {
-	b, err := lb.NewP2C([]lb.Backend{{Addr: "busy", Weight: 1}, {Addr: "idle", Weight: 1}}, lb.Options{})
+func ExampleP2C() {
+	b, err := lb.New(lb.P2C{}, []lb.Backend{{Addr: "busy", Weight: 1}, {Addr: "idle", Weight: 1}}, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -77,9 +78,9 @@ func ExampleNewP2C() {
 // Guide: "Scalability Patterns → Load Balancing Strategies" (load-aware:
 // response time and load).
 // Peak EWMA stops sending to a backend as soon as it answers slowly.
-func ExampleNewPeakEWMA() {
+func ExamplePeakEWMA() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	b, err := lb.NewPeakEWMA([]lb.Backend{{Addr: "fast-1", Weight: 1}, {Addr: "fast-2", Weight: 1}, {Addr: "slow", Weight: 1}}, lb.Options{
+	b, err := lb.New(lb.PeakEWMA{}, []lb.Backend{{Addr: "fast-1", Weight: 1}, {Addr: "fast-2", Weight: 1}, {Addr: "slow", Weight: 1}}, lb.Options{
 		Now:  func() time.Time { return now },
 		Rand: rand.New(rand.NewPCG(1, 2)),
 	})
@@ -102,9 +103,9 @@ func ExampleNewPeakEWMA() {
 // session affinity, by consistent hashing).
 // Consistent hashing keeps a client on its backend, even when another
 // backend leaves.
-func ExampleNewRingHash() {
+func ExampleRingHash() {
 	backends := []lb.Backend{{Addr: "cache-1", Weight: 1}, {Addr: "cache-2", Weight: 1}, {Addr: "cache-3", Weight: 1}, {Addr: "cache-4", Weight: 1}}
-	b, err := lb.NewRingHash(backends, lb.Options{})
+	b, err := lb.New(lb.RingHash{}, backends, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -130,8 +131,8 @@ func ExampleNewRingHash() {
 // Guide: "Scalability Patterns → Load Balancing Strategies" (geographic);
 // "Fault Tolerance → Failover".
 // Geo routes to the nearest healthy zone and spills over when it fails.
-func ExampleNewGeo() {
-	b, err := lb.NewGeo([]lb.Backend{
+func ExampleGeo() {
+	b, err := lb.New(lb.Geo{}, []lb.Backend{
 		{Addr: "eu-1", Weight: 1, Zone: "eu", Coord: &lb.Coord{Lat: 50.1, Lon: 8.7}},
 		{Addr: "us-1", Weight: 1, Zone: "us", Coord: &lb.Coord{Lat: 38.9, Lon: -77.4}},
 		{Addr: "ap-1", Weight: 1, Zone: "ap", Coord: &lb.Coord{Lat: 35.7, Lon: 139.7}},
@@ -156,7 +157,7 @@ func ExampleNewGeo() {
 // integration, passive).
 // Passive outlier detection ejects a backend after consecutive failures.
 func ExampleOutlierOptions() {
-	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{
+	b, err := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{
 		Outlier: &lb.OutlierOptions{ConsecutiveFailures: 3},
 		OnEvent: func(e lb.Event) {
 			if e.Kind == lb.EventStateChange {
@@ -181,7 +182,7 @@ func ExampleOutlierOptions() {
 // Guide: "Fault Tolerance → Failover" (load balancer failover).
 // Failover retries a request on another backend.
 func ExampleFailover() {
-	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "down", Weight: 1}, {Addr: "up", Weight: 1}}, lb.Options{})
+	b, _ := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "down", Weight: 1}, {Addr: "up", Weight: 1}}, lb.Options{})
 	f, err := lb.NewFailover(b, lb.FailoverOptions{Attempts: 2})
 	if err != nil {
 		panic(err)
@@ -207,7 +208,7 @@ func ExampleFailover() {
 // integration).
 // The health checker takes a backend out of rotation when its probes fail.
 func ExampleNewHealthChecker() {
-	b, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{})
+	b, _ := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}}, lb.Options{})
 	h, err := lb.NewHealthChecker(b, lb.HealthCheckOptions{
 		UnhealthyThreshold: 1,
 		Probe: func(ctx context.Context, be lb.Backend) error {
@@ -220,7 +221,7 @@ func ExampleNewHealthChecker() {
 	if err != nil {
 		panic(err)
 	}
-	defer h.Close()
+	defer h.Close(context.Background())
 	h.CheckNow(context.Background()) // Start(ctx) runs this every Interval
 	for _, s := range b.Stats().Backends {
 		fmt.Println(s.Addr, s.State)
@@ -241,7 +242,7 @@ func ExampleNewProxy() {
 		defer srv.Close()
 		backends = append(backends, lb.Backend{Addr: srv.URL, Weight: 1})
 	}
-	b, err := lb.NewRoundRobin(backends, lb.Options{})
+	b, err := lb.New(lb.RoundRobin{}, backends, lb.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -274,4 +275,91 @@ func ExampleNewProxy() {
 	// Output:
 	// 2 backends answered
 	// 4 requests counted
+}
+
+// registry stands for a service registry: it reports the instances of a
+// service, and publish changes them.
+type registry struct {
+	current []lb.Backend
+	changes chan []lb.Backend
+	applied chan struct{}
+}
+
+func (r *registry) Watch(ctx context.Context, update func([]lb.Backend)) error {
+	update(r.current)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r.current = <-r.changes:
+			update(r.current)
+			r.applied <- struct{}{}
+		}
+	}
+}
+
+// publish changes the instances and returns once the watcher has them.
+func (r *registry) publish(bs ...lb.Backend) {
+	r.changes <- bs
+	<-r.applied
+}
+
+// Guide: "Microservices Architecture → Service Discovery" (server-side
+// discovery: the load balancer handles discovery).
+// A Proxy whose balancer follows a service registry: instances that
+// register join the rotation, one that leaves is drained and removed.
+func ExampleFollow() {
+	instance := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, name)
+		}))
+	}
+	one, two := instance("one"), instance("two")
+	defer one.Close()
+	defer two.Close()
+	reg := &registry{current: []lb.Backend{{Addr: one.URL, Weight: 1}}, changes: make(chan []lb.Backend), applied: make(chan struct{})}
+
+	b, err := lb.New(lb.RoundRobin{}, reg.current, lb.Options{})
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	following := make(chan error, 1)
+	go func() { following <- lb.Follow(ctx, b, reg) }()
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	proxy, err := lb.NewProxy(b, lb.ProxyOptions{Transport: tr})
+	if err != nil {
+		panic(err)
+	}
+	front := httptest.NewServer(proxy)
+	defer front.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	answers := func(n int) []string {
+		var out []string
+		for range n {
+			resp, err := client.Get(front.URL)
+			if err != nil {
+				panic(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			out = append(out, string(body))
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	reg.publish(lb.Backend{Addr: one.URL, Weight: 1}, lb.Backend{Addr: two.URL, Weight: 1})
+	fmt.Println("two instances:", answers(4))
+	reg.publish(lb.Backend{Addr: two.URL, Weight: 1})
+	fmt.Println("one left:", answers(2), len(b.Backends()), "backend")
+	cancel()
+	fmt.Println(<-following)
+	// Output:
+	// two instances: [one one two two]
+	// one left: [two two] 1 backend
+	// context canceled
 }

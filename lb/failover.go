@@ -39,7 +39,7 @@ type FailoverOptions struct {
 // safe for concurrent use; build it with [NewFailover] (the zero value's
 // Do returns an error).
 type Failover struct {
-	b    Balancer
+	b    *Balancer
 	opts FailoverOptions
 
 	requests, retries, exhausted atomic.Uint64
@@ -57,7 +57,7 @@ type FailoverStats struct {
 }
 
 // NewFailover returns a Failover over b.
-func NewFailover(b Balancer, opts FailoverOptions) (*Failover, error) {
+func NewFailover(b *Balancer, opts FailoverOptions) (*Failover, error) {
 	if b == nil {
 		return nil, configErr(nil, "failover needs a balancer, got nil")
 	}
@@ -101,6 +101,7 @@ func (f *Failover) Do(ctx context.Context, req Request, fn func(ctx context.Cont
 			}
 			return err
 		}
+		addr := p.Addr()
 		start := f.opts.Now()
 		err = f.run(ctx, p, fn)
 		lat := f.opts.Now().Sub(start)
@@ -120,9 +121,9 @@ func (f *Failover) Do(ctx context.Context, req Request, fn func(ctx context.Cont
 		if attempt < f.opts.Attempts {
 			f.retries.Add(1)
 			if f.opts.OnRetry != nil {
-				f.opts.OnRetry(p.Addr(), attempt, err)
+				f.opts.OnRetry(addr, attempt, err)
 			}
-			avoid = append(avoid[:len(avoid):len(avoid)], p.Addr())
+			avoid = append(avoid[:len(avoid):len(avoid)], addr)
 		}
 	}
 	f.exhausted.Add(1)

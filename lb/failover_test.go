@@ -10,7 +10,7 @@ import (
 )
 
 func TestFailoverTriesAnotherBackend(t *testing.T) {
-	b, err := NewRoundRobin(backends(3), Options{})
+	b, err := New(RoundRobin{}, backends(3), Options{})
 	require.NoError(t, err)
 	var retried []string
 	f, err := NewFailover(b, FailoverOptions{OnRetry: func(addr string, attempt int, err error) { retried = append(retried, addr) }})
@@ -46,7 +46,7 @@ func TestFailoverTriesAnotherBackend(t *testing.T) {
 }
 
 func TestFailoverBounds(t *testing.T) {
-	b, err := NewRoundRobin(backends(5), Options{})
+	b, err := New(RoundRobin{}, backends(5), Options{})
 	require.NoError(t, err)
 	f, err := NewFailover(b, FailoverOptions{Attempts: 2})
 	require.NoError(t, err)
@@ -75,7 +75,7 @@ func TestFailoverBounds(t *testing.T) {
 	assert.Equal(t, 1, calls)
 
 	// The only backend may be retried.
-	one, err := NewRoundRobin(backends(1), Options{})
+	one, err := New(RoundRobin{}, backends(1), Options{})
 	require.NoError(t, err)
 	f, err = NewFailover(one, FailoverOptions{})
 	require.NoError(t, err)
@@ -98,7 +98,7 @@ func TestFailoverBounds(t *testing.T) {
 
 // A caller's cancellation is not retried and not blamed on the backend.
 func TestFailoverStopsOnCancel(t *testing.T) {
-	b, err := NewRoundRobin(backends(3), Options{})
+	b, err := New(RoundRobin{}, backends(3), Options{})
 	require.NoError(t, err)
 	f, err := NewFailover(b, FailoverOptions{})
 	require.NoError(t, err)

@@ -101,7 +101,7 @@ func FuzzBackendValidation(f *testing.F) {
 		if coord {
 			be.Coord = &Coord{Lat: lat, Lon: lon}
 		}
-		b, err := NewGeo([]Backend{be}, Options{})
+		b, err := New(Geo{}, []Backend{be}, Options{})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)

@@ -1,16 +1,18 @@
 package lb
 
 import (
+	"maps"
 	"math"
 	"sort"
+	"time"
 )
 
 // Geo routes each request to the nearest zone that has a healthy backend
 // with spare capacity, and within that zone to the less loaded of two
 // random backends (as [P2C]). Nearness is the great-circle distance from
 // [Request.Coord] to the zone's backends' mean coordinates, or, for
-// requests that give only a [Request.Zone], the configured
-// [Options.ZoneLatency] (the request's own zone is at 0). When the nearest
+// requests that give only a [Request.Zone], the configured ZoneLatency
+// (the request's own zone is at 0). When the nearest
 // zone has no backend in rotation (all unhealthy, ejected or draining) or
 // all of its backends are at [Backend.Capacity], the request spills over
 // to the next nearest zone. Requests with no origin go to the least loaded
@@ -24,25 +26,31 @@ import (
 // next zone, so give backends a Capacity. The panic threshold counts all
 // zones together. Use it for global applications and CDN-like services.
 //
-// Geo is lock-free and safe for concurrent use; a pick costs O(zones +
-// backends of the zones tried).
-type Geo struct{ core }
-
-var _ Balancer = (*Geo)(nil)
-
-// NewGeo returns a geographic balancer. Backends without a Zone form the
-// zone "".
-func NewGeo(backends []Backend, opts Options) (*Geo, error) {
-	b := &Geo{}
-	if err := b.init(backends, opts, geoAlgo{}, readsLoad); err != nil {
-		return nil, err
-	}
-	return b, nil
+// Geo is lock-free; a pick costs O(zones + backends of the zones tried).
+// Backends without a Zone form the zone "".
+type Geo struct {
+	// ZoneLatency is the configured latency from a request's zone (the
+	// outer key) to a backend zone (the inner key), for requests that give
+	// a Zone and no Coord. A request's own zone is at latency 0 unless the
+	// table says otherwise; zones missing from the table are tried last.
+	// Negative latencies are errors. New copies the table.
+	ZoneLatency map[string]map[string]time.Duration
 }
 
-type geoAlgo struct{}
-
-func (geoAlgo) affinity() bool { return false }
+func (a Geo) setup() (algoSetup, error) {
+	table := make(map[string]map[string]time.Duration, len(a.ZoneLatency))
+	for from, row := range a.ZoneLatency {
+		for to, d := range row {
+			if d < 0 {
+				return algoSetup{}, configErr(nil, "zone latency %q→%q is %v (want ≥ 0)", from, to, d)
+			}
+		}
+		table[from] = maps.Clone(row)
+	}
+	return algoSetup{readsLoad: true, build: func(active []*endpoint, b *Balancer) (picker, error) {
+		return buildGeo(active, table, &b.rng), nil
+	}}, nil
+}
 
 type geoZone struct {
 	name  string
@@ -51,7 +59,7 @@ type geoZone struct {
 	inv   []float64
 }
 
-func (geoAlgo) build(active []*endpoint, c *core) (picker, error) {
+func buildGeo(active []*endpoint, latency map[string]map[string]time.Duration, r *rng) *geoPicker {
 	byName := map[string]*geoZone{}
 	sums := map[string]*[3]float64{}
 	for _, e := range active {
@@ -70,7 +78,7 @@ func (geoAlgo) build(active []*endpoint, c *core) (picker, error) {
 			s[2]++
 		}
 	}
-	p := &geoPicker{all: &p2cPicker{eps: active, inv: inverseWeights(active, true), rng: &c.rng}, rng: &c.rng}
+	p := &geoPicker{all: &p2cPicker{eps: active, inv: inverseWeights(active, true), rng: r}, rng: r}
 	for name, z := range byName {
 		if s := sums[name]; s[2] > 0 {
 			z.coord = &Coord{Lat: s[0] / s[2], Lon: s[1] / s[2]}
@@ -82,7 +90,7 @@ func (geoAlgo) build(active []*endpoint, c *core) (picker, error) {
 	// zone, so a pick does one map lookup.
 	p.rows = map[string][]float64{}
 	origins := map[string]bool{}
-	for from := range c.set.ZoneLatency {
+	for from := range latency {
 		origins[from] = true
 	}
 	for _, z := range p.zones {
@@ -91,7 +99,7 @@ func (geoAlgo) build(active []*endpoint, c *core) (picker, error) {
 	for from := range origins {
 		row := make([]float64, len(p.zones))
 		for i, z := range p.zones {
-			d, ok := c.set.ZoneLatency[from][z.name]
+			d, ok := latency[from][z.name]
 			switch {
 			case ok:
 				row[i] = float64(d)
@@ -103,7 +111,7 @@ func (geoAlgo) build(active []*endpoint, c *core) (picker, error) {
 		}
 		p.rows[from] = row
 	}
-	return p, nil
+	return p
 }
 
 type geoPicker struct {

@@ -14,8 +14,7 @@ import (
 	"time"
 )
 
-// HealthTarget is what a [HealthChecker] watches: every [Balancer] of this
-// package is one.
+// HealthTarget is what a [HealthChecker] watches: a [Balancer] is one.
 type HealthTarget interface {
 	Backends() []Backend
 	SetHealthy(addr string, healthy bool) error
@@ -166,17 +165,23 @@ func (h *HealthChecker) Start(ctx context.Context) {
 }
 
 // Close stops the probing goroutine and waits for it and its probes to
-// finish (at most twice the Timeout). It is safe to call more than once, and before Start. It must not
-// be called from OnProbe, nor from a callback (such as
-// [Options.OnEvent]) that a verdict of the probing goroutine runs: Close
-// would wait for the goroutine that is running it.
-func (h *HealthChecker) Close() error {
+// finish (at most twice the Timeout) or for ctx to be done; in the second
+// case it returns an error wrapping ctx.Err(). It is safe to call more than
+// once (a second call waits, under its own ctx, for the same goroutine),
+// and before Start. It must not be called from OnProbe, nor from a
+// callback (such as [Options.OnEvent]) that a verdict of the probing
+// goroutine runs: Close would wait for the goroutine that is running it.
+func (h *HealthChecker) Close(ctx context.Context) error {
 	h.mu.Lock()
 	cancel, done := h.cancel, h.done
 	h.mu.Unlock()
 	if cancel != nil {
 		cancel()
-		<-done
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("lb: health checker: the probing goroutine has not ended: %w", ctx.Err())
+		}
 		h.mu.Lock()
 		if h.done == done { // not restarted meanwhile
 			h.cancel, h.done = nil, nil

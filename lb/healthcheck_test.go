@@ -20,7 +20,7 @@ import (
 func TestHealthCheckerThresholds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		b, err := NewP2C(backends(3), Options{OnEvent: ev.add})
+		b, err := New(P2C{}, backends(3), Options{OnEvent: ev.add})
 		require.NoError(t, err)
 		var down atomic.Bool
 		var probes atomic.Int64
@@ -36,7 +36,7 @@ func TestHealthCheckerThresholds(t *testing.T) {
 		})
 		require.NoError(t, err)
 		h.Start(context.Background())
-		defer h.Close()
+		defer h.Close(context.Background())
 		synctest.Wait()
 		assert.Equal(t, int64(3), probes.Load(), "a round at once")
 		down.Store(true)
@@ -55,7 +55,7 @@ func TestHealthCheckerThresholds(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, StateHealthy, b.Stats().Backends[1].State)
 		assert.Equal(t, []string{"healthy→unhealthy (health check failed)", "unhealthy→healthy (health check passed)"}, ev.states("10.0.0.2:80"))
-		require.NoError(t, h.Close())
+		require.NoError(t, h.Close(context.Background()))
 		n := probes.Load()
 		time.Sleep(10 * time.Second)
 		assert.Equal(t, n, probes.Load(), "no probes after Close")
@@ -65,7 +65,7 @@ func TestHealthCheckerThresholds(t *testing.T) {
 // Jitter spreads the rounds over [Interval, Interval+Jitter).
 func TestHealthCheckerJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewRoundRobin(backends(1), Options{})
+		b, err := New(RoundRobin{}, backends(1), Options{})
 		require.NoError(t, err)
 		var at []time.Duration
 		start := time.Now()
@@ -74,7 +74,7 @@ func TestHealthCheckerJitter(t *testing.T) {
 		require.NoError(t, err)
 		h.Start(context.Background())
 		time.Sleep(100 * time.Second)
-		require.NoError(t, h.Close())
+		require.NoError(t, h.Close(context.Background()))
 		require.Greater(t, len(at), 60)
 		distinct := map[time.Duration]bool{}
 		for i := 1; i < len(at); i++ {
@@ -90,7 +90,7 @@ func TestHealthCheckerJitter(t *testing.T) {
 // A probe that hangs is cut off by the timeout and counts as failed.
 func TestHealthCheckerTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewRoundRobin(backends(2), Options{})
+		b, err := New(RoundRobin{}, backends(2), Options{})
 		require.NoError(t, err)
 		h, err := NewHealthChecker(b, HealthCheckOptions{Interval: time.Second, Timeout: 200 * time.Millisecond, UnhealthyThreshold: 1,
 			Probe: func(ctx context.Context, be Backend) error {
@@ -121,7 +121,7 @@ func TestHealthCheckerTimeout(t *testing.T) {
 // returns then.
 func TestHealthCheckerStuckProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewRoundRobin(backends(2), Options{})
+		b, err := New(RoundRobin{}, backends(2), Options{})
 		require.NoError(t, err)
 		release := make(chan struct{})
 		defer close(release)
@@ -148,7 +148,7 @@ func TestHealthCheckerStuckProbe(t *testing.T) {
 		h.Start(context.Background())
 		time.Sleep(50 * time.Millisecond) // in the middle of the first round
 		start = time.Now()
-		require.NoError(t, h.Close())
+		require.NoError(t, h.Close(context.Background()))
 		assert.Equal(t, 150*time.Millisecond, time.Since(start), "Close waits out the round, no longer")
 	})
 }
@@ -178,11 +178,11 @@ func TestHealthCheckerRealProbes(t *testing.T) {
 		}
 	}()
 
-	b, err := NewRoundRobin([]Backend{{Addr: srv.URL, Weight: 1}, {Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{DisablePanic: true})
+	b, err := New(RoundRobin{}, []Backend{{Addr: srv.URL, Weight: 1}, {Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
 	h, err := NewHealthChecker(b, HealthCheckOptions{Path: "/healthz", Timeout: time.Second, UnhealthyThreshold: 1, HealthyThreshold: 1})
 	require.NoError(t, err)
-	defer h.Close()
+	defer h.Close(context.Background())
 	h.CheckNow(context.Background())
 	assert.Equal(t, 2, b.Stats().InRotation)
 	status.Store(503)
@@ -195,11 +195,11 @@ func TestHealthCheckerRealProbes(t *testing.T) {
 	h.CheckNow(context.Background())
 	assert.Equal(t, 2, b.Stats().InRotation)
 
-	tb, err := NewRoundRobin([]Backend{{Addr: tcpAddr, Weight: 1}, {Addr: "tcp://" + tcpAddr, Weight: 1}}, Options{DisablePanic: true})
+	tb, err := New(RoundRobin{}, []Backend{{Addr: tcpAddr, Weight: 1}, {Addr: "tcp://" + tcpAddr, Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
 	th, err := NewHealthChecker(tb, HealthCheckOptions{UnhealthyThreshold: 1})
 	require.NoError(t, err)
-	defer th.Close()
+	defer th.Close(context.Background())
 	th.CheckNow(context.Background())
 	assert.Equal(t, 2, tb.Stats().InRotation)
 	require.NoError(t, ln.Close())
@@ -208,7 +208,7 @@ func TestHealthCheckerRealProbes(t *testing.T) {
 }
 
 func TestHealthCheckerBadInput(t *testing.T) {
-	b, err := NewRoundRobin(backends(1), Options{})
+	b, err := New(RoundRobin{}, backends(1), Options{})
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		opts HealthCheckOptions

@@ -21,26 +21,13 @@ import (
 // every client — use [RingHash] or [Maglev] where affinity must survive
 // membership changes. Weights are ignored.
 //
-// IPHash is lock-free and safe for concurrent use.
-type IPHash struct{ core }
+// IPHash picks lock-free.
+type IPHash struct{}
 
-var _ Balancer = (*IPHash)(nil)
-
-// NewIPHash returns an IP-hash balancer.
-func NewIPHash(backends []Backend, opts Options) (*IPHash, error) {
-	b := &IPHash{}
-	if err := b.init(backends, opts, ipHashAlgo{}, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type ipHashAlgo struct{}
-
-func (ipHashAlgo) affinity() bool { return true }
-
-func (ipHashAlgo) build(active []*endpoint, c *core) (picker, error) {
-	return &ipHashPicker{eps: active, rng: &c.rng}, nil
+func (IPHash) setup() (algoSetup, error) {
+	return algoSetup{affinity: true, build: func(active []*endpoint, b *Balancer) (picker, error) {
+		return &ipHashPicker{eps: active, rng: &b.rng}, nil
+	}}, nil
 }
 
 type ipHashPicker struct {

@@ -22,34 +22,28 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // benchmarks that run over all of them.
 type algo struct {
 	name     string
-	new      func([]Backend, Options) (Balancer, error)
+	alg      Algorithm
 	affinity bool // maps keys to backends
+	coarse   bool // benchmarks: on a CoarseClock
 }
 
-func ctor[T Balancer](f func([]Backend, Options) (T, error)) func([]Backend, Options) (Balancer, error) {
-	return func(b []Backend, o Options) (Balancer, error) {
-		x, err := f(b, o)
-		if err != nil {
-			return nil, err
-		}
-		return x, nil
-	}
-}
+// new returns a balancer of a's algorithm.
+func (a algo) new(bs []Backend, o Options) (*Balancer, error) { return New(a.alg, bs, o) }
 
 var algos = []algo{
-	{name: "round-robin", new: ctor(NewRoundRobin)},
-	{name: "smooth-weighted", new: ctor(NewSmoothWeighted)},
-	{name: "edf", new: ctor(NewEDF)},
-	{name: "random", new: ctor(NewRandom)},
-	{name: "weighted-random", new: ctor(NewWeightedRandom)},
-	{name: "least-conn", new: ctor(NewLeastConn)},
-	{name: "weighted-least-conn", new: ctor(NewWeightedLeastConn)},
-	{name: "p2c", new: ctor(NewP2C)},
-	{name: "peak-ewma", new: ctor(NewPeakEWMA)},
-	{name: "ip-hash", new: ctor(NewIPHash), affinity: true},
-	{name: "ring-hash", new: ctor(NewRingHash), affinity: true},
-	{name: "maglev", new: ctor(NewMaglev), affinity: true},
-	{name: "geo", new: ctor(NewGeo)},
+	{name: "round-robin", alg: RoundRobin{}},
+	{name: "smooth-weighted", alg: SmoothWeighted{}},
+	{name: "edf", alg: EDF{}},
+	{name: "random", alg: Random{}},
+	{name: "weighted-random", alg: WeightedRandom{}},
+	{name: "least-conn", alg: LeastConn{}},
+	{name: "weighted-least-conn", alg: WeightedLeastConn{}},
+	{name: "p2c", alg: P2C{}},
+	{name: "peak-ewma", alg: PeakEWMA{}},
+	{name: "ip-hash", alg: IPHash{}, affinity: true},
+	{name: "ring-hash", alg: RingHash{}, affinity: true},
+	{name: "maglev", alg: Maglev{}, affinity: true},
+	{name: "geo", alg: Geo{}},
 }
 
 func backends(n int) []Backend {
@@ -65,7 +59,7 @@ func seeded(seed uint64) Options { return Options{Rand: rand.New(rand.NewPCG(see
 // pickN picks n times (with a distinct key each time, for the hash
 // algorithms), finishing every pick at once, and counts the picks per
 // address.
-func pickN(t testing.TB, b Balancer, n int) map[string]int {
+func pickN(t testing.TB, b *Balancer, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for i := range n {
@@ -181,7 +175,7 @@ func TestNoHealthyBackend(t *testing.T) {
 }
 
 func TestPickHonoursContext(t *testing.T) {
-	b, err := NewRoundRobin(backends(2), Options{})
+	b, err := New(RoundRobin{}, backends(2), Options{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -277,12 +271,11 @@ func TestBadInput(t *testing.T) {
 		{"latitude out of range", []Backend{{Addr: "a", Weight: 1, Coord: &Coord{Lat: 91}}}, Options{}, ErrInvalidCoord, "91"},
 		{"negative capacity", []Backend{{Addr: "a", Capacity: -2, Weight: 1}}, Options{}, ErrInvalidConfig, "capacity -2"},
 		{"panic threshold", backends(1), Options{PanicThreshold: 1.5}, ErrInvalidConfig, "1.5"},
-		{"negative decay", backends(1), Options{Decay: -time.Second}, ErrInvalidConfig, "-1s"},
+		{"negative drain timeout", backends(1), Options{DrainTimeout: -time.Second}, ErrInvalidConfig, "-1s"},
 		{"slow-start window", backends(1), Options{SlowStart: &SlowStartOptions{Window: -1}}, ErrInvalidConfig, "slow-start window"},
 		{"slow-start min weight", backends(1), Options{SlowStart: &SlowStartOptions{MinWeightPercent: 101}}, ErrInvalidConfig, "101"},
 		{"outlier percent", backends(1), Options{Outlier: &OutlierOptions{FailurePercent: nan}}, ErrInvalidConfig, "NaN"},
 		{"outlier max below base", backends(1), Options{Outlier: &OutlierOptions{BaseEjectionTime: time.Minute, MaxEjectionTime: time.Second}}, ErrInvalidConfig, "below the base"},
-		{"negative zone latency", backends(1), Options{ZoneLatency: map[string]map[string]time.Duration{"a": {"b": -1}}}, ErrInvalidConfig, `"a"→"b"`},
 	}
 	for _, a := range algos {
 		for _, tc := range cases {
@@ -314,15 +307,46 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestMaglevTableSizeMustBePrime(t *testing.T) {
-	_, err := NewMaglev(backends(3), Options{MaglevTableSize: 100})
+	_, err := New(Maglev{TableSize: 100}, backends(3), Options{})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "100")
+}
+
+// Each algorithm checks its own settings.
+func TestAlgorithmSettings(t *testing.T) {
+	for _, tc := range []struct {
+		alg Algorithm
+		msg string
+	}{
+		{PeakEWMA{Decay: -time.Second}, "-1s"},
+		{RingHash{VirtualNodes: -1}, "virtual nodes -1"},
+		{Maglev{TableSize: -7}, "table size -7"},
+		{Geo{ZoneLatency: map[string]map[string]time.Duration{"a": {"b": -1}}}, `"a"→"b"`},
+		{nil, "algorithm"},
+	} {
+		b, err := New(tc.alg, backends(3), Options{})
+		assert.Nil(t, b)
+		assert.ErrorIs(t, err, ErrInvalidConfig, "%T", tc.alg)
+		assert.ErrorContains(t, err, tc.msg)
+		assert.Regexp(t, "^lb: ", err.Error())
+	}
+}
+
+// Geo copies its latency table: the caller may change or reuse the map.
+func TestGeoCopiesItsTable(t *testing.T) {
+	table := map[string]map[string]time.Duration{"eu": {"us": time.Millisecond, "eu": time.Second}}
+	b, err := New(Geo{ZoneLatency: table}, geoBackends(), Options{})
+	require.NoError(t, err)
+	table["eu"]["us"] = time.Hour
+	table["eu"]["eu"] = 0
+	require.NoError(t, b.SetHealthy("ap-1", false)) // a rebuild reads the table again
+	assert.Contains(t, addrsOf(t, b, 1, Request{Zone: "eu"})[0], "us-")
 }
 
 // Update keeps the counters of backends that stay and replaces the rest.
 func TestUpdateKeepsSurvivors(t *testing.T) {
 	var events []Event
-	b, err := NewP2C(backends(3), Options{OnEvent: func(e Event) { events = append(events, e) }})
+	b, err := New(P2C{}, backends(3), Options{OnEvent: func(e Event) { events = append(events, e) }})
 	require.NoError(t, err)
 	pickN(t, b, 30)
 	before := b.Stats().Backends[1].Requests
@@ -342,7 +366,7 @@ func TestUpdateKeepsSurvivors(t *testing.T) {
 
 // Drained backends finish the requests they have.
 func TestDrainLetsInFlightFinish(t *testing.T) {
-	b, err := NewRoundRobin(backends(2), Options{})
+	b, err := New(RoundRobin{}, backends(2), Options{})
 	require.NoError(t, err)
 	var held []Pick
 	for range 4 {
@@ -377,7 +401,7 @@ func TestHotCountersHaveTheirOwnCacheLine(t *testing.T) {
 // With DisableStats a pick keeps no per-backend request, in-flight or
 // latency figures, while failures are still counted and still eject.
 func TestDisableStats(t *testing.T) {
-	b, err := NewRoundRobin(backends(2), Options{DisableStats: true, Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
+	b, err := New(RoundRobin{}, backends(2), Options{DisableStats: true, Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
 	require.NoError(t, err)
 	held := hold(t, b, 4)
 	for _, s := range b.Stats().Backends {
@@ -410,11 +434,11 @@ func TestDisableStatsRejectsWhatNeedsCounters(t *testing.T) {
 	}
 	capped := backends(2)
 	capped[1].Capacity = 5
-	_, err := NewRoundRobin(capped, Options{DisableStats: true})
+	_, err := New(RoundRobin{}, capped, Options{DisableStats: true})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	assert.ErrorContains(t, err, `"10.0.0.2:80" has capacity 5`)
 
-	b, err := NewRandom(backends(2), Options{DisableStats: true})
+	b, err := New(Random{}, backends(2), Options{DisableStats: true})
 	require.NoError(t, err)
 	assert.ErrorIs(t, b.Add(Backend{Addr: "c", Weight: 1, Capacity: 1}), ErrInvalidConfig)
 	assert.ErrorIs(t, b.Update([]Backend{{Addr: "c", Weight: 1, Capacity: 1}}), ErrInvalidConfig)
@@ -424,7 +448,7 @@ func TestDisableStatsRejectsWhatNeedsCounters(t *testing.T) {
 // In-flight counts stay exact under concurrent picks: after every pick is
 // Done, every backend is back to zero.
 func TestInFlightReturnsToZeroUnderConcurrency(t *testing.T) {
-	b, err := NewP2C(backends(5), Options{})
+	b, err := New(P2C{}, backends(5), Options{})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for range 8 {

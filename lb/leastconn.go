@@ -12,18 +12,11 @@ package lb
 // own requests. Use it for long-running requests and database connections;
 // for large backend sets [P2C] gets most of the benefit at O(1).
 //
-// LeastConn is lock-free and safe for concurrent use.
-type LeastConn struct{ core }
+// LeastConn picks lock-free.
+type LeastConn struct{}
 
-var _ Balancer = (*LeastConn)(nil)
-
-// NewLeastConn returns a least-connections balancer.
-func NewLeastConn(backends []Backend, opts Options) (*LeastConn, error) {
-	b := &LeastConn{}
-	if err := b.init(backends, opts, lcAlgo{weighted: false}, readsLoad); err != nil {
-		return nil, err
-	}
-	return b, nil
+func (LeastConn) setup() (algoSetup, error) {
+	return algoSetup{build: buildLeastConn(false), readsLoad: true}, nil
 }
 
 // WeightedLeastConn sends each request to the backend with the smallest
@@ -35,26 +28,17 @@ func NewLeastConn(backends []Backend, opts Options) (*LeastConn, error) {
 // [LeastConn], and weights must be kept right. Use it for long-running
 // requests on heterogeneous servers.
 //
-// WeightedLeastConn is lock-free and safe for concurrent use.
-type WeightedLeastConn struct{ core }
+// WeightedLeastConn picks lock-free.
+type WeightedLeastConn struct{}
 
-var _ Balancer = (*WeightedLeastConn)(nil)
-
-// NewWeightedLeastConn returns a weighted least-connections balancer.
-func NewWeightedLeastConn(backends []Backend, opts Options) (*WeightedLeastConn, error) {
-	b := &WeightedLeastConn{}
-	if err := b.init(backends, opts, lcAlgo{weighted: true}, readsLoad); err != nil {
-		return nil, err
-	}
-	return b, nil
+func (WeightedLeastConn) setup() (algoSetup, error) {
+	return algoSetup{build: buildLeastConn(true), readsLoad: true}, nil
 }
 
-type lcAlgo struct{ weighted bool }
-
-func (lcAlgo) affinity() bool { return false }
-
-func (a lcAlgo) build(active []*endpoint, c *core) (picker, error) {
-	return &lcPicker{eps: active, inv: inverseWeights(active, a.weighted), rng: &c.rng}, nil
+func buildLeastConn(weighted bool) func([]*endpoint, *Balancer) (picker, error) {
+	return func(active []*endpoint, b *Balancer) (picker, error) {
+		return &lcPicker{eps: active, inv: inverseWeights(active, weighted), rng: &b.rng}, nil
+	}
 }
 
 // inverseWeights returns 1/weight per backend, or all ones when unweighted.

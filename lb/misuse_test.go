@@ -31,34 +31,54 @@ func returnsAtOnce(t *testing.T, what string, f func()) {
 	}
 }
 
-// Every balancer's zero value (made without its constructor) answers every
-// method at once: an error wrapping ErrInvalidConfig where the method
-// returns one, empty figures otherwise; never a panic.
-func TestZeroValueBalancers(t *testing.T) {
-	zeros := []Balancer{&RoundRobin{}, &SmoothWeighted{}, &EDF{}, &Random{}, &WeightedRandom{},
-		&LeastConn{}, &WeightedLeastConn{}, &P2C{}, &PeakEWMA{}, &IPHash{}, &RingHash{}, &Maglev{}, &Geo{}}
-	require.Len(t, zeros, len(algos), "one zero value per algorithm")
-	for _, b := range zeros {
-		t.Run(fmt.Sprintf("%T", b), func(t *testing.T) {
-			be := Backend{Addr: "10.0.0.1:80", Weight: 1}
-			returnsAtOnce(t, "Pick", func() {
-				p, err := b.Pick(context.Background(), Request{Key: "k"})
-				assert.ErrorIs(t, err, ErrInvalidConfig)
-				assert.Contains(t, fmt.Sprint(err), "constructor")
-				p.Done(Result{})
-			})
-			for name, f := range map[string]func() error{
-				"Add":        func() error { return b.Add(be) },
-				"Update":     func() error { return b.Update([]Backend{be}) },
-				"Remove":     func() error { return b.Remove(be.Addr) },
-				"Drain":      func() error { return b.Drain(be.Addr) },
-				"SetWeight":  func() error { return b.SetWeight(be.Addr, 2) },
-				"SetHealthy": func() error { return b.SetHealthy(be.Addr, false) },
-			} {
-				returnsAtOnce(t, name, func() { assert.ErrorIs(t, f(), ErrInvalidConfig, name) })
-			}
-			returnsAtOnce(t, "Stats", func() { assert.Empty(t, b.Stats().Backends) })
-			returnsAtOnce(t, "Backends", func() { assert.Empty(t, b.Backends()) })
+// The zero Balancer (made without New) answers every method at once: an
+// error wrapping ErrInvalidConfig where the method returns one, empty
+// figures otherwise; never a panic.
+func TestZeroValueBalancer(t *testing.T) {
+	b := &Balancer{}
+	be := Backend{Addr: "10.0.0.1:80", Weight: 1}
+	returnsAtOnce(t, "Pick", func() {
+		p, err := b.Pick(context.Background(), Request{Key: "k"})
+		assert.ErrorIs(t, err, ErrInvalidConfig)
+		assert.Contains(t, fmt.Sprint(err), "constructor")
+		p.Done(Result{})
+	})
+	for name, f := range map[string]func() error{
+		"Add":        func() error { return b.Add(be) },
+		"Update":     func() error { return b.Update([]Backend{be}) },
+		"Remove":     func() error { return b.Remove(be.Addr) },
+		"Drain":      func() error { return b.Drain(be.Addr) },
+		"SetWeight":  func() error { return b.SetWeight(be.Addr, 2) },
+		"SetHealthy": func() error { return b.SetHealthy(be.Addr, false) },
+		"Follow":     func() error { return Follow(context.Background(), b, staticSource{be}) },
+	} {
+		returnsAtOnce(t, name, func() { assert.ErrorIs(t, f(), ErrInvalidConfig, name) })
+	}
+	returnsAtOnce(t, "Stats", func() { assert.Empty(t, b.Stats().Backends) })
+	returnsAtOnce(t, "Backends", func() { assert.Empty(t, b.Backends()) })
+}
+
+// A Pick finished twice counts once: the second Done does nothing, so the
+// in-flight count cannot go below zero nor a capacity slot be freed twice.
+func TestDoneTwice(t *testing.T) {
+	for _, a := range algos {
+		t.Run(a.name, func(t *testing.T) {
+			b, err := a.new([]Backend{{Addr: "a", Weight: 1, Capacity: 1}}, Options{Outlier: &OutlierOptions{ConsecutiveFailures: 2}})
+			require.NoError(t, err)
+			p, err := b.Pick(context.Background(), Request{})
+			require.NoError(t, err)
+			p.Done(Result{Err: errBackend})
+			p.Done(Result{Err: errBackend})
+			assert.Equal(t, "a", p.Addr(), "a finished Pick still names its backend")
+			st := b.Stats().Backends[0]
+			assert.Equal(t, int64(0), st.InFlight)
+			assert.Equal(t, uint64(1), st.Failures, "one failure, not two")
+			assert.Equal(t, StateHealthy, st.State, "one failure does not reach the threshold of two")
+			p, err = b.Pick(context.Background(), Request{})
+			require.NoError(t, err)
+			_, err = b.Pick(context.Background(), Request{})
+			assert.ErrorIs(t, err, ErrAtCapacity, "the second Done freed no slot")
+			p.Done(Result{})
 		})
 	}
 }
@@ -82,8 +102,8 @@ func TestZeroValueHelpers(t *testing.T) {
 		h.Start(context.Background())
 		h.CheckNow(context.Background())
 		assert.Empty(t, h.Stats())
-		assert.NoError(t, h.Close())
-		assert.NoError(t, h.Close())
+		assert.NoError(t, h.Close(context.Background()))
+		assert.NoError(t, h.Close(context.Background()))
 	})
 	var f Failover
 	returnsAtOnce(t, "Failover.Do", func() {
@@ -102,7 +122,7 @@ func TestZeroValueHelpers(t *testing.T) {
 
 // Failover.Do with no function is an error, not a panic.
 func TestFailoverNilFunc(t *testing.T) {
-	b, err := NewRoundRobin(backends(1), Options{})
+	b, err := New(RoundRobin{}, backends(1), Options{})
 	require.NoError(t, err)
 	f, err := NewFailover(b, FailoverOptions{})
 	require.NoError(t, err)
@@ -115,7 +135,7 @@ func TestFailoverNilFunc(t *testing.T) {
 // A function that panics in Failover.Do does not keep its backend's
 // in-flight slot: a backend with a capacity of one serves the next call.
 func TestFailoverPanicReleasesSlot(t *testing.T) {
-	b, err := NewRoundRobin([]Backend{{Addr: "a", Weight: 1, Capacity: 1}}, Options{})
+	b, err := New(RoundRobin{}, []Backend{{Addr: "a", Weight: 1, Capacity: 1}}, Options{})
 	require.NoError(t, err)
 	f, err := NewFailover(b, FailoverOptions{})
 	require.NoError(t, err)
@@ -132,7 +152,7 @@ func TestFailoverPanicReleasesSlot(t *testing.T) {
 // after Close does what it says: Close returns at once, and a Start after
 // Close probes again.
 func TestHealthCheckerStartCloseOrder(t *testing.T) {
-	b, err := NewRoundRobin(backends(1), Options{})
+	b, err := New(RoundRobin{}, backends(1), Options{})
 	require.NoError(t, err)
 	probed := make(chan struct{}, 16)
 	h, err := NewHealthChecker(b, HealthCheckOptions{Interval: time.Hour, Probe: func(context.Context, Backend) error {
@@ -140,7 +160,7 @@ func TestHealthCheckerStartCloseOrder(t *testing.T) {
 		return nil
 	}})
 	require.NoError(t, err)
-	returnsAtOnce(t, "Close before Start", func() { assert.NoError(t, h.Close()) })
+	returnsAtOnce(t, "Close before Start", func() { assert.NoError(t, h.Close(context.Background())) })
 	for range 2 {
 		h.Start(context.Background())
 		h.Start(context.Background()) // running: does nothing
@@ -149,8 +169,8 @@ func TestHealthCheckerStartCloseOrder(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Start after Close does not probe")
 		}
-		returnsAtOnce(t, "Close", func() { assert.NoError(t, h.Close()) })
-		returnsAtOnce(t, "second Close", func() { assert.NoError(t, h.Close()) })
+		returnsAtOnce(t, "Close", func() { assert.NoError(t, h.Close(context.Background())) })
+		returnsAtOnce(t, "second Close", func() { assert.NoError(t, h.Close(context.Background())) })
 	}
 	assert.Empty(t, probed, "one round per Start")
 }

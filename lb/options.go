@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// Options configure every balancer in this package. The zero value is ready
-// to use: the runtime's clock and random generator, a panic threshold of
-// 50%, no slow start, no outlier detection, no hook. Fields that only one
-// algorithm reads say so.
+// Options configure what every balancer does, whatever its [Algorithm]:
+// time and randomness, panic mode, slow start, outlier detection,
+// statistics and events. An algorithm's own settings are on its value. The
+// zero value is ready to use: the runtime's clock and random generator, a
+// panic threshold of 50%, no slow start, no outlier detection, no hook.
 type Options struct {
 	// Now is the clock; nil means time.Now. Give a simulation's clock to
 	// run a balancer on virtual time.
@@ -58,25 +59,15 @@ type Options struct {
 	// runs on the goroutine that caused the change.
 	OnEvent func(Event)
 
-	// Decay is the time constant of the per-backend latency average
-	// ([PeakEWMA]'s cost and the latency in [BackendStats]): an
-	// observation's weight halves every Decay·ln 2. Zero means 10s (as in
-	// Finagle and Linkerd); negative is an error.
-	Decay time.Duration
+	// Clock, if not nil, is the coarse clock that picks read when they need
+	// the time, instead of the monotonic clock (see [CoarseClock] for what
+	// each costs). It cannot be combined with Now.
+	Clock *CoarseClock
 
-	// VirtualNodes is the number of ring points per unit of weight of
-	// [RingHash]. Zero means the shard package's default (160); negative is
-	// an error.
-	VirtualNodes int
-	// MaglevTableSize is the lookup-table size of [Maglev]: a prime at
-	// least the number of backends. Zero means the shard package's default.
-	MaglevTableSize int
-	// ZoneLatency is [Geo]'s configured latency from a request's zone (the
-	// outer key) to a backend zone (the inner key). Geo uses it for requests
-	// that give a Zone and no Coord. A request's own zone is at latency 0
-	// unless the table says otherwise; zones missing from the table are
-	// tried last. Negative latencies are errors.
-	ZoneLatency map[string]map[string]time.Duration
+	// DrainTimeout bounds how long [Follow] lets a backend that its source
+	// no longer reports finish its requests in flight before removing it.
+	// Zero means 30s; negative is an error.
+	DrainTimeout time.Duration
 }
 
 // SlowStartOptions configure slow start, as in Envoy: a backend that joins
@@ -149,24 +140,17 @@ func (o Options) settings() (settings, error) {
 	if s.PanicThreshold == 0 {
 		s.PanicThreshold = 0.5
 	}
-	if o.Decay < 0 {
-		return s, configErr(nil, "latency decay %v (want ≥ 0; 0 means 10s)", o.Decay)
+	if o.Clock != nil && o.Now != nil {
+		return s, configErr(nil, "both Clock and Now are set (want one clock)")
 	}
-	if s.Decay == 0 {
-		s.Decay = 10 * time.Second
+	if o.Clock != nil && o.Clock.stop == nil {
+		return s, configErr(nil, "Clock is a CoarseClock not built by NewCoarseClock")
 	}
-	if o.VirtualNodes < 0 {
-		return s, configErr(nil, "virtual nodes %d (want ≥ 0)", o.VirtualNodes)
+	if o.DrainTimeout < 0 {
+		return s, configErr(nil, "drain timeout %v (want ≥ 0; 0 means 30s)", o.DrainTimeout)
 	}
-	if o.MaglevTableSize < 0 {
-		return s, configErr(nil, "maglev table size %d (want ≥ 0)", o.MaglevTableSize)
-	}
-	for from, row := range o.ZoneLatency {
-		for to, d := range row {
-			if d < 0 {
-				return s, configErr(nil, "zone latency %q→%q is %v (want ≥ 0)", from, to, d)
-			}
-		}
+	if s.DrainTimeout == 0 {
+		s.DrainTimeout = 30 * time.Second
 	}
 	if o.SlowStart != nil {
 		ss := *o.SlowStart

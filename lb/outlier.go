@@ -16,17 +16,17 @@ import (
 
 // outlierObserve feeds one result to outlier detection. now is the clock if
 // the caller already read it, or negative.
-func (c *core) outlierObserve(e *endpoint, failed bool, now int64) {
-	od := &c.set.outlier
+func (b *Balancer) outlierObserve(e *endpoint, failed bool, now int64) {
+	od := &b.set.outlier
 	if od.FailurePercent > 0 {
 		if now < 0 {
-			now = c.roughClock()
+			now = b.clock()
 		}
 		ws := e.winStart.Load()
 		if now-ws >= int64(od.Interval) && e.winStart.CompareAndSwap(ws, now) {
 			req, fail := e.winReq.Swap(0), e.winFail.Swap(0)
 			if req >= uint64(od.MinRequests) && float64(fail)*100 >= od.FailurePercent*float64(req) {
-				c.eject(e, now, fmt.Sprintf("%d of %d requests failed in %v", fail, req, time.Duration(now-ws)))
+				b.eject(e, now, fmt.Sprintf("%d of %d requests failed in %v", fail, req, time.Duration(now-ws)))
 			}
 		}
 		e.winReq.Add(1)
@@ -42,30 +42,30 @@ func (c *core) outlierObserve(e *endpoint, failed bool, now int64) {
 	}
 	if n := e.consecutive.Add(1); od.ConsecutiveFailures > 0 && n >= int64(od.ConsecutiveFailures) {
 		if now < 0 {
-			now = c.roughClock()
+			now = b.clock()
 		}
-		c.eject(e, now, fmt.Sprintf("%d consecutive failures", n))
+		b.eject(e, now, fmt.Sprintf("%d consecutive failures", n))
 	}
 }
 
 // eject takes e out of rotation unless it is already out or the ejection
 // cap is reached.
-func (c *core) eject(e *endpoint, now int64, reason string) {
-	od := &c.set.outlier
-	c.mu.Lock()
-	if c.byAddr[e.b.Addr] != e || e.ejected || e.draining {
-		c.mu.Unlock()
+func (b *Balancer) eject(e *endpoint, now int64, reason string) {
+	od := &b.set.outlier
+	b.mu.Lock()
+	if b.byAddr[e.b.Addr] != e || e.ejected || e.draining {
+		b.mu.Unlock()
 		return
 	}
 	ejected := 0
-	for _, x := range c.eps {
+	for _, x := range b.eps {
 		if x.ejected && now < x.ejectedUntil {
 			ejected++
 		}
 	}
-	limit := max(1, int(math.Floor(od.MaxEjectionPercent*float64(len(c.eps))/100)))
+	limit := max(1, int(math.Floor(od.MaxEjectionPercent*float64(len(b.eps))/100)))
 	if ejected >= limit {
-		c.mu.Unlock()
+		b.mu.Unlock()
 		return
 	}
 	// The ejection time grows with each ejection; a backend that stayed in
@@ -80,7 +80,7 @@ func (c *core) eject(e *endpoint, now int64, reason string) {
 	e.ejectedUntil = now + min(int64(od.BaseEjectionTime)*int64(e.ejections), int64(od.MaxEjectionTime))
 	e.consecutive.Store(0)
 	e.reason = reason
-	evs, _ := c.rebuildLocked(now)
-	c.mu.Unlock()
-	c.emit(evs)
+	evs, _ := b.rebuildLocked(now)
+	b.mu.Unlock()
+	b.emit(evs)
 }

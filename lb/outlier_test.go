@@ -35,7 +35,7 @@ func (e *events) states(addr string) []string {
 var errBackend = errors.New("backend failed")
 
 // fail reports n failed requests to addr, picking until it is chosen.
-func failOn(t *testing.T, b Balancer, addr string, n int) {
+func failOn(t *testing.T, b *Balancer, addr string, n int) {
 	t.Helper()
 	for i := 0; n > 0 && i < 10000; i++ {
 		p, err := b.Pick(context.Background(), Request{})
@@ -55,7 +55,7 @@ func failOn(t *testing.T, b Balancer, addr string, n int) {
 func TestOutlierEjectsAndReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
-		b, err := NewRoundRobin(backends(10), Options{OnEvent: ev.add, Outlier: &OutlierOptions{}})
+		b, err := New(RoundRobin{}, backends(10), Options{OnEvent: ev.add, Outlier: &OutlierOptions{}})
 		require.NoError(t, err)
 		bad := "10.0.0.3:80"
 		failOn(t, b, bad, 4)
@@ -87,7 +87,7 @@ func TestOutlierEjectsAndReturns(t *testing.T) {
 
 // A success resets the run of failures.
 func TestOutlierSuccessResetsRun(t *testing.T) {
-	b, err := NewRoundRobin(backends(2), Options{Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
+	b, err := New(RoundRobin{}, backends(2), Options{Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
 	require.NoError(t, err)
 	for range 10 {
 		failOn(t, b, "10.0.0.1:80", 2)
@@ -100,7 +100,7 @@ func TestOutlierSuccessResetsRun(t *testing.T) {
 
 // At most MaxEjectionPercent of backends are ejected, but at least one.
 func TestOutlierEjectionCap(t *testing.T) {
-	b, err := NewRoundRobin(backends(10), Options{Outlier: &OutlierOptions{}})
+	b, err := New(RoundRobin{}, backends(10), Options{Outlier: &OutlierOptions{}})
 	require.NoError(t, err)
 	failOn(t, b, "10.0.0.1:80", 5)
 	failOn(t, b, "10.0.0.2:80", 5)
@@ -108,7 +108,7 @@ func TestOutlierEjectionCap(t *testing.T) {
 	assert.Equal(t, StateEjected, s.Backends[0].State)
 	assert.Equal(t, StateHealthy, s.Backends[1].State, "10% of 10 backends is one")
 
-	c, err := NewRoundRobin(backends(10), Options{Outlier: &OutlierOptions{MaxEjectionPercent: 30}})
+	c, err := New(RoundRobin{}, backends(10), Options{Outlier: &OutlierOptions{MaxEjectionPercent: 30}})
 	require.NoError(t, err)
 	for _, a := range []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"} {
 		failOn(t, c, a, 5)
@@ -118,7 +118,7 @@ func TestOutlierEjectionCap(t *testing.T) {
 
 func TestOutlierFailurePercent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewRoundRobin(backends(4), Options{Outlier: &OutlierOptions{
+		b, err := New(RoundRobin{}, backends(4), Options{Outlier: &OutlierOptions{
 			ConsecutiveFailures: -1, FailurePercent: 50, MinRequests: 10, Interval: time.Second, MaxEjectionPercent: 50,
 		}})
 		require.NoError(t, err)
@@ -144,7 +144,7 @@ func TestOutlierFailurePercent(t *testing.T) {
 // Below the panic threshold the balancer uses every backend, and says so.
 func TestPanicThreshold(t *testing.T) {
 	var ev events
-	b, err := NewRoundRobin(backends(4), Options{OnEvent: ev.add, PanicThreshold: 0.5})
+	b, err := New(RoundRobin{}, backends(4), Options{OnEvent: ev.add, PanicThreshold: 0.5})
 	require.NoError(t, err)
 	require.NoError(t, b.SetHealthy("10.0.0.1:80", false))
 	assert.Len(t, pickN(t, b, 30), 3)
@@ -171,7 +171,7 @@ func TestPanicThreshold(t *testing.T) {
 // the slow-start window instead of everything at once.
 func TestSlowStartRampsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewRoundRobin(backends(4), Options{Rand: seeded(20).Rand, SlowStart: &SlowStartOptions{Window: 10 * time.Second}})
+		b, err := New(RoundRobin{}, backends(4), Options{Rand: seeded(20).Rand, SlowStart: &SlowStartOptions{Window: 10 * time.Second}})
 		require.NoError(t, err)
 		require.NoError(t, b.SetHealthy("10.0.0.4:80", false))
 		require.NoError(t, b.SetHealthy("10.0.0.4:80", true))
@@ -192,7 +192,7 @@ func TestSlowStartRampsUp(t *testing.T) {
 // tames that.
 func TestSlowStartOnAddWithLeastConn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewLeastConn(backends(3), Options{Rand: seeded(21).Rand, SlowStart: &SlowStartOptions{}})
+		b, err := New(LeastConn{}, backends(3), Options{Rand: seeded(21).Rand, SlowStart: &SlowStartOptions{}})
 		require.NoError(t, err)
 		hold(t, b, 30) // 10 in flight each
 		require.NoError(t, b.Add(Backend{Addr: "new", Weight: 1}))

@@ -14,25 +14,12 @@ package lb
 // [PeakEWMA]. Use it as the default for request/response traffic.
 //
 // P2C is lock-free and safe for concurrent use.
-type P2C struct{ core }
+type P2C struct{}
 
-var _ Balancer = (*P2C)(nil)
-
-// NewP2C returns a power-of-two-choices least-request balancer.
-func NewP2C(backends []Backend, opts Options) (*P2C, error) {
-	b := &P2C{}
-	if err := b.init(backends, opts, p2cAlgo{}, readsLoad); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type p2cAlgo struct{}
-
-func (p2cAlgo) affinity() bool { return false }
-
-func (p2cAlgo) build(active []*endpoint, c *core) (picker, error) {
-	return &p2cPicker{eps: active, inv: inverseWeights(active, true), rng: &c.rng}, nil
+func (P2C) setup() (algoSetup, error) {
+	return algoSetup{build: func(active []*endpoint, b *Balancer) (picker, error) {
+		return &p2cPicker{eps: active, inv: inverseWeights(active, true), rng: &b.rng}, nil
+	}, readsLoad: true}, nil
 }
 
 type p2cPicker struct {

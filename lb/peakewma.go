@@ -1,56 +1,55 @@
 package lb
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // PeakEWMA is Finagle's and Linkerd's latency-aware balancer: power of two
 // random choices on a cost of (decayed peak-sensitive latency average) ×
 // (in-flight + 1).
 //
 // The latency average rises at once to any slower observation (the peak)
-// and decays exponentially toward faster ones with time constant
-// [Options.Decay], so a backend that suddenly slows down loses traffic
-// within one request, and one that recovers wins it back over a few decay
-// periods. A backend with no observation yet costs nothing while idle and
-// a large penalty once it has requests in flight, so new backends are
-// tried, but only one request at a time until they answer.
+// and decays exponentially toward faster ones with time constant Decay,
+// so a backend that suddenly slows down loses traffic within one request,
+// and one that recovers wins it back over a few decay periods. A backend
+// with no observation yet costs nothing while idle and a large penalty
+// once it has requests in flight, so new backends are tried, but only one
+// request at a time until they answer.
 //
 // Pros (the guide, Latency Optimization → Load Balancing): it routes around
 // slow backends before they fail, which least-request cannot see (Linkerd's
-// "Beyond Round Robin" measured round robin degrading above p95,
-// least-loaded above p99 and peak EWMA only above p99.9; see the lab's
-// lb-linkerd experiment). Cons: it needs the time on every pick (a
-// busy balancer reads a coarse clock, refreshed every millisecond, instead
-// of the system's; see [Result.Latency]), and a backend that fails fast
-// looks attractive unless failures are also handled (outlier detection).
-// Use it when backends' latencies differ or change: shared hosts, GC
-// pauses, noisy neighbours.
+// "Beyond Round Robin" study compared round robin, least-loaded and peak
+// EWMA on tail latency; the lab's lb-linkerd experiment reruns it). Cons:
+// it needs the time on every pick (see [CoarseClock] for what that costs
+// and how to make it cheaper), and a backend that fails fast looks
+// attractive unless failures are also handled (outlier detection). Use it
+// when backends' latencies differ or change: shared hosts, GC pauses,
+// noisy neighbours.
 //
-// The average decays in steps of 1/4096 of the decay time or less (2.1ms
-// for the default 10s): the first Done of a step applies the decay since
-// the last one, and Done calls within a step that bring no new peak write
-// nothing, so the average costs no shared write in the common case.
+// The average decays in steps of 1/4096 of the decay time or less: the
+// first Done of a step applies the decay since the last one, and Done
+// calls within a step that bring no new peak write nothing, so the average
+// costs no shared write in the common case.
 //
-// PeakEWMA is lock-free and safe for concurrent use.
-type PeakEWMA struct{ core }
-
-var _ Balancer = (*PeakEWMA)(nil)
-
-// NewPeakEWMA returns a peak-EWMA balancer. Its decay time is
-// [Options.Decay].
-func NewPeakEWMA(backends []Backend, opts Options) (*PeakEWMA, error) {
-	b := &PeakEWMA{}
-	if err := b.init(backends, opts, ewmaAlgo{}, readsLoad|readsClock); err != nil {
-		return nil, err
-	}
-	return b, nil
+// PeakEWMA picks lock-free.
+type PeakEWMA struct {
+	// Decay is the time constant of the latency average: an observation's
+	// weight halves every Decay·ln 2. Zero means 10s (as in Finagle and
+	// Linkerd); negative is an error.
+	Decay time.Duration
 }
 
-type ewmaAlgo struct{}
-
-func (ewmaAlgo) affinity() bool { return false }
-
-func (ewmaAlgo) build(active []*endpoint, c *core) (picker, error) {
-	return &ewmaPicker{eps: active, inv: inverseWeights(active, true), rng: &c.rng, tau: c.tau, shift: c.shift}, nil
+func (a PeakEWMA) setup() (algoSetup, error) {
+	if a.Decay < 0 {
+		return algoSetup{}, configErr(nil, "peak EWMA decay %v (want ≥ 0; 0 means 10s)", a.Decay)
+	}
+	if a.Decay == 0 {
+		a.Decay = 10 * time.Second
+	}
+	return algoSetup{build: func(active []*endpoint, b *Balancer) (picker, error) {
+		return &ewmaPicker{eps: active, inv: inverseWeights(active, true), rng: &b.rng, tau: b.tau, shift: b.shift}, nil
+	}, readsLoad: true, decay: a.Decay}, nil
 }
 
 type ewmaPicker struct {

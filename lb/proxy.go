@@ -75,7 +75,7 @@ type ProxyOptions struct {
 // A Proxy is safe for concurrent use. Build it with [NewProxy]: the zero
 // value answers every request with 500 Internal Server Error.
 type Proxy struct {
-	b    Balancer
+	b    *Balancer
 	opts ProxyOptions
 	rp   *httputil.ReverseProxy
 	urls sync.Map // backend address → *url.URL
@@ -120,7 +120,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 }
 
 // NewProxy returns a reverse proxy over b.
-func NewProxy(b Balancer, opts ProxyOptions) (*Proxy, error) {
+func NewProxy(b *Balancer, opts ProxyOptions) (*Proxy, error) {
 	if b == nil {
 		return nil, configErr(nil, "proxy needs a balancer, got nil")
 	}

@@ -58,7 +58,7 @@ func (tb *testBackend) addr() string { return tb.srv.Listener.Addr().String() }
 
 // newTestProxy puts a proxy over the backends with algorithm a and returns
 // a client-facing server.
-func newTestProxy(t *testing.T, bal Balancer, opts ProxyOptions) (*httptest.Server, *http.Client) {
+func newTestProxy(t *testing.T, bal *Balancer, opts ProxyOptions) (*httptest.Server, *http.Client) {
 	t.Helper()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -128,7 +128,7 @@ func TestProxyPassesHostThrough(t *testing.T) {
 	a := newTestBackend(t, "a")
 	for _, rewrite := range []bool{false, true} {
 		t.Run(fmt.Sprint("RewriteHost=", rewrite), func(t *testing.T) {
-			bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}}, Options{})
+			bal, err := New(RoundRobin{}, []Backend{{Addr: a.addr(), Weight: 1}}, Options{})
 			require.NoError(t, err)
 			front, c := newTestProxy(t, bal, ProxyOptions{RewriteHost: rewrite})
 			req, err := http.NewRequest("GET", front.URL+"/h", nil)
@@ -156,7 +156,7 @@ func TestProxyPassesHostThrough(t *testing.T) {
 // with outlier detection, ejected, after which every request succeeds.
 func TestProxyEjectsBackendReturning500(t *testing.T) {
 	a, b, c := newTestBackend(t, "a"), newTestBackend(t, "b"), newTestBackend(t, "c")
-	bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}, {Addr: b.addr(), Weight: 1}, {Addr: c.addr(), Weight: 1}}, Options{Outlier: &OutlierOptions{MaxEjectionPercent: 50}})
+	bal, err := New(RoundRobin{}, []Backend{{Addr: a.addr(), Weight: 1}, {Addr: b.addr(), Weight: 1}, {Addr: c.addr(), Weight: 1}}, Options{Outlier: &OutlierOptions{MaxEjectionPercent: 50}})
 	require.NoError(t, err)
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
 	for range 9 {
@@ -183,7 +183,7 @@ func TestProxyFailsOver(t *testing.T) {
 	for _, mode := range []string{"503", "crash", "hang"} {
 		t.Run(mode, func(t *testing.T) {
 			good, bad := newTestBackend(t, "good"), newTestBackend(t, "bad")
-			bal, err := NewRoundRobin([]Backend{{Addr: good.addr(), Weight: 1}, {Addr: bad.addr(), Weight: 1}}, Options{})
+			bal, err := New(RoundRobin{}, []Backend{{Addr: good.addr(), Weight: 1}, {Addr: bad.addr(), Weight: 1}}, Options{})
 			require.NoError(t, err)
 			front, cl := newTestProxy(t, bal, ProxyOptions{Timeout: 200 * time.Millisecond})
 			switch mode {
@@ -210,7 +210,7 @@ func TestProxyFailsOver(t *testing.T) {
 func TestProxyDoesNotRetryPost(t *testing.T) {
 	good, bad := newTestBackend(t, "good"), newTestBackend(t, "bad")
 	bad.srv.Close()
-	bal, err := NewRoundRobin([]Backend{{Addr: bad.addr(), Weight: 1}, {Addr: good.addr(), Weight: 1}}, Options{Rand: seeded(40).Rand})
+	bal, err := New(RoundRobin{}, []Backend{{Addr: bad.addr(), Weight: 1}, {Addr: good.addr(), Weight: 1}}, Options{Rand: seeded(40).Rand})
 	require.NoError(t, err)
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
 	codes := map[int]int{}
@@ -232,7 +232,7 @@ func TestProxyDoesNotRetryPost(t *testing.T) {
 // No backend available: 503 with a clear body.
 func TestProxyNoBackend(t *testing.T) {
 	a := newTestBackend(t, "a")
-	bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}}, Options{DisablePanic: true})
+	bal, err := New(RoundRobin{}, []Backend{{Addr: a.addr(), Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
 	require.NoError(t, bal.SetHealthy(a.addr(), false))
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
@@ -246,11 +246,11 @@ func TestProxyNoBackend(t *testing.T) {
 // endpoint fails leaves rotation before any user request fails.
 func TestProxyWithHealthChecker(t *testing.T) {
 	a, b := newTestBackend(t, "a"), newTestBackend(t, "b")
-	bal, err := NewRoundRobin([]Backend{{Addr: a.addr(), Weight: 1}, {Addr: b.addr(), Weight: 1}}, Options{})
+	bal, err := New(RoundRobin{}, []Backend{{Addr: a.addr(), Weight: 1}, {Addr: b.addr(), Weight: 1}}, Options{})
 	require.NoError(t, err)
 	h, err := NewHealthChecker(bal, HealthCheckOptions{Path: "/healthz", UnhealthyThreshold: 1})
 	require.NoError(t, err)
-	defer h.Close()
+	defer h.Close(context.Background())
 	front, cl := newTestProxy(t, bal, ProxyOptions{Attempts: 1})
 	b.mode.Store("503")
 	h.CheckNow(context.Background())
@@ -262,7 +262,7 @@ func TestProxyWithHealthChecker(t *testing.T) {
 }
 
 func TestProxyBadInput(t *testing.T) {
-	bal, err := NewRoundRobin(backends(1), Options{})
+	bal, err := New(RoundRobin{}, backends(1), Options{})
 	require.NoError(t, err)
 	_, err = NewProxy(nil, ProxyOptions{})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
@@ -302,7 +302,7 @@ func TestProxyBrokenBodyIsAFailure(t *testing.T) {
 			t.Cleanup(func() { log.SetOutput(prev) })
 			srv := httptest.NewServer(breakBody(t))
 			t.Cleanup(srv.Close)
-			bal, err := NewRoundRobin([]Backend{{Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{})
+			bal, err := New(RoundRobin{}, []Backend{{Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{})
 			require.NoError(t, err)
 			opts := ProxyOptions{}
 			if withLog {
@@ -347,7 +347,7 @@ func TestProxyUpgrade(t *testing.T) {
 		_, _ = io.Copy(conn, buf)
 	}))
 	t.Cleanup(srv.Close)
-	bal, err := NewRoundRobin([]Backend{{Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{})
+	bal, err := New(RoundRobin{}, []Backend{{Addr: srv.Listener.Addr().String(), Weight: 1}}, Options{})
 	require.NoError(t, err)
 	front, cl := newTestProxy(t, bal, ProxyOptions{})
 	req, err := http.NewRequest("GET", front.URL, nil)
@@ -403,7 +403,7 @@ func TestProxyFiveBackendMix(t *testing.T) {
 	})
 	reset := mixBackend(t, &posts, breakBody(t))
 	addr := func(s *httptest.Server) string { return s.Listener.Addr().String() }
-	bal, err := NewRoundRobin([]Backend{
+	bal, err := New(RoundRobin{}, []Backend{
 		{Addr: addr(ok1), Weight: 1}, {Addr: addr(hang), Weight: 1}, {Addr: addr(fail), Weight: 1},
 		{Addr: addr(reset), Weight: 1}, {Addr: addr(ok2), Weight: 1},
 	}, Options{DisablePanic: true, Outlier: &OutlierOptions{MaxEjectionPercent: 60}})

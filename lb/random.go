@@ -11,26 +11,13 @@ import "sort"
 // row while another gets none), which raises tail latency. Use it for many
 // independent clients where coordinating a rotation is not worth it.
 //
-// Random is lock-free and safe for concurrent use.
-type Random struct{ core }
+// Random picks lock-free.
+type Random struct{}
 
-var _ Balancer = (*Random)(nil)
-
-// NewRandom returns a uniformly random balancer.
-func NewRandom(backends []Backend, opts Options) (*Random, error) {
-	b := &Random{}
-	if err := b.init(backends, opts, randomAlgo{}, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type randomAlgo struct{}
-
-func (randomAlgo) affinity() bool { return false }
-
-func (randomAlgo) build(active []*endpoint, c *core) (picker, error) {
-	return &randomPicker{eps: active, rng: &c.rng}, nil
+func (Random) setup() (algoSetup, error) {
+	return algoSetup{build: func(active []*endpoint, b *Balancer) (picker, error) {
+		return &randomPicker{eps: active, rng: &b.rng}, nil
+	}}, nil
 }
 
 type randomPicker struct {
@@ -49,26 +36,13 @@ func (p *randomPicker) pick(Request, int64) *endpoint { return p.eps[p.rng.intn(
 // [EDF] over short spans. Use it for heterogeneous backends behind many
 // independent clients.
 //
-// WeightedRandom is lock-free and safe for concurrent use.
-type WeightedRandom struct{ core }
+// WeightedRandom picks lock-free.
+type WeightedRandom struct{}
 
-var _ Balancer = (*WeightedRandom)(nil)
+func (WeightedRandom) setup() (algoSetup, error) { return algoSetup{build: buildWRandom}, nil }
 
-// NewWeightedRandom returns a weighted random balancer.
-func NewWeightedRandom(backends []Backend, opts Options) (*WeightedRandom, error) {
-	b := &WeightedRandom{}
-	if err := b.init(backends, opts, wrandAlgo{}, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type wrandAlgo struct{}
-
-func (wrandAlgo) affinity() bool { return false }
-
-func (wrandAlgo) build(active []*endpoint, c *core) (picker, error) {
-	p := &wrandPicker{eps: active, cum: make([]float64, len(active)), rng: &c.rng}
+func buildWRandom(active []*endpoint, b *Balancer) (picker, error) {
+	p := &wrandPicker{eps: active, cum: make([]float64, len(active)), rng: &b.rng}
 	sum := 0.0
 	for i, e := range active {
 		sum += e.weightNow()

@@ -1,9 +1,6 @@
 package lb
 
-import (
-	"context"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // RoundRobin sends each request to the next backend in turn.
 //
@@ -15,30 +12,17 @@ import (
 //
 // A pick is one atomic add on a shared counter: lock-free and wait-free.
 // Weights are ignored; use [SmoothWeighted] or [EDF] for weighted rotation.
-// RoundRobin is safe for concurrent use.
-type RoundRobin struct{ core }
+// RoundRobin picks lock-free and wait-free.
+type RoundRobin struct{}
 
-var _ Balancer = (*RoundRobin)(nil)
-
-// NewRoundRobin returns a round-robin balancer over backends.
-func NewRoundRobin(backends []Backend, opts Options) (*RoundRobin, error) {
-	b := &RoundRobin{}
-	if err := b.init(backends, opts, rrAlgo{}, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type rrAlgo struct{}
-
-func (rrAlgo) affinity() bool { return false }
-
-func (rrAlgo) build(active []*endpoint, c *core) (picker, error) {
-	p := &rrPicker{eps: active}
-	// Start at a random position so that many clients built at once do
-	// not all hit the first backend first (as gRPC does).
-	p.next.Store(uint32(c.rng.intn(len(active))))
-	return p, nil
+func (RoundRobin) setup() (algoSetup, error) {
+	return algoSetup{build: func(active []*endpoint, b *Balancer) (picker, error) {
+		p := &rrPicker{eps: active}
+		// Start at a random position so that many clients built at once do
+		// not all hit the first backend first (as gRPC does).
+		p.next.Store(uint32(b.rng.intn(len(active))))
+		return p, nil
+	}}, nil
 }
 
 type rrPicker struct {
@@ -48,25 +32,4 @@ type rrPicker struct {
 
 func (p *rrPicker) pick(Request, int64) *endpoint {
 	return p.eps[(p.next.Add(1)-1)%uint32(len(p.eps))]
-}
-
-// Pick chooses the next backend in rotation. See [Balancer]. When nothing
-// needs checking (no wake-up pending, no capacities, no slow start, no
-// Avoid list) it is the rotation's one atomic add, plus the request
-// counter unless [Options.DisableStats] is set.
-func (b *RoundRobin) Pick(ctx context.Context, req Request) (Pick, error) {
-	s := b.snap.Load()
-	// A nil picker (nothing in rotation) fails the assertion; a nil
-	// snapshot (the zero RoundRobin) goes to core.Pick's error.
-	if s == nil {
-		return b.core.Pick(ctx, req)
-	}
-	if p, ok := s.picker.(*rrPicker); ok && !s.hasWake && !s.checks && len(req.Avoid) == 0 && ctx.Err() == nil {
-		e := p.pick(req, 0)
-		if b.counted {
-			e.requests.Add(1)
-		}
-		return Pick{e: e, c: &b.core}, nil
-	}
-	return b.core.Pick(ctx, req)
 }

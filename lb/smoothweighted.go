@@ -15,25 +15,12 @@ import "sync"
 //
 // Each pick walks every backend in rotation under a mutex (O(n)); for
 // hundreds of backends [EDF] is O(log n). Weight changes apply to the next
-// pick. SmoothWeighted is safe for concurrent use.
-type SmoothWeighted struct{ core }
+// pick.
+type SmoothWeighted struct{}
 
-var _ Balancer = (*SmoothWeighted)(nil)
+func (SmoothWeighted) setup() (algoSetup, error) { return algoSetup{build: buildSWRR}, nil }
 
-// NewSmoothWeighted returns a smooth weighted round-robin balancer.
-func NewSmoothWeighted(backends []Backend, opts Options) (*SmoothWeighted, error) {
-	b := &SmoothWeighted{}
-	if err := b.init(backends, opts, swrrAlgo{}, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-type swrrAlgo struct{}
-
-func (swrrAlgo) affinity() bool { return false }
-
-func (swrrAlgo) build(active []*endpoint, _ *core) (picker, error) {
+func buildSWRR(active []*endpoint, _ *Balancer) (picker, error) {
 	p := &swrrPicker{eps: active, weight: make([]float64, len(active)), current: make([]float64, len(active))}
 	for i, e := range active {
 		p.weight[i] = e.weightNow()

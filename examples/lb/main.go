@@ -66,13 +66,13 @@ var specs = []backendSpec{{"fast-a", 1, 4}, {"fast-b", 1, 4}, {"fast-c", 1, 4}, 
 // algorithms are the balancers compared, each built by one line.
 var algorithms = []struct {
 	name string
-	new  func([]lb.Backend, lb.Options) (lb.Balancer, error)
+	alg  lb.Algorithm
 }{
-	{"round robin", func(b []lb.Backend, o lb.Options) (lb.Balancer, error) { return lb.NewRoundRobin(b, o) }},
-	{"weighted round robin", func(b []lb.Backend, o lb.Options) (lb.Balancer, error) { return lb.NewSmoothWeighted(b, o) }},
-	{"least connections", func(b []lb.Backend, o lb.Options) (lb.Balancer, error) { return lb.NewLeastConn(b, o) }},
-	{"P2C least request", func(b []lb.Backend, o lb.Options) (lb.Balancer, error) { return lb.NewP2C(b, o) }},
-	{"peak EWMA", func(b []lb.Backend, o lb.Options) (lb.Balancer, error) { return lb.NewPeakEWMA(b, o) }},
+	{"round robin", lb.RoundRobin{}},
+	{"weighted round robin", lb.SmoothWeighted{}},
+	{"least connections", lb.LeastConn{}},
+	{"P2C least request", lb.P2C{}},
+	{"peak EWMA", lb.PeakEWMA{}},
 }
 
 func run(ctx context.Context, out io.Writer, cfg config) error {
@@ -93,7 +93,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	}
 	fmt.Fprintln(tw, header+"p50\tp99\terrors\t")
 	for _, a := range algorithms {
-		bal, err := a.new(backends, lb.Options{})
+		bal, err := lb.New(a.alg, backends, lb.Options{})
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ type result struct {
 
 // drive sends cfg.requests requests through a proxy over bal from
 // cfg.concurrency clients and measures their latency.
-func drive(ctx context.Context, bal lb.Balancer, cfg config) (result, error) {
+func drive(ctx context.Context, bal *lb.Balancer, cfg config) (result, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer tr.CloseIdleConnections()
 	proxy, err := lb.NewProxy(bal, lb.ProxyOptions{Transport: tr})

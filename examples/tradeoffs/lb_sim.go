@@ -15,36 +15,30 @@ const lbSection = "Scalability Patterns → Load Balancing Strategies"
 // lbAlgo is one balancer under test.
 type lbAlgo struct {
 	name string
-	new  func([]lb.Backend, lb.Options) (lb.Balancer, error)
+	new  func([]lb.Backend, lb.Options) (*lb.Balancer, error)
 }
 
 // String returns the algorithm's name, as the tables show it.
 func (a lbAlgo) String() string { return a.name }
 
-func lbCtor[T lb.Balancer](f func([]lb.Backend, lb.Options) (T, error)) func([]lb.Backend, lb.Options) (lb.Balancer, error) {
-	return func(b []lb.Backend, o lb.Options) (lb.Balancer, error) {
-		x, err := f(b, o)
-		if err != nil {
-			return nil, err
-		}
-		return x, nil
-	}
+func lbCtor(alg lb.Algorithm) func([]lb.Backend, lb.Options) (*lb.Balancer, error) {
+	return func(b []lb.Backend, o lb.Options) (*lb.Balancer, error) { return lb.New(alg, b, o) }
 }
 
 var (
-	lbRoundRobin   = lbAlgo{"round robin", lbCtor(lb.NewRoundRobin)}
-	lbSmoothWRR    = lbAlgo{"weighted round robin (smooth)", lbCtor(lb.NewSmoothWeighted)}
-	lbEDF          = lbAlgo{"weighted round robin (EDF)", lbCtor(lb.NewEDF)}
-	lbRandom       = lbAlgo{"random", lbCtor(lb.NewRandom)}
-	lbWRandom      = lbAlgo{"weighted random", lbCtor(lb.NewWeightedRandom)}
-	lbLeastConn    = lbAlgo{"least connections", lbCtor(lb.NewLeastConn)}
-	lbWLeastConn   = lbAlgo{"weighted least connections", lbCtor(lb.NewWeightedLeastConn)}
-	lbP2C          = lbAlgo{"P2C least request", lbCtor(lb.NewP2C)}
-	lbPeakEWMA     = lbAlgo{"peak EWMA", lbCtor(lb.NewPeakEWMA)}
-	lbIPHash       = lbAlgo{"IP hash (/24, nginx)", lbCtor(lb.NewIPHash)}
-	lbRingHash     = lbAlgo{"ring hash (full IP)", lbCtor(lb.NewRingHash)}
-	lbMaglev       = lbAlgo{"Maglev (full IP)", lbCtor(lb.NewMaglev)}
-	lbGeo          = lbAlgo{"geo: nearest region, spill-over", lbCtor(lb.NewGeo)}
+	lbRoundRobin   = lbAlgo{"round robin", lbCtor(lb.RoundRobin{})}
+	lbSmoothWRR    = lbAlgo{"weighted round robin (smooth)", lbCtor(lb.SmoothWeighted{})}
+	lbEDF          = lbAlgo{"weighted round robin (EDF)", lbCtor(lb.EDF{})}
+	lbRandom       = lbAlgo{"random", lbCtor(lb.Random{})}
+	lbWRandom      = lbAlgo{"weighted random", lbCtor(lb.WeightedRandom{})}
+	lbLeastConn    = lbAlgo{"least connections", lbCtor(lb.LeastConn{})}
+	lbWLeastConn   = lbAlgo{"weighted least connections", lbCtor(lb.WeightedLeastConn{})}
+	lbP2C          = lbAlgo{"P2C least request", lbCtor(lb.P2C{})}
+	lbPeakEWMA     = lbAlgo{"peak EWMA", lbCtor(lb.PeakEWMA{})}
+	lbIPHash       = lbAlgo{"IP hash (/24, nginx)", lbCtor(lb.IPHash{})}
+	lbRingHash     = lbAlgo{"ring hash (full IP)", lbCtor(lb.RingHash{})}
+	lbMaglev       = lbAlgo{"Maglev (full IP)", lbCtor(lb.Maglev{})}
+	lbGeo          = lbAlgo{"geo: nearest region, spill-over", lbCtor(lb.Geo{})}
 	errLBTimeout   = errors.New("client timeout")
 	errLBBackend   = errors.New("backend error")
 	lbBackgroundCx = context.Background()
@@ -54,7 +48,7 @@ var (
 // by one engine's virtual clock.
 type lbCluster struct {
 	e        *sim.Engine
-	bal      lb.Balancer
+	bal      *lb.Balancer
 	stations []*sim.Station
 	index    map[string]int
 	// failing marks backends that answer every request with a fast error.

@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		c.url = c.InstanceURLs[0]
 		return c, nil
 	}
-	bal, err := lb.NewP2C(backends, lb.Options{})
+	bal, err := lb.New(lb.P2C{}, backends, lb.Options{})
 	if err != nil {
 		return fail(err)
 	}
@@ -160,7 +160,7 @@ func (c *Cluster) Err() <-chan error { return c.done }
 func (c *Cluster) Close(ctx context.Context) error {
 	var errs []error
 	if c.health != nil {
-		errs = append(errs, c.health.Close())
+		errs = append(errs, c.health.Close(ctx))
 	}
 	// The balancer (last server) first, so no request reaches a stopped
 	// instance.
