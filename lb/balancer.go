@@ -78,7 +78,8 @@ func New(alg Algorithm, backends []Backend, opts Options) (*Balancer, error) {
 	}
 	switch {
 	case b.coarse != nil:
-		b.epoch, b.base = b.coarse.Now(), b.coarse.now.Load()
+		b.base = b.coarse.now.Load()
+		b.epoch = b.coarse.base.Add(time.Duration(b.base))
 	case set.Now != nil:
 		b.epoch = set.Now()
 	default:
