@@ -25,7 +25,11 @@ func TestCoarseClock(t *testing.T) {
 		assert.True(t, c.Now().Equal(start.Add(2*time.Millisecond)), "two ticks later: %v", c.Now().Sub(start))
 		time.Sleep(500 * time.Microsecond)
 		assert.True(t, c.Now().Equal(start.Add(2*time.Millisecond)), "between ticks: the last tick's time")
-		require.NoError(t, c.Close(context.Background()))
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := c.Close(cancelled); err != nil {
+			assert.ErrorIs(t, err, context.Canceled, "a Close whose ctx ended first says so")
+		}
 		require.NoError(t, c.Close(context.Background()), "a second Close waits for the same end")
 		stopped := c.Now()
 		time.Sleep(10 * time.Millisecond)
@@ -68,6 +72,25 @@ func TestPicksStartNoGoroutine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Without a reported latency, peak EWMA times the request itself from
+// Pick to Done on the monotonic clock; a reported latency wins.
+func TestPeakEWMATimesRequestsItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := New(PeakEWMA{}, backends(1), Options{})
+		require.NoError(t, err)
+		e := b.snap.Load().active[0]
+		p, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		time.Sleep(5 * time.Millisecond)
+		p.Done(Result{})
+		assert.Equal(t, 5*time.Millisecond, time.Duration(math.Float64frombits(e.ewma.Load())))
+		p, err = b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		p.Done(Result{Latency: 7 * time.Millisecond})
+		assert.Equal(t, 7*time.Millisecond, time.Duration(math.Float64frombits(e.ewma.Load())), "the slower reported latency is the new peak")
+	})
 }
 
 // A balancer on a CoarseClock reads its time: picks are stamped with the

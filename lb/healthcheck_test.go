@@ -150,6 +150,20 @@ func TestHealthCheckerStuckProbe(t *testing.T) {
 		start = time.Now()
 		require.NoError(t, h.Close(context.Background()))
 		assert.Equal(t, 150*time.Millisecond, time.Since(start), "Close waits out the round, no longer")
+
+		// A Close whose ctx ends first says so; a second Close waits for
+		// the same goroutine under its own ctx.
+		h.Start(context.Background())
+		time.Sleep(50 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		start = time.Now()
+		err = h.Close(ctx)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "probing goroutine")
+		assert.Equal(t, 10*time.Millisecond, time.Since(start))
+		require.NoError(t, h.Close(context.Background()))
+		assert.Equal(t, 150*time.Millisecond, time.Since(start), "the second Close waits out the same round")
 	})
 }
 

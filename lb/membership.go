@@ -171,7 +171,10 @@ func (b *Balancer) apply(bs []Backend, leaving map[string]time.Time) error {
 		order = append(order, nb)
 	}
 	now := b.clock()
-	deadline := time.Now().Add(b.set.DrainTimeout)
+	var deadline time.Time
+	if leaving != nil {
+		deadline = time.Now().Add(b.set.DrainTimeout)
+	}
 	var evs []Event
 	b.mu.Lock()
 	for _, e := range slices.Clone(b.eps) {
@@ -192,9 +195,13 @@ func (b *Balancer) apply(bs []Backend, leaving map[string]time.Time) error {
 			ev, _ := b.removeLocked(addr, now)
 			delete(leaving, addr)
 			evs = append(evs, ev)
-		case !e.draining:
-			e.draining, e.reason = true, "no longer reported by the source"
-			leaving[addr] = deadline
+		default:
+			if _, ok := leaving[addr]; !ok {
+				leaving[addr] = deadline
+				if !e.draining {
+					e.draining, e.reason = true, "no longer reported by the source"
+				}
+			}
 		}
 	}
 	for _, nb := range order {
