@@ -26,7 +26,7 @@ import (
 // next zone, so give backends a Capacity. The panic threshold counts all
 // zones together. Use it for global applications and CDN-like services.
 //
-// Geo is lock-free; a pick costs O(zones + backends of the zones tried).
+// Geo picks lock-free; a pick costs O(zones + backends of the zones tried).
 // Backends without a Zone form the zone "".
 type Geo struct {
 	// ZoneLatency is the configured latency from a request's zone (the

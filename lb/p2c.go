@@ -13,7 +13,7 @@ package lb
 // fast (or is slow but has few requests queued) still attracts traffic; see
 // [PeakEWMA]. Use it as the default for request/response traffic.
 //
-// P2C is lock-free and safe for concurrent use.
+// P2C picks lock-free.
 type P2C struct{}
 
 func (P2C) setup() (algoSetup, error) {

@@ -12,7 +12,6 @@ import "sync/atomic"
 //
 // A pick is one atomic add on a shared counter: lock-free and wait-free.
 // Weights are ignored; use [SmoothWeighted] or [EDF] for weighted rotation.
-// RoundRobin picks lock-free and wait-free.
 type RoundRobin struct{}
 
 func (RoundRobin) setup() (algoSetup, error) {
