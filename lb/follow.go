@@ -25,7 +25,9 @@ const drainPoll = 100 * time.Millisecond
 //
 // This is how a balancer follows service discovery (the guide, Service
 // Discovery): fed by a registry inside the caller, it is client-side
-// discovery; a [Proxy] over it is server-side discovery. A backend whose
+// discovery; a [Proxy] over it is server-side discovery. Build b over the
+// backends known at the start (a first listing of the registry): the
+// source's first report replaces them as any other. A backend whose
 // weight changes keeps its counters and health; one whose Zone, Coord or
 // Capacity changes is replaced. A backend that returns while it drains is
 // put back in rotation. Each report is applied before the update call that
