@@ -128,9 +128,8 @@ type Result struct {
 // nothing. The zero Pick's Done does nothing.
 type Pick struct {
 	e     *endpoint
-	b     *Balancer
-	start int64 // nanoseconds on b's clock, 0 if not read
-	done  bool
+	b     *Balancer // nil once Done
+	start int64     // nanoseconds on b's clock, 0 if not read
 }
 
 // Addr returns the picked backend's address, or "" for the zero Pick.
@@ -158,14 +157,10 @@ func (p *Pick) Backend() Backend {
 // Pick does nothing; a copy of p made before the first call would still
 // count the request twice.
 func (p *Pick) Done(r Result) {
-	if p.e == nil || p.done {
-		return
+	if p.b == nil || (r.Err == nil && p.b.silent) {
+		return // the zero Pick, a second call, or a success with nothing to record
 	}
-	p.done = true
-	if r.Err == nil && p.b.silent {
-		return // a success with nothing to record
-	}
-	p.b.done(p.e, p.start, r)
+	p.b.done(p, r)
 }
 
 // State is a backend's place in rotation.

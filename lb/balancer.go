@@ -245,8 +245,10 @@ func (b *Balancer) recheck(s *snapshot, req Request, e *endpoint, now int64) (*e
 	return nil, ErrAtCapacity
 }
 
-// done records the result of a request picked on e at start.
-func (b *Balancer) done(e *endpoint, start int64, r Result) {
+// done records the result of the request picked as p, and marks p done.
+func (b *Balancer) done(p *Pick, r Result) {
+	e, start := p.e, p.start
+	p.b = nil
 	failed := r.Err != nil
 	if failed {
 		e.failures.Add(1)
