@@ -157,6 +157,14 @@ func (b *Balancer) Pick(ctx context.Context, req Request) (Pick, error) {
 		}
 		return Pick{e: e, b: b}, nil
 	}
+	return b.pick(ctx, req, s)
+}
+
+// pick is Pick's general path: it reads the clock if needed, refreshes an
+// outdated rotation and enforces what the algorithm does not know about.
+// It is a function of its own so that round robin's fast path keeps a
+// small frame.
+func (b *Balancer) pick(ctx context.Context, req Request, s *snapshot) (Pick, error) {
 	if err := ctx.Err(); err != nil {
 		return Pick{}, err
 	}
