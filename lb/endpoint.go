@@ -19,9 +19,8 @@ type endpoint struct {
 	failures  atomic.Uint64
 	_         [64 - 24]byte
 
-	ewma      atomic.Uint64 // float64 bits: latency average in ns
-	stamp     atomic.Int64  // decay step (clock >> Balancer.shift) the average was last decayed to
-	sampledAt atomic.Int64  // clock of the last pick rate sample (see sampleRate)
+	ewma  atomic.Uint64 // float64 bits: latency average in ns
+	stamp atomic.Int64  // decay step (clock >> Balancer.shift) the average was last decayed to
 
 	consecutive     atomic.Int64
 	winStart        atomic.Int64
