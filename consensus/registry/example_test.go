@@ -31,7 +31,7 @@ func ExampleRegistry() {
 		}
 		_ = reg.Heartbeat(ctx, r.Lease) // an instance does this every few seconds
 	}
-	balancer, _ := lb.NewRoundRobin([]lb.Backend{{Addr: "bootstrap:1", Weight: 1}}, lb.Options{})
+	balancer, _ := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "bootstrap:1", Weight: 1}}, lb.Options{})
 	wctx, stop := context.WithCancel(ctx)
 	changes, done := make(chan int), make(chan error)
 	go func() {

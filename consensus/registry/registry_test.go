@@ -147,7 +147,7 @@ func TestRegistry_RegisterListDeregisterAndBadInput(t *testing.T) {
 
 // watchInto runs src.Watch into a balancer, as lb's Follow does, and
 // returns a function that reports the balancer's current addresses.
-func watchInto(t *testing.T, ctx context.Context, src *registry.Source, b lb.Balancer) (addrs func() []string, stop func() error) {
+func watchInto(t *testing.T, ctx context.Context, src *registry.Source, b *lb.Balancer) (addrs func() []string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	var (
@@ -202,7 +202,7 @@ func TestRegistry_SourceFollowsRegistrationsExpiryAndLeaderChange(t *testing.T) 
 		regs = append(regs, reg)
 	}
 	f := follower(t, ctx, c)
-	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "placeholder:1", Weight: 1}}, lb.Options{})
+	b, err := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "placeholder:1", Weight: 1}}, lb.Options{})
 	require.NoError(t, err)
 	addrs, stop := watchInto(t, ctx, newRegistry(t, f).Source("api"), b)
 	want := []string{"10.0.0.0:80", "10.0.0.1:80", "10.0.0.2:80"}
@@ -278,7 +278,7 @@ func TestRegistry_ActiveHealthChecksMarkInstancesCritical(t *testing.T) {
 		},
 	})
 	require.NoError(t, err)
-	b, err := lb.NewRoundRobin([]lb.Backend{{Addr: "placeholder:1", Weight: 1}}, lb.Options{})
+	b, err := lb.New(lb.RoundRobin{}, []lb.Backend{{Addr: "placeholder:1", Weight: 1}}, lb.Options{})
 	require.NoError(t, err)
 	addrs, stop := watchInto(t, ctx, r.Source("api"), b)
 	eventually(t, ctx, "both listed", func() bool { return len(addrs()) == 2 })

@@ -319,7 +319,7 @@ func keepRegistered(ctx context.Context, cl *registry.Client, inst registry.Inst
 // later leaves the last one in place (every request fails either way).
 type follower struct {
 	mu    sync.Mutex
-	b     lb.Balancer
+	b     *lb.Balancer
 	ready chan struct{}
 	done  chan error
 }
@@ -334,7 +334,7 @@ func follow(ctx context.Context, src *registry.Source) *follower {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.b == nil {
-				f.b, _ = lb.NewP2C(bs, lb.Options{})
+				f.b, _ = lb.New(lb.P2C{}, bs, lb.Options{})
 				close(f.ready)
 				return
 			}
@@ -345,7 +345,7 @@ func follow(ctx context.Context, src *registry.Source) *follower {
 }
 
 // balancer waits for the first set.
-func (f *follower) balancer(ctx context.Context) (lb.Balancer, error) {
+func (f *follower) balancer(ctx context.Context) (*lb.Balancer, error) {
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
@@ -394,7 +394,7 @@ func runClient(ctx context.Context, c config, stdout io.Writer) error {
 
 // get sends one request to the instance b picks and reports the result to
 // b.
-func get(ctx context.Context, hc *http.Client, b lb.Balancer) (string, error) {
+func get(ctx context.Context, hc *http.Client, b *lb.Balancer) (string, error) {
 	p, err := b.Pick(ctx, lb.Request{})
 	if err != nil {
 		return "", err

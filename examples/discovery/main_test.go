@@ -83,7 +83,7 @@ func (in *instance) kill() {
 	_ = in.srv.Close()
 }
 
-func addrs(b lb.Balancer) []string {
+func addrs(b *lb.Balancer) []string {
 	var out []string
 	for _, x := range b.Backends() {
 		out = append(out, x.Addr)

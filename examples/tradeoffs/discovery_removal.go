@@ -160,14 +160,14 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 			return err
 		}
 		hc.Start(ctx)
-		defer hc.Close()
+		defer hc.Close(context.Background())
 	}
 
 	// The balancer follows the follower's view; gone records when the
 	// victim left it.
 	var (
 		mu   sync.Mutex
-		bal  lb.Balancer
+		bal  *lb.Balancer
 		gone time.Time
 	)
 	ready := make(chan struct{})
@@ -179,7 +179,7 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 			has := slices.ContainsFunc(bs, func(b lb.Backend) bool { return b.Addr == victim.addr })
 			switch {
 			case bal == nil && len(bs) == 2:
-				bal, _ = lb.NewRoundRobin(bs, lb.Options{})
+				bal, _ = lb.New(lb.RoundRobin{}, bs, lb.Options{})
 				close(ready)
 			case bal != nil && len(bs) > 0:
 				_ = bal.Update(bs)

@@ -37,10 +37,10 @@ type sidesResult struct {
 
 // followSource builds a balancer at the source's first set of two and
 // keeps it updated; the returned channel yields the watch's end.
-func followSource(ctx context.Context, src *registry.Source, want int) (lb.Balancer, <-chan error, error) {
+func followSource(ctx context.Context, src *registry.Source, want int) (*lb.Balancer, <-chan error, error) {
 	var (
 		mu  sync.Mutex
-		bal lb.Balancer
+		bal *lb.Balancer
 	)
 	ready, done := make(chan struct{}), make(chan error, 1)
 	go func() {
@@ -49,7 +49,7 @@ func followSource(ctx context.Context, src *registry.Source, want int) (lb.Balan
 			defer mu.Unlock()
 			switch {
 			case bal == nil && len(bs) == want:
-				bal, _ = lb.NewP2C(bs, lb.Options{})
+				bal, _ = lb.New(lb.P2C{}, bs, lb.Options{})
 				close(ready)
 			case bal != nil && len(bs) > 0:
 				_ = bal.Update(bs)

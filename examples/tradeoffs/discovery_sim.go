@@ -47,7 +47,7 @@ func (h *helloServer) kill() {
 }
 
 // discoveryGet sends one GET to the backend b picks and reports to b.
-func discoveryGet(ctx context.Context, hc *http.Client, b lb.Balancer) error {
+func discoveryGet(ctx context.Context, hc *http.Client, b *lb.Balancer) error {
 	p, err := b.Pick(ctx, lb.Request{})
 	if err != nil {
 		return err
