@@ -44,8 +44,8 @@ type AsideOptions struct {
 	// concurrent miss calls the loader. It exists to measure the stampede
 	// (see the lab); leave it false in production. Default false.
 	AllowStampede bool
-	// OnError is called with errors of the cache store (a failed Lookup or
-	// Save); the value is still loaded from or returned to the caller.
+	// OnError is called with errors of the cache store (a failed Get or
+	// Set); the value is still loaded from or returned to the caller.
 	// Default nil.
 	OnError func(err error)
 	// Now returns the current time, for negative caching. Default nil:
@@ -126,7 +126,7 @@ func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Cont
 	if load == nil {
 		return zero, invalid("nil loader for key %v", key)
 	}
-	v, _, ok, err := a.store.Lookup(ctx, key)
+	v, _, ok, err := a.store.Get(ctx, key)
 	if err != nil {
 		a.storeError(err)
 	}
@@ -162,7 +162,7 @@ func (a *Aside[K, V]) load(ctx context.Context, key K, load func(ctx context.Con
 		}
 		return v, err
 	}
-	if err := a.store.Save(ctx, key, v, a.ttl()); err != nil {
+	if err := a.store.Set(ctx, key, v, a.ttl()); err != nil {
 		a.storeError(err)
 	}
 	return v, nil

@@ -17,7 +17,7 @@ func TestAsideStampedeProtection(t *testing.T) {
 		db := newFakeDB()
 		db.set("hot", 42)
 		db.delay = 50 * time.Millisecond
-		a, err := NewAside(newMem(t, 100), AsideOptions{TTL: time.Minute})
+		a, err := NewAside(newMem(t, 100).AsStore(), AsideOptions{TTL: time.Minute})
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		for range 100 {
@@ -46,7 +46,7 @@ func TestAsideAllowStampede(t *testing.T) {
 		db := newFakeDB()
 		db.set("hot", 1)
 		db.delay = 10 * time.Millisecond
-		a, err := NewAside(newMem(t, 100), AsideOptions{AllowStampede: true})
+		a, err := NewAside(newMem(t, 100).AsStore(), AsideOptions{AllowStampede: true})
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		for range 20 {
@@ -64,7 +64,7 @@ func TestAsideWaiterHonoursContext(t *testing.T) {
 		db := newFakeDB()
 		db.set("k", 1)
 		db.delay = time.Second
-		a, err := NewAside(newMem(t, 10), AsideOptions{})
+		a, err := NewAside(newMem(t, 10).AsStore(), AsideOptions{})
 		require.NoError(t, err)
 		done := make(chan error)
 		go func() { _, err := a.Get(t.Context(), "k", db.Load); done <- err }()
@@ -80,7 +80,7 @@ func TestAsideWaiterHonoursContext(t *testing.T) {
 func TestAsideNegativeCaching(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := newFakeDB()
-		a, err := NewAside(newMem(t, 10), AsideOptions{NegativeTTL: time.Second})
+		a, err := NewAside(newMem(t, 10).AsStore(), AsideOptions{NegativeTTL: time.Second})
 		require.NoError(t, err)
 		for range 5 {
 			_, err := a.Get(t.Context(), "missing", db.Load)
@@ -108,7 +108,7 @@ func TestAsideNegativeCaching(t *testing.T) {
 func TestAsideLoadErrorNotCached(t *testing.T) {
 	db := newFakeDB()
 	db.set("k", 3)
-	a, err := NewAside(newMem(t, 10), AsideOptions{NegativeTTL: time.Minute})
+	a, err := NewAside(newMem(t, 10).AsStore(), AsideOptions{NegativeTTL: time.Minute})
 	require.NoError(t, err)
 	db.setFail(errSource)
 	_, err = a.Get(t.Context(), "k", db.Load)
@@ -124,7 +124,7 @@ func TestAsideLoadErrorNotCached(t *testing.T) {
 func TestAsideJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := newMem(t, 1000)
-		a, err := NewAside(m, AsideOptions{TTL: 100 * time.Second, Jitter: 0.2})
+		a, err := NewAside(m.AsStore(), AsideOptions{TTL: 100 * time.Second, Jitter: 0.2})
 		require.NoError(t, err)
 		db := newFakeDB()
 		seen := map[time.Duration]bool{}
@@ -133,7 +133,7 @@ func TestAsideJitter(t *testing.T) {
 			db.set(k, i)
 			_, err := a.Get(t.Context(), k, db.Load)
 			require.NoError(t, err)
-			_, ttl, ok, _ := m.Lookup(t.Context(), k)
+			_, ttl, ok, _ := m.AsStore().Get(t.Context(), k)
 			require.True(t, ok)
 			assert.GreaterOrEqual(t, ttl, 80*time.Second)
 			assert.LessOrEqual(t, ttl, 100*time.Second)
@@ -146,7 +146,7 @@ func TestAsideJitter(t *testing.T) {
 func TestReadThrough(t *testing.T) {
 	db := newFakeDB()
 	db.set("a", 1)
-	r, err := NewReadThrough[string, int](newMem(t, 10), db, AsideOptions{})
+	r, err := NewReadThrough[string, int](newMem(t, 10).AsStore(), db, AsideOptions{})
 	require.NoError(t, err)
 	for range 3 {
 		v, err := r.Get(t.Context(), "a")
@@ -165,36 +165,39 @@ func TestPatternsBadInput(t *testing.T) {
 		err  error
 	}{
 		{"aside nil store", func() error { _, err := NewAside[string, int](nil, AsideOptions{}); return err }()},
-		{"aside negative ttl", func() error { _, err := NewAside(m, AsideOptions{TTL: -1}); return err }()},
-		{"aside jitter 1", func() error { _, err := NewAside(m, AsideOptions{Jitter: 1}); return err }()},
-		{"aside negative capacity", func() error { _, err := NewAside(m, AsideOptions{NegativeCapacity: -1}); return err }()},
-		{"read-through nil loader", func() error { _, err := NewReadThrough(m, nil, AsideOptions{}); return err }()},
-		{"write-through nil source", func() error { _, err := NewWriteThrough(m, nil, 0); return err }()},
-		{"write-through negative ttl", func() error { _, err := NewWriteThrough[string, int](m, db, -time.Second); return err }()},
-		{"write-behind nil writer", func() error { _, err := NewWriteBehind(m, nil, WriteBehindOptions{}); return err }()},
+		{"aside negative ttl", func() error { _, err := NewAside(m.AsStore(), AsideOptions{TTL: -1}); return err }()},
+		{"aside jitter 1", func() error { _, err := NewAside(m.AsStore(), AsideOptions{Jitter: 1}); return err }()},
+		{"aside negative capacity", func() error { _, err := NewAside(m.AsStore(), AsideOptions{NegativeCapacity: -1}); return err }()},
+		{"read-through nil loader", func() error { _, err := NewReadThrough(m.AsStore(), nil, AsideOptions{}); return err }()},
+		{"write-through nil source", func() error { _, err := NewWriteThrough(m.AsStore(), nil, 0); return err }()},
+		{"write-through negative ttl", func() error { _, err := NewWriteThrough[string, int](m.AsStore(), db, -time.Second); return err }()},
+		{"write-behind nil writer", func() error { _, err := NewWriteBehind(m.AsStore(), nil, WriteBehindOptions{}); return err }()},
 		{"write-behind negative batch", func() error {
-			_, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{BatchSize: -1})
+			_, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{BatchSize: -1})
 			return err
 		}()},
 		{"write-behind backoff order", func() error {
-			_, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{MinBackoff: time.Second, MaxBackoff: time.Millisecond})
+			_, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{MinBackoff: time.Second, MaxBackoff: time.Millisecond})
 			return err
 		}()},
 		{"write-behind unknown policy", func() error {
-			_, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{Full: 7})
+			_, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{Full: 7})
 			return err
 		}()},
-		{"refresh-ahead zero ttl", func() error { _, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{}); return err }()},
+		{"refresh-ahead zero ttl", func() error {
+			_, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{})
+			return err
+		}()},
 		{"refresh-ahead nil loader", func() error {
-			_, err := NewRefreshAhead(m, nil, RefreshAheadOptions{TTL: time.Second})
+			_, err := NewRefreshAhead(m.AsStore(), nil, RefreshAheadOptions{TTL: time.Second})
 			return err
 		}()},
 		{"refresh-ahead fraction", func() error {
-			_, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: time.Second, RefreshAfter: 1.5})
+			_, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{TTL: time.Second, RefreshAfter: 1.5})
 			return err
 		}()},
 		{"refresh-ahead beta", func() error {
-			_, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: time.Second, Beta: -1})
+			_, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{TTL: time.Second, Beta: -1})
 			return err
 		}()},
 	} {
@@ -203,7 +206,7 @@ func TestPatternsBadInput(t *testing.T) {
 			assert.Contains(t, tc.err.Error(), "cache: ")
 		})
 	}
-	a, err := NewAside(m, AsideOptions{})
+	a, err := NewAside(m.AsStore(), AsideOptions{})
 	require.NoError(t, err)
 	_, err = a.Get(t.Context(), "k", nil)
 	require.ErrorIs(t, err, ErrInvalidConfig)

@@ -67,17 +67,18 @@ func (r Reason) String() string {
 }
 
 // Store is what the patterns ([Aside], [WriteThrough], [WriteBehind],
-// [RefreshAhead]) cache into: a [Memory] store, or the Redis store and the
-// multi-level cache of package rediscache. Implementations must be safe
-// for concurrent use.
+// [RefreshAhead]) cache into: a [Memory] store through [Memory.AsStore],
+// or the Redis store and the multi-level cache of package rediscache,
+// which implement it directly. Implementations must be safe for
+// concurrent use.
 type Store[K comparable, V any] interface {
-	// Lookup returns the value of key and its remaining TTL (0 for no
+	// Get returns the value of key and its remaining TTL (0 for no
 	// expiry); ok is false when the key is absent or expired.
-	Lookup(ctx context.Context, key K) (value V, ttl time.Duration, ok bool, err error)
-	// Save stores value under key for ttl (0 = the store's default).
-	Save(ctx context.Context, key K, value V, ttl time.Duration) error
-	// Remove deletes key; deleting an absent key is not an error.
-	Remove(ctx context.Context, key K) error
+	Get(ctx context.Context, key K) (value V, ttl time.Duration, ok bool, err error)
+	// Set stores value under key for ttl (0 = the store's default).
+	Set(ctx context.Context, key K, value V, ttl time.Duration) error
+	// Delete deletes key; deleting an absent key is not an error.
+	Delete(ctx context.Context, key K) error
 }
 
 // Loader reads the source of truth. Load returns an error wrapping

@@ -45,7 +45,7 @@ func ExampleMemory() {
 // lists as its cost prevented: 50 concurrent misses, one load.
 func ExampleAside() {
 	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, string]{})
-	a, _ := cache.NewAside(store, cache.AsideOptions{TTL: time.Minute, NegativeTTL: time.Second})
+	a, _ := cache.NewAside(store.AsStore(), cache.AsideOptions{TTL: time.Minute, NegativeTTL: time.Second})
 	var loads atomic.Int32
 	load := func(ctx context.Context, id string) (string, error) {
 		loads.Add(1)
@@ -126,8 +126,8 @@ func (d *db) WriteBatch(_ context.Context, b []cache.Write[string, int]) error {
 func ExampleWriteThrough() {
 	d := &db{rows: map[string]int{"stock:1": 5}}
 	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, int]{})
-	r, _ := cache.NewReadThrough[string, int](store, d, cache.AsideOptions{})
-	w, _ := cache.NewWriteThrough[string, int](store, d, 0)
+	r, _ := cache.NewReadThrough[string, int](store.AsStore(), d, cache.AsideOptions{})
+	w, _ := cache.NewWriteThrough[string, int](store.AsStore(), d, 0)
 	ctx := context.Background()
 	v, _ := r.Get(ctx, "stock:1")
 	fmt.Println("read", v)
@@ -147,7 +147,7 @@ func ExampleWriteThrough() {
 func ExampleWriteBehind() {
 	d := &db{rows: map[string]int{}}
 	store, _ := cache.NewMemory(100, cache.MemoryOptions[string, int]{})
-	w, _ := cache.NewWriteBehind[string, int](store, d, cache.WriteBehindOptions{Interval: time.Hour})
+	w, _ := cache.NewWriteBehind[string, int](store.AsStore(), d, cache.WriteBehindOptions{Interval: time.Hour})
 	ctx := context.Background()
 	for i := range 5 {
 		_ = w.Set(ctx, "views:home", i+1) // coalesces into one write
@@ -173,8 +173,8 @@ func ExampleRefreshAhead() {
 		return version.Add(1), nil
 	})
 	store, _ := cache.NewMemory(10, cache.MemoryOptions[string, int32]{})
-	r, _ := cache.NewRefreshAhead[string, int32](store, loader, cache.RefreshAheadOptions{TTL: 400 * time.Millisecond})
-	defer r.Close()
+	r, _ := cache.NewRefreshAhead[string, int32](store.AsStore(), loader, cache.RefreshAheadOptions{TTL: 400 * time.Millisecond})
+	defer r.Close(context.Background())
 	ctx := context.Background()
 	v, _ := r.Get(ctx, "config")
 	fmt.Println("first", v)

@@ -631,10 +631,19 @@ func (m *Memory[K, V]) Stats() MemoryStats {
 	return st
 }
 
-// Lookup implements [Store]: the value, its remaining TTL (0 for none) and
-// whether it was found. The error is always nil.
-func (m *Memory[K, V]) Lookup(_ context.Context, key K) (V, time.Duration, bool, error) {
-	if m.shards == nil {
+// AsStore returns m as a [Store], for the patterns ([Aside],
+// [WriteThrough], [WriteBehind], [RefreshAhead]): its Get also returns the
+// remaining TTL (0 for none), its Set is [Memory.SetWithTTL] and its Delete
+// is [Memory.Delete]. The context is not used; the errors are those of a
+// zero Memory, a bad TTL and [ErrTooLarge].
+func (m *Memory[K, V]) AsStore() Store[K, V] { return memoryStore[K, V]{m} }
+
+// memoryStore is a [Memory] seen as a [Store].
+type memoryStore[K comparable, V any] struct{ m *Memory[K, V] }
+
+func (s memoryStore[K, V]) Get(_ context.Context, key K) (V, time.Duration, bool, error) {
+	m := s.m
+	if m == nil || m.shards == nil {
 		var zero V
 		return zero, 0, false, errZero("Memory", "NewMemory")
 	}
@@ -650,18 +659,17 @@ func (m *Memory[K, V]) Lookup(_ context.Context, key K) (V, time.Duration, bool,
 	return n.value, ttl, true, nil
 }
 
-// Save implements [Store] with [Memory.SetWithTTL].
-func (m *Memory[K, V]) Save(_ context.Context, key K, value V, ttl time.Duration) error {
-	return m.SetWithTTL(key, value, ttl)
-}
-
-// Remove implements [Store] with [Memory.Delete].
-func (m *Memory[K, V]) Remove(_ context.Context, key K) error {
-	if m.shards == nil {
+func (s memoryStore[K, V]) Set(_ context.Context, key K, value V, ttl time.Duration) error {
+	if s.m == nil {
 		return errZero("Memory", "NewMemory")
 	}
-	m.Delete(key)
-	return nil
+	return s.m.SetWithTTL(key, value, ttl)
 }
 
-var _ Store[string, int] = (*Memory[string, int])(nil)
+func (s memoryStore[K, V]) Delete(_ context.Context, key K) error {
+	if s.m == nil || s.m.shards == nil {
+		return errZero("Memory", "NewMemory")
+	}
+	s.m.Delete(key)
+	return nil
+}

@@ -100,7 +100,7 @@ func TestMemoryDefaultTTLAndCleanup(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, m.Set("a", 1))
 		require.NoError(t, m.SetWithTTL("b", 2, time.Hour))
-		_, ttl, ok, err := m.Lookup(t.Context(), "a")
+		_, ttl, ok, err := m.AsStore().Get(t.Context(), "a")
 		require.NoError(t, err)
 		assert.True(t, ok)
 		assert.Equal(t, time.Minute, ttl)

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -54,9 +55,9 @@ type RefreshAheadOptions struct {
 // RefreshAhead is a read-through cache that reloads values before they
 // expire. It is safe for concurrent use. Create it with [NewRefreshAhead];
 // [RefreshAhead.Close] cancels background reloads and waits for them (a
-// [Loader] that ignores its context holds Close until it returns). A zero
-// RefreshAhead is not usable: Get returns an error wrapping
-// [ErrInvalidConfig] at once, and Close does nothing.
+// [Loader] that ignores its context holds Close until it returns or Close's
+// context ends). A zero RefreshAhead is not usable: Get returns an error
+// wrapping [ErrInvalidConfig] at once, and Close does nothing.
 type RefreshAhead[K comparable, V any] struct {
 	store  Store[K, V]
 	loader Loader[K, V]
@@ -69,6 +70,7 @@ type RefreshAhead[K comparable, V any] struct {
 	refreshing map[K]bool // guarded by mu
 	closed     bool       // guarded by mu
 	wg         sync.WaitGroup
+	stopped    chan struct{} // closed when the reloads have ended after Close
 	ctx        context.Context
 	cancel     context.CancelFunc
 
@@ -109,7 +111,7 @@ func NewRefreshAhead[K comparable, V any](store Store[K, V], loader Loader[K, V]
 	if opts.LoadTimeout == 0 {
 		opts.LoadTimeout = opts.TTL
 	}
-	r := &RefreshAhead[K, V]{store: store, loader: loader, opts: opts, now: nowFunc(opts.Now), rnd: opts.Rand, refreshing: map[K]bool{}}
+	r := &RefreshAhead[K, V]{store: store, loader: loader, opts: opts, now: nowFunc(opts.Now), rnd: opts.Rand, refreshing: map[K]bool{}, stopped: make(chan struct{})}
 	if r.rnd == nil {
 		r.rnd = rand.Float64
 	}
@@ -125,7 +127,7 @@ func (r *RefreshAhead[K, V]) Get(ctx context.Context, key K) (V, error) {
 		var zero V
 		return zero, errZero("RefreshAhead", "NewRefreshAhead")
 	}
-	v, ttl, ok, err := r.store.Lookup(ctx, key)
+	v, ttl, ok, err := r.store.Get(ctx, key)
 	if err == nil && ok {
 		r.stats.hits.Add(1)
 		if r.due(ttl) {
@@ -166,7 +168,7 @@ func (r *RefreshAhead[K, V]) load(ctx context.Context, key K) (V, error) {
 		d = (old*7 + d) / 8
 	}
 	r.delta.Store(max(d, 1))
-	if err := r.store.Save(ctx, key, v, r.opts.TTL); err != nil {
+	if err := r.store.Set(ctx, key, v, r.opts.TTL); err != nil {
 		r.stats.errors.Add(1)
 		r.report(key, err)
 	}
@@ -212,15 +214,30 @@ func (r *RefreshAhead[K, V]) Stats() RefreshAheadStats {
 	}
 }
 
-// Close cancels background reloads and waits for them to end. Get still
-// works afterwards but starts no reloads.
-func (r *RefreshAhead[K, V]) Close() {
+// Close cancels background reloads and waits for them to end, or for ctx
+// to be done: it then returns an error wrapping ctx's error that says how
+// many reloads were still running (a [Loader] that ignores its context
+// keeps running until it returns). Get still works afterwards but starts
+// no reloads. Calling Close again waits, under its own ctx, for the same
+// reloads.
+func (r *RefreshAhead[K, V]) Close(ctx context.Context) error {
 	if r.cancel == nil {
-		return // a zero RefreshAhead started nothing
+		return nil // a zero RefreshAhead started nothing
 	}
 	r.mu.Lock()
-	r.closed = true
+	if !r.closed {
+		r.closed = true
+		r.cancel()
+		go func() { r.wg.Wait(); close(r.stopped) }()
+	}
 	r.mu.Unlock()
-	r.cancel()
-	r.wg.Wait()
+	select {
+	case <-r.stopped:
+		return nil
+	case <-ctx.Done():
+		r.mu.Lock()
+		n := len(r.refreshing)
+		r.mu.Unlock()
+		return fmt.Errorf("cache: refresh-ahead closed with %d reloads still running: %w", n, ctx.Err())
+	}
 }

@@ -247,9 +247,9 @@ func (w *WriteBehind[K, V]) enqueue(ctx context.Context, wr Write[K, V]) error {
 	}
 	var err error
 	if wr.Delete {
-		err = w.store.Remove(ctx, wr.Key)
+		err = w.store.Delete(ctx, wr.Key)
 	} else {
-		err = w.store.Save(ctx, wr.Key, wr.Value, w.opts.TTL)
+		err = w.store.Set(ctx, wr.Key, wr.Value, w.opts.TTL)
 	}
 	if err != nil {
 		w.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,7 +16,7 @@ import (
 func TestWriteThrough(t *testing.T) {
 	db := newFakeDB()
 	m := newMem(t, 10)
-	w, err := NewWriteThrough[string, int](m, db, time.Minute)
+	w, err := NewWriteThrough[string, int](m.AsStore(), db, time.Minute)
 	require.NoError(t, err)
 	require.NoError(t, w.Set(t.Context(), "a", 1))
 	v, _ := db.get("a")
@@ -44,16 +45,16 @@ func TestWriteThrough(t *testing.T) {
 	assert.Equal(t, WriteThroughStats{Writes: 4, SourceErrors: 2}, w.Stats())
 }
 
-// failingStore accepts lookups but fails Save, to test cache-error paths.
-type failingStore struct{ *Memory[string, int] }
+// failingStore accepts lookups but fails Set, to test cache-error paths.
+type failingStore struct{ Store[string, int] }
 
-func (failingStore) Save(context.Context, string, int, time.Duration) error { return errSource }
+func (failingStore) Set(context.Context, string, int, time.Duration) error { return errSource }
 
 func TestWriteThroughCacheErrorReported(t *testing.T) {
 	db := newFakeDB()
 	m := newMem(t, 10)
 	require.NoError(t, m.Set("a", 0))
-	w, err := NewWriteThrough[string, int](failingStore{m}, db, 0)
+	w, err := NewWriteThrough[string, int](failingStore{m.AsStore()}, db, 0)
 	require.NoError(t, err)
 	err = w.Set(t.Context(), "a", 1)
 	require.ErrorIs(t, err, errSource)
@@ -70,7 +71,7 @@ func TestWriteBehindBatchesAndCoalesces(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := newFakeDB()
 		m := newMem(t, 1000)
-		w, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{BatchSize: 10, Interval: time.Second})
+		w, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{BatchSize: 10, Interval: time.Second})
 		require.NoError(t, err)
 		defer w.Close(t.Context())
 		for i := range 5 {
@@ -120,7 +121,7 @@ func TestWriteBehindRetriesAndCloseDrains(t *testing.T) {
 		db.setFail(errSource)
 		var mu sync.Mutex
 		var reported []error
-		w, err := NewWriteBehind[string, int](newMem(t, 1000), db, WriteBehindOptions{
+		w, err := NewWriteBehind[string, int](newMem(t, 1000).AsStore(), db, WriteBehindOptions{
 			BatchSize: 3, Interval: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
 			OnFlush: func(_ int, err error) {
 				mu.Lock()
@@ -159,7 +160,7 @@ func TestWriteBehindCloseTimeoutReturnsUnflushed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := newFakeDB()
 		db.setFail(errSource)
-		w, err := NewWriteBehind[string, int](newMem(t, 100), db, WriteBehindOptions{BatchSize: 2})
+		w, err := NewWriteBehind[string, int](newMem(t, 100).AsStore(), db, WriteBehindOptions{BatchSize: 2})
 		require.NoError(t, err)
 		for i := range 5 {
 			require.NoError(t, w.Set(t.Context(), fmt.Sprint("k", i), i))
@@ -184,7 +185,7 @@ func TestWriteBehindFullQueuePolicies(t *testing.T) {
 		db := newFakeDB()
 		db.setFail(errSource)
 		m := newMem(t, 100)
-		w, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{QueueSize: 2, Full: FullError, Interval: time.Hour})
+		w, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{QueueSize: 2, Full: FullError, Interval: time.Hour})
 		require.NoError(t, err)
 		require.NoError(t, w.Set(t.Context(), "a", 1))
 		require.NoError(t, w.Set(t.Context(), "b", 1))
@@ -199,7 +200,7 @@ func TestWriteBehindFullQueuePolicies(t *testing.T) {
 
 		db2 := newFakeDB()
 		db2.setFail(errSource)
-		wb, err := NewWriteBehind[string, int](m, db2, WriteBehindOptions{QueueSize: 1, Interval: 10 * time.Millisecond, MinBackoff: 10 * time.Millisecond})
+		wb, err := NewWriteBehind[string, int](m.AsStore(), db2, WriteBehindOptions{QueueSize: 1, Interval: 10 * time.Millisecond, MinBackoff: 10 * time.Millisecond})
 		require.NoError(t, err)
 		require.NoError(t, wb.Set(t.Context(), "x", 1))
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -221,7 +222,7 @@ func TestWriteBehindFullQueuePolicies(t *testing.T) {
 func TestWriteBehindConcurrentOrder(t *testing.T) {
 	db := newFakeDB()
 	m := newMem(t, 100)
-	w, err := NewWriteBehind[string, int](m, db, WriteBehindOptions{BatchSize: 4, Interval: time.Millisecond})
+	w, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{BatchSize: 4, Interval: time.Millisecond})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -247,9 +248,9 @@ func TestRefreshAheadNeverMissesHotKey(t *testing.T) {
 		db.set("hot", 1)
 		db.delay = 100 * time.Millisecond
 		m := newMem(t, 10)
-		r, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: 10 * time.Second, RefreshAfter: 0.5})
+		r, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{TTL: 10 * time.Second, RefreshAfter: 0.5})
 		require.NoError(t, err)
-		defer r.Close()
+		defer func() { require.NoError(t, r.Close(t.Context())) }()
 		v, err := r.Get(t.Context(), "hot")
 		require.NoError(t, err)
 		assert.Equal(t, 1, v)
@@ -277,9 +278,9 @@ func TestRefreshAheadOneReloadPerKey(t *testing.T) {
 		db := newFakeDB()
 		db.set("k", 1)
 		m := newMem(t, 10)
-		r, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: 10 * time.Second})
+		r, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{TTL: 10 * time.Second})
 		require.NoError(t, err)
-		defer r.Close()
+		defer func() { require.NoError(t, r.Close(t.Context())) }()
 		_, err = r.Get(t.Context(), "k")
 		require.NoError(t, err)
 		db.delay = time.Second
@@ -292,7 +293,7 @@ func TestRefreshAheadOneReloadPerKey(t *testing.T) {
 		assert.Equal(t, uint64(1), r.Stats().Refreshes)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		_, ttl, ok, _ := m.Lookup(t.Context(), "k")
+		_, ttl, ok, _ := m.AsStore().Get(t.Context(), "k")
 		assert.True(t, ok)
 		assert.Greater(t, ttl, 9*time.Second, "reloaded with a fresh TTL")
 	})
@@ -301,11 +302,11 @@ func TestRefreshAheadOneReloadPerKey(t *testing.T) {
 // XFetch refreshes probabilistically: never when expiry is far compared to
 // δ·β, always when it is next to it.
 func TestRefreshAheadXFetch(t *testing.T) {
-	r, err := NewRefreshAhead[string, int](newMem(t, 10), newFakeDB(), RefreshAheadOptions{
+	r, err := NewRefreshAhead[string, int](newMem(t, 10).AsStore(), newFakeDB(), RefreshAheadOptions{
 		TTL: time.Minute, Beta: 1, Rand: func() float64 { return 0.5 },
 	})
 	require.NoError(t, err)
-	defer r.Close()
+	defer func() { require.NoError(t, r.Close(t.Context())) }()
 	r.delta.Store(int64(time.Second))
 	// −δ·β·ln(0.5) = 0.69 s
 	assert.False(t, r.due(time.Second))
@@ -319,7 +320,7 @@ func TestRefreshAheadCloseCancelsReloads(t *testing.T) {
 	db := newFakeDB()
 	db.set("k", 1)
 	m := newMem(t, 10)
-	r, err := NewRefreshAhead[string, int](m, db, RefreshAheadOptions{TTL: time.Hour, Beta: 1, Rand: func() float64 { return 0.999999 }})
+	r, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{TTL: time.Hour, Beta: 1, Rand: func() float64 { return 0.999999 }})
 	require.NoError(t, err)
 	_, err = r.Get(t.Context(), "k")
 	require.NoError(t, err)
@@ -328,7 +329,41 @@ func TestRefreshAheadCloseCancelsReloads(t *testing.T) {
 	_, err = r.Get(t.Context(), "k")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), r.Stats().Refreshes)
-	r.Close() // returns although the reload would take an hour
+	require.NoError(t, r.Close(t.Context())) // returns although the reload would take an hour
+}
+
+// A reload whose loader ignores its context holds Close until Close's
+// context ends: Close then says so, wrapping the context's error, and a
+// second Close waits for the same reload, which ends it.
+func TestRefreshAheadCloseBoundedByContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var calls atomic.Int32
+		loader := LoaderFunc[string, int](func(context.Context, string) (int, error) {
+			if calls.Add(1) > 1 {
+				<-release // ignores its context
+			}
+			return 1, nil
+		})
+		r, err := NewRefreshAhead[string, int](newMem(t, 10).AsStore(), loader, RefreshAheadOptions{TTL: 10 * time.Second})
+		require.NoError(t, err)
+		_, err = r.Get(t.Context(), "k")
+		require.NoError(t, err)
+		time.Sleep(9 * time.Second)
+		_, err = r.Get(t.Context(), "k") // starts the reload
+		require.NoError(t, err)
+		synctest.Wait()
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		err = r.Close(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "1 reloads still running")
+
+		close(release)
+		require.NoError(t, r.Close(t.Context()))
+		assert.Equal(t, uint64(1), r.Stats().Refreshes)
+	})
 }
 
 // batchSource is a BatchWriter that records the keys it applied. Each
@@ -387,7 +422,7 @@ func TestWriteBehindCloseHonoursContext(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				w, err := NewWriteBehind[string, int](newMem(t, 1000), tc.src, WriteBehindOptions{BatchSize: 10})
+				w, err := NewWriteBehind[string, int](newMem(t, 1000).AsStore(), tc.src, WriteBehindOptions{BatchSize: 10})
 				require.NoError(t, err)
 				var all []string
 				for i := range 100 {
@@ -449,7 +484,7 @@ func TestWriteBehindMisuseReturnsAtOnce(t *testing.T) {
 		assert.Zero(t, zero.Stats())
 
 		src := &batchSource{hang: true}
-		w, err := NewWriteBehind[string, int](newMem(t, 10), src, WriteBehindOptions{})
+		w, err := NewWriteBehind[string, int](newMem(t, 10).AsStore(), src, WriteBehindOptions{})
 		require.NoError(t, err)
 		require.NoError(t, w.Set(ctx, "a", 1))
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -473,7 +508,7 @@ func TestWriteBehindMisuseReturnsAtOnce(t *testing.T) {
 		require.ErrorIs(t, w.Delete(ctx, "a"), ErrClosed)
 
 		// A second Close whose own context ends first does not wait.
-		w2, err := NewWriteBehind[string, int](newMem(t, 10), &batchSource{hang: true}, WriteBehindOptions{})
+		w2, err := NewWriteBehind[string, int](newMem(t, 10).AsStore(), &batchSource{hang: true}, WriteBehindOptions{})
 		require.NoError(t, err)
 		require.NoError(t, w2.Set(ctx, "a", 1))
 		c1, cancel1 := context.WithTimeout(ctx, time.Hour)

@@ -67,7 +67,7 @@ func (w *WriteThrough[K, V]) Set(ctx context.Context, key K, value V) error {
 		w.stats.sourceErrors.Add(1)
 		return errors.Join(fmt.Errorf("cache: write-through of key %v: %w", key, err), w.drop(ctx, key))
 	}
-	if err := w.store.Save(ctx, key, value, w.ttl); err != nil {
+	if err := w.store.Set(ctx, key, value, w.ttl); err != nil {
 		w.stats.storeErrors.Add(1)
 		return errors.Join(fmt.Errorf("cache: source has key %v but the cache update failed: %w", key, err), w.drop(ctx, key))
 	}
@@ -88,7 +88,7 @@ func (w *WriteThrough[K, V]) Delete(ctx context.Context, key K) error {
 }
 
 func (w *WriteThrough[K, V]) drop(ctx context.Context, key K) error {
-	if err := w.store.Remove(ctx, key); err != nil {
+	if err := w.store.Delete(ctx, key); err != nil {
 		w.stats.storeErrors.Add(1)
 		return fmt.Errorf("cache: removing key %v from the cache: %w", key, err)
 	}

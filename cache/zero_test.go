@@ -35,8 +35,8 @@ func TestZeroValuesReturnAtOnce(t *testing.T) {
 	var ra RefreshAhead[string, int]
 	_, err = ra.Get(ctx, "k")
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	ra.Close()
-	ra.Close()
+	require.NoError(t, ra.Close(ctx))
+	require.NoError(t, ra.Close(ctx))
 	assert.Zero(t, ra.Stats())
 
 	var m Memory[string, int]
@@ -44,10 +44,10 @@ func TestZeroValuesReturnAtOnce(t *testing.T) {
 	assert.False(t, ok)
 	require.ErrorIs(t, m.Set("k", 1), ErrInvalidConfig)
 	require.ErrorIs(t, m.SetWithTTL("k", 1, time.Second), ErrInvalidConfig)
-	require.ErrorIs(t, m.Save(ctx, "k", 1, 0), ErrInvalidConfig)
-	_, _, _, err = m.Lookup(ctx, "k")
+	require.ErrorIs(t, m.AsStore().Set(ctx, "k", 1, 0), ErrInvalidConfig)
+	_, _, _, err = m.AsStore().Get(ctx, "k")
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.ErrorIs(t, m.Remove(ctx, "k"), ErrInvalidConfig)
+	require.ErrorIs(t, m.AsStore().Delete(ctx, "k"), ErrInvalidConfig)
 	assert.False(t, m.Delete("k"))
 	assert.Zero(t, m.DeleteFunc(func(string, int) bool { return true }))
 	assert.Zero(t, m.Cleanup())
@@ -62,7 +62,7 @@ func TestZeroValuesReturnAtOnce(t *testing.T) {
 
 	// A nil source behind a real cache: the read fails with the error, at once.
 	mem := newMem(t, 10)
-	rt2, err := NewReadThrough[string, int](mem, lf, AsideOptions{})
+	rt2, err := NewReadThrough[string, int](mem.AsStore(), lf, AsideOptions{})
 	require.NoError(t, err)
 	_, err = rt2.Get(ctx, "k")
 	require.ErrorIs(t, err, ErrInvalidConfig)

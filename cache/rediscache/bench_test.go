@@ -33,7 +33,7 @@ func BenchmarkMultiLevel_RedisDown(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer m.Close()
+			defer m.Close(context.Background())
 			a, err := cache.NewAside[string, int](m, cache.AsideOptions{TTL: time.Minute})
 			if err != nil {
 				b.Fatal(err)

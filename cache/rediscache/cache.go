@@ -145,14 +145,9 @@ func (r *Cache[V]) encode(key string, v V) ([]byte, error) {
 	return b, nil
 }
 
-// Get returns key's value; ok is false when Redis does not have it.
-func (r *Cache[V]) Get(ctx context.Context, key string) (v V, ok bool, err error) {
-	v, _, ok, err = r.Lookup(ctx, key)
-	return v, ok, err
-}
-
-// Lookup implements [cache.Store]: value and remaining TTL in one round trip.
-func (r *Cache[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
+// Get returns key's value and its remaining TTL (0 for none), in one round
+// trip; ok is false when Redis does not have it.
+func (r *Cache[V]) Get(ctx context.Context, key string) (V, time.Duration, bool, error) {
 	var zero V
 	if r.client == nil {
 		return zero, 0, false, errZeroCache
@@ -161,7 +156,7 @@ func (r *Cache[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bo
 	defer cancel()
 	res, err := getWithTTL.Run(ctx, r.client, []string{r.Key(key)}).Slice()
 	if err != nil {
-		return zero, 0, false, r.fail(fmt.Errorf("rediscache: lookup of %q: %w", key, err))
+		return zero, 0, false, r.fail(fmt.Errorf("rediscache: get of %q: %w", key, err))
 	}
 	if len(res) != 2 || res[0] == nil {
 		r.stats.misses.Add(1)
@@ -214,16 +209,13 @@ func (r *Cache[V]) Set(ctx context.Context, key string, value V, ttl time.Durati
 	return nil
 }
 
-// Save implements [cache.Store] with [Cache.Set].
-func (r *Cache[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
-	return r.Set(ctx, key, value, ttl)
+// Delete removes key; removing an absent key is not an error.
+func (r *Cache[V]) Delete(ctx context.Context, key string) error {
+	return r.DeleteMany(ctx, []string{key})
 }
 
-// Remove implements [cache.Store] with [Cache.Delete].
-func (r *Cache[V]) Remove(ctx context.Context, key string) error { return r.Delete(ctx, key) }
-
-// Delete removes keys.
-func (r *Cache[V]) Delete(ctx context.Context, keys ...string) error {
+// DeleteMany removes keys, in one pipeline.
+func (r *Cache[V]) DeleteMany(ctx context.Context, keys []string) error {
 	if r.client == nil {
 		return errZeroCache
 	}

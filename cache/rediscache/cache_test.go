@@ -28,11 +28,11 @@ func TestCache(t *testing.T) {
 		r, err := New[user](db.Client, Options{Prefix: db.Prefix, DefaultTTL: time.Minute})
 		require.NoError(t, err)
 
-		_, ok, err := r.Get(ctx, "u1")
+		_, _, ok, err := r.Get(ctx, "u1")
 		require.NoError(t, err)
 		assert.False(t, ok)
 		require.NoError(t, r.Set(ctx, "u1", user{"ada", 36}, 0))
-		got, ttl, ok, err := r.Lookup(ctx, "u1")
+		got, ttl, ok, err := r.Get(ctx, "u1")
 		require.NoError(t, err)
 		require.True(t, ok)
 		assert.Equal(t, user{"ada", 36}, got)
@@ -51,7 +51,7 @@ func TestCache(t *testing.T) {
 		assert.Greater(t, pttl, 59*time.Minute)
 
 		require.NoError(t, r.Delete(ctx, "u1"))
-		_, ok, err = r.Get(ctx, "u1")
+		_, _, ok, err = r.Get(ctx, "u1")
 		require.NoError(t, err)
 		assert.False(t, ok)
 
@@ -60,7 +60,7 @@ func TestCache(t *testing.T) {
 		n, err := r.DeletePrefix(ctx, "group:")
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
-		_, ok, _ = r.Get(ctx, "u2")
+		_, _, ok, _ = r.Get(ctx, "u2")
 		assert.True(t, ok, "other keys untouched")
 
 		st := r.Stats()
@@ -99,7 +99,7 @@ func TestCacheBatchesAcrossSlots(t *testing.T) {
 			assert.Equal(t, int64(1), db.Client.Exists(ctx, r.Key(k)).Val(), "%s in Redis", k)
 		}
 
-		require.NoError(t, r.Delete(ctx, keys[:150]...))
+		require.NoError(t, r.DeleteMany(ctx, keys[:150]))
 		got, err = r.GetMany(ctx, keys)
 		require.NoError(t, err)
 		assert.Len(t, got, 50)
@@ -133,7 +133,7 @@ func TestCacheHashTaggedPrefix(t *testing.T) {
 		n, err := r.DeletePrefix(ctx, "c:")
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
-		require.NoError(t, r.Delete(ctx, "a", "b"))
+		require.NoError(t, r.DeleteMany(ctx, []string{"a", "b"}))
 		n, err = r.DeletePrefix(ctx, "")
 		require.NoError(t, err)
 		assert.Zero(t, n, "nothing left")
@@ -165,7 +165,7 @@ func TestCacheBadInputAndCodecErrors(t *testing.T) {
 		require.ErrorIs(t, err, errCodecBroken)
 		assert.Contains(t, err.Error(), `"k"`)
 		require.NoError(t, db.Client.Set(ctx, db.Key("k"), "1", 0).Err())
-		_, _, err = r.Get(ctx, "k")
+		_, _, _, err = r.Get(ctx, "k")
 		require.ErrorIs(t, err, ErrCodec)
 		err = r.SetMany(ctx, map[string]int{"a": 1}, 0)
 		require.ErrorIs(t, err, ErrCodec)
@@ -212,9 +212,9 @@ func TestCacheDeletePrefix(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 3*scanBatch, n)
 		assert.Zero(t, countKeys(t, db, db.Key("a:bulk:*")), "every matching key deleted")
-		_, ok, _ := r.Get(ctx, "bulky")
+		_, _, ok, _ := r.Get(ctx, "bulky")
 		assert.True(t, ok, "a key that only shares the prefix's letters without its colon stays")
-		_, ok, _ = other.Get(ctx, "bulk:1")
+		_, _, ok, _ = other.Get(ctx, "bulk:1")
 		assert.True(t, ok, "another store's keys stay")
 
 		// Glob characters in the prefix match only themselves: unescaped,
@@ -227,7 +227,7 @@ func TestCacheDeletePrefix(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
 		for _, k := range []string{`gQQxZy:1`, `g*[x]?\y`, `g*x?y:1`} {
-			_, ok, _ := r.Get(ctx, k)
+			_, _, ok, _ := r.Get(ctx, k)
 			assert.True(t, ok, "decoy %q deleted by an unescaped pattern", k)
 		}
 
@@ -235,7 +235,7 @@ func TestCacheDeletePrefix(t *testing.T) {
 		n, err = other.DeletePrefix(ctx, "")
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
-		_, ok, _ = r.Get(ctx, "bulky")
+		_, _, ok, _ = r.Get(ctx, "bulky")
 		assert.True(t, ok)
 		// Without a store prefix it would delete the whole database: refused.
 		bare, err := New[int](db.Client, Options{})
@@ -315,11 +315,11 @@ func countOn(t *testing.T, c redis.UniversalClient, pattern string) int {
 func TestZeroValuesReturnAtOnce(t *testing.T) {
 	ctx := context.Background()
 	var r Cache[int]
-	_, _, err := r.Get(ctx, "k")
+	_, _, _, err := r.Get(ctx, "k")
 	require.ErrorIs(t, err, cache.ErrInvalidConfig)
 	require.ErrorIs(t, r.Set(ctx, "k", 1, 0), cache.ErrInvalidConfig)
 	require.ErrorIs(t, r.Delete(ctx, "k"), cache.ErrInvalidConfig)
-	require.ErrorIs(t, r.Remove(ctx, "k"), cache.ErrInvalidConfig)
+	require.ErrorIs(t, r.DeleteMany(ctx, []string{"k"}), cache.ErrInvalidConfig)
 	_, err = r.DeletePrefix(ctx, "p:")
 	require.ErrorIs(t, err, cache.ErrInvalidConfig)
 	_, err = r.GetMany(ctx, []string{"k"})
@@ -328,14 +328,14 @@ func TestZeroValuesReturnAtOnce(t *testing.T) {
 	assert.Zero(t, r.Stats())
 
 	var m MultiLevel[int]
-	_, _, _, err = m.Lookup(ctx, "k")
+	_, _, _, err = m.Get(ctx, "k")
 	require.ErrorIs(t, err, cache.ErrInvalidConfig)
-	_, ok := m.Get(ctx, "k")
+	_, _, ok, _ := m.Get(ctx, "k")
 	assert.False(t, ok)
 	require.ErrorIs(t, m.Set(ctx, "k", 1, 0), cache.ErrInvalidConfig)
 	require.ErrorIs(t, m.Delete(ctx, "k"), cache.ErrInvalidConfig)
 	_, err = m.DeletePrefix(ctx, "p")
 	require.ErrorIs(t, err, cache.ErrInvalidConfig)
 	assert.Zero(t, m.Stats())
-	require.NoError(t, m.Close())
+	require.NoError(t, m.Close(ctx))
 }

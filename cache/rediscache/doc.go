@@ -40,7 +40,7 @@
 // a Cluster.
 //
 // Hash tags: neither type needs one. No operation puts two keys in one
-// command, script or transaction: [Cache.Lookup] is a script on one key,
+// command, script or transaction: [Cache.Get] is a script on one key,
 // the batches ([Cache.GetMany], [Cache.SetMany], [Cache.Delete]) pipeline
 // one single-key command per key (go-redis's cluster client sends each to
 // the node that owns its slot), [Cache.DeletePrefix] walks every master

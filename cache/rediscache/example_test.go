@@ -42,7 +42,7 @@ func ExampleNew() {
 
 	_ = users.Set(ctx, "user:1:name", "Ada", 0)
 	_ = users.SetMany(ctx, map[string]string{"user:1:email": "ada@example.com", "user:2:name": "Grace"}, 0)
-	v, ok, _ := users.Get(ctx, "user:1:name")
+	v, _, ok, _ := users.Get(ctx, "user:1:name")
 	fmt.Println(v, ok)
 
 	n, _ := users.DeletePrefix(ctx, "user:1:") // everything about user 1
@@ -89,24 +89,24 @@ func ExampleNewMultiLevel() {
 		fmt.Println(err)
 		return
 	}
-	defer a.Close()
+	defer a.Close(ctx)
 	b, err := instance(func(key string, _ bool) { dropped <- key })
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer b.Close()
+	defer b.Close(ctx)
 	defer a.DeletePrefix(ctx, "")
 
 	_ = a.Set(ctx, "user:42", "Ada", time.Hour)
 	<-dropped // b is told, though it has nothing to drop yet
 	// From L2; now in b's L1 too.
-	v, _ := b.Get(ctx, "user:42")
+	v, _, _, _ := b.Get(ctx, "user:42")
 	fmt.Println("b reads", v)
 
 	_ = a.Set(ctx, "user:42", "Ada Lovelace", time.Hour)
 	fmt.Println("b drops", <-dropped)
-	v, _ = b.Get(ctx, "user:42")
+	v, _, _, _ = b.Get(ctx, "user:42")
 	fmt.Println("b reads", v)
 	st := b.Stats()
 	fmt.Println("b: L2 hits", st.L2Hits, "invalidations", st.Invalidations)
@@ -146,7 +146,7 @@ func ExampleMultiLevel_aside() {
 		if instance == "b" {
 			_, _ = ml.DeletePrefix(ctx, "")
 		}
-		_ = ml.Close()
+		_ = ml.Close(ctx)
 	}
 	sort.Strings(queries)
 	fmt.Println("database queries", queries)

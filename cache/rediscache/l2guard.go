@@ -209,7 +209,7 @@ func (m *MultiLevel[V]) repairRecord(ctx context.Context) error {
 		return nil
 	}
 	if len(keys) > 0 {
-		if err := m.l2.Delete(ctx, slices.Collect(maps.Keys(keys))...); err != nil {
+		if err := m.l2.DeleteMany(ctx, slices.Collect(maps.Keys(keys))); err != nil {
 			return fmt.Errorf("rediscache: deleting %d L2 keys that missed a write: %w", len(keys), err)
 		}
 	}

@@ -51,7 +51,7 @@ func TestMultiLevelBlackholedRedisIsLeftAlone(t *testing.T) {
 		hits := m.Stats().L2Hits
 		for m.Stats().L2Hits == hits && time.Since(restored) < 3*time.Second {
 			m.l1.Delete("warm")
-			_, _ = m.Get(ctx, "warm")
+			_, _, _, _ = m.Get(ctx, "warm")
 			time.Sleep(5 * time.Millisecond)
 		}
 		assert.Greater(t, m.Stats().L2Hits, hits, "L2 serves again")
@@ -78,18 +78,18 @@ func TestMultiLevelNoStaleL2AfterOutage(t *testing.T) {
 		p.Restore()
 
 		m.l1.Delete("k") // evicted from L1: the next lookup asks L2
-		v, ok := m.Get(ctx, "k")
+		v, _, ok, _ := m.Get(ctx, "k")
 		assert.False(t, ok && v == 1, "the value the failed write replaced is not served")
-		_, ok = m.Get(ctx, "grp:1")
+		_, _, ok, _ = m.Get(ctx, "grp:1")
 		assert.False(t, ok, "a key the failed DeletePrefix should have removed is not served")
 
 		require.Eventually(t, func() bool {
 			m.l1.Delete("keep")
-			_, _ = m.Get(ctx, "keep")
+			_, _, _, _ = m.Get(ctx, "keep")
 			return db.Client.Exists(ctx, db.Key("k")).Val()+db.Client.Exists(ctx, db.Key("grp:1")).Val() == 0
 		}, 2*time.Second, 10*time.Millisecond, "the stale entries were deleted from Redis")
 		m.l1.Delete("keep")
-		v, ok = m.Get(ctx, "keep")
+		v, _, ok, _ = m.Get(ctx, "keep")
 		assert.True(t, ok && v == 5, "untouched keys are still served from L2")
 		assert.Zero(t, m.Stats().L2Unrepaired)
 	})
@@ -112,8 +112,8 @@ func TestMultiLevelBreakerStateAndOptions(t *testing.T) {
 		ctx := t.Context()
 		assert.Equal(t, gobreaker.StateClosed, m.Stats().L2State)
 		p.Cut()
-		_, _ = m.Get(ctx, "a")
-		_, _ = m.Get(ctx, "b")
+		_, _, _, _ = m.Get(ctx, "a")
+		_, _, _, _ = m.Get(ctx, "b")
 		assert.Equal(t, gobreaker.StateOpen, m.Stats().L2State)
 		err := m.Set(ctx, "c", 3, time.Minute)
 		require.ErrorIs(t, err, ErrL2Open)
@@ -126,7 +126,7 @@ func TestMultiLevelBreakerStateAndOptions(t *testing.T) {
 		p.Restore()
 		require.Eventually(t, func() bool {
 			m.l1.Delete("x")
-			_, _ = m.Get(ctx, "x")
+			_, _, _, _ = m.Get(ctx, "x")
 			return m.Stats().L2State == gobreaker.StateClosed
 		}, 2*time.Second, 10*time.Millisecond)
 		assert.Zero(t, m.Stats().L2Unrepaired, "the probe repaired L2")
@@ -139,7 +139,7 @@ func TestMultiLevelBreakerStateAndOptions(t *testing.T) {
 		off := newLevels(t, db, client, MultiLevelOptions{BreakAfter: -1})
 		p.Cut()
 		for i := range 8 {
-			_, _ = off.Get(ctx, fmt.Sprint("k", i))
+			_, _, _, _ = off.Get(ctx, fmt.Sprint("k", i))
 		}
 		st = off.Stats()
 		assert.Equal(t, gobreaker.StateClosed, st.L2State)
@@ -171,7 +171,7 @@ func TestMultiLevelUnrepairedOverflow(t *testing.T) {
 		assert.Equal(t, missedLimit, m.Stats().L2Unrepaired)
 		p.Restore()
 		m.l1.Delete("old")
-		_, ok := m.Get(ctx, "old")
+		_, _, ok, _ := m.Get(ctx, "old")
 		assert.False(t, ok, "L2 is not read while the record overflowed")
 		require.Eventually(t, func() bool {
 			_ = m.Set(ctx, "new", 2, time.Minute)
@@ -179,7 +179,7 @@ func TestMultiLevelUnrepairedOverflow(t *testing.T) {
 		}, 2*time.Second, 10*time.Millisecond)
 		assert.Zero(t, db.Client.Exists(ctx, db.Key("old")).Val(), "the namespace was cleared")
 		m.l1.Delete("new")
-		v, ok := m.Get(ctx, "new")
+		v, _, ok, _ := m.Get(ctx, "new")
 		assert.True(t, ok && v == 2, "L2 serves again")
 	})
 }
@@ -213,7 +213,7 @@ func TestMultiLevelOneMasterDown(t *testing.T) {
 	m.l1.DeleteFunc(func(string, int) bool { return true })
 	var onDown, served int
 	for i, k := range keys {
-		v, ok := m.Get(ctx, k)
+		v, _, ok, _ := m.Get(ctx, k)
 		if master(k) == down {
 			onDown++
 			assert.False(t, ok, "%s lives on the failed master", k)
@@ -227,10 +227,10 @@ func TestMultiLevelOneMasterDown(t *testing.T) {
 
 	ps.Restore()
 	m.l1.Delete("k0")
-	v, ok = m.Get(ctx, "k0")
+	v, _, ok, _ = m.Get(ctx, "k0")
 	assert.False(t, ok && v == 0, "the value the failed write replaced is not served")
 	require.Eventually(t, func() bool {
-		_, _ = m.Get(ctx, "k1") // a call that reaches Redis repairs it first
+		_, _, _, _ = m.Get(ctx, "k1") // a call that reaches Redis repairs it first
 		m.l1.Delete("k1")
 		return db.Client.Exists(ctx, db.Key("k0")).Val() == 0
 	}, 2*time.Second, 10*time.Millisecond, "the stale entry was deleted from Redis")

@@ -101,6 +101,9 @@ type MultiLevel[V any] struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	// closeErr is what closing the subscription returned; written in once,
+	// read after it.
+	closeErr error
 
 	guard *l2Guard
 
@@ -303,16 +306,17 @@ func (m *MultiLevel[V]) l2Error(err error) error {
 	return err
 }
 
-// Lookup implements [cache.Store]: L1, then L2 (filling L1). An L2 failure is
+// Get returns key's value and its remaining TTL (0 for none) from L1,
+// else from L2 (filling L1). An L2 failure is
 // counted and reported, and the lookup is a miss, so callers fall back to
 // the source; the error is not returned. While the L2 breaker is open, or
 // when key's L2 entry missed a write, L2 is not asked.
-func (m *MultiLevel[V]) Lookup(ctx context.Context, key string) (V, time.Duration, bool, error) {
+func (m *MultiLevel[V]) Get(ctx context.Context, key string) (V, time.Duration, bool, error) {
 	var v V
 	if m.l1 == nil {
 		return v, 0, false, errZeroMultiLevel
 	}
-	if v, ttl, ok, _ := m.l1.Lookup(ctx, key); ok {
+	if v, ttl, ok, _ := m.l1.AsStore().Get(ctx, key); ok {
 		m.stats.l1Hits.Add(1)
 		return v, ttl, true, nil
 	}
@@ -323,7 +327,7 @@ func (m *MultiLevel[V]) Lookup(ctx context.Context, key string) (V, time.Duratio
 	var ttl time.Duration
 	var ok bool
 	err := m.call(ctx, "lookup", key, func() (err error) {
-		v, ttl, ok, err = m.l2.Lookup(ctx, key)
+		v, ttl, ok, err = m.l2.Get(ctx, key)
 		return err
 	})
 	if err != nil {
@@ -348,16 +352,10 @@ func (m *MultiLevel[V]) l1TTL(ttl time.Duration) time.Duration {
 	return ttl
 }
 
-// Get returns key's value from L1 or L2.
-func (m *MultiLevel[V]) Get(ctx context.Context, key string) (V, bool) {
-	v, _, ok, _ := m.Lookup(ctx, key)
-	return v, ok
-}
-
-// Save implements [cache.Store]: it writes L1 and L2 and tells the other
+// Set writes L1 and L2 and tells the other
 // processes to drop key. It returns the L2 error, if any, after L1 was
 // updated.
-func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.Duration) error {
+func (m *MultiLevel[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
 	if m.l1 == nil {
 		return errZeroMultiLevel
 	}
@@ -377,16 +375,11 @@ func (m *MultiLevel[V]) Save(ctx context.Context, key string, value V, ttl time.
 	return m.publish(ctx, 'k', key)
 }
 
-// Set is [MultiLevel.Save].
-func (m *MultiLevel[V]) Set(ctx context.Context, key string, value V, ttl time.Duration) error {
-	return m.Save(ctx, key, value, ttl)
-}
-
-// Remove implements [cache.Store]: it deletes key from L2, then from L1 (so a
+// Delete deletes key from L2, then from L1 (so a
 // concurrent lookup cannot refill L1 from L2), and tells the other
 // processes to drop it — the last two even if L2 failed, whose error it
 // then returns.
-func (m *MultiLevel[V]) Remove(ctx context.Context, key string) error {
+func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error {
 	if m.l1 == nil {
 		return errZeroMultiLevel
 	}
@@ -398,9 +391,6 @@ func (m *MultiLevel[V]) Remove(ctx context.Context, key string) error {
 	m.l1.Delete(key)
 	return errors.Join(err, m.publish(ctx, 'k', key))
 }
-
-// Delete is [MultiLevel.Remove].
-func (m *MultiLevel[V]) Delete(ctx context.Context, key string) error { return m.Remove(ctx, key) }
 
 // DeletePrefix deletes every key starting with prefix from every level
 // and from every other process's L1 — invalidation by group ("user:42:"),
@@ -451,21 +441,27 @@ func (m *MultiLevel[V]) Stats() MultiLevelStats {
 // errZeroMultiLevel is what a zero MultiLevel's methods return.
 var errZeroMultiLevel = errZero("MultiLevel", "NewMultiLevel")
 
-// Close stops the invalidation subscriber and waits for it. It does not
-// close the Redis client.
-func (m *MultiLevel[V]) Close() error {
-	var err error
+// Close stops the invalidation subscriber and waits for it to end, or for
+// ctx to be done: it then returns an error wrapping ctx's error. It does
+// not close the Redis client. Calling Close again waits, under its own
+// ctx, for the same subscriber; the error of closing the subscription is
+// returned by every call that saw it end.
+func (m *MultiLevel[V]) Close(ctx context.Context) error {
+	if m.l1 == nil || m.opts.Channel == "" {
+		return nil // nothing was started
+	}
 	m.once.Do(func() {
-		if m.opts.Channel == "" {
-			return
-		}
 		m.cancel()
 		m.psMu.Lock()
-		err = m.ps.Close()
+		m.closeErr = m.ps.Close()
 		m.psMu.Unlock()
-		<-m.done
 	})
-	return err
+	select {
+	case <-m.done:
+		return m.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("rediscache: the invalidation subscriber on %q is still running: %w", m.opts.Channel, ctx.Err())
+	}
 }
 
 var _ cache.Store[string, int] = (*MultiLevel[int])(nil)

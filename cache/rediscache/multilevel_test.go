@@ -22,7 +22,7 @@ func newLevels(t *testing.T, db *redistest.DB, client redis.UniversalClient, opt
 	require.NoError(t, err)
 	m, err := NewMultiLevel(t.Context(), l1, l2, opts)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
+	t.Cleanup(func() { require.NoError(t, m.Close(context.Background())) })
 	return m
 }
 
@@ -31,13 +31,13 @@ func TestMultiLevelFillsL1WithRemainingTTL(t *testing.T) {
 		ctx := t.Context()
 		m := newLevels(t, db, db.Client, MultiLevelOptions{})
 		require.NoError(t, db.Client.Set(ctx, db.Key("k"), "7", 30*time.Second).Err())
-		v, ok := m.Get(ctx, "k")
+		v, _, ok, _ := m.Get(ctx, "k")
 		require.True(t, ok)
 		assert.Equal(t, 7, v)
-		_, ttl, ok, _ := m.l1.Lookup(ctx, "k")
+		_, ttl, ok, _ := m.l1.AsStore().Get(ctx, "k")
 		require.True(t, ok, "L1 filled")
 		assert.InDelta(t, float64(30*time.Second), float64(ttl), float64(time.Second))
-		v, ok = m.Get(ctx, "k")
+		v, _, ok, _ = m.Get(ctx, "k")
 		require.True(t, ok)
 		assert.Equal(t, 7, v)
 		st := m.Stats()
@@ -69,7 +69,7 @@ func TestMultiLevelPubSubInvalidation(t *testing.T) {
 
 		require.NoError(t, a.Set(ctx, "user:1", 1, time.Minute))
 		<-invalidated // b drops user:1 (not cached yet)
-		v, ok := b.Get(ctx, "user:1")
+		v, _, ok, _ := b.Get(ctx, "user:1")
 		require.True(t, ok)
 		assert.Equal(t, 1, v)
 		_, ok = b.l1.Get("user:1")
@@ -88,11 +88,11 @@ func TestMultiLevelPubSubInvalidation(t *testing.T) {
 		require.Eventually(t, func() bool { _, ok := b.l1.Get("user:1"); return !ok }, 2*time.Second, time.Millisecond,
 			"b's L1 no longer has the old value")
 		t.Logf("invalidation reached the other process in %v", time.Since(start))
-		v, _ = b.Get(ctx, "user:1")
+		v, _, _, _ = b.Get(ctx, "user:1")
 		assert.Equal(t, 2, v)
 
 		require.NoError(t, b.Set(ctx, "user:2", 5, time.Minute))
-		_, _ = a.Get(ctx, "user:2")
+		_, _, _, _ = a.Get(ctx, "user:2")
 		_, err := b.DeletePrefix(ctx, "user:")
 		require.NoError(t, err)
 		// The prefix invalidation walks a's L1 shard by shard: wait for both keys.
@@ -101,7 +101,7 @@ func TestMultiLevelPubSubInvalidation(t *testing.T) {
 			_, ok2 := a.l1.Get("user:2")
 			return !ok1 && !ok2
 		}, 2*time.Second, time.Millisecond)
-		_, ok = a.Get(ctx, "user:1")
+		_, _, ok, _ = a.Get(ctx, "user:1")
 		assert.False(t, ok, "gone from L2 too")
 		assert.Positive(t, a.Stats().Invalidations)
 	})
@@ -149,7 +149,7 @@ func TestMultiLevelDegradesAndRecovers(t *testing.T) {
 				}, 5*time.Second, 20*time.Millisecond, "writes reach Redis again")
 				m.l1.Delete("probe")
 				hits := m.Stats().L2Hits
-				_, ok := m.Get(ctx, "probe")
+				_, _, ok, _ := m.Get(ctx, "probe")
 				assert.True(t, ok)
 				assert.Equal(t, hits+1, m.Stats().L2Hits, "L2 serves again")
 			})
@@ -190,7 +190,7 @@ func TestMultiLevelDeletePrefixAcrossInstances(t *testing.T) {
 			}
 		}
 		for _, k := range append(append([]string{}, group...), rest...) {
-			_, ok := b.Get(ctx, k)
+			_, _, ok, _ := b.Get(ctx, k)
 			require.True(t, ok)
 			_, ok = b.l1.Get(k)
 			require.True(t, ok, "b has %s in L1", k)
@@ -211,7 +211,7 @@ func TestMultiLevelDeletePrefixAcrossInstances(t *testing.T) {
 			_, ok = b.l1.Get(k)
 			assert.False(t, ok, "%s in b's L1", k)
 			assert.Zero(t, db.Client.Exists(ctx, db.Key(k)).Val(), "%s in L2", k)
-			_, ok = b.Get(ctx, k)
+			_, _, ok, _ = b.Get(ctx, k)
 			assert.False(t, ok)
 		}
 		for _, k := range rest {

@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if r, err = measure("L1 (1,000 entries, W-TinyLFU)", l1); err != nil {
+	if r, err = measure("L1 (1,000 entries, W-TinyLFU)", l1.AsStore()); err != nil {
 		return err
 	}
 	results = append(results, r)

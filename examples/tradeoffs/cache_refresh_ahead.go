@@ -48,13 +48,13 @@ func cacheRefreshRun(ctx context.Context, env *lab.Env, dur, ttl, load time.Dura
 				opts = cache.RefreshAheadOptions{TTL: ttl, Beta: 2}
 				name = "refresh-ahead, XFetch β=2"
 			}
-			ra, err = cache.NewRefreshAhead[string, int](mem, cache.LoaderFunc[string, int](src.load), opts)
+			ra, err = cache.NewRefreshAhead[string, int](mem.AsStore(), cache.LoaderFunc[string, int](src.load), opts)
 			if err != nil {
 				return nil, err
 			}
 			get, misses = ra.Get, func() uint64 { return ra.Stats().Misses }
 		} else {
-			a, err := cache.NewReadThrough[string, int](mem, cache.LoaderFunc[string, int](src.load), cache.AsideOptions{TTL: ttl})
+			a, err := cache.NewReadThrough[string, int](mem.AsStore(), cache.LoaderFunc[string, int](src.load), cache.AsideOptions{TTL: ttl})
 			if err != nil {
 				return nil, err
 			}
@@ -83,7 +83,9 @@ func cacheRefreshRun(ctx context.Context, env *lab.Env, dur, ttl, load time.Dura
 		warm := int64(misses())
 		wg.Wait()
 		if ra != nil {
-			ra.Close()
+			if err := ra.Close(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -32,7 +32,7 @@ func cacheStampedeRun(ctx context.Context, callers int, d time.Duration) ([]stam
 		if err != nil {
 			return nil, err
 		}
-		a, err := cache.NewAside(mem, cache.AsideOptions{TTL: time.Minute, AllowStampede: !protected})
+		a, err := cache.NewAside(mem.AsStore(), cache.AsideOptions{TTL: time.Minute, AllowStampede: !protected})
 		if err != nil {
 			return nil, err
 		}

@@ -78,13 +78,13 @@ func cacheWriteRun(ctx context.Context, env *lab.Env, writes, writers int) ([]wr
 		name := "write-through"
 		if behind {
 			name = "write-behind (batch 100, every 50 ms)"
-			wb, err = cache.NewWriteBehind[string, int](mem, src, cache.WriteBehindOptions{BatchSize: 100, Interval: 50 * time.Millisecond})
+			wb, err = cache.NewWriteBehind[string, int](mem.AsStore(), src, cache.WriteBehindOptions{BatchSize: 100, Interval: 50 * time.Millisecond})
 			if err != nil {
 				return nil, err
 			}
 			set = wb.Set
 		} else {
-			wt, err := cache.NewWriteThrough[string, int](mem, src, 0)
+			wt, err := cache.NewWriteThrough[string, int](mem.AsStore(), src, 0)
 			if err != nil {
 				return nil, err
 			}

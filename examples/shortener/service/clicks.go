@@ -42,7 +42,7 @@ func newClicks(storage *Storage, batch int, opts cache.WriteBehindOptions) (*cli
 		return nil, err
 	}
 	opts.BatchSize = batch
-	c.wb, err = cache.NewWriteBehind[string, struct{}](mem, cache.BatchWriterFunc[string, struct{}](c.write), opts)
+	c.wb, err = cache.NewWriteBehind[string, struct{}](mem.AsStore(), cache.BatchWriterFunc[string, struct{}](c.write), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -274,7 +274,7 @@ func New(ctx context.Context, storage *Storage, cfg Config) (*Service, error) {
 		cfg.Bus.join(s.cache)
 	}
 	if s.aside, err = cache.NewAside[string, Record](s.cache, cache.AsideOptions{TTL: cfg.CacheTTL, Jitter: 0.1}); err != nil {
-		_ = s.cache.close()
+		_ = s.cache.close(context.Background())
 		return nil, err
 	}
 	if s.clicks, err = newClicks(storage, cfg.ClickBatch, cache.WriteBehindOptions{
@@ -285,7 +285,7 @@ func New(ctx context.Context, storage *Storage, cfg Config) (*Service, error) {
 			}
 		},
 	}); err != nil {
-		_ = s.cache.close()
+		_ = s.cache.close(context.Background())
 		return nil, err
 	}
 	s.metrics = newMetrics(s)
@@ -348,7 +348,7 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // after the HTTP server has stopped taking requests. It does not close the
 // storage or the Redis client.
 func (s *Service) Close(ctx context.Context) error {
-	return errors.Join(s.clicks.close(ctx), s.cache.close())
+	return errors.Join(s.clicks.close(ctx), s.cache.close(ctx))
 }
 
 // Stats is a snapshot of a service's counters.
@@ -566,7 +566,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		// invalidation is sent: no instance can hold a code that did not
 		// exist (a deleted alias was evicted everywhere when deleted).
 		if !s.cfg.NoCache {
-			_ = s.cache.Save(ctx, code, rec, s.cfg.CacheTTL)
+			_ = s.cache.Set(ctx, code, rec, s.cfg.CacheTTL)
 		}
 	}
 	status := http.StatusCreated
@@ -757,7 +757,7 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request, code string) {
 	}
 	// Every instance's L1 drops the code: in this process through the bus,
 	// in other processes through the Redis invalidation channel.
-	if err := s.cache.Remove(r.Context(), code); err != nil {
+	if err := s.cache.Delete(r.Context(), code); err != nil {
 		s.cfg.Logger.Warn("invalidation not published; other instances serve the link until their L1 TTL ends", "code", code, "err", err)
 	}
 	w.WriteHeader(http.StatusNoContent)

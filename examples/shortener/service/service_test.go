@@ -583,9 +583,9 @@ func TestBusMembership(t *testing.T) {
 	b, err := New(context.Background(), storage, Config{Bus: &bus})
 	require.NoError(t, err)
 	rec := Record{URL: "https://example.com"}
-	require.NoError(t, b.cache.Save(context.Background(), "k", rec, 0))
+	require.NoError(t, b.cache.Set(context.Background(), "k", rec, 0))
 	assert.Equal(t, 1, bus.invalidate(a.cache, "k"))
-	require.NoError(t, b.cache.Save(context.Background(), "k", rec, 0))
+	require.NoError(t, b.cache.Set(context.Background(), "k", rec, 0))
 	require.NoError(t, b.Close(context.Background()))
 	assert.Equal(t, 0, bus.invalidate(a.cache, "k"), "b left the bus")
 	require.NoError(t, a.Close(context.Background()))

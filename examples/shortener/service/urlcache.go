@@ -32,7 +32,7 @@ import (
 // ([resilience.NewPipeline]): when Redis fails, the breaker opens after a
 // few failures and L2 is skipped entirely — lookups cost an L1 probe and,
 // on a miss, a store read, never a Redis timeout — until a probe after
-// BreakerOpen finds Redis back. MultiLevel.Lookup hides L2 errors (it
+// BreakerOpen finds Redis back. MultiLevel.Get hides L2 errors (it
 // reports them to a hook and returns a miss), which would keep the breaker
 // from seeing them, so lookups and fills use the two levels here and only
 // deletes go through MultiLevel.
@@ -59,8 +59,8 @@ type l2Result struct {
 
 var _ cache.Store[string, Record] = (*urlCache)(nil)
 
-func (c *urlCache) Lookup(ctx context.Context, key string) (Record, time.Duration, bool, error) {
-	if v, ttl, ok, _ := c.l1.Lookup(ctx, key); ok {
+func (c *urlCache) Get(ctx context.Context, key string) (Record, time.Duration, bool, error) {
+	if v, ttl, ok, _ := c.l1.AsStore().Get(ctx, key); ok {
 		c.l1Hits.Add(1)
 		return v, ttl, true, nil
 	}
@@ -69,7 +69,7 @@ func (c *urlCache) Lookup(ctx context.Context, key string) (Record, time.Duratio
 		return Record{}, 0, false, nil
 	}
 	res, err := c.pipe.Execute(ctx, func(ctx context.Context) (l2Result, error) {
-		v, ttl, ok, err := c.l2.Lookup(ctx, key)
+		v, ttl, ok, err := c.l2.Get(ctx, key)
 		return l2Result{v, ttl, ok}, err
 	})
 	if err != nil || !res.ok {
@@ -91,10 +91,10 @@ func (c *urlCache) capTTL(ttl time.Duration) time.Duration {
 	return ttl
 }
 
-// Save puts key in L1 and, with Redis, in L2. It publishes no
+// Set puts key in L1 and, with Redis, in L2. It publishes no
 // invalidation (see urlCache): the aside calls it to fill the cache after
 // a miss, the service to warm a new code.
-func (c *urlCache) Save(ctx context.Context, key string, v Record, ttl time.Duration) error {
+func (c *urlCache) Set(ctx context.Context, key string, v Record, ttl time.Duration) error {
 	if err := c.l1.SetWithTTL(key, v, c.capTTL(ttl)); err != nil {
 		return err
 	}
@@ -110,11 +110,11 @@ func (c *urlCache) Save(ctx context.Context, key string, v Record, ttl time.Dura
 	return nil // L1 holds it and the store is the truth: an L2 failure is not the caller's
 }
 
-// Remove drops key from L1, from the L1 of every instance on the bus, and,
+// Delete drops key from L1, from the L1 of every instance on the bus, and,
 // with Redis, from L2 and (by pub/sub) from every other process's L1.
 // With Redis unreachable the other processes keep the entry until their
 // L1 TTL ends, which bounds staleness after a delete; the error says so.
-func (c *urlCache) Remove(ctx context.Context, key string) error {
+func (c *urlCache) Delete(ctx context.Context, key string) error {
 	c.l1.Delete(key)
 	if c.bus != nil {
 		c.bus.invalidate(c, key)
@@ -123,7 +123,7 @@ func (c *urlCache) Remove(ctx context.Context, key string) error {
 		return nil
 	}
 	_, err := c.pipe.Execute(ctx, func(ctx context.Context) (l2Result, error) {
-		return l2Result{}, c.ml.Remove(ctx, key)
+		return l2Result{}, c.ml.Delete(ctx, key)
 	})
 	if err != nil {
 		c.l2Errors.Add(1)
@@ -147,12 +147,12 @@ func (c *urlCache) rejected() uint64 {
 	return c.cb.Stats().Rejected
 }
 
-func (c *urlCache) close() error {
+func (c *urlCache) close(ctx context.Context) error {
 	if c.bus != nil {
 		c.bus.leave(c)
 	}
 	if c.ml != nil {
-		return c.ml.Close()
+		return c.ml.Close(ctx)
 	}
 	return nil
 }
