@@ -486,30 +486,80 @@ func TestMemoryExpireSparesRenewedEntry(t *testing.T) {
 	})
 }
 
-// The shift detector fires when a window's hit ratio falls 5 points below
-// the running average — not on noise, not again during its quiet period.
-func TestShiftDetector(t *testing.T) {
-	const capN = 100 // windows are minShiftWindow lookups
-	var d shiftDetector
-	window := func(rate float64) bool {
-		hits := uint64(rate * minShiftWindow)
-		fired := d.observe(hits/2, 0, capN) // in batches, as replays report them
-		return d.observe(hits-hits/2, minShiftWindow-hits, capN) || fired
+// The hill climber follows Caffeine's rule: the first step shrinks the
+// window by 6.25% of the capacity; it keeps the direction while the hit
+// ratio holds or rises and reverses it when it falls; small changes decay
+// the step by 2%, a change of 5 points restarts it at 6.25%.
+func TestHillClimberSteps(t *testing.T) {
+	const capN = 1000
+	c := newHillClimber(capN)
+	sample := c.sampleSize
+	// rate feeds one sample with the given hit ratio, in two batches as
+	// the shard reports them, and returns the climber's adjustment.
+	rate := func(r float64) int64 {
+		hits := uint64(r * float64(sample))
+		require.Zero(t, c.climb(hits/2, 0), "mid-sample")
+		return c.climb(hits-hits/2, uint64(sample)-hits)
 	}
-	for i := range 20 {
-		assert.False(t, window(0.60+0.02*float64(i%3-1)), "window %d: noise of ±2 points", i)
-	}
-	assert.False(t, window(0.56), "a 4-point drop")
-	assert.True(t, window(0.50), "a 10-point drop")
-	for i := range 10 {
-		assert.False(t, window(0.40), "window %d: quiet for ten windows after firing", i)
-	}
-	assert.False(t, window(0.42), "the average followed the new level")
-	assert.True(t, window(0.30))
+	assert.Equal(t, int64(-62), rate(0.50), "first sample: from 0 to 50%, a restart-size move, shrinking")
+	assert.Equal(t, int64(-62), rate(0.51), "the ratio rose: same direction, after a restart")
+	assert.Equal(t, int64(-61), rate(0.52), "rose again: same direction, decayed 2%")
+	assert.Equal(t, int64(60), rate(0.50), "it fell: the other direction")
+	assert.Equal(t, int64(58), rate(0.50), "held: same direction, decayed")
+	assert.Equal(t, int64(-57), rate(0.40), "a 10-point fall: reversed")
+	assert.Equal(t, int64(-62), rate(0.40), "the fall restarted the step at 6.25%")
 }
 
-// When the working set moves, TinyLFU lets go of the old hot set within a
-// few windows of lookups instead of holding it in the protected segment.
+// recencyTrace returns a key stream in which most reads are of keys
+// written a short while ago (a reuse distance below the capacity, as in a
+// feed or a queue): recency predicts the next read and frequency does
+// not, so a large window pays.
+func recencyTrace(seed uint64, capN int) func() int {
+	r := rand.New(rand.NewPCG(seed, seed))
+	next := 0
+	return func() int {
+		if next == 0 || r.IntN(4) == 0 {
+			next++
+			return next
+		}
+		return max(0, next-1-int(r.ExpFloat64()*float64(capN)/3))
+	}
+}
+
+// W-TinyLFU's window grows on a recency-biased trace, where a large
+// window pays, and shrinks back on a frequency-biased one: a loop over 1.5×
+// the capacity, on which recency is worthless (LRU hits nothing) and what
+// the main area keeps is what hits.
+func TestMemoryTinyLFUWindowAdapts(t *testing.T) {
+	const capN = 1000
+	m, err := NewMemory(capN, MemoryOptions[int, int]{Shards: 1, Hash: mixHash}) // reproducible
+	require.NoError(t, err)
+	p := m.shards[0].pol.(*tinyLFU[int, int])
+	get := func(k int) {
+		if _, ok := m.Get(k); !ok {
+			require.NoError(t, m.Set(k, k))
+		}
+	}
+	start := p.windowCap
+	rec := recencyTrace(7, capN)
+	for range 200 * capN {
+		get(rec())
+	}
+	grown := p.windowCap
+	t.Logf("window %d of %d at first, %d after the recency-biased trace", start, capN, grown)
+	assert.Greater(t, grown, int64(capN/2), "the window grew on the recency-biased trace")
+
+	for i := range 300 * capN {
+		get(1<<30 + i%(3*capN/2))
+	}
+	t.Logf("window %d after the loop", p.windowCap)
+	assert.Less(t, p.windowCap, grown/4, "the window shrank on the loop")
+}
+
+// When the working set moves, TinyLFU lets go of the old hot set as the
+// sketch ages (its counters halve every 10×capacity lookups) and the new
+// keys out-count the old ones, instead of holding it in the protected
+// segment for good.
 func TestMemoryTinyLFUFollowsShift(t *testing.T) {
 	const capN, keys = 2000, 40_000
 	m, err := NewMemory(capN, MemoryOptions[int, int]{Shards: 1, Hash: mixHash}) // reproducible
@@ -523,7 +573,7 @@ func TestMemoryTinyLFUFollowsShift(t *testing.T) {
 	for range 20 * capN {
 		get(int(z.Uint64()))
 	}
-	for range 8 * capN { // the hot set moves to keys never read before
+	for range 48 * capN { // the hot set moves to keys never read before
 		get(keys + int(z.Uint64()))
 	}
 	old := 0

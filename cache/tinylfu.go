@@ -1,15 +1,10 @@
 package cache
 
-import (
-	"math"
-	"math/bits"
-)
-
 // W-TinyLFU — window TinyLFU, the admission policy of Caffeine and otter.
 //
 // New entries enter a small window (1% of the capacity at first, then tuned
-// by hill climbing on the hit ratio, as in Caffeine). When the window
-// overflows, its oldest entry not read since it got there becomes a
+// by hill climbing on the hit ratio, as in Caffeine: see hillclimb.go).
+// When the window overflows, its oldest entry not read since it got there becomes a
 // candidate for the main area, a segmented LRU (80% protected, 20%
 // probation). The candidate is admitted only if a frequency sketch — a 4-bit
 // count-min sketch that also counts lookups of absent keys and halves every
@@ -28,11 +23,6 @@ import (
 // keys, which have no entry to count in, are buffered per goroutine and
 // replayed into the sketch by the next write (see counter).
 //
-// When the hit ratio drops sharply, the working set has likely moved: the
-// sketch is halved and protected's entries fall back to probation to earn
-// their place again (see shiftDetector); this is not in Caffeine, whose
-// hill climber alone adapts more slowly.
-//
 // Pros: near-optimal hit ratio on skewed (Zipf) workloads; a scan of cold
 // keys passes through the window without displacing the hot set; the
 // window and the aging sketch follow a shifting working set. Cons: more
@@ -49,23 +39,11 @@ type tinyLFU[K comparable, V any] struct {
 	protectedCap        int64
 	sketch              sketch
 	climb               hillClimber
-	shift               shiftDetector
 }
 
 // tinyLFUHitLimit caps the hits an entry collects between two decisions:
 // the sketch's counters hold at most 15.
 const tinyLFUHitLimit = 15
-
-// hillClimber resizes the window as Caffeine does: every sample of
-// 10×capacity lookups it compares the hit ratio with the previous sample's
-// and keeps moving the window size in the direction that helped (a larger
-// window favours recency, a smaller one frequency), in steps that start at
-// 6.25% of the capacity and decay while the ratio is stable.
-type hillClimber struct {
-	hits, samples int64
-	prevRate      float64
-	step          float64
-}
 
 const (
 	inWindow uint8 = iota
@@ -74,8 +52,7 @@ const (
 )
 
 func newTinyLFU[K comparable, V any](capacity int64) *tinyLFU[K, V] {
-	p := &tinyLFU[K, V]{capacity: capacity, sketch: newSketch(capacity)}
-	p.climb.step = 0.0625 * float64(capacity)
+	p := &tinyLFU[K, V]{capacity: capacity, sketch: newSketch(capacity), climb: newHillClimber(capacity)}
 	p.resize(max(1, capacity/100))
 	return p
 }
@@ -116,94 +93,13 @@ func (p *tinyLFU[K, V]) spill() {
 	}
 }
 
-// shiftDetector notices that the working set moved: it compares the hit
-// ratio of each window of lookups with a running average of the earlier
-// windows. The hill climber samples 10×capacity lookups per step, too
-// slowly to react within a phase of a shifting workload; this looks at
-// windows of one capacity (at least minShiftWindow lookups, so that a
-// small cache's noise does not trigger it).
-type shiftDetector struct {
-	hits, samples int64   // the current window
-	avg           float64 // exponential average of past windows' hit ratios
-	quiet         int64   // lookups before it may trigger again
-}
-
-const (
-	minShiftWindow = 4096
-	shiftDrop      = 0.05 // a fall of 5 points below the average
-)
-
-// observe counts a batch of lookups and reports whether the window that
-// just ended fell shiftDrop below the average; after that it stays quiet
-// for ten windows, while the cache learns the new working set. A scan
-// long enough to lower a whole window also triggers it: the hot set then
-// loses its protection but stays cached, and wins it back as it is read.
-func (d *shiftDetector) observe(hits, misses uint64, capacity int64) bool {
-	n := int64(hits + misses)
-	d.hits += int64(hits)
-	d.samples += n
-	d.quiet -= n
-	window := max(capacity, minShiftWindow)
-	if d.samples < window {
-		return false
-	}
-	rate := float64(d.hits) / float64(d.samples)
-	d.hits, d.samples = 0, 0
-	switch {
-	case d.avg == 0:
-		d.avg = rate
-	case rate < d.avg-shiftDrop && d.quiet <= 0:
-		d.avg, d.quiet = rate, 10*window
-		return true
-	default:
-		d.avg = 0.9*d.avg + 0.1*rate
-	}
-	return false
-}
-
-// release reacts to a moved working set: the sketch is halved, since the
-// popularity it remembers is the old set's, and protected's entries lose
-// their protection and the hits they banked — they stay cached, in
-// probation, where those read again are promoted back and the rest
-// compete with the newcomers by frequency. Without this, the old hot set keeps protected (80% of the
-// cache) until the new keys are promoted one by one.
-func (p *tinyLFU[K, V]) release() {
-	p.sketch.age()
-	for p.protected.tail != nil {
-		d := p.protected.tail
-		p.protected.remove(d)
-		d.node.mark.Store(0) // hits banked before the move do not count
-		d.queue = inProbation
-		p.probation.pushFront(d)
-	}
-}
-
-// observe feeds a batch of lookups to the hill climber, the shift detector
-// and the sketch's aging clock.
+// observe feeds a batch of lookups to the sketch's aging clock and to the
+// hill climber, and resizes the window when the climber says so.
 func (p *tinyLFU[K, V]) observe(hits, misses uint64) {
 	p.sketch.tick(hits + misses)
-	if p.shift.observe(hits, misses, p.capacity) {
-		p.release()
+	if d := p.climb.climb(hits, misses); d != 0 {
+		p.resize(p.windowCap + d)
 	}
-	c := &p.climb
-	c.hits += int64(hits)
-	c.samples += int64(hits + misses)
-	if c.samples < 10*p.capacity {
-		return
-	}
-	rate := float64(c.hits) / float64(c.samples)
-	change := rate - c.prevRate
-	amount := c.step
-	if change < 0 {
-		amount = -amount
-	}
-	if math.Abs(change) >= 0.05 {
-		c.step = math.Copysign(0.0625*float64(p.capacity), amount)
-	} else {
-		c.step = 0.98 * amount
-	}
-	c.prevRate, c.hits, c.samples = rate, 0, 0
-	p.resize(p.windowCap + int64(math.Round(amount)))
 }
 
 func (p *tinyLFU[K, V]) add(e *entry[K, V]) {
@@ -300,66 +196,4 @@ func (p *tinyLFU[K, V]) victim() *entry[K, V] {
 		return other
 	}
 	return cand
-}
-
-// sketch is a count-min sketch of 4-bit counters, 16 to a word, with four
-// hash functions; counters halve every sampleSize lookups (aging). As in
-// Caffeine, a key's four counters lie in one 64-byte block (8 words), so an
-// update touches one cache line.
-type sketch struct {
-	table      []uint64
-	blockMask  uint64
-	lookups    int64 // since the last halving, plus half the ones before
-	sampleSize int64
-}
-
-func newSketch(capacity int64) sketch {
-	n := min(max(capacity, 64), 1<<24)
-	words := uint64(1) << bits.Len64(uint64(n-1))
-	return sketch{table: make([]uint64, words), blockMask: words/8 - 1, sampleSize: 10 * n}
-}
-
-// slot returns the word and bit offset of the i-th counter for h.
-func (s *sketch) slot(h uint64, i int) (int, uint) {
-	x := h * 0x9e3779b97f4a7c15
-	block := (x >> 32) & s.blockMask
-	w := block*8 + uint64(i)*2 + (x>>uint(i))&1
-	return int(w), uint((x>>(8+4*i))&15) * 4
-}
-
-func (s *sketch) increment(h uint64) { s.add(h, 1) }
-
-// add adds n to h's counters, saturating at 15.
-func (s *sketch) add(h uint64, n uint32) {
-	for i := range 4 {
-		w, off := s.slot(h, i)
-		if c := (s.table[w] >> off) & 15; c < 15 {
-			s.table[w] += min(uint64(n), 15-c) << off
-		}
-	}
-}
-
-// tick advances the aging clock by n lookups.
-func (s *sketch) tick(n uint64) {
-	s.lookups += int64(n)
-	if s.lookups >= s.sampleSize {
-		s.age()
-	}
-}
-
-func (s *sketch) estimate(h uint64) uint64 {
-	m := uint64(15)
-	for i := range 4 {
-		w, off := s.slot(h, i)
-		m = min(m, (s.table[w]>>off)&15)
-	}
-	return m
-}
-
-// age halves every counter.
-func (s *sketch) age() {
-	for i := range s.table {
-		s.table[i] = (s.table[i] >> 1) & 0x7777777777777777
-	}
-	s.lookups /= 2
 }
