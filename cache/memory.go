@@ -64,8 +64,9 @@ type MemoryOptions[K comparable, V any] struct {
 	Weigher func(key K, value V) int64
 	// Shards is the number of independently locked shards, a power of two.
 	// Default 0: sixteen per CPU, fewer for small capacities so that each
-	// shard holds at least 64 units. Each shard owns capacity/Shards, so a
-	// single value may weigh at most that.
+	// shard holds at least 64 units. The capacity is the whole store's,
+	// not split among the shards: the store holds capacity units, in
+	// whatever shards they hash to, before it evicts.
 	Shards int
 	// OnEvict is called after an entry leaves the store, with the reason.
 	// It runs on the goroutine that caused the removal, never under a lock
@@ -106,6 +107,12 @@ type MemoryOptions[K comparable, V any] struct {
 // Memory holds nothing: reads miss, deletions do nothing, and writes (and
 // the [Store] methods) return an error wrapping [ErrInvalidConfig].
 type Memory[K comparable, V any] struct {
+	// weight is the total weight stored, on cache lines of its own: writes
+	// that insert change it, while every Get reads the fields below.
+	_      [cacheLine]byte
+	weight atomic.Int64
+	_      [cacheLine - 8]byte
+
 	seed       maphash.Seed
 	shards     []shard[K, V]
 	mask       uint64
@@ -142,7 +149,7 @@ const (
 // aligned to lines.
 type shard[K comparable, V any] struct {
 	tab      hashTable[K, V] // readers: lock-free; writers: mu
-	capacity int64           // immutable
+	capacity int64           // immutable: the share of the capacity the policy is sized for
 	epoch    atomic.Uint32   // LRU: the current epoch; written under mu, read by Get
 	_        [cacheLine - 28]byte
 	mu       sync.Mutex
@@ -380,13 +387,14 @@ type removal[K comparable, V any] struct {
 	reason Reason
 }
 
-// unlink removes e from the map and the policy. It requires s.mu held for
-// writing.
-func (s *shard[K, V]) unlink(e *entry[K, V], r Reason) {
+// unlink removes e, which is in s, from the map and the policy. It
+// requires s.mu.
+func (m *Memory[K, V]) unlink(s *shard[K, V], e *entry[K, V], r Reason) {
 	s.tab.del(e)
 	s.pol.remove(e)
 	e.dead = true
 	s.weight -= e.weight
+	m.weight.Add(-e.weight)
 	s.removed[r]++
 }
 
@@ -398,7 +406,7 @@ func (m *Memory[K, V]) expire(s *shard[K, V], e *entry[K, V], now int64) {
 		s.mu.Unlock()
 		return
 	}
-	s.unlink(e, Expired)
+	m.unlink(s, e, Expired)
 	key, value := e.key, e.value
 	s.mu.Unlock()
 	if m.onEvict != nil {
@@ -426,7 +434,7 @@ func (m *Memory[K, V]) record(s *shard[K, V], n *node[K, V]) {
 }
 
 // Set stores value under key with the default TTL. It fails with
-// [ErrTooLarge] when the value weighs more than a shard can hold.
+// [ErrTooLarge] when the value weighs more than the store's capacity.
 func (m *Memory[K, V]) Set(key K, value V) error { return m.SetWithTTL(key, value, 0) }
 
 // SetWithTTL stores value under key for ttl; 0 means the default TTL.
@@ -458,8 +466,8 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 	}
 	h := m.hash(key)
 	s := m.shardOf(h)
-	if w > s.capacity {
-		return wrapf(ErrTooLarge, "cache: value for key %v weighs %d, more than a shard holds (%d of capacity %d)", key, w, s.capacity, m.capacity)
+	if w > m.capacity {
+		return wrapf(ErrTooLarge, "cache: value for key %v weighs %d, more than the capacity (%d)", key, w, m.capacity)
 	}
 	var buf [2]removal[K, V] // the replaced value and one victim, in the common case
 	gone := buf[:0]
@@ -481,20 +489,42 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 		old.value, old.expire = value, expire
 		m.record(s, s.tab.renew(old))
 		s.pol.update(old)
-	} else {
-		e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
-		if old := s.tab.put(e); old != nil {
-			s.pol.remove(old)
-			old.dead = true
-			s.weight -= old.weight
-			s.removed[Replaced]++
-			gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
-		}
-		s.weight += w
-		s.pol.add(e)
+		s.mu.Unlock()
+		m.report(gone)
+		return nil
 	}
+	e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
+	if old := s.tab.put(e); old != nil {
+		s.pol.remove(old)
+		old.dead = true
+		s.weight -= old.weight
+		m.weight.Add(-old.weight)
+		s.removed[Replaced]++
+		gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
+	}
+	s.weight += w
+	s.pol.add(e)
+	over := m.weight.Add(w) > m.capacity
+	if over {
+		gone = m.evict(s, gone, e)
+	}
+	s.mu.Unlock()
+	m.report(gone)
+	if over {
+		m.evictElsewhere(s)
+	}
+	return nil
+}
+
+// evict removes the victims of s's policy while the store is over its
+// capacity and s has entries other than added (the entry just inserted,
+// or nil), and returns gone with them appended. The capacity is the
+// store's: a write evicts from the shard it locked, so the store holds its
+// whole capacity whatever the spread of keys over the shards. It requires
+// s.mu.
+func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *entry[K, V]) []removal[K, V] {
 	var now int64
-	for s.weight > s.capacity {
+	for m.weight.Load() > m.capacity && s.tab.count > 0 && (s.tab.count > 1 || added == nil || added.dead) {
 		v := s.pol.victim()
 		r := Evicted
 		if v.expire != 0 {
@@ -505,12 +535,29 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 				r = Expired
 			}
 		}
-		s.unlink(v, r)
+		m.unlink(s, v, r)
 		gone = append(gone, removal[K, V]{v.key, v.value, r})
 	}
-	s.mu.Unlock()
-	m.report(gone)
-	return nil
+	return gone
+}
+
+// evictElsewhere evicts from the other shards, one lock at a time, while
+// the store is still over its capacity after a write to s left in s only
+// the entry it added: rare, as it needs heavy entries or few of them.
+func (m *Memory[K, V]) evictElsewhere(s *shard[K, V]) {
+	for i := range m.shards {
+		if m.weight.Load() <= m.capacity {
+			return
+		}
+		o := &m.shards[i]
+		if o == s {
+			continue
+		}
+		o.mu.Lock()
+		gone := m.evict(o, nil, nil)
+		o.mu.Unlock()
+		m.report(gone)
+	}
 }
 
 // Delete removes key and reports whether it was present (expired entries
@@ -531,7 +578,7 @@ func (m *Memory[K, V]) Delete(key K) bool {
 	if e.expire != 0 && m.now().UnixNano() >= e.expire {
 		r = Expired
 	}
-	s.unlink(e, r)
+	m.unlink(s, e, r)
 	s.mu.Unlock()
 	if m.onEvict != nil {
 		m.onEvict(e.key, e.value, r)
@@ -573,7 +620,7 @@ func (m *Memory[K, V]) removeWhere(match func(e *entry[K, V]) bool, r Reason) in
 			}
 		})
 		for _, e := range es {
-			s.unlink(e, r)
+			m.unlink(s, e, r)
 			gone = append(gone, removal[K, V]{e.key, e.value, r})
 		}
 		s.mu.Unlock()

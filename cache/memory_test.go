@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -614,6 +615,47 @@ func TestMemoryShardedHoldsCapacity(t *testing.T) {
 			assert.LessOrEqual(t, m.Len(), capN)
 		})
 	}
+}
+
+// Sharding costs no capacity: a store of capacity N, split into shards,
+// evicts nothing until it holds N entries, then one entry per insertion;
+// and a value may weigh up to the whole capacity, whatever the shards.
+func TestMemoryFillsToCapacity(t *testing.T) {
+	for _, p := range Policies {
+		for _, capN := range []int{1000, 10_000} {
+			t.Run(fmt.Sprintf("policy=%v/capacity=%d", p, capN), func(t *testing.T) {
+				var evicted atomic.Int64
+				m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: p, Shards: 16,
+					OnEvict: func(int, int, Reason) { evicted.Add(1) }})
+				require.NoError(t, err)
+				for i := range capN {
+					require.NoError(t, m.Set(i, i))
+				}
+				assert.Zero(t, evicted.Load(), "evictions before the store held its capacity")
+				assert.Equal(t, capN, m.Len())
+				for i := range capN {
+					require.NoError(t, m.Set(capN+i, i))
+					require.Equal(t, int64(i+1), evicted.Load(), "one eviction per insertion into a full store")
+				}
+				assert.Equal(t, capN, m.Len())
+			})
+		}
+	}
+	t.Run("weigher", func(t *testing.T) {
+		m, err := NewMemory(1000, MemoryOptions[int, []byte]{Policy: LRU, Shards: 16,
+			Weigher: func(_ int, v []byte) int64 { return int64(len(v)) }})
+		require.NoError(t, err)
+		for i := range 10 {
+			require.NoError(t, m.Set(i, make([]byte, 100)))
+		}
+		assert.Equal(t, int64(1000), m.Stats().Weight, "ten values of a tenth of the capacity each")
+		require.NoError(t, m.Set(10, make([]byte, 900)), "heavier than a shard's share, lighter than the capacity")
+		st := m.Stats()
+		assert.LessOrEqual(t, st.Weight, int64(1000))
+		_, ok := m.Get(10)
+		assert.True(t, ok)
+		require.ErrorIs(t, m.Set(11, make([]byte, 1001)), ErrTooLarge)
+	})
 }
 
 // The shard's field groups fill whole cache lines: the table pointer every
