@@ -24,11 +24,11 @@ func (c lruCache) Set(k string, v int)      { c.c.Add(k, v) }
 // each policy beside otter v2 (W-TinyLFU) and golang-lru v2 (LRU).
 func cacheImpls() []cachebench.Impl {
 	return append(cachebench.Policies(),
-		cachebench.Impl{Name: "otter", New: func(testing.TB) cachebench.Cache {
-			return otterCache{otter.Must(&otter.Options[string, int]{MaximumSize: cachebench.Size})}
+		cachebench.Impl{Name: "otter", New: func(_ testing.TB, capacity int) cachebench.Cache {
+			return otterCache{otter.Must(&otter.Options[string, int]{MaximumSize: capacity})}
 		}},
-		cachebench.Impl{Name: "golang-lru", New: func(tb testing.TB) cachebench.Cache {
-			c, err := lru.New[string, int](cachebench.Size)
+		cachebench.Impl{Name: "golang-lru", New: func(tb testing.TB, capacity int) cachebench.Cache {
+			c, err := lru.New[string, int](capacity)
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -46,12 +46,20 @@ func BenchmarkCache_Mixed75_25(b *testing.B) { cachebench.Mixed(b, cacheImpls(),
 // Single-goroutine Get, for allocation checks and the cost of one lookup.
 func BenchmarkCache_GetSerial(b *testing.B) { cachebench.GetSerial(b, cacheImpls()) }
 
+// Memory held per entry and the share of the capacity held when full, at
+// 10k and 1M entries.
+func BenchmarkCache_Fill(b *testing.B) {
+	for _, n := range []int{10_000, 1_000_000} {
+		cachebench.Fill(b, cacheImpls(), n)
+	}
+}
+
 // Every cache compared really caches and stays within its capacity: what
 // was just written is read back, and a full stream of distinct keys leaves
 // no more than the capacity resident.
 func TestCachePeerHarness(t *testing.T) {
 	for _, impl := range cacheImpls() {
-		c := impl.New(t)
+		c := impl.New(t, cachebench.Size)
 		c.Set("k", 7)
 		if v, ok := c.Get("k"); !ok || v != 7 {
 			t.Fatalf("%s: get after set = %d, %v", impl.Name, v, ok)

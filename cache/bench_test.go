@@ -17,3 +17,11 @@ func BenchmarkMemory_Mixed75_25(b *testing.B) { cachebench.Mixed(b, cachebench.P
 
 // Single-goroutine Get, for allocation checks and the cost of one lookup.
 func BenchmarkMemory_GetSerial(b *testing.B) { cachebench.GetSerial(b, cachebench.Policies()) }
+
+// Memory held per entry and the share of the capacity held when full, at
+// 10k and 1M entries, for every policy.
+func BenchmarkMemory_Fill(b *testing.B) {
+	for _, n := range []int{10_000, 1_000_000} {
+		cachebench.Fill(b, cachebench.Policies(), n)
+	}
+}

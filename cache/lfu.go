@@ -11,7 +11,7 @@ package cache
 // LFU. Ties go to the entry whose hits were counted least recently.
 //
 // Reads do not touch the priority heap: a read only counts the hit in the
-// entry (see [node.touch]), lock-free, and the counts are folded into the
+// entry (see [table.Node.Touch]), lock-free, and the counts are folded into the
 // heap when an entry reaches its top. An entry with unfolded hits is
 // re-valued and sinks back; the first entry at the top with none is the
 // victim. Heap priorities only ever understate an entry's true priority,

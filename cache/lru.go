@@ -8,7 +8,7 @@ import "sync/atomic"
 // entry read least recently goes first. Time is kept in epochs: the shard
 // starts a new epoch each time 1/lruBuckets of its capacity has been
 // inserted, and a read stamps the entry with the current epoch (see
-// [node.stamp]) — a load, and a store only for the first read of the entry
+// [table.Node.Stamp]) — a load, and a store only for the first read of the entry
 // in an epoch, so reads take no lock and a hot key is read without writes.
 // Entries sit in one list per epoch, filed under the epoch they were
 // inserted or last filed in. Eviction takes the oldest list's oldest
@@ -73,7 +73,7 @@ func (p *lruPolicy[K, V]) add(e *entry[K, V]) {
 		p.inserted %= p.span
 	}
 	e.placed = p.cur
-	e.node.mark.Store(p.cur)
+	e.node.Mark.Store(p.cur)
 	p.buckets[p.cur%lruBuckets].pushFront(e)
 }
 
@@ -94,7 +94,7 @@ func (p *lruPolicy[K, V]) victim() *entry[K, V] {
 			p.oldest++
 			continue
 		}
-		m := t.node.mark.Load()
+		m := t.node.Mark.Load()
 		// Not read since filed — or read before its filing by a reader that
 		// was slow to store, or last read in an epoch already merged away.
 		if int32(m-t.placed) <= 0 || int32(m-p.oldest) < 0 || int32(m-p.cur) > 0 {

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
+
+	"github.com/sysdesign-go/sysdesign/cache/internal/stripe"
+	"github.com/sysdesign-go/sysdesign/cache/internal/table"
 )
 
 // Policy selects how a [Memory] store chooses what to evict.
@@ -95,7 +97,7 @@ type MemoryOptions[K comparable, V any] struct {
 // under the lock: a read costs a map lookup whatever the policy, reads never
 // block each other and never allocate, and a hot key, once its mark is set,
 // is read by every core without a write to its memory. The hit and miss
-// counters of [Memory.Stats] are striped per goroutine (see stripeHint); for
+// counters of [Memory.Stats] are striped per goroutine (see package stripe); for
 // TinyLFU a stripe also buffers the hashes of missed keys, which the next
 // write replays into the sketch. Writes lock one shard and allocate;
 // rewriting a present key replaces its value in place and counts as a read
@@ -133,25 +135,22 @@ func (m *Memory[K, V]) hash(key K) uint64 {
 	return maphash.Comparable(m.seed, key)
 }
 
-const (
-	stripeBits   = 3
-	stripes      = 1 << stripeBits // counter stripes per shard
-	ringSize     = 16              // TinyLFU: misses a stripe buffers before it drops the oldest
-	observeEvery = 16              // writes between two reports of the lookups to the policy
-)
+// observeEvery is the number of writes between two reports of the
+// lookups to the policy.
+const observeEvery = 16
 
 // shard keeps the table pointer every Get loads on its own cache line, away
 // from the mutex that writes take: otherwise each lock by one core would
 // evict the line from every other core reading the shard.
 //
 // Each group of fields fills whole cache lines (the padding is checked by
-// a test), so shards in a slice, and the counter stripes in a shard, stay
-// aligned to lines.
+// a test), so shards in a slice, and the counter stripes in a shard (see
+// package stripe), stay aligned to lines.
 type shard[K comparable, V any] struct {
-	tab      hashTable[K, V] // readers: lock-free; writers: mu
-	capacity int64           // immutable: the share of the capacity the policy is sized for
-	epoch    atomic.Uint32   // LRU: the current epoch; written under mu, read by Get
-	_        [cacheLine - 28]byte
+	tab      table.Table[K, V, entry[K, V]] // readers: lock-free; writers: mu
+	capacity int64                          // immutable: the share of the capacity the policy is sized for
+	epoch    atomic.Uint32                  // LRU: the current epoch; written under mu, read by Get
+	_        [cacheLine - 36]byte
 	mu       sync.Mutex
 	pol      policy[K, V] // guarded by mu
 	weight   int64        // guarded by mu
@@ -161,28 +160,12 @@ type shard[K comparable, V any] struct {
 	// policy's observe, guarded by mu.
 	seenHits, seenMisses uint64
 	_                    [2*cacheLine - 88]byte
-	// dirty has bit i set while counts[i] holds misses not yet replayed
-	// (TinyLFU). Readers set bits, writers clear them.
-	dirty  atomic.Uint32
-	_      [cacheLine - 4]byte
-	counts [stripes]counter
+	// counts are the hit and miss counts Stats reports and, for TinyLFU,
+	// the recent misses the next write replays into the sketch.
+	counts stripe.Counters
 }
 
-const cacheLine = 64
-
-// counter holds the exact hit and miss counts Stats reports for the
-// goroutines that stripeHint sends to it, on cache lines of its own. For
-// TinyLFU it also keeps the hashes of the last ringSize missed keys, in a
-// ring indexed by the miss count, for the sketch: the next write to the
-// shard replays them (see shard.replayMisses). The ring is lossy — misses
-// not replayed before it wraps are dropped — and costs a miss one store to
-// a line its own core owns.
-type counter struct {
-	hits, misses atomic.Uint64
-	missed       [ringSize]atomic.Uint64 // key hashes
-	replayed     uint64                  // guarded by the shard's lock: misses already replayed
-	_            [3*cacheLine - 24 - 8*ringSize]byte
-}
+const cacheLine = stripe.CacheLine
 
 // entry is one stored value. The shard's lock guards its fields: key, hash
 // and weight never change; value and expiry change when the key is
@@ -195,23 +178,26 @@ type entry[K comparable, V any] struct {
 	expire int64 // UnixNano; 0 = never
 	weight int64
 
-	node       *node[K, V]  // the table's node for e; guarded by the shard's lock
-	prev, next *entry[K, V] // list policies
-	queue      uint8        // TinyLFU segment
-	dead       bool         // removed from the store
-	placed     uint32       // LRU: the epoch e is filed under
-	idx        int          // heap policies
-	prio       int64        // heap policies
-	seq        uint64       // heap policies: tie-break
+	node       *table.Node[K, V, entry[K, V]] // the table's node for e; guarded by the shard's lock
+	prev, next *entry[K, V]                   // list policies
+	queue      uint8                          // TinyLFU segment
+	dead       bool                           // removed from the store
+	placed     uint32                         // LRU: the epoch e is filed under
+	idx        int                            // heap policies
+	prio       int64                          // heap policies
+	seq        uint64                         // heap policies: tie-break
 }
+
+// relink makes n e's node: the table calls it when it publishes a node.
+func relink[K comparable, V any](e *entry[K, V], n *table.Node[K, V, entry[K, V]]) { e.node = n }
 
 // takeHits returns the reads counted in e's node since the last call and
 // clears the count. It requires the shard's lock.
 func (e *entry[K, V]) takeHits() uint32 {
-	if e.node.mark.Load() == 0 {
+	if e.node.Mark.Load() == 0 {
 		return 0
 	}
-	return e.node.mark.Swap(0)
+	return e.node.Mark.Swap(0)
 }
 
 // policy orders a shard's entries for eviction. Its methods are called with
@@ -280,7 +266,7 @@ func NewMemory[K comparable, V any](capacity int, opts MemoryOptions[K, V]) (*Me
 			c++
 		}
 		s := &m.shards[i]
-		s.tab.cur.Store(newTable[K, V](2 * int(min(c, 1<<16))))
+		s.tab.Init(int(min(c, 1<<16)), relink[K, V])
 		s.capacity = c
 		s.pol, m.hitLimit = newPolicy[K, V](opts.Policy, c, &s.epoch)
 	}
@@ -297,78 +283,35 @@ func (m *Memory[K, V]) Get(key K) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	return n.value, true
+	return n.Value, true
 }
 
 // lookup finds the live entry for key and records the access.
-func (m *Memory[K, V]) lookup(key K) *node[K, V] {
+func (m *Memory[K, V]) lookup(key K) *table.Node[K, V, entry[K, V]] {
 	if m.shards == nil {
 		return nil // a zero Memory holds nothing
 	}
 	h := m.hash(key)
 	s := m.shardOf(h)
-	n := s.tab.find(h, key)
-	if n != nil && n.expire != 0 {
-		if now := m.now().UnixNano(); now >= n.expire {
-			m.expire(s, n.e, now)
+	n := s.tab.Find(h, key)
+	if n != nil && n.Expire != 0 {
+		if now := m.now().UnixNano(); now >= n.Expire {
+			m.expire(s, n.Entry, now)
 			n = nil
 		}
 	}
-	i := stripeHint(h & m.mask)
-	c := &s.counts[i]
+	i := stripe.Hint(h & m.mask)
 	if n == nil {
-		j := c.misses.Add(1) - 1
-		if m.policy == TinyLFU {
-			c.missed[j%ringSize].Store(h)
-			if bit := uint32(1) << i; s.dirty.Load()&bit == 0 {
-				s.dirty.Or(bit)
-			}
-		}
+		s.counts.Miss(i, h, m.policy == TinyLFU)
 		return nil
 	}
-	c.hits.Add(1)
+	s.counts.Hit(i)
 	m.record(s, n)
 	return n
 }
 
-// stripeHint picks the counter stripe for the calling goroutine: a hash of
-// the address of a local variable, which lies on the goroutine's own
-// stack, mixed with the shard's index. Goroutines running in parallel
-// therefore count in different cache lines even when they read the same
-// hot key. Choosing the stripe by key instead would make every core
-// reading a hot key write the same cache line.
-func stripeHint(shard uint64) uint64 {
-	var local byte
-	sp := uint64(uintptr(unsafe.Pointer(&local))) >> 11 // stacks are ≥2 KiB apart
-	return ((sp ^ shard<<32) * 0x9e3779b97f4a7c15) >> (64 - stripeBits)
-}
-
-// replayMisses feeds the misses buffered in the dirty stripes — the last
-// ringSize of each — to the policy, so that a write sees the misses before
-// it: a goroutine that writes after each miss (cache-aside) loses none,
-// whichever stripe its lookups used, and a single-goroutine run is
-// reproducible. A miss counted but not yet stored when this runs is
-// replayed with the value its slot held a lap earlier, or lost; the sketch
-// tolerates both. It requires s.mu.
-func (s *shard[K, V]) replayMisses() {
-	for d := s.dirty.Swap(0); d != 0; d &= d - 1 {
-		c := &s.counts[bits.TrailingZeros32(d)]
-		tail := c.misses.Load()
-		for j := max(c.replayed, tail-min(tail, ringSize)); j < tail; j++ {
-			s.pol.miss(c.missed[j%ringSize].Load())
-		}
-		c.replayed = tail
-	}
-}
-
 // lookups returns the shard's hits and misses so far.
-func (s *shard[K, V]) lookups() (hits, misses uint64) {
-	for i := range s.counts {
-		hits += s.counts[i].hits.Load()
-		misses += s.counts[i].misses.Load()
-	}
-	return hits, misses
-}
+func (s *shard[K, V]) lookups() (hits, misses uint64) { return s.counts.Sum() }
 
 // observe reports the lookups counted since the last call to the policy.
 // It reads every counter stripe — lines other cores write — so writes call
@@ -390,7 +333,7 @@ type removal[K comparable, V any] struct {
 // unlink removes e, which is in s, from the map and the policy. It
 // requires s.mu.
 func (m *Memory[K, V]) unlink(s *shard[K, V], e *entry[K, V], r Reason) {
-	s.tab.del(e)
+	s.tab.Delete(e.node)
 	s.pol.remove(e)
 	e.dead = true
 	s.weight -= e.weight
@@ -424,12 +367,12 @@ func (m *Memory[K, V]) report(rs []removal[K, V]) {
 }
 
 // record tells the policy that n's entry was read (or rewritten).
-func (m *Memory[K, V]) record(s *shard[K, V], n *node[K, V]) {
+func (m *Memory[K, V]) record(s *shard[K, V], n *table.Node[K, V, entry[K, V]]) {
 	switch m.policy {
 	case LRU:
-		n.stamp(s.epoch.Load())
+		n.Stamp(s.epoch.Load())
 	case LFU, TinyLFU:
-		n.touch(m.hitLimit)
+		n.Touch(m.hitLimit)
 	}
 }
 
@@ -474,34 +417,37 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 	s.mu.Lock()
 	s.tick++
 	if m.policy == TinyLFU {
-		s.replayMisses()
+		s.counts.Replay(s.pol.miss)
 		if s.tick%observeEvery == 0 {
 			s.observe()
 		}
 	}
-	if old := s.tab.get(h, key); old != nil && old.weight == w {
+	on := s.tab.Find(h, key)
+	if on != nil && on.Entry.weight == w {
 		// Rewrite in place: the entry keeps its place in the policy and
-		// the write counts as a read of it, as in Caffeine. (A new weight
-		// changes the sums the policy keeps: that takes the
-		// remove-and-insert path below.)
+		// the write counts as a read of it, as in Caffeine. Readers see
+		// the new value through a new node. (A new weight changes the sums
+		// the policy keeps: that takes the remove-and-insert path below.)
+		old := on.Entry
 		gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
 		s.removed[Replaced]++
 		old.value, old.expire = value, expire
-		m.record(s, s.tab.renew(old))
+		n := &table.Node[K, V, entry[K, V]]{Hash: h, Key: old.key, Value: value, Expire: expire, Entry: old}
+		n.Mark.Store(on.Mark.Load())
+		s.tab.Replace(on, n)
+		m.record(s, n)
 		s.pol.update(old)
 		s.mu.Unlock()
 		m.report(gone)
 		return nil
 	}
-	e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
-	if old := s.tab.put(e); old != nil {
-		s.pol.remove(old)
-		old.dead = true
-		s.weight -= old.weight
-		m.weight.Add(-old.weight)
-		s.removed[Replaced]++
+	if on != nil {
+		old := on.Entry
+		m.unlink(s, old, Replaced)
 		gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
 	}
+	e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
+	s.tab.Insert(&table.Node[K, V, entry[K, V]]{Hash: h, Key: key, Value: value, Expire: expire, Entry: e})
 	s.weight += w
 	s.pol.add(e)
 	over := m.weight.Add(w) > m.capacity
@@ -524,7 +470,7 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 // s.mu.
 func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *entry[K, V]) []removal[K, V] {
 	var now int64
-	for m.weight.Load() > m.capacity && s.tab.count > 0 && (s.tab.count > 1 || added == nil || added.dead) {
+	for m.weight.Load() > m.capacity && s.tab.Len() > 0 && (s.tab.Len() > 1 || added == nil || added.dead) {
 		v := s.pol.victim()
 		r := Evicted
 		if v.expire != 0 {
@@ -569,11 +515,12 @@ func (m *Memory[K, V]) Delete(key K) bool {
 	h := m.hash(key)
 	s := m.shardOf(h)
 	s.mu.Lock()
-	e := s.tab.get(h, key)
-	if e == nil {
+	n := s.tab.Find(h, key)
+	if n == nil {
 		s.mu.Unlock()
 		return false
 	}
+	e := n.Entry
 	r := Deleted
 	if e.expire != 0 && m.now().UnixNano() >= e.expire {
 		r = Expired
@@ -614,9 +561,9 @@ func (m *Memory[K, V]) removeWhere(match func(e *entry[K, V]) bool, r Reason) in
 		var gone []removal[K, V]
 		var es []*entry[K, V]
 		s.mu.Lock()
-		s.tab.each(func(e *entry[K, V]) {
-			if match(e) {
-				es = append(es, e)
+		s.tab.Each(func(n *table.Node[K, V, entry[K, V]]) {
+			if match(n.Entry) {
+				es = append(es, n.Entry)
 			}
 		})
 		for _, e := range es {
@@ -637,7 +584,7 @@ func (m *Memory[K, V]) Len() int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		n += s.tab.count
+		n += s.tab.Len()
 		s.mu.Unlock()
 	}
 	return n
@@ -671,7 +618,7 @@ func (m *Memory[K, V]) Stats() MemoryStats {
 		st.Expired += s.removed[Expired]
 		st.Deleted += s.removed[Deleted]
 		st.Replaced += s.removed[Replaced]
-		st.Entries += s.tab.count
+		st.Entries += s.tab.Len()
 		st.Weight += s.weight
 		s.mu.Unlock()
 	}
@@ -700,10 +647,10 @@ func (s memoryStore[K, V]) Get(_ context.Context, key K) (V, time.Duration, bool
 		return zero, 0, false, nil
 	}
 	var ttl time.Duration
-	if n.expire != 0 {
-		ttl = max(time.Duration(n.expire-m.now().UnixNano()), 1)
+	if n.Expire != 0 {
+		ttl = max(time.Duration(n.Expire-m.now().UnixNano()), 1)
 	}
-	return n.value, ttl, true, nil
+	return n.Value, ttl, true, nil
 }
 
 func (s memoryStore[K, V]) Set(_ context.Context, key K, value V, ttl time.Duration) error {

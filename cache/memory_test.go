@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-go/sysdesign/cache/internal/table"
 )
 
 type evictLog struct {
@@ -476,10 +478,10 @@ func TestMemoryExpireSparesRenewedEntry(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, m.SetWithTTL("k", 1, time.Second))
 		s := &m.shards[0]
-		stale := s.tab.find(m.hash("k"), "k") // what a slow reader holds
+		stale := s.tab.Find(m.hash("k"), "k") // what a slow reader holds
 		time.Sleep(time.Second)
 		require.NoError(t, m.SetWithTTL("k", 2, time.Minute))
-		m.expire(s, stale.e, time.Now().UnixNano()) // the slow reader catches up
+		m.expire(s, stale.Entry, time.Now().UnixNano()) // the slow reader catches up
 		v, ok := m.Get("k")
 		assert.True(t, ok, "renewed entry removed by a reader of the old one")
 		assert.Equal(t, 2, v)
@@ -578,8 +580,8 @@ func TestMemoryTinyLFUFollowsShift(t *testing.T) {
 		get(keys + int(z.Uint64()))
 	}
 	old := 0
-	m.shards[0].tab.each(func(e *entry[int, int]) {
-		if e.key < keys {
+	m.shards[0].tab.Each(func(n *table.Node[int, int, entry[int, int]]) {
+		if n.Key < keys {
 			old++
 		}
 	})
@@ -609,7 +611,7 @@ func TestMemoryShardedHoldsCapacity(t *testing.T) {
 				require.NoError(t, m.Set(i, i))
 			}
 			for i := range m.shards {
-				assert.Positive(t, m.shards[i].tab.count, "shard %d unused", i)
+				assert.Positive(t, m.shards[i].tab.Len(), "shard %d unused", i)
 			}
 			assert.Greater(t, m.Len(), capN*99/100)
 			assert.LessOrEqual(t, m.Len(), capN)
@@ -663,10 +665,9 @@ func TestMemoryFillsToCapacity(t *testing.T) {
 // never share a line, also across the shards of a slice.
 func TestShardLayout(t *testing.T) {
 	var s shard[string, []byte]
-	for _, off := range []uintptr{unsafe.Offsetof(s.mu), unsafe.Offsetof(s.dirty), unsafe.Offsetof(s.counts), unsafe.Sizeof(s), unsafe.Sizeof(counter{})} {
+	for _, off := range []uintptr{unsafe.Offsetof(s.mu), unsafe.Offsetof(s.counts), unsafe.Sizeof(s), unsafe.Sizeof(s.counts)} {
 		assert.Zero(t, off%cacheLine, "offset or size %d", off)
 	}
 	assert.Equal(t, uintptr(cacheLine), unsafe.Offsetof(s.mu))
-	assert.Equal(t, uintptr(3*cacheLine), unsafe.Offsetof(s.dirty))
-	assert.Equal(t, uintptr(4*cacheLine), unsafe.Offsetof(s.counts))
+	assert.Equal(t, uintptr(3*cacheLine), unsafe.Offsetof(s.counts))
 }

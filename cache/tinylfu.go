@@ -13,7 +13,7 @@ package cache
 // goes. A probation entry that is read again moves to protected; protected's
 // overflow falls back to probation.
 //
-// As in [LFU], reads only count the hit in the entry (see [node.touch]);
+// As in [LFU], reads only count the hit in the entry (see [table.Node.Touch]);
 // the policy applies the counts lazily, at the moments they decide
 // something, as CLOCK does for LRU: the window's and protected's oldest
 // entries, if read, take their hits into the sketch and go back to the
@@ -21,7 +21,7 @@ package cache
 // with every read it got; and a probation entry about to be compared or
 // evicted that was read is promoted to protected then. Lookups of absent
 // keys, which have no entry to count in, are buffered per goroutine and
-// replayed into the sketch by the next write (see counter).
+// replayed into the sketch by the next write (see package stripe).
 //
 // Pros: near-optimal hit ratio on skewed (Zipf) workloads; a scan of cold
 // keys passes through the window without displacing the hot set; the

@@ -5,7 +5,9 @@
 package cachebench
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -23,10 +25,10 @@ type Cache interface {
 	Set(k string, v int)
 }
 
-// Impl names a cache and makes a new, empty one of Size entries.
+// Impl names a cache and makes a new, empty one of capacity entries.
 type Impl struct {
 	Name string
-	New  func(tb testing.TB) Cache
+	New  func(tb testing.TB, capacity int) Cache
 }
 
 type memory struct{ m *cache.Memory[string, int] }
@@ -39,8 +41,8 @@ func (c memory) Set(k string, v int)      { _ = c.m.Set(k, v) }
 func Policies() []Impl {
 	var impls []Impl
 	for _, p := range cache.Policies {
-		impls = append(impls, Impl{Name: "sysdesign-" + p.String(), New: func(tb testing.TB) Cache {
-			m, err := cache.NewMemory(Size, cache.MemoryOptions[string, int]{Policy: p})
+		impls = append(impls, Impl{Name: "sysdesign-" + p.String(), New: func(tb testing.TB, capacity int) Cache {
+			m, err := cache.NewMemory(capacity, cache.MemoryOptions[string, int]{Policy: p})
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -100,7 +102,7 @@ func Mixed(b *testing.B, impls []Impl, writePct int) {
 	keys := Keys()
 	for _, impl := range impls {
 		b.Run("algo="+impl.Name, func(b *testing.B) {
-			c := filled(impl.New(b), keys)
+			c := filled(impl.New(b, Size), keys)
 			var seed atomic.Uint64
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -128,13 +130,53 @@ func GetSerial(b *testing.B, impls []Impl) {
 	keys := Keys()
 	for _, impl := range impls {
 		b.Run("algo="+impl.Name, func(b *testing.B) {
-			c := filled(impl.New(b), keys)
+			c := filled(impl.New(b, Size), keys)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				c.Get(keys[i&(len(keys)-1)])
 				i++
 			}
+		})
+	}
+}
+
+// Fill inserts n distinct keys into each cache of capacity n, as the
+// sub-benchmark algo=<name>/entries=<n>, and reports what the full cache
+// costs and holds: "B/entry", the heap it holds per entry (the keys
+// themselves are allocated beforehand and not counted), and
+// "resident-%", the share of the n keys still in it — below 100 when a
+// cache evicts before it is full.
+func Fill(b *testing.B, impls []Impl, n int) {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = "key:" + strconv.Itoa(i)
+	}
+	for _, impl := range impls {
+		b.Run(fmt.Sprintf("algo=%s/entries=%d", impl.Name, n), func(b *testing.B) {
+			var bytes, resident float64
+			runs := 0
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				c := impl.New(b, n)
+				for i, k := range keys {
+					c.Set(k, i)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				bytes += (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n)
+				for _, k := range keys {
+					if _, ok := c.Get(k); ok {
+						resident++
+					}
+				}
+				runs++
+				runtime.KeepAlive(c)
+			}
+			b.ReportMetric(bytes/float64(runs), "B/entry")
+			b.ReportMetric(100*resident/float64(runs*n), "resident-%")
 		})
 	}
 }
