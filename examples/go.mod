@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/hashicorp/raft v1.7.2
+	github.com/maypok86/otter/v2 v2.4.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1

@@ -37,3 +37,14 @@ func (s *slowSource) load(ctx context.Context, key string) (int, error) {
 		return 0, ctx.Err()
 	}
 }
+
+// mix64 is MurmurHash3's 64-bit finalizer: a fixed hash for the caches of the
+// hit-ratio experiments, so that their runs are reproducible.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}

@@ -21,6 +21,7 @@ func experiments() []lab.Experiment {
 		cacheWriteBehindExperiment,
 		cacheRefreshAheadExperiment,
 		cacheL1L2Experiment,
+		cacheVsOtterExperiment,
 
 		shardMovementExperiment,
 		shardBalanceExperiment,
