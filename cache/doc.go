@@ -14,7 +14,7 @@
 // 10,000 entries, one load per key however many callers miss at once:
 //
 //	store, err := cache.NewMemory(10_000, cache.MemoryOptions[string, User]{})
-//	users, err := cache.NewAside(store, cache.AsideOptions{TTL: time.Minute})
+//	users, err := cache.NewAside(store.AsStore(), cache.AsideOptions{TTL: time.Minute})
 //	u, err := users.Get(ctx, id, func(ctx context.Context, id string) (User, error) {
 //		return db.LoadUser(ctx, id) // runs on a miss only
 //	})
@@ -33,14 +33,22 @@
 //   - [Memory] is the L1: a sharded in-process map bounded by entry count or
 //     weight, with per-entry TTL and an eviction [Policy]: [TinyLFU]
 //     (W-TinyLFU, the default; resists scans), [LRU], [LFU] (with aging)
-//     and [TTLOnly]. Reads take no lock and do not allocate. Eviction
-//     callbacks get a [Reason] and never run under a lock.
+//     and [TTLOnly]. Reads take no lock and do not allocate. The capacity
+//     is the whole store's: sharding costs none of it. Eviction callbacks
+//     get a [Reason] and never run under a lock. Each policy's algorithm
+//     is in a file of its own (lru.go, lfu.go, ttl.go, tinylfu.go with
+//     sketch.go and hillclimb.go); the lock-free table and the striped
+//     read counters are under cache/internal.
 //   - rediscache.Cache is the L2 on go-redis's UniversalClient (single node,
 //     Sentinel or Cluster), and rediscache.MultiLevel is L1 over L2 with
 //     event-driven invalidation across processes and a circuit breaker in
 //     front of Redis.
 //
-// All of them implement [Store], so every pattern runs over any of them.
+// Each store has one name per operation: Get, Set and Delete. The patterns
+// compose the [Store] interface of those three; rediscache's types
+// implement it, and [Memory.AsStore] adapts a Memory (whose own Get and
+// Set take no context and cannot fail on a read), so every pattern runs
+// over any of them.
 //
 // # Patterns
 //

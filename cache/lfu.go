@@ -19,9 +19,8 @@ package cache
 // choice — while reads stay as cheap as a map lookup. The count kept
 // between folds saturates at lfuHitLimit, so that a hot key's count stops
 // changing (and its reads stop writing) after a few hits; that bounds how
-// far ahead of the newest entries a hot key gets per pass of L, which on
-// the lab's workloads changes the hit ratio by less than 0.1 point on
-// static Zipf.
+// far ahead of the newest entries a hot key gets per pass of L (the lab's
+// cache-policies experiment shows what that costs on its workloads).
 //
 // Pros: keeps the truly popular keys under a stable skewed (Zipf) workload
 // and ignores scans better than LRU. Cons: O(log n) per re-valued entry on
