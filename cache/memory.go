@@ -167,26 +167,28 @@ type shard[K comparable, V any] struct {
 
 const cacheLine = stripe.CacheLine
 
-// entry is one stored value. The shard's lock guards its fields: key, hash
-// and weight never change; value and expiry change when the key is
-// rewritten in place (readers see them through a new node); the rest is
-// the policy's.
+// entry is one stored value, as the policy sees it. The shard's lock
+// guards its fields. Its key, value, hash and expiry are those of its
+// node, the table's current view of it, which readers see (see key, value,
+// hash and expire): keeping them once is what lets an entry and its node
+// fit in two small allocations. The weight never changes; the rest is the
+// policy's.
 type entry[K comparable, V any] struct {
-	key    K
-	value  V
-	hash   uint64
-	expire int64 // UnixNano; 0 = never
-	weight int64
-
-	node       *table.Node[K, V, entry[K, V]] // the table's node for e; guarded by the shard's lock
-	prev, next *entry[K, V]                   // list policies
-	queue      uint8                          // TinyLFU segment
-	dead       bool                           // removed from the store
-	placed     uint32                         // LRU: the epoch e is filed under
-	idx        int                            // heap policies
-	prio       int64                          // heap policies
-	seq        uint64                         // heap policies: tie-break
+	node       *table.Node[K, V, entry[K, V]] // the table's node for e
+	weight     int64
+	prev, next *entry[K, V] // list policies
+	prio       int64        // heap policies
+	seq        uint64       // heap policies: tie-break
+	idx        int          // heap policies
+	placed     uint32       // LRU: the epoch e is filed under
+	queue      uint8        // TinyLFU segment
+	dead       bool         // removed from the store
 }
+
+func (e *entry[K, V]) key() K        { return e.node.Key }
+func (e *entry[K, V]) value() V      { return e.node.Value }
+func (e *entry[K, V]) hash() uint64  { return e.node.Hash }
+func (e *entry[K, V]) expire() int64 { return e.node.Expire }
 
 // relink makes n e's node: the table calls it when it publishes a node.
 func relink[K comparable, V any](e *entry[K, V], n *table.Node[K, V, entry[K, V]]) { e.node = n }
@@ -345,12 +347,12 @@ func (m *Memory[K, V]) unlink(s *shard[K, V], e *entry[K, V], r Reason) {
 // removed or renewed it meanwhile.
 func (m *Memory[K, V]) expire(s *shard[K, V], e *entry[K, V], now int64) {
 	s.mu.Lock()
-	if e.dead || e.expire == 0 || now < e.expire {
+	if e.dead || e.expire() == 0 || now < e.expire() {
 		s.mu.Unlock()
 		return
 	}
 	m.unlink(s, e, Expired)
-	key, value := e.key, e.value
+	key, value := e.key(), e.value()
 	s.mu.Unlock()
 	if m.onEvict != nil {
 		m.onEvict(key, value, Expired)
@@ -429,10 +431,9 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 		// the new value through a new node. (A new weight changes the sums
 		// the policy keeps: that takes the remove-and-insert path below.)
 		old := on.Entry
-		gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
+		gone = append(gone, removal[K, V]{on.Key, on.Value, Replaced})
 		s.removed[Replaced]++
-		old.value, old.expire = value, expire
-		n := &table.Node[K, V, entry[K, V]]{Hash: h, Key: old.key, Value: value, Expire: expire, Entry: old}
+		n := &table.Node[K, V, entry[K, V]]{Hash: h, Key: on.Key, Value: value, Expire: expire, Entry: old}
 		n.Mark.Store(on.Mark.Load())
 		s.tab.Replace(on, n)
 		m.record(s, n)
@@ -444,9 +445,9 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 	if on != nil {
 		old := on.Entry
 		m.unlink(s, old, Replaced)
-		gone = append(gone, removal[K, V]{old.key, old.value, Replaced})
+		gone = append(gone, removal[K, V]{old.key(), old.value(), Replaced})
 	}
-	e := &entry[K, V]{key: key, value: value, hash: h, expire: expire, weight: w}
+	e := &entry[K, V]{weight: w}
 	s.tab.Insert(&table.Node[K, V, entry[K, V]]{Hash: h, Key: key, Value: value, Expire: expire, Entry: e})
 	s.weight += w
 	s.pol.add(e)
@@ -473,16 +474,16 @@ func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *entry[
 	for m.weight.Load() > m.capacity && s.tab.Len() > 0 && (s.tab.Len() > 1 || added == nil || added.dead) {
 		v := s.pol.victim()
 		r := Evicted
-		if v.expire != 0 {
+		if v.expire() != 0 {
 			if now == 0 {
 				now = m.now().UnixNano()
 			}
-			if now >= v.expire {
+			if now >= v.expire() {
 				r = Expired
 			}
 		}
 		m.unlink(s, v, r)
-		gone = append(gone, removal[K, V]{v.key, v.value, r})
+		gone = append(gone, removal[K, V]{v.key(), v.value(), r})
 	}
 	return gone
 }
@@ -522,13 +523,13 @@ func (m *Memory[K, V]) Delete(key K) bool {
 	}
 	e := n.Entry
 	r := Deleted
-	if e.expire != 0 && m.now().UnixNano() >= e.expire {
+	if e.expire() != 0 && m.now().UnixNano() >= e.expire() {
 		r = Expired
 	}
 	m.unlink(s, e, r)
 	s.mu.Unlock()
 	if m.onEvict != nil {
-		m.onEvict(e.key, e.value, r)
+		m.onEvict(e.key(), e.value(), r)
 	}
 	return r == Deleted
 }
@@ -538,7 +539,7 @@ func (m *Memory[K, V]) Delete(key K) bool {
 // any other rule. match runs under a shard's lock and must not call the
 // store.
 func (m *Memory[K, V]) DeleteFunc(match func(key K, value V) bool) int {
-	return m.removeWhere(func(e *entry[K, V]) bool { return match(e.key, e.value) }, Deleted)
+	return m.removeWhere(func(e *entry[K, V]) bool { return match(e.key(), e.value()) }, Deleted)
 }
 
 // Cleanup removes every expired entry now and returns how many it removed.
@@ -549,7 +550,7 @@ func (m *Memory[K, V]) Cleanup() int {
 		return 0
 	}
 	now := m.now().UnixNano()
-	return m.removeWhere(func(e *entry[K, V]) bool { return e.expire != 0 && now >= e.expire }, Expired)
+	return m.removeWhere(func(e *entry[K, V]) bool { return e.expire() != 0 && now >= e.expire() }, Expired)
 }
 
 // removeWhere removes every entry match selects, shard by shard, and
@@ -568,7 +569,7 @@ func (m *Memory[K, V]) removeWhere(match func(e *entry[K, V]) bool, r Reason) in
 		})
 		for _, e := range es {
 			m.unlink(s, e, r)
-			gone = append(gone, removal[K, V]{e.key, e.value, r})
+			gone = append(gone, removal[K, V]{e.key(), e.value(), r})
 		}
 		s.mu.Unlock()
 		n += len(gone)

@@ -670,4 +670,7 @@ func TestShardLayout(t *testing.T) {
 	}
 	assert.Equal(t, uintptr(cacheLine), unsafe.Offsetof(s.mu))
 	assert.Equal(t, uintptr(3*cacheLine), unsafe.Offsetof(s.counts))
+	// An entry and its node each fit one 64-byte allocation.
+	assert.LessOrEqual(t, unsafe.Sizeof(entry[string, int]{}), uintptr(64))
+	assert.LessOrEqual(t, unsafe.Sizeof(table.Node[string, int, entry[string, int]]{}), uintptr(64))
 }

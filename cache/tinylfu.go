@@ -68,7 +68,7 @@ func (p *tinyLFU[K, V]) resize(window int64) {
 func (p *tinyLFU[K, V]) credit(e *entry[K, V]) uint32 {
 	n := e.takeHits()
 	if n > 0 {
-		p.sketch.add(e.hash, n)
+		p.sketch.add(e.hash(), n)
 	}
 	return n
 }
@@ -103,7 +103,7 @@ func (p *tinyLFU[K, V]) observe(hits, misses uint64) {
 }
 
 func (p *tinyLFU[K, V]) add(e *entry[K, V]) {
-	p.sketch.increment(e.hash)
+	p.sketch.increment(e.hash())
 	e.queue = inWindow
 	p.window.pushFront(e)
 	p.spill() // full or not, so the main area fills with window overflow
@@ -192,7 +192,7 @@ func (p *tinyLFU[K, V]) victim() *entry[K, V] {
 		}
 		p.credit(other)
 	}
-	if p.sketch.estimate(cand.hash) > p.sketch.estimate(other.hash) {
+	if p.sketch.estimate(cand.hash()) > p.sketch.estimate(other.hash()) {
 		return other
 	}
 	return cand

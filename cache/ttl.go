@@ -23,8 +23,8 @@ type ttlPolicy[K comparable, V any] struct {
 // key sets e's place in the order: its expiry, then its last write.
 func (p *ttlPolicy[K, V]) key(e *entry[K, V]) {
 	p.tick++
-	e.prio, e.seq = e.expire, p.tick
-	if e.expire == 0 {
+	e.prio, e.seq = e.expire(), p.tick
+	if e.expire() == 0 {
 		e.prio = math.MaxInt64
 	}
 }
