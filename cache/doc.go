@@ -37,8 +37,8 @@
 //     is the whole store's: sharding costs none of it. Eviction callbacks
 //     get a [Reason] and never run under a lock. Each policy's algorithm
 //     is in a file of its own (lru.go, lfu.go, ttl.go, tinylfu.go with
-//     sketch.go and hillclimb.go); the lock-free table and the striped
-//     read counters are under cache/internal.
+//     sketch.go and hillclimb.go); the lock-free hash table is under
+//     cache/internal/table, the striped read counters in stripe.go.
 //   - rediscache.Cache is the L2 on go-redis's UniversalClient (single node,
 //     Sentinel or Cluster), and rediscache.MultiLevel is L1 over L2 with
 //     event-driven invalidation across processes and a circuit breaker in

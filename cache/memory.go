@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sysdesign-go/sysdesign/cache/internal/stripe"
 	"github.com/sysdesign-go/sysdesign/cache/internal/table"
 )
 
@@ -97,7 +96,7 @@ type MemoryOptions[K comparable, V any] struct {
 // under the lock: a read costs a map lookup whatever the policy, reads never
 // block each other and never allocate, and a hot key, once its mark is set,
 // is read by every core without a write to its memory. The hit and miss
-// counters of [Memory.Stats] are striped per goroutine (see package stripe); for
+// counters of [Memory.Stats] are striped per goroutine (see stripe.go); for
 // TinyLFU a stripe also buffers the hashes of missed keys, which the next
 // write replays into the sketch. Writes lock one shard and allocate;
 // rewriting a present key replaces its value in place and counts as a read
@@ -145,7 +144,7 @@ const observeEvery = 16
 //
 // Each group of fields fills whole cache lines (the padding is checked by
 // a test), so shards in a slice, and the counter stripes in a shard (see
-// package stripe), stay aligned to lines.
+// stripe.go), stay aligned to lines.
 type shard[K comparable, V any] struct {
 	tab      table.Table[K, V, entry[K, V]] // readers: lock-free; writers: mu
 	capacity int64                          // immutable: the share of the capacity the policy is sized for
@@ -162,10 +161,8 @@ type shard[K comparable, V any] struct {
 	_                    [2*cacheLine - 88]byte
 	// counts are the hit and miss counts Stats reports and, for TinyLFU,
 	// the recent misses the next write replays into the sketch.
-	counts stripe.Counters
+	counts counters
 }
-
-const cacheLine = stripe.CacheLine
 
 // entry is one stored value, as the policy sees it. The shard's lock
 // guards its fields. Its key, value, hash and expiry are those of its
@@ -302,18 +299,18 @@ func (m *Memory[K, V]) lookup(key K) *table.Node[K, V, entry[K, V]] {
 			n = nil
 		}
 	}
-	i := stripe.Hint(h & m.mask)
+	i := stripeHint(h & m.mask)
 	if n == nil {
-		s.counts.Miss(i, h, m.policy == TinyLFU)
+		s.counts.miss(i, h, m.policy == TinyLFU)
 		return nil
 	}
-	s.counts.Hit(i)
+	s.counts.hit(i)
 	m.record(s, n)
 	return n
 }
 
 // lookups returns the shard's hits and misses so far.
-func (s *shard[K, V]) lookups() (hits, misses uint64) { return s.counts.Sum() }
+func (s *shard[K, V]) lookups() (hits, misses uint64) { return s.counts.sum() }
 
 // observe reports the lookups counted since the last call to the policy.
 // It reads every counter stripe — lines other cores write — so writes call
@@ -419,7 +416,7 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 	s.mu.Lock()
 	s.tick++
 	if m.policy == TinyLFU {
-		s.counts.Replay(s.pol.miss)
+		s.counts.replay(s.pol.miss)
 		if s.tick%observeEvery == 0 {
 			s.observe()
 		}

@@ -21,7 +21,7 @@ package cache
 // with every read it got; and a probation entry about to be compared or
 // evicted that was read is promoted to protected then. Lookups of absent
 // keys, which have no entry to count in, are buffered per goroutine and
-// replayed into the sketch by the next write (see package stripe).
+// replayed into the sketch by the next write (see stripe.go).
 //
 // Pros: near-optimal hit ratio on skewed (Zipf) workloads; a scan of cold
 // keys passes through the window without displacing the hot set; the

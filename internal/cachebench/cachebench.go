@@ -133,6 +133,8 @@ func GetSerial(b *testing.B, impls []Impl) {
 			c := filled(impl.New(b, Size), keys)
 			b.ReportAllocs()
 			i := 0
+			cpu, _ := processCPU()
+			defer reportCPU(b, cpu)
 			for b.Loop() {
 				c.Get(keys[i&(len(keys)-1)])
 				i++
