@@ -54,11 +54,28 @@ func TestVerdictsFollowTheNumbers(t *testing.T) {
 		}
 	}
 
+	vsOtter := func(sharded float64) []otterRow {
+		return []otterRow{
+			{workload: "zipf 0.99", size: 1000, shards: 8, sharded: sharded, single: 0.48, peer: 0.47},
+			{workload: "zipf 0.99", size: 10000, shards: 32, sharded: 0.64, single: 0.64, peer: 0.63},
+		}
+	}
+
 	for name, tc := range map[string]struct {
 		got    func() (lab.Verdict, string)
 		want   lab.Verdict
 		quotes []string
 	}{
+		"cache-vs-otter agrees within a point": {
+			got:    func() (lab.Verdict, string) { return cacheVsOtterVerdict(vsOtter(0.465)) },
+			want:   lab.Agrees,
+			quotes: []string{"-0.50 points at worst", "zipf 0.99, 1000 entries"},
+		},
+		"cache-vs-otter nuance when sharding costs": {
+			got:    func() (lab.Verdict, string) { return cacheVsOtterVerdict(vsOtter(0.45)) },
+			want:   lab.Nuance,
+			quotes: []string{"trails otter's by 2.00 points", "8 shards"},
+		},
 		"lb-health agrees, P2C over its share": {
 			got:    func() (lab.Verdict, string) { return lbHealthVerdict(healthNone, lbHealthPoint{errors: 5}) },
 			want:   lab.Agrees,
