@@ -3,7 +3,7 @@
 GO          ?= go
 # The repository's modules (see README "Modules"): every target runs in each,
 # on its own go.mod (GOWORK=off), as a user or CI builds it.
-MODULES     ?= . internal/sim consensus examples bench
+MODULES     ?= . internal/sim consensus shard/replica examples bench
 PKGS        ?= ./...
 # make bench: BENCH selects benchmarks, COUNT repeats them for benchstat.
 BENCH       ?= .
