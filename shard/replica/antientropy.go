@@ -65,12 +65,11 @@ func (n *Node) AntiEntropy(ctx context.Context, peer string) (AntiEntropyStats, 
 
 	// Descend from the root through the branches whose hashes differ.
 	differing := []int{0}
-	for level := 0; ; level = min(level+stride, depth) {
+	for prev, level := 0, 0; ; prev, level = level, min(level+stride, depth) {
 		var idx []int
 		if level == 0 {
 			idx = []int{0}
 		} else {
-			prev := max(level-stride, 0)
 			for _, i := range differing {
 				for j := i << (level - prev); j < (i+1)<<(level-prev); j++ {
 					idx = append(idx, j)
