@@ -164,14 +164,20 @@ func (c *Context) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Result is what a read returns: one value, or several siblings written
-// concurrently, and the causal context that a write resolving them carries.
+// Result is what a read returns — one value, or several siblings written
+// concurrently, and the causal context that a write resolving them
+// carries — or what a write returns: the same of the record the write's
+// coordinating replica stored, the new value and any siblings it kept
+// beside it (as Riak's return_body).
 type Result struct {
 	// Values are the siblings' values; more than one when writes were
 	// concurrent (never in last-writer-wins mode).
 	Values [][]byte
 	// Context is the key's causal context, for the next write.
 	Context Context
+
+	dot  Dot           // a write's own version
+	past VersionVector // the causal context a write was made with
 }
 
 // call is one node's answer to a request sent in parallel.
@@ -256,23 +262,24 @@ func (c *Coordinator) check(req *Request, resp *Response) error {
 // Put writes value to key, superseding the siblings that cc (the context a
 // read of key returned) covers; a zero cc is a blind write, kept beside
 // whatever it was concurrent with. It returns once W replicas have stored
-// the write, with the context of the new version. A Put that fails with
+// the write, with the record the coordinating replica stored: the new value
+// and the siblings it was concurrent with, and their context. A Put that fails with
 // [ErrUnavailable] may still be stored on the replicas that answered.
 //
 // Errors: [ErrInvalidArgument] (and a narrower sentinel) for an empty key,
 // an oversized value, a context of another key, a bad level;
 // [ErrUnavailable] when fewer than W replicas acknowledged in time;
 // [ErrClosed] after Close.
-func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Context, opts Options) (Context, error) {
+func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Context, opts Options) (*Result, error) {
 	n, _, w, prefs, deadline, err := c.request(ctx, key, opts)
 	if err != nil {
-		return Context{}, err
+		return nil, err
 	}
 	if len(value) > c.cfg.MaxValueSize {
-		return Context{}, fmt.Errorf("%w: %d bytes for key %q (at most %d)", ErrValueTooLarge, len(value), key, c.cfg.MaxValueSize)
+		return nil, fmt.Errorf("%w: %d bytes for key %q (at most %d)", ErrValueTooLarge, len(value), key, c.cfg.MaxValueSize)
 	}
 	if cc.clock != nil && cc.key != key {
-		return Context{}, fmt.Errorf("%w: context of key %q given to a write of %q", ErrInvalidContext, cc.key, key)
+		return nil, fmt.Errorf("%w: context of key %q given to a write of %q", ErrInvalidContext, cc.key, key)
 	}
 	past := cc.clock
 	if opts.Session != nil {
@@ -295,7 +302,7 @@ func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Cont
 		share := time.Until(deadline) / time.Duration(len(prefs)-i)
 		out := make(chan call, 1)
 		if !c.send(time.Now().Add(share), p, req, out) {
-			return Context{}, ErrClosed
+			return nil, ErrClosed
 		}
 		res := <-out
 		if res.err == nil {
@@ -305,13 +312,13 @@ func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Cont
 		errs = append(errs, fmt.Errorf("%s: %w", p, res.err))
 	}
 	if coord < 0 {
-		return Context{}, fmt.Errorf("%w: no replica of %q took the write (N = %d, W = %d): %w", ErrUnavailable, key, n, w, errors.Join(errs...))
+		return nil, fmt.Errorf("%w: no replica of %q took the write (N = %d, W = %d): %w", ErrUnavailable, key, n, w, errors.Join(errs...))
 	}
-	written := past.Join(VersionVector{prefs[coord]: rec.Clock[prefs[coord]]})
 	if opts.Session != nil {
-		opts.Session.observe(key, written)
+		opts.Session.observe(key, rec.Clock)
 	}
-	result := Context{key, written}
+	dot := Dot{prefs[coord], rec.Clock[prefs[coord]]}
+	result := &Result{Values: rec.values(), Context: Context{key, rec.Clock}, dot: dot, past: past}
 
 	// Replicate the coordinated record to the other replicas.
 	acks := 1
@@ -327,7 +334,7 @@ func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Cont
 	for _, p := range others {
 		p := p
 		if !c.goBackground(func() { out <- c.replicate(deadline, p, rep, fallbacks) }) {
-			return Context{}, ErrClosed
+			return nil, ErrClosed
 		}
 	}
 	for range others {
@@ -342,13 +349,13 @@ func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Cont
 			}
 			acks++
 		case <-ctx.Done():
-			return Context{}, fmt.Errorf("%w: %d of W = %d replicas acknowledged the write of %q: %w", ErrUnavailable, acks, w, key, ctx.Err())
+			return nil, fmt.Errorf("%w: %d of W = %d replicas acknowledged the write of %q: %w", ErrUnavailable, acks, w, key, ctx.Err())
 		}
 	}
 	if acks >= w {
 		return result, nil
 	}
-	return Context{}, fmt.Errorf("%w: %d of W = %d replicas acknowledged the write of %q: %w", ErrUnavailable, acks, w, key, errors.Join(errs...))
+	return nil, fmt.Errorf("%w: %d of W = %d replicas acknowledged the write of %q: %w", ErrUnavailable, acks, w, key, errors.Join(errs...))
 }
 
 // fallbacks returns the nodes after the first n of key's preference list,

@@ -256,7 +256,7 @@ func TestCoordinator_BadInput(t *testing.T) {
 			{"W < 1", "k", "v", Context{}, Options{W: -2}, ErrInvalidLevel},
 			{"W > N", "k", "v", Context{}, Options{N: 2, W: 3}, ErrInvalidLevel},
 			{"unknown level", "k", "v", Context{}, Options{Level: 9}, ErrInvalidLevel},
-			{"context of another key", "k", "v", other, Options{}, ErrInvalidContext},
+			{"context of another key", "k", "v", other.Context, Options{}, ErrInvalidContext},
 			{"oversized value", "k", "123456789", Context{}, Options{}, ErrValueTooLarge},
 			{"empty key", "", "v", Context{}, Options{}, ErrInvalidArgument},
 		} {

@@ -127,6 +127,7 @@ func TestAntiEntropy_ConvergesDivergentReplicas(t *testing.T) {
 			_, err := c.Put(ctx, k, []byte("v2"), Context{}, Options{Level: Quorum})
 			require.NoError(t, err)
 		}
+		synctest.Wait() // every copy meant for n3 has failed
 		tc.net.Register("n3", tc.nodes["n3"])
 		require.NoError(t, tc.stores["n3"].Put("only-on-n3", Record{
 			Siblings: []Sibling{{Value: []byte("x"), Dot: Dot{"n3", 1}}}, Clock: VersionVector{"n3": 1}}))
