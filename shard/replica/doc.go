@@ -44,7 +44,8 @@
 //
 // # Pieces
 //
-//   - [Node]: one replica on a local [Store] ([MemStore]); it serves
+//   - [Node]: one replica on a local [Store] ([MemStore], or [BoltStore] on
+//     disk); it serves
 //     requests, keeps hints for nodes that were down, and runs
 //     [Node.HandOff] and [Node.AntiEntropy] when its owner calls them — it
 //     starts no goroutine.
@@ -53,7 +54,9 @@
 //     N, R and W per request ([Options], [Level]) and a deadline from the
 //     request's context (or Config.Timeout).
 //   - [Transport]: [Network] in one process, with partitions, one-way loss,
-//     delay and crashed nodes.
+//     delay and crashed nodes; [HTTPTransport] and [NewHTTPHandler] between
+//     processes. A reply that does not decode or breaks the protocol counts
+//     as a failed node.
 //   - Versions: each value carries a dot and the causal context it was
 //     written with (dotted version vectors, Preguiça et al. 2010), so
 //     concurrent writes are kept as siblings ([Result.Values]) — even two

@@ -85,7 +85,8 @@ type Handler interface {
 }
 
 // Transport carries a request to the node named to and returns its reply.
-// [Network] implements it in-process, with injected faults. Records in requests and replies are never modified by
+// Implementations: [Network] (in-process, with injected faults) and
+// [HTTPTransport]. Records in requests and replies are never modified by
 // either side, so an in-process transport may pass them without copying.
 type Transport interface {
 	Call(ctx context.Context, to string, req *Request) (*Response, error)
