@@ -48,15 +48,12 @@ func (n *Node) AntiEntropy(ctx context.Context, peer string) (AntiEntropyStats, 
 	if peer == n.cfg.Name || n.index(peer) < 0 {
 		return st, fmt.Errorf("%w: anti-entropy peer %q (want another node of the placement)", ErrInvalidArgument, peer)
 	}
-	count := 0
-	if err := n.rangeShared(peer, func(string, Record) { count++ }); err != nil {
-		return st, err
-	}
-	depth := min(max(bits.Len(uint(count/leafKeys)), minDepth), maxDepth)
-	own, err := n.tree(peer, depth)
+	leaves, count, err := n.leaves(peer)
 	if err != nil {
 		return st, err
 	}
+	depth := min(max(bits.Len(uint(count/leafKeys)), minDepth), maxDepth)
+	own := levels(leaves, depth)
 	call := func(req *Request) (*Response, error) {
 		st.RoundTrips++
 		st.Bytes += 4 * len(req.Indices)
@@ -204,7 +201,13 @@ func leaf(key string, depth int) int { return int(xxhash.Sum64String(key) >> (64
 func digest(r Record) uint64 {
 	h := xxhash.New()
 	var b [8]byte
-	for _, node := range slices.Sorted(maps.Keys(r.Clock)) {
+	var buf [8]string
+	names := buf[:0]
+	for node := range r.Clock {
+		names = append(names, node)
+	}
+	slices.Sort(names)
+	for _, node := range names {
 		_, _ = h.WriteString(node)
 		_, _ = h.Write(binary.LittleEndian.AppendUint64(b[:0], r.Clock[node]))
 	}
@@ -216,46 +219,64 @@ func digest(r Record) uint64 {
 	return h.Sum64()
 }
 
-// tree builds the Merkle tree, level by level from the root, of the keys
-// this node shares with peer. A leaf is the XOR of its keys' hashes (so the
-// order keys are visited in does not matter); an inner node hashes its two
-// children.
-func (n *Node) tree(peer string, depth int) ([][]uint64, error) {
-	if depth < minDepth || depth > maxDepth {
-		return nil, fmt.Errorf("%w: Merkle tree depth %d (want %d–%d)", ErrInvalidArgument, depth, minDepth, maxDepth)
-	}
-	levels := make([][]uint64, depth+1)
-	levels[depth] = make([]uint64, 1<<depth)
+// leaves returns the leaves of the deepest Merkle tree of the keys this
+// node shares with peer, and how many keys it holds. A leaf is the XOR of
+// its keys' hashes, so the order keys are visited in does not matter and
+// the leaves of a shallower tree are the XOR of these in pairs.
+func (n *Node) leaves(peer string) ([]uint64, int, error) {
+	leaves := make([]uint64, 1<<maxDepth)
+	count := 0
 	var b [16]byte
 	err := n.rangeShared(peer, func(key string, r Record) {
-		binary.LittleEndian.PutUint64(b[:], xxhash.Sum64String(key))
+		h := xxhash.Sum64String(key)
+		binary.LittleEndian.PutUint64(b[:], h)
 		binary.LittleEndian.PutUint64(b[8:], digest(r))
-		levels[depth][leaf(key, depth)] ^= xxhash.Sum64(b[:])
+		leaves[h>>(64-maxDepth)] ^= xxhash.Sum64(b[:])
+		count++
 	})
-	if err != nil {
-		return nil, err
+	return leaves, count, err
+}
+
+// levels folds the deepest leaves into a tree of the given depth and
+// returns it level by level from the root; an inner node hashes its two
+// children.
+func levels(leaves []uint64, depth int) [][]uint64 {
+	out := make([][]uint64, depth+1)
+	cur := leaves
+	for len(cur) > 1<<depth {
+		next := make([]uint64, len(cur)/2)
+		for i := range next {
+			next[i] = cur[2*i] ^ cur[2*i+1]
+		}
+		cur = next
 	}
+	out[depth] = cur
+	var b [16]byte
 	for l := depth - 1; l >= 0; l-- {
-		levels[l] = make([]uint64, 1<<l)
-		for i := range levels[l] {
-			binary.LittleEndian.PutUint64(b[:], levels[l+1][2*i])
-			binary.LittleEndian.PutUint64(b[8:], levels[l+1][2*i+1])
-			levels[l][i] = xxhash.Sum64(b[:])
+		out[l] = make([]uint64, 1<<l)
+		for i := range out[l] {
+			binary.LittleEndian.PutUint64(b[:], out[l+1][2*i])
+			binary.LittleEndian.PutUint64(b[8:], out[l+1][2*i+1])
+			out[l][i] = xxhash.Sum64(b[:])
 		}
 	}
-	return levels, nil
+	return out
 }
 
 // treeHashes serves OpTree: the hashes at level of the tree of the given
 // depth over the keys shared with peer.
 func (n *Node) treeHashes(peer string, level int, indices []int, depth int) ([]uint64, error) {
-	t, err := n.tree(peer, depth)
-	if err != nil {
-		return nil, err
+	if depth < minDepth || depth > maxDepth {
+		return nil, fmt.Errorf("%w: Merkle tree depth %d (want %d–%d)", ErrInvalidArgument, depth, minDepth, maxDepth)
 	}
 	if level < 0 || level > depth {
 		return nil, fmt.Errorf("%w: Merkle tree level %d of depth %d", ErrInvalidArgument, level, depth)
 	}
+	leaves, _, err := n.leaves(peer)
+	if err != nil {
+		return nil, err
+	}
+	t := levels(leaves, depth)
 	out := make([]uint64, len(indices))
 	for k, i := range indices {
 		if i < 0 || i >= len(t[level]) {

@@ -1,8 +1,8 @@
 package replica
 
 import (
-	"maps"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -61,11 +61,19 @@ func (s *MemStore) Delete(key string) error {
 // Range calls fn for every record in key order until fn returns false, on
 // a snapshot taken when it starts.
 func (s *MemStore) Range(fn func(key string, r Record) bool) error {
+	type entry struct {
+		key string
+		r   Record
+	}
 	s.mu.Lock()
-	snap := maps.Clone(s.m)
+	snap := make([]entry, 0, len(s.m))
+	for k, r := range s.m {
+		snap = append(snap, entry{k, r})
+	}
 	s.mu.Unlock()
-	for _, k := range slices.Sorted(maps.Keys(snap)) {
-		if !fn(k, snap[k]) {
+	slices.SortFunc(snap, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	for _, e := range snap {
+		if !fn(e.key, e.r) {
 			break
 		}
 	}

@@ -1,0 +1,151 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// benchmarkCoordinator times Put or Get at each level on an in-process
+// cluster of nodes (no network delay), and reports p50 and p99 besides the
+// mean.
+func benchmarkCoordinator(b *testing.B, write bool) {
+	for _, n := range []int{3, 5} {
+		for _, lvl := range []Level{One, Quorum, All} {
+			b.Run(fmt.Sprintf("N=%d/level=%v", n, lvl), func(b *testing.B) {
+				tc := newTestCluster(b, n+2, n)
+				c := tc.coordinator(b, Config{N: n})
+				ctx := context.Background()
+				opts := Options{Level: lvl}
+				keys := make([]string, 1024)
+				for i := range keys {
+					keys[i] = fmt.Sprintf("key%d", i)
+					if _, err := c.Put(ctx, keys[i], []byte("value"), Context{}, Options{Level: All}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				lat := make([]time.Duration, 0, 1<<16)
+				b.ReportAllocs()
+				b.ResetTimer()
+				i := 0
+				for b.Loop() {
+					key := keys[i%len(keys)]
+					i++
+					start := time.Now()
+					var err error
+					if write {
+						_, err = c.Put(ctx, key, []byte("value"), Context{}, opts)
+					} else {
+						_, err = c.Get(ctx, key, opts)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(lat) < cap(lat) {
+						lat = append(lat, time.Since(start))
+					}
+				}
+				b.StopTimer()
+				reportPercentiles(b, lat)
+				_ = c.Close(ctx)
+			})
+		}
+	}
+}
+
+// reportPercentiles adds p50 and p99 latency metrics.
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+func BenchmarkCoordinator_Put(b *testing.B) { benchmarkCoordinator(b, true) }
+func BenchmarkCoordinator_Get(b *testing.B) { benchmarkCoordinator(b, false) }
+
+// BenchmarkSession is a read-modify-write at QUORUM with and without a
+// session: the token's cost.
+func BenchmarkSession(b *testing.B) {
+	for _, withSession := range []bool{false, true} {
+		b.Run(fmt.Sprintf("session=%v", withSession), func(b *testing.B) {
+			tc := newTestCluster(b, 5, 3)
+			c := tc.coordinator(b, Config{})
+			ctx := context.Background()
+			var s *Session
+			if withSession {
+				s = new(Session)
+			}
+			keys := make([]string, 64)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("key%d", i)
+				if _, err := c.Put(ctx, keys[i], []byte("v"), Context{}, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				key := keys[i%len(keys)]
+				i++
+				got, err := c.Get(ctx, key, Options{Session: s})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Put(ctx, key, []byte("v"), got.Context, Options{Session: s}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if withSession {
+				b.ReportMetric(float64(len(c.SessionToken(s))), "token-bytes")
+			}
+			_ = c.Close(ctx)
+		})
+	}
+}
+
+// BenchmarkNode_AntiEntropy repairs 1 % of the keys two replicas share
+// and reports the payload exchanged beside a full transfer of every
+// record.
+func BenchmarkNode_AntiEntropy(b *testing.B) {
+	for _, keys := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			tc := newTestCluster(b, 3, 3)
+			full := 0
+			for i := range keys {
+				key := fmt.Sprintf("key%07d", i)
+				r := Record{Siblings: []Sibling{{Value: []byte("a 32-byte value, like a small row"), Dot: Dot{"n1", 1}}}, Clock: VersionVector{"n1": 1}}
+				for _, n := range []string{"n1", "n2"} {
+					if err := tc.stores[n].Put(key, r); err != nil {
+						b.Fatal(err)
+					}
+				}
+				full += len(key) + recordBytes(r)
+			}
+			ctx := context.Background()
+			var bytes, diff int
+			for b.Loop() {
+				b.StopTimer()
+				for i := 0; i < keys; i += 100 {
+					_ = tc.stores["n2"].Delete(fmt.Sprintf("key%07d", i))
+				}
+				b.StartTimer()
+				st, err := tc.nodes["n1"].AntiEntropy(ctx, "n2")
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes, diff = st.Bytes, st.Keys
+			}
+			if diff != keys/100 {
+				b.Fatalf("repaired %d keys, want %d", diff, keys/100)
+			}
+			b.ReportMetric(float64(bytes), "bytes/op")
+			b.ReportMetric(float64(full), "full-transfer-bytes")
+		})
+	}
+}
