@@ -12,6 +12,7 @@ require (
 	github.com/sysdesign-go/sysdesign v0.1.0
 	github.com/sysdesign-go/sysdesign/consensus v0.1.0
 	github.com/sysdesign-go/sysdesign/internal/sim v0.1.0
+	github.com/sysdesign-go/sysdesign/shard/replica v0.1.0
 	github.com/yuin/goldmark v1.8.7
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
@@ -61,4 +62,5 @@ replace (
 	github.com/sysdesign-go/sysdesign => ../
 	github.com/sysdesign-go/sysdesign/consensus => ../consensus
 	github.com/sysdesign-go/sysdesign/internal/sim => ../internal/sim
+	github.com/sysdesign-go/sysdesign/shard/replica => ../shard/replica
 )

@@ -50,5 +50,10 @@ func experiments() []lab.Experiment {
 		discoveryRemovalExperiment,
 		discoverySidesExperiment,
 		discoveryFanoutExperiment,
+
+		replicaCAPExperiment,
+		replicaPBSExperiment,
+		replicaSessionsExperiment,
+		replicaLWWExperiment,
 	}
 }

@@ -20,9 +20,9 @@ type Config struct {
 	// N is the number of replicas of a key when a request does not say;
 	// zero means 3.
 	N int
-	// Timeout is a request's deadline when its context has none, and
-	// bounds the replication and read repair that go on after a request
-	// returns; zero means one second.
+	// Timeout bounds each request (its context's deadline may end it
+	// sooner) and the replication and read repair that go on after a
+	// request returns; zero means one second.
 	Timeout time.Duration
 	// MaxValueSize bounds a value; zero means [DefaultMaxValueSize].
 	MaxValueSize int
@@ -199,9 +199,9 @@ func (c *Coordinator) request(ctx context.Context, key string, opts Options) (n,
 	if err = ctx.Err(); err != nil {
 		return 0, 0, 0, nil, deadline, err
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.cfg.Timeout)
+	deadline = time.Now().Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	for _, i := range c.cfg.Placement.AppendN(nil, key, n) {
 		prefs = append(prefs, c.nodes[i])

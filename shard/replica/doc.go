@@ -51,8 +51,8 @@
 //     starts no goroutine.
 //   - [Coordinator]: reads and writes over a key's preference list, the
 //     first N distinct nodes of a [Placement] such as a [shard.Ring], with
-//     N, R and W per request ([Options], [Level]) and a deadline from the
-//     request's context (or Config.Timeout).
+//     N, R and W per request ([Options], [Level]) and a deadline:
+//     Config.Timeout, or the request context's if sooner.
 //   - [Transport]: [Network] in one process, with partitions, one-way loss,
 //     delay and crashed nodes; [HTTPTransport] and [NewHTTPHandler] between
 //     processes. A reply that does not decode or breaks the protocol counts
