@@ -12,7 +12,7 @@ import (
 )
 
 // The library packages whose documentation a new user reads first.
-var libraryPackages = []string{"lb", "cache", "cache/rediscache", "shard", "consensus", "consensus/registry", "ratelimit", "resilience"}
+var libraryPackages = []string{"lb", "cache", "cache/rediscache", "shard", "shard/replica", "consensus", "consensus/registry", "ratelimit", "resilience"}
 
 var exampleName = regexp.MustCompile(`\bExample[A-Za-z0-9_]*`)
 

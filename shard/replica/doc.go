@@ -17,6 +17,11 @@
 //	// res.Values: one value, or siblings written concurrently;
 //	// res.Context: what the next Put carries to resolve them.
 //
+// Runnable examples: ExampleCoordinator_levels, ExampleCoordinator_siblings
+// and ExampleCoordinator_SessionToken in this package's documentation, and
+// the program examples/replica (three processes on loopback, a partition,
+// siblings and their resolution).
+//
 // # What it is for
 //
 // This store exists to show and measure the pattern — the way the
