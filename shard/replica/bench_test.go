@@ -20,23 +20,30 @@ func benchmarkCoordinator(b *testing.B, write bool) {
 				ctx := context.Background()
 				opts := Options{Level: lvl}
 				keys := make([]string, 1024)
+				contexts := make([]Context, len(keys)) // each write supersedes the last
 				for i := range keys {
 					keys[i] = fmt.Sprintf("key%d", i)
-					if _, err := c.Put(ctx, keys[i], []byte("value"), Context{}, Options{Level: All}); err != nil {
+					res, err := c.Put(ctx, keys[i], []byte("value"), Context{}, Options{Level: All})
+					if err != nil {
 						b.Fatal(err)
 					}
+					contexts[i] = res.Context
 				}
 				lat := make([]time.Duration, 0, 1<<16)
 				b.ReportAllocs()
 				b.ResetTimer()
 				i := 0
 				for b.Loop() {
-					key := keys[i%len(keys)]
+					k := i % len(keys)
+					key := keys[k]
 					i++
 					start := time.Now()
 					var err error
 					if write {
-						_, err = c.Put(ctx, key, []byte("value"), Context{}, opts)
+						var res *Result
+						if res, err = c.Put(ctx, key, []byte("value"), contexts[k], opts); err == nil {
+							contexts[k] = res.Context
+						}
 					} else {
 						_, err = c.Get(ctx, key, opts)
 					}
@@ -67,6 +74,51 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 
 func BenchmarkCoordinator_Put(b *testing.B) { benchmarkCoordinator(b, true) }
 func BenchmarkCoordinator_Get(b *testing.B) { benchmarkCoordinator(b, false) }
+
+// BenchmarkCoordinator_HTTP times QUORUM writes and reads on three nodes
+// behind loopback HTTP servers: the cost of the wire beside the in-process
+// figures.
+func BenchmarkCoordinator_HTTP(b *testing.B) {
+	for _, op := range []string{"put", "get"} {
+		for _, lvl := range []Level{One, Quorum, All} {
+			b.Run(fmt.Sprintf("op=%s/level=%v", op, lvl), func(b *testing.B) {
+				hc := newHTTPCluster(b, 3)
+				c, err := NewCoordinator(Config{Placement: hc.ring, Transport: hc.transport})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				defer c.Close(ctx)
+				first, err := c.Put(ctx, "k", []byte("value"), Context{}, Options{Level: All})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cc := first.Context
+				lat := make([]time.Duration, 0, 1<<16)
+				b.ReportAllocs()
+				for b.Loop() {
+					start := time.Now()
+					if op == "put" {
+						var res *Result
+						if res, err = c.Put(ctx, "k", []byte("value"), cc, Options{Level: lvl}); err == nil {
+							cc = res.Context // the next write supersedes this one
+						}
+					} else {
+						_, err = c.Get(ctx, "k", Options{Level: lvl})
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(lat) < cap(lat) {
+						lat = append(lat, time.Since(start))
+					}
+				}
+				b.StopTimer()
+				reportPercentiles(b, lat)
+			})
+		}
+	}
+}
 
 // BenchmarkSession is a read-modify-write at QUORUM with and without a
 // session: the token's cost.

@@ -24,7 +24,7 @@ type httpCluster struct {
 	nodes     map[string]*Node
 }
 
-func newHTTPCluster(t *testing.T, k int) *httpCluster {
+func newHTTPCluster(t testing.TB, k int) *httpCluster {
 	names := make([]string, k)
 	for i := range names {
 		names[i] = fmt.Sprintf("n%d", i+1)
