@@ -27,8 +27,8 @@
 // This store exists to show and measure the pattern — the way the
 // consensus package's Raft store shows the CP side — with the faults a real
 // network has injected for real. It keeps each node's data in one process
-// (in memory, or on disk with bbolt) and has no membership protocol, no
-// gossip and no compaction of tombstones. Users who outgrow it move to an
+// (in memory, or on disk with bbolt) and has no delete (so no
+// tombstones), no membership protocol and no gossip. Users who outgrow it move to an
 // engine built for it, where each level here has a counterpart:
 //
 //   - Cassandra or ScyllaDB: N is the keyspace's replication_factor; [One],
