@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,12 +9,6 @@ import (
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 	"github.com/sysdesign-go/sysdesign/shard/replica"
 )
-
-func replicaLabCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // Under a 2 | 3 partition, ONE answers everything on both sides; QUORUM
 // answers nothing on the minority and everything on the majority; ALL
@@ -27,7 +19,7 @@ func TestReplicaCAPAvailabilityFollowsTheLevel(t *testing.T) {
 		lvl                replica.Level
 		minority, majority bool
 	}{{replica.One, true, true}, {replica.Quorum, false, true}, {replica.All, false, false}} {
-		r, err := replicaCAPRun(replicaLabCtx(t), env, tt.lvl)
+		r, err := replicaCAPRun(consensusLabCtx(t), env, tt.lvl)
 		require.NoError(t, err)
 		for side, want := range []bool{tt.minority, tt.majority} {
 			s := r.sides[side]
@@ -64,14 +56,14 @@ func TestReplicaPBSModel(t *testing.T) {
 		assert.Greater(t, p311[len(p311)-1], 0.99, lat.name)
 	}
 	// The store agrees with the model where the model is exact.
-	p, err := pbsStore(replicaLabCtx(t), &lab.Env{Seed: 1, Quick: true}, 2, 2, 30)
+	p, err := pbsStore(consensusLabCtx(t), &lab.Env{Seed: 1, Quick: true}, 2, 2, 30)
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, p, "R + W > N on the store")
 }
 
 // With tokens, no session guarantee is broken.
 func TestReplicaSessionsTokensPreventViolations(t *testing.T) {
-	r, err := replicaSessionsRun(replicaLabCtx(t), &lab.Env{Seed: 1, Quick: true}, true)
+	r, err := replicaSessionsRun(consensusLabCtx(t), &lab.Env{Seed: 1, Quick: true}, true)
 	require.NoError(t, err)
 	assert.Zero(t, r.violations.Total(), "%+v", r.violations)
 	assert.Greater(t, r.ops, 900)
@@ -79,7 +71,7 @@ func TestReplicaSessionsTokensPreventViolations(t *testing.T) {
 
 // Version vectors lose no acknowledged update.
 func TestReplicaVersionVectorsLoseNothing(t *testing.T) {
-	r, err := replicaLWWRun(replicaLabCtx(t), &lab.Env{Seed: 1, Quick: true}, false)
+	r, err := replicaLWWRun(consensusLabCtx(t), &lab.Env{Seed: 1, Quick: true}, false)
 	require.NoError(t, err)
 	assert.Equal(t, r.acked, r.kept)
 	assert.Equal(t, 100, r.acked)

@@ -9,74 +9,23 @@ import (
 )
 
 // benchmarkCoordinator times Put or Get at each level on an in-process
-// cluster of nodes (no network delay), and reports p50 and p99 besides the
-// mean.
+// cluster of nodes (no network delay).
 func benchmarkCoordinator(b *testing.B, write bool) {
 	for _, n := range []int{3, 5} {
 		for _, lvl := range []Level{One, Quorum, All} {
 			b.Run(fmt.Sprintf("N=%d/level=%v", n, lvl), func(b *testing.B) {
 				tc := newTestCluster(b, n+2, n)
-				c := tc.coordinator(b, Config{N: n})
-				ctx := context.Background()
-				opts := Options{Level: lvl}
-				keys := make([]string, 1024)
-				contexts := make([]Context, len(keys)) // each write supersedes the last
-				for i := range keys {
-					keys[i] = fmt.Sprintf("key%d", i)
-					res, err := c.Put(ctx, keys[i], []byte("value"), Context{}, Options{Level: All})
-					if err != nil {
-						b.Fatal(err)
-					}
-					contexts[i] = res.Context
-				}
-				lat := make([]time.Duration, 0, 1<<16)
-				b.ReportAllocs()
-				b.ResetTimer()
-				i := 0
-				for b.Loop() {
-					k := i % len(keys)
-					key := keys[k]
-					i++
-					start := time.Now()
-					var err error
-					if write {
-						var res *Result
-						if res, err = c.Put(ctx, key, []byte("value"), contexts[k], opts); err == nil {
-							contexts[k] = res.Context
-						}
-					} else {
-						_, err = c.Get(ctx, key, opts)
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					if len(lat) < cap(lat) {
-						lat = append(lat, time.Since(start))
-					}
-				}
-				b.StopTimer()
-				reportPercentiles(b, lat)
-				_ = c.Close(ctx)
+				benchmarkOps(b, tc.coordinator(b, Config{N: n}), 1024, write, Options{Level: lvl})
 			})
 		}
 	}
 }
 
-// reportPercentiles adds p50 and p99 latency metrics.
-func reportPercentiles(b *testing.B, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
-}
-
 func BenchmarkCoordinator_Put(b *testing.B) { benchmarkCoordinator(b, true) }
 func BenchmarkCoordinator_Get(b *testing.B) { benchmarkCoordinator(b, false) }
 
-// BenchmarkCoordinator_HTTP times QUORUM writes and reads on three nodes
-// behind loopback HTTP servers: the cost of the wire beside the in-process
+// BenchmarkCoordinator_HTTP times writes and reads on three nodes behind
+// loopback HTTP servers: the cost of the wire beside the in-process
 // figures.
 func BenchmarkCoordinator_HTTP(b *testing.B) {
 	for _, op := range []string{"put", "get"} {
@@ -87,36 +36,57 @@ func BenchmarkCoordinator_HTTP(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ctx := context.Background()
-				defer c.Close(ctx)
-				first, err := c.Put(ctx, "k", []byte("value"), Context{}, Options{Level: All})
-				if err != nil {
-					b.Fatal(err)
-				}
-				cc := first.Context
-				lat := make([]time.Duration, 0, 1<<16)
-				b.ReportAllocs()
-				for b.Loop() {
-					start := time.Now()
-					if op == "put" {
-						var res *Result
-						if res, err = c.Put(ctx, "k", []byte("value"), cc, Options{Level: lvl}); err == nil {
-							cc = res.Context // the next write supersedes this one
-						}
-					} else {
-						_, err = c.Get(ctx, "k", Options{Level: lvl})
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					if len(lat) < cap(lat) {
-						lat = append(lat, time.Since(start))
-					}
-				}
-				b.StopTimer()
-				reportPercentiles(b, lat)
+				defer c.Close(context.Background())
+				benchmarkOps(b, c, 64, op == "put", Options{Level: lvl})
 			})
 		}
+	}
+}
+
+// benchmarkOps writes keys once, then times Put (each carrying the last
+// write's context, so a key keeps one version) or Get over them in turn,
+// and reports p50 and p99 besides the mean.
+func benchmarkOps(b *testing.B, c *Coordinator, nkeys int, write bool, opts Options) {
+	ctx := context.Background()
+	keys := make([]string, nkeys)
+	contexts := make([]Context, nkeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key%d", i)
+		res, err := c.Put(ctx, keys[i], []byte("value"), Context{}, Options{Level: All})
+		if err != nil {
+			b.Fatal(err)
+		}
+		contexts[i] = res.Context
+	}
+	lat := make([]time.Duration, 0, 1<<16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		k := i % nkeys
+		i++
+		start := time.Now()
+		var err error
+		if write {
+			var res *Result
+			if res, err = c.Put(ctx, keys[k], []byte("value"), contexts[k], opts); err == nil {
+				contexts[k] = res.Context
+			}
+		} else {
+			_, err = c.Get(ctx, keys[k], opts)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(start))
+		}
+	}
+	b.StopTimer()
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 	}
 }
 

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -46,61 +47,50 @@ func contains(s []string, x string) bool {
 	return false
 }
 
-func TestCoordinator_ConcurrentWritesAreSiblingsUntilResolved(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		tc := newTestCluster(t, 3, 3)
-		c := tc.coordinator(t, Config{})
-		ctx := context.Background()
-		_, err := c.Put(ctx, "cart", []byte("milk"), Context{}, Options{})
-		require.NoError(t, err)
-		base, err := c.Get(ctx, "cart", Options{})
-		require.NoError(t, err)
+// Two clients update the same version of a cart concurrently: both writes
+// carry the context of "milk", neither saw the other. Version vectors keep
+// both as siblings until a write carrying their context resolves them;
+// last-writer-wins keeps the later one and loses the other.
+func TestCoordinator_ConcurrentUpdates(t *testing.T) {
+	for _, lww := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lww=%v", lww), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tc := newTestCluster(t, 3, 3)
+				c := tc.coordinator(t, Config{LastWriterWins: lww})
+				ctx := context.Background()
+				_, err := c.Put(ctx, "cart", []byte("milk"), Context{}, Options{})
+				require.NoError(t, err)
+				base, err := c.Get(ctx, "cart", Options{})
+				require.NoError(t, err)
+				_, err = c.Put(ctx, "cart", []byte("milk,eggs"), base.Context, Options{})
+				require.NoError(t, err)
+				time.Sleep(time.Millisecond) // the second write is later by the clock
+				_, err = c.Put(ctx, "cart", []byte("milk,bread"), base.Context, Options{})
+				require.NoError(t, err)
+				synctest.Wait()
 
-		// Two clients update the same version concurrently: both writes
-		// carry the context of "milk", neither saw the other.
-		_, err = c.Put(ctx, "cart", []byte("milk,eggs"), base.Context, Options{})
-		require.NoError(t, err)
-		_, err = c.Put(ctx, "cart", []byte("milk,bread"), base.Context, Options{})
-		require.NoError(t, err)
-		synctest.Wait()
+				got, err := c.Get(ctx, "cart", Options{Level: All})
+				require.NoError(t, err)
+				if lww {
+					assert.Equal(t, []string{"milk,bread"}, strs(got.Values), "the earlier concurrent update is lost")
+					return
+				}
+				assert.ElementsMatch(t, []string{"milk,eggs", "milk,bread"}, strs(got.Values),
+					"concurrent writes coordinated by one node are both kept")
 
-		got, err := c.Get(ctx, "cart", Options{Level: All})
-		require.NoError(t, err)
-		assert.ElementsMatch(t, []string{"milk,eggs", "milk,bread"}, strs(got.Values),
-			"concurrent writes coordinated by one node are both kept")
-
-		// A write carrying the context of both resolves them.
-		_, err = c.Put(ctx, "cart", []byte("milk,eggs,bread"), got.Context, Options{})
-		require.NoError(t, err)
-		synctest.Wait()
-		got, err = c.Get(ctx, "cart", Options{Level: All})
-		require.NoError(t, err)
-		assert.Equal(t, []string{"milk,eggs,bread"}, strs(got.Values))
-		for _, n := range tc.prefs("cart", 3) {
-			assert.Equal(t, []string{"milk,eggs,bread"}, tc.stored(t, n, "cart"), n)
-		}
-	})
-}
-
-func TestCoordinator_LastWriterWinsLosesAConcurrentUpdate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		tc := newTestCluster(t, 3, 3)
-		c := tc.coordinator(t, Config{LastWriterWins: true})
-		ctx := context.Background()
-		_, err := c.Put(ctx, "cart", []byte("milk"), Context{}, Options{})
-		require.NoError(t, err)
-		base, err := c.Get(ctx, "cart", Options{})
-		require.NoError(t, err)
-		_, err = c.Put(ctx, "cart", []byte("milk,eggs"), base.Context, Options{})
-		require.NoError(t, err)
-		time.Sleep(time.Millisecond) // the second write is later by the clock
-		_, err = c.Put(ctx, "cart", []byte("milk,bread"), base.Context, Options{})
-		require.NoError(t, err)
-		synctest.Wait()
-		got, err := c.Get(ctx, "cart", Options{Level: All})
-		require.NoError(t, err)
-		assert.Equal(t, []string{"milk,bread"}, strs(got.Values), "the earlier concurrent update is lost")
-	})
+				// A write carrying the context of both resolves them.
+				_, err = c.Put(ctx, "cart", []byte("milk,eggs,bread"), got.Context, Options{})
+				require.NoError(t, err)
+				synctest.Wait()
+				got, err = c.Get(ctx, "cart", Options{Level: All})
+				require.NoError(t, err)
+				assert.Equal(t, []string{"milk,eggs,bread"}, strs(got.Values))
+				for _, n := range tc.prefs("cart", 3) {
+					assert.Equal(t, []string{"milk,eggs,bread"}, tc.stored(t, n, "cart"), n)
+				}
+			})
+		})
+	}
 }
 
 func TestCoordinator_PartitionAndLevels(t *testing.T) {
