@@ -154,24 +154,36 @@ func runReplicaCAP(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	}
 
 	one, quorum, all := levels[0], levels[1], levels[2]
-	avail := func(s capLevelSide) float64 { return float64(s.writesOK+s.readsOK) / float64(s.writes+s.reads) }
 	notes = append(notes,
 		fmt.Sprintf("At ONE both sides stay available (%.0f%% and %.0f%% of requests answered) and the minority's reads miss the majority's writes (%d of %d stale); after healing, %d of %d keys hold siblings — the AP row of the guide: available, 'may return stale or inconsistent data'.",
-			100*avail(one.sides[0]), 100*avail(one.sides[1]), one.sides[0].stale, one.sides[0].readsOK, one.conflicts, one.keys),
+			100*one.sides[0].avail(), 100*one.sides[1].avail(), one.sides[0].stale, one.sides[0].readsOK, one.conflicts, one.keys),
 		fmt.Sprintf("At QUORUM the minority answers %.0f%% of requests and the majority %.0f%%, as a CP system would. But a refused write is not rolled back: the minority's replicas stored the writes they could not get acknowledged, and after healing %d of %d keys hold them as siblings of the majority's. At ALL neither side can complete a write (%d and %d ok), and the same happens.",
-			100*avail(quorum.sides[0]), 100*avail(quorum.sides[1]), quorum.conflicts, quorum.keys, all.sides[0].writesOK, all.sides[1].writesOK),
+			100*quorum.sides[0].avail(), 100*quorum.sides[1].avail(), quorum.conflicts, quorum.keys, all.sides[0].writesOK, all.sides[1].writesOK),
 		fmt.Sprintf("The Raft rows come from the same split as the consensus-cap experiment (five nodes, the old leader in the minority): the minority refuses writes and linearizable reads, the majority elects a leader and serves both, and %d minority writes land after healing.", raft.minorityLanded))
-	switch {
-	case avail(one.sides[0]) == 1 && avail(one.sides[1]) == 1 && quorum.sides[0].writesOK == 0 && quorum.sides[1].writesOK > 0:
-		why := "the guide's AP row holds at ONE (available on both sides, stale and conflicting data), and QUORUM makes the minority unavailable as in its CP row — so AP or CP is a per-request choice on one leaderless store"
-		if quorum.conflicts > 0 {
-			why += ", yet QUORUM is not CP: writes the minority refused still surface as conflicts after healing, which the Raft store never lets happen"
-		}
-		notes = append(notes, verdict("nuance", why))
-	case avail(one.sides[0]) == 1 && avail(one.sides[1]) == 1:
-		notes = append(notes, verdict("agrees", "at ONE the store stays available on both sides of the partition"))
-	default:
-		notes = append(notes, verdict("refutes", "the store at ONE was not available on both sides of the partition"))
+	v, reason := replicaCAPVerdict(one, quorum)
+	return &lab.Result{Verdict: v, Reason: reason, Tables: []*lab.Table{tb}, Notes: notes}, nil
+}
+
+// avail is the share of a side's requests answered.
+func (s capLevelSide) avail() float64 {
+	return float64(s.writesOK+s.readsOK) / float64(s.writes+s.reads)
+}
+
+// replicaCAPVerdict judges "AP Systems: High availability, partition
+// tolerance ... May return stale or inconsistent data" against the store
+// at ONE and QUORUM.
+func replicaCAPVerdict(one, quorum capLevel) (lab.Verdict, string) {
+	apHolds := one.sides[0].avail() == 1 && one.sides[1].avail() == 1 && (one.sides[0].stale > 0 || one.conflicts > 0)
+	if !apHolds {
+		return lab.Refutes, fmt.Sprintf("at ONE the sides answered %.0f%% and %.0f%% of requests, with %d stale reads and %d keys in conflict: not the available-but-inconsistent AP row",
+			100*one.sides[0].avail(), 100*one.sides[1].avail(), one.sides[0].stale, one.conflicts)
 	}
-	return &lab.Result{Tables: []*lab.Table{tb}, Notes: notes}, nil
+	if quorum.sides[0].writesOK == 0 && quorum.sides[1].writesOK > 0 {
+		why := fmt.Sprintf("at ONE both sides answer every request and %d of %d keys end in conflict, as the AP row says, but the same store at QUORUM refuses every write on the minority like the CP row — AP or CP is chosen per request", one.conflicts, one.keys)
+		if quorum.conflicts > 0 {
+			why += fmt.Sprintf(", and it is not CP even then: %d of %d keys still end in conflict from writes the minority refused", quorum.conflicts, quorum.keys)
+		}
+		return lab.Nuance, why
+	}
+	return lab.Agrees, fmt.Sprintf("at ONE both sides answer every request, with %d stale reads and %d of %d keys in conflict after healing", one.sides[0].stale, one.conflicts, one.keys)
 }

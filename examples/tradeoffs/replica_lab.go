@@ -91,6 +91,3 @@ func expLatency(rng *rand.Rand, mean time.Duration) func(from, to string) time.D
 		return time.Duration(rng.ExpFloat64() * float64(mean))
 	}
 }
-
-// verdict formats the verdict note of an experiment.
-func verdict(word, why string) string { return "Verdict: " + word + " — " + why }

@@ -129,13 +129,18 @@ func runReplicaLWW(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		fmt.Sprintf("Last-writer-wins lost %d of %d acknowledged updates: each concurrent read-modify-write overwrote the others' items, and every one of those writers was told its write succeeded.", lww.acked-lww.kept, lww.acked),
 		fmt.Sprintf("Version vectors lost %d: concurrent writes came back as siblings (%d reads, up to %d at once), the client merged them, and the next write, carrying their causal context, replaced them.", vv.acked-vv.kept, vv.resolvedMerges, vv.maxSiblings),
 	}
+	v, reason := replicaLWWVerdict(lww, vv)
+	return &lab.Result{Verdict: v, Reason: reason, Tables: []*lab.Table{tb}, Notes: notes}, nil
+}
+
+// replicaLWWVerdict judges "Causal Consistency: ... Implementation: Vector
+// clocks" by the updates each rule lost.
+func replicaLWWVerdict(lww, vv lwwRun) (lab.Verdict, string) {
 	switch {
-	case vv.acked == vv.kept && lww.kept < lww.acked:
-		notes = append(notes, verdict("agrees", "vector clocks let concurrent writes be detected and merged; a timestamp alone silently drops them"))
-	case vv.acked == vv.kept:
-		notes = append(notes, verdict("nuance", "no writes overlapped enough for last-writer-wins to lose one in this run"))
-	default:
-		notes = append(notes, verdict("refutes", "version vectors lost an acknowledged update"))
+	case vv.acked != vv.kept:
+		return lab.Refutes, fmt.Sprintf("version vectors lost %d of %d acknowledged updates", vv.acked-vv.kept, vv.acked)
+	case lww.kept < lww.acked:
+		return lab.Agrees, fmt.Sprintf("version vectors kept all %d acknowledged updates by returning concurrent writes as siblings; last-writer-wins silently lost %d of %d", vv.acked, lww.acked-lww.kept, lww.acked)
 	}
-	return &lab.Result{Tables: []*lab.Table{tb}, Notes: notes}, nil
+	return lab.Nuance, fmt.Sprintf("version vectors kept all %d updates, but no writes overlapped enough for last-writer-wins to lose one of its %d", vv.acked, lww.acked)
 }

@@ -76,3 +76,59 @@ func TestReplicaVersionVectorsLoseNothing(t *testing.T) {
 	assert.Equal(t, r.acked, r.kept)
 	assert.Equal(t, 100, r.acked)
 }
+
+// The replica experiments' verdicts follow their numbers, and each reason
+// quotes them.
+func TestReplicaVerdictsFollowTheNumbers(t *testing.T) {
+	side := func(ok, stale int) capLevelSide {
+		return capLevelSide{writes: 8, writesOK: ok, reads: 8, readsOK: ok, stale: stale}
+	}
+	one := capLevel{level: replica.One, sides: [2]capLevelSide{side(8, 8), side(8, 1)}, conflicts: 4, keys: 4}
+	quorum := capLevel{level: replica.Quorum, sides: [2]capLevelSide{side(0, 0), side(8, 0)}, conflicts: 3, keys: 4}
+	cpLike := quorum
+	cpLike.sides[0] = side(8, 0)
+	down := one
+	down.sides[0] = side(4, 4)
+	sessions := func(violations int) sessionRun {
+		return sessionRun{ops: 1000, violations: replica.SessionViolations{ReadYourWrites: violations}}
+	}
+	for name, tc := range map[string]struct {
+		v      lab.Verdict
+		reason string
+		want   lab.Verdict
+		quote  string
+	}{
+		"cap: per-request AP/CP":  {want: lab.Nuance, quote: "3 of 4 keys still end in conflict"},
+		"cap: quorum available":   {want: lab.Agrees, quote: "4 of 4 keys in conflict"},
+		"cap: ONE unavailable":    {want: lab.Refutes, quote: "50%"},
+		"pbs: short window":       {want: lab.Nuance, quote: "0.751"},
+		"pbs: strict read stale":  {want: lab.Refutes, quote: "0.9990"},
+		"sessions: token works":   {want: lab.Agrees, quote: "35 of 1000"},
+		"sessions: token fails":   {want: lab.Refutes, quote: "2 guarantees"},
+		"lww: vv keeps, lww lost": {want: lab.Agrees, quote: "lost 64 of 100"},
+		"lww: vv lost":            {want: lab.Refutes, quote: "lost 1 of 100"},
+	} {
+		switch name {
+		case "cap: per-request AP/CP":
+			tc.v, tc.reason = replicaCAPVerdict(one, quorum)
+		case "cap: quorum available":
+			tc.v, tc.reason = replicaCAPVerdict(one, cpLike)
+		case "cap: ONE unavailable":
+			tc.v, tc.reason = replicaCAPVerdict(down, quorum)
+		case "pbs: short window":
+			tc.v, tc.reason = replicaPBSVerdict([]float64{0.751, 0.85, 0.91, 0.97, 0.9983, 1, 1, 1, 1}, 1, 1)
+		case "pbs: strict read stale":
+			tc.v, tc.reason = replicaPBSVerdict([]float64{0.751, 1, 1, 1, 1, 1, 1, 1, 1}, 0.999, 1)
+		case "sessions: token works":
+			tc.v, tc.reason = replicaSessionsVerdict(sessions(35), sessions(0))
+		case "sessions: token fails":
+			tc.v, tc.reason = replicaSessionsVerdict(sessions(35), sessions(2))
+		case "lww: vv keeps, lww lost":
+			tc.v, tc.reason = replicaLWWVerdict(lwwRun{acked: 100, kept: 36}, lwwRun{acked: 100, kept: 100})
+		case "lww: vv lost":
+			tc.v, tc.reason = replicaLWWVerdict(lwwRun{acked: 100, kept: 36}, lwwRun{acked: 100, kept: 99})
+		}
+		assert.Equal(t, tc.want, tc.v, name)
+		assert.Contains(t, tc.reason, tc.quote, name)
+	}
+}
