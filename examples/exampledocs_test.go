@@ -52,7 +52,7 @@ var guideSections = map[string][]string{
 // one unchecked.
 var exampleLibraryPackages = []string{
 	"cache", "cache/rediscache", "consensus", "consensus/registry", "lb", "ratelimit", "ratelimit/redislimit",
-	"resilience", "resilience/redisbreaker", "resilience/redisqueue", "shard", "shard/redisshard", "shard/replica",
+	"resilience", "resilience/dlq", "resilience/dlq/redisdlq", "resilience/redisbreaker", "shard", "shard/redisshard", "shard/replica",
 }
 
 // quoted is a double-quoted span of a doc comment whose lines were joined.

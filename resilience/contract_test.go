@@ -5,20 +5,10 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/resilience/internal/breakertest"
-	"github.com/sysdesign-go/sysdesign/resilience/internal/queuetest"
 )
 
-// The contracts of the in-memory MessageQueue and BreakerStore; packages
-// redisqueue and redisbreaker run the same ones on Redis.
-
-func TestDLQWorkerDeadLettersPoisonMessages(t *testing.T) {
-	queuetest.DeadLettersPoisonMessages(t, resilience.NewMemoryQueue())
-}
-
-func TestDLQWorkerRestartLosesNothing(t *testing.T) {
-	q := resilience.NewMemoryQueue()
-	queuetest.RestartLosesNothing(t, func() resilience.MessageQueue { return q })
-}
+// The contract of the in-memory BreakerStore; package redisbreaker runs
+// the same one on Redis.
 
 func TestSharedBreakerAcrossInstances(t *testing.T) {
 	breakertest.SharedBreakerAcrossInstances(t, resilience.NewMemoryBreakerStore())

@@ -205,34 +205,6 @@ func ExampleSharedBreaker() {
 	// Output: open true
 }
 
-// Guide: "Performance Considerations → Throughput Optimization → Message
-// Queues → Dead Letter Queues".
-// A worker retries a message that fails, then moves it to the dead letters.
-func ExampleDLQWorker() {
-	q := resilience.NewMemoryQueue()
-	ctx := context.Background()
-	for _, body := range []string{"order-1", "not json", "order-2"} {
-		_, _ = q.Publish(ctx, []byte(body))
-	}
-	w, _ := resilience.NewDLQWorker(q, func(_ context.Context, m resilience.Message) error {
-		if string(m.Body) == "not json" {
-			return errors.New("invalid message")
-		}
-		return nil
-	}, resilience.DLQWorkerOptions{MaxAttempts: 3, Wait: time.Millisecond})
-	for {
-		if got, _ := w.ProcessOne(ctx); !got {
-			break
-		}
-	}
-	dead, _ := q.DeadLetters(ctx, 10)
-	fmt.Printf("%+v\n", w.Stats())
-	fmt.Printf("%s: %s after %d attempts\n", dead[0].Body, dead[0].Reason, dead[0].Attempts)
-	// Output:
-	// {Processed:5 Succeeded:2 Retried:2 DeadLettered:1}
-	// not json: invalid message after 3 attempts
-}
-
 // Guide: "Performance Considerations → Throughput Optimization".
 // Client-side throttling: a backend that accepted 10 of the last 100
 // requests makes the client reject most new ones itself.

@@ -66,7 +66,6 @@ func TestEveryGuardContract(t *testing.T) {
 // wraps ErrInvalidConfig and names the offending value, never a panic or a
 // silent default.
 func TestBadInputGivesClearErrors(t *testing.T) {
-	noop := func(context.Context, Message) error { return nil }
 	for _, c := range []struct {
 		name string
 		err  func() error
@@ -74,7 +73,6 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 	}{
 		{"retry attempts 0", func() error { _, err := NewRetry[int](RetryOptions{}); return err }, "MaxAttempts must be set to at least 1 (1 disables retries), got 0"},
 		{"retry attempts -3", func() error { _, err := NewRetry[int](RetryOptions{MaxAttempts: -3}); return err }, "got -3"},
-		{"dlq attempts 0", func() error { _, err := NewDLQWorker(NewMemoryQueue(), noop, DLQWorkerOptions{}); return err }, "MaxAttempts must be set to at least 1, got 0"},
 		{"max delay below base", func() error {
 			_, err := NewRetry[int](RetryOptions{MaxAttempts: 2, Backoff: Backoff{Base: time.Second, Max: 10 * time.Millisecond}})
 			return err
@@ -86,10 +84,6 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 		{"bulkhead size 0", func() error { _, err := NewBulkhead(0, BulkheadOptions{Name: "db"}); return err }, `bulkhead "db" needs maxConcurrent >= 1, got 0`},
 		{"bulkhead size -1", func() error { _, err := NewBulkheads(-1, BulkheadOptions{}); return err }, "got -1"},
 		{"nil fallback function", func() error { _, err := NewFallbackFunc[int](nil, nil); return err }, "nil function"},
-		{"nil dlq handler", func() error {
-			_, err := NewDLQWorker(NewMemoryQueue(), nil, DLQWorkerOptions{MaxAttempts: 1})
-			return err
-		}, "nil handler"},
 		{"nil guard", func() error { _, err := Guarded[int](nil).Execute(t.Context(), ok); return err }, "nil Guard"},
 		{"nil pipeline policy", func() error { _, err := NewPipeline[int](NewFallbackValue(0, nil), nil); return err }, "policy 1 is nil"},
 	} {

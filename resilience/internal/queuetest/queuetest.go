@@ -1,7 +1,7 @@
-// Package queuetest holds the contract a [resilience.DLQWorker] keeps on
-// every [resilience.MessageQueue] implementation, as test helpers: package
-// resilience runs them on its MemoryQueue and package redisqueue on Redis,
-// so one table of assertions pins both.
+// Package queuetest holds the contract a [dlq.Worker] keeps on every
+// [dlq.Queue] implementation, as test helpers: package dlq runs them on
+// its MemoryQueue and package redisdlq on Redis, so one table of
+// assertions pins both.
 package queuetest
 
 import (
@@ -15,13 +15,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/dlq"
 )
 
 // DeadLettersPoisonMessages checks that a worker on the empty queue q
 // retries a flaky message, dead-letters a poison one after MaxAttempts,
 // and acknowledges the rest.
-func DeadLettersPoisonMessages(t *testing.T, q resilience.MessageQueue) {
+func DeadLettersPoisonMessages(t *testing.T, q dlq.Queue) {
 	t.Helper()
 	ctx := context.Background()
 	for _, body := range []string{"ok-1", "poison", "flaky", "ok-2"} {
@@ -30,8 +30,8 @@ func DeadLettersPoisonMessages(t *testing.T, q resilience.MessageQueue) {
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}
-	var dead []resilience.DeadLetter
-	w, err := resilience.NewDLQWorker(q, func(_ context.Context, m resilience.Message) error {
+	var dead []dlq.DeadLetter
+	w, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, Handler: func(_ context.Context, m dlq.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[string(m.Body)]++
@@ -42,7 +42,7 @@ func DeadLettersPoisonMessages(t *testing.T, q resilience.MessageQueue) {
 			return errors.New("timeout")
 		}
 		return nil
-	}, resilience.DLQWorkerOptions{MaxAttempts: 3, Wait: 10 * time.Millisecond, OnDeadLetter: func(d resilience.DeadLetter) { dead = append(dead, d) }})
+	}, MaxAttempts: 3, Wait: 10 * time.Millisecond, OnDeadLetter: func(d dlq.DeadLetter) { dead = append(dead, d) }})
 	require.NoError(t, err)
 	for {
 		got, err := w.ProcessOne(ctx)
@@ -52,7 +52,7 @@ func DeadLettersPoisonMessages(t *testing.T, q resilience.MessageQueue) {
 		}
 	}
 	assert.Equal(t, map[string]int{"ok-1": 1, "ok-2": 1, "flaky": 2, "poison": 3}, seen)
-	assert.Equal(t, resilience.DLQStats{Processed: 7, Succeeded: 3, Retried: 3, DeadLettered: 1}, w.Stats())
+	assert.Equal(t, dlq.Stats{Processed: 7, Succeeded: 3, Retried: 3, DeadLettered: 1}, w.Stats())
 	require.Len(t, dead, 1)
 	assert.Equal(t, "cannot parse attempt 3", dead[0].Reason)
 	assert.Equal(t, 3, dead[0].Attempts)
@@ -74,7 +74,7 @@ func DeadLettersPoisonMessages(t *testing.T, q resilience.MessageQueue) {
 // gets the message again, and every message is processed exactly once.
 // Each call of newHandle returns a handle on the same, at first empty,
 // queue: a restarted process's view.
-func RestartLosesNothing(t *testing.T, newHandle func() resilience.MessageQueue) {
+func RestartLosesNothing(t *testing.T, newHandle func() dlq.Queue) {
 	t.Helper()
 	ctx := context.Background()
 	q := newHandle()
@@ -87,7 +87,7 @@ func RestartLosesNothing(t *testing.T, newHandle func() resilience.MessageQueue)
 	done := map[string]int{}
 	handled := 0
 	runCtx, stop := context.WithCancel(ctx)
-	handler := func(ctx context.Context, m resilience.Message) error {
+	handler := func(ctx context.Context, m dlq.Message) error {
 		mu.Lock()
 		handled++
 		crash := handled == 7
@@ -102,14 +102,14 @@ func RestartLosesNothing(t *testing.T, newHandle func() resilience.MessageQueue)
 		mu.Unlock()
 		return nil
 	}
-	w1, err := resilience.NewDLQWorker(q, handler, resilience.DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond})
+	w1, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, Handler: handler, MaxAttempts: 5, Wait: 10 * time.Millisecond})
 	require.NoError(t, err)
 	require.NoError(t, w1.Run(runCtx))
 	mu.Lock()
 	assert.Len(t, done, 6)
 	mu.Unlock()
 
-	w2, err := resilience.NewDLQWorker(newHandle(), handler, resilience.DLQWorkerOptions{MaxAttempts: 5, Wait: 10 * time.Millisecond})
+	w2, err := dlq.NewWorker(dlq.WorkerOptions{Queue: newHandle(), Handler: handler, MaxAttempts: 5, Wait: 10 * time.Millisecond})
 	require.NoError(t, err)
 	ctx2, cancel2 := context.WithCancel(ctx)
 	errc := make(chan error)
@@ -122,4 +122,87 @@ func RestartLosesNothing(t *testing.T, newHandle func() resilience.MessageQueue)
 	for i := range n {
 		assert.Equal(t, 1, done[fmt.Sprintf("m%02d", i)], "m%02d processed exactly once", i)
 	}
+}
+
+// CloseFinishesTheMessageInHand checks that Close stops a running worker
+// gracefully on the empty queue q: the message being handled is finished
+// and acknowledged, no new one is received, a Close whose context ends
+// first says what was left, and a second Close waits for the same
+// shutdown.
+func CloseFinishesTheMessageInHand(t *testing.T, q dlq.Queue) {
+	t.Helper()
+	ctx := context.Background()
+	for _, body := range []string{"first", "second"} {
+		_, err := q.Publish(ctx, []byte(body))
+		require.NoError(t, err)
+	}
+	started, release := make(chan string, 2), make(chan struct{})
+	w, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, MaxAttempts: 3, Wait: time.Minute, Handler: func(ctx context.Context, m dlq.Message) error {
+		started <- string(m.Body)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}})
+	require.NoError(t, err)
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	assert.Equal(t, "first", <-started)
+
+	expired, cancel := context.WithCancel(ctx)
+	cancel()
+	err = w.Close(expired)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorContains(t, err, "1 Run or ProcessOne calls still handling a message")
+	close(release)
+	require.NoError(t, w.Close(ctx))
+	require.NoError(t, <-ran)
+	require.NoError(t, w.Close(ctx), "a second Close waits for the same, finished, shutdown")
+	assert.Equal(t, dlq.Stats{Processed: 1, Succeeded: 1}, w.Stats())
+	assert.ErrorIs(t, w.Run(ctx), dlq.ErrClosed)
+	_, err = w.ProcessOne(ctx)
+	assert.ErrorIs(t, err, dlq.ErrClosed)
+
+	// The first message was acknowledged, the second never received: a new
+	// worker gets exactly the second.
+	var got []string
+	w2, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, MaxAttempts: 3, Wait: 10 * time.Millisecond, Handler: func(_ context.Context, m dlq.Message) error {
+		got = append(got, string(m.Body))
+		return nil
+	}})
+	require.NoError(t, err)
+	require.NoError(t, q.Recover(ctx))
+	for {
+		ok, err := w2.ProcessOne(ctx)
+		require.NoError(t, err)
+		if !ok {
+			break
+		}
+	}
+	assert.Equal(t, []string{"second"}, got)
+}
+
+// CloseStopsAnIdleWorker checks that Close ends a Run waiting for a
+// message at once, without waiting for the receive's timeout. q starts
+// empty.
+func CloseStopsAnIdleWorker(t *testing.T, q dlq.Queue) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := q.Publish(ctx, []byte("only"))
+	require.NoError(t, err)
+	handled := make(chan struct{})
+	w, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, MaxAttempts: 1, Wait: time.Hour, Handler: func(context.Context, dlq.Message) error {
+		close(handled)
+		return nil
+	}})
+	require.NoError(t, err)
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	<-handled // Run is going back to wait an hour for the next message
+	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, w.Close(closeCtx))
+	require.NoError(t, <-ran)
 }

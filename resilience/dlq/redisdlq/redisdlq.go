@@ -1,4 +1,4 @@
-package redisqueue
+package redisdlq
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/dlq"
 )
 
-// Queue is a [resilience.MessageQueue] on a Redis Stream with a consumer
+// Queue is a [dlq.Queue] on a Redis Stream with a consumer
 // group: Publish is XADD, Receive is XREADGROUP (this consumer's pending
 // entries first after Recover, then new ones), Ack is XACK + XDEL, and
 // Retry and Dead are MULTI/EXEC transactions that XADD the message to the
@@ -68,7 +69,7 @@ func New(ctx context.Context, client redis.UniversalClient, name string, opts Op
 	}
 	switch c, isClient := client.(*redis.Client); {
 	case client == nil || isClient && c == nil:
-		return nil, fmt.Errorf("%w: redisqueue.New needs a client", resilience.ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: redisdlq.New needs a client", resilience.ErrInvalidConfig)
 	case name == "" || strings.ContainsAny(name, "{}"):
 		return nil, fmt.Errorf("%w: queue name %q must be non-empty and contain no braces: it is the {hash tag} that keeps the stream and the dead-letter stream in one Redis Cluster slot, as the transactions of Retry and Dead need", resilience.ErrInvalidConfig, name)
 	case strings.ContainsAny(opts.Prefix, "{}"):
@@ -80,17 +81,17 @@ func New(ctx context.Context, client redis.UniversalClient, name string, opts Op
 	q := &Queue{client: client, stream: tag + "stream", dead: tag + "dead", group: opts.Group, consumer: opts.Consumer, claim: opts.ClaimIdle, readingOld: true}
 	err := client.XGroupCreateMkStream(ctx, q.stream, q.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return nil, fmt.Errorf("redisqueue: creating stream group %q: %w", q.stream, err)
+		return nil, fmt.Errorf("redisdlq: creating stream group %q: %w", q.stream, err)
 	}
 	return q, nil
 }
 
-func messageValues(m resilience.Message) map[string]any {
+func messageValues(m dlq.Message) map[string]any {
 	return map[string]any{"body": m.Body, "attempts": m.Attempts, "error": m.LastError}
 }
 
-func parseMessage(x redis.XMessage) resilience.Message {
-	m := resilience.Message{ID: x.ID}
+func parseMessage(x redis.XMessage) dlq.Message {
+	m := dlq.Message{ID: x.ID}
 	if s, ok := x.Values["body"].(string); ok {
 		m.Body = []byte(s)
 	}
@@ -101,18 +102,18 @@ func parseMessage(x redis.XMessage) resilience.Message {
 	return m
 }
 
-// Publish implements [resilience.MessageQueue].
+// Publish implements [dlq.Queue].
 func (q *Queue) Publish(ctx context.Context, body []byte) (string, error) {
 	if q == nil || q.client == nil {
 		return "", errNotMade()
 	}
-	return q.client.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: messageValues(resilience.Message{Body: body})}).Result()
+	return q.client.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: messageValues(dlq.Message{Body: body})}).Result()
 }
 
-// Receive implements [resilience.MessageQueue].
-func (q *Queue) Receive(ctx context.Context, wait time.Duration) (resilience.Message, bool, error) {
+// Receive implements [dlq.Queue].
+func (q *Queue) Receive(ctx context.Context, wait time.Duration) (dlq.Message, bool, error) {
 	if q == nil || q.client == nil {
-		return resilience.Message{}, false, errNotMade()
+		return dlq.Message{}, false, errNotMade()
 	}
 	q.mu.Lock()
 	old := q.readingOld
@@ -120,7 +121,7 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) (resilience.Mes
 	if old {
 		res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, "0"}, Count: 1, Block: -1}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return resilience.Message{}, false, err
+			return dlq.Message{}, false, err
 		}
 		if len(res) > 0 && len(res[0].Messages) > 0 {
 			return parseMessage(res[0].Messages[0]), true, nil
@@ -132,7 +133,7 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) (resilience.Mes
 	if q.claim > 0 {
 		xs, _, err := q.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.stream, Group: q.group, MinIdle: q.claim, Start: "0-0", Count: 1, Consumer: q.consumer}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return resilience.Message{}, false, err
+			return dlq.Message{}, false, err
 		}
 		if len(xs) > 0 {
 			return parseMessage(xs[0]), true, nil
@@ -147,19 +148,19 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) (resilience.Mes
 	}
 	res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, ">"}, Count: 1, Block: block}).Result()
 	if errors.Is(err, redis.Nil) {
-		return resilience.Message{}, false, nil
+		return dlq.Message{}, false, nil
 	}
 	if err != nil {
-		return resilience.Message{}, false, err
+		return dlq.Message{}, false, err
 	}
 	if len(res) == 0 || len(res[0].Messages) == 0 {
-		return resilience.Message{}, false, nil
+		return dlq.Message{}, false, nil
 	}
 	return parseMessage(res[0].Messages[0]), true, nil
 }
 
-// Ack implements [resilience.MessageQueue].
-func (q *Queue) Ack(ctx context.Context, m resilience.Message) error {
+// Ack implements [dlq.Queue].
+func (q *Queue) Ack(ctx context.Context, m dlq.Message) error {
 	if q == nil || q.client == nil {
 		return errNotMade()
 	}
@@ -171,8 +172,8 @@ func (q *Queue) Ack(ctx context.Context, m resilience.Message) error {
 	return err
 }
 
-// Retry implements [resilience.MessageQueue].
-func (q *Queue) Retry(ctx context.Context, m resilience.Message, reason string) error {
+// Retry implements [dlq.Queue].
+func (q *Queue) Retry(ctx context.Context, m dlq.Message, reason string) error {
 	if q == nil || q.client == nil {
 		return errNotMade()
 	}
@@ -188,8 +189,8 @@ func (q *Queue) Retry(ctx context.Context, m resilience.Message, reason string) 
 	return err
 }
 
-// Dead implements [resilience.MessageQueue].
-func (q *Queue) Dead(ctx context.Context, m resilience.Message, reason string, at time.Time) error {
+// Dead implements [dlq.Queue].
+func (q *Queue) Dead(ctx context.Context, m dlq.Message, reason string, at time.Time) error {
 	if q == nil || q.client == nil {
 		return errNotMade()
 	}
@@ -208,8 +209,8 @@ func (q *Queue) Dead(ctx context.Context, m resilience.Message, reason string, a
 	return err
 }
 
-// DeadLetters implements [resilience.MessageQueue]; n ≤ 0 returns none.
-func (q *Queue) DeadLetters(ctx context.Context, n int) ([]resilience.DeadLetter, error) {
+// DeadLetters implements [dlq.Queue]; n ≤ 0 returns none.
+func (q *Queue) DeadLetters(ctx context.Context, n int) ([]dlq.DeadLetter, error) {
 	if q == nil || q.client == nil {
 		return nil, errNotMade()
 	}
@@ -220,9 +221,9 @@ func (q *Queue) DeadLetters(ctx context.Context, n int) ([]resilience.DeadLetter
 	if err != nil {
 		return nil, err
 	}
-	out := make([]resilience.DeadLetter, 0, len(xs))
+	out := make([]dlq.DeadLetter, 0, len(xs))
 	for _, x := range xs {
-		dl := resilience.DeadLetter{Message: parseMessage(x)}
+		dl := dlq.DeadLetter{Message: parseMessage(x)}
 		if id, ok := x.Values["source_id"].(string); ok {
 			dl.ID = id
 		}
@@ -237,7 +238,7 @@ func (q *Queue) DeadLetters(ctx context.Context, n int) ([]resilience.DeadLetter
 	return out, nil
 }
 
-// Recover implements [resilience.MessageQueue]: the next Receives return this
+// Recover implements [dlq.Queue]: the next Receives return this
 // consumer's pending (delivered, unacknowledged) entries first.
 func (q *Queue) Recover(context.Context) error {
 	if q == nil || q.client == nil {
@@ -250,7 +251,7 @@ func (q *Queue) Recover(context.Context) error {
 }
 
 func errNotMade() error {
-	return fmt.Errorf("%w: redisqueue.Queue not made by redisqueue.New", resilience.ErrInvalidConfig)
+	return fmt.Errorf("%w: redisdlq.Queue not made by redisdlq.New", resilience.ErrInvalidConfig)
 }
 
-var _ resilience.MessageQueue = (*Queue)(nil)
+var _ dlq.Queue = (*Queue)(nil)

@@ -1,17 +1,16 @@
-// Package redisqueue is a dead-letter-capable message queue on Redis
-// Streams: [Queue] is a [resilience.MessageQueue] for
-// [resilience.DLQWorker], with a consumer group, recovery of a restarted
+// Package redisdlq is a dead-letter-capable message queue on Redis
+// Streams: [Queue] is a [dlq.Queue] for
+// [dlq.Worker], with a consumer group, recovery of a restarted
 // consumer's unfinished messages, takeover of a dead consumer's ones
 // (XAUTOCLAIM) and a dead-letter stream.
 //
 // Guide: Performance Considerations → Throughput Optimization → Message
 // Queues → Dead Letter Queues: Handle failed messages. It is separate from
-// package resilience so that a program using only the in-memory queue
-// links no Redis client (see package redisbreaker for why breaker state
-// and queues are two packages).
+// package dlq so that a program using only the in-memory queue links no
+// Redis client.
 //
-//	q, err := redisqueue.New(ctx, client, "orders", redisqueue.Options{Consumer: hostname})
-//	w, err := resilience.NewDLQWorker(q, handle, resilience.DLQWorkerOptions{MaxAttempts: 5})
+//	q, err := redisdlq.New(ctx, client, "orders", redisdlq.Options{Consumer: hostname})
+//	w, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, Handler: handle, MaxAttempts: 5})
 //	err = w.Run(ctx)
 //
 // A [Queue] takes a [redis.UniversalClient], so it works on a single node,
@@ -21,4 +20,4 @@
 // through the {name} tag. [New] refuses an empty name, and a name or
 // prefix with a brace, with an error wrapping [resilience.ErrInvalidConfig]:
 // any of them would let a Cluster put the two streams on different slots.
-package redisqueue
+package redisdlq

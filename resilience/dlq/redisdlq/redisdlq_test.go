@@ -1,4 +1,4 @@
-package redisqueue_test
+package redisdlq_test
 
 import (
 	"context"
@@ -13,8 +13,9 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/dlq"
 	"github.com/sysdesign-go/sysdesign/resilience/internal/queuetest"
-	"github.com/sysdesign-go/sysdesign/resilience/redisqueue"
+	"github.com/sysdesign-go/sysdesign/resilience/dlq/redisdlq"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -29,9 +30,9 @@ func must[P any](p P, err error) P {
 // A worker retries a flaky message, dead-letters a poison one after
 // MaxAttempts (the Dead transaction spans the stream and the dead-letter
 // stream: one slot on the cluster), and acknowledges the rest.
-func TestDLQWorker_DeadLettersPoisonMessages(t *testing.T) {
+func TestWorker_DeadLettersPoisonMessages(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		q := must(redisqueue.New(context.Background(), db.Client, "orders", redisqueue.Options{Prefix: db.Prefix}))
+		q := must(redisdlq.New(context.Background(), db.Client, "orders", redisdlq.Options{Prefix: db.Prefix}))
 		queuetest.DeadLettersPoisonMessages(t, q)
 	})
 }
@@ -39,11 +40,26 @@ func TestDLQWorker_DeadLettersPoisonMessages(t *testing.T) {
 // A worker stopped in the middle of a message loses nothing: a new worker
 // on the same queue (same consumer, new connection) gets the message
 // again, and every message is processed exactly once.
-func TestDLQWorker_RestartLosesNothing(t *testing.T) {
+func TestWorker_RestartLosesNothing(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		queuetest.RestartLosesNothing(t, func() resilience.MessageQueue {
-			return must(redisqueue.New(context.Background(), db.NewClient(t), "orders", redisqueue.Options{Prefix: db.Prefix}))
+		queuetest.RestartLosesNothing(t, func() dlq.Queue {
+			return must(redisdlq.New(context.Background(), db.NewClient(t), "orders", redisdlq.Options{Prefix: db.Prefix}))
 		})
+	})
+}
+
+// Close finishes the message in hand and receives no more; a Close
+// whose context ends first says what was left.
+func TestWorker_CloseFinishesTheMessageInHand(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		queuetest.CloseFinishesTheMessageInHand(t, must(redisdlq.New(context.Background(), db.Client, "orders", redisdlq.Options{Prefix: db.Prefix})))
+	})
+}
+
+// Close ends a worker blocked in XREADGROUP at once.
+func TestWorker_CloseStopsAnIdleWorker(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		queuetest.CloseStopsAnIdleWorker(t, must(redisdlq.New(context.Background(), db.NewClient(t), "orders", redisdlq.Options{Prefix: db.Prefix})))
 	})
 }
 
@@ -52,7 +68,7 @@ func TestDLQWorker_RestartLosesNothing(t *testing.T) {
 func TestQueue_ClaimsAbandonedMessages(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		ctx := context.Background()
-		dead := must(redisqueue.New(ctx, db.Client, "jobs", redisqueue.Options{Prefix: db.Prefix, Consumer: "a"}))
+		dead := must(redisdlq.New(ctx, db.Client, "jobs", redisdlq.Options{Prefix: db.Prefix, Consumer: "a"}))
 		_, err := dead.Publish(ctx, []byte("job-1"))
 		require.NoError(t, err)
 		m, ok, err := dead.Receive(ctx, 10*time.Millisecond)
@@ -60,7 +76,7 @@ func TestQueue_ClaimsAbandonedMessages(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, "job-1", string(m.Body)) // consumer a dies here
 
-		b := must(redisqueue.New(ctx, db.Client, "jobs", redisqueue.Options{Prefix: db.Prefix, Consumer: "b", ClaimIdle: 300 * time.Millisecond}))
+		b := must(redisdlq.New(ctx, db.Client, "jobs", redisdlq.Options{Prefix: db.Prefix, Consumer: "b", ClaimIdle: 300 * time.Millisecond}))
 		_, ok, err = b.Receive(ctx, 5*time.Millisecond)
 		require.NoError(t, err)
 		assert.False(t, ok, "not idle long enough yet")
@@ -83,10 +99,10 @@ func TestQueue_ManyQueuesAcrossSlots(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		ctx := context.Background()
 		slots := map[int64]bool{}
-		var queues []*redisqueue.Queue
+		var queues []*redisdlq.Queue
 		for i := range 12 {
 			name := "q" + strconv.Itoa(i)
-			q := must(redisqueue.New(ctx, db.Client, name, redisqueue.Options{Prefix: db.Prefix}))
+			q := must(redisdlq.New(ctx, db.Client, name, redisdlq.Options{Prefix: db.Prefix}))
 			queues = append(queues, q)
 			_, err := q.Publish(ctx, []byte(name))
 			require.NoError(t, err)
@@ -121,26 +137,26 @@ func TestQueue_ManyQueuesAcrossSlots(t *testing.T) {
 // Cluster slots is refused with an error naming it.
 func TestNew_BadInput(t *testing.T) {
 	var nilClient *redis.Client
-	_, err := redisqueue.New(context.Background(), nil, "q", redisqueue.Options{})
+	_, err := redisdlq.New(context.Background(), nil, "q", redisdlq.Options{})
 	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
-	_, err = redisqueue.New(context.Background(), nilClient, "q", redisqueue.Options{})
+	_, err = redisdlq.New(context.Background(), nilClient, "q", redisdlq.Options{})
 	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
 
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		ctx := context.Background()
 		for _, name := range []string{"", "a{b}", "}x", "{"} {
-			_, err := redisqueue.New(ctx, db.Client, name, redisqueue.Options{Prefix: db.Prefix})
+			_, err := redisdlq.New(ctx, db.Client, name, redisdlq.Options{Prefix: db.Prefix})
 			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
 			assert.ErrorContains(t, err, strconv.Quote(name))
 			assert.ErrorContains(t, err, "slot")
 		}
 		for _, prefix := range []string{db.Key("{app}:"), db.Key("a{"), db.Key("}")} {
-			_, err := redisqueue.New(ctx, db.Client, "q", redisqueue.Options{Prefix: prefix})
+			_, err := redisdlq.New(ctx, db.Client, "q", redisdlq.Options{Prefix: prefix})
 			require.ErrorIs(t, err, resilience.ErrInvalidConfig, prefix)
 			assert.ErrorContains(t, err, strconv.Quote(prefix))
 			assert.ErrorContains(t, err, "slot")
 		}
-		_, err := redisqueue.New(ctx, db.Client, "q", redisqueue.Options{Prefix: db.Prefix, ClaimIdle: -1})
+		_, err := redisdlq.New(ctx, db.Client, "q", redisdlq.Options{Prefix: db.Prefix, ClaimIdle: -1})
 		assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
 		if db.Cluster {
 			// Why: the name "}x" gives an empty tag, so Redis hashes each
@@ -159,13 +175,13 @@ func TestNew_BadInput(t *testing.T) {
 func TestZeroQueueFailsClearly(t *testing.T) {
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
-		"Publish":     func() error { var q redisqueue.Queue; _, err := q.Publish(ctx, nil); return err },
-		"Receive":     func() error { var q redisqueue.Queue; _, _, err := q.Receive(ctx, 0); return err },
-		"Ack":         func() error { var q redisqueue.Queue; return q.Ack(ctx, resilience.Message{}) },
-		"Retry":       func() error { var q redisqueue.Queue; return q.Retry(ctx, resilience.Message{}, "") },
-		"Dead":        func() error { var q redisqueue.Queue; return q.Dead(ctx, resilience.Message{}, "", time.Time{}) },
-		"DeadLetters": func() error { var q redisqueue.Queue; _, err := q.DeadLetters(ctx, 1); return err },
-		"nil Recover": func() error { var q *redisqueue.Queue; return q.Recover(ctx) },
+		"Publish":     func() error { var q redisdlq.Queue; _, err := q.Publish(ctx, nil); return err },
+		"Receive":     func() error { var q redisdlq.Queue; _, _, err := q.Receive(ctx, 0); return err },
+		"Ack":         func() error { var q redisdlq.Queue; return q.Ack(ctx, dlq.Message{}) },
+		"Retry":       func() error { var q redisdlq.Queue; return q.Retry(ctx, dlq.Message{}, "") },
+		"Dead":        func() error { var q redisdlq.Queue; return q.Dead(ctx, dlq.Message{}, "", time.Time{}) },
+		"DeadLetters": func() error { var q redisdlq.Queue; _, err := q.DeadLetters(ctx, 1); return err },
+		"nil Recover": func() error { var q *redisdlq.Queue; return q.Recover(ctx) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error
