@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/sysdesign-go/sysdesign/resilience/internal/hook"
 )
 
 // State is a circuit breaker's state; it is gobreaker's State, so values
@@ -111,7 +113,7 @@ type CircuitBreaker[T any] struct {
 	// beyond err == nil (no trip policy, slow-call threshold or
 	// classifier): a success then skips verdict.
 	plain  bool
-	events eventQueue[StateChange]
+	events hook.Queue[StateChange]
 
 	// successes is written by every successful call: padding keeps it off
 	// the cache lines of the fields above, which every call reads, so its
@@ -164,7 +166,7 @@ func NewCircuitBreaker[T any](opts BreakerOptions) (*CircuitBreaker[T], error) {
 	if b.now == nil {
 		b.now = time.Now
 	}
-	b.events.hook = opts.OnStateChange
+	b.events.Hook = opts.OnStateChange
 	st := gobreaker.Settings{
 		Name:         opts.Name,
 		MaxRequests:  opts.MaxRequests,
@@ -178,7 +180,7 @@ func NewCircuitBreaker[T any](opts BreakerOptions) (*CircuitBreaker[T], error) {
 			if b.trip != nil {
 				b.trip.Reset()
 			}
-			b.events.push(StateChange{Name: name, From: from, To: to})
+			b.events.Push(StateChange{Name: name, From: from, To: to})
 		},
 	}
 	if opts.Trip != nil {
@@ -198,7 +200,7 @@ func (b *CircuitBreaker[T]) State() State {
 		return StateClosed // the zero breaker, whose Execute refuses every call
 	}
 	s := b.cb.State()
-	b.events.flush()
+	b.events.Flush()
 	return s
 }
 
@@ -243,8 +245,8 @@ func (b *CircuitBreaker[T]) Execute(ctx context.Context, fn func(context.Context
 		callErr = err
 		return v, b.verdict(ctx, start, err)
 	})
-	if b.events.hook != nil {
-		b.events.flush()
+	if b.events.Hook != nil {
+		b.events.Flush()
 	}
 	if !ran {
 		b.rejected.Add(1)

@@ -182,29 +182,6 @@ func ExampleDegrader() {
 	// $10 true
 }
 
-// Guide: "Fault Tolerance → Circuit Breakers"; "Performance Considerations
-// → Throughput Optimization → Microservices → Circuit Breakers".
-// Two instances share one breaker state: failures one of them sees open the
-// breaker for the other.
-func ExampleSharedBreaker() {
-	// Two instances share one state; in production the store is a
-	// redisbreaker.Store and the instances are separate processes.
-	store := resilience.NewMemoryBreakerStore()
-	opts := resilience.SharedBreakerOptions{
-		Name:  "payments",
-		Rules: resilience.BreakerRules{MinRequests: 3, FailureRate: 0.5},
-	}
-	a, _ := resilience.NewSharedBreaker[int](store, opts)
-	b, _ := resilience.NewSharedBreaker[int](store, opts)
-	ctx := context.Background()
-	for range 3 {
-		_, _ = a.Execute(ctx, func(context.Context) (int, error) { return 0, errUnavailable })
-	}
-	_, err := b.Execute(ctx, func(context.Context) (int, error) { return 1, nil })
-	fmt.Println(b.State(ctx), errors.Is(err, resilience.ErrOpen))
-	// Output: open true
-}
-
 // Guide: "Performance Considerations → Throughput Optimization".
 // Client-side throttling: a backend that accepted 10 of the last 100
 // requests makes the client reject most new ones itself.

@@ -97,7 +97,7 @@ func NewPipeline[T any](policies ...Policy[T]) (*Pipeline[T], error) {
 	p := &Pipeline[T]{policies: append([]Policy[T](nil), policies...), known: true}
 	for _, q := range p.policies {
 		switch q.(type) {
-		case *Fallback[T], *Retry[T], *CircuitBreaker[T], *SharedBreaker[T], *Timeout[T], guarded[T]:
+		case *Fallback[T], *Retry[T], *CircuitBreaker[T], *Timeout[T], guarded[T]:
 		default:
 			p.known = false
 		}
@@ -146,8 +146,6 @@ func (p *Pipeline[T]) runKnown(ctx context.Context, i int, fn func(context.Conte
 	case *Retry[T]:
 		return q.Execute(ctx, next)
 	case *CircuitBreaker[T]:
-		return q.Execute(ctx, next)
-	case *SharedBreaker[T]:
 		return q.Execute(ctx, next)
 	case *Timeout[T]:
 		return q.Execute(ctx, next)

@@ -14,17 +14,16 @@ import (
 // result through unchanged on success.
 func TestEveryPolicyContract(t *testing.T) {
 	policies := map[string]Policy[int]{
-		"breaker":        must(NewCircuitBreaker[int](BreakerOptions{})),
-		"shared-breaker": must(NewSharedBreaker[int](NewMemoryBreakerStore(), SharedBreakerOptions{Name: "x"})),
-		"retry":          must(NewRetry[int](RetryOptions{MaxAttempts: 3})),
-		"timeout":        must(NewTimeout[int]("t", time.Second)),
-		"fallback":       NewFallbackValue(0, nil),
-		"hedge":          must(NewHedge[int](HedgeOptions{})),
-		"bulkhead":       Guarded[int](must(NewBulkhead(1, BulkheadOptions{}))),
-		"throttle":       Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))),
-		"shedder":        Guarded[int](must(NewLoadShedder(ShedderOptions{}))),
-		"fault":          Guarded[int](must(NewFaultInjector(FaultOptions{}))),
-		"pipeline":       must(NewPipeline[int](NewFallbackValue(0, nil), must(NewRetry[int](RetryOptions{MaxAttempts: 3})))),
+		"breaker":  must(NewCircuitBreaker[int](BreakerOptions{})),
+		"retry":    must(NewRetry[int](RetryOptions{MaxAttempts: 3})),
+		"timeout":  must(NewTimeout[int]("t", time.Second)),
+		"fallback": NewFallbackValue(0, nil),
+		"hedge":    must(NewHedge[int](HedgeOptions{})),
+		"bulkhead": Guarded[int](must(NewBulkhead(1, BulkheadOptions{}))),
+		"throttle": Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))),
+		"shedder":  Guarded[int](must(NewLoadShedder(ShedderOptions{}))),
+		"fault":    Guarded[int](must(NewFaultInjector(FaultOptions{}))),
+		"pipeline": must(NewPipeline[int](NewFallbackValue(0, nil), must(NewRetry[int](RetryOptions{MaxAttempts: 3})))),
 	}
 	for name, p := range policies {
 		t.Run(name, func(t *testing.T) {

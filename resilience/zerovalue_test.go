@@ -27,8 +27,6 @@ func TestZeroValuesFailClearly(t *testing.T) {
 		{"Fallback", func(ctx context.Context) error { var p Fallback[int]; _, err := p.Execute(ctx, fn); return err }},
 		{"Retry", func(ctx context.Context) error { var p Retry[int]; _, err := p.Execute(ctx, fn); return err }},
 		{"CircuitBreaker", func(ctx context.Context) error { var p CircuitBreaker[int]; _, err := p.Execute(ctx, fn); return err }},
-		{"SharedBreaker", func(ctx context.Context) error { var p SharedBreaker[int]; _, err := p.Execute(ctx, fn); return err }},
-		{"SharedBreaker.Allow", func(ctx context.Context) error { var p SharedBreaker[int]; _, err := p.Allow(ctx); return err }},
 		{"Hedge", func(ctx context.Context) error { var p Hedge[int]; _, err := p.Execute(ctx, fn); return err }},
 		{"Pipeline", func(ctx context.Context) error { var p Pipeline[int]; _, err := p.Execute(ctx, fn); return err }},
 		{"nil *Pipeline", func(ctx context.Context) error { var p *Pipeline[int]; _, err := p.Execute(ctx, fn); return err }},
@@ -66,11 +64,6 @@ func TestZeroLoadShedderMiddleware(t *testing.T) {
 func TestZeroValuesThatWork(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		var s MemoryBreakerStore
-		st, err := s.Load(ctx, "b", time.Now(), BreakerRules{})
-		require.NoError(t, err)
-		assert.Equal(t, StateClosed, st.State)
-
 		var f FaultInjector
 		p, err := f.Enter(ctx)
 		require.NoError(t, err)
@@ -86,11 +79,6 @@ func TestZeroValuesThatWork(t *testing.T) {
 		assert.False(t, b.TryExtra())
 		assert.False(t, b.TryExtraAt(time.Now()))
 		assert.Equal(t, BudgetStats{}, b.Stats())
-
-		var sb SharedBreaker[int] // its Allow refuses it; Done and State do not panic
-		sb.Done(ctx, 0, time.Second, nil)
-		assert.Equal(t, StateClosed, sb.State(ctx))
-		assert.Equal(t, SharedBreakerStats{}, sb.Stats())
 
 		var cb CircuitBreaker[int]
 		assert.Equal(t, StateClosed, cb.State())

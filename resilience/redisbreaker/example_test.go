@@ -8,6 +8,7 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/resilience/redisbreaker"
+	"github.com/sysdesign-go/sysdesign/resilience/sharedbreaker"
 )
 
 // Every instance of a service builds its breaker on the same Redis store
@@ -29,9 +30,10 @@ func ExampleNewStore() {
 		fmt.Println(err)
 		return
 	}
-	_, err = resilience.NewSharedBreaker[int](store, resilience.SharedBreakerOptions{
+	_, err = sharedbreaker.New[int](sharedbreaker.Options{
+		Store: store,
 		Name:  "payments",
-		Rules: resilience.BreakerRules{MinRequests: 20, FailureRate: 0.5},
+		Rules: sharedbreaker.Rules{MinRequests: 20, FailureRate: 0.5},
 	})
 	fmt.Println(err)
 	// Output:

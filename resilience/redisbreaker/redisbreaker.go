@@ -2,18 +2,15 @@ package redisbreaker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/sharedbreaker"
 )
 
 // breakerScript applies one shared-breaker operation atomically. KEYS[1] is
@@ -24,7 +21,7 @@ import (
 // probes; for record also generation, outcome (0 ok, 1 fail, 2 excluded),
 // bucket ms, buckets, minimum requests, failure rate. It returns {state,
 // generation, until ms, admitted}. The rules are the same as
-// resilience.MemoryBreakerStore's.
+// sharedbreaker.MemoryStore's.
 var breakerScript = redis.NewScript(`
 local s = redis.call('HMGET', KEYS[1], 's', 'g', 'u', 'p', 'k')
 local state = tonumber(s[1]) or 0
@@ -91,7 +88,7 @@ end
 return {state, gen, u, 0}
 `)
 
-// Store is a [resilience.BreakerStore] on Redis: [resilience.SharedBreaker]
+// Store is a [sharedbreaker.Store] on Redis: [sharedbreaker.Breaker]
 // instances in any number of processes share breaker state through it.
 // Each operation is one Lua script run by SHA on two keys with the
 // breaker's hash tag (<prefix>{<name>}:state and <prefix>{<name>}:counts),
@@ -102,7 +99,7 @@ return {state, gen, u, 0}
 // Create the client with ContextTimeoutEnabled: true: go-redis otherwise
 // bounds a call by its own ReadTimeout (3 s by default) rather than by the
 // context, and a breaker whose store hangs should fail open within
-// [resilience.SharedBreakerOptions.StoreTimeout], not seconds later.
+// [sharedbreaker.Options].StoreTimeout, not seconds later.
 //
 // A Store is safe for concurrent use.
 type Store struct {
@@ -110,7 +107,7 @@ type Store struct {
 	prefix string
 }
 
-var _ resilience.BreakerStore = (*Store)(nil)
+var _ sharedbreaker.Store = (*Store)(nil)
 
 // NewStore returns a store keeping its keys under prefix. A prefix with a
 // brace is refused with an error wrapping [resilience.ErrInvalidConfig]:
@@ -128,7 +125,7 @@ func NewStore(client redis.UniversalClient, prefix string) (*Store, error) {
 }
 
 // keys returns the breaker's two keys, or an error for a name that would
-// not make them share a slot ([resilience.SharedBreaker] refuses such names
+// not make them share a slot ([sharedbreaker.Breaker] refuses such names
 // too).
 func (s *Store) keys(name string) ([]string, error) {
 	if name == "" || strings.ContainsAny(name, "{}") {
@@ -138,22 +135,22 @@ func (s *Store) keys(name string) ([]string, error) {
 	return []string{tag + "state", tag + "counts"}, nil
 }
 
-func (s *Store) run(ctx context.Context, name string, args ...any) (resilience.SharedState, bool, error) {
+func (s *Store) run(ctx context.Context, name string, args ...any) (sharedbreaker.Snapshot, bool, error) {
 	if s == nil || s.client == nil {
-		return resilience.SharedState{}, false, fmt.Errorf("%w: redisbreaker.Store not made by redisbreaker.NewStore", resilience.ErrInvalidConfig)
+		return sharedbreaker.Snapshot{}, false, fmt.Errorf("%w: redisbreaker.Store not made by redisbreaker.NewStore", resilience.ErrInvalidConfig)
 	}
 	keys, err := s.keys(name)
 	if err != nil {
-		return resilience.SharedState{}, false, err
+		return sharedbreaker.Snapshot{}, false, err
 	}
 	res, err := breakerScript.Run(ctx, s.client, keys, args...).Int64Slice()
 	if err != nil {
-		return resilience.SharedState{}, false, fmt.Errorf("redisbreaker: breaker %q: %w", name, err)
+		return sharedbreaker.Snapshot{}, false, fmt.Errorf("redisbreaker: breaker %q: %w", name, err)
 	}
 	if len(res) != 4 {
-		return resilience.SharedState{}, false, fmt.Errorf("redisbreaker: breaker %q: unexpected reply %v", name, res)
+		return sharedbreaker.Snapshot{}, false, fmt.Errorf("redisbreaker: breaker %q: unexpected reply %v", name, res)
 	}
-	st := resilience.SharedState{State: resilience.State(res[0]), Generation: uint64(res[1])}
+	st := sharedbreaker.Snapshot{State: resilience.State(res[0]), Generation: uint64(res[1])}
 	if res[2] > 0 {
 		st.OpenUntil = time.UnixMilli(res[2])
 	}
@@ -162,160 +159,25 @@ func (s *Store) run(ctx context.Context, name string, args ...any) (resilience.S
 
 func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
 
-// Load implements [resilience.BreakerStore].
-func (s *Store) Load(ctx context.Context, name string, now time.Time, r resilience.BreakerRules) (resilience.SharedState, error) {
+// Load implements [sharedbreaker.Store].
+func (s *Store) Load(ctx context.Context, name string, now time.Time, r sharedbreaker.Rules) (sharedbreaker.Snapshot, error) {
 	st, _, err := s.run(ctx, name, "load", now.UnixMilli(), ms(r.Timeout), r.HalfOpenRequests)
 	return st, err
 }
 
-// Acquire implements [resilience.BreakerStore].
-func (s *Store) Acquire(ctx context.Context, name string, now time.Time, r resilience.BreakerRules) (resilience.SharedState, bool, error) {
+// Acquire implements [sharedbreaker.Store].
+func (s *Store) Acquire(ctx context.Context, name string, now time.Time, r sharedbreaker.Rules) (sharedbreaker.Snapshot, bool, error) {
 	return s.run(ctx, name, "acquire", now.UnixMilli(), ms(r.Timeout), r.HalfOpenRequests)
 }
 
-// Record implements [resilience.BreakerStore]. Rules whose bucket
+// Record implements [sharedbreaker.Store]. Rules whose bucket
 // (Window / Buckets) is under a millisecond get an error wrapping
 // [resilience.ErrInvalidConfig].
-func (s *Store) Record(ctx context.Context, name string, gen uint64, o resilience.Outcome, now time.Time, r resilience.BreakerRules) (resilience.SharedState, error) {
+func (s *Store) Record(ctx context.Context, name string, gen uint64, o sharedbreaker.Outcome, now time.Time, r sharedbreaker.Rules) (sharedbreaker.Snapshot, error) {
 	if r.Buckets < 1 || r.Window/time.Duration(r.Buckets) < time.Millisecond {
-		return resilience.SharedState{}, fmt.Errorf("%w: breaker %q: rules with Window %v in %d buckets give no whole-millisecond bucket", resilience.ErrInvalidConfig, name, r.Window, r.Buckets)
+		return sharedbreaker.Snapshot{}, fmt.Errorf("%w: breaker %q: rules with Window %v in %d buckets give no whole-millisecond bucket", resilience.ErrInvalidConfig, name, r.Window, r.Buckets)
 	}
 	st, _, err := s.run(ctx, name, "record", now.UnixMilli(), ms(r.Timeout), r.HalfOpenRequests,
 		strconv.FormatUint(gen, 10), int(o), ms(r.Window/time.Duration(r.Buckets)), r.Buckets, r.MinRequests, strconv.FormatFloat(r.FailureRate, 'g', -1, 64))
 	return st, err
-}
-
-// DataStoreOptions configure a [DataStore]. The zero value keeps keys
-// unprefixed, holds the lock at most 5 s, waits up to 5 s for it, and
-// bounds each Redis call by 1 s.
-type DataStoreOptions struct {
-	// Prefix is put before gobreaker's key names. Default "".
-	Prefix string
-	// LockTTL is how long a lock lives if its holder dies. Default 5 s.
-	LockTTL time.Duration
-	// LockWait bounds how long Lock polls for a held lock. Default 5 s.
-	LockWait time.Duration
-	// PollInterval is the pause between lock attempts. Default 1 ms.
-	PollInterval time.Duration
-	// Timeout bounds each Redis call (gobreaker's interface has no
-	// context). Default 1 s.
-	Timeout time.Duration
-}
-
-// DataStore implements gobreaker's SharedDataStore on Redis, for
-// gobreaker.NewDistributedCircuitBreaker: the state is a JSON value under
-// one key and the lock a SET NX PX with a random token, released by a
-// compare-and-delete script. gobreaker takes this lock around every call
-// of every instance, so the fleet makes one call at a time per breaker —
-// the design [resilience.SharedBreaker] avoids; this store exists so the
-// two can be compared on one Redis. Every operation touches one key, so
-// any prefix works on Redis Cluster.
-//
-// A DataStore is safe for concurrent use.
-type DataStore struct {
-	client redis.UniversalClient
-	o      DataStoreOptions
-	token  string
-}
-
-var _ gobreaker.SharedDataStore = (*DataStore)(nil)
-
-var unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
-
-// ErrLockHeld is returned by [DataStore.Lock] when the lock stayed held
-// for LockWait.
-var ErrLockHeld = errors.New("redisbreaker: lock held")
-
-// NewDataStore returns a store on client.
-func NewDataStore(client redis.UniversalClient, opts DataStoreOptions) (*DataStore, error) {
-	if c, isClient := client.(*redis.Client); client == nil || isClient && c == nil {
-		return nil, fmt.Errorf("%w: redisbreaker.NewDataStore needs a client", resilience.ErrInvalidConfig)
-	}
-	if opts.LockTTL < 0 || opts.LockWait < 0 || opts.PollInterval < 0 || opts.Timeout < 0 {
-		return nil, fmt.Errorf("%w: DataStoreOptions durations must not be negative, got %+v", resilience.ErrInvalidConfig, opts)
-	}
-	for _, d := range []struct {
-		p   *time.Duration
-		def time.Duration
-	}{{&opts.LockTTL, 5 * time.Second}, {&opts.LockWait, 5 * time.Second}, {&opts.PollInterval, time.Millisecond}, {&opts.Timeout, time.Second}} {
-		if *d.p == 0 {
-			*d.p = d.def
-		}
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return &DataStore{client: client, o: opts, token: hex.EncodeToString(b[:])}, nil
-}
-
-func (s *DataStore) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.o.Timeout)
-}
-
-func (s *DataStore) check() error {
-	if s == nil || s.client == nil {
-		return fmt.Errorf("%w: redisbreaker.DataStore not made by redisbreaker.NewDataStore", resilience.ErrInvalidConfig)
-	}
-	return nil
-}
-
-// Lock takes the named lock, polling until LockWait passes.
-func (s *DataStore) Lock(name string) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(s.o.LockWait)
-	for {
-		ctx, cancel := s.ctx()
-		ok, err := s.client.SetNX(ctx, s.o.Prefix+name, s.token, s.o.LockTTL).Result()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("redisbreaker: lock %q: %w", name, err)
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %q after %v", ErrLockHeld, name, s.o.LockWait)
-		}
-		time.Sleep(s.o.PollInterval)
-	}
-}
-
-// Unlock releases the named lock if this store holds it.
-func (s *DataStore) Unlock(name string) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	if err := unlockScript.Run(ctx, s.client, []string{s.o.Prefix + name}, s.token).Err(); err != nil {
-		return fmt.Errorf("redisbreaker: unlock %q: %w", name, err)
-	}
-	return nil
-}
-
-// GetData returns the stored state, or nil if there is none.
-func (s *DataStore) GetData(name string) ([]byte, error) {
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	b, err := s.client.Get(ctx, s.o.Prefix+name).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	return b, err
-}
-
-// SetData stores the state.
-func (s *DataStore) SetData(name string, data []byte) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	ctx, cancel := s.ctx()
-	defer cancel()
-	return s.client.Set(ctx, s.o.Prefix+name, data, 0).Err()
 }

@@ -3,7 +3,6 @@ package redisbreaker_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -22,6 +20,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/resilience/internal/breakertest"
 	"github.com/sysdesign-go/sysdesign/resilience/redisbreaker"
+	"github.com/sysdesign-go/sysdesign/resilience/sharedbreaker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,8 +54,8 @@ func TestStore_Rules(t *testing.T) {
 func TestStore_AgreesWithMemoryStore(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		redisStore := must(redisbreaker.NewStore(db.Client, db.Prefix))
-		memStore := resilience.NewMemoryBreakerStore()
-		rules := resilience.BreakerRules{Window: time.Second, Buckets: 4, MinRequests: 3, FailureRate: 0.5, Timeout: 300 * time.Millisecond, HalfOpenRequests: 2}
+		memStore := sharedbreaker.NewMemoryStore()
+		rules := sharedbreaker.Rules{Window: time.Second, Buckets: 4, MinRequests: 3, FailureRate: 0.5, Timeout: 300 * time.Millisecond, HalfOpenRequests: 2}
 		rnd := rand.New(rand.NewPCG(1, 2))
 		now := time.UnixMilli(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())
 		ctx := context.Background()
@@ -65,7 +64,7 @@ func TestStore_AgreesWithMemoryStore(t *testing.T) {
 		for step := range 400 {
 			now = now.Add(time.Duration(rnd.IntN(120)) * time.Millisecond)
 			op := rnd.IntN(10)
-			var a, b resilience.SharedState
+			var a, b sharedbreaker.Snapshot
 			var okA, okB bool
 			var errA, errB error
 			switch {
@@ -76,7 +75,7 @@ func TestStore_AgreesWithMemoryStore(t *testing.T) {
 				a, errA = memStore.Load(ctx, "n", now, rules)
 				b, errB = redisStore.Load(ctx, "n", now, rules)
 			default:
-				o := resilience.Outcome(rnd.IntN(3))
+				o := sharedbreaker.Outcome(rnd.IntN(3))
 				g := gen
 				if rnd.IntN(8) == 0 && g > 0 {
 					g-- // a late result from an older generation
@@ -106,14 +105,14 @@ func TestStore_AgreesWithMemoryStore(t *testing.T) {
 func TestStore_ManyBreakersAcrossSlots(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
-		rules := resilience.BreakerRules{Window: time.Second, Buckets: 1, MinRequests: 1, FailureRate: 1, Timeout: time.Minute, HalfOpenRequests: 1}
+		rules := sharedbreaker.Rules{Window: time.Second, Buckets: 1, MinRequests: 1, FailureRate: 1, Timeout: time.Minute, HalfOpenRequests: 1}
 		ctx := context.Background()
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		slots := map[int64]bool{}
 		for i := range 30 {
 			name := "dep-" + strconv.Itoa(i)
 			if i%2 == 0 {
-				st, err := store.Record(ctx, name, 0, resilience.OutcomeFailure, now, rules)
+				st, err := store.Record(ctx, name, 0, sharedbreaker.OutcomeFailure, now, rules)
 				require.NoError(t, err)
 				require.Equal(t, resilience.StateOpen, st.State, name)
 			}
@@ -161,7 +160,7 @@ func TestStore_BadInput(t *testing.T) {
 			assert.ErrorContains(t, err, "slot")
 		}
 		store := must(redisbreaker.NewStore(db.Client, db.Prefix))
-		rules := resilience.BreakerRules{Window: time.Second, Buckets: 1, MinRequests: 1, FailureRate: 1, Timeout: time.Second, HalfOpenRequests: 1}
+		rules := sharedbreaker.Rules{Window: time.Second, Buckets: 1, MinRequests: 1, FailureRate: 1, Timeout: time.Second, HalfOpenRequests: 1}
 		now := time.Now()
 		for _, name := range []string{"", "}x", "a{b}"} {
 			_, err := store.Load(ctx, name, now, rules)
@@ -169,7 +168,7 @@ func TestStore_BadInput(t *testing.T) {
 			assert.ErrorContains(t, err, strconv.Quote(name))
 			_, _, err = store.Acquire(ctx, name, now, rules)
 			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
-			_, err = store.Record(ctx, name, 0, resilience.OutcomeFailure, now, rules)
+			_, err = store.Record(ctx, name, 0, sharedbreaker.OutcomeFailure, now, rules)
 			require.ErrorIs(t, err, resilience.ErrInvalidConfig, "name %q", name)
 		}
 		if db.Cluster {
@@ -181,9 +180,9 @@ func TestStore_BadInput(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEqual(t, a, b)
 		}
-		for _, bad := range []resilience.BreakerRules{{Window: time.Second}, {Window: time.Millisecond, Buckets: 10}} {
+		for _, bad := range []sharedbreaker.Rules{{Window: time.Second}, {Window: time.Millisecond, Buckets: 10}} {
 			var err error
-			require.NotPanics(t, func() { _, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, bad) })
+			require.NotPanics(t, func() { _, err = store.Record(ctx, "x", 0, sharedbreaker.OutcomeFailure, now, bad) })
 			assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", bad)
 		}
 	})
@@ -193,11 +192,11 @@ func TestStore_BadInput(t *testing.T) {
 // name; when the dependency fails, every instance ends up open.
 func TestSharedBreaker_FourInstances(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		var breakers []*resilience.SharedBreaker[int]
+		var breakers []*sharedbreaker.Breaker[int]
 		for range 4 {
 			store := must(redisbreaker.NewStore(db.NewClient(t), db.Prefix))
-			breakers = append(breakers, must(resilience.NewSharedBreaker[int](store, resilience.SharedBreakerOptions{
-				Name: "inventory", Rules: resilience.BreakerRules{MinRequests: 20, FailureRate: 0.5, Timeout: time.Minute}, CacheTTL: 10 * time.Millisecond,
+			breakers = append(breakers, must(sharedbreaker.New[int](sharedbreaker.Options{Store: store,
+				Name: "inventory", Rules: sharedbreaker.Rules{MinRequests: 20, FailureRate: 0.5, Timeout: time.Minute}, CacheTTL: 10 * time.Millisecond,
 			})))
 		}
 		var healthy atomic.Bool
@@ -240,52 +239,6 @@ func TestSharedBreaker_FourInstances(t *testing.T) {
 	})
 }
 
-// gobreaker's own distributed breaker on the DataStore: two instances share
-// state through one lock and one JSON value.
-func TestDataStore_GobreakerDistributedBreaker(t *testing.T) {
-	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
-		newDCB := func() *gobreaker.DistributedCircuitBreaker[int] {
-			store := must(redisbreaker.NewDataStore(db.NewClient(t), redisbreaker.DataStoreOptions{Prefix: db.Prefix}))
-			return must(gobreaker.NewDistributedCircuitBreaker[int](store, gobreaker.Settings{
-				Name: "inventory", Timeout: time.Minute,
-				ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 3 },
-			}))
-		}
-		a, b := newDCB(), newDCB()
-		for range 3 {
-			_, err := a.Execute(func() (int, error) { return 0, errBoom })
-			require.ErrorIs(t, err, errBoom)
-		}
-		st, err := b.State()
-		require.NoError(t, err)
-		assert.Equal(t, gobreaker.StateOpen, st)
-		_, err = b.Execute(func() (int, error) { return 1, nil })
-		assert.ErrorIs(t, err, gobreaker.ErrOpenState)
-
-		// The lock is exclusive across stores and released by its holder only.
-		s1 := must(redisbreaker.NewDataStore(db.Client, redisbreaker.DataStoreOptions{Prefix: db.Prefix, LockWait: 20 * time.Millisecond}))
-		s2 := must(redisbreaker.NewDataStore(db.Client, redisbreaker.DataStoreOptions{Prefix: db.Prefix, LockWait: 20 * time.Millisecond}))
-		require.NoError(t, s1.Lock("m"))
-		assert.ErrorIs(t, s2.Lock("m"), redisbreaker.ErrLockHeld)
-		require.NoError(t, s2.Unlock("m")) // not the holder: no effect
-		assert.ErrorIs(t, s2.Lock("m"), redisbreaker.ErrLockHeld)
-		require.NoError(t, s1.Unlock("m"))
-		require.NoError(t, s2.Lock("m"))
-		require.NoError(t, s2.Unlock("m"))
-	})
-}
-
-func TestNewDataStore_BadInput(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer c.Close()
-	_, err := redisbreaker.NewDataStore(nil, redisbreaker.DataStoreOptions{})
-	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
-	for _, o := range []redisbreaker.DataStoreOptions{{LockTTL: -1}, {LockWait: -1}, {PollInterval: -1}, {Timeout: -1}} {
-		_, err := redisbreaker.NewDataStore(c, o)
-		assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", o)
-	}
-}
-
 // When the link to Redis goes dark, the shared breaker fails open within
 // its StoreTimeout (calls go on, errors are counted), and picks the shared
 // state up again when the link comes back. (A proxy stands in front of
@@ -298,8 +251,9 @@ func TestSharedBreaker_SurvivesRedisOutage(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	defer client.Close()
 	store := must(redisbreaker.NewStore(client, db.Prefix))
-	opts := resilience.SharedBreakerOptions{Name: "search", Rules: resilience.BreakerRules{MinRequests: 2, FailureRate: 0.5}, CacheTTL: time.Nanosecond, StoreTimeout: 50 * time.Millisecond}
-	b := must(resilience.NewSharedBreaker[int](store, opts))
+	opts := sharedbreaker.Options{Name: "search", Rules: sharedbreaker.Rules{MinRequests: 2, FailureRate: 0.5}, CacheTTL: time.Nanosecond, StoreTimeout: 50 * time.Millisecond}
+	opts.Store = store
+	b := must(sharedbreaker.New[int](opts))
 	ctx := context.Background()
 	_, err = b.Execute(ctx, ok)
 	require.NoError(t, err)
@@ -314,7 +268,8 @@ func TestSharedBreaker_SurvivesRedisOutage(t *testing.T) {
 
 	proxy.Restore()
 	// Another instance on a healthy link trips the shared breaker...
-	other := must(resilience.NewSharedBreaker[int](must(redisbreaker.NewStore(db.Client, db.Prefix)), opts))
+	opts.Store = must(redisbreaker.NewStore(db.Client, db.Prefix))
+	other := must(sharedbreaker.New[int](opts))
 	for range 2 {
 		_, _ = other.Execute(ctx, fail)
 	}
@@ -326,77 +281,26 @@ func TestSharedBreaker_SurvivesRedisOutage(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
-// A Store or DataStore its constructor did not make fails clearly.
+// A Store its constructor did not make fails clearly.
 func TestZeroValuesFailClearly(t *testing.T) {
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
 		"Store.Load": func() error {
 			var s redisbreaker.Store
-			_, err := s.Load(ctx, "b", time.Now(), resilience.BreakerRules{})
+			_, err := s.Load(ctx, "b", time.Now(), sharedbreaker.Rules{})
 			return err
 		},
 		"nil Store.Acquire": func() error {
 			var s *redisbreaker.Store
-			_, _, err := s.Acquire(ctx, "b", time.Now(), resilience.BreakerRules{})
+			_, _, err := s.Acquire(ctx, "b", time.Now(), sharedbreaker.Rules{})
 			return err
 		},
-		"DataStore.Lock":    func() error { var s redisbreaker.DataStore; return s.Lock("b") },
-		"DataStore.Unlock":  func() error { var s redisbreaker.DataStore; return s.Unlock("b") },
-		"DataStore.GetData": func() error { var s redisbreaker.DataStore; _, err := s.GetData("b"); return err },
-		"nil DataStore.Set": func() error { var s *redisbreaker.DataStore; return s.SetData("b", nil) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error
 			require.NotPanics(t, func() { err = call() })
 			require.ErrorIs(t, err, resilience.ErrInvalidConfig)
 			assert.ErrorContains(t, err, "not made by")
-		})
-	}
-}
-
-// runGoroutines runs b.N calls of call spread over g goroutines.
-func runGoroutines(b *testing.B, g int, call func(worker int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for w := range g {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				call(w)
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-}
-
-// One breaker name shared by 4 instances (4 Redis clients) on the local
-// Redis, from 1, 8 and 64 goroutines: resilience.SharedBreaker on a Store
-// against gobreaker's DistributedCircuitBreaker on a DataStore.
-func BenchmarkSharedBreaker_Execute(b *testing.B) {
-	db := redistest.New(b)
-	ctx := context.Background()
-	okCall := func(context.Context) (int, error) { return 1, nil }
-	for _, g := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("algo=shared/goroutines=%d", g), func(b *testing.B) {
-			var inst []*resilience.SharedBreaker[int]
-			for range 4 {
-				store := must(redisbreaker.NewStore(db.NewClient(b), db.Prefix))
-				inst = append(inst, must(resilience.NewSharedBreaker[int](store, resilience.SharedBreakerOptions{Name: fmt.Sprintf("shared-%d", g)})))
-			}
-			b.ReportAllocs()
-			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(ctx, okCall) })
-		})
-		b.Run(fmt.Sprintf("algo=gobreaker-distributed/goroutines=%d", g), func(b *testing.B) {
-			var inst []*gobreaker.DistributedCircuitBreaker[int]
-			for range 4 {
-				store := must(redisbreaker.NewDataStore(db.NewClient(b), redisbreaker.DataStoreOptions{Prefix: db.Prefix, LockWait: time.Minute}))
-				inst = append(inst, must(gobreaker.NewDistributedCircuitBreaker[int](store, gobreaker.Settings{Name: fmt.Sprintf("dcb-%d", g)})))
-			}
-			req := func() (int, error) { return 1, nil }
-			b.ReportAllocs()
-			runGoroutines(b, g, func(w int) { _, _ = inst[w%4].Execute(req) })
 		})
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/sysdesign-go/sysdesign/internal/redistest"
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/resilience/dlq"
-	"github.com/sysdesign-go/sysdesign/resilience/internal/queuetest"
 	"github.com/sysdesign-go/sysdesign/resilience/dlq/redisdlq"
+	"github.com/sysdesign-go/sysdesign/resilience/internal/queuetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

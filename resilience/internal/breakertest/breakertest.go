@@ -1,4 +1,4 @@
-// Package breakertest holds the contract every [resilience.BreakerStore]
+// Package breakertest holds the contract every [sharedbreaker.Store]
 // keeps, as test helpers: package resilience runs them on its
 // MemoryBreakerStore and package redisbreaker on Redis, so one table of
 // assertions pins both.
@@ -16,25 +16,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/sharedbreaker"
 )
 
 // SharedBreakerAcrossInstances checks that two SharedBreakers on store,
 // one breaker name, share its state: the one that trips it knows at once,
 // the other sees it open when its cache expires, only one probe goes while
 // half-open, and a good probe closes it for both.
-func SharedBreakerAcrossInstances(t *testing.T, store resilience.BreakerStore) {
+func SharedBreakerAcrossInstances(t *testing.T, store sharedbreaker.Store) {
 	t.Helper()
 	clock := newFakeClock()
 	var mu sync.Mutex
 	var seen []resilience.StateChange
-	opts := resilience.SharedBreakerOptions{
-		Name: "payments", Rules: resilience.BreakerRules{MinRequests: 4, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 1},
+	opts := sharedbreaker.Options{
+		Store: store, Name: "payments", Rules: sharedbreaker.Rules{MinRequests: 4, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 1},
 		CacheTTL: time.Millisecond, Now: clock.Now,
 	}
-	a, err := resilience.NewSharedBreaker[int](store, opts)
+	a, err := sharedbreaker.New[int](opts)
 	require.NoError(t, err)
 	opts.OnStateChange = func(c resilience.StateChange) { mu.Lock(); seen = append(seen, c); mu.Unlock() }
-	b, err := resilience.NewSharedBreaker[int](store, opts)
+	b, err := sharedbreaker.New[int](opts)
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -82,35 +83,35 @@ func SharedBreakerAcrossInstances(t *testing.T, store resilience.BreakerStore) {
 // StoreRules checks the rules store applies: the sliding window, the
 // minimum volume and failure rate, the generation that discards late
 // results, half-open probes whose leases expire, and Load.
-func StoreRules(t *testing.T, store resilience.BreakerStore) {
+func StoreRules(t *testing.T, store sharedbreaker.Store) {
 	t.Helper()
-	rules := resilience.BreakerRules{Window: 10 * time.Second, Buckets: 10, MinRequests: 2, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 2}
+	rules := sharedbreaker.Rules{Window: 10 * time.Second, Buckets: 10, MinRequests: 2, FailureRate: 0.5, Timeout: time.Second, HalfOpenRequests: 2}
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	st, ok, err := store.Acquire(ctx, "x", now, rules)
 	require.NoError(t, err)
 	assert.True(t, ok)
-	assert.Equal(t, resilience.SharedState{State: resilience.StateClosed}, st)
+	assert.Equal(t, sharedbreaker.Snapshot{State: resilience.StateClosed}, st)
 
 	// Old failures leave the window.
-	_, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
+	_, err = store.Record(ctx, "x", 0, sharedbreaker.OutcomeFailure, now, rules)
 	require.NoError(t, err)
 	now = now.Add(11 * time.Second)
 	for range 2 {
-		_, err = store.Record(ctx, "x", 0, resilience.OutcomeSuccess, now, rules)
+		_, err = store.Record(ctx, "x", 0, sharedbreaker.OutcomeSuccess, now, rules)
 		require.NoError(t, err)
 	}
-	st, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
+	st, err = store.Record(ctx, "x", 0, sharedbreaker.OutcomeFailure, now, rules)
 	require.NoError(t, err)
 	assert.Equal(t, resilience.StateClosed, st.State, "1 failure in 3 recent calls")
-	st, err = store.Record(ctx, "x", 0, resilience.OutcomeFailure, now, rules)
+	st, err = store.Record(ctx, "x", 0, sharedbreaker.OutcomeFailure, now, rules)
 	require.NoError(t, err)
 	require.Equal(t, resilience.StateOpen, st.State)
 	assert.Equal(t, uint64(1), st.Generation)
 	assert.Equal(t, now.Add(time.Second).UnixMilli(), st.OpenUntil.UnixMilli())
 
 	// A late result from generation 0 changes nothing.
-	st2, err := store.Record(ctx, "x", 0, resilience.OutcomeSuccess, now, rules)
+	st2, err := store.Record(ctx, "x", 0, sharedbreaker.OutcomeSuccess, now, rules)
 	require.NoError(t, err)
 	assert.Equal(t, st.Generation, st2.Generation)
 	_, ok, err = store.Acquire(ctx, "x", now.Add(999*time.Millisecond), rules)
@@ -127,19 +128,19 @@ func StoreRules(t *testing.T, store resilience.BreakerStore) {
 	}
 	_, ok, _ = store.Acquire(ctx, "x", now, rules)
 	assert.False(t, ok)
-	_, err = store.Record(ctx, "x", st.Generation, resilience.OutcomeExcluded, now, rules)
+	_, err = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeExcluded, now, rules)
 	require.NoError(t, err)
 	_, ok, _ = store.Acquire(ctx, "x", now, rules)
 	assert.True(t, ok, "the excluded probe's slot was given back")
-	st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeSuccess, now, rules)
+	st, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeSuccess, now, rules)
 	assert.Equal(t, resilience.StateHalfOpen, st.State)
-	st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeSuccess, now, rules)
+	st, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeSuccess, now, rules)
 	assert.Equal(t, resilience.StateClosed, st.State)
 	assert.Equal(t, uint64(3), st.Generation)
 
 	// Probes that never report lose their lease after Timeout.
 	for range 2 {
-		_, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeFailure, now, rules)
+		_, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeFailure, now, rules)
 	}
 	now = now.Add(time.Second)
 	for range 2 {
@@ -150,7 +151,7 @@ func StoreRules(t *testing.T, store resilience.BreakerStore) {
 	assert.False(t, ok)
 	st, ok, _ = store.Acquire(ctx, "x", now.Add(time.Second), rules)
 	assert.True(t, ok, "lease expired")
-	st, _ = store.Record(ctx, "x", st.Generation, resilience.OutcomeFailure, now.Add(time.Second), rules)
+	st, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeFailure, now.Add(time.Second), rules)
 	assert.Equal(t, resilience.StateOpen, st.State, "a failed probe reopens")
 	loaded, err := store.Load(ctx, "x", now.Add(time.Second), rules)
 	require.NoError(t, err)

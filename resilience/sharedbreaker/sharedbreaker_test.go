@@ -1,0 +1,143 @@
+package sharedbreaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/internal/breakertest"
+	"github.com/sysdesign-go/sysdesign/resilience/sharedbreaker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func must[P any](p P, err error) P {
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func ok(context.Context) (int, error) { return 1, nil }
+
+// The contract of the in-memory Store; package redisbreaker runs the same
+// one on Redis.
+
+func TestBreakerAcrossInstances(t *testing.T) {
+	breakertest.SharedBreakerAcrossInstances(t, sharedbreaker.NewMemoryStore())
+}
+
+func TestStoreRules(t *testing.T) {
+	breakertest.StoreRules(t, sharedbreaker.NewMemoryStore())
+}
+
+// A Breaker is a Policy: it refuses a nil function and passes fn's result
+// through on success.
+func TestBreakerPolicyContract(t *testing.T) {
+	var p resilience.Policy[int] = must(sharedbreaker.New[int](sharedbreaker.Options{Store: sharedbreaker.NewMemoryStore(), Name: "x"}))
+	_, err := p.Execute(t.Context(), nil)
+	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
+	v, err := p.Execute(t.Context(), func(context.Context) (int, error) { return 9, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 9, v)
+}
+
+func TestBreakerFailsOpenWhenStoreFails(t *testing.T) {
+	b := must(sharedbreaker.New[int](sharedbreaker.Options{Store: brokenStore{}, Name: "x"}))
+	for range 3 {
+		v, err := b.Execute(context.Background(), ok)
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+	}
+	st := b.Stats()
+	assert.Equal(t, uint64(6), st.StoreErrors)
+	assert.Equal(t, resilience.StateClosed, b.State(context.Background()))
+}
+
+type brokenStore struct{}
+
+var errStore = errors.New("store down")
+
+func (brokenStore) Load(context.Context, string, time.Time, sharedbreaker.Rules) (sharedbreaker.Snapshot, error) {
+	return sharedbreaker.Snapshot{}, errStore
+}
+func (brokenStore) Acquire(context.Context, string, time.Time, sharedbreaker.Rules) (sharedbreaker.Snapshot, bool, error) {
+	return sharedbreaker.Snapshot{}, false, errStore
+}
+func (brokenStore) Record(context.Context, string, uint64, sharedbreaker.Outcome, time.Time, sharedbreaker.Rules) (sharedbreaker.Snapshot, error) {
+	return sharedbreaker.Snapshot{}, errStore
+}
+
+func TestNewBadInput(t *testing.T) {
+	store := sharedbreaker.NewMemoryStore()
+	type R = sharedbreaker.Rules
+	for _, o := range []sharedbreaker.Options{
+		{Store: store}, {Store: store, Name: "a{b}"}, {Store: store, Name: "x", Rules: R{Window: -1}}, {Store: store, Name: "x", Rules: R{Buckets: -1}},
+		{Store: store, Name: "x", Rules: R{Window: time.Millisecond, Buckets: 10}}, {Store: store, Name: "x", Rules: R{MinRequests: -1}},
+		{Store: store, Name: "x", Rules: R{FailureRate: 2}}, {Store: store, Name: "x", Rules: R{Timeout: -1}}, {Store: store, Name: "x", Rules: R{HalfOpenRequests: -1}},
+		{Store: store, Name: "x", CacheTTL: -1}, {Store: store, Name: "x", SlowCallThreshold: -1},
+		{Name: "x"}, // no store
+	} {
+		var err error
+		require.NotPanics(t, func() { _, err = sharedbreaker.New[int](o) })
+		assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", o)
+	}
+	_, err := sharedbreaker.New[int](sharedbreaker.Options{Name: "x"})
+	assert.ErrorContains(t, err, "needs a Store")
+}
+
+// A Breaker New did not make refuses calls at once with an error naming
+// New; its Done and State do not panic. A zero MemoryStore works.
+func TestZeroValues(t *testing.T) {
+	ctx := t.Context()
+	for name, call := range map[string]func() error{
+		"Execute": func() error { var b sharedbreaker.Breaker[int]; _, err := b.Execute(ctx, ok); return err },
+		"Allow":   func() error { var b sharedbreaker.Breaker[int]; _, err := b.Allow(ctx); return err },
+		"nil":     func() error { var b *sharedbreaker.Breaker[int]; _, err := b.Execute(ctx, ok); return err },
+	} {
+		var err error
+		require.NotPanics(t, func() { err = call() }, name)
+		require.ErrorIs(t, err, resilience.ErrInvalidConfig, name)
+		assert.True(t, strings.Contains(err.Error(), "sharedbreaker.New"), "%s: %v", name, err)
+	}
+	var b sharedbreaker.Breaker[int]
+	b.Done(ctx, 0, time.Second, nil)
+	assert.Equal(t, resilience.StateClosed, b.State(ctx))
+	assert.Equal(t, sharedbreaker.Stats{}, b.Stats())
+
+	var s sharedbreaker.MemoryStore
+	st, err := s.Load(ctx, "b", time.Now(), sharedbreaker.Rules{})
+	require.NoError(t, err)
+	assert.Equal(t, resilience.StateClosed, st.State)
+}
+
+// Guide: "Fault Tolerance → Circuit Breakers"; "Performance Considerations
+// → Throughput Optimization → Microservices → Circuit Breakers".
+// Two instances share one breaker state: failures one of them sees open the
+// breaker for the other.
+func ExampleBreaker() {
+	// Two instances share one state; in production the store is a
+	// redisbreaker.Store and the instances are separate processes.
+	opts := sharedbreaker.Options{
+		Store: sharedbreaker.NewMemoryStore(),
+		Name:  "payments",
+		Rules: sharedbreaker.Rules{MinRequests: 3, FailureRate: 0.5},
+	}
+	a, _ := sharedbreaker.New[int](opts)
+	b, _ := sharedbreaker.New[int](opts)
+	ctx := context.Background()
+	for range 3 {
+		_, _ = a.Execute(ctx, func(context.Context) (int, error) { return 0, errors.New("unavailable") })
+	}
+	_, err := b.Execute(ctx, func(context.Context) (int, error) { return 1, nil })
+	fmt.Println(b.State(ctx), errors.Is(err, resilience.ErrOpen))
+	// Output: open true
+}
