@@ -87,7 +87,6 @@ func BenchmarkPolicy_Execute(b *testing.B) {
 		{"bulkhead", func() Policy[int] { return Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))) }},
 		{"throttle", func() Policy[int] { return Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))) }},
 		{"shedder", func() Policy[int] { return Guarded[int](must(NewLoadShedder(ShedderOptions{}))) }},
-		{"fault-off", func() Policy[int] { return Guarded[int](must(NewFaultInjector(FaultOptions{}))) }},
 		{"hedge", func() Policy[int] { return must(NewHedge[int](HedgeOptions{Delay: time.Second})) }},
 		{"pipeline", func() Policy[int] { return ourPipeline() }},
 	} {

@@ -30,8 +30,6 @@ var (
 	// ErrShed means server-side load shedding rejected the request because
 	// the concurrency limit was reached.
 	ErrShed = errors.New("resilience: load shed")
-	// ErrInjected marks errors produced on purpose by a [FaultInjector].
-	ErrInjected = errors.New("resilience: injected fault")
 	// ErrDisabled means a feature switch is off (see [Switches]).
 	ErrDisabled = errors.New("resilience: feature disabled")
 )

@@ -125,26 +125,6 @@ func ExampleBulkhead_Acquire() {
 	// {InUse:0 Waiting:0 Capacity:1 Admitted:1 Rejected:1 Waited:0}
 }
 
-// Guide: "Fault Tolerance → Chaos Engineering" (failure injection).
-// Fault injection in an HTTP handler, asked for by a request header: the
-// request is aborted with 503.
-func ExampleFaultInjector_Middleware() {
-	chaos, _ := resilience.NewFaultInjector(resilience.FaultOptions{HeaderControl: true})
-	srv := httptest.NewServer(chaos.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "ok")
-	})))
-	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL, nil)
-	req.Header.Set(resilience.HeaderFaultAbort, "503")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		panic(err)
-	}
-	resp.Body.Close()
-	fmt.Println(resp.StatusCode)
-	// Output: 503
-}
-
 // Guide: "Performance Considerations → Throughput Optimization".
 // A server at its concurrency limit sheds the next request with 503 and
 // Retry-After.

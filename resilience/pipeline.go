@@ -302,6 +302,5 @@ var (
 	_ Guard = (*Bulkhead)(nil)
 	_ Guard = (*AdaptiveThrottle)(nil)
 	_ Guard = (*LoadShedder)(nil)
-	_ Guard = (*FaultInjector)(nil)
 	_ Guard = (*Switch)(nil)
 )

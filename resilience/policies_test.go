@@ -22,7 +22,6 @@ func TestEveryPolicyContract(t *testing.T) {
 		"bulkhead": Guarded[int](must(NewBulkhead(1, BulkheadOptions{}))),
 		"throttle": Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))),
 		"shedder":  Guarded[int](must(NewLoadShedder(ShedderOptions{}))),
-		"fault":    Guarded[int](must(NewFaultInjector(FaultOptions{}))),
 		"pipeline": must(NewPipeline[int](NewFallbackValue(0, nil), must(NewRetry[int](RetryOptions{MaxAttempts: 3})))),
 	}
 	for name, p := range policies {
@@ -44,7 +43,6 @@ func TestEveryGuardContract(t *testing.T) {
 		"bulkhead": must(NewBulkhead(1, BulkheadOptions{})),
 		"throttle": must(NewAdaptiveThrottle(ThrottleOptions{})),
 		"shedder":  must(NewLoadShedder(ShedderOptions{InitialLimit: 1, MaxLimit: 1})),
-		"fault":    must(NewFaultInjector(FaultOptions{})),
 		"switch":   must(sw.Register("feature", false)),
 	}
 	for name, g := range guards {

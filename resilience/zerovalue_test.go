@@ -64,11 +64,6 @@ func TestZeroLoadShedderMiddleware(t *testing.T) {
 func TestZeroValuesThatWork(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		var f FaultInjector
-		p, err := f.Enter(ctx)
-		require.NoError(t, err)
-		f.Exit(p, nil)
-
 		var th AdaptiveThrottle // its Enter refuses it; the At forms see nothing
 		assert.True(t, th.AllowAt(time.Now(), 0))
 		th.RecordAt(time.Now(), false)

@@ -1,31 +1,38 @@
-package resilience
+package fault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/sysdesign-go/sysdesign/resilience"
 )
+
+// ErrInjected marks errors produced on purpose by an [Injector].
+var ErrInjected = errors.New("resilience: injected fault")
 
 // Envoy's fault-injection filter headers, honoured by the HTTP middleware
-// and RoundTripper when [FaultOptions.HeaderControl] is set: a request
+// and RoundTripper when [Options].HeaderControl is set: a request
 // carrying them gets exactly that fault, whatever the probabilities say.
 const (
-	// HeaderFaultDelay asks for a delay in milliseconds.
-	HeaderFaultDelay = "X-Envoy-Fault-Delay-Request"
-	// HeaderFaultAbort asks for an abort with this HTTP status.
-	HeaderFaultAbort = "X-Envoy-Fault-Abort-Request"
+	// HeaderDelay asks for a delay in milliseconds.
+	HeaderDelay = "X-Envoy-Fault-Delay-Request"
+	// HeaderAbort asks for an abort with this HTTP status.
+	HeaderAbort = "X-Envoy-Fault-Abort-Request"
 )
 
-// FaultOptions configure a [FaultInjector]. The zero value injects
+// Options configure a [Injector]. The zero value injects
 // nothing; set the probabilities of the faults wanted. Abort, error and
 // hang are exclusive (their probabilities must sum to at most 1); a delay
 // is drawn independently and comes first, as in Envoy.
-type FaultOptions struct {
+type Options struct {
 	// Name identifies the injector in errors. Default "".
 	Name string
 	// Delay is the latency added (Latency Monkey) with DelayProbability.
@@ -43,8 +50,8 @@ type FaultOptions struct {
 	// HangProbability blocks the call until the caller's context ends: the
 	// dependency that never answers, which only a timeout survives.
 	HangProbability float64
-	// HeaderControl makes the HTTP wrappers obey [HeaderFaultDelay] and
-	// [HeaderFaultAbort]. Default false.
+	// HeaderControl makes the HTTP wrappers obey [HeaderDelay] and
+	// [HeaderAbort]. Default false.
 	HeaderControl bool
 	// Active, if set, turns faults on only when it returns true for the
 	// current time: a scheduled game day (see [Periodic]). Default: always.
@@ -73,46 +80,46 @@ func Periodic(period, active time.Duration) (func(time.Time) bool, error) {
 	return func(now time.Time) bool { return time.Duration(now.UnixNano()%int64(period)) < active }, nil
 }
 
-// FaultInjector is chaos engineering in-process (the guide: "Chaos
+// Injector is chaos engineering in-process (the guide: "Chaos
 // Engineering: Failure Injection, Chaos Monkey, Latency Monkey"): it adds
 // latency, errors, aborts and hangs to calls, by probability, by request
 // header, or on a schedule — Envoy's fault-injection filter for Go
-// functions ([Guarded]), HTTP servers ([FaultInjector.Middleware]) and
-// HTTP clients ([FaultInjector.RoundTripper]). Use it in tests and game
+// functions (resilience.Guarded), HTTP servers ([Injector.Middleware]) and
+// HTTP clients ([Injector.RoundTripper]). Use it in tests and game
 // days to prove that the other policies do their job.
 //
-// A FaultInjector is safe for concurrent use; the zero value injects
-// nothing. It is a [Guard].
-type FaultInjector struct {
-	o FaultOptions
+// An Injector is safe for concurrent use; the zero value injects
+// nothing. It is a [resilience.Guard].
+type Injector struct {
+	o Options
 
-	requests, delayed, errorsN, aborts, hangs counter
+	requests, delayed, errorsN, aborts, hangs atomic.Uint64
 }
 
-// FaultStats counts what an injector did.
-type FaultStats struct{ Requests, Delayed, Errors, Aborts, Hangs uint64 }
+// Stats counts what an injector did.
+type Stats struct{ Requests, Delayed, Errors, Aborts, Hangs uint64 }
 
-// NewFaultInjector returns an injector configured by opts.
-func NewFaultInjector(opts FaultOptions) (*FaultInjector, error) {
+// NewInjector returns an injector configured by opts.
+func NewInjector(opts Options) (*Injector, error) {
 	for _, p := range []struct {
 		name string
 		v    float64
 	}{{"DelayProbability", opts.DelayProbability}, {"ErrorProbability", opts.ErrorProbability}, {"AbortProbability", opts.AbortProbability}, {"HangProbability", opts.HangProbability}} {
 		if !(p.v >= 0 && p.v <= 1) {
-			return nil, configError("fault %s must be in [0, 1], got %v", p.name, p.v)
+			return nil, configError("%s must be in [0, 1], got %v", p.name, p.v)
 		}
 	}
 	if s := opts.ErrorProbability + opts.AbortProbability + opts.HangProbability; s > 1+1e-9 {
-		return nil, configError("fault error, abort and hang probabilities sum to %v > 1", s)
+		return nil, configError("error, abort and hang probabilities sum to %v > 1", s)
 	}
 	if opts.Delay < 0 {
-		return nil, configError("fault Delay must not be negative, got %v", opts.Delay)
+		return nil, configError("Delay must not be negative, got %v", opts.Delay)
 	}
 	if opts.AbortStatus == 0 {
 		opts.AbortStatus = http.StatusServiceUnavailable
 	}
 	if opts.AbortStatus < 100 || opts.AbortStatus > 599 {
-		return nil, configError("fault AbortStatus must be an HTTP status in [100, 599], got %d", opts.AbortStatus)
+		return nil, configError("AbortStatus must be an HTTP status in [100, 599], got %d", opts.AbortStatus)
 	}
 	if opts.Err == nil {
 		opts.Err = ErrInjected
@@ -121,12 +128,12 @@ func NewFaultInjector(opts FaultOptions) (*FaultInjector, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleepCtx
+		opts.Sleep = sleep
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Float64
 	}
-	return &FaultInjector{o: opts}, nil
+	return &Injector{o: opts}, nil
 }
 
 type faultKind int
@@ -140,15 +147,15 @@ const (
 
 // decide draws this request's fault: a delay and one of the exclusive
 // faults.
-func (f *FaultInjector) decide(h http.Header) (time.Duration, faultKind, int) {
-	f.requests.add()
+func (f *Injector) decide(h http.Header) (time.Duration, faultKind, int) {
+	f.requests.Add(1)
 	var delay time.Duration
 	kind, status := faultNone, f.o.AbortStatus
 	if h != nil && f.o.HeaderControl {
-		if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get(HeaderFaultDelay)), 10, 64); err == nil && ms > 0 && ms < 1<<31 {
+		if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get(HeaderDelay)), 10, 64); err == nil && ms > 0 && ms < 1<<31 {
 			delay = time.Duration(ms) * time.Millisecond
 		}
-		if st, err := strconv.Atoi(strings.TrimSpace(h.Get(HeaderFaultAbort))); err == nil && st >= 100 && st <= 599 {
+		if st, err := strconv.Atoi(strings.TrimSpace(h.Get(HeaderAbort))); err == nil && st >= 100 && st <= 599 {
 			kind, status = faultAbort, st
 		}
 		if delay > 0 || kind != faultNone {
@@ -176,54 +183,54 @@ func (f *FaultInjector) decide(h http.Header) (time.Duration, faultKind, int) {
 	return delay, kind, status
 }
 
-func (f *FaultInjector) count(delay time.Duration, kind faultKind) {
+func (f *Injector) count(delay time.Duration, kind faultKind) {
 	if delay > 0 {
-		f.delayed.add()
+		f.delayed.Add(1)
 	}
 	switch kind {
 	case faultError:
-		f.errorsN.add()
+		f.errorsN.Add(1)
 	case faultAbort:
-		f.aborts.add()
+		f.aborts.Add(1)
 	case faultHang:
-		f.hangs.add()
+		f.hangs.Add(1)
 	}
 }
 
 // Enter injects this call's fault: it sleeps the delay, then returns a
-// [*PolicyError] wrapping [ErrInjected] and the injected error (Err, a
+// [*resilience.PolicyError] wrapping [ErrInjected] and the injected error (Err, a
 // [*StatusError], or the context's error after a hang), or lets the call
 // through.
-func (f *FaultInjector) Enter(ctx context.Context) (Permit, error) {
+func (f *Injector) Enter(ctx context.Context) (resilience.Permit, error) {
 	delay, kind, status := f.decide(nil)
 	if delay > 0 {
 		if err := f.o.Sleep(ctx, delay); err != nil {
-			return Permit{}, err
+			return resilience.Permit{}, err
 		}
 	}
 	switch kind {
 	case faultError:
-		return Permit{}, rejected("fault", f.o.Name, ErrInjected, f.o.Err)
+		return resilience.Permit{}, rejected(f.o.Name, f.o.Err)
 	case faultAbort:
-		return Permit{}, rejected("fault", f.o.Name, ErrInjected, &StatusError{Status: status})
+		return resilience.Permit{}, rejected(f.o.Name, &StatusError{Status: status})
 	case faultHang:
 		<-ctx.Done()
-		return Permit{}, rejected("fault", f.o.Name, ErrInjected, context.Cause(ctx))
+		return resilience.Permit{}, rejected(f.o.Name, context.Cause(ctx))
 	}
 	now := time.Now
 	if f.o.Now != nil {
 		now = f.o.Now
 	}
-	return Permit{Start: now(), Ctx: ctx}, nil
+	return resilience.Permit{Start: now(), Ctx: ctx}, nil
 }
 
 // Exit does nothing: an injector does not learn from outcomes.
-func (f *FaultInjector) Exit(Permit, error) {}
+func (f *Injector) Exit(resilience.Permit, error) {}
 
 // Middleware injects faults in front of an HTTP handler: delays, aborts
 // (the status), errors (500) and hangs (no answer until the client gives
 // up).
-func (f *FaultInjector) Middleware(next http.Handler) http.Handler {
+func (f *Injector) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		delay, kind, status := f.decide(r.Header)
 		if delay > 0 {
@@ -246,9 +253,9 @@ func (f *FaultInjector) Middleware(next http.Handler) http.Handler {
 
 // RoundTripper injects faults into an HTTP client: delays, aborts (a
 // synthesised response with the status), errors (the round trip fails with
-// a [*PolicyError] wrapping [ErrInjected]) and hangs (until the request's
+// a [*resilience.PolicyError] wrapping [ErrInjected]) and hangs (until the request's
 // context ends). next nil means http.DefaultTransport.
-func (f *FaultInjector) RoundTripper(next http.RoundTripper) http.RoundTripper {
+func (f *Injector) RoundTripper(next http.RoundTripper) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
@@ -269,10 +276,10 @@ func (f *FaultInjector) RoundTripper(next http.RoundTripper) http.RoundTripper {
 				Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r,
 			}, nil
 		case faultError:
-			return nil, rejected("fault", f.o.Name, ErrInjected, f.o.Err)
+			return nil, rejected(f.o.Name, f.o.Err)
 		case faultHang:
 			<-r.Context().Done()
-			return nil, rejected("fault", f.o.Name, ErrInjected, context.Cause(r.Context()))
+			return nil, rejected(f.o.Name, context.Cause(r.Context()))
 		}
 		return next.RoundTrip(r)
 	})
@@ -283,6 +290,35 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Stats counts the faults injected so far.
-func (f *FaultInjector) Stats() FaultStats {
-	return FaultStats{Requests: f.requests.load(), Delayed: f.delayed.load(), Errors: f.errorsN.load(), Aborts: f.aborts.load(), Hangs: f.hangs.load()}
+func (f *Injector) Stats() Stats {
+	return Stats{Requests: f.requests.Load(), Delayed: f.delayed.Load(), Errors: f.errorsN.Load(), Aborts: f.aborts.Load(), Hangs: f.hangs.Load()}
 }
+
+// configError returns an error wrapping resilience.ErrInvalidConfig that
+// names the bad value.
+func configError(format string, args ...any) error {
+	return fmt.Errorf("%w: fault "+format, append([]any{resilience.ErrInvalidConfig}, args...)...)
+}
+
+// rejected is the error of an injected fault: a *resilience.PolicyError
+// wrapping ErrInjected and cause.
+func rejected(name string, cause error) error {
+	return &resilience.PolicyError{Policy: "fault", Name: name, Kind: ErrInjected, Cause: cause}
+}
+
+// sleep waits d or until ctx is done, returning ctx's cause then.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+var _ resilience.Guard = (*Injector)(nil)
