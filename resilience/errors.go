@@ -30,8 +30,6 @@ var (
 	// ErrShed means server-side load shedding rejected the request because
 	// the concurrency limit was reached.
 	ErrShed = errors.New("resilience: load shed")
-	// ErrDisabled means a feature switch is off (see [Switches]).
-	ErrDisabled = errors.New("resilience: feature disabled")
 )
 
 // PolicyError is the error a policy returns when it rejects or gives up on

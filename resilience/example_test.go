@@ -147,21 +147,6 @@ func ExampleLoadShedder_Middleware() {
 	// Output: 503 1
 }
 
-// Guide: "Fault Tolerance → Graceful Degradation" (cached responses).
-// When the call fails, the last good value is served, marked stale.
-func ExampleDegrader() {
-	store, _ := resilience.NewLastGood[string](1000)
-	d, _ := resilience.NewDegrader[string](store, resilience.DegraderOptions{MaxStaleness: time.Hour})
-	ctx := context.Background()
-	v, stale, _ := d.Execute(ctx, "price:42", func(context.Context) (string, error) { return "$10", nil })
-	fmt.Println(v, stale)
-	v, stale, _ = d.Execute(ctx, "price:42", func(context.Context) (string, error) { return "", errUnavailable })
-	fmt.Println(v, stale)
-	// Output:
-	// $10 false
-	// $10 true
-}
-
 // Guide: "Performance Considerations → Throughput Optimization".
 // Client-side throttling: a backend that accepted 10 of the last 100
 // requests makes the client reject most new ones itself.

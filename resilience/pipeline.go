@@ -302,5 +302,4 @@ var (
 	_ Guard = (*Bulkhead)(nil)
 	_ Guard = (*AdaptiveThrottle)(nil)
 	_ Guard = (*LoadShedder)(nil)
-	_ Guard = (*Switch)(nil)
 )

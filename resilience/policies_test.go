@@ -38,12 +38,10 @@ func TestEveryPolicyContract(t *testing.T) {
 // Every Guard lets a call through when it has no reason not to and pairs
 // Enter with Exit.
 func TestEveryGuardContract(t *testing.T) {
-	var sw Switches
 	guards := map[string]Guard{
 		"bulkhead": must(NewBulkhead(1, BulkheadOptions{})),
 		"throttle": must(NewAdaptiveThrottle(ThrottleOptions{})),
 		"shedder":  must(NewLoadShedder(ShedderOptions{InitialLimit: 1, MaxLimit: 1})),
-		"switch":   must(sw.Register("feature", false)),
 	}
 	for name, g := range guards {
 		t.Run(name, func(t *testing.T) {

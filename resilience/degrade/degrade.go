@@ -1,13 +1,20 @@
-package resilience
+package degrade
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sysdesign-go/sysdesign/resilience"
 )
 
-// StaleSource is where [Degrader] finds a value to serve when the
+// ErrDisabled means a feature switch is off (see [Switches]).
+var ErrDisabled = errors.New("resilience: feature disabled")
+
+// StaleSource is where a [Degrader] finds a value to serve when the
 // dependency fails: anything that can return the last known value for a
 // key, even if it has expired — a cache that keeps expired entries, a
 // replica, a file. A cache satisfies it with a method of this signature.
@@ -24,11 +31,30 @@ type StaleStore[V any] interface {
 	PutStale(ctx context.Context, key string, v V, at time.Time)
 }
 
-// LastGood is an in-memory [StaleStore] that keeps the last successful
-// value per key, up to a maximum number of keys (the least recently
-// stored is dropped first). It is safe for concurrent use. Make one with
-// [NewLastGood]: the zero LastGood has room for no key and keeps nothing.
-type LastGood[V any] struct {
+// Options configure a [Degrader]. The zero value keeps the last good
+// value of up to 10,000 keys in memory and serves it however old it is.
+type Options[T any] struct {
+	// Source is where stale values come from; if it is a [StaleStore],
+	// every success refreshes it. Default nil: the degrader keeps the last
+	// good value of each key in memory, up to MaxKeys keys.
+	Source StaleSource[T]
+	// MaxKeys bounds the in-memory store of a degrader without a Source:
+	// past it, the least recently stored key is dropped. Default 10,000;
+	// it must not be negative, and it must be 0 when Source is set.
+	MaxKeys int
+	// MaxStaleness is the oldest value the degrader serves. Default 0: any.
+	MaxStaleness time.Duration
+	// On reports whether an error should be answered with a stale value.
+	// Default: every error except the caller's context ending.
+	On func(err error) bool
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// lastGood is the in-memory [StaleStore] of a Degrader without a Source:
+// the last successful value per key, up to max keys (the least recently
+// stored is dropped first).
+type lastGood[V any] struct {
 	max int
 
 	mu    sync.Mutex
@@ -41,16 +67,8 @@ type lastGoodItem[V any] struct {
 	at time.Time
 }
 
-// NewLastGood returns a store of at most maxKeys (≥ 1) keys.
-func NewLastGood[V any](maxKeys int) (*LastGood[V], error) {
-	if maxKeys < 1 {
-		return nil, configError("LastGood needs maxKeys >= 1, got %d", maxKeys)
-	}
-	return &LastGood[V]{max: maxKeys, items: map[string]lastGoodItem[V]{}}, nil
-}
-
 // GetStale returns the value stored for key.
-func (l *LastGood[V]) GetStale(_ context.Context, key string) (V, time.Time, bool) {
+func (l *lastGood[V]) GetStale(_ context.Context, key string) (V, time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it, ok := l.items[key]
@@ -58,10 +76,7 @@ func (l *LastGood[V]) GetStale(_ context.Context, key string) (V, time.Time, boo
 }
 
 // PutStale stores v for key.
-func (l *LastGood[V]) PutStale(_ context.Context, key string, v V, at time.Time) {
-	if l.max < 1 {
-		return
-	}
+func (l *lastGood[V]) PutStale(_ context.Context, key string, v V, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.items[key]; !ok {
@@ -74,22 +89,11 @@ func (l *LastGood[V]) PutStale(_ context.Context, key string, v V, at time.Time)
 	}
 }
 
-// DegraderOptions configure a [Degrader].
-type DegraderOptions struct {
-	// MaxStaleness is the oldest value the degrader serves. Default 0: any.
-	MaxStaleness time.Duration
-	// On reports whether an error should be answered with a stale value.
-	// Default: every error except the caller's context ending.
-	On func(err error) bool
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
-}
-
 // Degrader serves a stale value when the dependency fails (the guide,
 // "Graceful Degradation: Cached Responses: Serve stale but available
-// data"): on success it stores the fresh value (if the source is a
-// [StaleStore]), on failure it answers from the source and reports the
-// value as stale.
+// data"): on success it stores the fresh value (in its own memory, or in
+// a Source that is a [StaleStore]), on failure it answers from there and
+// reports the value as stale.
 //
 // Pros: users keep reading during an outage. Cons: they read old data —
 // bound it with MaxStaleness, and never use it for data that must be
@@ -97,30 +101,40 @@ type DegraderOptions struct {
 //
 // A Degrader is safe for concurrent use.
 type Degrader[T any] struct {
-	src   StaleSource[T]
-	store StaleStore[T]
-	o     DegraderOptions
+	src          StaleSource[T]
+	store        StaleStore[T]
+	maxStaleness time.Duration
+	on           func(error) bool
+	now          func() time.Time
 
-	calls, served, missed counter
+	calls, served, missed atomic.Uint64
 }
 
-// DegraderStats counts calls, stale answers, and failures with no usable
-// stale value.
-type DegraderStats struct{ Calls, ServedStale, NoStale uint64 }
+// Stats counts calls, stale answers, and failures with no usable stale
+// value.
+type Stats struct{ Calls, ServedStale, NoStale uint64 }
 
-// NewDegrader returns a degrader over src.
-func NewDegrader[T any](src StaleSource[T], opts DegraderOptions) (*Degrader[T], error) {
-	if src == nil {
-		return nil, configError("degrader needs a stale source")
-	}
-	if opts.MaxStaleness < 0 {
+// New returns a degrader configured by opts.
+func New[T any](opts Options[T]) (*Degrader[T], error) {
+	switch {
+	case opts.MaxKeys < 0:
+		return nil, configError("degrader MaxKeys must not be negative, got %d", opts.MaxKeys)
+	case opts.MaxKeys > 0 && opts.Source != nil:
+		return nil, configError("degrader MaxKeys %d bounds the in-memory store, which a Source replaces", opts.MaxKeys)
+	case opts.MaxStaleness < 0:
 		return nil, configError("degrader MaxStaleness must not be negative, got %v", opts.MaxStaleness)
+	}
+	if opts.Source == nil {
+		if opts.MaxKeys == 0 {
+			opts.MaxKeys = 10_000
+		}
+		opts.Source = &lastGood[T]{max: opts.MaxKeys, items: map[string]lastGoodItem[T]{}}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Degrader[T]{src: src, o: opts}
-	d.store, _ = src.(StaleStore[T])
+	d := &Degrader[T]{src: opts.Source, maxStaleness: opts.MaxStaleness, on: opts.On, now: opts.Now}
+	d.store, _ = opts.Source.(StaleStore[T])
 	return d, nil
 }
 
@@ -129,48 +143,48 @@ func NewDegrader[T any](src StaleSource[T], opts DegraderOptions) (*Degrader[T],
 // stale value.
 func (d *Degrader[T]) Execute(ctx context.Context, key string, fn func(context.Context) (T, error)) (v T, stale bool, err error) {
 	if d == nil || d.src == nil {
-		return v, false, notMade("degrader", "NewDegrader")
+		return v, false, configError("degrader not made by degrade.New")
 	}
 	if fn == nil {
 		return v, false, configError("degrader: nil function")
 	}
-	d.calls.add()
+	d.calls.Add(1)
 	v, err = fn(ctx)
 	if err == nil {
 		if d.store != nil {
-			d.store.PutStale(ctx, key, v, d.o.Now())
+			d.store.PutStale(ctx, key, v, d.now())
 		}
 		return v, false, nil
 	}
-	if ctx.Err() != nil || (d.o.On != nil && !d.o.On(err)) {
+	if ctx.Err() != nil || (d.on != nil && !d.on(err)) {
 		return v, false, err
 	}
 	sv, at, ok := d.src.GetStale(ctx, key)
-	if !ok || (d.o.MaxStaleness > 0 && d.o.Now().Sub(at) > d.o.MaxStaleness) {
-		d.missed.add()
+	if !ok || (d.maxStaleness > 0 && d.now().Sub(at) > d.maxStaleness) {
+		d.missed.Add(1)
 		return v, false, err
 	}
-	d.served.add()
+	d.served.Add(1)
 	return sv, true, nil
 }
 
 // Stats returns the degrader's counters.
-func (d *Degrader[T]) Stats() DegraderStats {
-	return DegraderStats{Calls: d.calls.load(), ServedStale: d.served.load(), NoStale: d.missed.load()}
+func (d *Degrader[T]) Stats() Stats {
+	return Stats{Calls: d.calls.Load(), ServedStale: d.served.Load(), NoStale: d.missed.Load()}
 }
 
 // Switch is a feature switch (the guide: "Feature Flags: Disable
 // non-critical features"): work behind it runs only while it is on. A
 // non-critical switch also goes off while its [Switches] set is degraded,
 // so one call sheds all optional work under load. A Switch is safe for
-// concurrent use and is a [Guard]: a call through a switch that is off
-// fails with a [*PolicyError] wrapping [ErrDisabled] without running.
+// concurrent use and is a [resilience.Guard]: a call through a switch that is off
+// fails with a [*resilience.PolicyError] wrapping [ErrDisabled] without running.
 type Switch struct {
 	name     string
 	critical bool
 	set      *Switches
 	on       atomic.Bool
-	skipped  counter
+	skipped  atomic.Uint64
 }
 
 // Name returns the switch's name.
@@ -185,19 +199,19 @@ func (s *Switch) Enabled() bool {
 }
 
 // Enter lets the call through if the switch is enabled.
-func (s *Switch) Enter(ctx context.Context) (Permit, error) {
+func (s *Switch) Enter(ctx context.Context) (resilience.Permit, error) {
 	if !s.Enabled() {
-		s.skipped.add()
-		return Permit{}, rejected("switch", s.name, ErrDisabled, nil)
+		s.skipped.Add(1)
+		return resilience.Permit{}, &resilience.PolicyError{Policy: "switch", Name: s.name, Kind: ErrDisabled}
 	}
-	return Permit{Ctx: ctx}, nil
+	return resilience.Permit{Ctx: ctx}, nil
 }
 
 // Exit does nothing.
-func (s *Switch) Exit(Permit, error) {}
+func (s *Switch) Exit(resilience.Permit, error) {}
 
 // Skipped counts calls refused because the switch was off.
-func (s *Switch) Skipped() uint64 { return s.skipped.load() }
+func (s *Switch) Skipped() uint64 { return s.skipped.Load() }
 
 // Switches is a set of named feature switches with one degraded mode that
 // turns every non-critical switch off. It is safe for concurrent use; the
@@ -233,9 +247,18 @@ func (s *Switches) Get(name string) *Switch {
 }
 
 // SetDegraded turns degraded mode on (every non-critical switch off) or
-// off. Wire it to a load signal — a [LoadShedder]'s shed count, CPU — to
+// off. Wire it to a load signal — a resilience.LoadShedder's shed count,
+// CPU — to
 // shed optional work before shedding requests.
 func (s *Switches) SetDegraded(on bool) { s.degraded.Store(on) }
 
 // Degraded reports whether degraded mode is on.
 func (s *Switches) Degraded() bool { return s.degraded.Load() }
+
+// configError returns an error wrapping resilience.ErrInvalidConfig that
+// names the bad value.
+func configError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{resilience.ErrInvalidConfig}, args...)...)
+}
+
+var _ resilience.Guard = (*Switch)(nil)
