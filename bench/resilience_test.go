@@ -33,11 +33,11 @@ func okCall(context.Context) (int, error) { return 1, nil }
 // retry → breaker → bulkhead → timeout.
 func pipeline() resilience.Policy[int] {
 	return must(resilience.NewPipeline[int](
-		resilience.NewFallbackValue(0, nil),
+		must(resilience.NewFallback(resilience.FallbackOptions[int]{})),
 		must(resilience.NewRetry[int](resilience.RetryOptions{MaxAttempts: 3})),
 		must(resilience.NewCircuitBreaker[int](resilience.BreakerOptions{})),
-		resilience.Guarded[int](must(resilience.NewBulkhead(8, resilience.BulkheadOptions{}))),
-		must(resilience.NewTimeout[int]("t", time.Second)),
+		resilience.Guarded[int](must(resilience.NewBulkhead(resilience.BulkheadOptions{MaxConcurrent: 8}))),
+		must(resilience.NewTimeout[int](resilience.TimeoutOptions{Name: "t", Timeout: time.Second})),
 	))
 }
 
@@ -125,12 +125,12 @@ func BenchmarkResilience_Policy(b *testing.B) {
 			return must(resilience.NewCircuitBreaker[int](resilience.BreakerOptions{}))
 		}, func() failsafe.Executor[int] { return failsafe.With(fsBreaker()) }},
 		{"bulkhead", func() resilience.Policy[int] {
-			return resilience.Guarded[int](must(resilience.NewBulkhead(8, resilience.BulkheadOptions{})))
+			return resilience.Guarded[int](must(resilience.NewBulkhead(resilience.BulkheadOptions{MaxConcurrent: 8})))
 		}, func() failsafe.Executor[int] { return failsafe.With(fsBulkhead()) }},
 		{"timeout", func() resilience.Policy[int] {
-			return must(resilience.NewTimeout[int]("t", time.Second))
+			return must(resilience.NewTimeout[int](resilience.TimeoutOptions{Name: "t", Timeout: time.Second}))
 		}, func() failsafe.Executor[int] { return failsafe.With(fsTimeout()) }},
-		{"fallback", func() resilience.Policy[int] { return resilience.NewFallbackValue(0, nil) },
+		{"fallback", func() resilience.Policy[int] { return must(resilience.NewFallback(resilience.FallbackOptions[int]{})) },
 			func() failsafe.Executor[int] { return failsafe.With(fsFallback()) }},
 		{"pipeline", pipeline, func() failsafe.Executor[int] {
 			return failsafe.With(fsFallback(), fsRetry(), fsBreaker(), fsBulkhead(), fsTimeout())
@@ -153,7 +153,7 @@ func BenchmarkResilience_Policy(b *testing.B) {
 func BenchmarkResilience_Bulkhead(b *testing.B) {
 	ctx := context.Background()
 	b.Run("algo=resilience", func(b *testing.B) {
-		bh := must(resilience.NewBulkhead(8, resilience.BulkheadOptions{MaxWaiting: 1 << 20}))
+		bh := must(resilience.NewBulkhead(resilience.BulkheadOptions{MaxConcurrent: 8, MaxWaiting: 1 << 20}))
 		b.ReportAllocs()
 		for b.Loop() {
 			s, _ := bh.Acquire(ctx)
@@ -161,7 +161,7 @@ func BenchmarkResilience_Bulkhead(b *testing.B) {
 		}
 	})
 	b.Run("algo=resilience/parallel", func(b *testing.B) {
-		bh := must(resilience.NewBulkhead(8, resilience.BulkheadOptions{MaxWaiting: 1 << 20}))
+		bh := must(resilience.NewBulkhead(resilience.BulkheadOptions{MaxConcurrent: 8, MaxWaiting: 1 << 20}))
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

@@ -80,11 +80,11 @@ func BenchmarkPolicy_Execute(b *testing.B) {
 		}},
 		{"retry", func() Policy[int] { return must(NewRetry[int](RetryOptions{MaxAttempts: 3})) }},
 		{"retry+budget", func() Policy[int] {
-			return must(NewRetry[int](RetryOptions{MaxAttempts: 3, Budget: must(NewBudget(0.1, BudgetOptions{}))}))
+			return must(NewRetry[int](RetryOptions{MaxAttempts: 3, Budget: must(NewBudget(BudgetOptions{Ratio: 0.1}))}))
 		}},
-		{"timeout", func() Policy[int] { return must(NewTimeout[int]("t", time.Second)) }},
-		{"fallback", func() Policy[int] { return NewFallbackValue(0, nil) }},
-		{"bulkhead", func() Policy[int] { return Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))) }},
+		{"timeout", func() Policy[int] { return must(NewTimeout[int](TimeoutOptions{Name: "t", Timeout: time.Second})) }},
+		{"fallback", func() Policy[int] { return must(NewFallback(FallbackOptions[int]{})) }},
+		{"bulkhead", func() Policy[int] { return Guarded[int](must(NewBulkhead(BulkheadOptions{MaxConcurrent: 8}))) }},
 		{"throttle", func() Policy[int] { return Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))) }},
 		{"shedder", func() Policy[int] { return Guarded[int](must(NewLoadShedder(ShedderOptions{}))) }},
 		{"hedge", func() Policy[int] { return must(NewHedge[int](HedgeOptions{Delay: time.Second})) }},
@@ -99,7 +99,7 @@ func BenchmarkPolicy_Execute(b *testing.B) {
 func BenchmarkBulkhead_Acquire(b *testing.B) {
 	ctx := context.Background()
 	b.Run("algo=resilience", func(b *testing.B) {
-		bh := must(NewBulkhead(8, BulkheadOptions{MaxWaiting: 1 << 20}))
+		bh := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 8, MaxWaiting: 1 << 20}))
 		b.ReportAllocs()
 		for b.Loop() {
 			s, _ := bh.Acquire(ctx)
@@ -107,7 +107,7 @@ func BenchmarkBulkhead_Acquire(b *testing.B) {
 		}
 	})
 	b.Run("algo=resilience/parallel", func(b *testing.B) {
-		bh := must(NewBulkhead(8, BulkheadOptions{MaxWaiting: 1 << 20}))
+		bh := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 8, MaxWaiting: 1 << 20}))
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -122,11 +122,11 @@ func BenchmarkBulkhead_Acquire(b *testing.B) {
 // bulkhead → timeout.
 func ourPipeline() Policy[int] {
 	return must(NewPipeline[int](
-		NewFallbackValue(0, nil),
+		must(NewFallback(FallbackOptions[int]{})),
 		must(NewRetry[int](RetryOptions{MaxAttempts: 3})),
 		must(NewCircuitBreaker[int](BreakerOptions{})),
-		Guarded[int](must(NewBulkhead(8, BulkheadOptions{}))),
-		must(NewTimeout[int]("t", time.Second)),
+		Guarded[int](must(NewBulkhead(BulkheadOptions{MaxConcurrent: 8}))),
+		must(NewTimeout[int](TimeoutOptions{Name: "t", Timeout: time.Second})),
 	))
 }
 

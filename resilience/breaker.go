@@ -55,7 +55,7 @@ type BreakerOptions struct {
 	Timeout time.Duration
 	// Trip decides when the closed breaker opens. Default nil: gobreaker's
 	// default, more than 5 consecutive failures. See [ConsecutiveFailures],
-	// [FailureRate], [NewCountWindow] and [NewSlowCallRate].
+	// [FailureRate] and [NewCountWindow].
 	Trip TripPolicy
 	// SlowCallThreshold makes calls that take longer than this count as
 	// failures (the caller still gets the call's result). Default 0: no

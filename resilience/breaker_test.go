@@ -161,7 +161,7 @@ func TestFailureRateOverRollingTimeWindow(t *testing.T) {
 }
 
 func TestCountWindowAndSlowCallRate(t *testing.T) {
-	w := must(NewCountWindow(10, 0.5, 10))
+	w := must(NewCountWindow(CountWindowOptions{Size: 10, FailureRate: 0.5, MinCalls: 10}))
 	b, err := NewCircuitBreaker[int](BreakerOptions{Trip: w})
 	require.NoError(t, err)
 	ctx := t.Context()
@@ -172,18 +172,18 @@ func TestCountWindowAndSlowCallRate(t *testing.T) {
 			_, _ = b.Execute(ctx, ok)
 		}
 	}
-	r, n := w.Rate()
+	r, _, n := w.(*countWindow).rates()
 	assert.InDelta(t, 0.4, r, 1e-9)
 	assert.Equal(t, 10, n)
 	assert.Equal(t, StateClosed, b.State())
 	_, _ = b.Execute(ctx, fail) // evicts a success: 5 of the last 10
 	assert.Equal(t, StateOpen, b.State())
-	r, n = w.Rate()
+	r, _, n = w.(*countWindow).rates()
 	assert.Equal(t, 0, n, "the window resets on a state change")
 	assert.Zero(t, r)
 
 	synctest.Test(t, func(t *testing.T) {
-		slow := must(NewSlowCallRate(4, 0.5, 4))
+		slow := must(NewCountWindow(CountWindowOptions{Size: 4, SlowCallRate: 0.5, MinCalls: 4}))
 		b, err := NewCircuitBreaker[int](BreakerOptions{Trip: slow, SlowCallThreshold: 100 * time.Millisecond})
 		require.NoError(t, err)
 		sleepy := func(d time.Duration) func(context.Context) (int, error) {
@@ -240,14 +240,14 @@ func TestBreakerBadInput(t *testing.T) {
 	for _, r := range []float64{0, -0.1, 1.1} {
 		_, err = FailureRate(r, 1)
 		assert.ErrorIs(t, err, ErrInvalidConfig, "rate %v", r)
-		_, err = NewCountWindow(10, r, 1)
+		_, err = NewCountWindow(CountWindowOptions{Size: 10, FailureRate: r, MinCalls: 1})
 		assert.ErrorIs(t, err, ErrInvalidConfig, "rate %v", r)
 	}
 	_, err = FailureRate(0.5, 0)
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewCountWindow(0, 0.5, 1)
+	_, err = NewCountWindow(CountWindowOptions{Size: 0, FailureRate: 0.5, MinCalls: 1})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewSlowCallRate(5, 0.5, 6)
+	_, err = NewCountWindow(CountWindowOptions{Size: 5, SlowCallRate: 0.5, MinCalls: 6})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "6")
 

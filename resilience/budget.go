@@ -5,10 +5,16 @@ import (
 	"time"
 )
 
-// BudgetOptions configure a [Budget]; the ratio itself is an argument of
-// [NewBudget]. The zero value allows, on top of the ratio, 10 extra
-// attempts per window of 10 seconds.
+// BudgetOptions configure a [Budget]. Ratio is required; every other
+// field's zero value is a default, so BudgetOptions{Ratio: 0.1} allows
+// extra attempts up to a tenth of the requests of the last 10 seconds,
+// plus 10.
 type BudgetOptions struct {
+	// Ratio is the share of recent requests that extra attempts may add, in
+	// (0, 1]. It is required — 0 is an error, not a default — because it
+	// is the extra load the caller lets its retries put on a dependency;
+	// 0.1, a tenth more at most, is the usual choice.
+	Ratio float64
 	// MinPerWindow extra attempts are always allowed per window, so a
 	// quiet client can still retry. Default 10; negative means none.
 	MinPerWindow int
@@ -50,14 +56,13 @@ type BudgetStats struct {
 	Denied uint64
 }
 
-// NewBudget returns a budget that allows extra attempts up to ratio (in
-// [0, 1]) of the requests in the window, plus opts.MinPerWindow. The ratio
-// has no default: 0.1 — a tenth more load at most — is the usual choice,
-// and 0 leaves only MinPerWindow. A ratio outside [0, 1] (or NaN) is an
-// error wrapping [ErrInvalidConfig].
-func NewBudget(ratio float64, opts BudgetOptions) (*Budget, error) {
-	if !(ratio >= 0 && ratio <= 1) {
-		return nil, configError("budget ratio must be in [0, 1], got %v", ratio)
+// NewBudget returns a budget that allows extra attempts up to opts.Ratio
+// of the requests in the window, plus opts.MinPerWindow. A Ratio outside
+// (0, 1] (or NaN) is an error wrapping [ErrInvalidConfig].
+func NewBudget(opts BudgetOptions) (*Budget, error) {
+	ratio := opts.Ratio
+	if !(ratio > 0 && ratio <= 1) {
+		return nil, configError("budget Ratio must be set in (0, 1], got %v", ratio)
 	}
 	setDefault(&opts.MinPerWindow, 10)
 	opts.MinPerWindow = max(opts.MinPerWindow, 0)

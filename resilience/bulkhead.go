@@ -9,11 +9,18 @@ import (
 	"time"
 )
 
-// BulkheadOptions configure a [Bulkhead]. The zero value has no wait queue:
-// a call that finds every slot taken is rejected at once.
+// BulkheadOptions configure a [Bulkhead]. MaxConcurrent is required;
+// every other field's zero value is a default, so
+// BulkheadOptions{MaxConcurrent: 8} admits 8 calls at once and rejects
+// the ninth at once, with no wait queue.
 type BulkheadOptions struct {
 	// Name identifies the pool in errors. Default "".
 	Name string
+	// MaxConcurrent is the number of slots: how many calls run at once.
+	// It is required — 0 or negative is an error, not a default — because
+	// the right size depends on the dependency. Each slot costs a word of
+	// memory.
+	MaxConcurrent int
 	// MaxWaiting is how many calls may wait for a slot. Default 0.
 	MaxWaiting int
 	// MaxWait bounds one call's wait for a slot. Default 0: wait until a
@@ -92,14 +99,14 @@ type BulkheadStats struct {
 	Admitted, Rejected, Waited uint64
 }
 
-// NewBulkhead returns a pool of maxConcurrent (≥ 1) slots. Its memory
-// grows with maxConcurrent: each slot has a word of state.
-func NewBulkhead(maxConcurrent int, opts BulkheadOptions) (*Bulkhead, error) {
+// NewBulkhead returns a pool of opts.MaxConcurrent slots.
+func NewBulkhead(opts BulkheadOptions) (*Bulkhead, error) {
+	maxConcurrent := opts.MaxConcurrent
 	switch {
 	case maxConcurrent < 1:
-		return nil, configError("bulkhead %q needs maxConcurrent >= 1, got %d", opts.Name, maxConcurrent)
+		return nil, configError("bulkhead %q MaxConcurrent must be set to at least 1, got %d", opts.Name, maxConcurrent)
 	case int64(maxConcurrent) > math.MaxUint32:
-		return nil, configError("bulkhead %q needs maxConcurrent <= %d, got %d", opts.Name, uint32(math.MaxUint32), maxConcurrent)
+		return nil, configError("bulkhead %q MaxConcurrent must be at most %d, got %d", opts.Name, uint32(math.MaxUint32), maxConcurrent)
 	case opts.MaxWaiting < 0:
 		return nil, configError("bulkhead %q MaxWaiting must not be negative, got %d", opts.Name, opts.MaxWaiting)
 	case opts.MaxWait < 0:
@@ -207,23 +214,22 @@ func (b *Bulkhead) Stats() BulkheadStats {
 }
 
 // Bulkheads keeps one [Bulkhead] per dependency, created on first use with
-// the same size and options (the pool's Name is the dependency's name), so
-// that every dependency gets its own compartment without wiring each one by
+// the same options (the pool's Name is the dependency's name), so that
+// every dependency gets its own compartment without wiring each one by
 // hand. It is safe for concurrent use.
 type Bulkheads struct {
-	size int
 	opts BulkheadOptions
 
 	mu    sync.Mutex
 	pools map[string]*Bulkhead // guarded by mu
 }
 
-// NewBulkheads returns a set of pools of maxConcurrent (≥ 1) slots each.
-func NewBulkheads(maxConcurrent int, opts BulkheadOptions) (*Bulkheads, error) {
-	if _, err := NewBulkhead(maxConcurrent, opts); err != nil {
+// NewBulkheads returns a set of pools of opts.MaxConcurrent slots each.
+func NewBulkheads(opts BulkheadOptions) (*Bulkheads, error) {
+	if _, err := NewBulkhead(opts); err != nil {
 		return nil, err
 	}
-	return &Bulkheads{size: maxConcurrent, opts: opts, pools: map[string]*Bulkhead{}}, nil
+	return &Bulkheads{opts: opts, pools: map[string]*Bulkhead{}}, nil
 }
 
 // For returns the pool of dependency, creating it on first use. The pools
@@ -236,7 +242,7 @@ func (s *Bulkheads) For(dependency string) *Bulkhead {
 	if b == nil {
 		o := s.opts
 		o.Name = dependency
-		if b, _ = NewBulkhead(s.size, o); b == nil { // NewBulkheads validated the options
+		if b, _ = NewBulkhead(o); b == nil { // NewBulkheads validated the options
 			b = &Bulkhead{name: dependency}
 		}
 		if s.pools == nil {

@@ -14,7 +14,7 @@ import (
 
 func TestBulkhead(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := NewBulkhead(2, BulkheadOptions{Name: "payments", MaxWaiting: 1, MaxWait: time.Second})
+		b, err := NewBulkhead(BulkheadOptions{MaxConcurrent: 2, Name: "payments", MaxWaiting: 1, MaxWait: time.Second})
 		require.NoError(t, err)
 		p := Guarded[int](b)
 		release := make(chan struct{})
@@ -58,17 +58,17 @@ func TestBulkhead(t *testing.T) {
 		close(block)
 		wg.Wait()
 	})
-	_, err := NewBulkhead(0, BulkheadOptions{})
+	_, err := NewBulkhead(BulkheadOptions{MaxConcurrent: 0})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewBulkheads(0, BulkheadOptions{})
+	_, err = NewBulkheads(BulkheadOptions{MaxConcurrent: 0})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewBulkhead(1, BulkheadOptions{MaxWaiting: -1})
+	_, err = NewBulkhead(BulkheadOptions{MaxConcurrent: 1, MaxWaiting: -1})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 }
 
 // Each dependency gets its own pool: filling one leaves the others free.
 func TestBulkheadsSeparatePoolsPerDependency(t *testing.T) {
-	set := must(NewBulkheads(2, BulkheadOptions{}))
+	set := must(NewBulkheads(BulkheadOptions{MaxConcurrent: 2}))
 	slow := set.For("recommendations")
 	assert.Same(t, slow, set.For("recommendations"))
 	s1, ok1 := slow.TryAcquire()
@@ -94,8 +94,8 @@ func TestBulkheadsSeparatePoolsPerDependency(t *testing.T) {
 // has slots.
 func TestBulkheadExitWithoutEnter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := must(NewBulkhead(1, BulkheadOptions{Name: "db"}))
-		other := must(NewBulkhead(1, BulkheadOptions{}))
+		b := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 1, Name: "db"}))
+		other := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 1}))
 		b.Exit(Permit{}, nil) // nothing held: must not block
 
 		first, err := b.Enter(t.Context())
@@ -125,7 +125,7 @@ func TestBulkheadExitWithoutEnter(t *testing.T) {
 // the zero slot does nothing.
 func TestBulkheadSlotReleaseIsIdempotent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := must(NewBulkhead(1, BulkheadOptions{}))
+		b := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 1}))
 		BulkheadSlot{}.Release()
 		a, ok := b.TryAcquire()
 		require.True(t, ok)
@@ -149,7 +149,7 @@ func TestBulkheadSlotReleaseIsIdempotent(t *testing.T) {
 
 // Many goroutines releasing every slot twice leave the pool whole.
 func TestBulkheadDoubleReleaseUnderLoad(t *testing.T) {
-	b := must(NewBulkhead(4, BulkheadOptions{MaxWaiting: 64}))
+	b := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 4, MaxWaiting: 64}))
 	var inUse, peak atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {

@@ -88,11 +88,11 @@ func ExampleBackoff_Delay() {
 // Fallback, retry, breaker, bulkhead and timeout in one pipeline: when
 // every attempt fails, the fallback answers.
 func ExamplePipeline() {
-	fallback := resilience.NewFallbackValue("cached page", nil)
-	retry, _ := resilience.NewRetry[string](resilience.RetryOptions{MaxAttempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }})
+	fallback, _ := resilience.NewFallback(resilience.FallbackOptions[string]{Value: "cached page"})
+	retry, _ := resilience.NewRetry[string](resilience.RetryOptions{Name: "render", MaxAttempts: 2, Backoff: resilience.Backoff{Base: time.Millisecond}})
 	breaker, _ := resilience.NewCircuitBreaker[string](resilience.BreakerOptions{Name: "render"})
-	bulkhead, _ := resilience.NewBulkhead(10, resilience.BulkheadOptions{Name: "render"})
-	timeout, _ := resilience.NewTimeout[string]("render", time.Second)
+	bulkhead, _ := resilience.NewBulkhead(resilience.BulkheadOptions{Name: "render", MaxConcurrent: 10})
+	timeout, _ := resilience.NewTimeout[string](resilience.TimeoutOptions{Name: "render", Timeout: time.Second})
 	p, err := resilience.NewPipeline(fallback, retry, breaker, resilience.Guarded[string](bulkhead), timeout)
 	if err != nil {
 		panic(err)
@@ -110,7 +110,7 @@ func ExamplePipeline() {
 // A slot is a value: defer its Release. Releasing it again, or releasing
 // a copy, does nothing, so no code path can free a slot twice.
 func ExampleBulkhead_Acquire() {
-	pool, _ := resilience.NewBulkhead(1, resilience.BulkheadOptions{Name: "search"})
+	pool, _ := resilience.NewBulkhead(resilience.BulkheadOptions{Name: "search", MaxConcurrent: 1})
 	slot, err := pool.Acquire(context.Background())
 	if err != nil {
 		panic(err)
@@ -200,7 +200,7 @@ func ExampleNewRetry_maxAttemptsIsRequired() {
 func ExampleNewBudget() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// Retries may add a tenth to the recent requests, with no floor.
-	budget, err := resilience.NewBudget(0.1, resilience.BudgetOptions{MinPerWindow: -1})
+	budget, err := resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.1, MinPerWindow: -1})
 	if err != nil {
 		panic(err)
 	}
@@ -214,9 +214,9 @@ func ExampleNewBudget() {
 		}
 	}
 	fmt.Println("retries granted for 50 requests:", granted)
-	_, err = resilience.NewBudget(1.5, resilience.BudgetOptions{})
+	_, err = resilience.NewBudget(resilience.BudgetOptions{Ratio: 1.5})
 	fmt.Println(err)
 	// Output:
 	// retries granted for 50 requests: 5
-	// resilience: invalid configuration: budget ratio must be in [0, 1], got 1.5
+	// resilience: invalid configuration: budget Ratio must be set in (0, 1], got 1.5
 }

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// LatencyTracker estimates a quantile of recent latencies from the last
-// Size samples, recomputing it every Size/8 samples so Record stays cheap.
+// latencyTracker estimates a quantile of recent latencies from the last
+// size samples, recomputing it every size/8 samples so Record stays cheap.
 // [Hedge] uses one to wait the observed p95 before hedging. It is safe for
 // concurrent use.
-type LatencyTracker struct {
+type latencyTracker struct {
 	q float64
 
 	mu      sync.Mutex
@@ -22,21 +22,21 @@ type LatencyTracker struct {
 	est     time.Duration   // guarded by mu
 }
 
-// NewLatencyTracker returns a tracker of quantile q in (0, 1) over the last
-// size (≥ 8) samples.
-func NewLatencyTracker(q float64, size int) (*LatencyTracker, error) {
+// newLatencyTracker returns a tracker of quantile q in (0, 1) over the
+// last size (≥ 8) samples.
+func newLatencyTracker(q float64, size int) (*latencyTracker, error) {
 	if !(q > 0 && q < 1) {
 		return nil, configError("latency quantile must be in (0, 1), got %v", q)
 	}
 	if size < 8 {
 		return nil, configError("latency tracker size must be >= 8, got %d", size)
 	}
-	return &LatencyTracker{q: q, ring: make([]time.Duration, size), scratch: make([]time.Duration, size)}, nil
+	return &latencyTracker{q: q, ring: make([]time.Duration, size), scratch: make([]time.Duration, size)}, nil
 }
 
-// Record adds one latency. The zero LatencyTracker has no room and keeps
+// Record adds one latency. The zero latencyTracker has no room and keeps
 // none: its Quantile stays at zero samples.
-func (t *LatencyTracker) Record(d time.Duration) {
+func (t *latencyTracker) Record(d time.Duration) {
 	if len(t.ring) == 0 {
 		return
 	}
@@ -58,7 +58,7 @@ func (t *LatencyTracker) Record(d time.Duration) {
 }
 
 // Quantile returns the estimate and the number of samples behind it.
-func (t *LatencyTracker) Quantile() (time.Duration, int) {
+func (t *latencyTracker) Quantile() (time.Duration, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.est, t.n
@@ -109,7 +109,7 @@ type Hedge[T any] struct {
 	minSample int
 	maxHedges int
 	budget    *Budget
-	tracker   *LatencyTracker
+	tracker   *latencyTracker
 	now       func() time.Time
 
 	calls, hedges, hedgeWins, denied counter
@@ -137,7 +137,7 @@ func NewHedge[T any](opts HedgeOptions) (*Hedge[T], error) {
 	case opts.Budget != nil && !opts.Budget.made():
 		return nil, notMade("hedge Budget", "NewBudget")
 	}
-	tr, err := NewLatencyTracker(opts.Quantile, 1000)
+	tr, err := newLatencyTracker(opts.Quantile, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func NewHedge[T any](opts HedgeOptions) (*Hedge[T], error) {
 		opts.Now = time.Now
 	}
 	if opts.Budget == nil {
-		if opts.Budget, err = NewBudget(0.05, BudgetOptions{Now: opts.Now}); err != nil {
+		if opts.Budget, err = NewBudget(BudgetOptions{Ratio: 0.05, Now: opts.Now}); err != nil {
 			return nil, err
 		}
 	}

@@ -51,7 +51,7 @@ func TestHedgeCutsTheTail(t *testing.T) {
 
 func TestHedgeDelayFollowsObservedQuantileAndBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		budget, err := NewBudget(0.5, BudgetOptions{MinPerWindow: -1})
+		budget, err := NewBudget(BudgetOptions{Ratio: 0.5, MinPerWindow: -1})
 		require.NoError(t, err)
 		h, err := NewHedge[int](HedgeOptions{MinSamples: 20, Budget: budget})
 		require.NoError(t, err)

@@ -21,6 +21,7 @@ type Permit struct {
 	Ctx context.Context
 
 	slot BulkheadSlot // the slot a Bulkhead gave, released by its Exit
+	shed shedTicket   // the request a LoadShedder admitted, released by its Exit
 }
 
 // Guard is a policy that decides whether a call may run and learns from its
@@ -154,139 +155,6 @@ func (p *Pipeline[T]) runKnown(ctx context.Context, i int, fn func(context.Conte
 	}
 	var zero T
 	return zero, configError("pipeline: policy %d changed type", i) // unreachable: known checked every type
-}
-
-// Timeout bounds a call: fn runs under a context that ends after the
-// duration, and a call that ends because of it returns a [*PolicyError]
-// wrapping [ErrTimeout] and context.DeadlineExceeded. Inside a [Retry] it
-// bounds each attempt; outside, the whole call.
-//
-// Pros: a slow dependency cannot hold the caller's goroutines forever
-// (the guide: "Timeout Configuration: How long to wait"). Cons: a timeout
-// too short fails calls that would have succeeded; too long, and it does
-// not protect. fn must honour its context: Timeout does not abandon a
-// running call on another goroutine (that would leak it), so a call that
-// ignores cancellation still takes as long as it takes.
-//
-// A Timeout is safe for concurrent use.
-type Timeout[T any] struct {
-	name        string
-	d           time.Duration
-	withTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
-
-	calls, timeouts counter
-}
-
-// TimeoutOptions configure a [Timeout] made by [NewTimeoutWith].
-type TimeoutOptions struct {
-	// Name identifies the policy in errors. Default "".
-	Name string
-	// WithTimeout derives the context a call runs under, which must end
-	// with context.DeadlineExceeded once d has passed. Default
-	// context.WithTimeout. A simulation passes one that ends the context
-	// on virtual time.
-	WithTimeout func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
-}
-
-// TimeoutStats counts calls and how many the timeout cut short.
-type TimeoutStats struct{ Calls, Timeouts uint64 }
-
-// Stats returns the timeout's counters.
-func (t *Timeout[T]) Stats() TimeoutStats {
-	return TimeoutStats{Calls: t.calls.load(), Timeouts: t.timeouts.load()}
-}
-
-// NewTimeout returns a timeout of d (> 0) named name. It is shorthand for
-// NewTimeoutWith(d, TimeoutOptions{Name: name}).
-func NewTimeout[T any](name string, d time.Duration) (*Timeout[T], error) {
-	return NewTimeoutWith[T](d, TimeoutOptions{Name: name})
-}
-
-// NewTimeoutWith returns a timeout of d (> 0) configured by opts.
-func NewTimeoutWith[T any](d time.Duration, opts TimeoutOptions) (*Timeout[T], error) {
-	if d <= 0 {
-		return nil, configError("timeout %q must be positive, got %v", opts.Name, d)
-	}
-	if opts.WithTimeout == nil {
-		opts.WithTimeout = context.WithTimeout
-	}
-	return &Timeout[T]{name: opts.Name, d: d, withTimeout: opts.WithTimeout}, nil
-}
-
-// Execute runs fn with the deadline.
-func (t *Timeout[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
-	var zero T
-	if t == nil || t.withTimeout == nil {
-		return zero, notMade("timeout", "NewTimeout")
-	}
-	if fn == nil {
-		return zero, configError("timeout %q: nil function", t.name)
-	}
-	t.calls.add()
-	cctx, cancel := t.withTimeout(ctx, t.d)
-	v, err := fn(cctx)
-	timedOut := cctx.Err() != nil && ctx.Err() == nil
-	cancel()
-	if err != nil && timedOut {
-		t.timeouts.add()
-		return v, rejected("timeout", t.name, ErrTimeout, err)
-	}
-	return v, err
-}
-
-// Fallback answers a failed call with an alternative: a fixed value or the
-// result of a function (the guide: "Fallback Mechanisms: Alternative
-// responses"). It is the outermost policy of a pipeline. Pros: the user
-// gets a degraded answer instead of an error. Cons: a fallback can hide an
-// outage from monitoring — watch [Fallback.Stats].
-//
-// A Fallback is safe for concurrent use.
-type Fallback[T any] struct {
-	fn        func(ctx context.Context, err error) (T, error)
-	on        func(error) bool
-	calls     counter
-	fallbacks counter
-}
-
-// FallbackStats counts calls and how many were answered by the fallback.
-type FallbackStats struct{ Calls, Fallbacks uint64 }
-
-// NewFallbackValue returns a fallback that answers v for errors on accepts
-// (nil: every error except the caller's context ending).
-func NewFallbackValue[T any](v T, on func(error) bool) *Fallback[T] {
-	return &Fallback[T]{fn: func(context.Context, error) (T, error) { return v, nil }, on: on}
-}
-
-// NewFallbackFunc returns a fallback that answers fn(ctx, err) for errors
-// on accepts (nil: every error except the caller's context ending).
-func NewFallbackFunc[T any](fn func(ctx context.Context, err error) (T, error), on func(error) bool) (*Fallback[T], error) {
-	if fn == nil {
-		return nil, configError("fallback: nil function")
-	}
-	return &Fallback[T]{fn: fn, on: on}, nil
-}
-
-// Execute runs fn, and the fallback if fn fails with an accepted error.
-func (f *Fallback[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
-	var zero T
-	if f == nil || f.fn == nil {
-		return zero, notMade("fallback", "NewFallbackValue or NewFallbackFunc")
-	}
-	if fn == nil {
-		return zero, configError("fallback: nil function")
-	}
-	f.calls.add()
-	v, err := fn(ctx)
-	if err == nil || ctx.Err() != nil || (f.on != nil && !f.on(err)) {
-		return v, err
-	}
-	f.fallbacks.add()
-	return f.fn(ctx, err)
-}
-
-// Stats returns the fallback's counters.
-func (f *Fallback[T]) Stats() FallbackStats {
-	return FallbackStats{Calls: f.calls.load(), Fallbacks: f.fallbacks.load()}
 }
 
 var (

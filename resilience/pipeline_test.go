@@ -13,7 +13,7 @@ import (
 
 func TestTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		to, err := NewTimeout[int]("db", 100*time.Millisecond)
+		to, err := NewTimeout[int](TimeoutOptions{Name: "db", Timeout: 100*time.Millisecond})
 		require.NoError(t, err)
 		start := time.Now()
 		_, err = to.Execute(t.Context(), func(ctx context.Context) (int, error) {
@@ -37,35 +37,31 @@ func TestTimeout(t *testing.T) {
 		assert.NotErrorIs(t, err, ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	})
-	_, err := NewTimeout[int]("x", 0)
+	_, err := NewTimeout[int](TimeoutOptions{Name: "x", Timeout: 0})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewTimeoutWith[int](-time.Second, TimeoutOptions{Name: "y"})
+	_, err = NewTimeout[int](TimeoutOptions{Timeout: -time.Second, Name: "y"})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	assert.ErrorContains(t, err, `timeout "y" must be positive, got -1s`)
+	assert.ErrorContains(t, err, `timeout "y" Timeout must be set to a positive duration, got -1s`)
 }
 
-// WithTimeout replaces the clock behind the deadline: here a context whose
-// deadline has already passed, as a simulation's virtual clock would end
-// it, cuts a one-hour timeout at once.
-func TestTimeoutWithItsOwnClock(t *testing.T) {
-	var asked []time.Duration
-	to, err := NewTimeoutWith[int](time.Hour, TimeoutOptions{Name: "virtual", WithTimeout: func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-		asked = append(asked, d)
-		return context.WithDeadline(ctx, time.Unix(0, 0))
-	}})
-	require.NoError(t, err)
-	start := time.Now()
-	_, err = to.Execute(t.Context(), func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
-	assert.ErrorIs(t, err, ErrTimeout)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), `timeout "virtual"`)
-	assert.Less(t, time.Since(start), time.Minute, "the hour passed on the given clock, not the wall clock")
-	assert.Equal(t, []time.Duration{time.Hour}, asked)
-	assert.Equal(t, TimeoutStats{Calls: 1, Timeouts: 1}, to.Stats())
+// A call that outlives its timeout is cut at the deadline: the error
+// names the policy and wraps ErrTimeout and context.DeadlineExceeded.
+func TestTimeoutCutsAtTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		to, err := NewTimeout[int](TimeoutOptions{Timeout: time.Hour, Name: "slow"})
+		require.NoError(t, err)
+		start := time.Now()
+		_, err = to.Execute(t.Context(), func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
+		assert.ErrorIs(t, err, ErrTimeout)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), `timeout "slow"`)
+		assert.Equal(t, time.Hour, time.Since(start), "cut exactly at the deadline")
+		assert.Equal(t, TimeoutStats{Calls: 1, Timeouts: 1}, to.Stats())
+	})
 }
 
 func TestFallback(t *testing.T) {
-	fb := NewFallbackValue(-1, func(err error) bool { return errors.Is(err, errBoom) })
+	fb := must(NewFallback(FallbackOptions[int]{Value: -1, On: func(err error) bool { return errors.Is(err, errBoom) }}))
 	v, err := fb.Execute(t.Context(), fail)
 	require.NoError(t, err)
 	assert.Equal(t, -1, v)
@@ -77,13 +73,16 @@ func TestFallback(t *testing.T) {
 	assert.Equal(t, 1, v)
 	assert.Equal(t, FallbackStats{Calls: 3, Fallbacks: 1}, fb.Stats())
 
-	fn, err := NewFallbackFunc(func(_ context.Context, err error) (int, error) { return 0, errors.Join(err, other) }, nil)
+	fn, err := NewFallback(FallbackOptions[int]{Value: 7, Func: func(_ context.Context, err error) (int, error) { return 0, errors.Join(err, other) }})
 	require.NoError(t, err)
 	_, err = fn.Execute(t.Context(), fail)
-	assert.ErrorIs(t, err, errBoom)
+	assert.ErrorIs(t, err, errBoom, "Func, not Value, answers")
 	assert.ErrorIs(t, err, other)
-	_, err = NewFallbackFunc[int](nil, nil)
-	assert.ErrorIs(t, err, ErrInvalidConfig)
+
+	zero := must(NewFallback(FallbackOptions[int]{}))
+	v, err = zero.Execute(t.Context(), fail)
+	require.NoError(t, err)
+	assert.Zero(t, v, "the zero Value is an answer")
 }
 
 func TestPipelineOrderAndErrors(t *testing.T) {
@@ -104,9 +103,9 @@ func TestPipelineOrderAndErrors(t *testing.T) {
 		// fallback → retry → breaker → bulkhead → timeout.
 		retry := must(NewRetry[int](RetryOptions{MaxAttempts: 3, Backoff: Backoff{Base: time.Millisecond}}))
 		breaker := must(NewCircuitBreaker[int](BreakerOptions{Trip: must(ConsecutiveFailures(2))}))
-		bulk := must(NewBulkhead(4, BulkheadOptions{}))
-		timeout := must(NewTimeout[int]("attempt", 50*time.Millisecond))
-		fb := NewFallbackValue(42, nil)
+		bulk := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 4}))
+		timeout := must(NewTimeout[int](TimeoutOptions{Name: "attempt", Timeout: 50*time.Millisecond}))
+		fb := must(NewFallback(FallbackOptions[int]{Value: 42}))
 		full := must(NewPipeline[int](fb, retry, breaker, Guarded[int](bulk), timeout))
 		calls := 0
 		hang := func(ctx context.Context) (int, error) { calls++; <-ctx.Done(); return 0, ctx.Err() }

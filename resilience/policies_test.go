@@ -16,13 +16,13 @@ func TestEveryPolicyContract(t *testing.T) {
 	policies := map[string]Policy[int]{
 		"breaker":  must(NewCircuitBreaker[int](BreakerOptions{})),
 		"retry":    must(NewRetry[int](RetryOptions{MaxAttempts: 3})),
-		"timeout":  must(NewTimeout[int]("t", time.Second)),
-		"fallback": NewFallbackValue(0, nil),
+		"timeout":  must(NewTimeout[int](TimeoutOptions{Name: "t", Timeout: time.Second})),
+		"fallback": must(NewFallback(FallbackOptions[int]{})),
 		"hedge":    must(NewHedge[int](HedgeOptions{})),
-		"bulkhead": Guarded[int](must(NewBulkhead(1, BulkheadOptions{}))),
+		"bulkhead": Guarded[int](must(NewBulkhead(BulkheadOptions{MaxConcurrent: 1}))),
 		"throttle": Guarded[int](must(NewAdaptiveThrottle(ThrottleOptions{}))),
 		"shedder":  Guarded[int](must(NewLoadShedder(ShedderOptions{}))),
-		"pipeline": must(NewPipeline[int](NewFallbackValue(0, nil), must(NewRetry[int](RetryOptions{MaxAttempts: 3})))),
+		"pipeline": must(NewPipeline[int](must(NewFallback(FallbackOptions[int]{})), must(NewRetry[int](RetryOptions{MaxAttempts: 3})))),
 	}
 	for name, p := range policies {
 		t.Run(name, func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestEveryPolicyContract(t *testing.T) {
 // Enter with Exit.
 func TestEveryGuardContract(t *testing.T) {
 	guards := map[string]Guard{
-		"bulkhead": must(NewBulkhead(1, BulkheadOptions{})),
+		"bulkhead": must(NewBulkhead(BulkheadOptions{MaxConcurrent: 1})),
 		"throttle": must(NewAdaptiveThrottle(ThrottleOptions{})),
 		"shedder":  must(NewLoadShedder(ShedderOptions{InitialLimit: 1, MaxLimit: 1})),
 	}
@@ -57,7 +57,8 @@ func TestEveryGuardContract(t *testing.T) {
 
 // The documented bad input — zero or negative attempts, a max delay
 // below the base delay, jitter outside its range, a budget ratio outside
-// [0, 1], a nil function, a bulkhead of size 0 — each gives an error that
+// (0, 1], a nil function, a bulkhead of size 0, a timeout of 0, a count
+// window with no rate — each gives an error that
 // wraps ErrInvalidConfig and names the offending value, never a panic or a
 // silent default.
 func TestBadInputGivesClearErrors(t *testing.T) {
@@ -74,13 +75,19 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 		}, "Max 10ms is below Base 1s"},
 		{"jitter above range", func() error { return Backoff{Jitter: JitterDecorrelated + 1}.Validate() }, "Jitter 4"},
 		{"jitter below range", func() error { return Backoff{Jitter: -1}.Validate() }, "Jitter -1"},
-		{"budget ratio 1.01", func() error { _, err := NewBudget(1.01, BudgetOptions{}); return err }, "ratio must be in [0, 1], got 1.01"},
-		{"budget ratio -0.5", func() error { _, err := NewBudget(-0.5, BudgetOptions{}); return err }, "got -0.5"},
-		{"bulkhead size 0", func() error { _, err := NewBulkhead(0, BulkheadOptions{Name: "db"}); return err }, `bulkhead "db" needs maxConcurrent >= 1, got 0`},
-		{"bulkhead size -1", func() error { _, err := NewBulkheads(-1, BulkheadOptions{}); return err }, "got -1"},
-		{"nil fallback function", func() error { _, err := NewFallbackFunc[int](nil, nil); return err }, "nil function"},
+		{"budget ratio 1.01", func() error { _, err := NewBudget(BudgetOptions{Ratio: 1.01}); return err }, "Ratio must be set in (0, 1], got 1.01"},
+		{"budget ratio unset", func() error { _, err := NewBudget(BudgetOptions{}); return err }, "Ratio must be set in (0, 1], got 0"},
+		{"timeout unset", func() error { _, err := NewTimeout[int](TimeoutOptions{Name: "db"}); return err }, `timeout "db" Timeout must be set to a positive duration, got 0s`},
+		{"count window without a rate", func() error { _, err := NewCountWindow(CountWindowOptions{Size: 10, MinCalls: 5}); return err }, "needs a FailureRate or a SlowCallRate"},
+		{"count window slow rate 2", func() error {
+			_, err := NewCountWindow(CountWindowOptions{Size: 10, SlowCallRate: 2, MinCalls: 5})
+			return err
+		}, "SlowCallRate must be in (0, 1], got 2"},
+		{"budget ratio -0.5", func() error { _, err := NewBudget(BudgetOptions{Ratio: -0.5}); return err }, "got -0.5"},
+		{"bulkhead size 0", func() error { _, err := NewBulkhead(BulkheadOptions{MaxConcurrent: 0, Name: "db"}); return err }, `bulkhead "db" MaxConcurrent must be set to at least 1, got 0`},
+		{"bulkhead size -1", func() error { _, err := NewBulkheads(BulkheadOptions{MaxConcurrent: -1}); return err }, "got -1"},
 		{"nil guard", func() error { _, err := Guarded[int](nil).Execute(t.Context(), ok); return err }, "nil Guard"},
-		{"nil pipeline policy", func() error { _, err := NewPipeline[int](NewFallbackValue(0, nil), nil); return err }, "policy 1 is nil"},
+		{"nil pipeline policy", func() error { _, err := NewPipeline[int](must(NewFallback(FallbackOptions[int]{})), nil); return err }, "policy 1 is nil"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var err error

@@ -181,7 +181,7 @@ func TestRetrySleepHonoursContext(t *testing.T) {
 
 func TestRetryBudgetCapsAmplification(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		budget, err := NewBudget(0.1, BudgetOptions{MinPerWindow: -1})
+		budget, err := NewBudget(BudgetOptions{Ratio: 0.1, MinPerWindow: -1})
 		require.NoError(t, err)
 		r, err := NewRetry[int](RetryOptions{MaxAttempts: 3, Budget: budget, Backoff: Backoff{Base: time.Millisecond}})
 		require.NoError(t, err)
@@ -210,35 +210,36 @@ func TestRetryBudgetCapsAmplification(t *testing.T) {
 }
 
 func TestBudgetBadInput(t *testing.T) {
-	for _, r := range []float64{-0.1, 1.5, math.NaN(), math.Inf(1)} {
-		b, err := NewBudget(r, BudgetOptions{})
+	for _, r := range []float64{0, -0.1, 1.5, math.NaN(), math.Inf(1)} { // 0: the ratio is required
+		b, err := NewBudget(BudgetOptions{Ratio: r})
 		assert.Nil(t, b)
 		require.ErrorIs(t, err, ErrInvalidConfig, "ratio %v", r)
 		assert.ErrorContains(t, err, fmt.Sprintf("got %v", r))
 	}
-	_, err := NewBudget(0.1, BudgetOptions{Window: -time.Second})
+	_, err := NewBudget(BudgetOptions{Ratio: 0.1, Window: -time.Second})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
-	_, err = NewBudget(0.1, BudgetOptions{Buckets: -1})
+	_, err = NewBudget(BudgetOptions{Ratio: 0.1, Buckets: -1})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 }
 
-// The ends of [0, 1] are valid and mean what they say: 0 is no
-// proportional allowance (only MinPerWindow), 1 is one retry per request.
+// The ratio and MinPerWindow add up and mean what they say: a small ratio
+// leaves MinPerWindow as the allowance of a quiet client, and 1 is one
+// retry per request.
 func TestBudgetRatioBounds(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	zero := must(NewBudget(0, BudgetOptions{MinPerWindow: 2}))
+	small := must(NewBudget(BudgetOptions{Ratio: 0.001, MinPerWindow: 2}))
 	for range 100 {
-		zero.RecordRequestAt(now)
+		small.RecordRequestAt(now)
 	}
 	granted := 0
 	for range 10 {
-		if zero.TryExtraAt(now) {
+		if small.TryExtraAt(now) {
 			granted++
 		}
 	}
-	assert.Equal(t, 2, granted, "ratio 0: MinPerWindow only, not a default ratio")
+	assert.Equal(t, 2, granted, "0.1 of an attempt from the ratio, 2 from MinPerWindow")
 
-	one := must(NewBudget(1, BudgetOptions{MinPerWindow: -1}))
+	one := must(NewBudget(BudgetOptions{Ratio: 1, MinPerWindow: -1}))
 	for range 5 {
 		one.RecordRequestAt(now)
 	}

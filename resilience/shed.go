@@ -88,6 +88,12 @@ type LoadShedder struct {
 	inFlight int       // guarded by mu
 	lastCut  time.Time // guarded by mu: when the limit was last cut
 	longRTT  float64   // guarded by mu: gradient's long-run latency (ns)
+	// tickets are the permits Enter hands out: per ticket, its generation,
+	// odd while the request it admitted is in flight. Exit releases a
+	// request only while its permit's generation is current, so a permit
+	// is released once however often Exit is called with it.
+	tickets     []uint64 // guarded by mu
+	freeTickets []uint32 // guarded by mu
 
 	admitted, shed, drops counter
 }
@@ -145,12 +151,41 @@ func NewLoadShedder(opts ShedderOptions) (*LoadShedder, error) {
 	}, nil
 }
 
+// shedTicket is the request a [LoadShedder] admitted through Enter,
+// carried by its [Permit].
+type shedTicket struct {
+	l   *LoadShedder
+	i   uint32
+	gen uint64 // the ticket's generation when it was handed out: odd
+}
+
 // TryAcquire admits one request if fewer than the limit are in flight.
+// Each TryAcquire that returns true must be followed by exactly one
+// [LoadShedder.Release].
 func (l *LoadShedder) TryAcquire() bool {
+	_, ok := l.admit(false)
+	return ok
+}
+
+// admit admits one request if fewer than the limit are in flight, with a
+// ticket for it if asked.
+func (l *LoadShedder) admit(ticket bool) (shedTicket, bool) {
+	var t shedTicket
 	l.mu.Lock()
 	ok := l.inFlight < int(l.limit)
 	if ok {
 		l.inFlight++
+		if ticket {
+			if n := len(l.freeTickets); n > 0 {
+				t.i = l.freeTickets[n-1]
+				l.freeTickets = l.freeTickets[:n-1]
+			} else {
+				t.i = uint32(len(l.tickets))
+				l.tickets = append(l.tickets, 0)
+			}
+			l.tickets[t.i]++
+			t.l, t.gen = l, l.tickets[t.i]
+		}
 	}
 	l.mu.Unlock()
 	if ok {
@@ -158,7 +193,7 @@ func (l *LoadShedder) TryAcquire() bool {
 	} else {
 		l.shed.add()
 	}
-	return ok
+	return t, ok
 }
 
 // Release ends a request admitted by TryAcquire that took latency; dropped
@@ -166,11 +201,25 @@ func (l *LoadShedder) TryAcquire() bool {
 // like a slow one. A Release with no request in flight does nothing: it
 // has no request to end, and must not let one more in than the limit.
 func (l *LoadShedder) Release(latency time.Duration, dropped bool) {
+	l.release(latency, dropped, nil)
+}
+
+// release ends a request, the one ticket t admitted if t is not nil: if
+// that ticket was already released, it does nothing.
+func (l *LoadShedder) release(latency time.Duration, dropped bool, t *shedTicket) {
 	if l.now == nil {
 		return // the zero shedder, which admits nothing
 	}
 	now := l.now()
 	l.mu.Lock()
+	if t != nil {
+		if int(t.i) >= len(l.tickets) || l.tickets[t.i] != t.gen {
+			l.mu.Unlock()
+			return // released already
+		}
+		l.tickets[t.i]++
+		l.freeTickets = append(l.freeTickets, t.i)
+	}
 	if l.inFlight == 0 {
 		l.mu.Unlock()
 		return
@@ -227,21 +276,24 @@ func (l *LoadShedder) Enter(ctx context.Context) (Permit, error) {
 	if l == nil || l.now == nil {
 		return Permit{}, notMade("load shedder", "NewLoadShedder")
 	}
-	if !l.TryAcquire() {
+	t, ok := l.admit(true)
+	if !ok {
 		return Permit{}, rejected("shed", l.name, ErrShed, nil)
 	}
-	return Permit{Start: l.now(), Ctx: ctx}, nil
+	return Permit{Start: l.now(), Ctx: ctx, shed: t}, nil
 }
 
-// Exit releases the request, with its latency; an error ending in a
-// deadline counts as a drop. The zero Permit holds no request: its Exit
-// does nothing.
+// Exit releases the request the permit holds, with its latency; an error
+// ending in a deadline counts as a drop. It releases a request only once,
+// however often it is called with the permit (or a copy), and does nothing
+// for a permit that holds none of this shedder's requests (the zero
+// Permit, or one another guard issued).
 func (l *LoadShedder) Exit(p Permit, err error) {
-	if p == (Permit{}) {
+	if p.shed.l != l || l == nil {
 		return
 	}
 	dropped := err != nil && p.Ctx != nil && p.Ctx.Err() == context.DeadlineExceeded
-	l.Release(l.now().Sub(p.Start), dropped)
+	l.release(l.now().Sub(p.Start), dropped, &p.shed)
 }
 
 // Middleware sheds requests to next past the limit, answering 503 Service

@@ -96,3 +96,37 @@ func TestLoadShedderReleaseWithoutAcquire(t *testing.T) {
 	l.Release(time.Millisecond, false)
 	assert.Equal(t, ShedderStats{Limit: 1, Admitted: 1, Shed: 1}, l.Stats())
 }
+
+// An Exit called twice with one permit, or with a copy of it, releases its
+// request once: the second Exit must not end another request that is
+// still in flight, which would let one more than the limit in.
+func TestLoadShedderExitTwice(t *testing.T) {
+	l, err := NewLoadShedder(ShedderOptions{InitialLimit: 2, MaxLimit: 2})
+	require.NoError(t, err)
+	ctx := t.Context()
+	first, err := l.Enter(ctx)
+	require.NoError(t, err)
+	second, err := l.Enter(ctx)
+	require.NoError(t, err)
+	l.Exit(first, nil)
+	copied := first
+	l.Exit(first, nil)
+	l.Exit(copied, nil)
+	assert.Equal(t, 1, l.Stats().InFlight, "the second request is still in flight")
+	third, err := l.Enter(ctx)
+	require.NoError(t, err)
+	_, err = l.Enter(ctx)
+	require.ErrorIs(t, err, ErrShed, "two in flight at a limit of two")
+
+	other, err := NewLoadShedder(ShedderOptions{})
+	require.NoError(t, err)
+	foreign, err := other.Enter(ctx)
+	require.NoError(t, err)
+	l.Exit(foreign, nil) // another shedder's permit: nothing to release here
+	assert.Equal(t, 2, l.Stats().InFlight)
+	l.Exit(second, nil)
+	l.Exit(third, nil)
+	assert.Zero(t, l.Stats().InFlight)
+	other.Exit(foreign, nil)
+	assert.Zero(t, other.Stats().InFlight)
+}

@@ -31,27 +31,21 @@ type TripPolicy interface {
 // (see [BreakerOptions.Interval] and [BreakerOptions.BucketPeriod]).
 type Counts = gobreaker.Counts
 
-// TripFunc adapts a function of gobreaker's counts to a [TripPolicy] that
-// records nothing of its own.
-type TripFunc func(counts Counts) bool
+// tripFunc is a [TripPolicy] that decides from gobreaker's counts alone.
+type tripFunc func(counts Counts) bool
 
-// Record does nothing: a TripFunc decides from gobreaker's counts alone.
-func (TripFunc) Record(failed, slow bool) {}
-
-// ReadyToTrip calls f.
-func (f TripFunc) ReadyToTrip(c Counts) bool { return f(c) }
-
-// Reset does nothing.
-func (TripFunc) Reset() {}
+func (tripFunc) Record(failed, slow bool)    {}
+func (f tripFunc) ReadyToTrip(c Counts) bool { return f(c) }
+func (tripFunc) Reset()                      {}
 
 // ConsecutiveFailures trips after n failures in a row (n ≥ 1). It is the
 // simplest policy and reacts fastest to a dead dependency, but a dependency
 // failing half of its calls never trips it.
-func ConsecutiveFailures(n uint32) (TripFunc, error) {
+func ConsecutiveFailures(n uint32) (TripPolicy, error) {
 	if n < 1 {
 		return nil, configError("ConsecutiveFailures needs n >= 1, got %d", n)
 	}
-	return func(c Counts) bool { return c.ConsecutiveFailures >= n }, nil
+	return tripFunc(func(c Counts) bool { return c.ConsecutiveFailures >= n }), nil
 }
 
 // FailureRate trips when failures make up at least rate (in (0, 1]) of the
@@ -60,82 +54,96 @@ func ConsecutiveFailures(n uint32) (TripFunc, error) {
 // [BreakerOptions.Interval] is set, rolling in buckets of
 // [BreakerOptions.BucketPeriod] when both are set (resilience4j's
 // TIME_BASED sliding window).
-func FailureRate(rate float64, minRequests uint32) (TripFunc, error) {
+func FailureRate(rate float64, minRequests uint32) (TripPolicy, error) {
 	if !(rate > 0 && rate <= 1) {
 		return nil, configError("FailureRate needs a rate in (0, 1], got %v", rate)
 	}
 	if minRequests < 1 {
 		return nil, configError("FailureRate needs minRequests >= 1, got %d", minRequests)
 	}
-	return func(c Counts) bool {
+	return tripFunc(func(c Counts) bool {
 		n := c.TotalSuccesses + c.TotalFailures
 		return n >= minRequests && float64(c.TotalFailures) >= rate*float64(n)
-	}, nil
+	}), nil
 }
 
-// CountWindow is a [TripPolicy] over the last Size calls (resilience4j's
-// COUNT_BASED sliding window): it trips when the share of failed calls — or
-// of slow calls, for one made by [NewSlowCallRate] — reaches the rate and
-// the window holds at least the minimum number of calls. Unlike a time
-// window it reacts as fast at 10 calls/s as at 10,000, but forgets nothing
-// while traffic is idle. It is safe for concurrent use.
-type CountWindow struct {
-	rate     float64
-	minCalls int
-	slowOnly bool
+// CountWindowOptions configure a count window, a [TripPolicy] over the
+// last Size calls (resilience4j's COUNT_BASED sliding window): it trips
+// when the share of failed calls reaches FailureRate, or the share of slow
+// calls reaches SlowCallRate, and the window holds at least MinCalls
+// calls. Unlike a time window it reacts as fast at 10 calls/s as at
+// 10,000, but forgets nothing while traffic is idle. Size, MinCalls and at
+// least one of the rates are required.
+type CountWindowOptions struct {
+	// Size is the number of calls in the window, at least 1.
+	Size int
+	// FailureRate, in (0, 1], trips the breaker on the share of failed
+	// calls (slow calls count as failures). 0: no failure-rate rule.
+	FailureRate float64
+	// SlowCallRate, in (0, 1], trips the breaker on the share of calls
+	// slower than [BreakerOptions].SlowCallThreshold: it opens on a
+	// dependency that still answers, only too slowly. 0: no slow-call
+	// rule.
+	SlowCallRate float64
+	// MinCalls is the fewest calls the window must hold before it trips,
+	// in [1, Size].
+	MinCalls int
+}
+
+// countWindow is the TripPolicy NewCountWindow makes. It is safe for
+// concurrent use.
+type countWindow struct {
+	failRate, slowRate float64
+	minCalls           int
 
 	mu    sync.Mutex
-	ring  []bool // guarded by mu: outcome of each slot (true = counts against)
-	next  int    // guarded by mu
-	n     int    // guarded by mu: filled slots
-	marks int    // guarded by mu: true slots
+	ring  []uint8 // guarded by mu: outcome of each slot (markFailed, markSlow)
+	next  int     // guarded by mu
+	n     int     // guarded by mu: filled slots
+	fails int     // guarded by mu: slots marked failed
+	slows int     // guarded by mu: slots marked slow
 }
 
-// NewCountWindow returns a policy that trips when at least rate of the last
-// size calls failed (slow calls count as failures) and at least minCalls
-// calls were seen.
-func NewCountWindow(size int, rate float64, minCalls int) (*CountWindow, error) {
-	return newCountWindow("NewCountWindow", size, rate, minCalls, false)
-}
+const (
+	markFailed uint8 = 1 << iota
+	markSlow
+)
 
-// NewSlowCallRate returns a policy that trips when at least rate of the
-// last size calls were slow (took longer than
-// [BreakerOptions.SlowCallThreshold]) and at least minCalls calls were
-// seen: it opens on a dependency that still answers, only too slowly.
-func NewSlowCallRate(size int, rate float64, minCalls int) (*CountWindow, error) {
-	return newCountWindow("NewSlowCallRate", size, rate, minCalls, true)
-}
-
-func newCountWindow(fn string, size int, rate float64, minCalls int, slow bool) (*CountWindow, error) {
+// NewCountWindow returns a count-window [TripPolicy] configured by opts,
+// for [BreakerOptions].Trip.
+func NewCountWindow(opts CountWindowOptions) (TripPolicy, error) {
 	switch {
-	case size < 1:
-		return nil, configError("%s needs size >= 1, got %d", fn, size)
-	case !(rate > 0 && rate <= 1):
-		return nil, configError("%s needs a rate in (0, 1], got %v", fn, rate)
-	case minCalls < 1 || minCalls > size:
-		return nil, configError("%s needs minCalls in [1, size=%d], got %d", fn, size, minCalls)
+	case opts.Size < 1:
+		return nil, configError("count window Size must be >= 1, got %d", opts.Size)
+	case !(opts.FailureRate >= 0 && opts.FailureRate <= 1):
+		return nil, configError("count window FailureRate must be in (0, 1], got %v", opts.FailureRate)
+	case !(opts.SlowCallRate >= 0 && opts.SlowCallRate <= 1):
+		return nil, configError("count window SlowCallRate must be in (0, 1], got %v", opts.SlowCallRate)
+	case opts.FailureRate == 0 && opts.SlowCallRate == 0:
+		return nil, configError("count window needs a FailureRate or a SlowCallRate")
+	case opts.MinCalls < 1 || opts.MinCalls > opts.Size:
+		return nil, configError("count window MinCalls must be in [1, Size=%d], got %d", opts.Size, opts.MinCalls)
 	}
-	return &CountWindow{rate: rate, minCalls: minCalls, slowOnly: slow, ring: make([]bool, size)}, nil
+	return &countWindow{failRate: opts.FailureRate, slowRate: opts.SlowCallRate, minCalls: opts.MinCalls, ring: make([]uint8, opts.Size)}, nil
 }
 
 // Record adds one outcome, evicting the oldest when the window is full.
-func (w *CountWindow) Record(failed, slow bool) {
-	mark := failed
-	if w.slowOnly {
-		mark = slow
+func (w *countWindow) Record(failed, slow bool) {
+	var mark uint8
+	if failed {
+		mark |= markFailed
+	}
+	if slow {
+		mark |= markSlow
 	}
 	w.mu.Lock()
 	if w.n == len(w.ring) {
-		if w.ring[w.next] {
-			w.marks--
-		}
+		w.count(w.ring[w.next], -1)
 	} else {
 		w.n++
 	}
 	w.ring[w.next] = mark
-	if mark {
-		w.marks++
-	}
+	w.count(mark, 1)
 	w.next++
 	if w.next == len(w.ring) {
 		w.next = 0
@@ -143,33 +151,47 @@ func (w *CountWindow) Record(failed, slow bool) {
 	w.mu.Unlock()
 }
 
-// ReadyToTrip reports whether the window's rate reached the threshold.
-func (w *CountWindow) ReadyToTrip(Counts) bool {
+// count adds d to the counts of mark's outcomes. Requires w.mu.
+func (w *countWindow) count(mark uint8, d int) {
+	if mark&markFailed != 0 {
+		w.fails += d
+	}
+	if mark&markSlow != 0 {
+		w.slows += d
+	}
+}
+
+// ReadyToTrip reports whether a rate of the window reached its threshold.
+func (w *countWindow) ReadyToTrip(Counts) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.n >= w.minCalls && float64(w.marks) >= w.rate*float64(w.n)
+	if w.n < w.minCalls {
+		return false
+	}
+	n := float64(w.n)
+	return (w.failRate > 0 && float64(w.fails) >= w.failRate*n) || (w.slowRate > 0 && float64(w.slows) >= w.slowRate*n)
 }
 
 // Reset empties the window.
-func (w *CountWindow) Reset() {
+func (w *countWindow) Reset() {
 	w.mu.Lock()
 	clear(w.ring)
-	w.next, w.n, w.marks = 0, 0, 0
+	w.next, w.n, w.fails, w.slows = 0, 0, 0, 0
 	w.mu.Unlock()
 }
 
-// Rate returns the current share of marked calls in the window and the
+// rates returns the window's shares of failed and slow calls and the
 // number of calls it holds.
-func (w *CountWindow) Rate() (rate float64, calls int) {
+func (w *countWindow) rates() (failed, slow float64, calls int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.n == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return float64(w.marks) / float64(w.n), w.n
+	return float64(w.fails) / float64(w.n), float64(w.slows) / float64(w.n), w.n
 }
 
 var (
-	_ TripPolicy = TripFunc(nil)
-	_ TripPolicy = (*CountWindow)(nil)
+	_ TripPolicy = tripFunc(nil)
+	_ TripPolicy = (*countWindow)(nil)
 )

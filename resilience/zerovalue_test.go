@@ -79,7 +79,7 @@ func TestZeroValuesThatWork(t *testing.T) {
 		ls.Release(time.Second, true)
 		assert.Equal(t, ShedderStats{Shed: 1}, ls.Stats())
 
-		var lt LatencyTracker
+		var lt latencyTracker
 		lt.Record(time.Millisecond) // keeps nothing, and holds no lock after
 		q95, n := lt.Quantile()
 		assert.Zero(t, q95)

@@ -1,5 +1,5 @@
-// Command resilience runs a flaky HTTP dependency — made flaky by the
-// resilience package's fault injector — and a client that calls it through
+// Command resilience runs a flaky HTTP dependency — made flaky by package
+// resilience/fault's injector — and a client that calls it through
 // a composed pipeline (fallback → retry with a budget → circuit breaker →
 // bulkhead → per-attempt timeout), then prints what each policy did.
 //
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/fault"
 )
 
 func main() {
@@ -40,19 +41,19 @@ func main() {
 // phase is one state of the dependency.
 type phase struct {
 	name   string
-	faults resilience.FaultOptions
+	faults fault.Options
 }
 
 func run(ctx context.Context, out io.Writer, requests int) error {
 	phases := []phase{
-		{"flaky: 20% errors, 10% of requests 200 ms slow", resilience.FaultOptions{
+		{"flaky: 20% errors, 10% of requests 200 ms slow", fault.Options{
 			AbortProbability: 0.2, AbortStatus: http.StatusServiceUnavailable, Delay: 200 * time.Millisecond, DelayProbability: 0.1}},
-		{"down: every request answered 503", resilience.FaultOptions{AbortProbability: 1}},
-		{"healthy", resilience.FaultOptions{}},
+		{"down: every request answered 503", fault.Options{AbortProbability: 1}},
+		{"healthy", fault.Options{}},
 	}
 	// The dependency: a handler behind a fault injector we can swap.
 	var mu sync.Mutex
-	var chaos *resilience.FaultInjector
+	var chaos *fault.Injector
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		f := chaos
@@ -66,11 +67,14 @@ func run(ctx context.Context, out io.Writer, requests int) error {
 
 	// The client's pipeline, built once.
 	// Retries may add at most a fifth to the load (plus 10 per 10 s).
-	budget, err := resilience.NewBudget(0.2, resilience.BudgetOptions{})
+	budget, err := resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.2})
 	if err != nil {
 		return err
 	}
-	fallback := resilience.NewFallbackValue("cached price: $9.90 (stale)", nil)
+	fallback, err := resilience.NewFallback(resilience.FallbackOptions[string]{Value: "cached price: $9.90 (stale)"})
+	if err != nil {
+		return err
+	}
 	// A GET of a price is idempotent, so it may be retried: 3 attempts.
 	retry, err := resilience.NewRetry[string](resilience.RetryOptions{
 		MaxAttempts: 3, Budget: budget,
@@ -83,7 +87,7 @@ func run(ctx context.Context, out io.Writer, requests int) error {
 	if err != nil {
 		return err
 	}
-	trip, err := resilience.NewCountWindow(50, 0.6, 20)
+	trip, err := resilience.NewCountWindow(resilience.CountWindowOptions{Size: 50, FailureRate: 0.6, MinCalls: 20})
 	if err != nil {
 		return err
 	}
@@ -97,11 +101,11 @@ func run(ctx context.Context, out io.Writer, requests int) error {
 	if err != nil {
 		return err
 	}
-	bulkhead, err := resilience.NewBulkhead(8, resilience.BulkheadOptions{Name: "pricing", MaxWaiting: 16})
+	bulkhead, err := resilience.NewBulkhead(resilience.BulkheadOptions{Name: "pricing", MaxConcurrent: 8, MaxWaiting: 16})
 	if err != nil {
 		return err
 	}
-	timeout, err := resilience.NewTimeout[string]("pricing attempt", 100*time.Millisecond)
+	timeout, err := resilience.NewTimeout[string](resilience.TimeoutOptions{Name: "pricing attempt", Timeout: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -130,7 +134,7 @@ func run(ctx context.Context, out io.Writer, requests int) error {
 	}
 
 	for _, ph := range phases {
-		f, err := resilience.NewFaultInjector(ph.faults)
+		f, err := fault.NewInjector(ph.faults)
 		if err != nil {
 			return err
 		}

@@ -321,7 +321,7 @@ func newURLCache(ctx context.Context, cfg Config) (*urlCache, error) {
 	}); err != nil {
 		return nil, err
 	}
-	tm, err := resilience.NewTimeout[l2Result]("redis", cfg.RedisTimeout)
+	tm, err := resilience.NewTimeout[l2Result](resilience.TimeoutOptions{Name: "redis", Timeout: cfg.RedisTimeout})
 	if err != nil {
 		return nil, err
 	}
