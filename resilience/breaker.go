@@ -12,7 +12,8 @@ import (
 )
 
 // State is a circuit breaker's state; it is gobreaker's State, so values
-// from [CircuitBreaker], [SharedBreaker] and gobreaker itself compare.
+// from [CircuitBreaker], sharedbreaker.Breaker and gobreaker itself
+// compare.
 type State = gobreaker.State
 
 // The three states of a circuit breaker (the guide, "Circuit Breakers").
@@ -94,9 +95,9 @@ var (
 //
 // Pros (the guide, "Circuit Breakers: prevent cascade failures"): a failing
 // dependency costs its callers a fast error instead of a held thread and a
-// timeout, and gets room to recover. Cons: every instance learns on its own
-// (see [SharedBreaker] for one state across a fleet), and a breaker tuned
-// too tight opens on noise. Use it around every remote call whose failure
+// timeout, and gets room to recover. Cons: every instance learns on its
+// own (see package sharedbreaker for one state across a fleet), and a
+// breaker tuned too tight opens on noise. Use it around every remote call whose failure
 // must not take the caller down with it.
 //
 // A CircuitBreaker is safe for concurrent use.

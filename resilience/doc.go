@@ -1,11 +1,9 @@
 // Package resilience implements, from the guide
 // System Design Round — Principal Engineer Interview Preparation,
-// "Fault Tolerance" — circuit
-// breakers with their three states, timeouts, fallbacks, graceful
-// degradation and chaos engineering — together with "Microservices →
-// Circuit Breakers: Prevent cascade failures", "Message Queues → Dead
-// Letter Queues" and the retries, bulkheads, hedging and load shedding
-// that production clients and servers need around them.
+// "Fault Tolerance" — circuit breakers with their three states, timeouts
+// and fallbacks — together with "Microservices → Circuit Breakers:
+// Prevent cascade failures" and the retries, bulkheads, hedging and load
+// shedding that production clients and servers need around them.
 //
 // The lines a user writes first — a call retried with backoff behind a
 // circuit breaker:
@@ -25,29 +23,36 @@
 //
 //   - Circuit Breakers (Open, Half-Open, Closed): [CircuitBreaker], built on
 //     github.com/sony/gobreaker/v2, with trip policies [ConsecutiveFailures],
-//     [FailureRate] (time window), [NewCountWindow] (count window) and
-//     [NewSlowCallRate]; [SharedBreaker] shares one state across a fleet
-//     through a [BreakerStore] ([MemoryBreakerStore], or redisbreaker.Store
-//     on Redis); redisbreaker.DataStore runs gobreaker's own
-//     DistributedCircuitBreaker on Redis for comparison.
+//     [FailureRate] (time window) and [NewCountWindow] (count window, on the
+//     failure rate or the slow-call rate).
 //   - Timeout Configuration: [Timeout], per attempt or overall.
 //   - Fallback Mechanisms: [Fallback].
-//   - Graceful Degradation — Cached Responses: [Degrader] over a
-//     [StaleSource] (a cache satisfies it; [LastGood] is an in-memory one);
-//     Feature Flags: [Switches] and [Switch].
 //   - Failover / automatic recovery: [Retry] with [Backoff] (no, full,
 //     equal and decorrelated jitter), Retry-After ([ParseRetryAfter]) and a
 //     [Budget] that caps a fleet's retries.
 //   - Redundancy for latency: [Hedge] ("The Tail at Scale").
-//   - Microservices — fault isolation: [Bulkhead].
+//   - Microservices — fault isolation: [Bulkhead] and [Bulkheads].
 //   - Throughput under overload: [AdaptiveThrottle] (client side, the SRE
 //     book's formula) and [LoadShedder] (server side, an adaptive
 //     concurrency limit — [ShedAIMD] or [ShedGradient] — with an HTTP
 //     middleware answering 503 + Retry-After).
-//   - Dead Letter Queues: [DLQWorker] over a [MessageQueue]
-//     ([MemoryQueue], or redisqueue.Queue on Redis Streams).
-//   - Chaos Engineering — Failure Injection, Latency Monkey:
-//     [FaultInjector] for functions, HTTP handlers and HTTP clients.
+//
+// Four sub-packages hold the rest of the guide's fault tolerance, each
+// with its own guide section and none needed by the policies above:
+//
+//   - [github.com/sysdesign-go/sysdesign/resilience/sharedbreaker]: a
+//     circuit breaker whose state a fleet shares through a store, in
+//     memory or in Redis ([github.com/sysdesign-go/sysdesign/resilience/redisbreaker]).
+//   - [github.com/sysdesign-go/sysdesign/resilience/degrade]: Graceful
+//     Degradation — stale answers when a dependency fails, and feature
+//     switches.
+//   - [github.com/sysdesign-go/sysdesign/resilience/fault]: Chaos
+//     Engineering — failure injection for functions, HTTP handlers and
+//     HTTP clients.
+//   - [github.com/sysdesign-go/sysdesign/resilience/dlq]: Message Queues →
+//     Dead Letter Queues — a worker that requeues failed messages and
+//     dead-letters poison ones, on a queue in memory or in a Redis Stream
+//     ([github.com/sysdesign-go/sysdesign/resilience/dlq/redisdlq]).
 //
 // # Composition
 //
@@ -59,60 +64,67 @@
 // so the fallback answers for everything, each retry is counted by the
 // breaker, the bulkhead bounds concurrent attempts and the timeout bounds
 // each attempt. Non-generic policies ([Bulkhead], [AdaptiveThrottle],
-// [LoadShedder], [FaultInjector], [Switch]) are a [Guard], which [Guarded]
-// turns into a Policy of any result type.
+// [LoadShedder], and fault.Injector and degrade.Switch) are a [Guard],
+// which [Guarded] turns into a Policy of any result type.
 //
 // # Configuration
 //
+// Every policy is made the same way, NewX(XOptions) (*X, error):
+//
+//	fallback, err := resilience.NewFallback(resilience.FallbackOptions[Page]{Value: cached})
+//	retry, err := resilience.NewRetry[Page](resilience.RetryOptions{MaxAttempts: 3})
+//	breaker, err := resilience.NewCircuitBreaker[Page](resilience.BreakerOptions{Name: "render"})
+//	bulkhead, err := resilience.NewBulkhead(resilience.BulkheadOptions{MaxConcurrent: 10})
+//	timeout, err := resilience.NewTimeout[Page](resilience.TimeoutOptions{Timeout: time.Second})
+//
 // Options are structs whose zero fields take documented defaults, except
 // for the decisions a default would hide: how many times a call may run
-// ([RetryOptions].MaxAttempts, [DLQWorkerOptions].MaxAttempts — retrying is
-// safe only for idempotent calls), how much extra load retries may add (the
-// ratio of [NewBudget]), how many calls a [Bulkhead] admits, and how long a
-// [Timeout] waits. Those are required, and 0 is an error, not a default.
-// Every bad value — zero or negative attempts, a [Backoff] Max below its
-// Base, a [Jitter] outside its range, a budget ratio outside [0, 1], a nil
-// function — is an error wrapping [ErrInvalidConfig] that names the value;
-// no constructor or Execute panics on bad input.
+// ([RetryOptions].MaxAttempts — retrying is safe only for idempotent
+// calls), how much extra load retries may add ([BudgetOptions].Ratio), how
+// many calls a bulkhead admits ([BulkheadOptions].MaxConcurrent), and how
+// long a call may take ([TimeoutOptions].Timeout). Those are required, and
+// 0 is an error, not a default. Every bad value — zero or negative
+// attempts, a [Backoff] Max below its Base, a [Jitter] outside its range, a
+// budget ratio outside (0, 1], a nil function — is an error wrapping
+// [ErrInvalidConfig] that names the value; no constructor or Execute
+// panics on bad input.
 //
-// Make each policy, guard and worker with its constructor. Called on a
-// value its constructor did not make (the zero value or a nil pointer),
-// Execute, Enter, [Bulkhead.Acquire], [SharedBreaker.Allow] and
-// [DLQWorker.Run] return at once an error wrapping [ErrInvalidConfig]
-// that says so.
-// [MemoryQueue], [MemoryBreakerStore], [Switches] and [FaultInjector]
-// (which then injects nothing) work from their zero value.
+// Make each policy and guard with its constructor. Called on a value its
+// constructor did not make (the zero value or a nil pointer), Execute,
+// Enter and [Bulkhead.Acquire] return at once an error wrapping
+// [ErrInvalidConfig] that says so.
 //
-// No call blocks on a misuse: a [Bulkhead] hands out slots as
-// [BulkheadSlot] values whose Release frees the slot once however often it
-// is called, so there is no release without an acquire to wait on.
+// No call blocks on a misuse, and no release is counted twice: a
+// [Bulkhead] hands out slots as [BulkheadSlot] values whose Release frees
+// the slot once however often it is called, and the [Permit] a Bulkhead or
+// a [LoadShedder] gives on Enter is released once however often Exit is
+// called with it.
 //
 // # Errors
 //
 // A policy that rejects a call or gives up returns a [*PolicyError] naming
 // the policy, wrapping a sentinel ([ErrOpen], [ErrBulkheadFull],
 // [ErrTimeout], [ErrRetriesExhausted], [ErrBudgetExhausted], [ErrThrottled],
-// [ErrShed], [ErrInjected], [ErrDisabled]) and the underlying cause, so
-// errors.Is reaches both. Bad configuration returns an error wrapping
-// [ErrInvalidConfig]. Caller cancellation is never counted as a dependency
-// failure.
+// [ErrShed]) and the underlying cause, so errors.Is reaches both. Bad
+// configuration returns an error wrapping [ErrInvalidConfig]. Caller
+// cancellation is never counted as a dependency failure.
 //
 // # Time, concurrency, observability
 //
 // Every type is safe for concurrent use. Time-dependent parts take a Now
-// option; [Retry] also takes its Sleep and Rand, and [Timeout] the function
-// that derives its deadline ([TimeoutOptions].WithTimeout), so [Retry],
-// [Timeout], [Fallback], [Pipeline], [SharedBreaker], a fail-fast
-// [Bulkhead] and the [LoadShedder] middleware run unchanged on a
-// simulator's virtual time — the trade-off lab (examples/tradeoffs, -only
-// resilience) runs them so. The building blocks also have pure or "At"
-// forms ([Backoff.Delay], [Budget.TryExtraAt], [AdaptiveThrottle.AllowAt],
-// [LoadShedder.TryAcquire]/[LoadShedder.Release], [SharedBreaker.Allow]/
-// [SharedBreaker.Done]). [Hedge] starts goroutines on real timers, and
+// option, and [Retry] also its Sleep and Rand, so [Retry], [Fallback],
+// [Pipeline], a fail-fast [Bulkhead] and the [LoadShedder] middleware run
+// unchanged on a simulator's virtual time — the trade-off lab
+// (examples/tradeoffs, -only resilience) runs them so. The building blocks
+// also have pure or "At" forms ([Backoff.Delay], [Budget.TryExtraAt],
+// [AdaptiveThrottle.AllowAt], [LoadShedder.TryAcquire]/
+// [LoadShedder.Release]). [Timeout] derives its deadline with
+// context.WithTimeout, [Hedge] starts goroutines on real timers, and
 // gobreaker's own timers (behind [CircuitBreaker]) read time.Now; tests
 // drive them with testing/synctest. Each stateful policy has a Stats
-// method and hooks (state changes, retries, limit changes, dead letters)
-// that never run under a lock.
+// method and hooks (state changes, retries, limit changes) that never run
+// under a lock. No type of this package owns a goroutine that outlives a
+// call, so none has a Close.
 //
 // # Performance
 //
@@ -123,15 +135,4 @@
 // directly (BenchmarkCircuitBreaker_Execute); the bench module measures
 // each policy and the documented pipeline beside failsafe-go's equivalents
 // (BenchmarkResilience_Policy).
-//
-// # Shared state
-//
-// Two sub-packages keep state in Redis, so that this package links no
-// Redis client: [github.com/sysdesign-go/sysdesign/resilience/redisbreaker]
-// (a [BreakerStore] for [SharedBreaker], and gobreaker's SharedDataStore)
-// and [github.com/sysdesign-go/sysdesign/resilience/redisqueue] (a
-// [MessageQueue] on Redis Streams for [DLQWorker]). Both work on a single
-// node, Sentinel or Cluster. The shared breaker is eventually consistent
-// across instances — each caches the state for CacheTTL — and fails open
-// when its store is unreachable. The dead-letter queue is at least once.
 package resilience

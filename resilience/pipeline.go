@@ -26,7 +26,8 @@ type Permit struct {
 
 // Guard is a policy that decides whether a call may run and learns from its
 // outcome without looking at its result value: [Bulkhead],
-// [AdaptiveThrottle], [LoadShedder], [FaultInjector], [Switch]. Because it
+// [AdaptiveThrottle], [LoadShedder], and in sub-packages fault.Injector
+// and degrade.Switch. Because it
 // is not generic, one guard (one bulkhead pool, one throttle) can protect
 // calls of any result type; [Guarded] turns it into a [Policy].
 //

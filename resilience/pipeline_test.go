@@ -13,7 +13,7 @@ import (
 
 func TestTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		to, err := NewTimeout[int](TimeoutOptions{Name: "db", Timeout: 100*time.Millisecond})
+		to, err := NewTimeout[int](TimeoutOptions{Name: "db", Timeout: 100 * time.Millisecond})
 		require.NoError(t, err)
 		start := time.Now()
 		_, err = to.Execute(t.Context(), func(ctx context.Context) (int, error) {
@@ -104,7 +104,7 @@ func TestPipelineOrderAndErrors(t *testing.T) {
 		retry := must(NewRetry[int](RetryOptions{MaxAttempts: 3, Backoff: Backoff{Base: time.Millisecond}}))
 		breaker := must(NewCircuitBreaker[int](BreakerOptions{Trip: must(ConsecutiveFailures(2))}))
 		bulk := must(NewBulkhead(BulkheadOptions{MaxConcurrent: 4}))
-		timeout := must(NewTimeout[int](TimeoutOptions{Name: "attempt", Timeout: 50*time.Millisecond}))
+		timeout := must(NewTimeout[int](TimeoutOptions{Name: "attempt", Timeout: 50 * time.Millisecond}))
 		fb := must(NewFallback(FallbackOptions[int]{Value: 42}))
 		full := must(NewPipeline[int](fb, retry, breaker, Guarded[int](bulk), timeout))
 		calls := 0

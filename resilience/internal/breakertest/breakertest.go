@@ -1,6 +1,6 @@
 // Package breakertest holds the contract every [sharedbreaker.Store]
-// keeps, as test helpers: package resilience runs them on its
-// MemoryBreakerStore and package redisbreaker on Redis, so one table of
+// keeps, as test helpers: package sharedbreaker runs them on its
+// MemoryStore and package redisbreaker on Redis, so one table of
 // assertions pins both.
 package breakertest
 
