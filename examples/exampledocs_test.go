@@ -52,7 +52,8 @@ var guideSections = map[string][]string{
 // one unchecked.
 var exampleLibraryPackages = []string{
 	"cache", "cache/rediscache", "consensus", "consensus/registry", "lb", "ratelimit", "ratelimit/redislimit",
-	"resilience", "resilience/dlq", "resilience/dlq/redisdlq", "resilience/redisbreaker", "shard", "shard/redisshard", "shard/replica",
+	"resilience", "resilience/degrade", "resilience/dlq", "resilience/dlq/redisdlq", "resilience/fault",
+	"resilience/redisbreaker", "resilience/sharedbreaker", "shard", "shard/redisshard", "shard/replica",
 }
 
 // quoted is a double-quoted span of a doc comment whose lines were joined.

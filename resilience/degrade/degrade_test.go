@@ -3,7 +3,6 @@ package degrade_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -147,18 +146,4 @@ func TestSwitchGuardContract(t *testing.T) {
 		assert.Equal(t, t.Context(), p.Ctx)
 		g.Exit(p, nil)
 	}
-}
-
-// Guide: "Fault Tolerance → Graceful Degradation" (cached responses).
-// When the call fails, the last good value is served, marked stale.
-func ExampleDegrader() {
-	d, _ := degrade.New(degrade.Options[string]{MaxStaleness: time.Hour})
-	ctx := context.Background()
-	v, stale, _ := d.Execute(ctx, "price:42", func(context.Context) (string, error) { return "$10", nil })
-	fmt.Println(v, stale)
-	v, stale, _ = d.Execute(ctx, "price:42", func(context.Context) (string, error) { return "", errors.New("unavailable") })
-	fmt.Println(v, stale)
-	// Output:
-	// $10 false
-	// $10 true
 }

@@ -3,7 +3,6 @@ package fault
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -47,26 +46,6 @@ func TestInjectorGuardContract(t *testing.T) {
 		require.NoError(t, err, name)
 		assert.Equal(t, 9, v, name)
 	}
-}
-
-// Guide: "Fault Tolerance → Chaos Engineering" (failure injection).
-// Fault injection in an HTTP handler, asked for by a request header: the
-// request is aborted with 503.
-func ExampleInjector_Middleware() {
-	chaos, _ := NewInjector(Options{HeaderControl: true})
-	srv := httptest.NewServer(chaos.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "ok")
-	})))
-	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL, nil)
-	req.Header.Set(HeaderAbort, "503")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		panic(err)
-	}
-	resp.Body.Close()
-	fmt.Println(resp.StatusCode)
-	// Output: 503
 }
 
 // An injector with nothing to inject, as a policy on the success path (it
