@@ -201,6 +201,33 @@ func TestCountWindowAndSlowCallRate(t *testing.T) {
 	})
 }
 
+// One count window may hold both rules, as resilience4j's does: it trips
+// on whichever rate reaches its threshold first, and a slow call counts
+// towards both.
+func TestCountWindowBothRates(t *testing.T) {
+	newWindow := func() TripPolicy {
+		return must(NewCountWindow(CountWindowOptions{Size: 4, FailureRate: 0.75, SlowCallRate: 0.5, MinCalls: 4}))
+	}
+	w := newWindow()
+	for _, o := range []struct{ failed, slow bool }{{true, false}, {true, false}, {false, false}, {false, false}} {
+		w.Record(o.failed, o.slow)
+	}
+	assert.False(t, w.ReadyToTrip(Counts{}), "2 failed of 4: below 0.75, and none slow")
+	w.Record(true, false) // evicts a failure: still 2 of 4
+	assert.False(t, w.ReadyToTrip(Counts{}))
+	w.Record(true, false) // evicts a failure: still 2 of 4
+	w.Record(true, false) // evicts a success: 3 of 4
+	assert.True(t, w.ReadyToTrip(Counts{}), "the failure rate reached 0.75")
+
+	w = newWindow()
+	for _, o := range []struct{ failed, slow bool }{{true, true}, {false, false}, {true, true}, {false, false}} {
+		w.Record(o.failed, o.slow) // the breaker records a slow call as failed and slow
+	}
+	assert.True(t, w.ReadyToTrip(Counts{}), "2 slow of 4 reached the slow-call rate, 2 failed of 4 did not reach the failure rate")
+	w.Reset()
+	assert.False(t, w.ReadyToTrip(Counts{}), "an empty window holds fewer than MinCalls")
+}
+
 func TestCircuitBreakerConcurrentUse(t *testing.T) {
 	b, err := NewCircuitBreaker[int](BreakerOptions{})
 	require.NoError(t, err)

@@ -123,8 +123,9 @@
 // gobreaker's own timers (behind [CircuitBreaker]) read time.Now; tests
 // drive them with testing/synctest. Each stateful policy has a Stats
 // method and hooks (state changes, retries, limit changes) that never run
-// under a lock. No type of this package owns a goroutine that outlives a
-// call, so none has a Close.
+// under a lock. No type of this package keeps goroutines, connections or
+// work between calls, so none has a Close (the README's rule); the
+// dead-letter worker of package dlq does, and has one.
 //
 // # Performance
 //
