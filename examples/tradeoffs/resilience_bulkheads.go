@@ -53,11 +53,11 @@ func resilBulkheads(env *lab.Env, total time.Duration) ([]resilBulkheadResult, e
 		}
 		const slowFrom = 2 * time.Second
 		pool := &resilThreads{r: r, cap: 40, maxQueue: 1 << 30}
-		shared, err := resilience.NewBulkhead(40, resilience.BulkheadOptions{Name: "shared", Now: e.Clock()})
+		shared, err := resilience.NewBulkhead(resilience.BulkheadOptions{MaxConcurrent: 40, Name: "shared", Now: e.Clock()})
 		if err != nil {
 			return nil, err
 		}
-		perDep, err := resilience.NewBulkheads(20, resilience.BulkheadOptions{Now: e.Clock()})
+		perDep, err := resilience.NewBulkheads(resilience.BulkheadOptions{MaxConcurrent: 20, Now: e.Clock()})
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 	"github.com/sysdesign-go/sysdesign/resilience"
+	"github.com/sysdesign-go/sysdesign/resilience/sharedbreaker"
 )
 
 var resilienceCascadeExperiment = lab.Experiment{
@@ -58,7 +59,7 @@ const (
 
 // resilCascade runs the chain: every request is a process; A and B call
 // downstream through a resilience.Pipeline of the variant's policies —
-// Fallback → SharedBreaker → Timeout — on the engine's virtual time.
+// Fallback → sharedbreaker.Breaker → Timeout — on the engine's virtual time.
 func resilCascade(env *lab.Env, v resilCascadeVariant, total, slowFrom, slowTo time.Duration) (resilCascadeResult, error) {
 	var e sim.Engine
 	r := sim.NewProcs(&e)
@@ -78,25 +79,26 @@ func resilCascade(env *lab.Env, v resilCascadeVariant, total, slowFrom, slowTo t
 
 	// The client side of each hop: A → B and B → C.
 	var ab, bc []resilience.Policy[resilUnit]
-	var toBC *resilience.Timeout[resilUnit]
-	var brAB, brBC *resilience.SharedBreaker[resilUnit]
+	var toBC *resilTimeout
+	var brAB, brBC *sharedbreaker.Breaker[resilUnit]
 	if v.fallback {
-		fb, err := resilience.NewFallbackFunc(func(context.Context, error) (resilUnit, error) {
+		fb, err := resilience.NewFallback(resilience.FallbackOptions[resilUnit]{Func: func(context.Context, error) (resilUnit, error) {
 			if inSlow() {
 				res.fallback++
 			}
 			return resilUnit{}, nil // B answers with a default or cached value
-		}, nil)
+		}})
 		if err != nil {
 			return res, err
 		}
 		bc = append(bc, fb)
 	}
 	if v.breaker {
-		newBreaker := func(name string) (*resilience.SharedBreaker[resilUnit], error) {
-			return resilience.NewSharedBreaker[resilUnit](resilience.NewMemoryBreakerStore(), resilience.SharedBreakerOptions{
+		newBreaker := func(name string) (*sharedbreaker.Breaker[resilUnit], error) {
+			return sharedbreaker.New[resilUnit](sharedbreaker.Options{
+				Store: sharedbreaker.NewMemoryStore(),
 				Name:  name,
-				Rules: resilience.BreakerRules{Window: 10 * time.Second, MinRequests: 20, FailureRate: 0.5, Timeout: 2 * time.Second},
+				Rules: sharedbreaker.Rules{Window: 10 * time.Second, MinRequests: 20, FailureRate: 0.5, Timeout: 2 * time.Second},
 				Now:   e.Clock(),
 			})
 		}
@@ -109,14 +111,8 @@ func resilCascade(env *lab.Env, v resilCascadeVariant, total, slowFrom, slowTo t
 		ab, bc = append(ab, brAB), append(bc, brBC)
 	}
 	if v.timeouts {
-		toAB, err := resilience.NewTimeoutWith[resilUnit](resilCascadeTimeoutB, resilience.TimeoutOptions{Name: "a-b", WithTimeout: r.WithTimeout})
-		if err != nil {
-			return res, err
-		}
-		if toBC, err = resilience.NewTimeoutWith[resilUnit](resilCascadeTimeoutC, resilience.TimeoutOptions{Name: "b-c", WithTimeout: r.WithTimeout}); err != nil {
-			return res, err
-		}
-		ab, bc = append(ab, toAB), append(bc, toBC)
+		toBC = &resilTimeout{r: r, name: "b-c", d: resilCascadeTimeoutC}
+		ab, bc = append(ab, &resilTimeout{r: r, name: "a-b", d: resilCascadeTimeoutB}), append(bc, toBC)
 	}
 	pipeAB, err := resilPipeline(ab...)
 	if err != nil {
@@ -208,7 +204,7 @@ func resilCascade(env *lab.Env, v resilCascadeVariant, total, slowFrom, slowTo t
 		res.meanA, res.meanB = float64(sumA)/float64(samples), float64(sumB)/float64(samples)
 	}
 	if toBC != nil {
-		res.timeoutsBC = toBC.Stats().Timeouts
+		res.timeoutsBC = toBC.timeouts
 	}
 	if brBC != nil {
 		res.rejectedAB, res.rejectedBC = brAB.Stats().Rejected, brBC.Stats().Rejected
@@ -261,11 +257,11 @@ func runResilCascade(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 				none.peakB, resilCascadeThreads, none.peakA, none.latency.P99, 100*none.errorRate),
 			fmt.Sprintf("Timeouts alone (resilience.Timeout, %d B→C calls cut) bound the wait (A p99 %v) and free B's threads after %v, but every call still goes to C: %d calls reached C during the slow phase, which only deepens its backlog; %.0f%% of requests fail.",
 				to1.timeoutsBC, to1.latency.P99, resilCascadeTimeoutC, to1.callsToC, 100*to1.errorRate),
-			fmt.Sprintf("A circuit breaker (resilience.SharedBreaker on a MemoryBreakerStore, opening at ≥50%% failures over ≥20 calls in 10 s, 2 s open) fails fast: A's breaker short-circuits %d calls to B (B's own breaker %d: with A's open, B hardly gets calls), calls reaching C drop from %d to %d, B's mean busy threads from %.1f to %.1f, A's p50 to %v. Errors stay (%.0f%%): the breaker protects the system, not the request. With B's fallback answering, A's breaker stays closed and B's short-circuits %d calls to C.",
+			fmt.Sprintf("A circuit breaker (sharedbreaker.Breaker on a MemoryStore, opening at ≥50%% failures over ≥20 calls in 10 s, 2 s open) fails fast: A's breaker short-circuits %d calls to B (B's own breaker %d: with A's open, B hardly gets calls), calls reaching C drop from %d to %d, B's mean busy threads from %.1f to %.1f, A's p50 to %v. Errors stay (%.0f%%): the breaker protects the system, not the request. With B's fallback answering, A's breaker stays closed and B's short-circuits %d calls to C.",
 				br.rejectedAB, br.rejectedBC, to1.callsToC, br.callsToC, to1.meanB, br.meanB, br.latency.P50, 100*br.errorRate, fb.rejectedBC),
 			fmt.Sprintf("With a fallback at B (resilience.Fallback outermost in B's pipeline) the user sees %.1f%% errors and a p99 of %v: \"Fallback Mechanisms: Alternative responses\" turn the fast failures into degraded answers (%d of them).",
 				100*fb.errorRate, fb.latency.P99, fb.fallback),
-			"Run, not modelled: every request is a goroutine process on the engine's virtual time, and each hop calls downstream through a resilience.Pipeline of the variant's policies — Fallback → SharedBreaker → Timeout — whose Execute methods run unchanged (the Timeout's deadline is a virtual-time context, given through TimeoutOptions.WithTimeout; the breaker reads the engine's clock). Modelled: the services — threads are counted slots with a FIFO queue (A and B 50 + 200 queued, C 20 + 1000), work is a virtual sleep, and a server finishes requests its client abandoned. The breaker is the store-backed SharedBreaker rather than the gobreaker-based CircuitBreaker because gobreaker's open timeout reads time.Now, which virtual time cannot move; both apply the closed / open / half-open rules.",
+			"Run, not modelled: every request is a goroutine process on the engine's virtual time, and each hop calls downstream through a resilience.Pipeline of the variant's policies — Fallback → sharedbreaker.Breaker → Timeout — whose Execute methods run unchanged, but for the Timeout, whose deadline is a virtual-time context (the breaker reads the engine's clock). Modelled: the services — threads are counted slots with a FIFO queue (A and B 50 + 200 queued, C 20 + 1000), work is a virtual sleep, and a server finishes requests its client abandoned. The breaker is the store-backed sharedbreaker.Breaker rather than the gobreaker-based CircuitBreaker because gobreaker's open timeout reads time.Now, which virtual time cannot move; both apply the closed / open / half-open rules.",
 		},
 	}, ctx.Err()
 }

@@ -90,7 +90,7 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 	if err != nil {
 		return nil, err
 	}
-	unlimited := func() (*resilience.Budget, error) { return resilience.NewBudget(1, resilience.BudgetOptions{}) }
+	unlimited := func() (*resilience.Budget, error) { return resilience.NewBudget(resilience.BudgetOptions{Ratio: 1}) }
 	type policy struct {
 		name string
 		opts func() (resilience.HedgeOptions, error)
@@ -192,7 +192,7 @@ func runResilHedging(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 			fmt.Sprintf("The default hedge budget (5%% of requests + 10 per 10 s) caps the extra load at %.1f%% with p99.9 %v (%v without the budget). The p95 rule alone spends about 5%% plus whatever the machine's scheduling adds to the fast mode, so the budget can bind, and when it refuses it refuses the hedges of slow requests as well as of fast ones: %s",
 				100*budget.extra, budget.lat.P999, p95.lat.P999,
 				choose(budget.lat.P999 > 2*p95.lat.P999, "here it did, and the p99.9 paid for the cap.", "here the cap cost nothing at p99.9.")),
-			"Run on real time, not modelled: resilience.Hedge.Execute — its goroutines, timers, LatencyTracker and Budget — calls a fake replica that sleeps a sampled latency and stops when cancelled, so the loser of each race is cancelled as in production. Hedge cannot run on the simulator's virtual time because it starts goroutines and waits on real timers, so the slow mode is shortened to a median of 500 ms (so that each policy takes a few seconds), and the numbers vary between runs: the scheduler of a shared machine adds to the fast mode. Modelled: each replica is independent and not queued (the extra few percent of load do not slow it), and requests are single calls rather than the paper's 1,000-key fan-out.",
+			"Run on real time, not modelled: resilience.Hedge.Execute — its goroutines, timers, latency tracker and Budget — calls a fake replica that sleeps a sampled latency and stops when cancelled, so the loser of each race is cancelled as in production. Hedge cannot run on the simulator's virtual time because it starts goroutines and waits on real timers, so the slow mode is shortened to a median of 500 ms (so that each policy takes a few seconds), and the numbers vary between runs: the scheduler of a shared machine adds to the fast mode. Modelled: each replica is independent and not queued (the extra few percent of load do not slow it), and requests are single calls rather than the paper's 1,000-key fan-out.",
 		},
 	}, ctx.Err()
 }

@@ -124,7 +124,7 @@ func resilOutage(env *lab.Env, withBudget bool, rate float64, total, from, to ti
 	}
 	var budget *resilience.Budget
 	if withBudget {
-		if budget, err = resilience.NewBudget(0.1, resilience.BudgetOptions{Now: e.Clock()}); err != nil {
+		if budget, err = resilience.NewBudget(resilience.BudgetOptions{Ratio: 0.1, Now: e.Clock()}); err != nil {
 			return resilOutageResult{}, err
 		}
 	}

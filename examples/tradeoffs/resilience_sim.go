@@ -3,19 +3,21 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/sysdesign-go/sysdesign/internal/sim"
 	"github.com/sysdesign-go/sysdesign/resilience"
 )
 
 // The resilience experiments run this package's policies themselves — the
-// blocking Execute methods of Retry, SharedBreaker, Timeout, Fallback,
+// blocking Execute methods of Retry, sharedbreaker.Breaker, Fallback,
 // Pipeline and Guarded bulkheads, and the LoadShedder's HTTP middleware —
 // against simulated dependencies. Four of them run on the simulation kit's
 // virtual time through sim.Procs, which runs goroutines one at a time as
-// processes of an internal/sim Engine: the policies get the engine's clock,
-// a sleep and a context deadline on virtual time through their Now, Sleep
-// and WithTimeout options, so a simulated minute runs in a fraction of a
+// processes of an internal/sim Engine: the policies get the engine's clock
+// and a sleep on virtual time through their Now and Sleep options, and
+// resilTimeout is resilience.Timeout on a virtual-time deadline, so a
+// simulated minute runs in a fraction of a
 // second and the same seed gives the same numbers. Hedge starts goroutines
 // and waits on real timers, so the hedging experiment runs on real time
 // against a fake service with short latencies. Each experiment's notes say
@@ -73,6 +75,30 @@ type resilDirect[T any] struct{}
 
 func (resilDirect[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
 	return fn(ctx)
+}
+
+// resilTimeout is resilience.Timeout on the engine's virtual time: the call
+// runs under a context that sim.Procs ends after d of virtual time, and a
+// call cut by it fails, as resilience.Timeout's does, with a
+// *resilience.PolicyError wrapping resilience.ErrTimeout and the call's
+// error.
+type resilTimeout struct {
+	r        *sim.Procs
+	name     string
+	d        time.Duration
+	timeouts uint64 // calls cut short; processes run one at a time
+}
+
+func (t *resilTimeout) Execute(ctx context.Context, fn func(context.Context) (resilUnit, error)) (resilUnit, error) {
+	cctx, cancel := t.r.WithTimeout(ctx, t.d)
+	v, err := fn(cctx)
+	timedOut := cctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if err != nil && timedOut {
+		t.timeouts++
+		return v, &resilience.PolicyError{Policy: "timeout", Name: t.name, Kind: resilience.ErrTimeout, Cause: err}
+	}
+	return v, err
 }
 
 // resilPipeline composes ps, or calls directly when there are none.

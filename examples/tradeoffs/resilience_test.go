@@ -13,25 +13,27 @@ import (
 	"github.com/sysdesign-go/sysdesign/resilience"
 )
 
-// resilience.Timeout runs on the virtual deadlines of sim.Procs: a call
-// that would sleep an hour is cut at the Timeout's minute of virtual time,
-// in far less than a second of real time.
+// resilTimeout, resilience.Timeout on the virtual deadlines of sim.Procs:
+// a call that would sleep an hour is cut at the timeout's minute of
+// virtual time, in far less than a second of real time, with the error
+// resilience.Timeout gives.
 func TestResilienceTimeoutOnVirtualTime(t *testing.T) {
 	var e sim.Engine
 	r := sim.NewProcs(&e)
-	to, err := resilience.NewTimeoutWith[int](time.Minute, resilience.TimeoutOptions{Name: "virtual", WithTimeout: r.WithTimeout})
-	require.NoError(t, err)
+	to := &resilTimeout{r: r, name: "virtual", d: time.Minute}
 	var toErr error
 	var toAt time.Duration
 	r.Go(func() {
-		_, toErr = to.Execute(context.Background(), func(ctx context.Context) (int, error) {
-			return 0, r.Sleep(ctx, time.Hour)
+		_, toErr = to.Execute(context.Background(), func(ctx context.Context) (resilUnit, error) {
+			return resilUnit{}, r.Sleep(ctx, time.Hour)
 		})
 		toAt = e.Now()
 	})
 	start := time.Now()
 	require.NoError(t, r.Run())
 	assert.ErrorIs(t, toErr, resilience.ErrTimeout)
+	assert.ErrorIs(t, toErr, context.DeadlineExceeded)
+	assert.Equal(t, uint64(1), to.timeouts)
 	assert.Equal(t, time.Minute, toAt)
 	assert.Less(t, time.Since(start), time.Second)
 }
