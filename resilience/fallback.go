@@ -33,7 +33,9 @@ type Fallback[T any] struct {
 // FallbackStats counts calls and how many were answered by the fallback.
 type FallbackStats struct{ Calls, Fallbacks uint64 }
 
-// NewFallback returns a fallback configured by opts.
+// NewFallback returns a fallback configured by opts. Every
+// FallbackOptions is valid, so the error, there for the shape every
+// constructor of this package shares, is nil.
 func NewFallback[T any](opts FallbackOptions[T]) (*Fallback[T], error) {
 	fn := opts.Func
 	if fn == nil {
