@@ -135,7 +135,7 @@ func BenchmarkSession(b *testing.B) {
 // and reports the payload exchanged beside a full transfer of every
 // record.
 func BenchmarkNode_AntiEntropy(b *testing.B) {
-	for _, keys := range []int{10_000, 100_000} {
+	for _, keys := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
 			tc := newTestCluster(b, 3, 3)
 			full := 0
