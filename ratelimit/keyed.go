@@ -83,9 +83,10 @@ type Stats struct {
 // Each key costs one slot of a hash table that holds the key, the time of
 // its last use and the algorithm's state inline (8 to 24 bytes: a GCRA's
 // one timestamp, a token bucket's tokens and time, a window's counters);
-// no object per key, no allocation per decision. The sliding log's
-// timestamps and a key under several limits take an allocation of their
-// own. Keys are spread over up to 64 shards, each with its own lock, so
+// no object per key, no allocation per decision. A key of up to 15 bytes,
+// such as an IPv4 address, is stored in the slot itself; a longer key is
+// kept as a string beside it. The sliding log's timestamps and a key under
+// several limits take an allocation of their own. Keys are spread over up to 64 shards, each with its own lock, so
 // concurrent callers rarely contend.
 //
 // Guide (Security Considerations → Rate Limiting, "IP-based Limiting" and

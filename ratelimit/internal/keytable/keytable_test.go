@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -11,8 +12,8 @@ import (
 func (t *Table[S]) peek(key string) (S, bool) {
 	for i := range t.shards {
 		sh := &t.shards[i]
-		for j, tg := range sh.tags {
-			if tg != 0 && sh.slots[j].key == key {
+		for j := range sh.slots {
+			if lenOf(sh.slots[j].k) != 0 && sh.keyAt(uint64(j)) == key {
 				return sh.slots[j].state, true
 			}
 		}
@@ -21,10 +22,33 @@ func (t *Table[S]) peek(key string) (S, bool) {
 	return zero, false
 }
 
+// modelKey returns the key numbered i, of one of the shapes a slot
+// holds differently: short enough to be stored in the slot, 15 and 16
+// bytes (the longest stored in the slot and the shortest not), long, and
+// empty.
+func modelKey(i int) string {
+	s := strconv.Itoa(i)
+	switch i % 5 {
+	case 0:
+		return "k" + s
+	case 1:
+		return s + strings.Repeat(".", 15-len(s))
+	case 2:
+		return s + strings.Repeat("-", 16-len(s))
+	case 3:
+		return "user-" + s + "@example.com/api/v1"
+	}
+	if i%100 == 4 {
+		return ""
+	}
+	return "ip" + s
+}
+
 // The table against a map, through growth, sweeps that delete keys from
-// the middle of probe runs, and evictions: every key the model holds is
-// found by a probe from its home slot with its own state, and the table
-// holds no other key.
+// the middle of probe runs, and evictions, with keys stored in their
+// slots and beside them: every key the model holds is found by a probe
+// from its home slot with its own state, and the table holds no other
+// key. Shards of a few slots make keys share home slots all the time.
 func TestTableMatchesModel(t *testing.T) {
 	const maxKeys = 512
 	tbl := New[int](maxKeys, 100, func() int { return 0 }, nil)
@@ -36,7 +60,7 @@ func TestTableMatchesModel(t *testing.T) {
 	now := int64(1000)
 	for step := range 50_000 {
 		now += int64(rng.IntN(3))
-		key := "k" + strconv.Itoa(rng.IntN(2000))
+		key := modelKey(rng.IntN(2000))
 		r := tbl.Lock(key, now)
 		*r.State++
 		got := *r.State
@@ -47,12 +71,15 @@ func TestTableMatchesModel(t *testing.T) {
 		model[key] = now
 		counts[key]++
 		for _, k := range evicted {
+			if _, ok := model[k]; !ok {
+				t.Fatalf("step %d: evicted %q, not held", step, k)
+			}
 			delete(model, k)
 			delete(counts, k)
 		}
 		evicted = evicted[:0]
 		if got != counts[key] {
-			t.Fatalf("step %d: %s has state %d, want %d", step, key, got, counts[key])
+			t.Fatalf("step %d: %q has state %d, want %d", step, key, got, counts[key])
 		}
 		if step%5000 == 0 {
 			tbl.Sweep(now)
@@ -70,16 +97,15 @@ func TestTableMatchesModel(t *testing.T) {
 		t.Fatalf("Len %d beyond MaxKeys %d", tbl.Len(), maxKeys)
 	}
 	for key, n := range counts {
-		h := hashOf(tbl, key)
-		sh := &tbl.shards[h>>(64-tbl.shardBits)&uint64(len(tbl.shards)-1)]
-		i, ok := sh.find(h, key)
+		sh, h, k := tbl.locate(key)
+		i, ok := sh.find(h, k, key)
 		if !ok || sh.slots[i].state != n {
-			t.Fatalf("%s: found %v with state %v, want %d", key, ok, sh.slots[i].state, n)
+			t.Fatalf("%q: found %v with state %v, want %d", key, ok, sh.slots[i].state, n)
 		}
 	}
 	for key := range model {
 		if _, ok := tbl.peek(key); !ok {
-			t.Fatalf("%s missing", key)
+			t.Fatalf("%q missing", key)
 		}
 	}
 	s := tbl.Stats()
@@ -88,4 +114,44 @@ func TestTableMatchesModel(t *testing.T) {
 	}
 }
 
-func hashOf[S any](t *Table[S], key string) uint64 { return maphash.String(t.seed, key) }
+// Long keys whose hashes collide, which a probe tells apart only by the
+// keys themselves, stay apart through inserts and removals: each keeps
+// its own state, and removing one leaves the others found.
+func TestLongKeysWithOneHash(t *testing.T) {
+	tbl := New[int](1, 1, func() int { return 0 }, nil)
+	sh := &tbl.shards[0]
+	const h = 5 // one hash for every key
+	keys := []string{"first-long-key-of-one-hash", "second-long-key-of-one-hash", "third-long-key-of-one-hash"}
+	for n, key := range keys {
+		k := pack(key, h)
+		if _, ok := sh.find(h, k, key); ok {
+			t.Fatalf("%q found before insert", key)
+		}
+		sh.slots[sh.insert(tbl.seed, h, k, key, n+1)].last = 1
+	}
+	check := func(keys []string, want []int) {
+		t.Helper()
+		for n, key := range keys {
+			i, ok := sh.find(h, pack(key, h), key)
+			if !ok || sh.slots[i].state != want[n] || sh.keyAt(uint64(i)) != key {
+				t.Fatalf("%q: found %v with state %d, want %d", key, ok, sh.slots[i].state, want[n])
+			}
+		}
+	}
+	check(keys, []int{1, 2, 3})
+	i, _ := sh.find(h, pack(keys[0], h), keys[0])
+	sh.remove(tbl.seed, uint64(i))
+	if _, ok := sh.find(h, pack(keys[0], h), keys[0]); ok {
+		t.Fatalf("%q found after remove", keys[0])
+	}
+	check(keys[1:], []int{2, 3})
+	if sh.n != 2 {
+		t.Fatalf("%d keys, want 2", sh.n)
+	}
+}
+
+// locate returns key's shard, hash and slot words.
+func (t *Table[S]) locate(key string) (*shard[S], uint64, [2]uint64) {
+	h := maphash.String(t.seed, key)
+	return &t.shards[h>>(64-t.shardBits)&uint64(len(t.shards)-1)], h, pack(key, h)
+}
