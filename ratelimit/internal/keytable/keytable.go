@@ -64,6 +64,14 @@ func pack(key string, h uint64) [2]uint64 {
 	return [2]uint64{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
 }
 
+// unpack returns the bytes of slot words k, a key stored in the slot.
+func unpack(k [2]uint64) [16]byte {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], k[0])
+	binary.LittleEndian.PutUint64(b[8:], k[1])
+	return b
+}
+
 // lenOf returns the length byte of slot words k: zero when empty.
 func lenOf(k [2]uint64) uint8 { return uint8(k[1] >> 56) }
 
@@ -179,9 +187,7 @@ func (sh *shard[S]) keyAt(i uint64) string {
 	if lenOf(k) == longKey {
 		return sh.longs[i]
 	}
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], k[0])
-	binary.LittleEndian.PutUint64(b[8:], k[1])
+	b := unpack(k)
 	return string(b[:lenOf(k)])
 }
 
@@ -190,9 +196,7 @@ func hashOf(seed maphash.Seed, k [2]uint64) uint64 {
 	if lenOf(k) == longKey {
 		return k[0]
 	}
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], k[0])
-	binary.LittleEndian.PutUint64(b[8:], k[1])
+	b := unpack(k)
 	return maphash.Bytes(seed, b[:lenOf(k)])
 }
 
