@@ -217,6 +217,16 @@ func newClusterDB(t tb, addrs []string, required bool) *DB {
 		return nil
 	}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	// Load the slot map and open a connection to every node now, so a
+	// test's first command, often under a short per-call timeout of the
+	// code under test, does not pay for the discovery on a busy machine.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	err = cc.ForEachShard(ctx, func(ctx context.Context, s *redis.Client) error { return s.Ping(ctx).Err() })
+	cancel()
+	if err != nil {
+		_ = cc.Close()
+		t.Fatalf("redistest: Redis Cluster at %s answered CLUSTER INFO but not a PING on every node: %v", strings.Join(addrs, ","), err)
+	}
 	db := &DB{Client: cc, Prefix: prefixFor(t.Name()), Addr: addrs[0], Cluster: true, Addrs: addrs}
 	t.Cleanup(func() {
 		if err := Purge(context.Background(), cc, db.Prefix); err != nil {
