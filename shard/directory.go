@@ -107,7 +107,7 @@ func (d *Directory) Locate(key string) int {
 }
 
 // Lookup is Locate with an error wrapping [ErrNoShardForKey] when no shard
-// owns key.
+// owns key; on error the index is -1, never a shard's.
 func (d *Directory) Lookup(key string) (int, error) {
 	if i := d.Locate(key); i >= 0 {
 		return i, nil
@@ -236,7 +236,8 @@ func NewCachedDirectory(src DirectorySource, nodes []Node, opts CachedDirectoryO
 }
 
 // Lookup returns the index in nodes of key's shard, from the cache when a
-// fresh entry exists and from the source otherwise.
+// fresh entry exists and from the source otherwise. On error the index is
+// -1, never a shard's.
 func (c *CachedDirectory) Lookup(ctx context.Context, key string) (int, error) {
 	if c == nil || c.src == nil {
 		return -1, errNotMade("CachedDirectory", "NewCachedDirectory")

@@ -27,8 +27,9 @@ func TestDirectory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, d.Locate("tenant:big"))
 	assert.Equal(t, -1, d.Locate("tenant:small"))
-	_, err = d.Lookup("tenant:small")
+	i, err := d.Lookup("tenant:small")
 	assert.ErrorIs(t, err, ErrNoShardForKey)
+	assert.Equal(t, -1, i)
 
 	// A range fallback behind explicit entries: key and range routing.
 	rng, err := NewRangeSplits([]Node{{Name: "b", Weight: 1}, {Name: "a", Weight: 1}}, []string{"m"})
@@ -140,8 +141,9 @@ func TestCachedDirectory(t *testing.T) {
 
 	now = now.Add(2 * time.Second)
 	src.down.Store(true)
-	_, err = c.Lookup(ctx, "k")
+	i, err := c.Lookup(ctx, "k")
 	assert.Error(t, err, "without ServeStale an outage fails expired keys")
+	assert.Equal(t, -1, i)
 
 	var events []bool
 	stale, err := NewCachedDirectory(src, abc, CachedDirectoryOptions{TTL: time.Second, Now: clock, ServeStale: true,
@@ -152,7 +154,7 @@ func TestCachedDirectory(t *testing.T) {
 	require.NoError(t, err)
 	now = now.Add(2 * time.Second)
 	src.down.Store(true)
-	i, err := stale.Lookup(ctx, "k")
+	i, err = stale.Lookup(ctx, "k")
 	require.NoError(t, err, "ServeStale answers from the expired entry during an outage")
 	assert.Equal(t, 1, i)
 	assert.Equal(t, uint64(1), stale.Stats().StaleHits)
@@ -161,8 +163,9 @@ func TestCachedDirectory(t *testing.T) {
 	src.down.Store(false)
 	src.to = "unknown"
 	stale.Invalidate("k")
-	_, err = stale.Lookup(ctx, "k")
+	i, err = stale.Lookup(ctx, "k")
 	assert.ErrorIs(t, err, ErrUnknownShard)
+	assert.Equal(t, -1, i)
 }
 
 // Every DirectorySource names the shard of a listed key and reports an

@@ -94,3 +94,65 @@ func TestJumpHash_MatchesTheReference(t *testing.T) {
 		}
 	}
 }
+
+// paperJumpDefined runs the reference code where C defines it: it reports
+// false when a candidate reaches 2^63, whose conversion to int64 is
+// undefined.
+func paperJumpDefined(key uint64, buckets int64) (int64, bool) {
+	var b, j int64 = -1, 0
+	for j < buckets {
+		b = j
+		key = key*2862933555777941757 + 1
+		p := float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1))
+		if p >= 1<<63 {
+			return 0, false
+		}
+		j = int64(p)
+	}
+	return b, true
+}
+
+// jumpCandidates returns the candidates the reference walk visits for key
+// below limit.
+func jumpCandidates(key uint64, limit int64) []int64 {
+	var out []int64
+	var b int64
+	for {
+		key = key*2862933555777941757 + 1
+		p := float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1))
+		if p >= float64(limit) {
+			return out
+		}
+		b = int64(p)
+		out = append(out, b)
+	}
+}
+
+// Above 2^53 buckets a float64 no longer holds every bucket count and
+// JumpHash compares integers instead: it still returns the reference code's
+// bucket wherever that code is defined, also when a candidate lands exactly
+// on the bucket count (the walk stops before it).
+func TestJumpHash_WideMatchesTheReference(t *testing.T) {
+	compared, exact := 0, 0
+	for k := range uint64(4_000) {
+		key := mix64(k)
+		for _, n := range []int64{1<<53 + 1, 1<<53 + 12_345, 1 << 60, 1<<62 + 7} {
+			if want, ok := paperJumpDefined(key, n); ok {
+				require.Equal(t, want, JumpHash(key, n), "key %#x, %d buckets", key, n)
+				compared++
+			}
+		}
+		for _, c := range jumpCandidates(key, 1<<62) {
+			if c <= 1<<53 {
+				continue
+			}
+			want, ok := paperJumpDefined(key, c)
+			require.True(t, ok)
+			require.Equal(t, want, JumpHash(key, c), "key %#x, %d buckets (a candidate)", key, c)
+			require.Less(t, want, c)
+			exact++
+		}
+	}
+	require.Greater(t, compared, 12_000)
+	require.Greater(t, exact, 200)
+}

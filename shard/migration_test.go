@@ -238,3 +238,82 @@ func TestMigration_IgnoresStaleCopies(t *testing.T) {
 		assert.Zero(t, stores[name].(*MemStore).Len(), name)
 	}
 }
+
+// Shrinking 4 → 3 shards sends the removed shard's keys to every remaining
+// shard, the first one included: before Copy, Verify names each of them
+// missing; Copy reads in the caller's batch size and copies exactly them;
+// after it Verify is clean, and Cleanup removes exactly the old copies.
+func TestMigration_ShrinkMovesKeysToEveryShard(t *testing.T) {
+	ctx := context.Background()
+	nodes := makeNodes(4)
+	from, err := NewRing(nodes, RingOptions{})
+	require.NoError(t, err)
+	to, err := NewRing(nodes[:3], RingOptions{})
+	require.NoError(t, err)
+	stores := map[string]Store{}
+	for _, n := range nodes {
+		stores[n.Name] = &MemStore{}
+	}
+	r, err := NewRouter(from, stores, RouterOptions{})
+	require.NoError(t, err)
+	const total = 600
+	fill(t, r.Put, total)
+
+	var moving []string // in key order, as Verify walks the source shard
+	targets := make([]int, 3)
+	for i := range total {
+		k := fmt.Sprintf("k%05d", i)
+		if from.Locate(k) == 3 {
+			moving = append(moving, k)
+			targets[to.Locate(k)]++
+		}
+	}
+	for i, n := range targets {
+		require.Positive(t, n, "keys move to shard %d", i)
+	}
+	require.Greater(t, len(moving), 100)
+
+	const batch = 7
+	var events []BatchEvent
+	m, err := NewMigration(from, to, stores, MigrationOptions{BatchSize: batch, OnBatch: func(e BatchEvent) { events = append(events, e) }})
+	require.NoError(t, err)
+	rep, err := m.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, len(moving), rep.Checked)
+	assert.Equal(t, len(moving), rep.Missing)
+	assert.Equal(t, moving[:100], rep.MissingKeys, "the first 100 missing keys, by name")
+	assert.Equal(t, PhaseCopying, m.Phase())
+
+	require.NoError(t, m.Copy(ctx))
+	st := m.Stats()
+	assert.Equal(t, uint64(total), st.Read)
+	assert.Equal(t, uint64(len(moving)), st.Copied)
+	copied := 0
+	for i, e := range events {
+		copied += e.Copied
+		last := i == len(events)-1 || events[i+1].Shard != e.Shard
+		if !last {
+			assert.Equal(t, batch, e.Read, "batch %d of %s", i, e.Shard)
+		} else {
+			assert.LessOrEqual(t, e.Read, batch)
+		}
+	}
+	assert.Equal(t, len(moving), copied)
+	assert.Equal(t, uint64(len(events)), st.Batches)
+
+	rep, err = m.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, VerifyReport{Checked: len(moving)}, rep)
+	require.NoError(t, m.Switch())
+	deleted, err := m.Cleanup(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, len(moving), deleted)
+	assert.Zero(t, stores["shard-003"].(*MemStore).Len())
+	nr, err := m.Router(RouterOptions{})
+	require.NoError(t, err)
+	for i := range total {
+		v, err := nr.Get(ctx, fmt.Sprintf("k%05d", i))
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint(i), string(v))
+	}
+}

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,7 +31,14 @@ func TestZeroValuesFailClearly(t *testing.T) {
 		"Migration.Switch":  func(context.Context) error { var m Migration; return m.Switch() },
 		"Migration.Router":  func(context.Context) error { var m Migration; _, err := m.Router(RouterOptions{}); return err },
 		"Migration.Cleanup": func(ctx context.Context) error { var m Migration; _, err := m.Cleanup(ctx); return err },
-		"CachedDirectory":   func(ctx context.Context) error { var c CachedDirectory; _, err := c.Lookup(ctx, "k"); return err },
+		"CachedDirectory": func(ctx context.Context) error {
+			var c CachedDirectory
+			i, err := c.Lookup(ctx, "k")
+			if i != -1 {
+				return fmt.Errorf("index %d, want -1 (err %v)", i, err)
+			}
+			return err
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error
