@@ -317,3 +317,52 @@ func TestMigration_ShrinkMovesKeysToEveryShard(t *testing.T) {
 		assert.Equal(t, fmt.Sprint(i), string(v))
 	}
 }
+
+// Delete during the copy removes a moving key from its old shard too, so
+// neither the double-read nor a later Copy brings it back, whether it was
+// copied yet or not; a key that stays is deleted where it is.
+func TestMigration_DeleteDuringCopy(t *testing.T) {
+	ctx := context.Background()
+	from, to, stores := migrationSetup(t, func(string) Store { return &MemStore{} }, 3, 4, 400)
+	var moving []string
+	stays := ""
+	for i := range 400 {
+		k := fmt.Sprintf("k%05d", i)
+		if from.Nodes()[from.Locate(k)].Name != to.Nodes()[to.Locate(k)].Name {
+			moving = append(moving, k)
+		} else if stays == "" {
+			stays = k
+		}
+	}
+	require.GreaterOrEqual(t, len(moving), 2)
+	require.NotEmpty(t, stays)
+	m, err := NewMigration(from, to, stores, MigrationOptions{})
+	require.NoError(t, err)
+	gone := func(k string) {
+		t.Helper()
+		_, err := m.Get(ctx, k)
+		assert.ErrorIs(t, err, ErrNotFound, k)
+		for name, s := range stores {
+			_, err := s.Get(ctx, k)
+			assert.ErrorIs(t, err, ErrNotFound, "%s on %s", k, name)
+		}
+	}
+
+	notCopied, copied := moving[0], moving[1]
+	require.NoError(t, m.Delete(ctx, notCopied))
+	gone(notCopied)
+	require.NoError(t, m.Copy(ctx))
+	gone(notCopied)
+	v, err := m.Get(ctx, copied)
+	require.NoError(t, err)
+	require.NoError(t, m.Delete(ctx, copied))
+	gone(copied)
+	require.NoError(t, m.Delete(ctx, stays))
+	gone(stays)
+	assert.NotEmpty(t, v)
+
+	rep, err := m.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, len(moving)-2, rep.Checked)
+	assert.Zero(t, rep.Missing)
+}
