@@ -75,3 +75,47 @@ func TestPlanRanges(t *testing.T) {
 	assert.Equal(t, "", lost[0].To, "keys with no range in the new layout are reported")
 	assert.Contains(t, lost[0].String(), "(none)")
 }
+
+// Flows are sorted by source, then destination, and each counts exactly
+// the keys that move between its two shards.
+func TestPlanMoves_FlowsSortedAndExact(t *testing.T) {
+	from, err := NewRing(abc, RingOptions{})
+	require.NoError(t, err)
+	to, err := NewRing([]Node{{Name: "y", Weight: 1}, {Name: "x", Weight: 1}}, RingOptions{})
+	require.NoError(t, err)
+	ks := keys(3_000)
+	want := map[[2]string]int{}
+	for _, k := range ks {
+		want[[2]string{from.Nodes()[from.Locate(k)].Name, to.Nodes()[to.Locate(k)].Name}]++
+	}
+	p, err := PlanMoves(from, to, slices.Values(ks), PlanOptions{CountOnly: true})
+	require.NoError(t, err)
+	require.Len(t, p.Flows, 6, "each of a, b, c sends keys to each of x, y")
+	assert.Equal(t, len(ks), p.Moved)
+	for i, f := range p.Flows {
+		assert.Equal(t, want[[2]string{f.From, f.To}], f.Keys, "%s → %s", f.From, f.To)
+		assert.Equal(t, []string{"a", "a", "b", "b", "c", "c"}[i], f.From)
+		assert.Equal(t, []string{"x", "y"}[i%2], f.To)
+	}
+}
+
+// Adjacent pieces that move between the same two shards are reported as
+// one range; a boundary of the new layout alone cuts a move in two.
+func TestPlanRanges_JoinsAdjacentMoves(t *testing.T) {
+	from, err := NewRange(abc, []Span{{"", "g", "a"}, {"g", "m", "a"}, {"m", "", "b"}})
+	require.NoError(t, err)
+	to, err := NewRange(abc, []Span{{"", "m", "c"}, {"m", "", "b"}})
+	require.NoError(t, err)
+	assert.Equal(t, []RangeMove{{Span: Span{"", "m", "c"}, From: "a", To: "c"}}, PlanRanges(from, to))
+
+	to, err = NewRange(abc, []Span{{"", "d", "c"}, {"d", "", "b"}})
+	require.NoError(t, err)
+	assert.Equal(t, []RangeMove{
+		{Span: Span{"", "d", "c"}, From: "a", To: "c"},
+		{Span: Span{"d", "m", "b"}, From: "a", To: "b"},
+	}, PlanRanges(from, to))
+	// The last piece runs to the end of the key space.
+	to, err = NewRange(abc, []Span{{"", "m", "a"}, {"m", "", "c"}})
+	require.NoError(t, err)
+	assert.Equal(t, []RangeMove{{Span: Span{"m", "", "c"}, From: "b", To: "c"}}, PlanRanges(from, to))
+}

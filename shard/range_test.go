@@ -28,9 +28,20 @@ func TestRange_BadInput(t *testing.T) {
 		assert.ErrorIs(t, err, c.want, c.name)
 		assert.ErrorIs(t, err, ErrInvalidConfig, c.name)
 	}
-	for _, splits := range [][]string{{"m"}, {"m", "f"}, {"f", "f"}, {"", "m"}, {"f", "m", "t"}} {
-		_, err := NewRangeSplits(abc, splits)
-		assert.ErrorIs(t, err, ErrInvalidRange, "%q", splits)
+	for _, c := range []struct {
+		splits []string
+		names  string // what the error must say
+	}{
+		{[]string{"m"}, "1 split points for 3 shards (want 2)"},
+		{[]string{"f", "m", "t"}, "3 split points for 3 shards (want 2)"},
+		{[]string{"m", "f"}, ""},
+		{[]string{"f", "f"}, ""},
+		{[]string{"", "m"}, "split point 0 is empty"},
+		{[]string{"m", ""}, "split point 1 is empty"},
+	} {
+		_, err := NewRangeSplits(abc, c.splits)
+		assert.ErrorIs(t, err, ErrInvalidRange, "%q", c.splits)
+		assert.ErrorContains(t, err, c.names, "%q", c.splits)
 	}
 }
 
