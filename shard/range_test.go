@@ -28,6 +28,10 @@ func TestRange_BadInput(t *testing.T) {
 		assert.ErrorIs(t, err, c.want, c.name)
 		assert.ErrorIs(t, err, ErrInvalidConfig, c.name)
 	}
+	_, err := NewRange(abc, cases[1].spans)
+	assert.ErrorContains(t, err, `range 1 starts at "a", not after range 0's start "m"`)
+	_, err = NewRange(abc, cases[2].spans)
+	assert.ErrorContains(t, err, `range 1 ["k", "z") overlaps range 0 ["a", "m")`)
 	for _, c := range []struct {
 		splits []string
 		names  string // what the error must say
@@ -103,6 +107,9 @@ func TestRange_SplitAndMerge(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidRange, "ranges with a gap between them do not merge")
 	_, err = gaps.Split("m", "b")
 	assert.ErrorIs(t, err, ErrNoShardForKey)
+	first, err := gaps.Split("c", "b")
+	require.NoError(t, err, "the first range splits too")
+	assert.Equal(t, []Span{{"b", "c", "a"}, {"c", "d", "b"}, {"x", "", "c"}}, first.Spans())
 }
 
 // Time-ordered keys send every write to the last range: Hot finds it.
@@ -127,5 +134,18 @@ func TestRange_HotRangeDetection(t *testing.T) {
 	assert.InDelta(t, 100.0/101, hot[0].Share, 1e-9)
 
 	r.ResetLoad()
-	assert.Zero(t, r.Load()[2].Count)
+	for _, l := range r.Load() {
+		assert.Zero(t, l.Count, l.Shard)
+		assert.Zero(t, l.Share, "%s: no accesses, a share of 0, not NaN", l.Shard)
+	}
+
+	gaps, err := NewRange(abc, []Span{{Start: "b", End: "d", Shard: "a"}})
+	require.NoError(t, err)
+	assert.Equal(t, -1, gaps.Observe("z"), "a key outside every range")
+	assert.Equal(t, 0, gaps.Observe("c"))
+	assert.Equal(t, []RangeLoad{{Span: Span{"b", "d", "a"}, Count: 1, Share: 1}}, gaps.Load())
+	i, err := gaps.Lookup("z")
+	assert.ErrorIs(t, err, ErrNoShardForKey)
+	assert.ErrorContains(t, err, `"z"`)
+	assert.Equal(t, -1, i)
 }
