@@ -149,3 +149,39 @@ func TestRange_HotRangeDetection(t *testing.T) {
 	assert.ErrorContains(t, err, `"z"`)
 	assert.Equal(t, -1, i)
 }
+
+// Hot lists the ranges whose share exceeds factor × the mean — strictly —
+// busiest first; a factor of exactly 1 is allowed.
+func TestRange_HotIsStrictAndSorted(t *testing.T) {
+	nodes := makeNodes(5)
+	r, err := NewRangeSplits(nodes, []string{"b", "c", "d", "e"})
+	require.NoError(t, err)
+	observe := func(counts ...int) {
+		r.ResetLoad()
+		for i, n := range counts {
+			for range n {
+				r.Observe(string(rune('a' + i)))
+			}
+		}
+	}
+	observe(10, 30, 50, 10, 0)
+	hot, err := r.Hot(1)
+	require.NoError(t, err)
+	require.Len(t, hot, 2)
+	assert.Equal(t, []string{"shard-002", "shard-001"}, []string{hot[0].Shard, hot[1].Shard}, "busiest first")
+	assert.Equal(t, []uint64{50, 30}, []uint64{hot[0].Count, hot[1].Count})
+
+	observe(20, 20, 20, 20, 20)
+	hot, err = r.Hot(1)
+	require.NoError(t, err)
+	assert.Empty(t, hot, "a share equal to the mean is not above it")
+	observe(40, 15, 15, 15, 15)
+	hot, err = r.Hot(2)
+	require.NoError(t, err)
+	assert.Empty(t, hot, "a share of exactly twice the mean does not exceed it")
+	observe(41, 15, 15, 15, 14)
+	hot, err = r.Hot(2)
+	require.NoError(t, err)
+	require.Len(t, hot, 1)
+	assert.Equal(t, "shard-000", hot[0].Shard)
+}
