@@ -291,3 +291,24 @@ func TestScatterNilQuery(t *testing.T) {
 	_, _, err = Scatter(t.Context(), nil, func(context.Context, string, Store) (int, error) { return 0, nil })
 	require.ErrorIs(t, err, ErrInvalidConfig)
 }
+
+// outOfRange is a Placement written by a user that answers an index past
+// its shard set.
+type outOfRange struct{ Placement }
+
+func (p outOfRange) Locate(string) int { return len(p.Nodes()) }
+
+// A user's Placement that answers an index outside its shard set gets an
+// error naming the key, never a panic or another shard's store.
+func TestRouter_PlacementOutOfRange(t *testing.T) {
+	ring, err := NewRing(abc, RingOptions{})
+	require.NoError(t, err)
+	r, _ := newTestRouter(t, func(string) Store { return &MemStore{} }, outOfRange{ring}, RouterOptions{})
+	require.NotPanics(t, func() {
+		err = r.Put(context.Background(), "k", []byte("v"))
+	})
+	assert.ErrorIs(t, err, ErrNoShardForKey)
+	assert.ErrorContains(t, err, `"k"`)
+	_, err = r.ShardFor("k")
+	assert.ErrorIs(t, err, ErrNoShardForKey)
+}
