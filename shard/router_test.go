@@ -312,3 +312,28 @@ func TestRouter_PlacementOutOfRange(t *testing.T) {
 	_, err = r.ShardFor("k")
 	assert.ErrorIs(t, err, ErrNoShardForKey)
 }
+
+// Scan with no limit walks every page of every shard; a limit returns the
+// first keys in order; TopN needs n > 0; Scatter names what is missing.
+func TestRouter_ScanLimitsAndArguments(t *testing.T) {
+	ring, err := NewRing(abc, RingOptions{})
+	require.NoError(t, err)
+	r, _ := newTestRouter(t, func(string) Store { return &MemStore{} }, ring, RouterOptions{})
+	const n = 3*scanPage + 500 // more than one page on every shard
+	fill(t, r.Put, n)
+	ctx := context.Background()
+	all, err := r.Scan(ctx, "", "", 0)
+	require.NoError(t, err)
+	require.Len(t, all, n)
+	assert.True(t, slices.IsSortedFunc(all, func(a, b KV) int { return strings.Compare(a.Key, b.Key) }))
+	first, err := r.Scan(ctx, "", "", 5)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"k00000", "k00001", "k00002", "k00003", "k00004"}, keysOf(first))
+
+	_, err = r.TopN(ctx, "", "", 0, cmpKV)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, "got 0")
+	_, _, err = Scatter[int](ctx, r, nil)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorContains(t, err, "router nil: false, query nil: true")
+}
