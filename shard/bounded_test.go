@@ -47,3 +47,33 @@ func TestBounded_KeyBalanceAtC105(t *testing.T) {
 	ks := keys(500_000)
 	assert.LessOrEqual(t, maxOverMean(loads(b, ks), len(ks)), 1.10)
 }
+
+// The table is the paper's: partition p, in order, goes to the first shard
+// clockwise from its point mix64(p·golden) with room under its capacity
+// ⌈c·P·w/W⌉ — never to one counter-clockwise.
+func TestBounded_FollowsThePapersRule(t *testing.T) {
+	nodes := makeNodes(5)
+	nodes[1].Weight = 3
+	const p, vn = 97, 8
+	for _, c := range []float64{1, 1.1, 1.5} {
+		b, err := NewBounded(nodes, BoundedOptions{LoadFactor: c, Partitions: p, VirtualNodes: vn})
+		require.NoError(t, err)
+		ring, err := NewRing(nodes, RingOptions{VirtualNodes: vn})
+		require.NoError(t, err)
+		load := make([]int, len(nodes))
+		for part := range p {
+			k := ring.search(mix64(uint64(part) * golden))
+			want := -1
+			for step := range len(ring.owners) {
+				o := int(ring.owners[(k+step)%len(ring.owners)])
+				if float64(load[o]) < math.Ceil(c*p*nodes[o].Weight/7) {
+					want = o
+					break
+				}
+			}
+			require.GreaterOrEqual(t, want, 0)
+			require.Equal(t, int32(want), b.table[part], "c=%v, partition %d", c, part)
+			load[want]++
+		}
+	}
+}

@@ -22,6 +22,11 @@ func TestBoundedLoads_BadInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, b.Release(0), ErrNotAcquired)
 	assert.ErrorIs(t, b.Release(7), ErrNotAcquired)
+	for _, i := range []int{-1, 3} { // just outside the shard set
+		require.NotPanics(t, func() { err = b.Release(i) })
+		assert.ErrorIs(t, err, ErrNotAcquired, "shard %d", i)
+		assert.ErrorContains(t, err, fmt.Sprintf("shard %d", i))
+	}
 }
 
 // One hot key: without the bound every request would go to one shard;
@@ -79,4 +84,31 @@ func TestBoundedLoads_Concurrent(t *testing.T) {
 	wg.Wait()
 	assert.Zero(t, b.Stats().Total)
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.Release(b.Acquire("x")) }))
+}
+
+// Each Acquire goes exactly where the paper's rule sends it: to the first
+// shard, clockwise from the key's point, whose load is below
+// ⌈c·(m+1)·w/W⌉ — the owner while it has room, then the next distinct
+// shards on the ring in order, never one counter-clockwise.
+func TestBoundedLoads_FollowsThePapersRule(t *testing.T) {
+	nodes := makeNodes(6)
+	nodes[2].Weight = 2
+	for _, c := range []float64{1, 1.25, 2} {
+		b, err := NewBoundedLoads(nodes, BoundedLoadsOptions{LoadFactor: c})
+		require.NoError(t, err)
+		order := b.ring.AppendN(nil, "hot", len(nodes)) // owner, then clockwise
+		load := make([]int, len(nodes))
+		for m := range 300 {
+			want := -1
+			for _, s := range order {
+				if float64(load[s]) < math.Ceil(c*float64(m+1)*nodes[s].Weight/7) {
+					want = s
+					break
+				}
+			}
+			require.GreaterOrEqual(t, want, 0)
+			require.Equal(t, want, b.Acquire("hot"), "c=%v, acquire %d", c, m+1)
+			load[want]++
+		}
+	}
 }
