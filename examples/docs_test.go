@@ -38,10 +38,11 @@ const (
 
 // exempt are documented commands this test does not run, and why.
 var exempt = map[string]string{
-	"make test":  "runs this test: it would recurse",
-	"make demo":  "the full lab takes minutes; its program runs here as `go run ./examples/tradeoffs`, bounded",
-	"make bench": "every benchmark of the module, minutes; the benchmarks compile in `make test`",
-	"make lint":  "gofmt, go vet and staticcheck over the module, minutes; a step of its own",
+	"make test":     "runs this test: it would recurse",
+	"make demo":     "the full lab takes minutes; its program runs here as `go run ./examples/tradeoffs`, bounded",
+	"make bench":    "every benchmark of the module, minutes; the benchmarks compile in `make test`",
+	"make lint":     "gofmt, go vet and staticcheck over the module, minutes; a step of its own",
+	"make mutation": "mutation testing, tens of minutes a package; not part of make test",
 	"go test -run '^$' -bench BenchmarkService_ -benchmem -count 3 -benchtime 200ms ./examples/shortener/service/": "a benchmark run on a quiet machine; `make bench` runs the same benchmarks",
 	"go tool pprof -top -cum": "a fragment of a command: it needs a profile the loadtest writes",
 }
