@@ -104,7 +104,7 @@ func restartAfterLogTailTruncated(t *testing.T, nodes int) {
 func reopenCluster(t *testing.T, ctx context.Context, dir string, nodes int) *LocalCluster {
 	t.Helper()
 	c := &LocalCluster{opts: ClusterOptions{Nodes: nodes, DataDir: dir, Node: Options{Timing: testTiming()}}, net: newFaultNet(), members: map[string]*member{}}
-	t.Cleanup(func() { assert.NoError(t, c.Close()) })
+	t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
 	for range nodes {
 		m, err := c.newMember()
 		require.NoError(t, err)
@@ -242,7 +242,7 @@ func TestDurable_DataDirInUse(t *testing.T) {
 	_, tr := raft.NewInmemTransport("a")
 	n, err := NewNode(Options{ID: "a", Transport: tr, DataDir: dir, Timing: testTiming()})
 	require.NoError(t, err)
-	defer n.Close()
+	defer n.Close(context.Background())
 	_, tr2 := raft.NewInmemTransport("b")
 	_, err = NewNode(Options{ID: "b", Transport: tr2, DataDir: dir, Timing: testTiming()})
 	require.ErrorIs(t, err, ErrInvalidConfig)

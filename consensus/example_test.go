@@ -24,7 +24,7 @@ func ExampleNode() {
 	if err != nil {
 		panic(err)
 	}
-	defer n.Close()
+	defer n.Close(context.Background())
 	if err := n.Bootstrap(ctx); err != nil {
 		panic(err)
 	}
@@ -58,7 +58,7 @@ func ExampleNode_PutFenced() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	n := c.Leader()
 
 	alice, _ := n.AcquireLock(ctx, "report", "alice", 20*time.Millisecond)
@@ -90,7 +90,7 @@ func ExampleLocalCluster() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	old, _ := c.WaitLeader(ctx)
 	c.Isolate(old.ID())
 
@@ -116,7 +116,7 @@ func ExampleNode_Watch() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	n := c.Leader()
 
 	_, rev, _ := n.Range(ctx, "svc/", consensus.Linearizable) // list, then follow

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func TestNode_BootstrapBadInput(t *testing.T) {
 	_, tr := raft.NewInmemTransport("a")
 	n, err := NewNode(Options{ID: "a", Transport: tr, InMemory: true, Timing: LANTiming()})
 	require.NoError(t, err)
-	defer n.Close()
+	defer n.Close(context.Background())
 	ctx := testCtx(t)
 	assert.ErrorIs(t, n.Bootstrap(ctx, Server{ID: "b", Address: "b"}), ErrInvalidArgument, "list without this node")
 	assert.ErrorIs(t, n.Bootstrap(ctx, Server{ID: "a", Address: "a"}, Server{ID: "b", Address: "a"}), ErrDuplicateServer)
@@ -166,7 +167,7 @@ func TestNode_BootstrapBadInput(t *testing.T) {
 	eventually(t, ctx, "single node leads", n.IsLeader)
 	err = n.Bootstrap(ctx)
 	assert.True(t, errors.Is(err, raft.ErrCantBootstrap), "second bootstrap: %v", err)
-	require.NoError(t, n.Close())
+	require.NoError(t, n.Close(context.Background()))
 	_, err = n.Put(ctx, "k", nil)
 	assert.Error(t, err, "closed node")
 }

@@ -58,11 +58,12 @@ type LocalCluster struct {
 	opts ClusterOptions
 	net  *faultNet
 
-	mu      sync.Mutex
-	members map[string]*member // guarded by mu
-	order   []string           // guarded by mu: ids in creation order
-	next    int                // guarded by mu: the next id number
-	closed  bool               // guarded by mu
+	mu          sync.Mutex
+	members     map[string]*member // guarded by mu
+	order       []string           // guarded by mu: ids in creation order
+	next        int                // guarded by mu: the next id number
+	closed      bool               // guarded by mu
+	closedNodes []*Node            // the nodes Close stops; guarded by mu
 }
 
 type member struct {
@@ -100,7 +101,7 @@ func NewLocalCluster(ctx context.Context, opts ClusterOptions) (*LocalCluster, e
 			m, err = c.start(m)
 		}
 		if err != nil {
-			_ = c.Close()
+			_ = c.Close(context.Background())
 			return nil, err
 		}
 		servers = append(servers, Server{ID: m.id, Address: m.addr})
@@ -110,12 +111,12 @@ func NewLocalCluster(ctx context.Context, opts ClusterOptions) (*LocalCluster, e
 		// have received it from an early leader.
 		err := c.Node(id).Bootstrap(ctx, servers...)
 		if err != nil && !(i > 0 && errors.Is(err, raft.ErrCantBootstrap)) {
-			_ = c.Close()
+			_ = c.Close(context.Background())
 			return nil, err
 		}
 	}
 	if _, err := c.WaitLeader(ctx); err != nil {
-		_ = c.Close()
+		_ = c.Close(context.Background())
 		return nil, err
 	}
 	return c, nil
@@ -198,7 +199,7 @@ func (c *LocalCluster) start(m *member) (*member, error) {
 	if err := c.usableLocked(); err != nil {
 		// Closed while the node started: nothing would stop it.
 		c.mu.Unlock()
-		return nil, errors.Join(err, n.Close())
+		return nil, errors.Join(err, n.Close(context.Background()))
 	}
 	m.node = n
 	if m.inmem != nil {
@@ -385,7 +386,7 @@ func (c *LocalCluster) Crash(id string) error {
 		}
 	}
 	c.mu.Unlock()
-	return n.Close()
+	return n.Close(context.Background())
 }
 
 // Restart starts a crashed node again on its old storage and address.
@@ -487,34 +488,34 @@ func (c *LocalCluster) RemoveNode(ctx context.Context, id string) error {
 			return err // never a member
 		}
 		if m.node != nil {
-			return m.node.Close()
+			return m.node.Close(context.Background())
 		}
 		return nil
 	}
 }
 
-// Close stops every node. It is safe to call more than once.
-func (c *LocalCluster) Close() error {
+// Close stops every node, waiting for them until ctx is done (see
+// [Node.Close]). It is safe to call more than once: a later call waits,
+// under its own ctx, for the nodes' shutdown.
+func (c *LocalCluster) Close(ctx context.Context) error {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	var nodes []*Node
-	for _, m := range c.members {
-		if m.node != nil {
-			nodes = append(nodes, m.node)
+	if !c.closed {
+		c.closed = true
+		for _, m := range c.members {
+			if m.node != nil {
+				c.closedNodes = append(c.closedNodes, m.node)
+			}
 		}
 	}
+	nodes := c.closedNodes
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make([]error, len(nodes))
 	for i, n := range nodes {
-		wg.Go(func() { errs[i] = n.Close() })
+		wg.Go(func() { errs[i] = n.Close(ctx) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

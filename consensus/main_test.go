@@ -40,7 +40,7 @@ func newCluster(t testing.TB, opts ClusterOptions) *LocalCluster {
 		t.Fatalf("NewLocalCluster: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
+		if err := c.Close(context.Background()); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})

@@ -106,8 +106,8 @@ func TestNode_ZeroValueFailsEveryCall(t *testing.T) {
 				}
 			},
 			"Close": func() {
-				assert.NoError(t, n.Close())
-				assert.NoError(t, n.Close())
+				assert.NoError(t, n.Close(context.Background()))
+				assert.NoError(t, n.Close(context.Background()))
 			},
 		} {
 			err := callAtOnce(t, name, func() error { call(); return nil })
@@ -123,7 +123,7 @@ func closedNode(t *testing.T) *Node {
 	c, err := NewLocalCluster(testCtx(t), ClusterOptions{Nodes: 1, Node: Options{Timing: testTiming()}})
 	require.NoError(t, err)
 	n := c.Nodes()[0]
-	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(context.Background()))
 	return n
 }
 
@@ -135,7 +135,7 @@ func TestNode_CallsAfterCloseFailWithErrClosed(t *testing.T) {
 		err := callAtOnce(t, m.name, func() error { return m.call(context.Background()) })
 		assert.ErrorIs(t, err, ErrClosed, "%s after Close", m.name)
 	}
-	require.NoError(t, callAtOnce(t, "Close", n.Close), "a second Close")
+	require.NoError(t, callAtOnce(t, "Close", func() error { return n.Close(context.Background()) }), "a second Close")
 	err := callAtOnce(t, "Subscribe", func() error {
 		for range n.Subscribe(context.Background()) {
 			return errors.New("Subscribe after Close delivered a state")
@@ -198,7 +198,7 @@ func TestLocalCluster_ZeroValueFailsAtOnce(t *testing.T) {
 			if c.Node("n1") != nil || len(c.Nodes()) != 0 || c.Leader() != nil || len(c.IDs()) != 0 {
 				return errors.New("a zero LocalCluster reports nodes")
 			}
-			return errors.Join(c.Close(), c.Close())
+			return errors.Join(c.Close(context.Background()), c.Close(context.Background()))
 		})
 		assert.NoError(t, err)
 	}
@@ -211,7 +211,7 @@ func TestLocalCluster_CallsAfterCloseFail(t *testing.T) {
 	c, err := NewLocalCluster(testCtx(t), ClusterOptions{Nodes: 2, Node: Options{Timing: testTiming()}})
 	require.NoError(t, err)
 	require.NoError(t, c.Crash("n2"))
-	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(context.Background()))
 	ctx := context.Background()
 	err = callAtOnce(t, "WaitLeader", func() error { _, err := c.WaitLeader(ctx); return err })
 	assert.ErrorIs(t, err, ErrClosed)
@@ -225,7 +225,7 @@ func TestLocalCluster_CallsAfterCloseFail(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClosed, "restart of a crashed node after Close")
 	err = callAtOnce(t, "Crash", func() error { return c.Crash("n1") })
 	assert.ErrorIs(t, err, ErrClosed)
-	assert.NoError(t, c.Close(), "a second Close")
+	assert.NoError(t, c.Close(context.Background()), "a second Close")
 }
 
 // Misuse of a live cluster names the node at once.
@@ -334,7 +334,7 @@ func TestLocalCluster_CloseDoesNotWaitOutLatency(t *testing.T) {
 	}
 	time.Sleep(testTiming().HeartbeatTimeout) // heartbeats and campaigns are under way, delayed
 	require.NoError(t, callAtOnce(t, "Crash", func() error { return c.Crash("n1") }))
-	require.NoError(t, callAtOnce(t, "Close", c.Close))
+	require.NoError(t, callAtOnce(t, "Close", func() error { return c.Close(context.Background()) }))
 }
 
 // Failover ends with ErrClosed when the cluster closes while it waits for
@@ -356,7 +356,7 @@ func TestLocalCluster_FailoverEndsOnClose(t *testing.T) {
 		_, err = n.Read(ctx, "consensus/failover", Stale)
 		return err == nil
 	})
-	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(context.Background()))
 	select {
 	case err := <-done:
 		assert.ErrorIs(t, err, ErrClosed)
@@ -397,4 +397,24 @@ func TestHandler_ForwardBoundedByTimeout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
 	assert.Contains(t, rec.Body.String(), `"leader_id":"`+leader.ID()+`"`)
+}
+
+// Close honours its context: with one already done it returns at once —
+// an error wrapping the context's, naming the node, unless the shutdown
+// had already finished — and a later Close waits for the same shutdown.
+func TestNode_CloseHonoursItsContext(t *testing.T) {
+	c, err := NewLocalCluster(testCtx(t), ClusterOptions{Nodes: 3, Node: Options{Timing: testTiming()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
+	n := c.Nodes()[0]
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = callAtOnce(t, "Close", func() error { return n.Close(done) })
+	if err != nil {
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, fmt.Sprintf("%q", n.ID()))
+	}
+	require.NoError(t, n.Close(context.Background()), "the second Close waits for the shutdown and reports it")
+	_, err = n.Put(context.Background(), "k", []byte("v"))
+	assert.ErrorIs(t, err, ErrClosed)
 }

@@ -45,7 +45,8 @@ type Node struct {
 	closed    bool                       // guarded by mu
 	closeErr  error                      // guarded by mu
 	closeOnce sync.Once
-	closing   atomic.Bool // set when Close begins: every later call fails with ErrClosed
+	shutDown  chan struct{} // closed when Close's shutdown has finished
+	closing   atomic.Bool   // set when Close begins: every later call fails with ErrClosed
 
 	barrierMu   sync.Mutex    // serializes termBarrier
 	barrierTerm atomic.Uint64 // the term whose no-op this leader has applied
@@ -78,7 +79,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 		return nil, err
 	}
 	opts.withDefaults()
-	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
+	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), shutDown: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
 	n.fsm.maxHistory = opts.WatchHistory
 	var err error
 	if st == nil {
@@ -204,9 +205,12 @@ func (n *Node) usable(ctx context.Context) error {
 
 // Close shuts Raft down (without leaving the cluster: see [Node.Leave]),
 // closes the transport and storage, and closes every subscription channel.
-// It is safe to call more than once; every other call made after it fails
-// at once with [ErrClosed]. On a Node not made by [NewNode] it does nothing.
-func (n *Node) Close() error {
+// It waits for all of that until ctx is done; then it returns an error
+// wrapping ctx's error, and the shutdown goes on to its end. It is safe to
+// call more than once: a later call waits, under its own ctx, for the same
+// shutdown. Every other call made after it fails at once with [ErrClosed].
+// On a Node not made by [NewNode] it does nothing.
+func (n *Node) Close(ctx context.Context) error {
 	if !n.started() {
 		return nil
 	}
@@ -215,26 +219,37 @@ func (n *Node) Close() error {
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
-		if t, ok := n.trans.(interface{ interrupt() }); ok {
-			t.interrupt() // a LocalCluster's slow link must not delay shutdown
-		}
-		err := n.raft.Shutdown().Error()
-		n.raft.DeregisterObserver(n.observer)
-		close(n.done)
-		<-n.loopDone
-		<-n.detectDone
-		err = errors.Join(err, n.closeTransport(), n.store.close())
-		n.mu.Lock()
-		n.closeErr = err
-		for s := range n.subs {
-			close(s.ch)
-		}
-		n.subs = nil
-		n.mu.Unlock()
+		go n.shutdown()
 	})
+	select {
+	case <-n.shutDown:
+	case <-ctx.Done():
+		return fmt.Errorf("consensus: node %q is still shutting down: %w", n.opts.ID, ctx.Err())
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.closeErr
+}
+
+// shutdown is Close's work; it closes n.shutDown when done.
+func (n *Node) shutdown() {
+	defer close(n.shutDown)
+	if t, ok := n.trans.(interface{ interrupt() }); ok {
+		t.interrupt() // a LocalCluster's slow link must not delay shutdown
+	}
+	err := n.raft.Shutdown().Error()
+	n.raft.DeregisterObserver(n.observer)
+	close(n.done)
+	<-n.loopDone
+	<-n.detectDone
+	err = errors.Join(err, n.closeTransport(), n.store.close())
+	n.mu.Lock()
+	n.closeErr = err
+	for s := range n.subs {
+		close(s.ch)
+	}
+	n.subs = nil
+	n.mu.Unlock()
 }
 
 // Bootstrap starts a new cluster whose first configuration is servers. With

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"testing"
@@ -25,7 +26,7 @@ func TestBindShutdownEndsOrphanedFutures(t *testing.T) {
 		assert.Equal(t, reflect.ValueOf(ch).Pointer(), got.Pointer(), "%T", f)
 		_ = f.Error()
 	}
-	assert.NoError(t, n.Close())
+	assert.NoError(t, n.Close(context.Background()))
 	f := n.raft.VerifyLeader() // after shutdown: answered at once
 	assert.ErrorIs(t, n.wait(t.Context(), f), ErrClosed)
 
@@ -83,7 +84,7 @@ func TestBindShutdownAllocatesNothing(t *testing.T) {
 	n, err := NewNode(Options{ID: "x", Transport: tr, InMemory: true, Timing: LANTiming()})
 	require.NoError(t, err)
 	futures := []raft.Future{n.raft.Apply(nil, 0), n.raft.VerifyLeader(), n.raft.GetConfiguration(), &orphan{}}
-	require.NoError(t, n.Close())
+	require.NoError(t, n.Close(context.Background()))
 	done := make(chan struct{})
 	for _, f := range futures {
 		bindShutdown(f, done) // the first call per type finds the field

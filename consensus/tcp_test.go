@@ -43,7 +43,7 @@ func TestTCP_CutFollowerThroughProxyCatchesUp(t *testing.T) {
 		id := fmt.Sprintf("t%d", i+1)
 		n, err := NewNode(Options{ID: id, Addr: addr, Advertise: p.Addr(), DataDir: filepath.Join(dir, id), Timing: testTiming()})
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = n.Close() })
+		t.Cleanup(func() { _ = n.Close(context.Background()) })
 		assert.Equal(t, p.Addr(), n.Addr(), "peers dial the proxy")
 		nodes = append(nodes, n)
 		servers = append(servers, Server{ID: id, Address: p.Addr()})

@@ -21,7 +21,7 @@ func ExampleRegistry() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	reg, _ := registry.New(c.Leader(), registry.Options{})
 
 	for i, addr := range []string{"10.0.0.1:8080", "10.0.0.2:8080"} {

@@ -37,7 +37,7 @@ func newCluster(t *testing.T, opts consensus.Options) (*consensus.LocalCluster, 
 	t.Cleanup(cancel)
 	c, err := consensus.NewLocalCluster(ctx, consensus.ClusterOptions{Node: opts})
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	t.Cleanup(func() { require.NoError(t, c.Close(context.Background())) })
 	return c, ctx
 }
 

@@ -159,15 +159,15 @@ func startRegistry(ctx context.Context, c config) (*registryServer, error) {
 	}
 	store, err := consensus.NewHandler(node, consensus.HandlerOptions{})
 	if err != nil {
-		return nil, errors.Join(err, node.Close())
+		return nil, errors.Join(err, node.Close(context.Background()))
 	}
 	reg, err := registry.New(node, registry.Options{})
 	if err != nil {
-		return nil, errors.Join(err, node.Close())
+		return nil, errors.Join(err, node.Close(context.Background()))
 	}
 	regAPI, err := registry.NewHandler(reg)
 	if err != nil {
-		return nil, errors.Join(err, node.Close())
+		return nil, errors.Join(err, node.Close(context.Background()))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/services/", regAPI)
@@ -175,7 +175,7 @@ func startRegistry(ctx context.Context, c config) (*registryServer, error) {
 	mux.Handle("/", store)
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {
-		return nil, errors.Join(err, node.Close())
+		return nil, errors.Join(err, node.Close(context.Background()))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &registryServer{node: node, http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, httpAddr: ln.Addr().String(),
@@ -248,7 +248,7 @@ func (s *registryServer) Close() error {
 	defer cancel()
 	err := s.http.Shutdown(ctx)
 	<-s.done
-	return errors.Join(err, s.node.Close())
+	return errors.Join(err, s.node.Close(context.Background()))
 }
 
 // runInstance serves "hello from <id>", registers and heartbeats until

@@ -194,7 +194,7 @@ func TestDiscoveryWalkThrough(t *testing.T) {
 	killed := regs[li]
 	regs[li] = nil
 	_ = killed.http.Close()
-	require.NoError(t, killed.node.Close())
+	require.NoError(t, killed.node.Close(context.Background()))
 	killed.cancel()
 	<-killed.leader
 	<-killed.done

@@ -94,12 +94,12 @@ func start(ctx context.Context, c config) (*server, error) {
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	h, err := consensus.NewHandler(node, consensus.HandlerOptions{Client: client})
 	if err != nil {
-		_ = node.Close()
+		_ = node.Close(context.Background())
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {
-		_ = node.Close()
+		_ = node.Close(context.Background())
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -180,7 +180,7 @@ func (s *server) Close() error {
 	err := s.http.Shutdown(ctx)
 	<-s.done
 	s.client.CloseIdleConnections()
-	return errors.Join(err, s.node.Close())
+	return errors.Join(err, s.node.Close(context.Background()))
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {

@@ -91,7 +91,7 @@ func TestThreeNodeClusterSurvivesLeaderLoss(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, li, 0)
-	require.NoError(t, servers[li].node.Close())
+	require.NoError(t, servers[li].node.Close(context.Background()))
 	servers[li].cancel()
 	<-servers[li].leader
 	_ = servers[li].http.Close()

@@ -40,7 +40,7 @@ func consensusCAPRun(ctx context.Context, env *lab.Env) (capResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {
 		return res, err

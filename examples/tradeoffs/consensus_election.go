@@ -62,13 +62,13 @@ func consensusElectionRun(ctx context.Context, env *lab.Env) ([]electionPoint, e
 		for range trials {
 			d, err := c.Failover(ctx)
 			if err != nil {
-				_ = c.Close()
+				_ = c.Close(context.Background())
 				return nil, err
 			}
 			p.trials = append(p.trials, d)
 			bar.Add(1)
 		}
-		if err := c.Close(); err != nil {
+		if err := c.Close(context.Background()); err != nil {
 			return nil, err
 		}
 		slices.Sort(p.trials)

@@ -35,7 +35,7 @@ func consensusStaleRun(ctx context.Context, env *lab.Env) ([]staleRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ func consensusWriteLatencyRun(ctx context.Context, env *lab.Env) ([]writeLatency
 			return nil, err
 		}
 		p, err := writeLatencyOne(ctx, c, n, writes)
-		if cerr := c.Close(); err == nil {
+		if cerr := c.Close(context.Background()); err == nil {
 			err = cerr
 		}
 		if err != nil {

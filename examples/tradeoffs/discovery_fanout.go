@@ -43,7 +43,7 @@ func discoveryFanoutRun(ctx context.Context, env *lab.Env) (fanoutResult, error)
 	if err != nil {
 		return res, err
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {
 		return res, err

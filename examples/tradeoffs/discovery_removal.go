@@ -65,7 +65,7 @@ func discoveryRemovalRun(ctx context.Context, env *lab.Env) ([]removalPoint, err
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	bar := env.Progress(int64(len(setups)*trials), "instance deaths")
 	defer bar.Done()
 	rng := env.Rand(1)

@@ -74,7 +74,7 @@ func discoverySidesRun(ctx context.Context, env *lab.Env) (sidesResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {
 		return res, err
@@ -152,7 +152,7 @@ func discoverySidesRun(ctx context.Context, env *lab.Env) (sidesResult, error) {
 	res.direct, res.proxied = sortedCopy(res.direct), sortedCopy(res.proxied)
 
 	// The registry goes away: every node stops.
-	if err := c.Close(); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		return res, err
 	}
 	res.directWatchErr, res.proxyWatchErr = <-directDone, <-proxyDone
