@@ -160,7 +160,7 @@ func TestLease_ExpiryIsDecidedByTheLeaderAndALeaderChangeNeverExpiresEarly(t *te
 }
 
 // With the real clock, the leader's own sweep deletes an abandoned lease's
-// keys between TTL and TTL + a sweep interval (plus a commit).
+// keys by itself, never before the lease's TTL.
 func TestLease_SweepRunsOnTheLeader(t *testing.T) {
 	const sweep = 10 * time.Millisecond
 	c := newCluster(t, ClusterOptions{Node: Options{LeaseSweepInterval: sweep}})
@@ -179,7 +179,12 @@ func TestLease_SweepRunsOnTheLeader(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, EventDelete, evs[0].Type)
 	assert.False(t, gone.Before(g.Expires), "deleted at %v, before its expiry %v", gone, g.Expires)
-	assert.Less(t, gone.Sub(g.Expires), sweep+200*time.Millisecond, "deleted within a sweep interval (plus a commit on a loaded machine)")
+	// The exact bound (TTL + a sweep interval from the last keep-alive or
+	// the leader's election) is pinned on a manual clock by
+	// TestLease_ExpiryIsDecidedByTheLeaderAndALeaderChangeNeverExpiresEarly;
+	// here, on the real clock of a possibly busy machine, the sweep must
+	// run by itself, long before anything else could delete the key.
+	assert.Less(t, gone.Sub(g.Expires), 5*time.Second, "deleted by the leader's own sweep")
 }
 
 // A follower serves read-your-writes without the leader: a stale read after
