@@ -119,3 +119,16 @@ func TestPlanRanges_JoinsAdjacentMoves(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []RangeMove{{Span: Span{"m", "", "c"}, From: "b", To: "c"}}, PlanRanges(from, to))
 }
+
+// A layout with gaps: a range's end that starts no other range still cuts
+// the key space, so a move stops there.
+func TestPlanRanges_GapsEndMoves(t *testing.T) {
+	from, err := NewRange(abc, []Span{{"b", "d", "a"}, {"x", "", "c"}})
+	require.NoError(t, err)
+	to, err := NewRange(abc, []Span{{"", "", "b"}})
+	require.NoError(t, err)
+	assert.Equal(t, []RangeMove{
+		{Span: Span{"b", "d", "b"}, From: "a", To: "b"},
+		{Span: Span{"x", "", "b"}, From: "c", To: "b"},
+	}, PlanRanges(from, to))
+}

@@ -30,6 +30,8 @@ func TestRange_BadInput(t *testing.T) {
 	}
 	_, err := NewRange(abc, cases[1].spans)
 	assert.ErrorContains(t, err, `range 1 starts at "a", not after range 0's start "m"`)
+	_, err = NewRange(abc, []Span{{Start: "a", End: "c", Shard: "a"}, {Start: "a", End: "z", Shard: "b"}})
+	assert.ErrorContains(t, err, `range 1 starts at "a", not after range 0's start "a"`, "two ranges with one start")
 	_, err = NewRange(abc, cases[2].spans)
 	assert.ErrorContains(t, err, `range 1 ["k", "z") overlaps range 0 ["a", "m")`)
 	for _, c := range []struct {
