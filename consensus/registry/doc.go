@@ -11,7 +11,7 @@
 //	reg, err := registry.New(node, registry.Options{})
 //	r, err := reg.Register(ctx, registry.Instance{Service: "api", ID: "a1", Addr: "10.0.0.1:8080"}, 10*time.Second)
 //	err = reg.Heartbeat(ctx, r.Lease) // every few seconds, well within the TTL
-//	err = reg.Source("api").Watch(ctx, func(bs []lb.Backend) { balancer.Update(bs) })
+//	err = lb.Follow(ctx, balancer, reg.Source("api")) // additions slow-start, removals drain
 //
 // # Pieces
 //

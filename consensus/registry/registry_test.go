@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -145,8 +146,8 @@ func TestRegistry_RegisterListDeregisterAndBadInput(t *testing.T) {
 	require.ErrorIs(t, err, registry.ErrInvalid)
 }
 
-// watchInto runs src.Watch into a balancer, as lb's Follow does, and
-// returns a function that reports the balancer's current addresses.
+// watchInto has lb.Follow keep b equal to src, and
+// returns a function that reports the addresses src reported last.
 func watchInto(t *testing.T, ctx context.Context, src *registry.Source, b *lb.Balancer) (addrs func() []string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
@@ -154,12 +155,10 @@ func watchInto(t *testing.T, ctx context.Context, src *registry.Source, b *lb.Ba
 		mu   sync.Mutex
 		last []string
 	)
-	done := make(chan error, 1)
+	watched, followed := make(chan error, 1), make(chan error, 1)
+	go func() { followed <- lb.Follow(ctx, b, src) }()
 	go func() {
-		done <- src.Watch(ctx, func(bs []lb.Backend) {
-			if len(bs) > 0 {
-				require.NoError(t, b.Update(bs))
-			}
+		watched <- src.Watch(ctx, func(bs []lb.Backend) {
 			mu.Lock()
 			last = last[:0]
 			for _, x := range bs {
@@ -168,14 +167,27 @@ func watchInto(t *testing.T, ctx context.Context, src *registry.Source, b *lb.Ba
 			mu.Unlock()
 		})
 	}()
-	return func() []string {
-			mu.Lock()
-			defer mu.Unlock()
-			return append([]string(nil), last...)
-		}, func() error {
-			cancel()
-			return <-done
-		}
+	addrs = func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), last...)
+	}
+	return addrs, func() error {
+		// Stop once the balancer has applied the source's last set:
+		// Follow is not stopped in the middle of an update.
+		eventually(t, ctx, "the balancer has the source's set", func() bool {
+			var in []string
+			for _, x := range b.Backends() {
+				in = append(in, x.Addr)
+			}
+			now := addrs()
+			slices.Sort(in)
+			slices.Sort(now)
+			return slices.Equal(in, now)
+		})
+		cancel()
+		return errors.Join(<-watched, <-followed)
+	}
 }
 
 func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
@@ -207,7 +219,7 @@ func TestRegistry_SourceFollowsRegistrationsExpiryAndLeaderChange(t *testing.T) 
 	addrs, stop := watchInto(t, ctx, newRegistry(t, f).Source("api"), b)
 	want := []string{"10.0.0.0:80", "10.0.0.1:80", "10.0.0.2:80"}
 	eventually(t, ctx, "the follower's watch lists the three", func() bool { return fmt.Sprint(addrs()) == fmt.Sprint(want) })
-	assert.Len(t, b.Backends(), 3, "the balancer follows the source")
+	eventually(t, ctx, "the balancer follows the source", func() bool { return len(b.Backends()) == 3 })
 
 	// Instances 0 and 1 heartbeat; instance 2 has died.
 	var died time.Time
@@ -228,7 +240,7 @@ func TestRegistry_SourceFollowsRegistrationsExpiryAndLeaderChange(t *testing.T) 
 	left := time.Since(died)
 	assert.Less(t, left, ttl+400*time.Millisecond, "left within TTL + sweep + slack")
 	assert.Equal(t, want[:2], addrs())
-	assert.Len(t, b.Backends(), 2)
+	eventually(t, ctx, "the balancer drops it", func() bool { return len(b.Backends()) == 2 })
 
 	// The leader crashes: the follower's watch goes on, the survivors
 	// keep their registrations through the new leader (etcd's rule gives

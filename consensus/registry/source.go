@@ -13,7 +13,9 @@ import (
 // Source is one service of a [Registry] as a discovery source for package
 // lb: its Watch hands a balancer the service's passing instances as
 // backends, so client-side discovery is a balancer fed by it inside the
-// caller and server-side discovery is an [lb.Proxy] fed by it.
+// caller and server-side discovery is an [lb.Proxy] fed by it; [lb.Follow]
+// keeps the balancer current, additions through slow start and removals
+// drained.
 type Source struct {
 	w       watcher
 	service string

@@ -29,7 +29,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -314,46 +313,59 @@ func keepRegistered(ctx context.Context, cl *registry.Client, inst registry.Inst
 	}
 }
 
-// follower keeps a balancer equal to a discovery source's set. A balancer
-// needs a backend, so it is built at the first non-empty set; an empty set
-// later leaves the last one in place (every request fails either way).
+// follower is a balancer that follows a discovery source through
+// lb.Follow: instances that register enter it, those that leave are
+// drained (no new requests, those in flight finish) and then removed.
 type follower struct {
-	mu    sync.Mutex
-	b     *lb.Balancer
+	b     *lb.Balancer // set before ready is closed
 	ready chan struct{}
 	done  chan error
 }
 
+// follow builds a balancer over the source's first non-empty set (a
+// balancer starts from the backends known) and has lb.Follow keep it
+// current until ctx ends.
 func follow(ctx context.Context, src *registry.Source) *follower {
 	f := &follower{ready: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
-		f.done <- src.Watch(ctx, func(bs []lb.Backend) {
-			if len(bs) == 0 {
-				return
+		var first []lb.Backend
+		wctx, found := context.WithCancel(ctx)
+		err := src.Watch(wctx, func(bs []lb.Backend) {
+			if len(bs) > 0 && first == nil {
+				first = bs
+				found()
 			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if f.b == nil {
-				f.b, _ = lb.New(lb.P2C{}, bs, lb.Options{})
-				close(f.ready)
-				return
-			}
-			_ = f.b.Update(bs)
 		})
+		found()
+		if first == nil {
+			f.done <- err
+			return
+		}
+		if f.b, err = lb.New(lb.P2C{}, first, lb.Options{DrainTimeout: drainTimeout}); err != nil {
+			f.done <- err
+			return
+		}
+		close(f.ready)
+		f.done <- lb.Follow(ctx, f.b, src)
 	}()
 	return f
 }
+
+// drainTimeout bounds how long a balancer keeps an instance that left the
+// registry while requests to it are in flight: the client's timeout.
+const drainTimeout = 2 * time.Second
 
 // balancer waits for the first set.
 func (f *follower) balancer(ctx context.Context) (*lb.Balancer, error) {
 	select {
 	case <-f.ready:
+		return f.b, nil
+	case err := <-f.done:
+		f.done <- err
+		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b, nil
 }
 
 // runClient sends requests, each to an instance its own balancer picks,

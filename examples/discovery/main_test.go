@@ -52,10 +52,16 @@ type instance struct {
 
 func startInstance(t *testing.T, ctx context.Context, cl *registry.Client, id string, ttl time.Duration) *instance {
 	t.Helper()
+	return startInstanceWith(t, ctx, cl, id, ttl, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "hello from %s\n", id) })
+}
+
+// startInstanceWith starts an instance that serves h and keeps it
+// registered.
+func startInstanceWith(t *testing.T, ctx context.Context, cl *registry.Client, id string, ttl time.Duration, h http.HandlerFunc) *instance {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	in := &instance{addr: ln.Addr().String(), done: make(chan error, 1), srv: &http.Server{ReadHeaderTimeout: time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "hello from %s\n", id) })}}
+	in := &instance{addr: ln.Addr().String(), done: make(chan error, 1), srv: &http.Server{ReadHeaderTimeout: time.Second, Handler: h}}
 	go func() { _ = in.srv.Serve(ln) }()
 	var hctx context.Context
 	hctx, in.stop = context.WithCancel(ctx)
@@ -217,6 +223,87 @@ func TestDiscoveryWalkThrough(t *testing.T) {
 		insts, _, err := local.List(ctx, "hello", consensus.Stale)
 		return err == nil && len(insts) == 2
 	})
+}
+
+// An instance that deregisters is drained by the client's balancer, not
+// cut: the request in flight to it finishes, no new request goes to it,
+// and it is removed once it is idle.
+func TestDeregisteredInstanceIsDrained(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := startRegistry(ctx, config{role: "registry", id: "n1", raftAddr: "127.0.0.1:0", httpAddr: freeAddr(t), dataDir: t.TempDir(), bootstrap: true})
+	require.NoError(t, err)
+	defer s.Close()
+	eventually(t, ctx, "n1 leads", s.node.IsLeader)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cl, err := registry.NewClient([]string{"http://" + s.httpAddr}, registry.ClientOptions{HTTP: &http.Client{Transport: tr}, RetryWait: 20 * time.Millisecond})
+	require.NoError(t, err)
+
+	a := startInstance(t, ctx, cl, "a", time.Minute)
+	defer a.kill()
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := startInstanceWith(t, ctx, cl, "slow", time.Minute, func(w http.ResponseWriter, _ *http.Request) {
+		close(entered)
+		<-release
+		fmt.Fprintln(w, "hello from slow")
+	})
+	defer func() { _ = slow.srv.Close() }()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	client := follow(wctx, cl.Source("hello"))
+	defer func() { stopWatch(); <-client.done }()
+	bal, err := client.balancer(ctx)
+	require.NoError(t, err)
+	eventually(t, ctx, "the client sees a and slow", func() bool { return len(bal.Backends()) == 2 })
+
+	// A request to slow is in flight when slow deregisters.
+	p, err := bal.Pick(ctx, lb.Request{})
+	for ; err == nil && p.Addr() != slow.addr; p, err = bal.Pick(ctx, lb.Request{}) {
+		p.Done(lb.Result{})
+	}
+	require.NoError(t, err)
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	inflight := make(chan string, 1)
+	go func() {
+		defer p.Done(lb.Result{})
+		resp, err := hc.Get("http://" + p.Addr() + "/")
+		if err != nil {
+			inflight <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		inflight <- strings.TrimSpace(string(body))
+	}()
+	<-entered
+	slow.stop() // no more heartbeats, which would register it again
+	<-slow.done
+	require.NoError(t, cl.Deregister(ctx, "hello", "slow"))
+
+	state := func() (lb.State, int64, bool) {
+		for _, bs := range bal.Stats().Backends {
+			if bs.Addr == slow.addr {
+				return bs.State, bs.InFlight, true
+			}
+		}
+		return 0, 0, false
+	}
+	eventually(t, ctx, "slow drains", func() bool { st, _, _ := state(); return st == lb.StateDraining })
+	for range 20 {
+		body, err := get(ctx, hc, bal)
+		require.NoError(t, err)
+		assert.Equal(t, "hello from a", strings.TrimSpace(body), "no new request goes to a draining instance")
+	}
+	st, n, ok := state()
+	require.True(t, ok, "slow is drained, not cut, while its request is in flight")
+	assert.Equal(t, lb.StateDraining, st)
+	assert.EqualValues(t, 1, n)
+
+	close(release)
+	assert.Equal(t, "hello from slow", <-inflight, "the request in flight finishes")
+	eventually(t, ctx, "slow is removed once idle", func() bool { _, _, ok := state(); return !ok })
+	assert.Equal(t, []string{a.addr}, addrs(bal))
 }
 
 func hosts(urls []string) []string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -120,8 +119,10 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 		return err
 	}
 	var leases []consensus.LeaseID
+	// Only the victim's lease is measured: the live instance's is long
+	// enough that heartbeats a busy machine runs late cannot let it lapse.
 	for i, h := range []*helloServer{alive, victim} {
-		r, err := reg.Register(ctx, registry.Instance{Service: svc, ID: fmt.Sprint(i), Addr: h.addr}, ttl)
+		r, err := reg.Register(ctx, registry.Instance{Service: svc, ID: fmt.Sprint(i), Addr: h.addr}, []time.Duration{time.Minute, ttl}[i])
 		if err != nil {
 			victim.kill()
 			return err
@@ -153,7 +154,7 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 
 	var hc *lb.HealthChecker
 	if checks {
-		hc, err = lb.NewHealthChecker(reg.HealthTarget(svc), lb.HealthCheckOptions{Interval: removalCheckEvery, Timeout: 50 * time.Millisecond,
+		hc, err = lb.NewHealthChecker(reg.HealthTarget(svc), lb.HealthCheckOptions{Interval: removalCheckEvery, Timeout: removalCheckEvery,
 			UnhealthyThreshold: removalCheckFails, HealthyThreshold: 1})
 		if err != nil {
 			victim.kill()
@@ -163,39 +164,26 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 		defer hc.Close(context.Background())
 	}
 
-	// The balancer follows the follower's view; gone records when the
-	// victim left it.
+	// The balancer follows the follower's view through lb.Follow; gone
+	// records when the victim left the rotation (drained, or removed).
 	var (
 		mu   sync.Mutex
-		bal  *lb.Balancer
 		gone time.Time
 	)
-	ready := make(chan struct{})
-	watchDone := make(chan error, 1)
-	go func() {
-		watchDone <- freg.Source(svc).Watch(ctx, func(bs []lb.Backend) {
+	bal, followed, err := followSource(ctx, freg.Source(svc), 2, lb.Options{OnEvent: func(e lb.Event) {
+		if e.Addr == victim.addr && (e.Kind == lb.EventRemoved || e.To == lb.StateDraining) {
 			mu.Lock()
-			defer mu.Unlock()
-			has := slices.ContainsFunc(bs, func(b lb.Backend) bool { return b.Addr == victim.addr })
-			switch {
-			case bal == nil && len(bs) == 2:
-				bal, _ = lb.New(lb.RoundRobin{}, bs, lb.Options{})
-				close(ready)
-			case bal != nil && len(bs) > 0:
-				_ = bal.Update(bs)
-				if !has && gone.IsZero() {
-					gone = time.Now()
-				}
+			if gone.IsZero() {
+				gone = time.Now()
 			}
-		})
-	}()
-	defer func() { cancel(); <-watchDone }()
-	select {
-	case <-ready:
-	case <-ctx.Done():
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
 		victim.kill()
-		return ctx.Err()
+		return err
 	}
+	defer func() { cancel(); <-followed }()
 	if checks { // let the checks see both healthy once
 		time.Sleep(removalCheckEvery)
 	}
@@ -209,7 +197,7 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 	var left time.Time
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		b, g := bal, gone
+		g := gone
 		mu.Unlock()
 		if !g.IsZero() && left.IsZero() {
 			left = g
@@ -218,7 +206,7 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 		if !left.IsZero() && time.Since(left) > 100*time.Millisecond {
 			break // 100 ms of requests after it left
 		}
-		err := discoveryGet(ctx, client, b)
+		err := discoveryGet(ctx, client, bal)
 		switch {
 		case left.IsZero():
 			p.sent++

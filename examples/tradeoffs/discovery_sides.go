@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/consensus"
@@ -33,37 +32,6 @@ type sidesResult struct {
 	deadDirectFail, deadProxyFail int // after one of the two instances died
 	registerRefused               bool
 	directWatchErr, proxyWatchErr error
-}
-
-// followSource builds a balancer at the source's first set of two and
-// keeps it updated; the returned channel yields the watch's end.
-func followSource(ctx context.Context, src *registry.Source, want int) (*lb.Balancer, <-chan error, error) {
-	var (
-		mu  sync.Mutex
-		bal *lb.Balancer
-	)
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- src.Watch(ctx, func(bs []lb.Backend) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case bal == nil && len(bs) == want:
-				bal, _ = lb.New(lb.P2C{}, bs, lb.Options{})
-				close(ready)
-			case bal != nil && len(bs) > 0:
-				_ = bal.Update(bs)
-			}
-		})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		return nil, nil, err
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return bal, done, nil
 }
 
 func discoverySidesRun(ctx context.Context, env *lab.Env) (sidesResult, error) {
@@ -109,11 +77,11 @@ func discoverySidesRun(ctx context.Context, env *lab.Env) (sidesResult, error) {
 	}
 	r1, _ := registry.New(nodes[0], registry.Options{})
 	r2, _ := registry.New(nodes[1], registry.Options{})
-	direct, directDone, err := followSource(ctx, r1.Source("hello"), 2)
+	direct, directDone, err := followSource(ctx, r1.Source("hello"), 2, lb.Options{})
 	if err != nil {
 		return res, err
 	}
-	pb, proxyDone, err := followSource(ctx, r2.Source("hello"), 2)
+	pb, proxyDone, err := followSource(ctx, r2.Source("hello"), 2, lb.Options{})
 	if err != nil {
 		return res, err
 	}

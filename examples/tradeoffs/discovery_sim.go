@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/consensus"
+	"github.com/sysdesign-go/sysdesign/consensus/registry"
 	"github.com/sysdesign-go/sysdesign/lb"
 )
 
@@ -92,4 +93,29 @@ func sortedCopy(v []time.Duration) []time.Duration {
 	out := slices.Clone(v)
 	slices.Sort(out)
 	return out
+}
+
+// followSource builds a P2C balancer over the source's first set of want
+// backends and has lb.Follow keep it current (additions in, removals
+// drained) until ctx ends; the returned channel yields Follow's end.
+func followSource(ctx context.Context, src *registry.Source, want int, opts lb.Options) (*lb.Balancer, <-chan error, error) {
+	var first []lb.Backend
+	wctx, found := context.WithCancel(ctx)
+	err := src.Watch(wctx, func(bs []lb.Backend) {
+		if len(bs) == want && first == nil {
+			first = bs
+			found()
+		}
+	})
+	found()
+	if first == nil {
+		return nil, nil, err
+	}
+	bal, err := lb.New(lb.P2C{}, first, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- lb.Follow(ctx, bal, src) }()
+	return bal, done, nil
 }
