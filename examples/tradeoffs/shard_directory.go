@@ -80,8 +80,9 @@ const (
 // shardDirectory routes tenant lookups (Zipf s=1 over tenants) through the
 // real Directory — in process, behind a remote service with real waits,
 // and behind the real CachedDirectory — from directoryWorkers concurrent
-// callers: lookups/2 lookups, then (with a service) directoryOutage of
-// service outage, then lookups/2 more.
+// callers per configuration, every configuration at once: at least
+// lookups/2 lookups, then (with a service) directoryOutage of service
+// outage, then at least lookups/2 more.
 func shardDirectory(ctx context.Context, env *lab.Env, tenants, lookups int) ([]directoryRow, *waitMeter, error) {
 	nodes := shardNodes(16)
 	fallback, err := shard.NewJump(nodes)
@@ -106,30 +107,37 @@ func shardDirectory(ctx context.Context, env *lab.Env, tenants, lookups int) ([]
 		{fmt.Sprintf("remote + cache of %d keys (10%%)", tenants/10), true, tenants / 10, false},
 		{fmt.Sprintf("remote + cache of %d keys (10%%), serve stale", tenants/10), true, tenants / 10, true},
 	}
-	var rows []directoryRow
+	// Every configuration runs at the same time, phase by phase, so that
+	// their latencies are measured under the same load and the outage is
+	// the same window for all.
+	type run struct {
+		c           directoryConfig
+		src         *remoteDirectory
+		cache       *shard.CachedDirectory
+		lookup      func(key string) (int, error)
+		zipfs       []*sim.Zipf
+		rec         *sim.Recorder
+		ran, failed [3]int64
+	}
+	runs := make([]*run, len(configs))
 	for ci, c := range configs {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
 		rtt, err := sim.NewLogNormal(env.Rand(40+uint64(ci)), directoryRTT, 0.5)
 		if err != nil {
 			return nil, nil, err
 		}
-		src := &remoteDirectory{dir: dir, rtt: &lockedDist{d: rtt}, meter: meter}
-		var cache *shard.CachedDirectory
-		var lookup func(key string) (int, error)
+		r := &run{c: c, src: &remoteDirectory{dir: dir, rtt: &lockedDist{d: rtt}, meter: meter}, rec: sim.NewRecorder()}
 		switch {
 		case !c.remote:
-			lookup = dir.Lookup
+			r.lookup = dir.Lookup
 		case c.cacheKeys > 0:
-			cache, err = shard.NewCachedDirectory(src, nodes, shard.CachedDirectoryOptions{Size: c.cacheKeys, TTL: directoryTTL, ServeStale: c.serveStale})
+			r.cache, err = shard.NewCachedDirectory(r.src, nodes, shard.CachedDirectoryOptions{Size: c.cacheKeys, TTL: directoryTTL, ServeStale: c.serveStale})
 			if err != nil {
 				return nil, nil, err
 			}
-			lookup = func(key string) (int, error) { return cache.Lookup(ctx, key) }
+			r.lookup = func(key string) (int, error) { return r.cache.Lookup(ctx, key) }
 		default:
-			lookup = func(key string) (int, error) {
-				name, err := src.LookupShard(ctx, key)
+			r.lookup = func(key string) (int, error) {
+				name, err := r.src.LookupShard(ctx, key)
 				if err != nil {
 					return -1, err
 				}
@@ -137,43 +145,78 @@ func shardDirectory(ctx context.Context, env *lab.Env, tenants, lookups int) ([]
 			}
 		}
 		// One Zipf stream per caller, the same for every configuration.
-		zipfs := make([]*sim.Zipf, directoryWorkers)
-		for w := range zipfs {
-			if zipfs[w], err = sim.NewZipf(env.Rand(50+uint64(w)), 1.0, uint64(tenants)); err != nil {
+		r.zipfs = make([]*sim.Zipf, directoryWorkers)
+		for w := range r.zipfs {
+			if r.zipfs[w], err = sim.NewZipf(env.Rand(50+uint64(w)), 1.0, uint64(tenants)); err != nil {
 				return nil, nil, err
 			}
 		}
-		rec := sim.NewRecorder()
-		ran1, failed1, err := directoryPhase(ctx, zipfs, lookup, rec, lookups/2, time.Time{})
-		if err != nil {
-			return nil, nil, err
+		runs[ci] = r
+	}
+	// phase runs phase i of every configuration concurrently. In the two
+	// counted phases the configurations with a service go on until each
+	// has done its share, so that all enter the outage together, their
+	// cached entries as fresh as the last lookups left them.
+	phase := func(i int) error {
+		n := int64(lookups / 2)
+		if i == 2 {
+			n = int64(lookups - lookups/2)
 		}
-		var ran2, failed2 int64
-		if c.remote { // the in-process table has no service to lose
-			src.down.Store(true)
-			ran2, failed2, err = directoryPhase(ctx, zipfs, lookup, rec, -1, time.Now().Add(directoryOutage))
-			if err != nil {
-				return nil, nil, err
+		var pending atomic.Int64
+		for _, r := range runs {
+			if r.c.remote {
+				pending.Add(1)
 			}
-			src.down.Store(false)
 		}
-		ran3, failed3, err := directoryPhase(ctx, zipfs, lookup, rec, lookups-lookups/2, time.Time{})
-		if err != nil {
+		errs := make([]error, len(runs))
+		var wg sync.WaitGroup
+		until := time.Now().Add(directoryOutage)
+		for ri, r := range runs {
+			var stop func(claimed int64) bool
+			switch {
+			case i == 1 && !r.c.remote: // the in-process table has no service to lose
+				continue
+			case i == 1:
+				stop = func(int64) bool { return !time.Now().Before(until) }
+			case !r.c.remote: // in process: no need to wait for the others
+				stop = func(c int64) bool { return c > n }
+			default:
+				stop = func(c int64) bool {
+					if c == n {
+						pending.Add(-1)
+					}
+					return c > n && pending.Load() == 0
+				}
+			}
+			wg.Go(func() {
+				r.src.down.Store(i == 1)
+				r.ran[i], r.failed[i], errs[ri] = directoryPhase(ctx, r.zipfs, r.lookup, r.rec, stop)
+				r.src.down.Store(false)
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	for i := range 3 {
+		if err := phase(i); err != nil {
 			return nil, nil, err
 		}
-		total := ran1 + ran2 + ran3
+	}
+	var rows []directoryRow
+	for _, r := range runs {
+		total := r.ran[0] + r.ran[1] + r.ran[2]
 		row := directoryRow{
-			name: c.name, lookups: total, lat: rec.Summary(), hitRate: -1,
-			callsPerLookup:      float64(src.calls.Load()) / float64(total),
-			failedDuringOutage:  float64(failed2) / float64(max(ran2, 1)),
-			failedOutsideOutage: float64(failed1+failed3) / float64(ran1+ran3),
+			name: r.c.name, lookups: total, lat: r.rec.Summary(), hitRate: -1,
+			callsPerLookup:      float64(r.src.calls.Load()) / float64(total),
+			failedDuringOutage:  float64(r.failed[1]) / float64(max(r.ran[1], 1)),
+			failedOutsideOutage: float64(r.failed[0]+r.failed[2]) / float64(r.ran[0]+r.ran[2]),
 		}
-		if c.remote {
+		if r.c.remote {
 			row.hitRate = 0
 		}
-		if cache != nil {
-			s := cache.Stats()
-			row.hitRate = float64(s.Hits) / float64(s.Hits+s.Misses)
+		if r.cache != nil {
+			st := r.cache.Stats()
+			row.hitRate = float64(st.Hits) / float64(st.Hits+st.Misses)
 		}
 		rows = append(rows, row)
 	}
@@ -181,21 +224,18 @@ func shardDirectory(ctx context.Context, env *lab.Env, tenants, lookups int) ([]
 }
 
 // directoryPhase runs one caller per Zipf stream, each looking up tenants
-// one after another, until n lookups are done in all or, when n < 0, until
-// the time until. It records every lookup's latency in rec and returns the
-// lookups run and those that failed because the directory was down.
-func directoryPhase(ctx context.Context, zipfs []*sim.Zipf, lookup func(string) (int, error), rec *sim.Recorder, n int, until time.Time) (ran, failed int64, err error) {
+// one after another until stop, called with the number of lookups claimed
+// so far (this one included), says to stop. It records every lookup's
+// latency in rec and returns the lookups run and those that failed
+// because the directory was down.
+func directoryPhase(ctx context.Context, zipfs []*sim.Zipf, lookup func(string) (int, error), rec *sim.Recorder, stop func(claimed int64) bool) (ran, failed int64, err error) {
 	var claimed, ranN, failedN atomic.Int64
 	errs := make([]error, len(zipfs))
 	var wg sync.WaitGroup
 	for w, z := range zipfs {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if n >= 0 {
-					if claimed.Add(1) > int64(n) {
-						return
-					}
-				} else if !time.Now().Before(until) {
+				if stop(claimed.Add(1)) {
 					return
 				}
 				key := "tenant:" + strconv.FormatUint(z.Next(), 10)
@@ -227,7 +267,7 @@ func runShardDirectory(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 		return nil, err
 	}
 	res := &lab.Result{}
-	t := lab.NewTable(fmt.Sprintf("Routing lookups over %d tenants (Zipf s=1) from %d concurrent callers: the library's Directory in process, behind a directory service with real round trips (log-normal, median %v), and behind CachedDirectory (TTL %v); the service is down for %v mid-run. Wall-clock.",
+	t := lab.NewTable(fmt.Sprintf("Routing lookups over %d tenants (Zipf s=1) from %d concurrent callers per configuration, every configuration at once (so all are measured under the same load): the library's Directory in process, behind a directory service with real round trips (log-normal, median %v), and behind CachedDirectory (TTL %v); the service is down for %v mid-run. Wall-clock.",
 		tenants, directoryWorkers, directoryRTT, directoryTTL, directoryOutage),
 		"configuration", "lookups", "cache hit rate", "mean lookup", "p50", "p99", "directory calls per lookup", "failed during outage", "failed otherwise")
 	for _, r := range rows {
