@@ -27,7 +27,7 @@ type resilHedgeResult struct {
 	extra    float64 // hedges sent per request
 	wins     uint64  // requests answered by the hedge
 	requests int
-	slow     int // requests slower than resilHedgeCut
+	slow     int // requests answered by a call in the slow mode (its sampled time above resilHedgeCut)
 }
 
 // The hedging service: 99% of requests are log-normal with median 4 ms,
@@ -68,7 +68,7 @@ func newResilHedgeService(env *lab.Env) (*resilHedgeService, error) {
 	return &resilHedgeService{dist: dist}, nil
 }
 
-func (s *resilHedgeService) call(ctx context.Context) (int, error) {
+func (s *resilHedgeService) call(ctx context.Context) (time.Duration, error) {
 	s.mu.Lock()
 	d := s.dist.Sample()
 	s.mu.Unlock()
@@ -76,9 +76,9 @@ func (s *resilHedgeService) call(ctx context.Context) (int, error) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return 1, nil
+		return d, nil
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return d, ctx.Err()
 	}
 }
 
@@ -110,16 +110,16 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 	var out []resilHedgeResult
 	for i, p := range policies {
 		call := svc.call
-		var h *resilience.Hedge[int]
+		var h *resilience.Hedge[time.Duration]
 		if p.opts != nil {
 			o, err := p.opts()
 			if err != nil {
 				return nil, err
 			}
-			if h, err = resilience.NewHedge[int](o); err != nil {
+			if h, err = resilience.NewHedge[time.Duration](o); err != nil {
 				return nil, err
 			}
-			call = func(ctx context.Context) (int, error) { return h.Execute(ctx, svc.call) }
+			call = func(ctx context.Context) (time.Duration, error) { return h.Execute(ctx, svc.call) }
 		}
 		arrivals, err := sim.NewPoisson(env.Rand(uint64(310+i)), rate)
 		if err != nil {
@@ -145,11 +145,14 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 			sent++
 			wg.Go(func() {
 				t0 := time.Now()
-				_, _ = call(ctx)
+				// A request is slow when the call that answered it drew the
+				// slow mode: judged by the service, not by the wall clock,
+				// which a busy machine's scheduler stretches too.
+				served, err := call(ctx)
 				took := time.Since(t0)
 				mu.Lock()
 				rec.Record(took)
-				if took > resilHedgeCut {
+				if err == nil && served > resilHedgeCut {
 					slow++
 				}
 				mu.Unlock()
@@ -177,7 +180,7 @@ func runResilHedging(ctx context.Context, env *lab.Env) (*lab.Result, error) {
 	}
 	t := lab.NewTable(fmt.Sprintf("%d requests per policy at %.0f/s on real time; service: %.0f%% log-normal (median %v, σ 0.45), %.0f%% log-normal (median %v, σ 0.5)",
 		n, rate, 100*(1-resilHedgeSlowProb), resilHedgeFast, 100*resilHedgeSlowProb, resilHedgeSlow),
-		"policy", "p50", "p99", "p99.9", fmt.Sprintf("slower than %v", resilHedgeCut), "extra requests", "answered by the hedge")
+		"policy", "p50", "p99", "p99.9", fmt.Sprintf("answered in the slow mode (service time > %v)", resilHedgeCut), "extra requests", "answered by the hedge")
 	for _, r := range results {
 		t.AddRow(r.name, r.lat.P50, r.lat.P99, r.lat.P999, r.slow, fmt.Sprintf("%.1f%%", 100*r.extra), r.wins)
 	}
