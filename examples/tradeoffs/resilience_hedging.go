@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type resilHedgeResult struct {
 	wins     uint64  // requests answered by the hedge
 	requests int
 	slow     int // requests answered by a call in the slow mode (its sampled time above resilHedgeCut)
+	late     int // requests not answered within the hedge delay in force when they started
 }
 
 // The hedging service: 99% of requests are log-normal with median 4 ms,
@@ -129,6 +131,7 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 			mu   sync.Mutex
 			rec  = sim.NewRecorder() // guarded by mu
 			slow int                 // guarded by mu
+			late int                 // guarded by mu
 			wg   sync.WaitGroup
 		)
 		start := time.Now()
@@ -144,6 +147,10 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 			}
 			sent++
 			wg.Go(func() {
+				delay := time.Duration(math.MaxInt64)
+				if h != nil {
+					delay = h.HedgeDelay()
+				}
 				t0 := time.Now()
 				// A request is slow when the call that answered it drew the
 				// slow mode: judged by the service, not by the wall clock,
@@ -152,6 +159,9 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 				took := time.Since(t0)
 				mu.Lock()
 				rec.Record(took)
+				if took >= delay {
+					late++
+				}
 				if err == nil && served > resilHedgeCut {
 					slow++
 				}
@@ -162,7 +172,7 @@ func resilHedging(ctx context.Context, env *lab.Env, n int, rate float64) ([]res
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		r := resilHedgeResult{name: p.name, lat: rec.Summary(), requests: sent, slow: slow}
+		r := resilHedgeResult{name: p.name, lat: rec.Summary(), requests: sent, slow: slow, late: late}
 		if h != nil {
 			st := h.Stats()
 			r.extra, r.wins = float64(st.Hedges)/float64(max(sent, 1)), st.HedgeWins

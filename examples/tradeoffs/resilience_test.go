@@ -111,8 +111,14 @@ func TestResilienceHedgingClaims(t *testing.T) {
 	assert.Greater(t, none.slow, n/200, "about 1% of requests are slow without hedging")
 	for _, r := range results[1:3] {
 		assert.LessOrEqual(t, r.slow*5, none.slow, "%s: hedging rescues most slow requests", r.name)
-		assert.Less(t, r.extra, 0.3, r.name)
 		assert.Positive(t, r.wins, r.name)
+	}
+	// A hedge goes only to a request not answered within the delay: few on
+	// an idle machine, more when its scheduler stretches the fast mode
+	// past the delay. The observed p95 may move between the delay read
+	// here and the one Execute waits, hence a little room.
+	for _, r := range results[1:3] {
+		assert.LessOrEqual(t, r.extra, float64(r.late)/float64(r.requests)+0.02, "%s: only requests not answered within the delay are hedged", r.name)
 	}
 	assert.LessOrEqual(t, results[3].extra, 0.05+11.0/n, "the budget holds (5% + 10 per window)")
 }
