@@ -36,6 +36,7 @@ type removalPoint struct {
 	ttl, heartbeat time.Duration
 	checks         bool
 	removal        []time.Duration // death → removal from the balancer, per trial
+	bound          []time.Duration // the lease's bound for the trial, measured from death (see removalTrial)
 	failed         int             // requests that failed between death and removal
 	after          int             // requests that failed once the instance had left
 	sent           int             // requests sent between death and removal
@@ -188,11 +189,14 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 		time.Sleep(removalCheckEvery)
 	}
 	time.Sleep(phase)
+	elected := lastElection(ctx, c)
 	stopVictim()
 	victim.kill()
 	died := time.Now()
 
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 100 * time.Millisecond}
+	// A second's timeout: the dead instance refuses at once, and a busy
+	// machine may answer the live one late.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
 	deadline := died.Add(ttl + 5*time.Second)
 	var left time.Time
 	for time.Now().Before(deadline) {
@@ -221,6 +225,20 @@ func removalTrial(ctx context.Context, c *consensus.LocalCluster, svc string, tt
 	if left.IsZero() {
 		return errors.New("the dead instance was never removed")
 	}
+	// The lease's bound (see consensus.Node.GrantLease): TTL + one sweep +
+	// a commit from its last heartbeat, or from the election of a leader
+	// that took office meanwhile; the commit (and the watch's delivery) is
+	// timed here as a registration, as a busy machine stretches both alike.
+	start := time.Now()
+	if _, err := reg.Register(ctx, registry.Instance{Service: svc + "-probe", ID: "p", Addr: "127.0.0.1:1"}, ttl); err != nil {
+		return err
+	}
+	commit := time.Since(start)
+	from := died
+	if e := elected(); e.After(from) {
+		from = e
+	}
+	p.bound = append(p.bound, from.Sub(died)+ttl+discoverySweep+2*commit+100*time.Millisecond)
 	return nil
 }
 
@@ -286,4 +304,32 @@ func discoveryRemovalVerdict(points []removalPoint) (lab.Verdict, string) {
 	numbers := fmt.Sprintf("without checks the slowest removal took %v against a bound of TTL + one sweep = %v; mean removal %s", lab.Format(worst), bound, strings.Join(parts, "; "))
 	return lab.Judge(within && faster, "The registry removes a dead instance on its own, and health monitoring removes it sooner: "+numbers+".",
 		lab.Nuance, "Not both held: "+numbers+".")
+}
+
+// lastElection reports when a node of c last saw a new term begin (a
+// leader take office) after the call, until ctx ends.
+func lastElection(ctx context.Context, c *consensus.LocalCluster) func() time.Time {
+	var (
+		mu   sync.Mutex
+		last time.Time
+	)
+	for _, n := range c.Nodes() {
+		states := n.Subscribe(ctx)
+		go func() {
+			var term uint64
+			for st := range states {
+				if term != 0 && st.Term > term {
+					mu.Lock()
+					last = time.Now()
+					mu.Unlock()
+				}
+				term = max(term, st.Term)
+			}
+		}()
+	}
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
 }
