@@ -58,7 +58,7 @@ func ExampleSource() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer c.Close(context.Background())
 	reg, _ := registry.New(c.Leader(), registry.Options{})
 	for i, addr := range []string{"10.0.0.1:8080", "10.0.0.2:8080"} {
 		if _, err := reg.Register(ctx, registry.Instance{Service: "api", ID: fmt.Sprint("api-", i), Addr: addr}, 10*time.Second); err != nil {
