@@ -80,7 +80,10 @@ func Follow(ctx context.Context, b *Balancer, src Source) error {
 				<-watched
 				return err
 			}
-			applied <- struct{}{}
+			select {
+			case applied <- struct{}{}:
+			case <-wctx.Done(): // the update call already left; Watch is ending
+			}
 		case <-tick:
 		case err := <-watched:
 			if ctx.Err() != nil {

@@ -196,3 +196,23 @@ func TestFollowErrors(t *testing.T) {
 		assert.ErrorIs(t, Follow(ctx, nil, src), ErrInvalidConfig)
 	})
 }
+
+// A context cancelled while Follow applies a report — here from the
+// balancer's own event hook, on Follow's goroutine — ends Follow with the
+// context's error; it never waits for an update call that already left.
+func TestFollow_CancelledWhileApplying(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		b, err := New(RoundRobin{}, []Backend{{Addr: "a", Weight: 1}}, Options{OnEvent: func(Event) { cancel() }})
+		require.NoError(t, err)
+		res := follow(t, ctx, b, staticSource{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 1}})
+		synctest.Wait()
+		select {
+		case err := <-res:
+			assert.ErrorIs(t, err, context.Canceled)
+		default:
+			t.Fatal("Follow still runs after its context was cancelled during an update")
+		}
+	})
+}
