@@ -151,6 +151,11 @@ func keyedOf(alg ratelimit.Algorithm) func(b *testing.B, n int) (func(key string
 // beside github.com/sethvargo/go-limiter's memorystore, and reports the
 // heap each needs per key. Keys stay for the whole run (an hour's idle
 // timeout, as the peer's six-hour sweep), so only lookups are measured.
+//
+// -count repeats each sub-benchmark back to back, so on a shared machine
+// a change of load falls between ours and the peer's: to compare them
+// interleaved, run the compiled test binary with -test.count 1 several
+// times over and give benchstat every run.
 func BenchmarkRatelimit_Keyed(b *testing.B) {
 	type setup struct {
 		name string

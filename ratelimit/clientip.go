@@ -96,7 +96,7 @@ func (c *ClientIP) Addr(r *http.Request) (netip.Addr, error) {
 	var hops []netip.Addr
 	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
 		hops, err = parseForwarded(fwd)
-	} else if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+	} else if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 { // saves a call: parseXFF of no line is no hop
 		hops, err = parseXFF(xff)
 	}
 	if err != nil {
@@ -191,6 +191,8 @@ func parseForwarded(lines []string) ([]netip.Addr, error) {
 					return nil, fmt.Errorf("%w: Forwarded element %q has two for= parameters", ErrMalformedHeader, elem)
 				}
 				found = true
+				// A quoted string; `""` (empty) fails as no address either
+				// way, so > 2 would do as well as >= 2.
 				if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 					value = value[1 : len(value)-1]
 				}

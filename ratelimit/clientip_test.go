@@ -87,11 +87,21 @@ func TestClientIP_Grouping(t *testing.T) {
 	full, err := NewClientIP(ClientIPOptions{IPv6Bits: 128})
 	require.NoError(t, err)
 	assert.Equal(t, "2001:db8::9", full.Group(netip.MustParseAddr("2001:db8::9%eth0")))
+	// The widest groups the options allow: one bit of network.
+	widest, err := NewClientIP(ClientIPOptions{IPv4Bits: 1, IPv6Bits: 1})
+	require.NoError(t, err)
+	assert.Equal(t, "128.0.0.0/1", widest.Group(netip.MustParseAddr("203.0.113.77")))
+	assert.Equal(t, "::/1", widest.Group(netip.MustParseAddr("2001:db8::9")))
+	// The defaults: an IPv4 client alone, an IPv6 client by its /64.
+	def, err := NewClientIP(ClientIPOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "203.0.113.77", def.Group(netip.MustParseAddr("::ffff:203.0.113.77")))
+	assert.Equal(t, "2001:db8:1:2::/64", def.Group(netip.MustParseAddr("2001:db8:1:2::9")))
 }
 
 func TestClientIP_BadConfig(t *testing.T) {
 	for _, o := range []ClientIPOptions{
-		{IPv4Bits: 33}, {IPv4Bits: -1}, {IPv6Bits: 129}, {IPv6Bits: -64},
+		{IPv4Bits: 33}, {IPv4Bits: -1}, {IPv6Bits: 129}, {IPv6Bits: -64}, {IPv6Bits: -1},
 		{TrustedProxies: []netip.Prefix{{}}},
 	} {
 		_, err := NewClientIP(o)

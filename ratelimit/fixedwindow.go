@@ -41,7 +41,7 @@ func NewFixedWindow(limit Limit) (*FixedWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &FixedWindow{p: params{limit: limit}, now: time.Now}, nil
+	return &FixedWindow{p: params{limit: limit}, now: time.Now, s: freshFixedWindow()}, nil
 }
 
 // Limit returns the limit the window enforces.
@@ -87,10 +87,13 @@ type fixedWindowState struct {
 	count int64 // events charged to it
 }
 
+// freshFixedWindow returns a window that ended long ago.
+func freshFixedWindow() fixedWindowState { return fixedWindowState{start: never} }
+
 // windowStart returns the start of the window of length size holding t.
 func windowStart(t, size int64) int64 {
 	s := t - t%size
-	if t < 0 && t%size != 0 {
+	if t < 0 && t%size != 0 { // (t <= 0 alike: 0%size is 0)
 		s -= size
 	}
 	return s
@@ -112,7 +115,9 @@ func (w *fixedWindowState) take(p *params, now, n, maxWait int64, commit bool) D
 		if w.start <= now { // denied in now's own window: what is left of it
 			remaining = quota - w.count
 		}
-		return Decision{Limit: p.limit, Remaining: int(max(remaining, 0)), RetryAfter: dur(delay), ResetAfter: dur(delay)}
+		// Denied, the state's window (now's, or one booked ahead) is full:
+		// the quota is whole again when it ends.
+		return Decision{Limit: p.limit, Remaining: int(max(remaining, 0)), RetryAfter: dur(delay), ResetAfter: dur(w.start + size - now)}
 	}
 	if commit {
 		w.start, w.count = start, count+n

@@ -30,7 +30,7 @@ import (
 type GCRA struct {
 	p   params
 	now func() time.Time
-	tat atomic.Int64 // theoretical arrival time, Unix ns; 0 = idle
+	tat atomic.Int64 // theoretical arrival time, Unix ns; never = idle
 }
 
 var _ Limiter = (*GCRA)(nil)
@@ -41,7 +41,9 @@ func NewGCRA(limit Limit) (*GCRA, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	return &GCRA{p: newParams(limit), now: time.Now}, nil
+	g := &GCRA{p: newParams(limit), now: time.Now}
+	g.tat.Store(freshGCRA().tat)
+	return g, nil
 }
 
 // Limit returns the limit the GCRA enforces.
@@ -101,8 +103,12 @@ func (g *GCRA) take(now, n, maxWait int64, commit bool) Decision {
 }
 
 // gcraState is GCRA's state for one key: the theoretical arrival time,
-// Unix ns. Zero is a key at rest.
+// Unix ns.
 type gcraState struct{ tat int64 }
+
+// freshGCRA returns the state of a key at rest: its next event may come
+// at any time.
+func freshGCRA() gcraState { return gcraState{tat: never} }
 
 func (s *gcraState) take(p *params, now, n, maxWait int64, commit bool) Decision {
 	tat := s.tat

@@ -43,12 +43,16 @@ func (r EvictReason) String() string {
 
 // KeyedOptions configure a [Keyed]. The zero value is ready to use.
 type KeyedOptions struct {
-	// MaxKeys bounds the number of keys tracked at once. When it is
-	// reached, a new key evicts one of the least recently used keys
-	// (the least recently used of 8 sampled, as Redis's allkeys-lru
-	// does), which forgets that key's state: under a flood of distinct
-	// keys memory stays bounded, at the price of letting an evicted key
-	// start afresh. Default 100,000; it must not be negative.
+	// MaxKeys bounds the number of keys tracked at once. Keys are spread
+	// over up to 64 shards of at least 8 keys each, which share the
+	// bound out (rounded down to a multiple of the shard count, as
+	// [Keyed.MaxKeys] reports). When a key's shard is full, the new key
+	// evicts the least recently used of 8 keys of the shard (Redis's
+	// allkeys-lru samples 8 too), which forgets that key's state: under
+	// a flood of distinct keys memory stays bounded, at the price of
+	// letting an evicted key start afresh. The 7 most recently used keys
+	// of a shard are never the one evicted, so a key in constant use
+	// survives a flood. Default 100,000; it must not be negative.
 	MaxKeys int
 	// IdleTimeout drops keys unused for this long. A key dropped before
 	// its limit has fully recovered starts afresh, so the default is the
@@ -134,11 +138,9 @@ func (t *table[S, P]) len() int              { return t.Len() }
 func (t *table[S, P]) maxKeys() int          { return t.MaxKeys() }
 func (t *table[S, P]) stats() keytable.Stats { return t.Stats() }
 
-// newTable returns the keyedTable of a state type.
+// newTable returns the keyedTable of a state type, whose state for a
+// key never seen is fresh().
 func newTable[S any, P state[S]](p params, maxKeys int, idle int64, fresh func() S, onEvict func(string, bool)) keyedTable {
-	if fresh == nil {
-		fresh = func() S { var s S; return s }
-	}
 	return &table[S, P]{keytable.New(maxKeys, idle, fresh, onEvict), p}
 }
 
@@ -206,15 +208,15 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	case AlgTokenBucket:
 		k.t = newTable[tokenBucketState](p, maxKeys, int64(idle), func() tokenBucketState { return freshTokenBucket(&p) }, onEvict)
 	case AlgLeakyBucket:
-		k.t = newTable[leakyBucketState](p, maxKeys, int64(idle), nil, onEvict)
+		k.t = newTable[leakyBucketState](p, maxKeys, int64(idle), freshLeakyBucket, onEvict)
 	case AlgFixedWindow:
-		k.t = newTable[fixedWindowState](p, maxKeys, int64(idle), nil, onEvict)
+		k.t = newTable[fixedWindowState](p, maxKeys, int64(idle), freshFixedWindow, onEvict)
 	case AlgSlidingLog:
-		k.t = newTable[slidingLogState](p, maxKeys, int64(idle), nil, onEvict)
+		k.t = newTable[slidingLogState](p, maxKeys, int64(idle), func() slidingLogState { return slidingLogState{} }, onEvict)
 	case AlgSlidingWindow:
-		k.t = newTable[slidingState](p, maxKeys, int64(idle), nil, onEvict)
+		k.t = newTable[slidingState](p, maxKeys, int64(idle), freshSlidingWindow, onEvict)
 	default: // AlgGCRA: New accepted alg
-		k.t = newTable[gcraState](p, maxKeys, int64(idle), nil, onEvict)
+		k.t = newTable[gcraState](p, maxKeys, int64(idle), freshGCRA, onEvict)
 	}
 	return k, nil
 }
@@ -230,17 +232,13 @@ func (k *Keyed) Allow(key string) bool {
 	return err == nil && d.Allowed
 }
 
-// clock returns the Keyed's now, Unix ns.
-func (k *Keyed) clock() int64 {
-	if k.now != nil {
-		return k.now().UnixNano()
-	}
-	return k.epoch.UnixNano() + int64(time.Since(k.epoch))
-}
-
 // AllowN reports whether n events may happen at now for key, and
-// consumes them if so.
+// consumes them if so. A now outside the years 1823 to 2116 (the zero
+// time.Time) is refused with [ErrInvalidConfig], as by [Limiter].
 func (k *Keyed) AllowN(now time.Time, key string, n int) (Decision, error) {
+	if err := checkNow(now); err != nil {
+		return Decision{}, err
+	}
 	return k.allowN(now.UnixNano(), key, n)
 }
 
@@ -259,10 +257,15 @@ func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 
 // Decide is AllowN at the Keyed's clock (KeyedOptions.Now); see [KeyedLimiter].
 func (k *Keyed) Decide(_ context.Context, key string, n int) (Decision, error) {
+	if k.now != nil {
+		return k.AllowN(k.now(), key, n)
+	}
 	if k.t == nil {
 		return Decision{}, errNotMade("Keyed", "NewKeyed")
 	}
-	return k.allowN(k.clock(), key, n)
+	// The default clock: the wall time at NewKeyed plus the monotonic
+	// time since, always within the years a limiter accepts.
+	return k.allowN(k.epoch.UnixNano()+int64(time.Since(k.epoch)), key, n)
 }
 
 // Sweep drops every key idle for IdleTimeout at now.

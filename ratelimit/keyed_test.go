@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -136,39 +137,189 @@ func TestKeyed_IdleExpiry(t *testing.T) {
 
 	// New keys sweep idle ones as they arrive, without a Sweep call.
 	for i := range 50 {
-		_, _ = k.AllowN(t0.Add(3*time.Second), "a"+strconv.Itoa(i), 1)
+		_, err := k.AllowN(t0.Add(3*time.Second), "a"+strconv.Itoa(i), 1)
+		require.NoError(t, err)
 	}
 	for i := range 50 {
-		_, _ = k.AllowN(t0.Add(10*time.Second), "b"+strconv.Itoa(i), 1)
+		_, err := k.AllowN(t0.Add(10*time.Second), "b"+strconv.Itoa(i), 1)
+		require.NoError(t, err)
 	}
 	assert.LessOrEqual(t, k.Len(), 50+64, "most of the idle a-keys were swept on arrival of b-keys (each of the 64 shards may keep one)")
 }
 
-// MaxKeys bounds the keys; the least recently used go first, so a key in
-// constant use survives a flood.
+// MaxKeys bounds the keys; a flood of new keys evicts the least recently
+// used ones, never a key in constant use, whatever the bound.
 func TestKeyed_MaxKeys(t *testing.T) {
-	k, err := NewKeyed(AlgGCRA, KeyedOptions{MaxKeys: 256, IdleTimeout: time.Hour}, PerSecond(5))
-	require.NoError(t, err)
-	assert.Equal(t, 256, k.MaxKeys())
-	now := t0
-	for i := range 10_000 {
-		now = now.Add(time.Microsecond)
-		_, err := k.AllowN(now, "hot", 1)
+	for _, maxKeys := range []int{2, 10, 100, 256, 5000} {
+		t.Run(strconv.Itoa(maxKeys), func(t *testing.T) {
+			hotEvicted := 0 // OnEvict runs on the goroutine that called AllowN
+			k, err := NewKeyed(AlgGCRA, KeyedOptions{MaxKeys: maxKeys, IdleTimeout: time.Hour, OnEvict: func(key string, r EvictReason) {
+				assert.Equal(t, EvictCapacity, r, key)
+				if key == "hot" {
+					hotEvicted++
+				}
+			}}, PerSecond(5))
+			require.NoError(t, err)
+			now := t0
+			for i := range 10_000 {
+				now = now.Add(time.Microsecond)
+				_, err := k.AllowN(now, "hot", 1)
+				require.NoError(t, err)
+				_, err = k.AllowN(now, "flood-"+strconv.Itoa(i), 1)
+				require.NoError(t, err)
+			}
+			assert.Zero(t, hotEvicted, "the key in constant use is never evicted")
+			assert.Equal(t, k.MaxKeys(), k.Len(), "the flood fills every shard to its share")
+			assert.EqualValues(t, 10_001-k.Len(), k.Stats().EvictedCapacity, "every key not held was evicted")
+			d, err := k.AllowN(now, "hot", 1)
+			require.NoError(t, err)
+			assert.False(t, d.Allowed)
+			// The hot key's state dates from its first event: a burst of
+			// 5 from t0+1µs, the sixth fits one interval (200ms) after it.
+			assert.Equal(t, t0.Add(time.Microsecond+200*time.Millisecond).Sub(now), d.RetryAfter)
+		})
+	}
+}
+
+// MaxKeys is shared out among the shards, rounded down to a multiple of
+// their number, each shard holding at least 8 keys; MaxKeys reports the
+// bound in force.
+func TestKeyed_MaxKeysRounding(t *testing.T) {
+	for asked, want := range map[int]int{1: 1, 2: 2, 10: 10, 16: 16, 100: 96, 1000: 960, 2000: 1984, 0: 99_968} {
+		k, err := NewKeyed(AlgGCRA, KeyedOptions{MaxKeys: asked}, PerSecond(1))
 		require.NoError(t, err)
-		_, err = k.AllowN(now, "flood-"+strconv.Itoa(i), 1)
+		assert.Equal(t, want, k.MaxKeys(), "MaxKeys %d", asked)
+	}
+	k, err := NewKeyed(AlgGCRA, KeyedOptions{MaxKeys: 1}, PerSecond(1))
+	require.NoError(t, err)
+	assert.True(t, k.Allow("a"))
+	assert.False(t, k.Allow("a"))
+	assert.True(t, k.Allow("b"), "b evicts a")
+	assert.True(t, k.Allow("a"), "a starts afresh")
+	assert.Equal(t, 1, k.Len())
+}
+
+// A full shard of up to 8 keys evicts exactly the least recently used.
+func TestKeyed_EvictsLeastRecentlyUsed(t *testing.T) {
+	var evicted []string
+	k, err := NewKeyed(AlgGCRA, KeyedOptions{MaxKeys: 8, IdleTimeout: time.Hour, OnEvict: func(key string, _ EvictReason) {
+		evicted = append(evicted, key)
+	}}, PerSecond(5))
+	require.NoError(t, err)
+	now := t0
+	use := func(key string) {
+		t.Helper()
+		now = now.Add(time.Millisecond)
+		_, err := k.AllowN(now, key, 1)
 		require.NoError(t, err)
 	}
-	assert.LessOrEqual(t, k.Len(), 256)
-	d, err := k.AllowN(now, "hot", 1)
+	for i := range 8 {
+		use("k" + strconv.Itoa(i))
+	}
+	for _, key := range []string{"k0", "k5", "k2", "k7"} {
+		use(key)
+	}
+	// Least recently used first: k1, k3, k4, k6, then k0, k5, ...
+	for i := range 6 {
+		use("new" + strconv.Itoa(i))
+	}
+	assert.Equal(t, []string{"k1", "k3", "k4", "k6", "k0", "k5"}, evicted)
+}
+
+// In tables of many shards eviction samples 8 keys, so it drops mostly,
+// not only, the least recently used: a wave of new keys evicts keys
+// unused since the table filled far more than keys used since.
+func TestKeyed_EvictsMostlyStaleKeys(t *testing.T) {
+	stale, recent := 0, 0
+	k, err := NewKeyed(AlgGCRA, KeyedOptions{MaxKeys: 2048, IdleTimeout: time.Hour, OnEvict: func(key string, _ EvictReason) {
+		if strings.HasPrefix(key, "stale") {
+			stale++
+		} else {
+			recent++
+		}
+	}}, PerSecond(5))
 	require.NoError(t, err)
-	assert.False(t, d.Allowed, "the hot key kept its state: it was never evicted")
-	assert.Positive(t, k.Stats().EvictedCapacity)
+	now := t0
+	for _, wave := range []string{"stale", "used", "new"} {
+		if wave == "new" {
+			stale, recent = 0, 0
+		}
+		for i := range 1024 {
+			now = now.Add(time.Microsecond)
+			_, err := k.AllowN(now, wave+strconv.Itoa(i), 1)
+			require.NoError(t, err)
+		}
+	}
+	t.Logf("the new wave evicted %d stale and %d recent keys", stale, recent)
+	// Measured: 2.4 to 3 stale keys for each recent one; evicting the
+	// most recent of each sample would give about 1 for 20.
+	assert.Greater(t, 2*stale, 3*recent)
+}
+
+// A key in constant use is never dropped as idle, by Sweep or by the
+// sweeps new keys trigger, and keeps its state throughout.
+func TestKeyed_KeyInUseIsNeverIdle(t *testing.T) {
+	var idle []string
+	k, err := NewKeyed(AlgTokenBucket, KeyedOptions{IdleTimeout: time.Second, OnEvict: func(key string, r EvictReason) {
+		if r == EvictIdle {
+			idle = append(idle, key)
+		}
+	}}, Limit{Events: 5, Per: time.Second, Burst: 5})
+	require.NoError(t, err)
+	own, err := NewTokenBucket(Limit{Events: 5, Per: time.Second, Burst: 5})
+	require.NoError(t, err)
+	for i := range 400 { // 40s at 10 requests a second, twice the rate
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		want, err := own.AllowN(now, 1)
+		require.NoError(t, err)
+		got, err := k.AllowN(now, "busy", 1)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "request %d", i)
+		for j := range 20 { // newcomers, which sweep the shards they land in
+			_, err := k.AllowN(now, "visitor-"+strconv.Itoa(i*20+j), 1)
+			require.NoError(t, err)
+		}
+		if i%10 == 9 {
+			k.Sweep(now)
+		}
+	}
+	assert.NotContains(t, idle, "busy")
+	assert.GreaterOrEqual(t, len(idle), 7000, "the visitors went idle and were swept")
+}
+
+// A newcomer sweeps its shard once a quarter of the idle timeout has
+// passed since the shard's last sweep: keys idle for the timeout are gone
+// the instant new keys arrive, with no Sweep call.
+func TestKeyed_ArrivalsSweepIdleKeys(t *testing.T) {
+	idle := map[string]bool{}
+	k, err := NewKeyed(AlgGCRA, KeyedOptions{IdleTimeout: time.Second, OnEvict: func(key string, r EvictReason) {
+		assert.Equal(t, EvictIdle, r)
+		idle[key] = true
+	}}, PerSecond(5))
+	require.NoError(t, err)
+	wave := func(name string, at time.Duration) {
+		t.Helper()
+		for i := range 5000 { // about 80 per shard: every shard gets some
+			_, err := k.AllowN(t0.Add(at), name+strconv.Itoa(i), 1)
+			require.NoError(t, err)
+		}
+	}
+	wave("a", 0)
+	wave("b", 750*time.Millisecond) // sweeps every shard: nothing idle yet
+	assert.Empty(t, idle)
+	assert.Equal(t, 10_000, k.Len())
+	wave("c", time.Second) // a quarter of the timeout since: sweeps again
+	assert.Len(t, idle, 5000, "every a-key, idle for exactly the timeout, is gone")
+	assert.True(t, idle["a0"])
+	assert.Equal(t, 10_000, k.Len())
 }
 
 // keyedFloodBound is the memory a Keyed with MaxKeys 10,000 may hold after
-// a flood of a million distinct keys: 16 MiB (about 60 B per key is
-// needed; the bound leaves room for table growth and the keys' bytes).
-const keyedFloodBound = 16 << 20
+// a flood of a million distinct keys: 1 MiB. Its table is 64 shards of
+// 256 slots of 32 bytes (a key of up to 15 bytes, its last use and a
+// GCRA's timestamp), 512 KiB; the bound leaves room for the rest and
+// catches an object per key or a table grown twice too far.
+const keyedFloodBound = 1 << 20
 
 // A flood of a million distinct keys (floodKeys; fewer under -race) — a
 // botnet, or a scanner rotating source addresses — leaves memory bounded
@@ -208,7 +359,9 @@ func TestKeyed_Concurrent(t *testing.T) {
 				if i%2 == 0 {
 					key = "k" + strconv.Itoa(g*1000+i)
 				}
-				_, _ = k.AllowN(t0, key, 1)
+				if _, err := k.AllowN(t0, key, 1); !assert.NoError(t, err) {
+					return
+				}
 			}
 		})
 	}
@@ -260,6 +413,10 @@ func TestKeyed_Clock(t *testing.T) {
 		assert.True(t, d.Allowed, "event %d of 3 fits", i+1)
 	}
 	assert.False(t, k.Allow("a"), "a fourth event finds the budget spent")
+	assert.True(t, k.Allow("b"), "another key has a budget of its own")
+	assert.True(t, k.Allow("b"))
+	assert.True(t, k.Allow("b"))
+	assert.False(t, k.Allow("b"))
 	now = now.Add(time.Second)
 	d, err := k.Decide(ctx, "a", 3)
 	require.NoError(t, err)

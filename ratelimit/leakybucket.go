@@ -45,7 +45,7 @@ func NewLeakyBucket(limit Limit) (*LeakyBucket, error) {
 	if err := limit.validate(true); err != nil {
 		return nil, err
 	}
-	return &LeakyBucket{p: newParams(limit), now: time.Now}, nil
+	return &LeakyBucket{p: newParams(limit), now: time.Now, s: freshLeakyBucket()}, nil
 }
 
 // Limit returns the limit the bucket enforces.
@@ -128,6 +128,9 @@ func (b *LeakyBucket) pace(now, n, maxWait int64, commit bool) Decision {
 // Unix ns, when the bucket is empty, which is also the next free
 // departure slot.
 type leakyBucketState struct{ next int64 }
+
+// freshLeakyBucket returns an empty bucket: it drained long ago.
+func freshLeakyBucket() leakyBucketState { return leakyBucketState{next: never} }
 
 // take is the meter, the form a key of a [Keyed] uses.
 func (s *leakyBucketState) take(p *params, now, n, maxWait int64, commit bool) Decision {

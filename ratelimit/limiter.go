@@ -46,7 +46,8 @@ var (
 type Limit struct {
 	// Events is the number of events allowed per Per (the quota).
 	Events int
-	// Per is the window length, or the period over which Events refill.
+	// Per is the window length, or the period over which Events refill:
+	// at most 2⁶¹ ns, about 73 years.
 	Per time.Duration
 	// Burst is the bucket capacity: how many events may pass at once
 	// after an idle spell. Ignored by the window algorithms.
@@ -81,6 +82,8 @@ func (l Limit) validate(bucket bool) error {
 		return fmt.Errorf("%w: events per period must be at least 1, got %d", ErrInvalidConfig, l.Events)
 	case l.Per <= 0:
 		return fmt.Errorf("%w: period (window) must be positive, got %v", ErrInvalidConfig, l.Per)
+	case l.Per > maxPer:
+		return fmt.Errorf("%w: period (window) must be at most %v, got %v", ErrInvalidConfig, time.Duration(maxPer), l.Per)
 	case int64(l.Per) < int64(l.Events):
 		return fmt.Errorf("%w: rate %d per %v is finer than one event per nanosecond", ErrInvalidConfig, l.Events, l.Per)
 	case bucket && l.Burst < 1:
@@ -143,8 +146,11 @@ type Decision struct {
 // AllowN decides now and never waits: use it to reject (HTTP 429). ReserveN
 // books the events at the earliest time they fit and says how long to wait:
 // use it to schedule. WaitN blocks until the events fit or ctx ends: use it
-// to pace a client or a worker. Each refuses n < 1 ([ErrInvalidN]) and
-// n larger than the limit can ever grant ([ErrExceedsLimit]).
+// to pace a client or a worker. Each refuses n < 1 ([ErrInvalidN]),
+// n larger than the limit can ever grant ([ErrExceedsLimit]), and a clock
+// reading outside the years 1823 to 2116, such as the zero time.Time
+// ([ErrInvalidConfig]). Any instant within them is decided alike, before
+// 1970 too.
 type Limiter interface {
 	// Allow reports whether one event may happen now, by the limiter's
 	// clock, and consumes it if so: AllowN(now, 1) without the
@@ -185,9 +191,8 @@ func newParams(l Limit) params {
 // take decides n events at now (Unix nanoseconds), allowing them if they
 // fit within maxWait, and commits them only if commit is set; the
 // returned RetryAfter is the delay until they fit. [Multi] uses
-// commit=false to check every limit before charging any. The zero state
-// is a key never seen, except where an algorithm's fresh state says
-// otherwise (the token bucket starts full).
+// commit=false to check every limit before charging any. A key never
+// seen has its algorithm's fresh state, whose instants are never.
 type state[S any] interface {
 	*S
 	take(p *params, now, n, maxWait int64, commit bool) Decision
@@ -205,17 +210,13 @@ const (
 	anyWait = math.MaxInt64
 )
 
-// decide checks n, takes with maxWait and returns the decision.
+// decide checks n and now, takes with maxWait and returns the decision.
 func decide(take func(now, n, maxWait int64, commit bool) Decision, limit Limit, capacity int, now time.Time, n int, maxWait int64) (Decision, error) {
 	if err := checkN(n, capacity); err != nil {
 		return Decision{Limit: limit}, err
 	}
-	if maxWait > noWait {
-		// A reservation's delay is a wait the caller will sleep: refuse a
-		// clock reading that would make it centuries long.
-		if err := checkNow(now); err != nil {
-			return Decision{Limit: limit}, err
-		}
+	if err := checkNow(now); err != nil {
+		return Decision{Limit: limit}, err
 	}
 	return take(now.UnixNano(), int64(n), maxWait, true), nil
 }
@@ -245,24 +246,36 @@ func waitN(ctx context.Context, take func(now, n, maxWait int64, commit bool) De
 	return sleep(ctx, d.RetryAfter)
 }
 
-// Instants a limiter can represent: it keeps time as Unix nanoseconds.
+// The instants a limiter accepts: Unix nanoseconds in [-2⁶², 2⁶²), the
+// years 1823 to 2116. An instant plus or minus a full bucket or a window
+// (at most maxPer) then never overflows, nor does the time between two
+// instants.
 var (
-	minNow = time.Unix(0, math.MinInt64)
-	maxNow = time.Unix(0, math.MaxInt64)
+	minNow = time.Unix(0, -1<<62)
+	maxNow = time.Unix(0, 1<<62-1)
 )
 
-// checkNow refuses an instant outside the range of Unix nanoseconds (the
-// years 1678 to 2262), such as the zero time.Time a clock that was never
-// set returns: its nanoseconds wrap around, and the wait computed from
-// them would last for centuries.
+// never is the instant of a state that was never used: earlier than
+// every instant a limiter accepts, so that each finds it long at rest. A
+// time of 0 would not do: it is 1970, and an instant before it would
+// find a fresh state used in its future.
+const never = math.MinInt64
+
+// maxPer is the longest period (window) of a [Limit], about 73 years.
+const maxPer = 1 << 61
+
+// checkNow refuses an instant a limiter cannot compute with, such as the
+// zero time.Time a clock that was never set returns: its Unix nanoseconds
+// wrap around, and a decision computed from them would be wrong.
 func checkNow(now time.Time) error {
 	if now.Before(minNow) || now.After(maxNow) {
-		return fmt.Errorf("%w: clock reading %v is outside the years 1678 to 2262 that a limiter can represent", ErrInvalidConfig, now)
+		return fmt.Errorf("%w: clock reading %v is outside the years 1823 to 2116 that a limiter can represent", ErrInvalidConfig, now)
 	}
 	return nil
 }
 
-// sleep waits for d or until ctx ends.
+// sleep waits for d or until ctx ends. (A timer of 0 fires at once too:
+// d < 0 would do; the test saves making one.)
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil

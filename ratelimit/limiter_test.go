@@ -50,6 +50,18 @@ func TestLimiters_QuotaThenExactRetryAfter(t *testing.T) {
 				assert.Equal(t, 9-i, d.Remaining, "remaining after event %d", i)
 				assert.Zero(t, d.RetryAfter)
 				assert.Equal(t, PerSecond(10), d.Limit)
+				// Until the quota is whole again: a bucket refills what
+				// was taken at one token per 100ms; a window resets at its
+				// end, and the sliding counter once both of its windows
+				// have aged out.
+				wantReset := time.Duration(i+1) * 100 * time.Millisecond
+				switch alg {
+				case AlgFixedWindow, AlgSlidingLog:
+					wantReset = time.Second
+				case AlgSlidingWindow:
+					wantReset = 2 * time.Second
+				}
+				assert.Equal(t, wantReset, d.ResetAfter, "reset after event %d", i)
 			}
 			d, err := lim.AllowN(t0, 1)
 			require.NoError(t, err)
@@ -64,13 +76,90 @@ func TestLimiters_QuotaThenExactRetryAfter(t *testing.T) {
 				want = 1100 * time.Millisecond
 			}
 			assert.Equal(t, want, d.RetryAfter)
-			assert.Positive(t, d.ResetAfter)
+			wantReset := time.Second // ten events' refill, or the window's end
+			if alg == AlgSlidingWindow {
+				wantReset = 2 * time.Second
+			}
+			assert.Equal(t, wantReset, d.ResetAfter, "a denial changes nothing")
 			before, err := lim.AllowN(t0.Add(want-time.Nanosecond), 1)
 			require.NoError(t, err)
 			assert.False(t, before.Allowed, "one nanosecond early")
 			after, err := lim.AllowN(t0.Add(want), 1)
 			require.NoError(t, err)
 			assert.True(t, after.Allowed, "at RetryAfter")
+		})
+	}
+}
+
+// ResetAfter, the reset a client is told (the RateLimit header's reset),
+// is exact for every algorithm: after events spread in time, after a
+// reservation booked ahead, and on a denial behind that reservation.
+func TestLimiters_ResetAfter(t *testing.T) {
+	ms := time.Millisecond
+	ok := func(rem int, retry, reset time.Duration) Decision {
+		return Decision{Allowed: true, Remaining: rem, RetryAfter: retry, ResetAfter: reset}
+	}
+	no := func(retry, reset time.Duration) Decision {
+		return Decision{RetryAfter: retry, ResetAfter: reset}
+	}
+	// 2 per second, burst 2: an event costs 500ms of refill. The steps:
+	// one event at 0, one at 300ms, a reservation at 300ms, an event
+	// refused behind it, and one at 1.2s.
+	at := []time.Duration{0, 300 * ms, 300 * ms, 300 * ms, 1200 * ms}
+	bucket := []Decision{ // what was taken, refilled at 500ms a token; the reservation borrows 200ms ahead
+		ok(1, 0, 500*ms), ok(0, 0, 700*ms), ok(0, 200*ms, 1200*ms), no(700*ms, 1200*ms), ok(0, 0, 800*ms),
+	}
+	want := map[Algorithm][]Decision{
+		AlgTokenBucket: bucket,
+		AlgGCRA:        bucket,
+		// the pacer's reservation waits for the bucket to drain
+		AlgLeakyBucket: {ok(1, 0, 500*ms), ok(0, 0, 700*ms), ok(0, 700*ms, 1200*ms), no(700*ms, 1200*ms), ok(0, 0, 800*ms)},
+		// the window [0, 1s) resets at 1s; the reservation books [1s, 2s)
+		AlgFixedWindow: {ok(1, 0, 1000*ms), ok(0, 0, 700*ms), ok(0, 700*ms, 1700*ms), no(700*ms, 1700*ms), ok(0, 0, 800*ms)},
+		// the newest event leaves the window a second after it came
+		AlgSlidingLog: {ok(1, 0, 1000*ms), ok(0, 0, 1000*ms), ok(0, 700*ms, 1700*ms), no(1000*ms, 1700*ms), no(100*ms, 800*ms)},
+		// both windows age out at the end of the one after the current
+		AlgSlidingWindow: {ok(1, 0, 2000*ms), ok(0, 0, 1700*ms), ok(0, 1200*ms, 2700*ms), no(1700*ms, 2700*ms), no(800*ms, 1800*ms)},
+	}
+	for _, alg := range Algorithms {
+		t.Run(alg.String(), func(t *testing.T) {
+			l := Limit{Events: 2, Per: time.Second, Burst: 2}
+			lim := newTest(t, alg, l)
+			for i, w := range want[alg] {
+				call := lim.AllowN
+				if i == 2 {
+					call = lim.ReserveN
+				}
+				d, err := call(t0.Add(at[i]), 1)
+				require.NoError(t, err)
+				w.Limit = l
+				assert.Equal(t, w, d, "step %d at %v", i, at[i])
+			}
+		})
+	}
+}
+
+// A request for more events than are left is denied, and the denial
+// says how many are left: every algorithm counts the one spent event.
+func TestLimiters_RemainingWhenDeniedForMore(t *testing.T) {
+	l := Limit{Events: 4, Per: time.Second, Burst: 4}
+	for _, alg := range Algorithms {
+		t.Run(alg.String(), func(t *testing.T) {
+			lim := newTest(t, alg, l)
+			_, err := lim.AllowN(t0, 1)
+			require.NoError(t, err)
+			d, err := lim.AllowN(t0, 4)
+			require.NoError(t, err)
+			// A bucket waits for the one token spent; a window for its end,
+			// and the sliding counter until the spent event weighs nothing.
+			want := Decision{Limit: l, Remaining: 3, RetryAfter: 250 * time.Millisecond, ResetAfter: 250 * time.Millisecond}
+			switch alg {
+			case AlgFixedWindow, AlgSlidingLog:
+				want.RetryAfter, want.ResetAfter = time.Second, time.Second
+			case AlgSlidingWindow:
+				want.RetryAfter, want.ResetAfter = 2*time.Second, 2*time.Second
+			}
+			assert.Equal(t, want, d)
 		})
 	}
 }
@@ -105,7 +194,9 @@ func TestLimiters_BoundaryBurst(t *testing.T) {
 		n := 0
 		for i := range 20 {
 			at := t0.Add(time.Second - 10*time.Millisecond + time.Duration(i)*time.Millisecond)
-			if d, _ := lim.AllowN(at, 1); d.Allowed {
+			d, err := lim.AllowN(at, 1)
+			require.NoError(t, err)
+			if d.Allowed {
 				n++
 			}
 		}
@@ -143,6 +234,126 @@ func TestSlidingLog_Exact(t *testing.T) {
 			j++
 		}
 		require.LessOrEqual(t, i-j+1, l.Events, "window ending %v", admitted[i])
+	}
+}
+
+// With events spread over the window, the sliding log's RetryAfter is
+// when the oldest event that must leave does: the first for one event,
+// the second for two. Remaining counts only the events in the window.
+func TestSlidingLog_RetryAfterSpreadEvents(t *testing.T) {
+	ms := time.Millisecond
+	l := Limit{Events: 3, Per: time.Second}
+	lim, err := NewSlidingLog(l)
+	require.NoError(t, err)
+	for i, at := range []time.Duration{0, 200 * ms, 400 * ms} {
+		d, err := lim.AllowN(t0.Add(at), 1)
+		require.NoError(t, err)
+		assert.Equal(t, Decision{Allowed: true, Limit: l, Remaining: 2 - i, ResetAfter: time.Second}, d, "event at %v", at)
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		n    int
+		want Decision
+	}{
+		{500 * ms, 1, Decision{Limit: l, RetryAfter: 500 * ms, ResetAfter: 900 * ms}}, // the event at 0 leaves at 1s
+		{500 * ms, 2, Decision{Limit: l, RetryAfter: 700 * ms, ResetAfter: 900 * ms}}, // the one at 200ms at 1.2s
+		{500 * ms, 3, Decision{Limit: l, RetryAfter: 900 * ms, ResetAfter: 900 * ms}},
+		{1000 * ms, 2, Decision{Limit: l, Remaining: 1, RetryAfter: 200 * ms, ResetAfter: 400 * ms}}, // the event at 0 has left
+		{1000 * ms, 1, Decision{Allowed: true, Limit: l, ResetAfter: time.Second}},
+		{1300 * ms, 1, Decision{Allowed: true, Limit: l, ResetAfter: time.Second}}, // the event at 200ms has left
+		{1300 * ms, 1, Decision{Limit: l, RetryAfter: 100 * ms, ResetAfter: time.Second}},
+	} {
+		d, err := lim.AllowN(t0.Add(c.at), c.n)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, d, "%d events at %v", c.n, c.at)
+	}
+}
+
+// Remaining counts only the events in the window ending now: an event
+// exactly a window old has left it, even while the log still keeps it.
+func TestSlidingLog_RemainingLeavesOldEvents(t *testing.T) {
+	l := Limit{Events: 3, Per: time.Second}
+	lim, err := NewSlidingLog(l)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		at        time.Duration
+		remaining int
+	}{{0, 2}, {500 * time.Millisecond, 1}, {time.Second, 1}, {time.Second, 0}} {
+		d, err := lim.AllowN(t0.Add(c.at), 1)
+		require.NoError(t, err)
+		assert.Equal(t, Decision{Allowed: true, Limit: l, Remaining: c.remaining, ResetAfter: time.Second}, d, "at %v", c.at)
+	}
+}
+
+// After a roll-over, the sliding counter weighs the previous window by
+// the part of it the sliding window still covers: Remaining is the quota
+// less that estimate, rounded down.
+func TestSlidingWindow_RemainingAfterRollOver(t *testing.T) {
+	ms := time.Millisecond
+	l := Limit{Events: 10, Per: time.Second}
+	lim, err := NewSlidingWindow(l)
+	require.NoError(t, err)
+	d, err := lim.AllowN(t0, 10)
+	require.NoError(t, err)
+	assert.Equal(t, Decision{Allowed: true, Limit: l, ResetAfter: 2 * time.Second}, d)
+	for _, c := range []struct {
+		at        time.Duration
+		remaining int
+		reset     time.Duration
+	}{
+		{1250 * ms, 1, 1750 * ms}, // 10×75% + 1 = 8.5
+		{1500 * ms, 3, 1500 * ms}, // 10×50% + 2 = 7
+		{1500 * ms, 2, 1500 * ms}, // 10×50% + 3 = 8
+		{1900 * ms, 5, 1100 * ms}, // 10×10% + 4 = 5
+		{2100 * ms, 5, 1900 * ms}, // the next window: 4×90% + 1 = 4.6
+	} {
+		d, err := lim.AllowN(t0.Add(c.at), 1)
+		require.NoError(t, err)
+		assert.Equal(t, Decision{Allowed: true, Limit: l, Remaining: c.remaining, ResetAfter: c.reset}, d, "at %v", c.at)
+	}
+	// Denied in a window with nothing counted yet, the previous window's
+	// events are gone when the current one ends.
+	lim, err = NewSlidingWindow(l)
+	require.NoError(t, err)
+	_, err = lim.AllowN(t0, 10)
+	require.NoError(t, err)
+	d, err = lim.AllowN(t0.Add(1050*ms), 10)
+	require.NoError(t, err)
+	assert.Equal(t, Decision{Limit: l, RetryAfter: 950 * ms, ResetAfter: 950 * ms}, d, "10×95% + 10 > 10")
+}
+
+// A fixed window denying more than is left says what is left of its own
+// window, at the instant it starts as later, and nothing of a window
+// booked ahead.
+func TestFixedWindow_RemainingWhenDenied(t *testing.T) {
+	l := Limit{Events: 3, Per: time.Second}
+	w, err := NewFixedWindow(l)
+	require.NoError(t, err)
+	for _, at := range []time.Duration{0, 500 * time.Millisecond} {
+		_, err := w.AllowN(t0.Add(time.Second+at), 1)
+		require.NoError(t, err)
+		d, err := w.AllowN(t0.Add(time.Second+at), 3)
+		require.NoError(t, err)
+		assert.Equal(t, Decision{Limit: l, Remaining: 3 - 1 - int(at/(500*time.Millisecond)), RetryAfter: time.Second - at, ResetAfter: time.Second - at}, d, "at %v into the window", at)
+	}
+	// 3 booked in the next window: denied now, nothing left of it to say.
+	d, err := w.ReserveN(t0.Add(1500*time.Millisecond), 3)
+	require.NoError(t, err)
+	require.Equal(t, 500*time.Millisecond, d.RetryAfter)
+	d, err = w.AllowN(t0.Add(1500*time.Millisecond), 1)
+	require.NoError(t, err)
+	assert.Equal(t, Decision{Limit: l, RetryAfter: 1500 * time.Millisecond, ResetAfter: 1500 * time.Millisecond}, d)
+}
+
+// Windows are aligned to the Unix epoch on both sides of it: a window of
+// a second runs from one whole second to the next, before 1970 too.
+func TestWindowStart(t *testing.T) {
+	const s = int64(time.Second)
+	for _, c := range [][2]int64{
+		{0, 0}, {1, 0}, {s - 1, 0}, {s, s}, {5*s + 7, 5 * s},
+		{-1, -s}, {-s + 1, -s}, {-s, -s}, {-s - 1, -2 * s}, {-2 * s, -2 * s},
+	} {
+		assert.Equal(t, c[1], windowStart(c[0], s), "window of %d", c[0])
 	}
 }
 
@@ -232,7 +443,11 @@ func TestLimiters_ConcurrentExact(t *testing.T) {
 			for range 8 {
 				wg.Go(func() {
 					for range 200 {
-						if d, _ := lim.AllowN(t0, 1); d.Allowed {
+						d, err := lim.AllowN(t0, 1)
+						if !assert.NoError(t, err) {
+							return
+						}
+						if d.Allowed {
 							allowed.Add(1)
 						}
 					}
@@ -296,15 +511,48 @@ func TestLeakyBucket_TakeSpacesEvenly(t *testing.T) {
 	})
 }
 
+// Take fails at once, taking no slot, when its slot lies beyond the
+// context's deadline, and returns ctx's error when ctx has ended.
+func TestLeakyBucket_TakeDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewLeakyBucket(Limit{Events: 10, Per: time.Second, Burst: 5})
+		require.NoError(t, err)
+		start := time.Now()
+		at, err := b.Take(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, start, at, "the first slot is now")
+		short, cancel := context.WithTimeout(t.Context(), 99*time.Millisecond)
+		_, err = b.Take(short)
+		cancel()
+		require.ErrorIs(t, err, ErrLimited)
+		assert.Equal(t, start, time.Now(), "refused at once")
+		long, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		at, err = b.Take(long)
+		cancel()
+		require.NoError(t, err)
+		assert.Equal(t, start.Add(100*time.Millisecond), at, "the refused Take took no slot")
+		assert.Equal(t, at, time.Now())
+		done, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err = b.Take(done)
+		require.ErrorIs(t, err, context.Canceled)
+		at, err = b.Take(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, start.Add(200*time.Millisecond), at, "the cancelled Take took no slot")
+	})
+}
+
 // The meter lets a burst of Burst through at once and then the rate.
 func TestLeakyBucket_Meter(t *testing.T) {
 	b, err := NewLeakyBucket(Limit{Events: 10, Per: time.Second, Burst: 3})
 	require.NoError(t, err)
 	for i := range 3 {
-		d, _ := b.AllowN(t0, 1)
+		d, err := b.AllowN(t0, 1)
+		require.NoError(t, err)
 		require.True(t, d.Allowed, "event %d of the burst", i)
 	}
-	d, _ := b.AllowN(t0, 1)
+	d, err := b.AllowN(t0, 1)
+	require.NoError(t, err)
 	require.False(t, d.Allowed)
 	assert.Equal(t, 100*time.Millisecond, d.RetryAfter)
 }
@@ -314,9 +562,11 @@ func TestTokenBucket_Tokens(t *testing.T) {
 	b, err := NewTokenBucket(Limit{Events: 10, Per: time.Second, Burst: 4})
 	require.NoError(t, err)
 	assert.InDelta(t, 4, b.Tokens(t0), 1e-9)
-	_, _ = b.AllowN(t0, 3)
+	_, err = b.AllowN(t0, 3)
+	require.NoError(t, err)
 	assert.InDelta(t, 1, b.Tokens(t0), 1e-9)
-	_, _ = b.ReserveN(t0, 3)
+	_, err = b.ReserveN(t0, 3)
+	require.NoError(t, err)
 	assert.InDelta(t, -2, b.Tokens(t0), 1e-9)
 	assert.InDelta(t, 4, b.Tokens(t0.Add(time.Second)), 1e-9)
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -371,4 +372,68 @@ func TestMiddleware_OneLimitForTheService(t *testing.T) {
 		assert.Contains(t, w.Header().Get("RateLimit-Policy"), `"default";q=1;w=60`)
 	}
 	assert.Equal(t, []int{http.StatusOK, http.StatusTooManyRequests}, codes)
+}
+
+// decided is a KeyedLimiter that returns a set decision, to drive the
+// headers through the roundings a real limiter rarely hits.
+type decided Decision
+
+func (d decided) Decide(context.Context, string, int) (Decision, error) { return Decision(d), nil }
+
+// Times in the headers are whole seconds rounded up, so a client that
+// waits them is never early; a denial always says to wait at least a
+// second; a negative Remaining (a bucket in debt) reads 0.
+func TestMiddleware_HeaderRounding(t *testing.T) {
+	l := Limit{Events: 5, Per: 1500 * time.Millisecond, Burst: 5}
+	for _, c := range []struct {
+		d                  Decision
+		retryAfter, fields string // Retry-After; r, t and the limit of the IETF RateLimit
+		legacy             [3]string
+	}{
+		{Decision{Allowed: true, Remaining: 4, ResetAfter: time.Second}, "", `"default";r=4;t=1`, [3]string{"5", "4", "1"}},
+		{Decision{Allowed: true, Remaining: 3, ResetAfter: time.Second + 1}, "", `"default";r=3;t=2`, [3]string{"5", "3", "2"}},
+		{Decision{Allowed: true, Remaining: 5}, "", `"default";r=5;t=0`, [3]string{"5", "5", "0"}},
+		{Decision{Remaining: -2, RetryAfter: time.Second, ResetAfter: time.Hour}, "1", `"default";r=0;t=1`, [3]string{"5", "0", "1"}},
+		{Decision{RetryAfter: 2*time.Second + 1}, "3", `"default";r=0;t=3`, [3]string{"5", "0", "3"}},
+		{Decision{RetryAfter: 1}, "1", `"default";r=0;t=1`, [3]string{"5", "0", "1"}},
+		{Decision{}, "1", `"default";r=0;t=1`, [3]string{"5", "0", "1"}},
+	} {
+		c.d.Limit = l
+		mw, err := NewMiddleware(MiddlewareOptions{Limiter: decided(c.d), Headers: HeadersBoth})
+		require.NoError(t, err)
+		rec := httptest.NewRecorder()
+		mw.Handler(ok200()).ServeHTTP(rec, request("203.0.113.1:1"))
+		h := rec.Header()
+		assert.Equal(t, c.retryAfter, h.Get("Retry-After"), "%+v", c.d)
+		assert.Equal(t, c.fields, h.Get("RateLimit"), "%+v", c.d)
+		assert.Equal(t, `"default";q=5;w=2`, h.Get("RateLimit-Policy"), "a window of 1.5s reads 2")
+		assert.Equal(t, c.legacy, [3]string{h.Get("X-RateLimit-Limit"), h.Get("X-RateLimit-Remaining"), h.Get("X-RateLimit-Reset")}, "%+v", c.d)
+		if !c.d.Allowed {
+			assert.Contains(t, rec.Body.String(), "retry in "+c.retryAfter+"s")
+		}
+	}
+	// A window shorter than a second reads as one.
+	mw, err := NewMiddleware(MiddlewareOptions{Limiter: decided(Decision{Allowed: true, Limit: Limit{Events: 2, Per: time.Millisecond, Burst: 2}})})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	mw.Handler(ok200()).ServeHTTP(rec, request("203.0.113.1:1"))
+	assert.Equal(t, `"default";q=2;w=1`, rec.Header().Get("RateLimit-Policy"))
+}
+
+// A policy name is a token of letters, digits and "-_.": every character
+// at the edge of those ranges is told apart.
+func TestMiddleware_PolicyNames(t *testing.T) {
+	k := newKeyedGCRA(t, PerSecond(1))
+	_, err := NewMiddleware(MiddlewareOptions{Limiter: k, Policy: "azAZ09-_."})
+	require.NoError(t, err)
+	for _, bad := range []string{"`", "{", "@", "[", "/", ":", " ", "é"} {
+		_, err := NewMiddleware(MiddlewareOptions{Limiter: k, Policy: "p" + bad})
+		require.ErrorIs(t, err, ErrInvalidConfig, "%q", bad)
+	}
+	for _, style := range []HeaderStyle{HeadersIETF, HeadersNone} {
+		_, err := NewMiddleware(MiddlewareOptions{Limiter: k, Headers: style})
+		require.NoError(t, err, "style %d", style)
+	}
+	_, err = NewMiddleware(MiddlewareOptions{Limiter: k, Headers: -1})
+	require.ErrorIs(t, err, ErrInvalidConfig)
 }

@@ -108,7 +108,9 @@ func (m *Multi) WaitN(ctx context.Context, n int) error {
 func (m *Multi) take(now, n, maxWait int64, commit bool) Decision {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// Check: the events can go once the slowest limit admits them.
+	// Check: the events can go once the slowest limit admits them. (Of
+	// limits tied for slowest, the denial below names the first whichever
+	// is kept here: > or >= alike.)
 	var worst Decision
 	for i, l := range m.limiters {
 		d := l.take(now, n, anyWait, false)
@@ -138,7 +140,8 @@ func (m *Multi) take(now, n, maxWait int64, commit bool) Decision {
 		d := l.take(now+delay, n, noWait, true)
 		d.RetryAfter = dur(delay)
 		d.ResetAfter += dur(delay)
-		// The tightest limit: fewest remaining, then the longest to recover.
+		// The tightest limit: fewest remaining, then the longest to recover
+		// (tied on both, either is the tightest: > or >= alike).
 		d.Remaining = max(d.Remaining, 0)
 		if i == 0 || d.Remaining < out.Remaining || d.Remaining == out.Remaining && d.ResetAfter > tightReset {
 			out.Limit, out.Remaining, tightReset = d.Limit, d.Remaining, d.ResetAfter

@@ -65,13 +65,100 @@ func TestMulti_ReportsTightest(t *testing.T) {
 	assert.Equal(t, []Limit{a, b}, m.Limits())
 	assert.Equal(t, a, m.Limit())
 	// Reserving waits for the slowest limit.
-	_, _ = m.AllowN(t0, 2)
+	_, err = m.AllowN(t0, 2)
+	require.NoError(t, err)
 	r, err := m.ReserveN(t0, 1)
 	require.NoError(t, err)
 	assert.Equal(t, 20*time.Second, r.RetryAfter)
 	// n larger than the smallest burst is refused.
 	_, err = m.AllowN(t0, 4)
 	require.ErrorIs(t, err, ErrExceedsLimit)
+
+	// With as many left under each, the limit slower to recover is the
+	// tighter, first or last.
+	for _, limits := range [][]Limit{{PerDay(3), PerSecond(3)}, {PerSecond(3), PerDay(3)}} {
+		m, err := NewMulti(AlgGCRA, limits)
+		require.NoError(t, err)
+		d, err := m.AllowN(t0, 1)
+		require.NoError(t, err)
+		assert.Equal(t, Decision{Allowed: true, Limit: PerDay(3), Remaining: 2, ResetAfter: 8 * time.Hour}, d, "%v", limits)
+	}
+}
+
+// A Multi that must wait charges every limit at the instant the events
+// go, not when they were asked for, and reports the tightest limit: the
+// one that denies with the longest wait, or, allowed, the one with the
+// fewest events left and then the longest to recover. Limit a is 1 per
+// second, b 3 per 10s (an event costs 3,333,333,333ns of a bucket's
+// refill, hence the 8.999999999s).
+func TestMulti_ChargesWhenTheEventsGo(t *testing.T) {
+	ms := time.Millisecond
+	a := Limit{Events: 1, Per: time.Second, Burst: 1}
+	b := Limit{Events: 3, Per: 10 * time.Second, Burst: 3}
+	steps := []struct {
+		at      time.Duration
+		reserve bool
+	}{
+		{0, false},
+		{100 * ms, true},   // a has no room until 1s: booked then
+		{1000 * ms, false}, // a's room at 1s went to the reservation
+		{1000 * ms, true},  // a's next at 2s; b now the tightest
+		{2500 * ms, false}, // b denies with the longest wait
+	}
+	type want struct {
+		allowed      bool
+		limit        Limit
+		retry, reset time.Duration
+	}
+	bucket := []want{
+		{true, a, 0, time.Second},
+		{true, a, 900 * ms, 1900 * ms},
+		{false, a, time.Second, time.Second},
+		{true, b, time.Second, 8999999999},
+		{false, b, 833333333, 7499999999},
+	}
+	wants := map[Algorithm][]want{
+		AlgTokenBucket: bucket,
+		AlgLeakyBucket: bucket,
+		AlgGCRA:        bucket,
+		AlgFixedWindow: {
+			{true, a, 0, time.Second},
+			{true, a, 900 * ms, 1900 * ms},
+			{false, a, time.Second, time.Second},
+			{true, b, time.Second, 9 * time.Second},
+			{false, b, 7500 * ms, 7500 * ms}, // b's window ends at 10s
+		},
+		AlgSlidingLog: {
+			{true, a, 0, time.Second},
+			{true, a, 900 * ms, 1900 * ms},
+			{false, a, time.Second, time.Second},
+			{true, b, time.Second, 11 * time.Second}, // b logged the events at 0, 1s and 2s
+			{false, b, 7500 * ms, 9500 * ms},
+		},
+		AlgSlidingWindow: { // a's previous window weighs until it has passed
+			{true, a, 0, 2 * time.Second},
+			{true, a, 1900 * ms, 3900 * ms},
+			{false, a, 3 * time.Second, 3 * time.Second},
+			{true, b, 3 * time.Second, 19 * time.Second},
+			{false, b, 10833333334, 17500 * ms},
+		},
+	}
+	for _, alg := range Algorithms {
+		t.Run(alg.String(), func(t *testing.T) {
+			m, err := NewMulti(alg, []Limit{a, b})
+			require.NoError(t, err)
+			for i, s := range steps {
+				call := m.AllowN
+				if s.reserve {
+					call = m.ReserveN
+				}
+				d, err := call(t0.Add(s.at), 1)
+				require.NoError(t, err)
+				w := wants[alg][i]
+				assert.Equal(t, Decision{Allowed: w.allowed, Limit: w.limit, RetryAfter: w.retry, ResetAfter: w.reset}, d, "step %d at %v", i, s.at)
+			}
+		})
+	}
 }
 
 func TestMulti_BadConfig(t *testing.T) {

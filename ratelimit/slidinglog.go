@@ -88,7 +88,12 @@ type slidingLogState struct {
 // at returns the i-th oldest timestamp.
 func (l *slidingLogState) at(i int) int64 { return l.log[(l.head+i)%len(l.log)] }
 
-// expire drops timestamps at or before t − window.
+// expire drops timestamps at or before t − window. It saves work, not
+// decisions: take skips what is left outside the window and drops the
+// oldest timestamps to make room, so that < for <= here, >= 0 for > 0
+// (an empty log's newest, its t, lies below every timestamp) or an
+// expire that drops nothing would decide alike, but would scan up to
+// Events stale timestamps at every call.
 func (l *slidingLogState) expire(t, window int64) {
 	for l.size > 0 && l.at(0) <= t-window {
 		l.head = (l.head + 1) % len(l.log)
@@ -114,6 +119,8 @@ func (l *slidingLogState) take(p *params, now, n, maxWait int64, commit bool) De
 	// count at the present, which is at least the newest timestamp.
 	l.expire(min(now, l.newest()), window)
 	skip := 0 // timestamps kept but outside the window ending at now
+	// (Counting one past the log, skip <= size, changes no decision: when
+	// every timestamp is outside the window, no event is over either way.)
 	for skip < l.size && l.at(skip) <= now-window {
 		skip++
 	}
@@ -131,7 +138,8 @@ func (l *slidingLogState) take(p *params, now, n, maxWait int64, commit bool) De
 	}
 	// Make room by dropping the oldest timestamps, all of which have left
 	// the window by at. Until at, the log then reads full, which only
-	// errs towards refusing.
+	// errs towards refusing. (Dropping none when drop is 0 is a no-op, so
+	// >= 0 would do as well.)
 	if drop := l.size + int(n) - quota; drop > 0 {
 		l.head = (l.head + drop) % len(l.log)
 		l.size -= drop
@@ -143,6 +151,8 @@ func (l *slidingLogState) take(p *params, now, n, maxWait int64, commit bool) De
 	remaining := 0
 	if delay == 0 {
 		remaining = quota - l.size
+		// (The newest timestamp, at or after now, ends the loop: i <= size
+		// would do as well.)
 		for i := 0; i < l.size && l.at(i) <= now-window; i++ {
 			remaining++
 		}

@@ -42,7 +42,7 @@ func NewSlidingWindow(limit Limit) (*SlidingWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingWindow{p: params{limit: limit}, now: time.Now}, nil
+	return &SlidingWindow{p: params{limit: limit}, now: time.Now, s: freshSlidingWindow()}, nil
 }
 
 // Limit returns the limit the window enforces.
@@ -91,6 +91,9 @@ type slidingState struct {
 	curr  int64 // events in the current window
 }
 
+// freshSlidingWindow returns windows that ended long ago.
+func freshSlidingWindow() slidingState { return slidingState{start: never} }
+
 // roll moves the state forward to the window holding t.
 func (s *slidingState) roll(t, size int64) {
 	switch ws := windowStart(t, size); {
@@ -117,6 +120,9 @@ func (s *slidingState) fit(t, n, size, quota int64) int64 {
 		t = s.start + size
 		s.roll(t, size)
 	}
+	// The test only skips the arithmetic when it cannot move t (the
+	// bound is at or before t then): >= for >, + for − or prev >= 0
+	// would change no decision.
 	if room := float64(quota - s.curr - n); s.prev > 0 && s.estimate(t, size)-float64(s.curr) > room {
 		// prev × (start+size−t')/size ≤ room  ⇔  t' ≥ start + size − room×size/prev
 		t = max(t, s.start+size-int64(math.Floor(room*float64(size)/float64(s.prev))))

@@ -109,16 +109,24 @@ type tokenBucketState struct {
 	last   int64 // Unix ns when tokens was counted
 }
 
-// freshTokenBucket returns a full bucket.
-func freshTokenBucket(p *params) tokenBucketState { return tokenBucketState{tokens: p.capacity} }
+// freshTokenBucket returns a full bucket, never used.
+func freshTokenBucket(p *params) tokenBucketState {
+	return tokenBucketState{tokens: p.capacity, last: never}
+}
 
 // refill returns the tokens at now: those counted at last plus what the
 // elapsed time added, at most a full bucket. A now before last (another
 // goroutine's later clock reading, or a [Multi] booking ahead) takes
 // back what that time would have added, so the bucket is the same
-// whatever order the instants come in.
+// whatever order the instants come in. (Written as a test of what the
+// bucket lacks, the sum cannot overflow, however long the bucket rested;
+// where the elapsed time equals what it lacks, both branches return a
+// full bucket: >= or > alike.)
 func (s *tokenBucketState) refill(p *params, now int64) int64 {
-	return min(p.capacity, s.tokens+(now-s.last))
+	if s.last == never || now-s.last >= p.capacity-s.tokens {
+		return p.capacity
+	}
+	return s.tokens + (now - s.last)
 }
 
 func (s *tokenBucketState) take(p *params, now, n, maxWait int64, commit bool) Decision {

@@ -40,6 +40,15 @@ func TestZeroValuesFailClearly(t *testing.T) {
 			})
 		})
 	}
+	var k Keyed
+	require.NotPanics(t, func() {
+		k.Sweep(t0)
+		assert.Zero(t, k.Len())
+		assert.Zero(t, k.MaxKeys())
+		assert.Equal(t, Stats{}, k.Stats())
+		assert.Zero(t, (&TokenBucket{}).Tokens(t0))
+		assert.Equal(t, Limit{}, (&Multi{}).Limit())
+	})
 	for name, call := range map[string]func(ctx context.Context) error{
 		"LeakyBucket.Take": func(ctx context.Context) error { var b LeakyBucket; _, err := b.Take(ctx); return err },
 		"Keyed.Decide":     func(ctx context.Context) error { var k Keyed; _, err := k.Decide(ctx, "k", 1); return err },

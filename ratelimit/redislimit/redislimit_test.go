@@ -34,6 +34,11 @@ func limitFor(alg ratelimit.Algorithm, n int) ratelimit.Limit {
 	return ratelimit.Limit{Events: n, Per: time.Hour, Burst: n}
 }
 
+// patient gives each decision time enough on a busy machine: a call
+// that the default 100ms timeout cut short would be decided by the
+// failure policy, not by Redis.
+var patient = redislimit.Options{Timeout: 5 * time.Second}
+
 func newLimiter(t testing.TB, c redis.UniversalClient, prefix string, alg ratelimit.Algorithm, opts redislimit.Options, limits ...ratelimit.Limit) *redislimit.Limiter {
 	t.Helper()
 	opts.Prefix = prefix
@@ -52,18 +57,21 @@ func TestLimiter_QuotaThenDeny(t *testing.T) {
 				ctx := context.Background()
 				prefix := db.Key(alg.String() + ":")
 				lim := limitFor(alg, 5)
-				r := newLimiter(t, db.Client, prefix, alg, redislimit.Options{}, lim)
+				r := newLimiter(t, db.Client, prefix, alg, patient, lim)
+				first := time.Now()
 				for i := range 5 {
 					d, err := r.Decide(ctx, "alice", 1)
 					require.NoError(t, err)
 					require.True(t, d.Allowed, "event %d", i)
 					assert.Equal(t, 4-i, d.Remaining)
 					assert.Equal(t, lim, d.Limit)
+					assertResetAfter(t, alg, d.ResetAfter, i+1, first, time.Now())
 				}
 				d, err := r.Decide(ctx, "alice", 1)
 				require.NoError(t, err)
 				require.False(t, d.Allowed)
 				assert.Zero(t, d.Remaining)
+				assertResetAfter(t, alg, d.ResetAfter, 5, first, time.Now())
 				switch alg {
 				case ratelimit.AlgGCRA, ratelimit.AlgTokenBucket: // one interval: 12 minutes
 					assert.InDelta(t, 12*time.Minute, d.RetryAfter, float64(time.Second))
@@ -90,6 +98,30 @@ func TestLimiter_QuotaThenDeny(t *testing.T) {
 	})
 }
 
+// assertResetAfter checks the ResetAfter of a decision on a limitFor(alg,
+// 5) made by now, with events events spent since first: a bucket has
+// refilled nothing of them but the time since first (an event costs 12
+// minutes), a fixed window resets at the end of the day (UTC), and the
+// sliding counter a day later, once the current window has aged out.
+func assertResetAfter(t *testing.T, alg ratelimit.Algorithm, got time.Duration, events int, first, now time.Time) {
+	t.Helper()
+	const slack = 2 * time.Microsecond // the script counts whole µs, rounding up
+	dayEnd := func(t time.Time) time.Time { return t.Truncate(24 * time.Hour).Add(24 * time.Hour) }
+	var lo, hi time.Duration
+	switch alg {
+	case ratelimit.AlgGCRA, ratelimit.AlgTokenBucket:
+		hi = time.Duration(events) * 12 * time.Minute
+		lo = hi - now.Sub(first)
+	case ratelimit.AlgFixedWindow:
+		lo, hi = dayEnd(now).Sub(now), dayEnd(first).Sub(first)
+	default:
+		lo, hi = dayEnd(now).Sub(now)+24*time.Hour, dayEnd(first).Sub(first)+24*time.Hour
+	}
+	if got < lo-slack || got > hi+slack {
+		t.Errorf("%v: ResetAfter %v after %d events, want %v to %v", alg, got, events, lo, hi)
+	}
+}
+
 // The hash-tag rule: each key's state is one Redis key whose tag is the
 // caller's key, so on a cluster many keys spread over the slots, each
 // limited on its own; a caller's key with braces of its own still maps to
@@ -97,7 +129,7 @@ func TestLimiter_QuotaThenDeny(t *testing.T) {
 func TestLimiter_ManyKeysAcrossSlots(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		ctx := context.Background()
-		r := newLimiter(t, db.Client, db.Key("rl:"), ratelimit.AlgGCRA, redislimit.Options{}, limitFor(ratelimit.AlgGCRA, 2))
+		r := newLimiter(t, db.Client, db.Key("rl:"), ratelimit.AlgGCRA, patient, limitFor(ratelimit.AlgGCRA, 2))
 		keys := []string{"{tagged}", "a}b", "{", "}{"}
 		for i := range 40 {
 			keys = append(keys, "user:"+strconv.Itoa(i))
@@ -168,7 +200,7 @@ func TestLimiter_MultiLimitGCRA(t *testing.T) {
 		ctx := context.Background()
 		perSec := ratelimit.Limit{Events: 2, Per: time.Second, Burst: 2}
 		daily := ratelimit.PerDay(3)
-		r := newLimiter(t, db.Client, db.Prefix, ratelimit.AlgGCRA, redislimit.Options{}, perSec, daily)
+		r := newLimiter(t, db.Client, db.Prefix, ratelimit.AlgGCRA, patient, perSec, daily)
 		allowed := 0
 		for range 50 {
 			d, err := r.Decide(ctx, "k", 1)
@@ -180,14 +212,15 @@ func TestLimiter_MultiLimitGCRA(t *testing.T) {
 			}
 		}
 		require.Equal(t, 2, allowed)
-		d, err := r.Decide(ctx, "k", 1)
-		require.NoError(t, err)
-		if !d.Allowed { // still within the same second: wait it out
-			time.Sleep(d.RetryAfter)
+		// The per-second limit admits another event within a second by
+		// Redis's clock; each denial meanwhile costs the daily quota
+		// nothing.
+		var d ratelimit.Decision
+		require.Eventually(t, func() bool {
+			var err error
 			d, err = r.Decide(ctx, "k", 1)
-			require.NoError(t, err)
-		}
-		require.True(t, d.Allowed, "the daily quota still has its third event")
+			return err == nil && d.Allowed
+		}, 5*time.Second, 10*time.Millisecond, "the daily quota still has its third event")
 		assert.Equal(t, daily, d.Limit, "the daily limit is now the tightest")
 		assert.Zero(t, d.Remaining)
 		assert.Equal(t, []ratelimit.Limit{perSec, daily}, r.Limits())
@@ -250,6 +283,21 @@ func TestLimiter_FailOpenFailClosed(t *testing.T) {
 			}, 5*time.Second, 10*time.Millisecond)
 		})
 	}
+}
+
+// The zero Options decide by Redis, within the default timeout: a key
+// whose only event is spent is denied by its state in Redis (a failure
+// policy of fail-open would allow it). A busy machine may stretch a round
+// trip past the 100ms default now and then, hence the retries.
+func TestLimiter_DefaultOptionsDecideByRedis(t *testing.T) {
+	db := redistest.New(t)
+	r, err := redislimit.New(db.Client, ratelimit.AlgGCRA, redislimit.Options{Prefix: db.Prefix}, ratelimit.Limit{Events: 1, Per: time.Hour, Burst: 1})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		d, err := r.Decide(ctx, "k", 1)
+		return err == nil && !d.Allowed && d.RetryAfter > 59*time.Minute
+	}, 5*time.Second, 10*time.Millisecond, "a denial by Redis's state of the key")
 }
 
 // A caller's own cancellation is not a Redis failure.

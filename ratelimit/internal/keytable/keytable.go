@@ -18,6 +18,7 @@ package keytable
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"sync"
 )
 
@@ -95,20 +96,33 @@ type Stats struct {
 }
 
 // New returns a table of at most maxKeys keys (rounded down to a multiple
-// of the shard count), dropping keys idle for idle ns. fresh is the state
+// of the shard count), dropping keys idle for idle ns. Instants are Unix
+// ns within ±2⁶², where the time between two never overflows, and idle
+// is not negative. fresh is the state
 // of a new key; onEvict, if not nil, hears of every dropped key (idle
 // false: dropped for capacity), outside the lock.
+//
+// The shard count is the largest power of two up to maxShards that
+// leaves each shard room for a whole eviction sample, so that eviction
+// compares keys: a shard of one key would evict the key in constant use
+// to make room for any newcomer.
 func New[S any](maxKeys int, idle int64, fresh func() S, onEvict func(key string, idle bool)) *Table[S] {
 	t := &Table[S]{seed: maphash.MakeSeed(), idle: idle, fresh: fresh, onEvict: onEvict}
 	n := 1
-	for n < 64 && n*2 <= maxKeys {
+	// (Stopping at n*2*evictSample == maxKeys instead would give half as
+	// many shards of twice the keys, the same bound: either is right.)
+	for n < maxShards && n*2*evictSample <= maxKeys {
 		n *= 2
 		t.shardBits++
 	}
 	t.shards = make([]shard[S], n)
 	t.perShard = maxKeys / n
 	for i := range t.shards {
+		// Any odd seed serves: the shards need not differ, since each
+		// samples its own slots. (Hence no test tells this multiplier
+		// from another.)
 		t.shards[i].rng = uint64(i)*0x9E3779B97F4A7C15 | 1
+		t.shards[i].lastSweep = math.MinInt64
 	}
 	return t
 }
@@ -116,8 +130,12 @@ func New[S any](maxKeys int, idle int64, fresh func() S, onEvict func(key string
 // MaxKeys returns the bound on keys.
 func (t *Table[S]) MaxKeys() int { return t.perShard * len(t.shards) }
 
-// minSlots is the size of a shard's first table.
-const minSlots = 8
+// minSlots is the size of a shard's first table; maxShards bounds the
+// shard count.
+const (
+	minSlots  = 8
+	maxShards = 64
+)
 
 // Ref is a key's state with the key's shard locked, from [Table.Lock].
 type Ref[S any] struct {
@@ -142,6 +160,7 @@ func (t *Table[S]) Lock(key string, now int64) Ref[S] {
 	if !ok {
 		gone = t.makeRoom(sh, now)
 		i = sh.insert(t.seed, h, k, key, t.fresh())
+		sh.slots[i].last = now
 	}
 	sl := &sh.slots[i]
 	sl.last = max(sl.last, now)
@@ -281,7 +300,13 @@ type evicted struct {
 // that mu is held.
 func (t *Table[S]) makeRoom(sh *shard[S], now int64) []evicted {
 	var gone []evicted
-	if now-sh.lastSweep >= t.idle/4 {
+	// The quarter bounds the cost of sweeping, not what is dropped: a
+	// sweep at every new key would drop the same keys (idle for the
+	// timeout) a little sooner, at the cost of a scan of the shard per
+	// key, which the benchmarks show and no test does.
+	// (Subtracting from now, which lies within ±2⁶², cannot overflow:
+	// lastSweep starts at math.MinInt64, before any now.)
+	if now-t.idle/4 >= sh.lastSweep {
 		gone = t.sweepLocked(sh, now, gone)
 	}
 	for sh.n >= t.perShard {
@@ -310,20 +335,30 @@ func (t *Table[S]) sweepLocked(sh *shard[S], now int64, gone []evicted) []evicte
 // evictSample is how many keys eviction compares, as Redis's LRU does.
 const evictSample = 8
 
-// evictOneLocked drops the least recently used of a few randomly sampled
-// keys. It requires that mu is held and that the shard holds a key.
+// evictOneLocked drops the least recently used of evictSample keys (or
+// of every key of a smaller shard) held in consecutive slots from a
+// random one on, as Redis samples neighbouring buckets: the keys are
+// distinct, so the victim is never one of the evictSample−1 most
+// recently used keys of the shard, and a scan of neighbours costs a
+// cache line where random slots would cost one each. Slot order follows
+// the keys' hashes, not their use, so the sample is as fair as a random
+// one. It requires that mu is held and that the shard holds a key.
 func (t *Table[S]) evictOneLocked(sh *shard[S], gone []evicted) []evicted {
 	mask := uint64(len(sh.slots) - 1)
+	// xorshift64: a cheap generator, guarded by the shard lock
+	sh.rng ^= sh.rng << 13
+	sh.rng ^= sh.rng >> 7
+	sh.rng ^= sh.rng << 17
 	victim := -1
-	for range evictSample {
-		// xorshift64: a cheap generator, guarded by the shard lock
-		sh.rng ^= sh.rng << 13
-		sh.rng ^= sh.rng >> 7
-		sh.rng ^= sh.rng << 17
-		i := sh.rng & mask
-		for lenOf(sh.slots[i].k) == 0 {
-			i = (i + 1) & mask
+	// (Scanning backwards, or one key more, would serve as well: the
+	// guarantee is that the victim is no more recent than 7 others.)
+	for i, seen := sh.rng&mask, 0; seen < min(evictSample, sh.n); i = (i + 1) & mask {
+		if lenOf(sh.slots[i].k) == 0 {
+			continue
 		}
+		seen++
+		// Among keys last used at the same instant any may go: < or <=
+		// only changes which.
 		if victim < 0 || sh.slots[i].last < sh.slots[victim].last {
 			victim = int(i)
 		}
