@@ -166,22 +166,29 @@ func ExampleWriteBehind() {
 
 // The Refresh-Ahead pattern of "Database Design → Caching Strategies"
 // (update the cache before expiration): a value read after 80% of its TTL
-// is reloaded in the background, so a steadily read key never misses.
+// is reloaded in the background, so a steadily read key never misses. The
+// store and the cache read one clock, which the example moves by hand.
 func ExampleRefreshAhead() {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var elapsed atomic.Int64 // read by the background reload too
+	now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
 	var version atomic.Int32
 	loader := cache.LoaderFunc[string, int32](func(context.Context, string) (int32, error) {
 		return version.Add(1), nil
 	})
-	store, _ := cache.NewMemory(10, cache.MemoryOptions[string, int32]{})
-	r, _ := cache.NewRefreshAhead[string, int32](store.AsStore(), loader, cache.RefreshAheadOptions{TTL: 400 * time.Millisecond})
-	defer r.Close(context.Background())
+	store, _ := cache.NewMemory(10, cache.MemoryOptions[string, int32]{Now: now})
+	r, _ := cache.NewRefreshAhead[string, int32](store.AsStore(), loader,
+		cache.RefreshAheadOptions{TTL: time.Minute, Now: now})
 	ctx := context.Background()
 	v, _ := r.Get(ctx, "config")
 	fmt.Println("first", v)
-	time.Sleep(340 * time.Millisecond)
-	v, _ = r.Get(ctx, "config") // still 1, triggers a reload
+	elapsed.Store(int64(50 * time.Second)) // past 80% of the TTL
+	v, _ = r.Get(ctx, "config")            // still 1, starts a reload
 	fmt.Println("stale while reloading", v)
-	time.Sleep(150 * time.Millisecond) // past the original expiry
+	// Close waits for the reload in flight (this loader does not block),
+	// so what follows does not depend on how fast it ran.
+	_ = r.Close(ctx)
+	elapsed.Store(int64(70 * time.Second)) // past the first value's expiry
 	v, _ = r.Get(ctx, "config")
 	fmt.Println("after", v, "misses", r.Stats().Misses)
 	// Output:

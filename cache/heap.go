@@ -1,8 +1,16 @@
 package cache
 
-// entryHeap is a binary min-heap of entries ordered by (prio, seq), keeping
-// each entry's index in e.idx so it can be fixed or removed in O(log n).
-type entryHeap[K comparable, V any] []*entry[K, V]
+// entryHeap is a binary min-heap of entries ordered by (prio, seq). Each
+// entry's Slot holds its index, so it can be fixed or removed in
+// O(log n); the ordering keys live in the heap, not in the entries, as
+// only the heap policies need them.
+type entryHeap[K comparable, V any] []heapItem[K, V]
+
+type heapItem[K comparable, V any] struct {
+	e    *node[K, V]
+	prio int64
+	seq  uint64 // tie-break
+}
 
 func (h entryHeap[K, V]) less(i, j int) bool {
 	if h[i].prio != h[j].prio {
@@ -13,7 +21,7 @@ func (h entryHeap[K, V]) less(i, j int) bool {
 
 func (h entryHeap[K, V]) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
+	h[i].e.Slot, h[j].e.Slot = uint32(i), uint32(j)
 }
 
 func (h entryHeap[K, V]) up(i int) {
@@ -47,24 +55,31 @@ func (h entryHeap[K, V]) down(i int) bool {
 	return i > start
 }
 
-func (h *entryHeap[K, V]) push(e *entry[K, V]) {
-	e.idx = len(*h)
-	*h = append(*h, e)
-	h.up(e.idx)
+func (h *entryHeap[K, V]) push(e *node[K, V], prio int64, seq uint64) {
+	i := len(*h)
+	e.Slot = uint32(i)
+	*h = append(*h, heapItem[K, V]{e, prio, seq})
+	h.up(i)
 }
 
-func (h *entryHeap[K, V]) remove(e *entry[K, V]) {
+func (h *entryHeap[K, V]) remove(e *node[K, V]) {
 	old := *h
-	i, last := e.idx, len(old)-1
+	i, last := int(e.Slot), len(old)-1
 	if i != last {
 		old.swap(i, last)
 	}
-	old[last] = nil
+	old[last] = heapItem[K, V]{}
 	*h = old[:last]
 	if i != last {
 		h.fix(i)
 	}
-	e.idx = -1
+}
+
+// set gives e new ordering keys.
+func (h entryHeap[K, V]) set(e *node[K, V], prio int64, seq uint64) {
+	i := int(e.Slot)
+	h[i].prio, h[i].seq = prio, seq
+	h.fix(i)
 }
 
 func (h entryHeap[K, V]) fix(i int) {

@@ -38,34 +38,32 @@ type lfuPolicy[K comparable, V any] struct {
 // the sketch's 4-bit counters cap TinyLFU's.
 const lfuHitLimit = 15
 
-func (p *lfuPolicy[K, V]) add(e *entry[K, V]) {
+func (p *lfuPolicy[K, V]) add(e *node[K, V]) {
 	p.tick++
-	e.prio, e.seq = p.age+1, p.tick
-	p.h.push(e)
+	p.h.push(e, p.age+1, p.tick)
 }
 
-func (p *lfuPolicy[K, V]) remove(e *entry[K, V]) { p.h.remove(e) }
+func (p *lfuPolicy[K, V]) remove(e *node[K, V]) { p.h.remove(e) }
 
 // victim folds the hits of the entries that reach the top of the heap
 // until the top has none. Each fold clears a count, so the loop ends after
 // at most one fold per entry even if readers keep counting meanwhile.
-func (p *lfuPolicy[K, V]) victim() *entry[K, V] {
+func (p *lfuPolicy[K, V]) victim() *node[K, V] {
 	for range len(p.h) {
-		v := p.h[0]
-		n := v.takeHits()
+		top := p.h[0]
+		n := takeHits(top.e)
 		if n == 0 {
 			break
 		}
 		p.tick++
 		// prio-age is the entry's hit count since it was (re)valued.
-		v.prio, v.seq = v.prio+int64(n), p.tick
-		p.h.fix(0)
+		p.h.set(top.e, top.prio+int64(n), p.tick)
 	}
-	v := p.h[0]
-	p.age = max(p.age, v.prio)
-	return v
+	top := p.h[0]
+	p.age = max(p.age, top.prio)
+	return top.e
 }
 
 func (p *lfuPolicy[K, V]) miss(uint64)            {}
-func (p *lfuPolicy[K, V]) update(*entry[K, V])    {}
+func (p *lfuPolicy[K, V]) update(*node[K, V])     {}
 func (p *lfuPolicy[K, V]) observe(uint64, uint64) {}

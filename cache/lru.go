@@ -45,8 +45,8 @@ func newLRU[K comparable, V any](capacity int64, epoch *atomic.Uint32) *lruPolic
 }
 
 // bucket returns the list e is in.
-func (p *lruPolicy[K, V]) bucket(e *entry[K, V]) *lruList[K, V] {
-	ep := e.placed
+func (p *lruPolicy[K, V]) bucket(e *node[K, V]) *lruList[K, V] {
+	ep := e.Slot
 	if int32(ep-p.oldest) < 0 {
 		ep = p.oldest
 	}
@@ -64,26 +64,26 @@ func (p *lruPolicy[K, V]) advance() {
 	p.epoch.Store(p.cur)
 }
 
-func (p *lruPolicy[K, V]) add(e *entry[K, V]) {
-	p.inserted += e.weight
+func (p *lruPolicy[K, V]) add(e *node[K, V]) {
+	p.inserted += e.Weight
 	if p.inserted >= p.span {
 		for n := min(p.inserted/p.span, lruBuckets); n > 0; n-- {
 			p.advance()
 		}
 		p.inserted %= p.span
 	}
-	e.placed = p.cur
-	e.node.Mark.Store(p.cur)
+	e.Slot = p.cur
+	e.Mark.Store(p.cur)
 	p.buckets[p.cur%lruBuckets].pushFront(e)
 }
 
-func (p *lruPolicy[K, V]) remove(e *entry[K, V]) { p.bucket(e).remove(e) }
+func (p *lruPolicy[K, V]) remove(e *node[K, V]) { p.bucket(e).remove(e) }
 
 // victim re-files the oldest entries that were read since they were filed
 // until it finds one that was not. Each re-filing moves an entry to a
 // strictly newer epoch, no later than the current one (readers stamp only
 // published epochs), so the loop ends.
-func (p *lruPolicy[K, V]) victim() *entry[K, V] {
+func (p *lruPolicy[K, V]) victim() *node[K, V] {
 	for {
 		b := &p.buckets[p.oldest%lruBuckets]
 		t := b.tail
@@ -94,59 +94,59 @@ func (p *lruPolicy[K, V]) victim() *entry[K, V] {
 			p.oldest++
 			continue
 		}
-		m := t.node.Mark.Load()
+		m := t.Mark.Load()
 		// Not read since filed — or read before its filing by a reader that
 		// was slow to store, or last read in an epoch already merged away.
-		if int32(m-t.placed) <= 0 || int32(m-p.oldest) < 0 || int32(m-p.cur) > 0 {
+		if int32(m-t.Slot) <= 0 || int32(m-p.oldest) < 0 || int32(m-p.cur) > 0 {
 			return t
 		}
 		b.remove(t)
-		t.placed = m
+		t.Slot = m
 		p.buckets[m%lruBuckets].pushFront(t)
 	}
 }
 
 func (p *lruPolicy[K, V]) miss(uint64)            {}
-func (p *lruPolicy[K, V]) update(*entry[K, V])    {}
+func (p *lruPolicy[K, V]) update(*node[K, V])     {}
 func (p *lruPolicy[K, V]) observe(uint64, uint64) {}
 
 // lruList is an intrusive doubly linked list; head is the most recent end.
 type lruList[K comparable, V any] struct {
-	head, tail *entry[K, V]
+	head, tail *node[K, V]
 	weight     int64
 	len        int
 }
 
-func (l *lruList[K, V]) pushFront(e *entry[K, V]) {
-	e.prev, e.next = nil, l.head
+func (l *lruList[K, V]) pushFront(e *node[K, V]) {
+	e.Prev, e.Next = nil, l.head
 	if l.head != nil {
-		l.head.prev = e
+		l.head.Prev = e
 	} else {
 		l.tail = e
 	}
 	l.head = e
-	l.weight += e.weight
+	l.weight += e.Weight
 	l.len++
 }
 
-func (l *lruList[K, V]) remove(e *entry[K, V]) {
-	if e.prev != nil {
-		e.prev.next = e.next
+func (l *lruList[K, V]) remove(e *node[K, V]) {
+	if e.Prev != nil {
+		e.Prev.Next = e.Next
 	} else {
-		l.head = e.next
+		l.head = e.Next
 	}
-	if e.next != nil {
-		e.next.prev = e.prev
+	if e.Next != nil {
+		e.Next.Prev = e.Prev
 	} else {
-		l.tail = e.prev
+		l.tail = e.Prev
 	}
-	e.prev, e.next = nil, nil
-	l.weight -= e.weight
+	e.Prev, e.Next = nil, nil
+	l.weight -= e.Weight
 	l.len--
 }
 
 // moveToFront makes e the most recent entry.
-func (l *lruList[K, V]) moveToFront(e *entry[K, V]) {
+func (l *lruList[K, V]) moveToFront(e *node[K, V]) {
 	if l.head == e {
 		return
 	}
@@ -163,8 +163,8 @@ func (l *lruList[K, V]) appendOlder(o *lruList[K, V]) {
 	if l.tail == nil {
 		l.head = o.head
 	} else {
-		l.tail.next = o.head
-		o.head.prev = l.tail
+		l.tail.Next = o.head
+		o.head.Prev = l.tail
 	}
 	l.tail = o.tail
 	l.len += o.len

@@ -86,9 +86,10 @@ type MemoryOptions[K comparable, V any] struct {
 // to values with per-entry TTL and a choice of eviction [Policy].
 //
 // It is split into shards, each with its own lock, hash table and policy
-// state. A Get takes no lock: the table's chains are immutable and published
-// atomically, and a chain node carries the key, value and expiry, so a hit
-// reads no other memory. The access is recorded for the policy in that same
+// state. A Get takes no lock: writers link and unlink the table's nodes
+// with atomic stores, and an entry is one node — key, value, expiry and the
+// policy's links in one allocation (see internal/table) — so a hit reads no
+// other memory. The access is recorded for the policy in that same
 // node — a saturating hit count (LFU, TinyLFU) or the shard's current epoch
 // (LRU) — and the policy applies it lazily, when it next chooses a victim
 // under the lock (see lru.go, lfu.go, tinylfu.go). This is lazy promotion,
@@ -98,9 +99,10 @@ type MemoryOptions[K comparable, V any] struct {
 // is read by every core without a write to its memory. The hit and miss
 // counters of [Memory.Stats] are striped per goroutine (see stripe.go); for
 // TinyLFU a stripe also buffers the hashes of missed keys, which the next
-// write replays into the sketch. Writes lock one shard and allocate;
-// rewriting a present key replaces its value in place and counts as a read
-// of it.
+// write replays into the sketch. Writes lock one shard; inserting a key
+// allocates its node, while rewriting a present key stores the new value in
+// its node — without allocating when the value is a word without pointers
+// or a single pointer — and counts as a read of it.
 // Expired entries are never returned; they are removed when found, when
 // evicted, or by [Memory.Cleanup].
 //
@@ -146,9 +148,9 @@ const observeEvery = 16
 // a test), so shards in a slice, and the counter stripes in a shard (see
 // stripe.go), stay aligned to lines.
 type shard[K comparable, V any] struct {
-	tab      table.Table[K, V, entry[K, V]] // readers: lock-free; writers: mu
-	capacity int64                          // immutable: the share of the capacity the policy is sized for
-	epoch    atomic.Uint32                  // LRU: the current epoch; written under mu, read by Get
+	tab      table.Table[K, V] // readers: lock-free; writers: mu
+	capacity int64             // immutable: the share of the capacity the policy is sized for
+	epoch    atomic.Uint32     // LRU: the current epoch; written under mu, read by Get
 	_        [cacheLine - 36]byte
 	mu       sync.Mutex
 	pol      policy[K, V] // guarded by mu
@@ -164,52 +166,32 @@ type shard[K comparable, V any] struct {
 	counts counters
 }
 
-// entry is one stored value, as the policy sees it. The shard's lock
-// guards its fields. Its key, value, hash and expiry are those of its
-// node, the table's current view of it, which readers see (see key, value,
-// hash and expire): keeping them once is what lets an entry and its node
-// fit in two small allocations. The weight never changes; the rest is the
-// policy's.
-type entry[K comparable, V any] struct {
-	node       *table.Node[K, V, entry[K, V]] // the table's node for e
-	weight     int64
-	prev, next *entry[K, V] // list policies
-	prio       int64        // heap policies
-	seq        uint64       // heap policies: tie-break
-	idx        int          // heap policies
-	placed     uint32       // LRU: the epoch e is filed under
-	queue      uint8        // TinyLFU segment
-	dead       bool         // removed from the store
-}
+// node is one stored entry: the table's node carries the key, the value
+// and the expiry readers see, and the fields the policy keeps (Slot, Prev,
+// Next, Weight), in one allocation. The shard's lock guards the policy's
+// fields; the weight never changes.
+type node[K comparable, V any] = table.Node[K, V]
 
-func (e *entry[K, V]) key() K        { return e.node.Key }
-func (e *entry[K, V]) value() V      { return e.node.Value }
-func (e *entry[K, V]) hash() uint64  { return e.node.Hash }
-func (e *entry[K, V]) expire() int64 { return e.node.Expire }
-
-// relink makes n e's node: the table calls it when it publishes a node.
-func relink[K comparable, V any](e *entry[K, V], n *table.Node[K, V, entry[K, V]]) { e.node = n }
-
-// takeHits returns the reads counted in e's node since the last call and
-// clears the count. It requires the shard's lock.
-func (e *entry[K, V]) takeHits() uint32 {
-	if e.node.Mark.Load() == 0 {
+// takeHits returns the reads counted in e since the last call and clears
+// the count. It requires the shard's lock.
+func takeHits[K comparable, V any](e *node[K, V]) uint32 {
+	if e.Mark.Load() == 0 {
 		return 0
 	}
-	return e.node.Mark.Swap(0)
+	return e.Mark.Swap(0)
 }
 
 // policy orders a shard's entries for eviction. Its methods are called with
 // the shard's lock held. Reads reach it only through the marks in the
-// entries' nodes — hit counts (entry.takeHits) or LRU epochs — which
-// victim applies as it sees fit.
+// entries — hit counts (takeHits) or LRU epochs — which victim applies as
+// it sees fit.
 type policy[K comparable, V any] interface {
-	add(e *entry[K, V])
-	remove(e *entry[K, V])
+	add(e *node[K, V])
+	remove(e *node[K, V])
 	// victim returns the entry to evict next; the shard then removes it.
-	victim() *entry[K, V]
+	victim() *node[K, V]
 	// update tells the policy that e's expiry changed in place.
-	update(e *entry[K, V])
+	update(e *node[K, V])
 	// miss records a lookup of an absent key.
 	miss(hash uint64)
 	// observe reports a batch of lookups, for policies that tune
@@ -265,7 +247,7 @@ func NewMemory[K comparable, V any](capacity int, opts MemoryOptions[K, V]) (*Me
 			c++
 		}
 		s := &m.shards[i]
-		s.tab.Init(int(min(c, 1<<16)), relink[K, V])
+		s.tab.Init(int(min(c, 1<<16)))
 		s.capacity = c
 		s.pol, m.hitLimit = newPolicy[K, V](opts.Policy, c, &s.epoch)
 	}
@@ -277,36 +259,38 @@ func (m *Memory[K, V]) shardOf(h uint64) *shard[K, V] { return &m.shards[h&m.mas
 // Get returns the value stored under key. Expired entries are never
 // returned. It does not allocate.
 func (m *Memory[K, V]) Get(key K) (V, bool) {
-	n := m.lookup(key)
+	s, n := m.lookup(key)
 	if n == nil {
 		var zero V
 		return zero, false
 	}
-	return n.Value, true
+	return s.tab.Value(n), true
 }
 
 // lookup finds the live entry for key and records the access.
-func (m *Memory[K, V]) lookup(key K) *table.Node[K, V, entry[K, V]] {
+func (m *Memory[K, V]) lookup(key K) (*shard[K, V], *node[K, V]) {
 	if m.shards == nil {
-		return nil // a zero Memory holds nothing
+		return nil, nil // a zero Memory holds nothing
 	}
 	h := m.hash(key)
 	s := m.shardOf(h)
 	n := s.tab.Find(h, key)
-	if n != nil && n.Expire != 0 {
-		if now := m.now().UnixNano(); now >= n.Expire {
-			m.expire(s, n.Entry, now)
-			n = nil
+	if n != nil {
+		if exp := n.Expire(); exp != 0 {
+			if now := m.now().UnixNano(); now >= exp {
+				m.expire(s, n, now)
+				n = nil
+			}
 		}
 	}
 	i := stripeHint(h & m.mask)
 	if n == nil {
 		s.counts.miss(i, h, m.policy == TinyLFU)
-		return nil
+		return s, nil
 	}
 	s.counts.hit(i)
 	m.record(s, n)
-	return n
+	return s, n
 }
 
 // lookups returns the shard's hits and misses so far.
@@ -329,34 +313,33 @@ type removal[K comparable, V any] struct {
 	reason Reason
 }
 
-// unlink removes e, which is in s, from the map and the policy. It
-// requires s.mu.
-func (m *Memory[K, V]) unlink(s *shard[K, V], e *entry[K, V], r Reason) {
-	s.tab.Delete(e.node)
+// unlink removes e, which is in s, from the map and the policy, and
+// returns it as a removal for r. It requires s.mu.
+func (m *Memory[K, V]) unlink(s *shard[K, V], e *node[K, V], r Reason) removal[K, V] {
+	s.tab.Delete(e)
 	s.pol.remove(e)
-	e.dead = true
-	s.weight -= e.weight
-	m.weight.Add(-e.weight)
+	s.weight -= e.Weight
+	m.weight.Add(-e.Weight)
 	s.removed[r]++
+	return removal[K, V]{e.Key, s.tab.Value(e), r}
 }
 
 // expire removes e, which a lookup found expired at now, unless a write
 // removed or renewed it meanwhile.
-func (m *Memory[K, V]) expire(s *shard[K, V], e *entry[K, V], now int64) {
+func (m *Memory[K, V]) expire(s *shard[K, V], e *node[K, V], now int64) {
 	s.mu.Lock()
-	if e.dead || e.expire() == 0 || now < e.expire() {
+	if exp := e.Expire(); exp == 0 || now < exp || s.tab.Find(e.Hash, e.Key) != e {
 		s.mu.Unlock()
 		return
 	}
-	m.unlink(s, e, Expired)
-	key, value := e.key(), e.value()
+	r := m.unlink(s, e, Expired)
 	s.mu.Unlock()
-	if m.onEvict != nil {
-		m.onEvict(key, value, Expired)
-	}
+	m.report(r)
 }
 
-func (m *Memory[K, V]) report(rs []removal[K, V]) {
+// report passes removals to OnEvict. It runs after the shard's lock is
+// released.
+func (m *Memory[K, V]) report(rs ...removal[K, V]) {
 	if m.onEvict == nil {
 		return
 	}
@@ -365,8 +348,8 @@ func (m *Memory[K, V]) report(rs []removal[K, V]) {
 	}
 }
 
-// record tells the policy that n's entry was read (or rewritten).
-func (m *Memory[K, V]) record(s *shard[K, V], n *table.Node[K, V, entry[K, V]]) {
+// record tells the policy that n was read (or rewritten).
+func (m *Memory[K, V]) record(s *shard[K, V], n *node[K, V]) {
 	switch m.policy {
 	case LRU:
 		n.Stamp(s.epoch.Load())
@@ -421,31 +404,27 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 			s.observe()
 		}
 	}
-	on := s.tab.Find(h, key)
-	if on != nil && on.Entry.weight == w {
-		// Rewrite in place: the entry keeps its place in the policy and
-		// the write counts as a read of it, as in Caffeine. Readers see
-		// the new value through a new node. (A new weight changes the sums
-		// the policy keeps: that takes the remove-and-insert path below.)
-		old := on.Entry
-		gone = append(gone, removal[K, V]{on.Key, on.Value, Replaced})
+	old := s.tab.Find(h, key)
+	if old != nil && old.Weight == w {
+		// Rewrite in place: the entry keeps its node and its place in the
+		// policy, and the write counts as a read of it, as in Caffeine. (A
+		// new weight changes the sums the policy keeps: that takes the
+		// remove-and-insert path below.)
+		gone = append(gone, removal[K, V]{old.Key, s.tab.Value(old), Replaced})
 		s.removed[Replaced]++
-		n := &table.Node[K, V, entry[K, V]]{Hash: h, Key: on.Key, Value: value, Expire: expire, Entry: old}
-		n.Mark.Store(on.Mark.Load())
-		s.tab.Replace(on, n)
-		m.record(s, n)
+		s.tab.Store(old, value, expire)
+		m.record(s, old)
 		s.pol.update(old)
 		s.mu.Unlock()
-		m.report(gone)
+		m.report(gone...)
 		return nil
 	}
-	if on != nil {
-		old := on.Entry
-		m.unlink(s, old, Replaced)
-		gone = append(gone, removal[K, V]{old.key(), old.value(), Replaced})
+	if old != nil {
+		gone = append(gone, m.unlink(s, old, Replaced))
 	}
-	e := &entry[K, V]{weight: w}
-	s.tab.Insert(&table.Node[K, V, entry[K, V]]{Hash: h, Key: key, Value: value, Expire: expire, Entry: e})
+	e := s.tab.New(h, key, value, expire)
+	e.Weight = w
+	s.tab.Insert(e)
 	s.weight += w
 	s.pol.add(e)
 	over := m.weight.Add(w) > m.capacity
@@ -453,7 +432,7 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 		gone = m.evict(s, gone, e)
 	}
 	s.mu.Unlock()
-	m.report(gone)
+	m.report(gone...)
 	if over {
 		m.evictElsewhere(s)
 	}
@@ -466,21 +445,23 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 // store's: a write evicts from the shard it locked, so the store holds its
 // whole capacity whatever the spread of keys over the shards. It requires
 // s.mu.
-func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *entry[K, V]) []removal[K, V] {
+func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *node[K, V]) []removal[K, V] {
 	var now int64
-	for m.weight.Load() > m.capacity && s.tab.Len() > 0 && (s.tab.Len() > 1 || added == nil || added.dead) {
+	for m.weight.Load() > m.capacity && s.tab.Len() > 0 && (s.tab.Len() > 1 || added == nil) {
 		v := s.pol.victim()
 		r := Evicted
-		if v.expire() != 0 {
+		if exp := v.Expire(); exp != 0 {
 			if now == 0 {
 				now = m.now().UnixNano()
 			}
-			if now >= v.expire() {
+			if now >= exp {
 				r = Expired
 			}
 		}
-		m.unlink(s, v, r)
-		gone = append(gone, removal[K, V]{v.key(), v.value(), r})
+		if v == added {
+			added = nil // what is left is older
+		}
+		gone = append(gone, m.unlink(s, v, r))
 	}
 	return gone
 }
@@ -500,7 +481,7 @@ func (m *Memory[K, V]) evictElsewhere(s *shard[K, V]) {
 		o.mu.Lock()
 		gone := m.evict(o, nil, nil)
 		o.mu.Unlock()
-		m.report(gone)
+		m.report(gone...)
 	}
 }
 
@@ -513,21 +494,18 @@ func (m *Memory[K, V]) Delete(key K) bool {
 	h := m.hash(key)
 	s := m.shardOf(h)
 	s.mu.Lock()
-	n := s.tab.Find(h, key)
-	if n == nil {
+	e := s.tab.Find(h, key)
+	if e == nil {
 		s.mu.Unlock()
 		return false
 	}
-	e := n.Entry
 	r := Deleted
-	if e.expire() != 0 && m.now().UnixNano() >= e.expire() {
+	if exp := e.Expire(); exp != 0 && m.now().UnixNano() >= exp {
 		r = Expired
 	}
-	m.unlink(s, e, r)
+	gone := m.unlink(s, e, r)
 	s.mu.Unlock()
-	if m.onEvict != nil {
-		m.onEvict(e.key(), e.value(), r)
-	}
+	m.report(gone)
 	return r == Deleted
 }
 
@@ -536,7 +514,7 @@ func (m *Memory[K, V]) Delete(key K) bool {
 // any other rule. match runs under a shard's lock and must not call the
 // store.
 func (m *Memory[K, V]) DeleteFunc(match func(key K, value V) bool) int {
-	return m.removeWhere(func(e *entry[K, V]) bool { return match(e.key(), e.value()) }, Deleted)
+	return m.removeWhere(func(s *shard[K, V], e *node[K, V]) bool { return match(e.Key, s.tab.Value(e)) }, Deleted)
 }
 
 // Cleanup removes every expired entry now and returns how many it removed.
@@ -547,30 +525,32 @@ func (m *Memory[K, V]) Cleanup() int {
 		return 0
 	}
 	now := m.now().UnixNano()
-	return m.removeWhere(func(e *entry[K, V]) bool { return e.expire() != 0 && now >= e.expire() }, Expired)
+	return m.removeWhere(func(_ *shard[K, V], e *node[K, V]) bool {
+		exp := e.Expire()
+		return exp != 0 && now >= exp
+	}, Expired)
 }
 
 // removeWhere removes every entry match selects, shard by shard, and
 // reports them after each shard's lock is released.
-func (m *Memory[K, V]) removeWhere(match func(e *entry[K, V]) bool, r Reason) int {
+func (m *Memory[K, V]) removeWhere(match func(s *shard[K, V], e *node[K, V]) bool, r Reason) int {
 	n := 0
 	for i := range m.shards {
 		s := &m.shards[i]
 		var gone []removal[K, V]
-		var es []*entry[K, V]
+		var es []*node[K, V]
 		s.mu.Lock()
-		s.tab.Each(func(n *table.Node[K, V, entry[K, V]]) {
-			if match(n.Entry) {
-				es = append(es, n.Entry)
+		s.tab.Each(func(e *node[K, V]) {
+			if match(s, e) {
+				es = append(es, e)
 			}
 		})
 		for _, e := range es {
-			m.unlink(s, e, r)
-			gone = append(gone, removal[K, V]{e.key(), e.value(), r})
+			gone = append(gone, m.unlink(s, e, r))
 		}
 		s.mu.Unlock()
 		n += len(gone)
-		m.report(gone)
+		m.report(gone...)
 	}
 	return n
 }
@@ -639,16 +619,16 @@ func (s memoryStore[K, V]) Get(_ context.Context, key K) (V, time.Duration, bool
 		var zero V
 		return zero, 0, false, errZero("Memory", "NewMemory")
 	}
-	n := m.lookup(key)
+	sh, n := m.lookup(key)
 	if n == nil {
 		var zero V
 		return zero, 0, false, nil
 	}
 	var ttl time.Duration
-	if n.Expire != 0 {
-		ttl = max(time.Duration(n.Expire-m.now().UnixNano()), 1)
+	if exp := n.Expire(); exp != 0 {
+		ttl = max(time.Duration(exp-m.now().UnixNano()), 1)
 	}
-	return n.Value, ttl, true, nil
+	return sh.tab.Value(n), ttl, true, nil
 }
 
 func (s memoryStore[K, V]) Set(_ context.Context, key K, value V, ttl time.Duration) error {

@@ -34,7 +34,7 @@ type tinyLFU[K comparable, V any] struct {
 	window, probation, protected lruList[K, V]
 	// cand is the entry that last left the window, while it waits in
 	// probation for an admission decision.
-	cand                *entry[K, V]
+	cand                *node[K, V]
 	capacity, windowCap int64
 	protectedCap        int64
 	sketch              sketch
@@ -46,7 +46,7 @@ type tinyLFU[K comparable, V any] struct {
 const tinyLFUHitLimit = 15
 
 const (
-	inWindow uint8 = iota
+	inWindow uint32 = iota
 	inProbation
 	inProtected
 )
@@ -65,10 +65,10 @@ func (p *tinyLFU[K, V]) resize(window int64) {
 }
 
 // credit moves the hits e collected into the sketch and returns them.
-func (p *tinyLFU[K, V]) credit(e *entry[K, V]) uint32 {
-	n := e.takeHits()
+func (p *tinyLFU[K, V]) credit(e *node[K, V]) uint32 {
+	n := takeHits(e)
 	if n > 0 {
-		p.sketch.add(e.hash(), n)
+		p.sketch.add(e.Hash, n)
 	}
 	return n
 }
@@ -87,7 +87,7 @@ func (p *tinyLFU[K, V]) spill() {
 			continue
 		}
 		p.window.remove(c)
-		c.queue = inProbation
+		c.Slot = inProbation
 		p.probation.pushFront(c)
 		p.cand = c
 	}
@@ -102,26 +102,26 @@ func (p *tinyLFU[K, V]) observe(hits, misses uint64) {
 	}
 }
 
-func (p *tinyLFU[K, V]) add(e *entry[K, V]) {
-	p.sketch.increment(e.hash())
-	e.queue = inWindow
+func (p *tinyLFU[K, V]) add(e *node[K, V]) {
+	p.sketch.increment(e.Hash)
+	e.Slot = inWindow
 	p.window.pushFront(e)
 	p.spill() // full or not, so the main area fills with window overflow
 }
 
-func (p *tinyLFU[K, V]) miss(h uint64)       { p.sketch.increment(h) }
-func (p *tinyLFU[K, V]) update(*entry[K, V]) {}
+func (p *tinyLFU[K, V]) miss(h uint64)      { p.sketch.increment(h) }
+func (p *tinyLFU[K, V]) update(*node[K, V]) {}
 
 // promote moves a probation entry that was read to protected's front and
 // lets protected's overflow fall back to probation. Protected's oldest
 // entry, if read since it got there, gets a second chance at the front
 // instead (at most one per entry, so the loop ends).
-func (p *tinyLFU[K, V]) promote(e *entry[K, V]) {
+func (p *tinyLFU[K, V]) promote(e *node[K, V]) {
 	if e == p.cand {
 		p.cand = nil
 	}
 	p.probation.remove(e)
-	e.queue = inProtected
+	e.Slot = inProtected
 	p.protected.pushFront(e)
 	p.fitProtected()
 }
@@ -139,13 +139,13 @@ func (p *tinyLFU[K, V]) fitProtected() {
 			continue
 		}
 		p.protected.remove(d)
-		d.queue = inProbation
+		d.Slot = inProbation
 		p.probation.pushFront(d)
 	}
 }
 
-func (p *tinyLFU[K, V]) list(e *entry[K, V]) *lruList[K, V] {
-	switch e.queue {
+func (p *tinyLFU[K, V]) list(e *node[K, V]) *lruList[K, V] {
+	switch e.Slot {
 	case inWindow:
 		return &p.window
 	case inProbation:
@@ -154,7 +154,7 @@ func (p *tinyLFU[K, V]) list(e *entry[K, V]) *lruList[K, V] {
 	return &p.protected
 }
 
-func (p *tinyLFU[K, V]) remove(e *entry[K, V]) {
+func (p *tinyLFU[K, V]) remove(e *node[K, V]) {
 	if e == p.cand {
 		p.cand = nil
 	}
@@ -164,7 +164,7 @@ func (p *tinyLFU[K, V]) remove(e *entry[K, V]) {
 // victim first promotes the candidate and the probation entries at the
 // back that were read, then lets the sketch pick between the candidate
 // and probation's oldest entry; the less popular one goes.
-func (p *tinyLFU[K, V]) victim() *entry[K, V] {
+func (p *tinyLFU[K, V]) victim() *node[K, V] {
 	if c := p.cand; c != nil && p.credit(c) > 0 {
 		p.promote(c)
 	}
@@ -192,7 +192,7 @@ func (p *tinyLFU[K, V]) victim() *entry[K, V] {
 		}
 		p.credit(other)
 	}
-	if p.sketch.estimate(cand.hash()) > p.sketch.estimate(other.hash()) {
+	if p.sketch.estimate(cand.Hash) > p.sketch.estimate(other.Hash) {
 		return other
 	}
 	return cand

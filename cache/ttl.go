@@ -20,27 +20,27 @@ type ttlPolicy[K comparable, V any] struct {
 	tick uint64 // writes so far: the FIFO order among equal expiries
 }
 
-// key sets e's place in the order: its expiry, then its last write.
-func (p *ttlPolicy[K, V]) key(e *entry[K, V]) {
+// key returns e's place in the order: its expiry, then its last write.
+func (p *ttlPolicy[K, V]) key(e *node[K, V]) (int64, uint64) {
 	p.tick++
-	e.prio, e.seq = e.expire(), p.tick
-	if e.expire() == 0 {
-		e.prio = math.MaxInt64
+	if exp := e.Expire(); exp != 0 {
+		return exp, p.tick
 	}
+	return math.MaxInt64, p.tick
 }
 
-func (p *ttlPolicy[K, V]) add(e *entry[K, V]) {
-	p.key(e)
-	p.h.push(e)
+func (p *ttlPolicy[K, V]) add(e *node[K, V]) {
+	prio, seq := p.key(e)
+	p.h.push(e, prio, seq)
 }
 
 // update re-files a rewritten entry by its new expiry, as a new one.
-func (p *ttlPolicy[K, V]) miss(uint64) {}
-func (p *ttlPolicy[K, V]) update(e *entry[K, V]) {
-	p.key(e)
-	p.h.fix(e.idx)
+func (p *ttlPolicy[K, V]) update(e *node[K, V]) {
+	prio, seq := p.key(e)
+	p.h.set(e, prio, seq)
 }
 
-func (p *ttlPolicy[K, V]) remove(e *entry[K, V])  { p.h.remove(e) }
-func (p *ttlPolicy[K, V]) victim() *entry[K, V]   { return p.h[0] }
+func (p *ttlPolicy[K, V]) miss(uint64)            {}
+func (p *ttlPolicy[K, V]) remove(e *node[K, V])   { p.h.remove(e) }
+func (p *ttlPolicy[K, V]) victim() *node[K, V]    { return p.h[0].e }
 func (p *ttlPolicy[K, V]) observe(uint64, uint64) {}

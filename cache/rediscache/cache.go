@@ -169,7 +169,7 @@ func (r *Cache[V]) Get(ctx context.Context, key string) (V, time.Duration, bool,
 	}
 	r.stats.hits.Add(1)
 	var ttl time.Duration
-	if ms, _ := res[1].(int64); ms > 0 {
+	if ms, _ := res[1].(int64); ms > 0 { // ms == 0 is a TTL of 0 either way
 		ttl = time.Duration(ms) * time.Millisecond
 	}
 	return v, ttl, true, nil
@@ -182,7 +182,7 @@ func (r *Cache[V]) ttl(ttl time.Duration) (time.Duration, error) {
 	if ttl == 0 {
 		ttl = r.opts.DefaultTTL
 	}
-	if ttl > 0 && ttl < time.Millisecond {
+	if ttl > 0 && ttl < time.Millisecond { // exactly 1 ms stays 1 ms either way
 		ttl = time.Millisecond // Redis's resolution; never 0, which would mean "keep forever"
 	}
 	return ttl, nil
@@ -337,7 +337,7 @@ func (r *Cache[V]) DeletePrefix(ctx context.Context, prefix string) (int, error)
 		for {
 			cctx, cancel := context.WithTimeout(ctx, r.timeout)
 			keys, next, err := c.Scan(cctx, cursor, pattern, scanBatch).Result()
-			if err == nil && len(keys) > 0 {
+			if err == nil && len(keys) > 0 { // an empty pipeline sends nothing: the length test only saves the call
 				var cmds []redis.Cmder
 				cmds, err = c.Pipelined(cctx, func(p redis.Pipeliner) error {
 					for _, k := range keys {

@@ -60,7 +60,8 @@ func TestCache(t *testing.T) {
 		n, err := r.DeletePrefix(ctx, "group:")
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
-		_, _, ok, _ = r.Get(ctx, "u2")
+		_, _, ok, err = r.Get(ctx, "u2")
+		require.NoError(t, err)
 		assert.True(t, ok, "other keys untouched")
 
 		st := r.Stats()
@@ -169,7 +170,8 @@ func TestCacheBadInputAndCodecErrors(t *testing.T) {
 		require.ErrorIs(t, err, ErrCodec)
 		err = r.SetMany(ctx, map[string]int{"a": 1}, 0)
 		require.ErrorIs(t, err, ErrCodec)
-		exists, _ := db.Client.Exists(ctx, db.Key("a")).Result()
+		exists, err := db.Client.Exists(ctx, db.Key("a")).Result()
+		require.NoError(t, err)
 		assert.Zero(t, exists, "nothing written when encoding fails")
 		err = r.Set(ctx, "k", 1, -time.Second)
 		require.ErrorIs(t, err, cache.ErrInvalidConfig)
@@ -212,9 +214,11 @@ func TestCacheDeletePrefix(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 3*scanBatch, n)
 		assert.Zero(t, countKeys(t, db, db.Key("a:bulk:*")), "every matching key deleted")
-		_, _, ok, _ := r.Get(ctx, "bulky")
+		_, _, ok, err := r.Get(ctx, "bulky")
+		require.NoError(t, err)
 		assert.True(t, ok, "a key that only shares the prefix's letters without its colon stays")
-		_, _, ok, _ = other.Get(ctx, "bulk:1")
+		_, _, ok, err = other.Get(ctx, "bulk:1")
+		require.NoError(t, err)
 		assert.True(t, ok, "another store's keys stay")
 
 		// Glob characters in the prefix match only themselves: unescaped,
@@ -227,7 +231,8 @@ func TestCacheDeletePrefix(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
 		for _, k := range []string{`gQQxZy:1`, `g*[x]?\y`, `g*x?y:1`} {
-			_, _, ok, _ := r.Get(ctx, k)
+			_, _, ok, err := r.Get(ctx, k)
+			require.NoError(t, err)
 			assert.True(t, ok, "decoy %q deleted by an unescaped pattern", k)
 		}
 
@@ -235,7 +240,8 @@ func TestCacheDeletePrefix(t *testing.T) {
 		n, err = other.DeletePrefix(ctx, "")
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
-		_, _, ok, _ = r.Get(ctx, "bulky")
+		_, _, ok, err = r.Get(ctx, "bulky")
+		require.NoError(t, err)
 		assert.True(t, ok)
 		// Without a store prefix it would delete the whole database: refused.
 		bare, err := New[int](db.Client, Options{})
@@ -328,9 +334,8 @@ func TestZeroValuesReturnAtOnce(t *testing.T) {
 	assert.Zero(t, r.Stats())
 
 	var m MultiLevel[int]
-	_, _, _, err = m.Get(ctx, "k")
+	_, _, ok, err := m.Get(ctx, "k")
 	require.ErrorIs(t, err, cache.ErrInvalidConfig)
-	_, _, ok, _ := m.Get(ctx, "k")
 	assert.False(t, ok)
 	require.ErrorIs(t, m.Set(ctx, "k", 1, 0), cache.ErrInvalidConfig)
 	require.ErrorIs(t, m.Delete(ctx, "k"), cache.ErrInvalidConfig)

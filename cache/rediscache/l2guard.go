@@ -77,7 +77,7 @@ var errExcluded = errors.New("rediscache: excluded from the L2 breaker")
 
 func newL2Guard(opts MultiLevelOptions) *l2Guard {
 	g := &l2Guard{keys: map[string]uint64{}, prefixes: map[string]uint64{}, retry: opts.BreakFor}
-	if opts.BreakAfter < 0 {
+	if opts.BreakAfter < 0 { // never 0: NewMultiLevel made 0 the default, 5
 		return g
 	}
 	after := uint32(opts.BreakAfter)
@@ -142,7 +142,7 @@ func (g *l2Guard) miss(key string, prefix bool) {
 		g.count.Store(missedLimit)
 		return
 	}
-	g.seq++
+	g.seq++ // repairRecord only compares sequences for equality: any step that never repeats would do
 	if prefix {
 		g.prefixes[key] = g.seq
 	} else {

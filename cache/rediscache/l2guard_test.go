@@ -18,8 +18,8 @@ import (
 
 // A blackholed Redis (connections held, bytes dropped) is left alone after
 // a few failures: a read that misses L1 goes to the source without waiting
-// for the Redis timeout, and L2 serves again within a second of Redis
-// answering.
+// for the Redis timeout, and L2 serves again once Redis answers and the
+// breaker lets a probe through.
 func TestMultiLevelBlackholedRedisIsLeftAlone(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		p, client := proxiedClient(t, db)
@@ -38,24 +38,23 @@ func TestMultiLevelBlackholedRedisIsLeftAlone(t *testing.T) {
 		errs := m.Stats().L2Errors
 		require.Positive(t, errs)
 		for i := range 20 {
-			start := time.Now()
 			v, err := a.Get(ctx, fmt.Sprint("other", i), load)
 			require.NoError(t, err)
 			assert.Equal(t, len(fmt.Sprint("other", i)), v, "served by the source")
-			assert.Less(t, time.Since(start), 50*time.Millisecond, "did not wait for the 100 ms Redis timeout")
 		}
+		// No call reached the blackholed Redis, so none waited for its
+		// timeout: counted, not timed, so a busy machine cannot fail it.
 		assert.Equal(t, errs, m.Stats().L2Errors, "no call reached the blackholed Redis")
 
 		p.Restore()
-		restored := time.Now()
 		hits := m.Stats().L2Hits
-		for m.Stats().L2Hits == hits && time.Since(restored) < 3*time.Second {
+		// The breaker lets a probe through after BreakFor; the deadline
+		// only bounds a broken run, however busy the machine.
+		require.Eventually(t, func() bool {
 			m.l1.Delete("warm")
-			_, _, _, _ = m.Get(ctx, "warm")
-			time.Sleep(5 * time.Millisecond)
-		}
-		assert.Greater(t, m.Stats().L2Hits, hits, "L2 serves again")
-		assert.Less(t, time.Since(restored), time.Second, "within a second of Redis answering")
+			v, _, ok, err := m.Get(ctx, "warm")
+			return err == nil && ok && v == 7 && m.Stats().L2Hits > hits
+		}, 10*time.Second, 5*time.Millisecond, "L2 serves again once Redis answers")
 	})
 }
 
@@ -78,9 +77,11 @@ func TestMultiLevelNoStaleL2AfterOutage(t *testing.T) {
 		p.Restore()
 
 		m.l1.Delete("k") // evicted from L1: the next lookup asks L2
-		v, _, ok, _ := m.Get(ctx, "k")
+		v, _, ok, err := m.Get(ctx, "k")
+		require.NoError(t, err, "Redis answers again")
 		assert.False(t, ok && v == 1, "the value the failed write replaced is not served")
-		_, _, ok, _ = m.Get(ctx, "grp:1")
+		_, _, ok, err = m.Get(ctx, "grp:1")
+		require.NoError(t, err)
 		assert.False(t, ok, "a key the failed DeletePrefix should have removed is not served")
 
 		require.Eventually(t, func() bool {
@@ -89,7 +90,8 @@ func TestMultiLevelNoStaleL2AfterOutage(t *testing.T) {
 			return db.Client.Exists(ctx, db.Key("k")).Val()+db.Client.Exists(ctx, db.Key("grp:1")).Val() == 0
 		}, 2*time.Second, 10*time.Millisecond, "the stale entries were deleted from Redis")
 		m.l1.Delete("keep")
-		v, _, ok, _ = m.Get(ctx, "keep")
+		v, _, ok, err = m.Get(ctx, "keep")
+		require.NoError(t, err)
 		assert.True(t, ok && v == 5, "untouched keys are still served from L2")
 		assert.Zero(t, m.Stats().L2Unrepaired)
 	})
@@ -156,8 +158,35 @@ func TestMultiLevelBreakerStateAndOptions(t *testing.T) {
 	})
 }
 
-// Too many entries missed their L2 write to name them all: no key is read
-// from L2 until the whole namespace under the store's Prefix is deleted.
+// OnL2State may call the cache: the state changes its own call causes
+// (here the probe that BreakFor lets through at once, and that fails) are
+// delivered when it returns, in order, none lost.
+func TestMultiLevelStateHookMayCallTheCache(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		p, client := proxiedClient(t, db)
+		ctx := t.Context()
+		var m *MultiLevel[int]
+		var changes []string // appended to by the one goroutine below, in its calls
+		m = newLevels(t, db, client, MultiLevelOptions{BreakAfter: 1, BreakFor: time.Nanosecond,
+			OnL2State: func(from, to gobreaker.State) {
+				changes = append(changes, from.String()+">"+to.String())
+				if len(changes) == 1 {
+					_, _, ok, err := m.Get(ctx, "b")
+					assert.False(t, ok)
+					assert.NoError(t, err, "an L2 failure is a miss")
+				}
+			}})
+		p.Cut()
+		_, _, ok, err := m.Get(ctx, "a")
+		require.NoError(t, err)
+		assert.False(t, ok)
+		assert.Equal(t, []string{"closed>open", "open>half-open", "half-open>open"}, changes)
+	})
+}
+
+// Too many entries (keys and prefixes together) missed their L2 write or
+// deletion to name them all: no key is read from L2 until the whole
+// namespace under the store's Prefix is deleted.
 func TestMultiLevelUnrepairedOverflow(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		p, client := proxiedClient(t, db)
@@ -166,7 +195,11 @@ func TestMultiLevelUnrepairedOverflow(t *testing.T) {
 		require.NoError(t, m.Set(ctx, "old", 1, time.Minute))
 		p.Cut()
 		for i := range missedLimit + 1 {
-			_ = m.Set(ctx, fmt.Sprint("k", i), i, time.Minute)
+			if i < missedLimit/2 { // first, while L1 is small: a deletion by prefix scans it
+				_, _ = m.DeletePrefix(ctx, fmt.Sprint("p", i, ":"))
+			} else {
+				_ = m.Set(ctx, fmt.Sprint("k", i), i, time.Minute)
+			}
 		}
 		assert.Equal(t, missedLimit, m.Stats().L2Unrepaired)
 		p.Restore()

@@ -346,7 +346,7 @@ func (m *MultiLevel[V]) Get(ctx context.Context, key string) (V, time.Duration, 
 }
 
 func (m *MultiLevel[V]) l1TTL(ttl time.Duration) time.Duration {
-	if m.opts.L1TTL > 0 && (ttl == 0 || ttl > m.opts.L1TTL) {
+	if m.opts.L1TTL > 0 && (ttl == 0 || ttl > m.opts.L1TTL) { // ttl == L1TTL: either branch returns it
 		return m.opts.L1TTL
 	}
 	return ttl

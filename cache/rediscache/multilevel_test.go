@@ -2,6 +2,7 @@ package rediscache
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,6 +54,62 @@ func TestMultiLevelFillsL1WithRemainingTTL(t *testing.T) {
 		_, ok = m.l1.Get("w")
 		assert.False(t, ok)
 		assert.Zero(t, db.Client.Exists(ctx, db.Key("w")).Val())
+	})
+}
+
+// L1TTL caps how long L1 keeps a value, whatever the TTL asked for; a
+// TTL of 0 is L2's DefaultTTL; the options' bounds are inclusive.
+func TestMultiLevelTTLsAndOptionBounds(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := t.Context()
+		l1, err := cache.NewMemory(10, cache.MemoryOptions[string, int]{})
+		require.NoError(t, err)
+		l2, err := New[int](db.Client, Options{Prefix: db.Prefix, DefaultTTL: time.Hour})
+		require.NoError(t, err)
+		m, err := NewMultiLevel(ctx, l1, l2, MultiLevelOptions{L1TTL: 10 * time.Second})
+		require.NoError(t, err)
+		l1TTL := func(key string) time.Duration {
+			t.Helper()
+			_, ttl, ok, err := l1.AsStore().Get(ctx, key)
+			require.NoError(t, err)
+			require.True(t, ok, "%s is in L1", key)
+			return ttl
+		}
+		l2TTL := func(key string) time.Duration {
+			t.Helper()
+			ttl, err := db.Client.PTTL(ctx, db.Key(key)).Result()
+			require.NoError(t, err)
+			return ttl
+		}
+		const slack = float64(time.Second)
+		require.NoError(t, m.Set(ctx, "long", 1, time.Minute))
+		assert.InDelta(t, float64(10*time.Second), float64(l1TTL("long")), slack, "capped at L1TTL")
+		assert.InDelta(t, float64(time.Minute), float64(l2TTL("long")), slack)
+		require.NoError(t, m.Set(ctx, "short", 1, 3*time.Second))
+		assert.InDelta(t, float64(3*time.Second), float64(l1TTL("short")), slack, "shorter than L1TTL: kept")
+		assert.InDelta(t, float64(3*time.Second), float64(l2TTL("short")), slack)
+		require.NoError(t, m.Set(ctx, "default", 1, 0))
+		assert.InDelta(t, float64(10*time.Second), float64(l1TTL("default")), slack)
+		assert.InDelta(t, float64(time.Hour), float64(l2TTL("default")), slack, "0 is L2's DefaultTTL")
+		require.ErrorIs(t, m.Set(ctx, "negative", 1, -time.Nanosecond), cache.ErrInvalidConfig)
+		_, ok := l1.Get("negative")
+		assert.False(t, ok, "a rejected write does not reach L1")
+
+		_, err = NewMultiLevel(ctx, l1, l2, MultiLevelOptions{BreakAfter: math.MaxUint32})
+		require.NoError(t, err, "BreakAfter's bound is inclusive")
+		for name, opts := range map[string]MultiLevelOptions{
+			"BreakAfter":  {BreakAfter: math.MaxUint32 + 1},
+			"L1TTL":       {L1TTL: -time.Nanosecond},
+			"HealthCheck": {HealthCheck: -time.Nanosecond},
+			"BreakFor":    {BreakFor: -time.Nanosecond},
+		} {
+			_, err = NewMultiLevel(ctx, l1, l2, opts)
+			require.ErrorIs(t, err, cache.ErrInvalidConfig, name)
+		}
+		_, err = NewMultiLevel[int](ctx, nil, l2, MultiLevelOptions{})
+		require.ErrorIs(t, err, cache.ErrInvalidConfig, "no L1")
+		_, err = NewMultiLevel(ctx, l1, nil, MultiLevelOptions{})
+		require.ErrorIs(t, err, cache.ErrInvalidConfig, "no L2")
 	})
 }
 
