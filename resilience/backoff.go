@@ -102,9 +102,7 @@ func (b Backoff) Validate() error {
 // defaults.
 func (b Backoff) Delay(retry int, prev time.Duration, u float64) time.Duration {
 	b, _ = b.withDefaults()
-	if retry < 1 {
-		retry = 1
-	}
+	retry = max(retry, 1)
 	capped := float64(b.Max)
 	exp := math.Min(capped, float64(b.Base)*math.Pow(b.Multiplier, float64(retry-1)))
 	var d float64
@@ -114,10 +112,7 @@ func (b Backoff) Delay(retry int, prev time.Duration, u float64) time.Duration {
 	case JitterEqual:
 		d = exp/2 + u*exp/2
 	case JitterDecorrelated:
-		if prev < b.Base {
-			prev = b.Base
-		}
-		hi := 3 * float64(prev)
+		hi := 3 * float64(max(prev, b.Base))
 		d = math.Min(capped, float64(b.Base)+u*(hi-float64(b.Base)))
 	default: // JitterFull
 		d = u * exp

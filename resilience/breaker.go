@@ -163,6 +163,10 @@ func NewCircuitBreaker[T any](opts BreakerOptions) (*CircuitBreaker[T], error) {
 		return nil, err
 	}
 	b := &CircuitBreaker[T]{name: opts.Name, trip: opts.Trip, slow: opts.SlowCallThreshold, isOK: opts.IsSuccessful, isExcl: opts.IsExcluded, now: opts.Now}
+	// plain is only a shortcut: with no trip policy and no threshold, the
+	// plain path's successes skip a verdict that would count them the same
+	// way, and its errors get the full verdict, classifiers included. So a
+	// plain computed without the classifier terms behaves identically.
 	b.plain = b.trip == nil && b.slow == 0 && b.isOK == nil && b.isExcl == nil
 	if b.now == nil {
 		b.now = time.Now
@@ -239,6 +243,8 @@ func (b *CircuitBreaker[T]) Execute(ctx context.Context, fn func(context.Context
 			return v, b.verdict(ctx, time.Time{}, err)
 		}
 		var start time.Time
+		// start is read only when a threshold needs it (verdict ignores it
+		// otherwise), so reading it always would change nothing.
 		if b.slow > 0 {
 			start = b.now()
 		}

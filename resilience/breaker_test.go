@@ -306,3 +306,86 @@ func TestCircuitBreakerHalfOpenLimitsProbes(t *testing.T) {
 		assert.Equal(t, StateClosed, b.State())
 	})
 }
+
+// A slow-call threshold alone, with gobreaker's default trip rule, counts
+// each call over the threshold as a failure (its caller still gets the
+// result), a call of exactly the threshold as a success, and opens after
+// more than five slow calls in a row.
+func TestCircuitBreakerSlowCallThresholdAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewCircuitBreaker[int](BreakerOptions{SlowCallThreshold: 100 * time.Millisecond})
+		require.NoError(t, err)
+		sleepy := func(d time.Duration) func(context.Context) (int, error) {
+			return func(context.Context) (int, error) { time.Sleep(d); return 7, nil }
+		}
+		v, err := b.Execute(t.Context(), sleepy(100*time.Millisecond))
+		require.NoError(t, err)
+		assert.Equal(t, 7, v)
+		for range 6 {
+			v, err := b.Execute(t.Context(), sleepy(101*time.Millisecond))
+			require.NoError(t, err, "a slow call still returns its result")
+			assert.Equal(t, 7, v)
+		}
+		st := b.Stats()
+		assert.Equal(t, StateOpen, st.State)
+		assert.Equal(t, uint64(7), st.Calls)
+		assert.Equal(t, uint64(1), st.Successes)
+		assert.Equal(t, uint64(6), st.Failures)
+		assert.Equal(t, uint64(6), st.Slow)
+	})
+}
+
+// The trip rules at their boundaries: n consecutive failures trip, n-1 do
+// not; a failure rate trips at exactly the rate once minRequests calls
+// were seen, not before; a count window trips at exactly its rate once it
+// holds MinCalls outcomes, and forgets the oldest beyond Size.
+func TestTripPolicyBoundaries(t *testing.T) {
+	cf := must(ConsecutiveFailures(3))
+	assert.False(t, cf.ReadyToTrip(Counts{ConsecutiveFailures: 2}))
+	assert.True(t, cf.ReadyToTrip(Counts{ConsecutiveFailures: 3}))
+
+	fr := must(FailureRate(0.5, 4))
+	assert.False(t, fr.ReadyToTrip(Counts{TotalFailures: 3}), "3 calls, fewer than minRequests")
+	assert.True(t, fr.ReadyToTrip(Counts{TotalSuccesses: 2, TotalFailures: 2}))
+	assert.False(t, fr.ReadyToTrip(Counts{TotalSuccesses: 3, TotalFailures: 2}), "2 of 5")
+	assert.True(t, fr.ReadyToTrip(Counts{TotalSuccesses: 1, TotalFailures: 4}))
+
+	w := must(NewCountWindow(CountWindowOptions{Size: 3, FailureRate: 0.5, MinCalls: 2}))
+	w.Record(true, false)
+	assert.False(t, w.ReadyToTrip(Counts{}), "1 outcome, fewer than MinCalls")
+	w.Record(false, true) // slow but not failed: no failure-rate rule counts it
+	assert.True(t, w.ReadyToTrip(Counts{}), "1 failed of 2")
+	w.Record(false, false)
+	assert.False(t, w.ReadyToTrip(Counts{}), "1 failed of 3")
+	w.Record(false, false) // the failure leaves the window
+	f, s, n := w.(*countWindow).rates()
+	assert.Equal(t, []float64{0, 1.0 / 3}, []float64{f, s})
+	assert.Equal(t, 3, n)
+
+	// A window with only a slow-call rate ignores failures, and trips at
+	// exactly its rate.
+	slow := must(NewCountWindow(CountWindowOptions{Size: 4, SlowCallRate: 0.5, MinCalls: 4}))
+	for _, o := range []struct{ failed, slow bool }{{true, false}, {true, false}, {true, true}, {false, false}} {
+		slow.Record(o.failed, o.slow)
+	}
+	assert.False(t, slow.ReadyToTrip(Counts{}), "3 failed, 1 slow of 4")
+	slow.Record(false, true) // evicts a failure: 2 slow of 4
+	assert.True(t, slow.ReadyToTrip(Counts{}))
+
+	for _, ok := range []func() (TripPolicy, error){
+		func() (TripPolicy, error) { return ConsecutiveFailures(1) },
+		func() (TripPolicy, error) { return FailureRate(1, 1) },
+		func() (TripPolicy, error) {
+			return NewCountWindow(CountWindowOptions{Size: 1, FailureRate: 1, SlowCallRate: 1, MinCalls: 1})
+		},
+	} {
+		p, err := ok()
+		require.NoError(t, err)
+		assert.NotNil(t, p)
+	}
+	for _, o := range []CountWindowOptions{{Size: 2, FailureRate: -0.1, MinCalls: 1}, {Size: 2, SlowCallRate: -0.1, MinCalls: 1},
+		{Size: 2, FailureRate: 0.5}, {Size: 2, FailureRate: 1.1, MinCalls: 1}} {
+		_, err := NewCountWindow(o)
+		assert.ErrorIs(t, err, ErrInvalidConfig, "%+v", o)
+	}
+}

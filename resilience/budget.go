@@ -167,7 +167,7 @@ func (r *bucketRing) totals(now time.Time) (a, b float64) {
 func windowDefaults(policy string, window *time.Duration, buckets *int, defBuckets int) error {
 	setDefault(window, 10*time.Second)
 	setDefault(buckets, defBuckets)
-	if *window < 0 {
+	if *window < 0 { // 0 took the default above: < and <= agree
 		return configError("%s Window must be positive, got %v", policy, *window)
 	}
 	if *buckets < 1 || time.Duration(*buckets) > *window {

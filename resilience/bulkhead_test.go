@@ -202,3 +202,39 @@ func TestBulkheadZeroValue(t *testing.T) {
 		assert.Same(t, pool, set.For("search"))
 	})
 }
+
+// With no MaxWait, a queued call waits as long as it takes for a slot, and
+// only its caller's context ends the wait early.
+func TestBulkheadWaitsWithoutMaxWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewBulkhead(BulkheadOptions{MaxConcurrent: 1, MaxWaiting: 1})
+		require.NoError(t, err)
+		held, err := b.Acquire(t.Context())
+		require.NoError(t, err)
+		got := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			s, err := b.Acquire(t.Context())
+			if err == nil {
+				s.Release()
+			}
+			got <- err
+		}()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Equal(t, 1, b.Stats().Waiting)
+		held.Release()
+		require.NoError(t, <-got)
+		assert.Equal(t, time.Hour, time.Since(start))
+
+		held, err = b.Acquire(t.Context())
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		_, err = b.Acquire(ctx)
+		assert.ErrorIs(t, err, ErrBulkheadFull)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		held.Release()
+		assert.Equal(t, BulkheadStats{Capacity: 1, Admitted: 3, Rejected: 1, Waited: 1}, b.Stats())
+	})
+}

@@ -80,6 +80,7 @@ func (e *PolicyError) Unwrap() []error {
 
 func trimPkg(s string) string {
 	const p = "resilience: "
+	// > rather than >=: the bare prefix stays itself; no error says only that.
 	if len(s) > len(p) && s[:len(p)] == p {
 		return s[len(p):]
 	}

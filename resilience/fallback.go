@@ -1,6 +1,9 @@
 package resilience
 
-import "context"
+import (
+	"context"
+	"reflect"
+)
 
 // FallbackOptions configure a [Fallback]: the answer it gives, a fixed
 // Value or the result of Func, and the errors it answers.
@@ -9,7 +12,8 @@ type FallbackOptions[T any] struct {
 	// value is a valid answer.
 	Value T
 	// Func, if set, computes the answer from the call's context and error;
-	// it may fail in turn. Default nil: answer Value.
+	// it may fail in turn. Default nil: answer Value. Value and Func are
+	// two answers to one question: setting both is an error.
 	Func func(ctx context.Context, err error) (T, error)
 	// On reports whether an error is answered by the fallback. Default
 	// nil: every error except the caller's context ending.
@@ -33,11 +37,14 @@ type Fallback[T any] struct {
 // FallbackStats counts calls and how many were answered by the fallback.
 type FallbackStats struct{ Calls, Fallbacks uint64 }
 
-// NewFallback returns a fallback configured by opts. Every
-// FallbackOptions is valid, so the error, there for the shape every
-// constructor of this package shares, is nil.
+// NewFallback returns a fallback configured by opts, or an error wrapping
+// [ErrInvalidConfig] if both Value (not its zero value) and Func are set,
+// as only one of them could answer.
 func NewFallback[T any](opts FallbackOptions[T]) (*Fallback[T], error) {
 	fn := opts.Func
+	if fn != nil && !reflect.ValueOf(&opts.Value).Elem().IsZero() {
+		return nil, configError("fallback: Value %v and Func are both set; set one", opts.Value)
+	}
 	if fn == nil {
 		v := opts.Value
 		fn = func(context.Context, error) (T, error) { return v, nil }

@@ -52,6 +52,7 @@ func (t *latencyTracker) Record(d time.Duration) {
 		s := t.scratch[:t.n]
 		copy(s, t.ring[:t.n])
 		slices.Sort(s)
+		// q < 1 keeps int(q·n) below n: the min only guards the index.
 		t.est = s[min(t.n-1, int(t.q*float64(t.n)))]
 	}
 	t.mu.Unlock()

@@ -73,11 +73,12 @@ func TestFallback(t *testing.T) {
 	assert.Equal(t, 1, v)
 	assert.Equal(t, FallbackStats{Calls: 3, Fallbacks: 1}, fb.Stats())
 
-	fn, err := NewFallback(FallbackOptions[int]{Value: 7, Func: func(_ context.Context, err error) (int, error) { return 0, errors.Join(err, other) }})
+	fn, err := NewFallback(FallbackOptions[int]{Func: func(_ context.Context, err error) (int, error) { return 9, errors.Join(err, other) }})
 	require.NoError(t, err)
-	_, err = fn.Execute(t.Context(), fail)
-	assert.ErrorIs(t, err, errBoom, "Func, not Value, answers")
-	assert.ErrorIs(t, err, other)
+	v, err = fn.Execute(t.Context(), fail)
+	assert.ErrorIs(t, err, errBoom, "Func is given the call's error")
+	assert.ErrorIs(t, err, other, "and its own error is returned")
+	assert.Equal(t, 9, v)
 
 	zero := must(NewFallback(FallbackOptions[int]{}))
 	v, err = zero.Execute(t.Context(), fail)

@@ -87,6 +87,14 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 		{"bulkhead size 0", func() error { _, err := NewBulkhead(BulkheadOptions{MaxConcurrent: 0, Name: "db"}); return err }, `bulkhead "db" MaxConcurrent must be set to at least 1, got 0`},
 		{"bulkhead size -1", func() error { _, err := NewBulkheads(BulkheadOptions{MaxConcurrent: -1}); return err }, "got -1"},
 		{"nil guard", func() error { _, err := Guarded[int](nil).Execute(t.Context(), ok); return err }, "nil Guard"},
+		{"fallback Value and Func", func() error {
+			_, err := NewFallback(FallbackOptions[int]{Value: 7, Func: func(context.Context, error) (int, error) { return 8, nil }})
+			return err
+		}, "fallback: Value 7 and Func are both set"},
+		{"fallback slice Value and Func", func() error {
+			_, err := NewFallback(FallbackOptions[[]int]{Value: []int{}, Func: func(context.Context, error) ([]int, error) { return nil, nil }})
+			return err
+		}, "Value [] and Func are both set"},
 		{"nil pipeline policy", func() error { _, err := NewPipeline[int](must(NewFallback(FallbackOptions[int]{})), nil); return err }, "policy 1 is nil"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

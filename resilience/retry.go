@@ -144,6 +144,8 @@ func retryAfterFromError(err error) (time.Duration, bool) {
 
 // sleepCtx waits d or until ctx is done, returning ctx's error then.
 func sleepCtx(ctx context.Context, d time.Duration) error {
+	// A zero wait could as well go through the timer: Execute checked ctx
+	// just before, so both return nil. <= only skips the timer.
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -172,6 +174,7 @@ func (r *Retry[T]) Execute(ctx context.Context, fn func(context.Context) (T, err
 	}
 	r.calls.Add(1)
 	var start time.Time
+	// Read only when MaxElapsed or the budget needs it (as now below).
 	if r.maxElapsed > 0 || r.budget != nil {
 		start = r.now()
 	}
@@ -194,9 +197,12 @@ func (r *Retry[T]) Execute(ctx context.Context, fn func(context.Context) (T, err
 		}
 		delay := r.backoff.Delay(attempt, prev, r.rand())
 		prev = delay
+		// (>= would pick the same value when they are equal.)
 		if ra, ok := r.retryAfter(err); ok && ra > delay {
 			delay = ra
 		}
+		// The clock is read only when something needs it; reading it always
+		// would change nothing else.
 		var now time.Time
 		if r.maxElapsed > 0 || r.budget != nil {
 			now = r.now()

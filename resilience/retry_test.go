@@ -39,6 +39,12 @@ func TestBackoffDelayFormulas(t *testing.T) {
 		b.Jitter = c.jitter
 		assert.Equal(t, c.want, b.Delay(c.retry, c.prev, c.u), "%v retry %d prev %v u %v", c.jitter, c.retry, c.prev, c.u)
 	}
+	for _, j := range []Jitter{JitterNone, JitterFull, JitterEqual, JitterDecorrelated} {
+		b := base
+		b.Jitter = j
+		assert.Equal(t, b.Delay(1, 0, 0.5), b.Delay(0, 0, 0.5), "%v: a retry number below 1 is the first retry", j)
+		assert.Equal(t, b.Delay(1, 0, 0.5), b.Delay(-3, 0, 0.5), "%v", j)
+	}
 	assert.Equal(t, "decorrelated", JitterDecorrelated.String())
 	assert.Equal(t, "full", Jitter(0).String(), "the zero value is full jitter")
 }
@@ -66,6 +72,15 @@ func TestBackoffBadInput(t *testing.T) {
 	assert.ErrorContains(t, Backoff{Jitter: Jitter(9)}.Validate(), "Jitter 9")
 	_, err = NewRetry[int](RetryOptions{MaxAttempts: 3, MaxElapsed: -1})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
+	// The bounds themselves are valid.
+	for name, b := range map[string]Backoff{
+		"max equal to base": {Base: time.Second, Max: time.Second},
+		"multiplier 1":      {Multiplier: 1},
+		"first jitter":      {Jitter: JitterFull},
+		"last jitter":       {Jitter: JitterDecorrelated},
+	} {
+		assert.NoError(t, b.Validate(), name)
+	}
 }
 
 // MaxAttempts has no default: zero and negative values are errors that
@@ -148,6 +163,18 @@ func TestRetryGivesUp(t *testing.T) {
 		_, err = r3.Execute(t.Context(), fn)
 		assert.ErrorIs(t, err, ErrRetriesExhausted)
 		assert.Equal(t, 2, *calls)
+
+		// A retry that would start exactly at MaxElapsed still goes: limit
+		// 3 s → attempts at 0, 1 s and 3 s.
+		r4, err := NewRetry[int](RetryOptions{MaxAttempts: 10, MaxElapsed: 3 * time.Second, Backoff: Backoff{Base: time.Second, Jitter: JitterNone}})
+		require.NoError(t, err)
+		fn, calls = flaky(10, errBoom)
+		start := time.Now()
+		_, err = r4.Execute(t.Context(), fn)
+		assert.ErrorIs(t, err, ErrRetriesExhausted)
+		assert.Equal(t, 3, *calls)
+		assert.Equal(t, 3*time.Second, time.Since(start))
+		assert.Equal(t, RetryStats{Calls: 1, Attempts: 3, Retries: 2, Exhausted: 1}, r4.Stats())
 	})
 }
 
@@ -259,12 +286,13 @@ func TestParseRetryAfter(t *testing.T) {
 		" 0 ":                           0,
 		"Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second,
 		"Wed, 31 Dec 2025 23:00:00 GMT": 0,
+		"9223372036":                    9223372036 * time.Second, // the longest a Duration holds
 	} {
 		got, ok := ParseRetryAfter(in, now)
 		assert.True(t, ok, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, in := range []string{"", "-5", "soon", "1.5", "99999999999999999999"} {
+	for _, in := range []string{"", "-5", "soon", "1.5", "99999999999999999999", "9223372037"} {
 		_, ok := ParseRetryAfter(in, now)
 		assert.False(t, ok, in)
 	}

@@ -213,6 +213,7 @@ func (l *LoadShedder) release(latency time.Duration, dropped bool, t *shedTicket
 	now := l.now()
 	l.mu.Lock()
 	if t != nil {
+		// (t.i is always a ticket of l's: the bound check is a guard.)
 		if int(t.i) >= len(l.tickets) || l.tickets[t.i] != t.gen {
 			l.mu.Unlock()
 			return // released already

@@ -1,6 +1,7 @@
 package degrade
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -58,34 +59,43 @@ type lastGood[V any] struct {
 	max int
 
 	mu    sync.Mutex
-	items map[string]lastGoodItem[V] // guarded by mu
-	order []string                   // guarded by mu: keys in insertion order
+	items map[string]*list.Element // guarded by mu: values are *lastGoodItem[V]
+	order list.List                // guarded by mu: least recently stored first
 }
 
 type lastGoodItem[V any] struct {
-	v  V
-	at time.Time
+	key string
+	v   V
+	at  time.Time
 }
 
 // GetStale returns the value stored for key.
 func (l *lastGood[V]) GetStale(_ context.Context, key string) (V, time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	it, ok := l.items[key]
-	return it.v, it.at, ok
+	el, ok := l.items[key]
+	if !ok {
+		var zero V
+		return zero, time.Time{}, false
+	}
+	it := el.Value.(*lastGoodItem[V])
+	return it.v, it.at, true
 }
 
-// PutStale stores v for key.
+// PutStale stores v for key, as the most recently stored key.
 func (l *lastGood[V]) PutStale(_ context.Context, key string, v V, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.items[key]; !ok {
-		l.order = append(l.order, key)
+	if el, ok := l.items[key]; ok {
+		it := el.Value.(*lastGoodItem[V])
+		it.v, it.at = v, at
+		l.order.MoveToBack(el)
+		return
 	}
-	l.items[key] = lastGoodItem[V]{v: v, at: at}
-	for len(l.items) > l.max && len(l.order) > 0 {
-		delete(l.items, l.order[0])
-		l.order = l.order[1:]
+	l.items[key] = l.order.PushBack(&lastGoodItem[V]{key: key, v: v, at: at})
+	if l.order.Len() > l.max {
+		oldest := l.order.Remove(l.order.Front()).(*lastGoodItem[V])
+		delete(l.items, oldest.key)
 	}
 }
 
@@ -128,7 +138,7 @@ func New[T any](opts Options[T]) (*Degrader[T], error) {
 		if opts.MaxKeys == 0 {
 			opts.MaxKeys = 10_000
 		}
-		opts.Source = &lastGood[T]{max: opts.MaxKeys, items: map[string]lastGoodItem[T]{}}
+		opts.Source = &lastGood[T]{max: opts.MaxKeys, items: map[string]*list.Element{}}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -57,6 +57,24 @@ func TestDegraderServesStaleValue(t *testing.T) {
 	assert.Equal(t, degrade.Stats{Calls: 4, ServedStale: 1, NoStale: 2}, d.Stats())
 }
 
+// A value exactly MaxStaleness old is still served; one a nanosecond
+// older is not.
+func TestDegraderMaxStalenessBound(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := must(degrade.New(degrade.Options[string]{MaxStaleness: time.Minute, Now: func() time.Time { return now }}))
+	_, _, err := d.Execute(t.Context(), "k", func(context.Context) (string, error) { return "v", nil })
+	require.NoError(t, err)
+	down := func(context.Context) (string, error) { return "", errBoom }
+	now = now.Add(time.Minute)
+	v, stale, err := d.Execute(t.Context(), "k", down)
+	require.NoError(t, err)
+	assert.True(t, stale)
+	assert.Equal(t, "v", v)
+	now = now.Add(time.Nanosecond)
+	_, _, err = d.Execute(t.Context(), "k", down)
+	assert.ErrorIs(t, err, errBoom)
+}
+
 // Without a Source, the degrader keeps at most MaxKeys keys: the least
 // recently stored is dropped first.
 func TestDegraderKeepsAtMostMaxKeys(t *testing.T) {
@@ -71,6 +89,22 @@ func TestDegraderKeepsAtMostMaxKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, stale)
 	assert.Equal(t, "c", v)
+
+	// Storing a key again makes it the most recently stored: b, stored
+	// once before c, goes first, and c keeps its new value.
+	d = must(degrade.New(degrade.Options[string]{MaxKeys: 2}))
+	for _, kv := range [][2]string{{"b", "b1"}, {"c", "c1"}, {"c", "c2"}, {"b", "b2"}, {"d", "d1"}} {
+		_, _, err := d.Execute(t.Context(), kv[0], func(context.Context) (string, error) { return kv[1], nil })
+		require.NoError(t, err)
+	}
+	stored := map[string]string{}
+	for _, k := range []string{"b", "c", "d"} {
+		if v, stale, err := d.Execute(t.Context(), k, func(context.Context) (string, error) { return "", errBoom }); err == nil {
+			assert.True(t, stale)
+			stored[k] = v
+		}
+	}
+	assert.Equal(t, map[string]string{"b": "b2", "d": "d1"}, stored, "c, the least recently stored, was dropped")
 }
 
 // A read-only source (a cache that is filled elsewhere) works too.

@@ -25,6 +25,10 @@ func TestWorkerDeadLettersPoisonMessages(t *testing.T) {
 	queuetest.DeadLettersPoisonMessages(t, dlq.NewMemoryQueue())
 }
 
+func TestQueueRecoverKeepsOrder(t *testing.T) {
+	queuetest.RecoverKeepsOrder(t, dlq.NewMemoryQueue())
+}
+
 func TestWorkerRestartLosesNothing(t *testing.T) {
 	q := dlq.NewMemoryQueue()
 	queuetest.RestartLosesNothing(t, func() dlq.Queue { return q })

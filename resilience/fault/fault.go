@@ -109,6 +109,8 @@ func NewInjector(opts Options) (*Injector, error) {
 			return nil, configError("%s must be in [0, 1], got %v", p.name, p.v)
 		}
 	}
+	// 1e-9 absorbs the rounding of decimal fractions (0.1+0.2+0.7); whether
+	// a sum of exactly 1+1e-9 passes is immaterial.
 	if s := opts.ErrorProbability + opts.AbortProbability + opts.HangProbability; s > 1+1e-9 {
 		return nil, configError("error, abort and hang probabilities sum to %v > 1", s)
 	}
@@ -152,6 +154,7 @@ func (f *Injector) decide(h http.Header) (time.Duration, faultKind, int) {
 	var delay time.Duration
 	kind, status := faultNone, f.o.AbortStatus
 	if h != nil && f.o.HeaderControl {
+		// A delay of 0 is no fault whether or not ms > 0 admits it.
 		if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get(HeaderDelay)), 10, 64); err == nil && ms > 0 && ms < 1<<31 {
 			delay = time.Duration(ms) * time.Millisecond
 		}
@@ -306,11 +309,9 @@ func rejected(name string, cause error) error {
 	return &resilience.PolicyError{Policy: "fault", Name: name, Kind: ErrInjected, Cause: cause}
 }
 
-// sleep waits d or until ctx is done, returning ctx's cause then.
+// sleep waits d (the injector sleeps only positive delays) or until ctx
+// is done, returning ctx's cause then.
 func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

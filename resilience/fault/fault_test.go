@@ -123,6 +123,203 @@ func TestInjectorSchedule(t *testing.T) {
 	assert.ErrorIs(t, err, resilience.ErrInvalidConfig)
 }
 
+// Periodic is on in [k·period, k·period+active) and off at its end; an
+// active of 0 is never on, one of the whole period always on; a period
+// of 0 or a negative active is an error.
+func TestPeriodicBounds(t *testing.T) {
+	at := func(d time.Duration) time.Time { return time.Unix(0, int64(d)) }
+	active := must(Periodic(time.Minute, 10*time.Second))
+	for d, want := range map[time.Duration]bool{
+		0: true, 10*time.Second - 1: true, 10 * time.Second: false, time.Minute - 1: false,
+		time.Minute: true, time.Minute + 10*time.Second: false,
+	} {
+		assert.Equal(t, want, active(at(d)), "at %v", d)
+	}
+	never := must(Periodic(time.Minute, 0))
+	always := must(Periodic(time.Minute, time.Minute))
+	for _, d := range []time.Duration{0, time.Second, time.Minute - 1} {
+		assert.False(t, never(at(d)), "active 0 at %v", d)
+		assert.True(t, always(at(d)), "active = period at %v", d)
+	}
+	for _, c := range [][2]time.Duration{{0, 0}, {-time.Second, 0}, {time.Second, -1}} {
+		_, err := Periodic(c[0], c[1])
+		assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "period %v, active %v", c[0], c[1])
+	}
+}
+
+// The fault headers are obeyed within their ranges — a delay of 1 ms to
+// 2^31-1 ms, an abort status of 100 to 599 — and ignored outside them.
+func TestInjectorHeaderBounds(t *testing.T) {
+	var slept []time.Duration
+	f := must(NewInjector(Options{HeaderControl: true, Sleep: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}}))
+	h := f.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	serve := func(name, value string) int {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(name, value)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for _, v := range []string{"0", "-5", "2147483648", "x"} {
+		slept = nil
+		assert.Equal(t, http.StatusTeapot, serve(HeaderDelay, v), "delay %q", v)
+		assert.Empty(t, slept, "delay %q is ignored", v)
+	}
+	for v, want := range map[string]time.Duration{"1": time.Millisecond, "2147483647": 2147483647 * time.Millisecond} {
+		slept = nil
+		assert.Equal(t, http.StatusTeapot, serve(HeaderDelay, v), "delay %q", v)
+		assert.Equal(t, []time.Duration{want}, slept, "delay %q", v)
+	}
+	for v, want := range map[string]int{"99": http.StatusTeapot, "100": 100, "599": 599, "600": http.StatusTeapot} {
+		assert.Equal(t, want, serve(HeaderAbort, v), "abort %q", v)
+	}
+	assert.Equal(t, Stats{Requests: 10, Delayed: 2, Aborts: 2}, f.Stats())
+}
+
+// Each fault on its own is drawn when the draw u is below its
+// probability, and not at u equal to it; the draws split [0, 1) as abort,
+// error, hang.
+func TestInjectorDraws(t *testing.T) {
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	kindOf := func(o Options, u float64) string {
+		o.Rand = func() float64 { return u }
+		var delayed bool
+		o.Sleep = func(context.Context, time.Duration) error { delayed = true; return nil }
+		o.Delay = time.Second
+		_, err := must(NewInjector(o)).Enter(gone)
+		var se *StatusError
+		switch {
+		case err == nil && delayed:
+			return "delay"
+		case err == nil:
+			return "none"
+		case errors.As(err, &se):
+			return "abort"
+		case errors.Is(err, context.Canceled):
+			return "hang"
+		case errors.Is(err, ErrInjected):
+			return "error"
+		}
+		return err.Error()
+	}
+	for _, c := range []struct {
+		o    Options
+		u    float64
+		want string
+	}{
+		{Options{DelayProbability: 0.5}, 0.49, "delay"},
+		{Options{DelayProbability: 0.5}, 0.5, "none"},
+		{Options{ErrorProbability: 0.5}, 0.49, "error"},
+		{Options{ErrorProbability: 0.5}, 0.5, "none"},
+		{Options{AbortProbability: 0.5}, 0.49, "abort"},
+		{Options{AbortProbability: 0.5}, 0.5, "none"},
+		{Options{HangProbability: 0.5}, 0.49, "hang"},
+		{Options{HangProbability: 0.5}, 0.5, "none"},
+		{Options{AbortProbability: 0.2, ErrorProbability: 0.3, HangProbability: 0.4}, 0.19, "abort"},
+		{Options{AbortProbability: 0.2, ErrorProbability: 0.3, HangProbability: 0.4}, 0.2, "error"},
+		{Options{AbortProbability: 0.2, ErrorProbability: 0.3, HangProbability: 0.4}, 0.49, "error"},
+		{Options{AbortProbability: 0.2, ErrorProbability: 0.3, HangProbability: 0.4}, 0.5, "hang"},
+		{Options{AbortProbability: 0.2, ErrorProbability: 0.3, HangProbability: 0.4}, 0.89, "hang"},
+		{Options{AbortProbability: 0.2, ErrorProbability: 0.3, HangProbability: 0.4}, 0.9, "none"},
+	} {
+		assert.Equal(t, c.want, kindOf(c.o, c.u), "%+v at u=%v", c.o, c.u)
+	}
+}
+
+// A request carrying a fault header gets exactly that fault, whatever the
+// probabilities say.
+func TestInjectorHeaderOverridesProbabilities(t *testing.T) {
+	f := must(NewInjector(Options{HeaderControl: true, ErrorProbability: 1, DelayProbability: 1, Delay: time.Hour,
+		Sleep: func(_ context.Context, d time.Duration) error {
+			assert.Contains(t, []time.Duration{5 * time.Millisecond, time.Hour}, d, "the header's delay, or the drawn one without the header")
+			return nil
+		}}))
+	h := f.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	for hdr, want := range map[string]int{HeaderAbort: 429, HeaderDelay: http.StatusTeapot} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(hdr, map[string]string{HeaderAbort: "429", HeaderDelay: "5"}[hdr])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		assert.Equal(t, want, w.Code, hdr)
+	}
+	assert.Equal(t, Stats{Requests: 2, Delayed: 1, Aborts: 1}, f.Stats())
+
+	// A request without the headers gets the faults the probabilities draw.
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, http.StatusInternalServerError, w.Code)
+	assert.Equal(t, Stats{Requests: 3, Delayed: 2, Errors: 1, Aborts: 1}, f.Stats())
+}
+
+// A delay the caller's context cuts short ends the request there: the
+// handler is not run, the round trip returns the context's error.
+func TestInjectorDelayCutShort(t *testing.T) {
+	f := must(NewInjector(Options{DelayProbability: 1, Delay: time.Hour}))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	h := f.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("the handler ran after a cut delay") }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	rt := f.RoundTripper(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Error("the request went out after a cut delay")
+		return nil, errors.New("unreachable")
+	}))
+	req := must(http.NewRequestWithContext(ctx, "GET", "http://example.invalid/", nil))
+	_, err := rt.RoundTrip(req)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, Stats{Requests: 2, Delayed: 2}, f.Stats())
+}
+
+// The RoundTripper obeys the fault headers too, and with no transport
+// given sends the request through http.DefaultTransport.
+func TestInjectorRoundTripperHeadersAndDefault(t *testing.T) {
+	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	defer backend.Close()
+	var slept []time.Duration
+	f := must(NewInjector(Options{HeaderControl: true, Sleep: func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}}))
+	c := &http.Client{Transport: f.RoundTripper(nil)}
+	do := func(hdr, v string) int {
+		req := must(http.NewRequestWithContext(t.Context(), "GET", backend.URL, nil))
+		if hdr != "" {
+			req.Header.Set(hdr, v)
+		}
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusTeapot, do("", ""), "through the default transport")
+	assert.Empty(t, slept)
+	assert.Equal(t, http.StatusTeapot, do(HeaderDelay, "7"))
+	assert.Equal(t, []time.Duration{7 * time.Millisecond}, slept)
+	assert.Equal(t, 429, do(HeaderAbort, "429"))
+	assert.Equal(t, []time.Duration{7 * time.Millisecond}, slept, "an abort alone sleeps nothing")
+}
+
+// The default sleep waits the delay, or returns the context's cause when
+// it ends first.
+func TestSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		require.NoError(t, sleep(t.Context(), 3*time.Second))
+		assert.Equal(t, 3*time.Second, time.Since(start))
+		cause := errors.New("client left")
+		ctx, cancel := context.WithCancelCause(t.Context())
+		time.AfterFunc(time.Second, func() { cancel(cause) })
+		start = time.Now()
+		assert.Equal(t, cause, sleep(ctx, time.Hour))
+		assert.Equal(t, time.Second, time.Since(start))
+	})
+}
+
 func TestInjectorHTTP(t *testing.T) {
 	f, err := NewInjector(Options{HeaderControl: true, Sleep: func(context.Context, time.Duration) error { return nil }})
 	require.NoError(t, err)
@@ -169,9 +366,20 @@ func TestInjectorHTTP(t *testing.T) {
 func TestInjectorBadInput(t *testing.T) {
 	for _, o := range []Options{
 		{DelayProbability: 1.5}, {ErrorProbability: -0.1}, {ErrorProbability: 0.6, AbortProbability: 0.6},
-		{Delay: -time.Second}, {AbortStatus: 42},
+		{Delay: -time.Second}, {AbortStatus: 42}, {AbortStatus: 99}, {AbortStatus: 600},
+		{ErrorProbability: 0.5, AbortProbability: 0.500000002}, {ErrorProbability: 0.6, HangProbability: 0.6}, {AbortProbability: 0.6, HangProbability: 0.6},
 	} {
 		_, err := NewInjector(o)
 		assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", o)
 	}
+	// The bounds are valid; so is a sum of probabilities that is 1 but
+	// for the rounding of decimal fractions.
+	for _, o := range []Options{
+		{AbortStatus: 100}, {AbortStatus: 599}, {DelayProbability: 1, ErrorProbability: 1},
+		{ErrorProbability: 0.5, AbortProbability: 0.5}, {ErrorProbability: 0.1, AbortProbability: 0.2, HangProbability: 0.7},
+	} {
+		_, err := NewInjector(o)
+		assert.NoError(t, err, "%+v", o)
+	}
+	assert.Equal(t, "http status 429", (&StatusError{Status: 429}).Error())
 }

@@ -185,6 +185,10 @@ func TestStore_BadInput(t *testing.T) {
 			require.NotPanics(t, func() { _, err = store.Record(ctx, "x", 0, sharedbreaker.OutcomeFailure, now, bad) })
 			assert.ErrorIs(t, err, resilience.ErrInvalidConfig, "%+v", bad)
 		}
+		// A bucket of exactly one millisecond is the finest there is.
+		finest := sharedbreaker.Rules{Window: 10 * time.Millisecond, Buckets: 10, MinRequests: 1, FailureRate: 1, Timeout: time.Second, HalfOpenRequests: 1}
+		_, err := store.Record(ctx, "finest", 0, sharedbreaker.OutcomeFailure, now, finest)
+		assert.NoError(t, err)
 	})
 }
 
@@ -192,11 +196,13 @@ func TestStore_BadInput(t *testing.T) {
 // name; when the dependency fails, every instance ends up open.
 func TestSharedBreaker_FourInstances(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		clock := breakertest.NewClock()
 		var breakers []*sharedbreaker.Breaker[int]
 		for range 4 {
 			store := must(redisbreaker.NewStore(db.NewClient(t), db.Prefix))
 			breakers = append(breakers, must(sharedbreaker.New[int](sharedbreaker.Options{Store: store,
 				Name: "inventory", Rules: sharedbreaker.Rules{MinRequests: 20, FailureRate: 0.5, Timeout: time.Minute}, CacheTTL: 10 * time.Millisecond,
+				Now: clock.Now,
 			})))
 		}
 		var healthy atomic.Bool
@@ -229,7 +235,7 @@ func TestSharedBreaker_FourInstances(t *testing.T) {
 		healthy.Store(false)
 		run(25)
 		before := calls.Load()
-		time.Sleep(20 * time.Millisecond) // every cache expires
+		clock.Advance(20 * time.Millisecond) // every cache expires
 		run(5)
 		for i, b := range breakers {
 			assert.Equal(t, resilience.StateOpen, b.State(context.Background()), "instance %d", i)
@@ -248,7 +254,10 @@ func TestSharedBreaker_SurvivesRedisOutage(t *testing.T) {
 	proxy, err := tcpproxy.New(db.Addr)
 	require.NoError(t, err)
 	defer proxy.Close()
-	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	// No read or write timeout of the client's own: only StoreTimeout
+	// can end a call to the dark link.
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: -1, WriteTimeout: -1, ContextTimeoutEnabled: true})
 	defer client.Close()
 	store := must(redisbreaker.NewStore(client, db.Prefix))
 	opts := sharedbreaker.Options{Name: "search", Rules: sharedbreaker.Rules{MinRequests: 2, FailureRate: 0.5}, CacheTTL: time.Nanosecond, StoreTimeout: 50 * time.Millisecond}
@@ -258,13 +267,23 @@ func TestSharedBreaker_SurvivesRedisOutage(t *testing.T) {
 	_, err = b.Execute(ctx, ok)
 	require.NoError(t, err)
 
+	errorsBefore := b.Stats().StoreErrors
 	proxy.Blackhole()
-	start := time.Now()
-	v, err := b.Execute(ctx, ok)
-	require.NoError(t, err, "the breaker fails open: Redis is not the protected dependency")
-	assert.Equal(t, 1, v)
-	assert.Less(t, time.Since(start), 2*time.Second, "each store call is bounded by StoreTimeout")
-	assert.Positive(t, b.Stats().StoreErrors)
+	type result struct {
+		v   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { v, err := b.Execute(ctx, ok); done <- result{v, err} }()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Execute still waits on the dark link: StoreTimeout does not bound the store calls")
+	}
+	require.NoError(t, r.err, "the breaker fails open: Redis is not the protected dependency")
+	assert.Equal(t, 1, r.v)
+	assert.Equal(t, errorsBefore+2, b.Stats().StoreErrors, "Acquire and Record both timed out")
 
 	proxy.Restore()
 	// Another instance on a healthy link trips the shared breaker...

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -116,4 +117,46 @@ func TestZeroValues(t *testing.T) {
 	st, err := s.Load(ctx, "b", time.Now(), sharedbreaker.Rules{})
 	require.NoError(t, err)
 	assert.Equal(t, resilience.StateClosed, st.State)
+}
+
+// countingStore counts Acquire calls and records the deadline of each
+// store call's context.
+type countingStore struct {
+	*sharedbreaker.MemoryStore
+	acquires  int
+	deadlines []time.Time
+}
+
+func (s *countingStore) Acquire(ctx context.Context, name string, now time.Time, r sharedbreaker.Rules) (sharedbreaker.Snapshot, bool, error) {
+	s.acquires++
+	d, _ := ctx.Deadline()
+	s.deadlines = append(s.deadlines, d)
+	return s.MemoryStore.Acquire(ctx, name, now, r)
+}
+
+// By default an instance trusts its copy of a closed state for 100 ms
+// from its last answer from the store, gives each store call 100 ms, and
+// reports no state change while the state stays closed.
+func TestBreakerDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &countingStore{MemoryStore: sharedbreaker.NewMemoryStore()}
+		var changes []resilience.StateChange
+		b := must(sharedbreaker.New[int](sharedbreaker.Options{Store: store, Name: "x",
+			OnStateChange: func(c resilience.StateChange) { changes = append(changes, c) }}))
+		start := time.Now()
+		slow := func(context.Context) (int, error) { time.Sleep(50 * time.Millisecond); return 1, nil }
+		_, err := b.Execute(t.Context(), slow) // asks the store; its answer to Record comes at 50 ms
+		require.NoError(t, err)
+		require.Equal(t, 1, store.acquires)
+		assert.Equal(t, start.Add(100*time.Millisecond), store.deadlines[0], "StoreTimeout 100 ms")
+		time.Sleep(99 * time.Millisecond) // 149 ms: 99 ms after the last answer
+		_, err = b.Execute(t.Context(), ok)
+		require.NoError(t, err)
+		assert.Equal(t, 1, store.acquires, "within CacheTTL of the last answer")
+		time.Sleep(100 * time.Millisecond) // 100 ms after the last answer, at 149 ms
+		_, err = b.Execute(t.Context(), ok)
+		require.NoError(t, err)
+		assert.Equal(t, 2, store.acquires, "CacheTTL passed")
+		assert.Empty(t, changes)
+	})
 }

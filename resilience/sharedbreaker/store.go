@@ -169,6 +169,8 @@ func (s *MemoryStore) Record(_ context.Context, name string, gen uint64, o Outco
 		}
 		b := now.UnixNano() / int64(r.bucket())
 		m.req[b]++
+		// Pruning only bounds memory: the sum below reads the window's
+		// buckets alone, so how many old ones linger is not seen.
 		if len(m.req) > 2*r.Buckets {
 			for k := range m.req {
 				if k <= b-int64(r.Buckets) {

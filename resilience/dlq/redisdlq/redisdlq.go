@@ -35,7 +35,8 @@ type Queue struct {
 	claim    time.Duration
 
 	mu         sync.Mutex
-	readingOld bool // guarded by mu: read this consumer's pending entries first
+	readingOld bool   // guarded by mu: read this consumer's pending entries first,
+	oldAfter   string // those after this entry ID
 }
 
 // Options configure a [Queue].
@@ -78,7 +79,7 @@ func New(ctx context.Context, client redis.UniversalClient, name string, opts Op
 		return nil, fmt.Errorf("%w: Options.ClaimIdle must not be negative, got %v", resilience.ErrInvalidConfig, opts.ClaimIdle)
 	}
 	tag := opts.Prefix + "{" + name + "}:"
-	q := &Queue{client: client, stream: tag + "stream", dead: tag + "dead", group: opts.Group, consumer: opts.Consumer, claim: opts.ClaimIdle, readingOld: true}
+	q := &Queue{client: client, stream: tag + "stream", dead: tag + "dead", group: opts.Group, consumer: opts.Consumer, claim: opts.ClaimIdle, readingOld: true, oldAfter: "0"}
 	err := client.XGroupCreateMkStream(ctx, q.stream, q.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil, fmt.Errorf("redisdlq: creating stream group %q: %w", q.stream, err)
@@ -110,25 +111,37 @@ func (q *Queue) Publish(ctx context.Context, body []byte) (string, error) {
 	return q.client.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: messageValues(dlq.Message{Body: body})}).Result()
 }
 
+// receiveOld returns this consumer's next pending entry while it is
+// reading those; ok is false once they are exhausted.
+func (q *Queue) receiveOld(ctx context.Context) (dlq.Message, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.readingOld {
+		return dlq.Message{}, false, nil
+	}
+	res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, q.oldAfter}, Count: 1, Block: -1}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return dlq.Message{}, false, err
+	}
+	if len(res) > 0 && len(res[0].Messages) > 0 {
+		x := res[0].Messages[0]
+		q.oldAfter = x.ID
+		return parseMessage(x), true, nil
+	}
+	q.readingOld = false
+	return dlq.Message{}, false, nil
+}
+
 // Receive implements [dlq.Queue].
 func (q *Queue) Receive(ctx context.Context, wait time.Duration) (dlq.Message, bool, error) {
 	if q == nil || q.client == nil {
 		return dlq.Message{}, false, errNotMade()
 	}
-	q.mu.Lock()
-	old := q.readingOld
-	q.mu.Unlock()
-	if old {
-		res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, "0"}, Count: 1, Block: -1}).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return dlq.Message{}, false, err
-		}
-		if len(res) > 0 && len(res[0].Messages) > 0 {
-			return parseMessage(res[0].Messages[0]), true, nil
-		}
-		q.mu.Lock()
-		q.readingOld = false
-		q.mu.Unlock()
+	// This consumer's pending entries (after Recover, or at start) are
+	// read one at a time past the last one returned, under mu, so
+	// concurrent Receives on one handle never return the same entry.
+	if m, ok, err := q.receiveOld(ctx); ok || err != nil {
+		return m, ok, err
 	}
 	if q.claim > 0 {
 		xs, _, err := q.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q.stream, Group: q.group, MinIdle: q.claim, Start: "0-0", Count: 1, Consumer: q.consumer}).Result()
@@ -245,7 +258,7 @@ func (q *Queue) Recover(context.Context) error {
 		return errNotMade()
 	}
 	q.mu.Lock()
-	q.readingOld = true
+	q.readingOld, q.oldAfter = true, "0"
 	q.mu.Unlock()
 	return nil
 }

@@ -37,6 +37,14 @@ func TestWorker_DeadLettersPoisonMessages(t *testing.T) {
 	})
 }
 
+// Messages received and never acknowledged come back after Recover in
+// publication order.
+func TestQueue_RecoverKeepsOrder(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		queuetest.RecoverKeepsOrder(t, must(redisdlq.New(context.Background(), db.NewClient(t), "orders", redisdlq.Options{Prefix: db.Prefix})))
+	})
+}
+
 // A worker stopped in the middle of a message loses nothing: a new worker
 // on the same queue (same consumer, new connection) gets the message
 // again, and every message is processed exactly once.
@@ -76,14 +84,27 @@ func TestQueue_ClaimsAbandonedMessages(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, "job-1", string(m.Body)) // consumer a dies here
 
+		// A consumer without ClaimIdle never takes another's message.
+		c := must(redisdlq.New(ctx, db.Client, "jobs", redisdlq.Options{Prefix: db.Prefix, Consumer: "c"}))
+		_, ok, err = c.Receive(ctx, 5*time.Millisecond)
+		require.NoError(t, err)
+		assert.False(t, ok, "a consumer without ClaimIdle claimed a's message")
+
 		b := must(redisdlq.New(ctx, db.Client, "jobs", redisdlq.Options{Prefix: db.Prefix, Consumer: "b", ClaimIdle: 300 * time.Millisecond}))
 		_, ok, err = b.Receive(ctx, 5*time.Millisecond)
 		require.NoError(t, err)
 		assert.False(t, ok, "not idle long enough yet")
-		time.Sleep(350 * time.Millisecond)
-		got, ok, err := b.Receive(ctx, 5*time.Millisecond)
-		require.NoError(t, err)
-		require.True(t, ok)
+		// Once the message has been idle 300 ms, b claims it; each Receive
+		// blocks 20 ms, so the loop polls until its deadline.
+		var got dlq.Message
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			got, ok, err = b.Receive(ctx, 20*time.Millisecond)
+			require.NoError(t, err)
+			if ok {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "b never claimed the abandoned message")
+		}
 		assert.Equal(t, "job-1", string(got.Body))
 		require.NoError(t, b.Ack(ctx, got))
 		_, ok, err = b.Receive(ctx, 5*time.Millisecond)

@@ -25,7 +25,7 @@ import (
 // half-open, and a good probe closes it for both.
 func SharedBreakerAcrossInstances(t *testing.T, store sharedbreaker.Store) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := NewClock()
 	var mu sync.Mutex
 	var seen []resilience.StateChange
 	opts := sharedbreaker.Options{
@@ -126,36 +126,58 @@ func StoreRules(t *testing.T, store sharedbreaker.Store) {
 		assert.True(t, ok, "probe %d", i)
 		assert.Equal(t, resilience.StateHalfOpen, st.State)
 	}
-	_, ok, _ = store.Acquire(ctx, "x", now, rules)
-	assert.False(t, ok)
+	_, ok, err = store.Acquire(ctx, "x", now, rules)
+	require.NoError(t, err)
+	assert.False(t, ok, "both probe slots are taken")
 	_, err = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeExcluded, now, rules)
 	require.NoError(t, err)
-	_, ok, _ = store.Acquire(ctx, "x", now, rules)
+	_, ok, err = store.Acquire(ctx, "x", now, rules)
+	require.NoError(t, err)
 	assert.True(t, ok, "the excluded probe's slot was given back")
-	st, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeSuccess, now, rules)
+	st, err = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeSuccess, now, rules)
+	require.NoError(t, err)
 	assert.Equal(t, resilience.StateHalfOpen, st.State)
-	st, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeSuccess, now, rules)
+	st, err = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeSuccess, now, rules)
+	require.NoError(t, err)
 	assert.Equal(t, resilience.StateClosed, st.State)
 	assert.Equal(t, uint64(3), st.Generation)
 
 	// Probes that never report lose their lease after Timeout.
 	for range 2 {
-		_, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeFailure, now, rules)
+		_, err = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeFailure, now, rules)
+		require.NoError(t, err)
 	}
 	now = now.Add(time.Second)
 	for range 2 {
-		_, ok, _ = store.Acquire(ctx, "x", now, rules)
+		_, ok, err = store.Acquire(ctx, "x", now, rules)
+		require.NoError(t, err)
 		assert.True(t, ok)
 	}
-	_, ok, _ = store.Acquire(ctx, "x", now.Add(500*time.Millisecond), rules)
-	assert.False(t, ok)
-	st, ok, _ = store.Acquire(ctx, "x", now.Add(time.Second), rules)
+	_, ok, err = store.Acquire(ctx, "x", now.Add(500*time.Millisecond), rules)
+	require.NoError(t, err)
+	assert.False(t, ok, "the probes' leases still hold")
+	st, ok, err = store.Acquire(ctx, "x", now.Add(time.Second), rules)
+	require.NoError(t, err)
 	assert.True(t, ok, "lease expired")
-	st, _ = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeFailure, now.Add(time.Second), rules)
+	st, err = store.Record(ctx, "x", st.Generation, sharedbreaker.OutcomeFailure, now.Add(time.Second), rules)
+	require.NoError(t, err)
 	assert.Equal(t, resilience.StateOpen, st.State, "a failed probe reopens")
 	loaded, err := store.Load(ctx, "x", now.Add(time.Second), rules)
 	require.NoError(t, err)
 	assert.Equal(t, st, loaded)
+
+	// The window is the Buckets buckets up to now's: a failure 9.999 s
+	// before (same bucket row) counts with one now, one 10 s before does
+	// not.
+	t0 := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	for name, later := range map[string]time.Duration{"in": 9999 * time.Millisecond, "out": 10 * time.Second} {
+		_, err := store.Record(ctx, name, 0, sharedbreaker.OutcomeFailure, t0, rules)
+		require.NoError(t, err)
+		st, err := store.Record(ctx, name, 0, sharedbreaker.OutcomeFailure, t0.Add(later), rules)
+		require.NoError(t, err)
+		want := map[string]resilience.State{"in": resilience.StateOpen, "out": resilience.StateClosed}[name]
+		assert.Equal(t, want, st.State, "a failure %v before another", later)
+	}
 }
 
 var errBoom = errors.New("boom")
@@ -163,13 +185,19 @@ var errBoom = errors.New("boom")
 func fail(context.Context) (int, error) { return 0, errBoom }
 func ok(context.Context) (int, error)   { return 1, nil }
 
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
+// Clock is a settable clock for [sharedbreaker.Options.Now], safe for
+// concurrent use.
+type Clock struct{ ns atomic.Int64 }
 
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
+// NewClock returns a clock that reads 2026-01-01 00:00 UTC until advanced.
+func NewClock() *Clock {
+	c := &Clock{}
 	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	return c
 }
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Advance moves the clock d forward.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }

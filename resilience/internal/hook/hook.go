@@ -14,8 +14,8 @@ import (
 // sees events in order and is never called concurrently with itself.
 // The zero Queue, and one whose Hook is nil, deliver nothing.
 type Queue[E any] struct {
-	Hook func(E)
-	n    atomic.Int64 // events pushed and not yet taken for delivery
+	Hook   func(E)
+	queued atomic.Bool // whether pending may hold events: Flush skips the lock if not
 
 	mu         sync.Mutex
 	pending    []E  // guarded by mu
@@ -29,13 +29,13 @@ func (q *Queue[E]) Push(e E) {
 	}
 	q.mu.Lock()
 	q.pending = append(q.pending, e)
-	q.n.Add(1)
+	q.queued.Store(true)
 	q.mu.Unlock()
 }
 
 // Flush delivers queued events; it must be called with no lock held.
 func (q *Queue[E]) Flush() {
-	if q.Hook == nil || q.n.Load() == 0 {
+	if q.Hook == nil || !q.queued.Load() {
 		return
 	}
 	q.mu.Lock()
@@ -47,7 +47,7 @@ func (q *Queue[E]) Flush() {
 	for len(q.pending) > 0 {
 		batch := q.pending
 		q.pending = nil
-		q.n.Add(-int64(len(batch)))
+		q.queued.Store(false)
 		q.mu.Unlock()
 		for _, e := range batch {
 			q.Hook(e)

@@ -206,3 +206,34 @@ func CloseStopsAnIdleWorker(t *testing.T, q dlq.Queue) {
 	require.NoError(t, w.Close(closeCtx))
 	require.NoError(t, <-ran)
 }
+
+// RecoverKeepsOrder checks that messages received and never acknowledged
+// come back after Recover in the order they were published, each under
+// its own ID.
+func RecoverKeepsOrder(t *testing.T, q dlq.Queue) {
+	t.Helper()
+	ctx := context.Background()
+	var ids []string
+	for _, b := range []string{"first", "second", "third"} {
+		id, err := q.Publish(ctx, []byte(b))
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	assert.Len(t, map[string]bool{ids[0]: true, ids[1]: true, ids[2]: true}, 3, "IDs are distinct: %v", ids)
+	receive := func() (bodies, got []string) {
+		for range ids {
+			m, ok, err := q.Receive(ctx, 10*time.Millisecond)
+			require.NoError(t, err)
+			require.True(t, ok)
+			bodies, got = append(bodies, string(m.Body)), append(got, m.ID)
+		}
+		return bodies, got
+	}
+	bodies, got := receive() // and never acknowledged: the consumer "crashes"
+	assert.Equal(t, []string{"first", "second", "third"}, bodies)
+	assert.Equal(t, ids, got)
+	require.NoError(t, q.Recover(ctx))
+	bodies, got = receive()
+	assert.Equal(t, []string{"first", "second", "third"}, bodies, "redelivered in publication order")
+	assert.Equal(t, ids, got)
+}
