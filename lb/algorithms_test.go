@@ -3,8 +3,10 @@ package lb
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -42,6 +44,16 @@ func TestSmoothWeightedInterleaves(t *testing.T) {
 	require.NoError(t, b.SetWeight("a", 1))
 	got := addrsOf(t, b, 3, Request{})
 	assert.ElementsMatch(t, []string{"a", "b", "c"}, got)
+}
+
+// EDF's schedule: a backend's next deadline is 1/weight after its last, the
+// earliest goes first, and a tie goes to the entry scheduled first (here
+// weights 1, 3 and 1.5 tie at every multiple of 1/3 that two of them
+// reach); the seed only sets how many picks the schedule skips at first.
+func TestEDFSchedule(t *testing.T) {
+	b, err := New(EDF{}, []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 3}, {Addr: "c", Weight: 1.5}}, seeded(3))
+	require.NoError(t, err)
+	assert.Equal(t, "b c b a b c b b b a c b c b a b c b b c a b", strings.Join(addrsOf(t, b, 22, Request{}), " "))
 }
 
 func TestEDFHonoursWeights(t *testing.T) {
@@ -190,6 +202,52 @@ func TestPeakEWMAFollowsLatency(t *testing.T) {
 }
 
 // A backend that was never measured takes one request at a time.
+// Stats show the peak EWMA as of the last report: a slower report replaces
+// it, a faster one pulls it down with the weight of the time since the
+// last report (e^-0.3 after 300 ms with a 1 s Decay), counted to the
+// request's end (its start plus the latency it reports). A request that
+// reports no latency is timed from Pick to Done; one that took no time on
+// the clock measured nothing.
+func TestPeakEWMALatencyFigure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := New(PeakEWMA{Decay: time.Second}, backends(1), Options{})
+		require.NoError(t, err)
+		latency := func() time.Duration { return b.Stats().Backends[0].Latency }
+		first := hold(t, b, 1)[0]
+		first.Done(Result{Latency: time.Second}) // ended at 1 s
+		assert.Equal(t, time.Second, latency())
+		time.Sleep(500 * time.Millisecond)
+		second := hold(t, b, 1)[0]
+		second.Done(Result{Latency: 800 * time.Millisecond}) // ended at 1.3 s
+		w := math.Exp(-0.3)
+		want := float64(time.Second)*w + float64(800*time.Millisecond)*(1-w)
+		assert.InDelta(t, want, float64(latency()), float64(time.Millisecond))
+		time.Sleep(time.Second)
+		third := hold(t, b, 1)[0]
+		third.Done(Result{})
+		assert.InDelta(t, want, float64(latency()), float64(time.Millisecond), "0 on the clock is no measurement")
+		fourth := hold(t, b, 1)[0]
+		time.Sleep(1500 * time.Millisecond)
+		fourth.Done(Result{})
+		assert.Equal(t, 1500*time.Millisecond, latency(), "timed from Pick to Done when not reported")
+	})
+}
+
+// The other algorithms keep a plain moving average of the latencies
+// reported, each weighing a tenth; a result without one leaves it as it is.
+func TestLatencyAverageIgnoresUnmeasured(t *testing.T) {
+	b, err := New(RoundRobin{}, backends(1), Options{})
+	require.NoError(t, err)
+	report := func(r Result) time.Duration {
+		hold(t, b, 1)[0].Done(r)
+		return b.Stats().Backends[0].Latency
+	}
+	assert.Equal(t, 10*time.Millisecond, report(Result{Latency: 10 * time.Millisecond}))
+	assert.Equal(t, 10*time.Millisecond, report(Result{}))
+	assert.Equal(t, 10*time.Millisecond, report(Result{Err: errBackend}))
+	assert.Equal(t, 11*time.Millisecond, report(Result{Latency: 20 * time.Millisecond}))
+}
+
 func TestPeakEWMAProbesNewBackendsOneAtATime(t *testing.T) {
 	b, err := New(PeakEWMA{}, backends(2), seeded(11))
 	require.NoError(t, err)
@@ -326,6 +384,23 @@ func TestGeoByZoneLatency(t *testing.T) {
 	assert.NotEmpty(t, addrsOf(t, b, 1, Request{Zone: "mars"})[0])
 }
 
+// A request that avoids a backend (a retry) is still spread by weight over
+// the others: the balancer asks the algorithm again, three times, before it
+// falls back to a uniform scan. With weights a=10 (avoided), b=1, c=9, the
+// first pick or one of three re-picks misses a with probability 1-1/16,
+// and then lands on c with probability 0.9; the scan takes c half the
+// time: 0.9·15/16 + 0.5/16 = 0.875.
+func TestAvoidKeepsWeights(t *testing.T) {
+	b, err := New(WeightedRandom{}, []Backend{{Addr: "a", Weight: 10}, {Addr: "b", Weight: 1}, {Addr: "c", Weight: 9}}, seeded(6))
+	require.NoError(t, err)
+	counts := map[string]int{}
+	for _, a := range addrsOf(t, b, 8000, Request{Avoid: []string{"a"}}) {
+		counts[a]++
+	}
+	assert.Zero(t, counts["a"])
+	assert.InDelta(t, 0.875, float64(counts["c"])/8000, 0.015)
+}
+
 func TestAvoidNeverRepeatsUnlessOnlyOne(t *testing.T) {
 	for _, a := range algos {
 		t.Run(a.name, func(t *testing.T) {
@@ -362,5 +437,36 @@ func TestCapacityIsHonouredByEveryAlgorithm(t *testing.T) {
 			_, err = b.Pick(context.Background(), Request{Key: "k"})
 			assert.ErrorIs(t, err, ErrAtCapacity)
 		})
+	}
+}
+
+// Geo measures nearness by the haversine great-circle distance on a sphere
+// of radius 6371 km.
+func TestDistanceKm(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a, b Coord
+		km   float64
+	}{
+		{"London–Paris", Coord{Lat: 51.5074, Lon: -0.1278}, Coord{Lat: 48.8566, Lon: 2.3522}, 343.556},
+		{"Sydney–New York", Coord{Lat: -33.87, Lon: 151.21}, Coord{Lat: 40.71, Lon: -74.01}, 15988.394},
+		{"antipodes on the equator", Coord{}, Coord{Lon: 180}, 20015.087},
+		{"pole to pole", Coord{Lat: -90}, Coord{Lat: 90}, 20015.087},
+		{"same point", Coord{Lat: 10, Lon: 20}, Coord{Lat: 10, Lon: 20}, 0},
+	} {
+		assert.InDelta(t, c.km, distanceKm(c.a, c.b), 0.001, c.name)
+		assert.InDelta(t, c.km, distanceKm(c.b, c.a), 0.001, c.name+", reversed")
+	}
+}
+
+// The bounds of a coordinate are valid, a step beyond them is not.
+func TestCoordBounds(t *testing.T) {
+	for _, c := range []Coord{{Lat: 90, Lon: 180}, {Lat: -90, Lon: -180}, {Lat: 90, Lon: -180}, {Lat: -90, Lon: 180}} {
+		_, err := New(Geo{}, []Backend{{Addr: "a", Weight: 1, Coord: &c}}, Options{})
+		assert.NoError(t, err, "%+v", c)
+	}
+	for _, c := range []Coord{{Lat: 90.001}, {Lat: -90.001}, {Lon: 180.001}, {Lon: -180.001}} {
+		_, err := New(Geo{}, []Backend{{Addr: "a", Weight: 1, Coord: &c}}, Options{})
+		assert.ErrorIs(t, err, ErrInvalidCoord, "%+v", c)
 	}
 }

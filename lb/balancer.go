@@ -179,6 +179,9 @@ func (b *Balancer) pick(ctx context.Context, req Request, s *snapshot) (Pick, er
 		return Pick{}, ErrNoHealthyBackend
 	}
 	e := s.picker.pick(req, now)
+	// recheck returns a usable pick as it is, so these tests only save its
+	// cost. Today a picker returns nil only when backends are at capacity,
+	// which s.checks covers; e == nil guards a picker that would not.
 	if e == nil || s.checks || len(req.Avoid) > 0 {
 		var err error
 		if e, err = b.recheck(s, req, e, now); err != nil {
@@ -203,11 +206,11 @@ func (b *Balancer) rampAccept(e *endpoint, now int64) bool {
 	}
 	ss := b.set.slow
 	f := float64(now-e.rampStart.Load()) / float64(ss.Window)
-	if f >= 1 {
+	if f >= 1 { // at exactly 1 the draw below accepts too: it is < 1
 		return true
 	}
 	f = max(math.Pow(max(f, 0), 1/ss.Aggression), ss.MinWeightPercent/100)
-	return b.rng.float64() < f
+	return b.rng.float64() < f // <= would differ only on a draw exactly f
 }
 
 // recheck enforces what the algorithms do not know about: requests' Avoid

@@ -129,6 +129,36 @@ func TestBalancerOnCoarseClock(t *testing.T) {
 	})
 }
 
+// A balancer built on a clock that has been ticking for a while stamps
+// its events with the clock's time, and ends an ejection on it.
+func TestBalancerOnRunningCoarseClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, err := NewCoarseClock(time.Millisecond)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, c.Close(context.Background())) }()
+		time.Sleep(50*time.Millisecond + time.Microsecond)
+		synctest.Wait()
+		var events []Event
+		b, err := New(RoundRobin{}, backends(3), Options{Clock: c, OnEvent: func(e Event) { events = append(events, e) },
+			Outlier: &OutlierOptions{ConsecutiveFailures: 1, BaseEjectionTime: 200 * time.Millisecond, MaxEjectionPercent: 50}})
+		require.NoError(t, err)
+		time.Sleep(7 * time.Millisecond)
+		synctest.Wait()
+		p, err := b.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		p.Done(Result{Err: assert.AnError})
+		require.Len(t, events, 1)
+		assert.Equal(t, StateEjected, events[0].To)
+		assert.True(t, events[0].At.Equal(c.Now()), "ejected at %v, the clock reads %v", events[0].At, c.Now())
+		time.Sleep(199 * time.Millisecond)
+		synctest.Wait()
+		assert.Equal(t, 2, b.Stats().InRotation, "still ejected")
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		assert.Equal(t, 3, b.Stats().InRotation, "back 200 ms after the ejection")
+	})
+}
+
 // The peak EWMA jumps to a slower observation, ignores faster ones within
 // a decay step and decays toward them across steps.
 func TestObserveDecaysPerStep(t *testing.T) {

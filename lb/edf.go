@@ -27,7 +27,7 @@ func buildEDF(active []*endpoint, b *Balancer) (picker, error) {
 		p.heap[i] = edfEntry{deadline: p.step[i], seq: uint64(i), idx: int32(i)}
 		p.seq++
 	}
-	for i := len(p.heap)/2 - 1; i >= 0; i-- {
+	for i := len(p.heap)/2 - 1; i >= 0; i-- { // starting higher only adds leaves (or indices past the end), where down does nothing
 		p.down(i)
 	}
 	// Advance by a random number of picks so that balancers built at the
@@ -54,7 +54,7 @@ type edfPicker struct {
 
 func (p *edfPicker) less(i, j int) bool {
 	a, b := &p.heap[i], &p.heap[j]
-	return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq)
+	return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq) // seqs are unique: < and <= agree
 }
 
 // down restores the heap property below i. Requires p.mu held (or the

@@ -57,7 +57,7 @@ func (e *endpoint) latencyAt(step int64, tau float64) float64 {
 	if v == 0 {
 		return 0
 	}
-	if td := step - e.stamp.Load(); td > 0 {
+	if td := step - e.stamp.Load(); td > 0 { // td == 0 would multiply by decay(0) = 1
 		v *= decay(float64(td) / tau)
 	}
 	return v

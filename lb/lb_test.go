@@ -417,6 +417,32 @@ func TestDisableStats(t *testing.T) {
 	assert.Equal(t, uint64(3), s.Backends[0].Failures)
 	assert.Equal(t, StateEjected, s.Backends[0].State)
 	assert.Equal(t, map[string]int{"10.0.0.2:80": 6}, pickN(t, b, 6))
+
+	// Without outlier detection too, a failure is counted and a success
+	// is not.
+	quiet, err := New(RoundRobin{}, backends(1), Options{DisableStats: true})
+	require.NoError(t, err)
+	for _, r := range []Result{{Err: errBackend}, {}, {Err: errBackend}, {}} {
+		p, err := quiet.Pick(context.Background(), Request{})
+		require.NoError(t, err)
+		p.Done(r)
+	}
+	assert.Equal(t, uint64(2), quiet.Stats().Backends[0].Failures)
+}
+
+// States and event kinds print as their names; a value out of range
+// prints "unknown" rather than panicking.
+func TestStateAndEventKindNames(t *testing.T) {
+	var states, kinds []string
+	for s := range State(6) {
+		states = append(states, s.String())
+	}
+	for k := range EventKind(6) {
+		kinds = append(kinds, k.String())
+	}
+	assert.Equal(t, []string{"healthy", "slow-start", "unhealthy", "ejected", "draining", "unknown"}, states)
+	assert.Equal(t, []string{"state-change", "added", "removed", "panic-enter", "panic-exit", "unknown"}, kinds)
+	assert.Equal(t, "unknown", State(255).String())
 }
 
 // Algorithms that pick by load, and capacities, need the counters that

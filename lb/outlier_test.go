@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -85,17 +86,52 @@ func TestOutlierEjectsAndReturns(t *testing.T) {
 	})
 }
 
-// A success resets the run of failures.
+// A success resets the run of failures, also when the balancer keeps no
+// statistics.
 func TestOutlierSuccessResetsRun(t *testing.T) {
-	b, err := New(RoundRobin{}, backends(2), Options{Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
-	require.NoError(t, err)
-	for range 10 {
-		failOn(t, b, "10.0.0.1:80", 2)
-		p := hold(t, b, 2)
-		p[0].Done(Result{})
-		p[1].Done(Result{})
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprint("DisableStats=", disable), func(t *testing.T) {
+			var ev events
+			b, err := New(RoundRobin{}, backends(2), Options{DisableStats: disable, OnEvent: ev.add,
+				Outlier: &OutlierOptions{ConsecutiveFailures: 3}})
+			require.NoError(t, err)
+			for range 10 {
+				failOn(t, b, "10.0.0.1:80", 2)
+				p := hold(t, b, 2)
+				p[0].Done(Result{})
+				p[1].Done(Result{})
+			}
+			assert.Empty(t, ev.states("10.0.0.1:80"))
+			failOn(t, b, "10.0.0.1:80", 3)
+			assert.Equal(t, []string{"healthy→ejected (3 consecutive failures)"}, ev.states("10.0.0.1:80"))
+		})
 	}
-	assert.Equal(t, StateHealthy, b.Stats().Backends[0].State)
+}
+
+// An ejection runs from the failure that caused it, on the balancer's
+// clock, also when the balancer keeps no statistics.
+func TestOutlierEjectionRunsFromTheFailure(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprint("DisableStats=", disable), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ev events
+				start := time.Now()
+				b, err := New(RoundRobin{}, backends(2), Options{DisableStats: disable, OnEvent: ev.add,
+					Outlier: &OutlierOptions{ConsecutiveFailures: 2}})
+				require.NoError(t, err)
+				time.Sleep(100 * time.Second)
+				failOn(t, b, "10.0.0.1:80", 2)
+				ev.mu.Lock()
+				require.Len(t, ev.all, 1)
+				assert.Equal(t, start.Add(100*time.Second), ev.all[0].At)
+				ev.mu.Unlock()
+				time.Sleep(30*time.Second - time.Nanosecond)
+				assert.Equal(t, StateEjected, b.Stats().Backends[0].State)
+				time.Sleep(time.Nanosecond)
+				assert.Equal(t, StateHealthy, b.Stats().Backends[0].State, "back after BaseEjectionTime, 30s")
+			})
+		})
+	}
 }
 
 // At most MaxEjectionPercent of backends are ejected, but at least one.
@@ -183,6 +219,30 @@ func TestSlowStartRampsUp(t *testing.T) {
 		mid := share()
 		assert.InDelta(t, 0.5/3.5, mid, 0.02)
 		time.Sleep(5 * time.Second)
+		assert.InDelta(t, 0.25, share(), 0.02, "full share after the window")
+		assert.Equal(t, StateHealthy, b.Stats().Backends[3].State)
+	})
+}
+
+// Aggression shapes the ramp, (elapsed/Window)^(1/Aggression), and the ramp
+// runs from the moment the backend returned, not from the balancer's start.
+func TestSlowStartAggression(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := New(RoundRobin{}, backends(4), Options{Rand: seeded(22).Rand,
+			SlowStart: &SlowStartOptions{Window: 8 * time.Second, Aggression: 2}})
+		require.NoError(t, err)
+		time.Sleep(7 * time.Second)
+		require.NoError(t, b.SetHealthy("10.0.0.4:80", false))
+		require.NoError(t, b.SetHealthy("10.0.0.4:80", true))
+		// Round robin offers the ramping backend one pick in four; it keeps
+		// it with probability f, so its share is f/(3+f).
+		share := func() float64 { return float64(pickN(t, b, 4000)["10.0.0.4:80"]) / 4000 }
+		assert.InDelta(t, 0.1/3.1, share(), 0.015, "MinWeightPercent (10%%) at first")
+		time.Sleep(2 * time.Second)
+		assert.InDelta(t, 0.5/3.5, share(), 0.02, "a quarter of the window: (1/4)^(1/2) = half a share")
+		time.Sleep(5 * time.Second)
+		assert.Equal(t, StateSlowStart, b.Stats().Backends[3].State, "7/8 of the window")
+		time.Sleep(time.Second)
 		assert.InDelta(t, 0.25, share(), 0.02, "full share after the window")
 		assert.Equal(t, StateHealthy, b.Stats().Backends[3].State)
 	})
