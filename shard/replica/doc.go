@@ -50,7 +50,8 @@
 // # Pieces
 //
 //   - [Node]: one replica on a local [Store] ([MemStore], or [BoltStore] on
-//     disk); it serves
+//     disk, backed up online with [BackupBolt] and restored with
+//     [RestoreBolt]); it serves
 //     requests, keeps hints for nodes that were down, and runs
 //     [Node.HandOff] and [Node.AntiEntropy] when its owner calls them — it
 //     starts no goroutine.

@@ -25,6 +25,9 @@ var (
 	// signed with this cluster's session key (forged or corrupted), or is
 	// older than Config.SessionTTL (stale).
 	ErrSessionToken = fmt.Errorf("%w: invalid session token", ErrInvalidArgument)
+	// ErrBadBackup reports a backup that [RestoreBolt] refuses: truncated,
+	// corrupted, not a backup, or a database bbolt finds inconsistent.
+	ErrBadBackup = fmt.Errorf("%w: bad backup", ErrInvalidArgument)
 
 	// ErrNotFound reports a key that none of the replicas read holds.
 	ErrNotFound = errors.New("replica: key not found")

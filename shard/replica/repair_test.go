@@ -138,6 +138,10 @@ func TestAntiEntropy_ConvergesDivergentReplicas(t *testing.T) {
 		assert.Equal(t, len(changed)+1, st.Keys)
 		assert.Equal(t, len(changed), st.Pushed, "n3's old versions are overwritten")
 		assert.Equal(t, len(changed)+1, st.Pulled, "every key n3 holds that differs is merged here")
+		// 400 keys make a tree of depth 7 (about 4 keys a leaf), walked 4
+		// levels a trip: tree levels 0, 4 and 7, one bucket listing, then
+		// one read per key pulled and one write per key pushed.
+		assert.Equal(t, 3+1+11+10, st.RoundTrips)
 		for _, k := range changed {
 			assert.ElementsMatch(t, tc.stored(t, "n1", k), tc.stored(t, "n3", k), k)
 			assert.Contains(t, tc.stored(t, "n3", k), "v2", k)
@@ -162,7 +166,8 @@ func TestAntiEntropy_ConvergesDivergentReplicas(t *testing.T) {
 			_, err := tc.nodes[pair[0]].AntiEntropy(ctx, pair[1])
 			require.NoError(t, err)
 		}
-		for _, pair := range [][2]string{{"n1", "n2"}, {"n2", "n3"}, {"n1", "n3"}} {
+		// Either side may start an exchange, the placement's first node too.
+		for _, pair := range [][2]string{{"n1", "n2"}, {"n2", "n3"}, {"n3", "n1"}} {
 			st, err := tc.nodes[pair[0]].AntiEntropy(ctx, pair[1])
 			require.NoError(t, err)
 			assert.Zero(t, st.Keys, pair)
@@ -193,10 +198,57 @@ func TestAntiEntropy_BadInput(t *testing.T) {
 	}
 	_, err = tc.nodes["n1"].Handle(ctx, nil)
 	assert.ErrorIs(t, err, ErrInvalidArgument)
+	for _, req := range []*Request{
+		{Op: OpTree, Peer: "n2", Depth: 0, Level: 0, Indices: []int{0}},
+		{Op: OpTree, Peer: "n2", Depth: 17, Level: 0, Indices: []int{0}},
+		{Op: OpBucket, Peer: "n2", Depth: 0},
+		{Op: OpBucket, Peer: "n2", Depth: 17},
+		{Op: OpTree, Peer: "n2", Depth: 2, Level: 2, Indices: []int{-1}},
+	} {
+		_, err := tc.nodes["n1"].Handle(ctx, req)
+		assert.ErrorIs(t, err, ErrInvalidArgument, "%+v", req)
+	}
+	// The extremes of the tree's shape are valid.
+	for _, req := range []*Request{
+		{Op: OpTree, Peer: "n2", Depth: 16, Level: 16, Indices: []int{1<<16 - 1}},
+		{Op: OpTree, Peer: "n2", Depth: 1, Level: 0, Indices: []int{0}},
+		{Op: OpBucket, Peer: "n2", Depth: 16, Indices: []int{0}},
+		{Op: OpBucket, Peer: "n2", Depth: 1, Indices: []int{0, 1}},
+	} {
+		resp, err := tc.nodes["n1"].Handle(ctx, req)
+		require.NoError(t, err, "%+v", req)
+		if req.Op == OpTree {
+			assert.Len(t, resp.Hashes, 1, "%+v", req)
+		}
+	}
 	n, err := NewNode(NodeConfig{Name: "n1", Placement: tc.ring})
 	require.NoError(t, err)
 	_, err = n.AntiEntropy(ctx, "n2")
 	assert.ErrorIs(t, err, ErrInvalidArgument, "no transport")
 	_, err = n.HandOff(ctx)
 	assert.ErrorIs(t, err, ErrInvalidArgument, "no transport")
+}
+
+// An exchange's cost, counted as AntiEntropyStats documents it: 4 bytes
+// per tree index, 8 per hash or digest, and each key and record sent.
+func TestAntiEntropy_CountsItsCost(t *testing.T) {
+	tc := newTestCluster(t, 2, 2)
+	ctx := context.Background()
+	require.NoError(t, tc.stores["n2"].Put("k", Record{
+		Siblings: []Sibling{{Value: []byte("x"), Dot: Dot{"n2", 2}, Past: VersionVector{"n2": 1, "n3": 1}}},
+		Clock:    VersionVector{"n2": 2, "n3": 1}}))
+	require.NoError(t, tc.stores["n1"].Put("a", Record{
+		Siblings: []Sibling{{Value: []byte("yy"), Dot: Dot{"n1", 1}}}, Clock: VersionVector{"n1": 1}}))
+	st, err := tc.nodes["n1"].AntiEntropy(ctx, "n2")
+	require.NoError(t, err)
+	// n1 holds one key: a tree of depth 1. Tree level 0 (one index, one
+	// hash: 12 bytes), level 1 (two and two: 24), the one differing leaf
+	// listed (4) with n2's key and digest (1 + 8); k pulled (its key, 8
+	// per clock entry, the sibling's value, dot and 8 per entry of its
+	// past: 1 + 16 + 1 + 8 + 16), a pushed (1 + 8 + 2 + 8).
+	want := AntiEntropyStats{RoundTrips: 5, Keys: 2, Pulled: 1, Pushed: 1,
+		Bytes: 12 + 24 + 4 + (1 + 8) + (1 + 16 + 1 + 8 + 16) + (1 + 8 + 2 + 8)}
+	assert.Equal(t, want, st)
+	assert.Equal(t, []string{"yy"}, tc.stored(t, "n2", "a"))
+	assert.Equal(t, []string{"x"}, tc.stored(t, "n1", "k"))
 }
