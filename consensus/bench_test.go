@@ -160,7 +160,7 @@ func BenchmarkNode_Put(b *testing.B) {
 	value := []byte("0123456789abcdef0123456789abcdef")
 	for _, storage := range []string{"inmem", "disk"} {
 		for _, nodes := range []int{3, 5} {
-			opts := ClusterOptions{Nodes: nodes, Pipelining: true, Node: Options{Timing: DefaultTiming()}}
+			opts := ClusterOptions{Nodes: nodes, Node: Options{Timing: DefaultTiming()}}
 			if storage == "disk" {
 				opts.DataDir = b.TempDir()
 			}
@@ -199,7 +199,7 @@ func BenchmarkNode_Put(b *testing.B) {
 // BenchmarkNode_Read compares a linearizable read (a quorum round trip) with
 // a stale local read.
 func BenchmarkNode_Read(b *testing.B) {
-	c := newCluster(b, ClusterOptions{Pipelining: true})
+	c := newCluster(b, ClusterOptions{})
 	ctx := context.Background()
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {

@@ -65,8 +65,14 @@ func TestDetector_LongIsolatedFollowerRejoinsWithoutDisruption(t *testing.T) {
 	eventually(t, ctx, "the isolated follower's detector acts", func() bool { return f.Stats().DetectorTriggers > 0 })
 	for i := range 5 {
 		putOnLeader(t, ctx, c, "k", fmt.Sprint(i))
-		time.Sleep(testTiming().HeartbeatTimeout) // several rounds of campaigning in the minority
 	}
+	// Several rounds of campaigning in the minority: the follower has been
+	// a candidate, without contact from the leader, for five heartbeat
+	// timeouts (each round lasts one election timeout).
+	eventually(t, ctx, "the isolated follower campaigns for five heartbeat timeouts", func() bool {
+		st := f.Stats()
+		return st.State == "Candidate" && time.Since(st.LastContact) > 5*testTiming().HeartbeatTimeout
+	})
 	leader, err := c.WaitLeader(ctx)
 	require.NoError(t, err)
 	term := leader.Stats().Term

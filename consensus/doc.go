@@ -3,8 +3,11 @@
 // "Distributed Systems →
 // Distributed Consensus" (Raft leader election, log replication, safety),
 // "CAP Theorem" (a CP system) and "Consistency Models" (strong versus
-// eventual reads), on github.com/hashicorp/raft: what users of etcd or
-// Consul's KV expect, embeddable in a Go program.
+// eventual reads), with "Security Considerations" (TLS in transit,
+// authentication, role-based authorization) and "Fault Tolerance →
+// Disaster Recovery" (backups, RPO, RTO, drills) for the cluster itself,
+// on github.com/hashicorp/raft: what users of etcd or Consul's KV expect,
+// embeddable in a Go program.
 //
 // The lines a user writes first — one node of a cluster, on disk, serving
 // linearizable reads:
@@ -14,8 +17,8 @@
 //	kv, err := n.Put(ctx, "config/mode", []byte("blue"))
 //	got, err := n.Get(ctx, "config/mode")
 //
-// Runnable examples: ExampleNode, ExampleLocalCluster and ExampleNode_PutFenced
-// in this package's documentation, and the program examples/raftkv (a
+// Runnable examples: ExampleNode, ExampleLocalCluster, ExampleNode_PutFenced
+// and ExampleNode_Backup in this package's documentation, and the program examples/raftkv (a
 // three-node cluster, one process per node).
 //
 // # Pieces
@@ -73,6 +76,22 @@
 //     cluster (examples/raftkv), with leases, and watches as server-sent
 //     events (resumable with the standard Last-Event-ID header; followers
 //     serve them); errors are RFC 9457 problem bodies.
+//   - Security, as etcd and Consul lock a cluster down: [Options.TLS] runs
+//     the Raft transport over mutual TLS ([MutualTLS] loads it from PEM
+//     files), so a node without a certificate of the cluster's CA can
+//     neither join nor append; [HandlerOptions.Auth] ([NewAuth]) admits
+//     callers by bearer token or client certificate, each to what its
+//     [Role] allows ([RoleReadOnly], [RoleReadWrite] on a key prefix,
+//     [RoleAdmin]), with 401 and 403 problems; a follower forwards with
+//     the caller's identity. Without them the cluster is open to anyone
+//     who reaches it.
+//   - Disaster recovery, as `etcdctl snapshot save/restore`: [Node.Backup]
+//     writes a consistent backup (a linearizable read at one index, with a
+//     checksummed header, [BackupInfo]); [Node.Restore] loads it into a
+//     new cluster, refusing a truncated, corrupted or other-cluster one
+//     with [ErrInvalidBackup] before anything changes. A drill in the
+//     tests measures the RPO and RTO (examples/raftkv's README has the
+//     figures).
 //   - [LocalCluster]: a whole cluster in one process for tests, benchmarks
 //     and the lab, over the in-memory transport or loopback TCP, with
 //     partitions (symmetric and one-way), slow links, crash/restart with

@@ -54,6 +54,16 @@ var (
 	// it was known to be committed. It may or may not have been applied;
 	// a retry must be safe to repeat (use CompareAndSwap or fencing).
 	ErrIndeterminate = errors.New("consensus: outcome unknown")
+	// ErrUnauthenticated reports an HTTP request whose caller could not be
+	// authenticated ([Auth]): no, malformed, unknown or expired
+	// credentials. Over HTTP: 401 with a WWW-Authenticate challenge.
+	ErrUnauthenticated = errors.New("consensus: unauthenticated")
+	// ErrForbidden reports an authenticated caller whose [Role] does not
+	// allow the request. Over HTTP: 403.
+	ErrForbidden = errors.New("consensus: forbidden")
+	// ErrInvalidBackup reports a backup [Node.Restore] refuses: truncated,
+	// corrupted, of an unknown format, or of another cluster.
+	ErrInvalidBackup = errors.New("consensus: invalid backup")
 	// ErrClosed reports use of a closed [Node] or [LocalCluster], or of a
 	// zero one (not made by [NewNode] or [NewLocalCluster]).
 	ErrClosed = errors.New("consensus: closed")

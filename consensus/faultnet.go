@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"sync"
@@ -36,7 +37,8 @@ type faultTransport struct {
 	raft.Transport
 	self     string
 	net      *faultNet
-	pipeline bool // allow pipelined replication (faults checked at open only)
+	pipeline bool        // allow pipelined replication (faults checked at open only)
+	tls      *tls.Config // the cluster's TLS config, for Node.AddVoter's handshake; nil without TLS
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by interrupt: a delayed RPC fails at once

@@ -50,7 +50,8 @@ const (
 	opLeaseRevoke
 	opLeaseExpire // the leader's sweep: revoke the listed leases that expired by now
 	opLeaseExtend // a new leader's first lease entry: every lease lives TTL from now
-	opLast        = opLeaseExtend
+	opClusterID   // names the cluster, unless it has a name
+	opLast        = opClusterID
 )
 
 // command is one replicated operation, encoded compactly into the log.
@@ -197,9 +198,10 @@ type fsm struct {
 	applied uint64               // guarded by mu: last applied log index
 	waitCh  chan struct{}        // guarded by mu: closed and replaced when applied grows
 
-	leases   map[LeaseID]*leaseState // guarded by mu
-	history  []Event                 // guarded by mu: every change at a revision ≥ firstRev, in order
-	firstRev uint64                  // guarded by mu: the oldest revision a watch may start from
+	clusterID string                  // guarded by mu: "" until the first backup names the cluster
+	leases    map[LeaseID]*leaseState // guarded by mu
+	history   []Event                 // guarded by mu: every change at a revision ≥ firstRev, in order
+	firstRev  uint64                  // guarded by mu: the oldest revision a watch may start from
 	// maxHistory bounds history; older revisions are compacted. Set
 	// before the first Apply.
 	maxHistory int
@@ -318,6 +320,11 @@ func (f *fsm) apply(index uint64, c *command) applyResult {
 		return applyResult{}
 	case opNoop:
 		return applyResult{}
+	case opClusterID:
+		if f.clusterID == "" {
+			f.clusterID = string(c.value)
+		}
+		return applyResult{}
 	case opCompact:
 		return f.applyCompact(c.token)
 	case opLeaseGrant, opLeaseKeepAlive, opLeaseRevoke, opLeaseExpire, opLeaseExtend:
@@ -432,15 +439,23 @@ type snapshotData struct {
 	Leases   map[LeaseID]*leaseState `json:"leases,omitempty"`
 	History  []Event                 `json:"history,omitempty"`
 	FirstRev uint64                  `json:"first_rev,omitempty"`
+	// ClusterID is absent until a backup names the cluster.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // Snapshot implements raft.FSM: it copies the maps (values are never
 // mutated in place, so sharing them is safe; leases are, so they are
 // copied) and serializes outside the lock.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{d: f.state()}, nil
+}
+
+// state returns a copy of the state machine's state, as of one applied
+// index.
+func (f *fsm) state() snapshotData {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	d := snapshotData{Applied: f.applied, KV: make(map[string]*KV, len(f.kv)), Locks: make(map[string]lockState, len(f.locks)), API: make(map[string]string, len(f.api)),
+	d := snapshotData{Applied: f.applied, ClusterID: f.clusterID, KV: make(map[string]*KV, len(f.kv)), Locks: make(map[string]lockState, len(f.locks)), API: make(map[string]string, len(f.api)),
 		Leases: make(map[LeaseID]*leaseState, len(f.leases)), History: slices.Clone(f.history), FirstRev: f.firstRev}
 	for k, v := range f.kv {
 		d.KV[k] = v
@@ -456,10 +471,11 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		c.Keys = maps.Clone(l.Keys)
 		d.Leases[id] = &c
 	}
-	return &fsmSnapshot{d: d}, nil
+	return d
 }
 
-// Restore implements raft.FSM.
+// Restore implements raft.FSM, for Raft's snapshots and for backups
+// ([Node.Restore]), which carry no API addresses.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var d snapshotData
@@ -472,9 +488,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if d.Locks == nil {
 		d.Locks = map[string]lockState{}
 	}
-	if d.API == nil {
-		d.API = map[string]string{}
-	}
+	keepAPI := d.API == nil // a backup: the cluster keeps its own API addresses
 	if d.Leases == nil {
 		d.Leases = map[LeaseID]*leaseState{}
 	}
@@ -487,7 +501,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		d.FirstRev = d.Applied + 1
 	}
 	f.mu.Lock()
-	f.kv, f.locks, f.api, f.leases = d.KV, d.Locks, d.API, d.Leases
+	if !keepAPI {
+		f.api = d.API
+	}
+	f.kv, f.locks, f.leases, f.clusterID = d.KV, d.Locks, d.Leases, d.ClusterID
 	f.history, f.firstRev = d.History, d.FirstRev
 	f.advance(d.Applied)
 	f.mu.Unlock()

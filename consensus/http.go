@@ -24,6 +24,13 @@ type HandlerOptions struct {
 	// Timeout bounds each request, including its forwarding to the
 	// leader. Zero means 5 s.
 	Timeout time.Duration
+	// Auth, if set, admits only the callers it authenticates, each to
+	// what its [Role] allows: 401 for a request without valid
+	// credentials, 403 for one its role forbids. Nil means no access
+	// control: anyone who reaches the API may read, write, take locks
+	// and change the membership, which is only safe on a trusted
+	// network.
+	Auth *Auth
 }
 
 // Handler is a small JSON HTTP API for one [Node], so that several processes
@@ -46,6 +53,11 @@ type HandlerOptions struct {
 //	POST   /v1/cluster/remove {"id"}
 //	POST   /v1/cluster/transfer {"id"}    hand leadership over ("" = any)
 //	GET    /v1/cluster/status
+//	GET    /v1/backup                     a backup ([Node.Backup]), application/octet-stream
+//	POST   /v1/restore   <a backup>       restore it ([Node.Restore]): its header, as JSON
+//
+// A restore's body is at most 1 GiB; restore a larger backup with
+// [Node.Restore].
 //
 // A read with min_revision first waits (within the handler's timeout)
 // until the node has applied that revision: with stale=true, a follower
@@ -72,7 +84,17 @@ type HandlerOptions struct {
 // for bad requests (400 malformed, 404 missing, 409 conflict, 410
 // compacted, 413 too large) and 503 when no leader can serve it. A follower forwards requests that
 // need the leader to the leader's API address, published with
-// [Node.SetAPIAddr] (the join endpoint does it).
+// [Node.SetAPIAddr] (the join endpoint does it), over HTTPS when the
+// request came over TLS.
+//
+// With [HandlerOptions.Auth], every request needs a bearer token or a
+// client certificate of a user whose [Role] allows it: reads, lists,
+// watches and the status need [RoleReadOnly], writes, locks and leases
+// [RoleReadWrite] (on a key or lock name under the user's prefix), and
+// join, remove, transfer and backup [RoleAdmin]. A forwarded request keeps
+// its caller's identity: the caller's token goes with it, or, for a
+// caller with a certificate, the follower's own certificate and
+// [ForwardedUserHeader]; the leader authorizes it again.
 //
 // A Handler is safe for concurrent use.
 type Handler struct {
@@ -80,6 +102,9 @@ type Handler struct {
 	opts HandlerOptions
 	mux  *http.ServeMux
 }
+
+// maxRestoreSize bounds the body of POST /v1/restore: 1 GiB.
+const maxRestoreSize = 1 << 30
 
 // forwardedHeader marks a request a follower forwarded, so it is forwarded
 // at most once.
@@ -204,6 +229,52 @@ func (h *Handler) endpoint(hasBody bool, fn func(ctx context.Context, c *call) (
 	}
 }
 
+// userKey is the context key of the authenticated caller.
+type userKey struct{}
+
+// guard wraps next with the handler's access control: the caller must
+// authenticate and hold need on the key keyOf returns (no key check when
+// keyOf is nil).
+func (h *Handler) guard(need Role, keyOf func(*http.Request) string, next http.HandlerFunc) http.HandlerFunc {
+	if h.opts.Auth == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := h.opts.Auth.Authenticate(r)
+		if err == nil {
+			err = allow(u, need, keyOf, r)
+		}
+		if err != nil {
+			writeAuthProblem(w, err)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+	}
+}
+
+func allow(u User, need Role, keyOf func(*http.Request) string, r *http.Request) error {
+	if keyOf == nil {
+		if u.Role < need {
+			return fmt.Errorf("%w: user %q is %v, %s %s needs %v", ErrForbidden, u.Name, u.Role, r.Method, r.URL.Path, need)
+		}
+		return nil
+	}
+	if key := keyOf(r); key != anyKey && !u.Allows(need, key) {
+		return fmt.Errorf("%w: user %q is %v on prefix %q, %s %s needs %v on %q", ErrForbidden, u.Name, u.Role, u.Prefix, r.Method, r.URL.Path, need, key)
+	}
+	return nil
+}
+
+// writeAuthProblem answers an authentication (401, with its challenge) or
+// authorization (403) failure.
+func writeAuthProblem(w http.ResponseWriter, err error) {
+	status := statusOf(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+	}
+	writeProblem(w, status, errorJSON{Error: err.Error()})
+}
+
 func readMode(r *http.Request) ReadMode {
 	if s := r.URL.Query().Get("stale"); s == "true" || s == "1" {
 		return Stale
@@ -265,17 +336,44 @@ type statusJSON struct {
 	LeaderAPI string   `json:"leader_api,omitempty"`
 }
 
+// handle registers fn for pattern behind the handler's access control.
+func (h *Handler) handle(pattern string, need Role, keyOf func(*http.Request) string, fn http.HandlerFunc) {
+	h.mux.HandleFunc(pattern, h.guard(need, keyOf, fn))
+}
+
+func pathKey(r *http.Request) string   { return r.PathValue("key") }
+func prefixKey(r *http.Request) string { return r.URL.Query().Get("prefix") }
+func lockName(r *http.Request) string  { return r.PathValue("name") }
+
+// anyKey, from a key function, asks for the role alone.
+const anyKey = "\x00any"
+
+// leaseKeys returns, for a lease's revocation, the longest common prefix
+// of the keys attached to it: the revocation deletes them all, so the
+// caller needs write access to each. A lease without keys (or an unknown
+// one, which the endpoint answers with 404) asks for the role alone.
+func (h *Handler) leaseKeys(r *http.Request) string {
+	id, err := leaseParam(r)
+	if err != nil {
+		return anyKey // the endpoint answers 400
+	}
+	if p, ok := h.node.fsm.leaseKeyPrefix(id); ok {
+		return p
+	}
+	return anyKey
+}
+
 func (h *Handler) routes() {
 	n := h.node
 	ttl := func(c *call) time.Duration { return time.Duration(c.req.TTLms) * time.Millisecond }
 	lease := func(c *call) Lease { return Lease{Name: c.r.PathValue("name"), Owner: c.req.Owner, Token: c.req.Token} }
-	h.mux.HandleFunc("GET /v1/kv/{key...}", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+	h.handle("GET /v1/kv/{key...}", RoleReadOnly, pathKey, h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		if err := h.waitMinRevision(ctx, c.r); err != nil {
 			return nil, err
 		}
 		return kvResult(n.Read(ctx, c.r.PathValue("key"), readMode(c.r)))
 	}))
-	h.mux.HandleFunc("GET /v1/kv", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+	h.handle("GET /v1/kv", RoleReadOnly, prefixKey, h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		if err := h.waitMinRevision(ctx, c.r); err != nil {
 			return nil, err
 		}
@@ -289,55 +387,55 @@ func (h *Handler) routes() {
 		}
 		return out, err
 	}))
-	h.mux.HandleFunc("PUT /v1/kv/{key...}", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("PUT /v1/kv/{key...}", RoleReadWrite, pathKey, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		if err := needs(c.req.Value); err != nil {
 			return nil, err
 		}
 		return kvResult(n.Put(ctx, c.r.PathValue("key"), []byte(*c.req.Value), WithLease(c.req.Lease)))
 	}))
-	h.mux.HandleFunc("DELETE /v1/kv/{key...}", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+	h.handle("DELETE /v1/kv/{key...}", RoleReadWrite, pathKey, h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		return kvResult(n.Delete(ctx, c.r.PathValue("key")))
 	}))
-	h.mux.HandleFunc("POST /v1/create/{key...}", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/create/{key...}", RoleReadWrite, pathKey, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		if err := needs(c.req.Value); err != nil {
 			return nil, err
 		}
 		return kvResult(n.Create(ctx, c.r.PathValue("key"), []byte(*c.req.Value), WithLease(c.req.Lease)))
 	}))
-	h.mux.HandleFunc("POST /v1/cas/{key...}", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/cas/{key...}", RoleReadWrite, pathKey, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		if err := needs(c.req.Value, c.req.Old); err != nil {
 			return nil, err
 		}
 		return kvResult(n.CompareAndSwap(ctx, c.r.PathValue("key"), []byte(*c.req.Old), []byte(*c.req.Value), WithLease(c.req.Lease)))
 	}))
-	h.mux.HandleFunc("POST /v1/lock/{name}", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/lock/{name}", RoleReadWrite, lockName, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return leaseResult(n.AcquireLock(ctx, c.r.PathValue("name"), c.req.Owner, ttl(c)))
 	}))
-	h.mux.HandleFunc("POST /v1/lock/{name}/renew", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/lock/{name}/renew", RoleReadWrite, lockName, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return leaseResult(n.RenewLock(ctx, lease(c), ttl(c)))
 	}))
-	h.mux.HandleFunc("POST /v1/lock/{name}/release", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/lock/{name}/release", RoleReadWrite, lockName, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return struct{}{}, n.ReleaseLock(ctx, lease(c))
 	}))
-	h.mux.HandleFunc("POST /v1/lease", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/lease", RoleReadWrite, nil, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return grantResult(n.GrantLease(ctx, ttl(c)))
 	}))
-	h.mux.HandleFunc("POST /v1/lease/{id}/keepalive", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/lease/{id}/keepalive", RoleReadWrite, nil, h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		id, err := leaseParam(c.r)
 		if err != nil {
 			return nil, err
 		}
 		return grantResult(n.KeepAlive(ctx, id))
 	}))
-	h.mux.HandleFunc("DELETE /v1/lease/{id}", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+	h.handle("DELETE /v1/lease/{id}", RoleReadWrite, h.leaseKeys, h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		id, err := leaseParam(c.r)
 		if err != nil {
 			return nil, err
 		}
 		return struct{}{}, n.RevokeLease(ctx, id)
 	}))
-	h.mux.HandleFunc("GET /v1/watch/{key...}", h.watch)
-	h.mux.HandleFunc("POST /v1/cluster/join", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("GET /v1/watch/{key...}", RoleReadOnly, pathKey, h.watch)
+	h.handle("POST /v1/cluster/join", RoleAdmin, nil, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		var err error
 		if c.req.NonVoter {
 			err = n.AddNonVoter(ctx, c.req.ID, c.req.RaftAddr)
@@ -349,13 +447,37 @@ func (h *Handler) routes() {
 		}
 		return struct{}{}, err
 	}))
-	h.mux.HandleFunc("POST /v1/cluster/remove", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/cluster/remove", RoleAdmin, nil, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return struct{}{}, n.RemoveServer(ctx, c.req.ID)
 	}))
-	h.mux.HandleFunc("POST /v1/cluster/transfer", h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
+	h.handle("POST /v1/cluster/transfer", RoleAdmin, nil, h.endpoint(true, func(ctx context.Context, c *call) (any, error) {
 		return struct{}{}, n.TransferLeadership(ctx, c.req.ID)
 	}))
-	h.mux.HandleFunc("GET /v1/cluster/status", h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
+	h.handle("GET /v1/backup", RoleAdmin, nil, func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if _, err := n.Backup(ctx, w); err != nil {
+			h.reply(ctx, &call{w: w, r: r}, nil, err)
+		}
+	})
+	h.handle("POST /v1/restore", RoleAdmin, nil, func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRestoreSize))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProblem(w, http.StatusRequestEntityTooLarge, errorJSON{Error: fmt.Sprintf("consensus: backup over %d bytes", int64(maxRestoreSize))})
+			return
+		}
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, errorJSON{Error: "consensus: read body: " + err.Error()})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
+		defer cancel()
+		info, err := n.Restore(ctx, bytes.NewReader(body))
+		h.reply(ctx, &call{w: w, r: r, body: body}, info, err)
+	})
+	h.handle("GET /v1/cluster/status", RoleReadOnly, nil, h.endpoint(false, func(ctx context.Context, c *call) (any, error) {
 		servers, err := n.Servers(ctx)
 		st := n.Stats()
 		return statusJSON{Stats: st, Servers: servers, LeaderAPI: n.APIAddr(st.LeaderID)}, err
@@ -380,6 +502,10 @@ func (h *Handler) reply(ctx context.Context, c *call, v any, err error) {
 		writeProblem(c.w, http.StatusServiceUnavailable, errorJSON{Error: err.Error(), LeaderID: nl.LeaderID, LeaderAPI: api})
 		return
 	}
+	if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) {
+		writeAuthProblem(c.w, err)
+		return
+	}
 	body := errorJSON{Error: err.Error()}
 	var cf *CompareFailedError
 	if errors.As(err, &cf) {
@@ -399,12 +525,16 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrCompacted):
 		return http.StatusGone
-	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrDuplicateServer), errors.Is(err, ErrFutureRevision):
+	case errors.Is(err, ErrInvalidArgument), errors.Is(err, ErrDuplicateServer), errors.Is(err, ErrFutureRevision), errors.Is(err, ErrInvalidBackup):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrIndeterminate), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -414,22 +544,48 @@ func statusOf(err error) int {
 // handler's timeout, which bounds the forwarded request even when the
 // client has none.
 func (h *Handler) forward(ctx context.Context, c *call, api string) bool {
-	req, err := http.NewRequestWithContext(ctx, c.r.Method, "http://"+api+c.r.URL.RequestURI(), bytes.NewReader(c.body))
+	req, err := http.NewRequestWithContext(ctx, c.r.Method, scheme(c.r)+api+c.r.URL.RequestURI(), bytes.NewReader(c.body))
 	if err != nil {
 		return false
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(forwardedHeader, h.node.ID())
+	forwardIdentity(c.r, req)
 	resp, err := h.opts.Client.Do(req)
 	if err != nil {
 		return false
 	}
 	defer resp.Body.Close()
 	c.w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	if v := resp.Header.Get("WWW-Authenticate"); v != "" {
+		c.w.Header().Set("WWW-Authenticate", v)
+	}
 	c.w.Header().Set(forwardedHeader, api)
 	c.w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(c.w, resp.Body)
 	return true
+}
+
+// scheme returns the scheme to forward r with: the cluster's API speaks
+// HTTPS on every node or on none.
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://"
+	}
+	return "http://"
+}
+
+// forwardIdentity makes the forwarded request to carry the identity of
+// the caller of r: its bearer token, or, for a caller authenticated by
+// certificate, its name under [ForwardedUserHeader].
+func forwardIdentity(r, to *http.Request) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		to.Header.Set("Authorization", a)
+		return
+	}
+	if u, ok := r.Context().Value(userKey{}).(User); ok {
+		to.Header.Set(ForwardedUserHeader, u.Name)
+	}
 }
 
 // writeProblem writes p as an RFC 9457 problem body.

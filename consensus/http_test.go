@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -33,15 +34,22 @@ func newAPICluster(t *testing.T, opts HandlerOptions) *apiCluster {
 		t.Cleanup(srv.Close)
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	leader, err := c.WaitLeader(ctx)
+	a.publish(t, ctx)
+	return a
+}
+
+// publish records every node's API address in the store and waits until
+// every node knows the leader's.
+func (a *apiCluster) publish(t *testing.T, ctx context.Context) {
+	t.Helper()
+	leader, err := a.c.WaitLeader(ctx)
 	require.NoError(t, err)
 	for id, srv := range a.servers {
-		require.NoError(t, leader.SetAPIAddr(ctx, id, strings.TrimPrefix(srv.URL, "http://")))
+		require.NoError(t, leader.SetAPIAddr(ctx, id, srv.Listener.Addr().String()))
 	}
-	for _, n := range c.Nodes() {
+	for _, n := range a.c.Nodes() {
 		eventually(t, ctx, "API addresses replicated", func() bool { return n.APIAddr(leader.ID()) != "" })
 	}
-	return a
 }
 
 func (a *apiCluster) do(t *testing.T, node, method, path, body string) (int, map[string]any) {

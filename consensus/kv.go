@@ -205,7 +205,7 @@ func (n *Node) SetAPIAddr(ctx context.Context, id, addr string) error {
 
 func (n *Node) validateKV(c *command) error {
 	switch c.op {
-	case opNoop, opCompact, opLeaseGrant, opLeaseKeepAlive, opLeaseRevoke, opLeaseExpire, opLeaseExtend:
+	case opNoop, opCompact, opLeaseGrant, opLeaseKeepAlive, opLeaseRevoke, opLeaseExpire, opLeaseExtend, opClusterID:
 		return nil
 	}
 	if c.key == "" {
@@ -254,7 +254,7 @@ func (n *Node) apply(ctx context.Context, c *command) (applyResult, error) {
 		return r, r.err
 	}
 	switch c.op {
-	case opNoop, opLeaseExpire, opLeaseExtend: // the node's own entries
+	case opNoop, opLeaseExpire, opLeaseExtend, opClusterID: // the node's own entries
 	default:
 		n.applies.Add(1)
 	}

@@ -97,6 +97,7 @@ func TestNode_MembershipBadInput(t *testing.T) {
 	assert.Contains(t, err.Error(), `"nope"`)
 	err = leader.AddVoter(ctx, leader.ID(), "elsewhere")
 	assert.ErrorIs(t, err, ErrInvalidArgument, "joining a node to itself")
+	assert.NoError(t, leader.AddVoter(ctx, leader.ID(), leader.Addr()), "a join retried after it added the node, since elected")
 	other := followerOf(t, c)
 	err = leader.AddVoter(ctx, "n9", other.Addr())
 	assert.ErrorIs(t, err, ErrDuplicateServer, "duplicate address")

@@ -204,3 +204,27 @@ func (f *fsm) revoke(index uint64, id LeaseID) {
 	}
 	delete(f.leases, id)
 }
+
+// leaseKeyPrefix returns the longest common prefix of the keys attached to
+// lease id; false for an unknown lease or one without keys.
+func (f *fsm) leaseKeyPrefix(id LeaseID) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	l := f.leases[id]
+	if l == nil || len(l.Keys) == 0 {
+		return "", false
+	}
+	first, prefix := true, ""
+	for k := range l.Keys {
+		if first {
+			prefix, first = k, false
+			continue
+		}
+		i := 0
+		for i < len(prefix) && i < len(k) && prefix[i] == k[i] {
+			i++
+		}
+		prefix = prefix[:i]
+	}
+	return prefix, true
+}

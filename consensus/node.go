@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -97,12 +98,17 @@ func newNode(opts Options, st *storage) (*Node, error) {
 				return nil, fmt.Errorf("%w: node %q: advertise address %q: %v", ErrInvalidConfig, opts.ID, opts.Advertise, err)
 			}
 		}
-		t, err := raft.NewTCPTransportWithLogger(opts.Addr, adv, 3, 10*time.Second, opts.Logger)
+		var t *raft.NetworkTransport
+		if opts.TLS != nil {
+			t, err = newTLSTransport(opts.Addr, adv, opts.TLS, 3, 10*time.Second, opts.Logger)
+		} else {
+			t, err = raft.NewTCPTransportWithLogger(opts.Addr, adv, 3, 10*time.Second, opts.Logger)
+		}
 		if err != nil {
 			n.store.close()
 			return nil, fmt.Errorf("consensus: node %q: listen on %q: %w", opts.ID, opts.Addr, err)
 		}
-		n.trans = t
+		n.trans = unpipelined{t}
 	}
 	n.raft, err = startRaft(opts.raftConfig(), n.fsm, st, n.trans)
 	if err != nil {
@@ -151,6 +157,22 @@ func (o *Options) openStorage() (*storage, error) {
 		return newInmemStorage(), nil
 	}
 	return openDurableStorage(o.ID, o.DataDir, o.Logger)
+}
+
+// unpipelined is a NetworkTransport that refuses pipelined replication,
+// so that the leader sends each AppendEntries and waits for its answer.
+// hashicorp/raft's pipeline can deadlock once a follower refuses an
+// append: the decoder stops, the sender picks one more trigger and waits
+// forever to hand over its request, so the follower is never replicated to
+// again (its heartbeats still arrive, so no election heals it) and the
+// leader's Shutdown waits for that sender forever. Raft batches entries
+// per request (MaxAppendEntries), so a busy leader still sends many
+// commands per round trip.
+type unpipelined struct{ *raft.NetworkTransport }
+
+// AppendEntriesPipeline refuses: the leader falls back to AppendEntries.
+func (unpipelined) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 func (n *Node) closeTransport() error {
@@ -358,6 +380,8 @@ func (n *Node) mapErr(err error) error {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		n.notLeader.Add(1)
 		return n.notLeaderErr()
+	case errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("%w: node %q: a restore replaced the state: %w", ErrIndeterminate, n.opts.ID, err)
 	case errors.Is(err, raft.ErrLeadershipLost):
 		return fmt.Errorf("%w: node %q lost leadership: %w", ErrIndeterminate, n.opts.ID, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
@@ -406,7 +430,10 @@ func (n *Node) addServer(ctx context.Context, id, addr string, nonVoter bool) er
 	if id == "" || addr == "" {
 		return fmt.Errorf("%w: add server: empty id %q or address %q", ErrInvalidArgument, id, addr)
 	}
-	if id == n.opts.ID {
+	if id == n.opts.ID && addr != n.Addr() {
+		// The same id and address is a join retried after it succeeded,
+		// now reaching the node that has since been elected: a no-op
+		// below, as for any member.
 		return fmt.Errorf("%w: cannot join node %q to itself", ErrInvalidArgument, id)
 	}
 	servers, err := n.Servers(ctx)
@@ -424,10 +451,27 @@ func (n *Node) addServer(ctx context.Context, id, addr string, nonVoter bool) er
 			return nil
 		}
 	}
+	if conf := n.tlsConfig(); conf != nil {
+		if err := probeTLS(ctx, conf, addr); err != nil {
+			return fmt.Errorf("consensus: add server %q: %w", id, err)
+		}
+	}
 	if nonVoter {
 		return n.wait(ctx, n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.timeout(ctx)))
 	}
 	return n.wait(ctx, n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.timeout(ctx)))
+}
+
+// tlsConfig returns the TLS config of the node's Raft transport, nil for
+// plain TCP.
+func (n *Node) tlsConfig() *tls.Config {
+	if n.opts.TLS != nil {
+		return n.opts.TLS
+	}
+	if t, ok := n.trans.(*faultTransport); ok {
+		return t.tls
+	}
+	return nil
 }
 
 // RemoveServer removes a member. Call it on the leader. Removing the leader

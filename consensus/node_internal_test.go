@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"errors"
+	"net"
 	"reflect"
 	"testing"
 
@@ -94,4 +95,21 @@ func TestBindShutdownAllocatesNothing(t *testing.T) {
 	// A type without the field is left alone.
 	var other struct{ raft.Future }
 	assert.NotPanics(t, func() { bindShutdown(&other, done) })
+}
+
+// A node's own TCP transport refuses pipelined replication (so the leader
+// never opens the pipeline that can wedge a follower and its own
+// shutdown), and Close still closes it: the Raft port stops accepting.
+func TestNewNode_TransportRefusesPipelines(t *testing.T) {
+	n, err := NewNode(Options{ID: "n1", Addr: "127.0.0.1:0", InMemory: true, Timing: LANTiming()})
+	require.NoError(t, err)
+	_, err = n.trans.AppendEntriesPipeline("n2", "127.0.0.1:1")
+	require.ErrorIs(t, err, raft.ErrPipelineReplicationNotSupported)
+	addr := n.Addr()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err, "the Raft port accepts while the node runs")
+	require.NoError(t, conn.Close())
+	require.NoError(t, n.Close(context.Background()))
+	_, err = net.Dial("tcp", addr)
+	assert.Error(t, err, "the Raft port is closed with the node")
 }

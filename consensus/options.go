@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -132,6 +133,18 @@ type Options struct {
 	// differs from Addr (NAT, a proxy in front of the node). Empty means
 	// Addr.
 	Advertise string
+	// TLS, if set, runs the Raft transport over mutual TLS: the node
+	// serves and dials with this config, so every connection between two
+	// nodes is encrypted and each end proves it holds a certificate from
+	// the cluster's CA. It needs the node's certificate, the CA in both
+	// RootCAs and ClientCAs, and ClientAuth tls.RequireAndVerifyClientCert
+	// ([MutualTLS] builds one from PEM files); anything less fails
+	// [NewNode] with [ErrInvalidConfig] naming what is missing. With TLS,
+	// [Node.AddVoter] and [Node.AddNonVoter] first complete a handshake
+	// with the new server and refuse one that fails it. Nil means plain
+	// TCP, for a trusted network only: anyone who reaches the port can
+	// then append to the log.
+	TLS *tls.Config
 	// Transport, if set, replaces the TCP transport, e.g. a
 	// raft.NewInmemTransport for tests. The node closes it on Close if it
 	// implements raft.WithClose.
@@ -195,6 +208,14 @@ func (o *Options) validate(customStorage bool) error {
 	}
 	if o.Transport == nil && o.Addr == "" {
 		return fmt.Errorf("%w: node %q: empty Addr and no Transport", ErrInvalidConfig, o.ID)
+	}
+	if o.TLS != nil && o.Transport != nil {
+		return fmt.Errorf("%w: node %q: both TLS and a Transport set (TLS configures the TCP transport)", ErrInvalidConfig, o.ID)
+	}
+	if o.TLS != nil {
+		if err := validateTLS(o.ID, o.TLS); err != nil {
+			return err
+		}
 	}
 	if !customStorage && !o.InMemory && o.DataDir == "" {
 		return fmt.Errorf("%w: node %q: empty DataDir path (set DataDir, or InMemory for tests)", ErrInvalidConfig, o.ID)

@@ -22,7 +22,7 @@ import (
 func BenchmarkWatch_Delivery(b *testing.B) {
 	for _, watchers := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {
-			c := newCluster(b, ClusterOptions{Pipelining: true})
+			c := newCluster(b, ClusterOptions{})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			recs := make([]*sim.Recorder, watchers)
@@ -78,7 +78,7 @@ func BenchmarkWatch_Delivery(b *testing.B) {
 // it: two commits) and a keep-alive, beside a plain Put in the same run.
 // With several clients, ns/op is the inverse of the throughput.
 func BenchmarkNode_Lease(b *testing.B) {
-	c := newCluster(b, ClusterOptions{Pipelining: true, Node: Options{Timing: DefaultTiming()}})
+	c := newCluster(b, ClusterOptions{Node: Options{Timing: DefaultTiming()}})
 	ctx := context.Background()
 	var leases []LeaseID
 	err := retryOnLeader(ctx, c, func(n *Node) error {

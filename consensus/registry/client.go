@@ -22,6 +22,10 @@ type ClientOptions struct {
 	// HTTP sends the requests. Nil means a client without a timeout (the
 	// context bounds each call; a watch is a long-lived stream).
 	HTTP *http.Client
+	// Token, if set, is sent as a bearer token with every request, for a
+	// registry with access control ([HandlerOptions.Auth]). For a client
+	// certificate, set it in HTTP's transport.
+	Token string
 	// RetryWait is the pause before trying the next node when none
 	// answered, or before reconnecting a watch. Zero means 100 ms.
 	RetryWait time.Duration
@@ -46,8 +50,15 @@ type Client struct {
 	leader string // guarded by mu: the base URL that last accepted a write
 }
 
+// authorize adds the client's bearer token to req.
+func (c *Client) authorize(req *http.Request) {
+	if c.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+	}
+}
+
 // NewClient returns a client of the registry nodes at endpoints, base URLs
-// such as "http://10.0.0.1:8500".
+// such as "http://10.0.0.1:8500" (all of one scheme).
 func NewClient(endpoints []string, opts ClientOptions) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("%w: no endpoints", ErrInvalid)
@@ -144,7 +155,11 @@ func (c *Client) write(ctx context.Context, method, path string, body []byte, ou
 		}
 		last, target = err, ""
 		if p.LeaderAPI != "" && !redirected { // follow a redirection once in a row
-			target, redirected = "http://"+p.LeaderAPI, true
+			scheme := "http://"
+			if strings.HasPrefix(c.endpoints[0], "https://") {
+				scheme = "https://"
+			}
+			target, redirected = scheme+p.LeaderAPI, true
 			continue
 		}
 		redirected = false
@@ -163,6 +178,7 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (int, []
 	if err != nil {
 		return 0, nil, err
 	}
+	c.authorize(req)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.opts.HTTP.Do(req)
 	if err != nil {
@@ -182,6 +198,10 @@ func problemErr(status int, p problem) error {
 		return fmt.Errorf("%w: %s", ErrNotRegistered, p.Detail)
 	case http.StatusConflict:
 		return fmt.Errorf("%w: %s", ErrDuplicateInstance, p.Detail)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: %s", consensus.ErrUnauthenticated, p.Detail)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: %s", consensus.ErrForbidden, p.Detail)
 	}
 	return fmt.Errorf("registry: status %d: %s", status, p.Detail)
 }
@@ -190,7 +210,8 @@ func problemErr(status int, p problem) error {
 // start and again after every change, until ctx ends; when its node goes
 // away it reconnects to another and starts again from the complete set. It
 // returns ctx's error, or the error of a request the registry refuses (an
-// invalid service name). update is never called concurrently.
+// invalid service name, a caller it does not admit). update is never
+// called concurrently.
 func (c *Client) Watch(ctx context.Context, service string, update func([]Instance)) error {
 	if err := validName("service name", service); err != nil {
 		return err
@@ -203,7 +224,7 @@ func (c *Client) Watch(ctx context.Context, service string, update func([]Instan
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, ErrInvalid) {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, consensus.ErrUnauthenticated) || errors.Is(err, consensus.ErrForbidden) {
 			return err
 		}
 		select {
@@ -220,6 +241,7 @@ func (c *Client) watchOnce(ctx context.Context, u string, update func([]Instance
 	if err != nil {
 		return err
 	}
+	c.authorize(req)
 	resp, err := c.opts.HTTP.Do(req)
 	if err != nil {
 		return err
@@ -249,6 +271,8 @@ func (c *Client) watchOnce(ctx context.Context, u string, update func([]Instance
 			return fmt.Errorf("registry: watch stream ended: %s", line[len("data: "):])
 		}
 	}
+	// Watch reconnects after either error alike; the scanner's is kept for
+	// its message.
 	if err := sc.Err(); err != nil {
 		return err
 	}

@@ -31,6 +31,13 @@
 //     lb.HealthChecker run beside the leader, which marks failing instances
 //     [Critical] (out of every source's set, still registered) as Consul's
 //     checks do.
+//   - [Handler] and [Client]: the registry's HTTP API and its client for
+//     other processes. With [HandlerOptions.Auth] (a [consensus.Auth]) only
+//     authenticated callers reach it, each to the services its role allows
+//     — an instance writes its own service, a balancer reads — with the
+//     cluster's TLS around it (the guide's "Security Considerations"):
+//     without them anyone who reaches the registry can register itself as
+//     any service and receive its traffic.
 //
 // # Trade-offs (from the guide)
 //

@@ -35,11 +35,33 @@ import (
 // [consensus.Node.SetAPIAddr]); when it cannot, it answers 503 with
 // "leader_id" and "leader_api", which [Client] follows.
 //
+// With [HandlerOptions.Auth], every request needs a bearer token or a
+// client certificate of a user whose role allows it
+// ([consensus.User.Allows], the service name standing for the key):
+// lists and watches need [consensus.RoleReadOnly], registrations,
+// deregistrations and heartbeats [consensus.RoleReadWrite]; 401 (with a
+// WWW-Authenticate challenge) for a request without valid credentials,
+// 403 for one its role forbids. A forwarded request keeps its caller's
+// identity, as [consensus.Handler]'s does.
+//
 // A Handler is safe for concurrent use.
 type Handler struct {
-	reg    *Registry
-	mux    *http.ServeMux
-	client *http.Client // forwards to the leader
+	reg  *Registry
+	mux  *http.ServeMux
+	opts HandlerOptions
+}
+
+// HandlerOptions configures a [Handler]. The zero value forwards with a
+// 10 s client and admits every caller.
+type HandlerOptions struct {
+	// Client forwards requests to the leader's API (over HTTPS when the
+	// request came over TLS: give it the node's certificate and the
+	// cluster's CA). Nil means a client with a 10 s timeout.
+	Client *http.Client
+	// Auth, if set, admits only the callers it authenticates, each to
+	// what its role allows. Nil means no access control: anyone who
+	// reaches the API may register and deregister instances.
+	Auth *consensus.Auth
 }
 
 // maxBody bounds a registration's body.
@@ -51,24 +73,28 @@ const forwardedHeader = "X-Registry-Forwarded"
 
 // NewHandler returns the HTTP API of r. A follower forwards the requests
 // that need the leader (writes, and lists unless ?stale=true) to the
-// leader's API address, once, with a client of 10 s timeout.
-func NewHandler(r *Registry) (*Handler, error) {
+// leader's API address, once.
+func NewHandler(r *Registry, opts HandlerOptions) (*Handler, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: nil registry", ErrInvalid)
 	}
-	h := &Handler{reg: r, mux: http.NewServeMux(), client: &http.Client{Timeout: 10 * time.Second}}
-	h.mux.HandleFunc("PUT /v1/services/{service}/instances/{id}", h.endpoint(h.register))
-	h.mux.HandleFunc("DELETE /v1/services/{service}/instances/{id}", h.endpoint(func(req *http.Request, _ []byte) (any, error) {
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	h := &Handler{reg: r, mux: http.NewServeMux(), opts: opts}
+	rw, ro := consensus.RoleReadWrite, consensus.RoleReadOnly
+	h.handle("PUT /v1/services/{service}/instances/{id}", rw, true, h.endpoint(h.register))
+	h.handle("DELETE /v1/services/{service}/instances/{id}", rw, true, h.endpoint(func(req *http.Request, _ []byte) (any, error) {
 		return struct{}{}, r.Deregister(req.Context(), req.PathValue("service"), req.PathValue("id"))
 	}))
-	h.mux.HandleFunc("POST /v1/registrations/{lease}/heartbeat", h.endpoint(func(req *http.Request, _ []byte) (any, error) {
+	h.handle("POST /v1/registrations/{lease}/heartbeat", rw, false, h.endpoint(func(req *http.Request, _ []byte) (any, error) {
 		lease, err := strconv.ParseUint(req.PathValue("lease"), 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: lease %q is not a number", ErrInvalid, req.PathValue("lease"))
 		}
 		return struct{}{}, r.Heartbeat(req.Context(), consensus.LeaseID(lease))
 	}))
-	h.mux.HandleFunc("GET /v1/services/{service}", h.endpoint(func(req *http.Request, _ []byte) (any, error) {
+	h.handle("GET /v1/services/{service}", ro, true, h.endpoint(func(req *http.Request, _ []byte) (any, error) {
 		mode := consensus.Linearizable
 		if s := req.URL.Query().Get("stale"); s == "true" || s == "1" {
 			mode = consensus.Stale
@@ -76,8 +102,34 @@ func NewHandler(r *Registry) (*Handler, error) {
 		insts, rev, err := r.List(req.Context(), req.PathValue("service"), mode)
 		return listJSON{Instances: insts, Revision: rev}, err
 	}))
-	h.mux.HandleFunc("GET /v1/services/{service}/watch", h.watch)
+	h.handle("GET /v1/services/{service}/watch", ro, true, h.watch)
 	return h, nil
+}
+
+// userKey is the context key of the authenticated caller.
+type userKey struct{}
+
+// handle registers fn for pattern behind the handler's access control: the
+// caller needs role need, on the path's service when byService is set.
+func (h *Handler) handle(pattern string, need consensus.Role, byService bool, fn http.HandlerFunc) {
+	if h.opts.Auth == nil {
+		h.mux.HandleFunc(pattern, fn)
+		return
+	}
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
+		u, err := h.opts.Auth.Authenticate(req)
+		if err == nil {
+			service := req.PathValue("service")
+			if byService && !u.Allows(need, service) || !byService && u.Role < need {
+				err = fmt.Errorf("%w: user %q is %v on prefix %q, %s %s needs %v", consensus.ErrForbidden, u.Name, u.Role, u.Prefix, req.Method, req.URL.Path, need)
+			}
+		}
+		if err != nil {
+			h.reply(w, nil, err)
+			return
+		}
+		fn(w, req.WithContext(context.WithValue(req.Context(), userKey{}, u)))
+	})
 }
 
 // ServeHTTP implements http.Handler.
@@ -111,18 +163,30 @@ func (h *Handler) endpoint(fn func(req *http.Request, body []byte) (any, error))
 // forward replays req on the leader's API and copies its answer; false if
 // the leader could not be reached.
 func (h *Handler) forward(w http.ResponseWriter, req *http.Request, body []byte, api string) bool {
-	fr, err := http.NewRequestWithContext(req.Context(), req.Method, "http://"+api+req.URL.RequestURI(), bytes.NewReader(body))
+	scheme := "http://"
+	if req.TLS != nil {
+		scheme = "https://"
+	}
+	fr, err := http.NewRequestWithContext(req.Context(), req.Method, scheme+api+req.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		return false
 	}
 	fr.Header.Set("Content-Type", "application/json")
 	fr.Header.Set(forwardedHeader, h.reg.node.ID())
-	resp, err := h.client.Do(fr)
+	if a := req.Header.Get("Authorization"); a != "" {
+		fr.Header.Set("Authorization", a)
+	} else if u, ok := req.Context().Value(userKey{}).(consensus.User); ok {
+		fr.Header.Set(consensus.ForwardedUserHeader, u.Name)
+	}
+	resp, err := h.opts.Client.Do(fr)
 	if err != nil {
 		return false
 	}
 	defer resp.Body.Close()
 	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	if v := resp.Header.Get("WWW-Authenticate"); v != "" {
+		w.Header().Set("WWW-Authenticate", v)
+	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 	return true
@@ -197,6 +261,11 @@ func (h *Handler) reply(w http.ResponseWriter, v any, err error) {
 		status = http.StatusGatewayTimeout
 	case errors.Is(err, consensus.ErrClosed):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, consensus.ErrUnauthenticated):
+		status = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", `Bearer realm="registry"`)
+	case errors.Is(err, consensus.ErrForbidden):
+		status = http.StatusForbidden
 	}
 	writeProblem(w, status, p)
 }

@@ -23,10 +23,15 @@ import (
 // publishes the addresses, as a registry deployment does.
 func serveCluster(t *testing.T, ctx context.Context, c *consensus.LocalCluster) (map[string]*httptest.Server, []string) {
 	t.Helper()
+	return serveClusterWith(t, ctx, c, registry.HandlerOptions{})
+}
+
+func serveClusterWith(t *testing.T, ctx context.Context, c *consensus.LocalCluster, opts registry.HandlerOptions) (map[string]*httptest.Server, []string) {
+	t.Helper()
 	servers := map[string]*httptest.Server{}
 	var urls []string
 	for _, n := range c.Nodes() {
-		h, err := registry.NewHandler(newRegistry(t, n))
+		h, err := registry.NewHandler(newRegistry(t, n), opts)
 		require.NoError(t, err)
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
@@ -186,4 +191,70 @@ func TestClient_RegistersAndWatchesThroughALeaderCrash(t *testing.T) {
 	eventually(t, ctx, "b leaves the watch", func() bool { return latest() == "[a]" })
 	stop()
 	require.ErrorIs(t, <-done, context.Canceled)
+}
+
+// A follower answers ?stale=true or ?stale=1 lists from its own copy, with
+// no need of the leader; any other list goes to the leader.
+func TestHandler_StaleListsAnswerOnTheFollower(t *testing.T) {
+	c, ctx := newCluster(t, consensus.Options{})
+	servers, _ := serveCluster(t, ctx, c)
+	l, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	get := func(base, path string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, servers[l.ID()].URL+"/v1/services/api/instances/a",
+		strings.NewReader(`{"addr":"10.0.0.1:80","ttl_ms":60000}`))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	base := servers[follower(t, ctx, c).ID()].URL
+	eventually(t, ctx, "the follower holds a", func() bool {
+		_, body := get(base, "/v1/services/api?stale=true")
+		return strings.Contains(body, `"10.0.0.1:80"`)
+	})
+	servers[l.ID()].Close() // the leader's API goes away; Raft stays up
+	for _, q := range []string{"?stale=true", "?stale=1"} {
+		code, body := get(base, "/v1/services/api"+q)
+		assert.Equal(t, http.StatusOK, code, q)
+		assert.Contains(t, body, `"10.0.0.1:80"`, q)
+	}
+	for _, q := range []string{"", "?stale=false", "?stale=yes"} {
+		code, body := get(base, "/v1/services/api"+q)
+		assert.Equal(t, http.StatusServiceUnavailable, code, q)
+		assert.Contains(t, body, `"leader_api":"`+strings.TrimPrefix(servers[l.ID()].URL, "http://")+`"`, "the caller is told where the leader is")
+	}
+}
+
+// A watch that fails on the node's side (here, the node crashes) ends its
+// stream with an error event, so the client knows to go elsewhere.
+func TestHandler_WatchEndsWithAnErrorEvent(t *testing.T) {
+	c, ctx := newCluster(t, consensus.Options{})
+	servers, _ := serveCluster(t, ctx, c)
+	f := follower(t, ctx, c)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, servers[f.ID()].URL+"/v1/services/api/watch", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	first := make([]byte, len("event: instances\n"))
+	_, err = io.ReadFull(resp.Body, first)
+	require.NoError(t, err)
+	assert.Equal(t, "event: instances\n", string(first))
+	require.NoError(t, c.Crash(f.ID()))
+	rest, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(rest), "event: error\ndata: {")
+	assert.Contains(t, string(rest), `"title":"watch failed"`)
 }

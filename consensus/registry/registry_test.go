@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -308,4 +309,59 @@ func TestRegistry_ActiveHealthChecksMarkInstancesCritical(t *testing.T) {
 	hc.CheckNow(ctx)
 	eventually(t, ctx, "it returns once it passes", func() bool { return len(addrs()) == 2 })
 	require.ErrorIs(t, stop(), context.Canceled)
+}
+
+// A registry keeps its instances under Prefix, "registry/" by default, as
+// "<prefix><service>/<id>": two prefixes on one cluster do not see each
+// other's instances.
+func TestRegistry_KeysLiveUnderThePrefix(t *testing.T) {
+	c, ctx := newCluster(t, consensus.Options{})
+	l, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	def := newRegistry(t, l)
+	own, err := registry.New(l, registry.Options{Prefix: "svc/", MinTTL: ttl})
+	require.NoError(t, err)
+	_, err = def.Register(ctx, registry.Instance{Service: "api", ID: "a", Addr: "10.0.0.1:80"}, time.Minute)
+	require.NoError(t, err)
+	_, err = own.Register(ctx, registry.Instance{Service: "api", ID: "b", Addr: "10.0.0.2:80"}, time.Minute)
+	require.NoError(t, err)
+	for key, addr := range map[string]string{"registry/api/a": "10.0.0.1:80", "svc/api/b": "10.0.0.2:80"} {
+		kv, err := l.Get(ctx, key)
+		require.NoError(t, err, key)
+		var inst registry.Instance
+		require.NoError(t, json.Unmarshal(kv.Value, &inst))
+		assert.Equal(t, addr, inst.Addr, key)
+	}
+	insts, _, err := def.List(ctx, "api", consensus.Linearizable)
+	require.NoError(t, err)
+	require.Len(t, insts, 1)
+	assert.Equal(t, "a", insts[0].ID)
+}
+
+// Watch calls update once with the current set, then once per change:
+// the change it listed is not replayed.
+func TestRegistry_WatchCallsUpdateOncePerChange(t *testing.T) {
+	c, ctx := newCluster(t, consensus.Options{})
+	r := leaderRegistry(t, ctx, c)
+	_, err := r.Register(ctx, registry.Instance{Service: "api", ID: "a", Addr: "10.0.0.1:80"}, time.Minute)
+	require.NoError(t, err)
+	updates := make(chan []string, 16)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Watch(wctx, "api", func(insts []registry.Instance) {
+			var ids []string
+			for _, i := range insts {
+				ids = append(ids, i.ID)
+			}
+			updates <- ids
+		})
+	}()
+	assert.Equal(t, []string{"a"}, <-updates)
+	_, err = r.Register(ctx, registry.Instance{Service: "api", ID: "b", Addr: "10.0.0.2:80"}, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, <-updates)
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Empty(t, updates)
 }
