@@ -17,9 +17,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,10 +32,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/sysdesign-go/sysdesign/consensus"
 	"github.com/sysdesign-go/sysdesign/consensus/registry"
+	"github.com/sysdesign-go/sysdesign/examples/internal/raftserve"
 	"github.com/sysdesign-go/sysdesign/lb"
 )
 
@@ -57,6 +56,8 @@ type config struct {
 	bootstrap                       bool
 	ttl, interval                   time.Duration
 	requests                        int
+	tlsCert, tlsKey, tlsCA          string
+	users, token                    string
 }
 
 func parse(args []string) (config, error) {
@@ -74,6 +75,9 @@ func parse(args []string) (config, error) {
 		fs.StringVar(&c.dataDir, "data", "", "data directory (required)")
 		fs.StringVar(&c.join, "join", "", "HTTP address of a member to join through")
 		fs.BoolVar(&c.bootstrap, "bootstrap", false, "start a new cluster with this node")
+		fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate of this node, for mutual TLS between nodes and HTTPS (with -tls-key and -tls-ca)")
+		fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+		fs.StringVar(&c.users, "users", "", `JSON role table, [{"name","token","role":"read-only|read-write|admin","prefix"}]: access control (needs TLS)`)
 	case "instance":
 		fs.StringVar(&c.id, "id", "", "instance id (required)")
 		fs.StringVar(&c.zone, "zone", "", "the instance's zone")
@@ -91,13 +95,19 @@ func parse(args []string) (config, error) {
 	if c.role != "registry" {
 		fs.StringVar(&c.service, "service", "hello", "service name")
 		fs.StringVar(&reg, "registry", "", "comma-separated HTTP addresses of the registry nodes (required)")
+		fs.StringVar(&c.token, "token", "", "bearer token for the registry's API (needs -tls-ca)")
 	}
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM certificate of the registry's CA: the registry speaks HTTPS")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
+	scheme := "http://"
+	if c.tlsCA != "" {
+		scheme = "https://"
+	}
 	for _, a := range strings.Split(reg, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			c.registry = append(c.registry, "http://"+a)
+			c.registry = append(c.registry, scheme+a)
 		}
 	}
 	switch {
@@ -113,6 +123,10 @@ func parse(args []string) (config, error) {
 		return c, errors.New("-registry is required")
 	case c.role == "client" && c.requests <= 0:
 		return c, fmt.Errorf("-requests %d: want > 0", c.requests)
+	case c.users != "" && c.tlsCA == "":
+		return c, errors.New("-users needs -tls-cert, -tls-key and -tls-ca: bearer tokens over plain HTTP can be read off the wire")
+	case c.token != "" && c.tlsCA == "":
+		return c, errors.New("-token needs -tls-ca: a bearer token over plain HTTP can be read off the wire")
 	}
 	return c, nil
 }
@@ -128,7 +142,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "registry %s: raft %s, http %s\n", c.id, s.node.Addr(), s.httpAddr)
+		fmt.Fprintf(stdout, "registry %s: raft %s, http %s\n", c.id, s.Node.Addr(), s.HTTPAddr())
 		<-ctx.Done()
 		return s.Close()
 	case "instance":
@@ -139,125 +153,65 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return runProxy(ctx, c, stdout)
 }
 
-// registryServer is a registry node: Raft, the store's API and the
-// registry's on one HTTP server.
-type registryServer struct {
-	node     *consensus.Node
-	http     *http.Server
-	httpAddr string
-	done     chan error
-	leader   chan error
-	cancel   context.CancelFunc
-}
-
-func startRegistry(ctx context.Context, c config) (*registryServer, error) {
-	node, err := consensus.NewNode(consensus.Options{ID: c.id, Addr: c.raftAddr, DataDir: c.dataDir, Timing: consensus.LANTiming(),
-		LeaseSweepInterval: 100 * time.Millisecond})
-	if err != nil {
-		return nil, err
-	}
-	store, err := consensus.NewHandler(node, consensus.HandlerOptions{})
-	if err != nil {
-		return nil, errors.Join(err, node.Close(context.Background()))
-	}
-	reg, err := registry.New(node, registry.Options{})
-	if err != nil {
-		return nil, errors.Join(err, node.Close(context.Background()))
-	}
-	regAPI, err := registry.NewHandler(reg)
-	if err != nil {
-		return nil, errors.Join(err, node.Close(context.Background()))
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/services/", regAPI)
-	mux.Handle("/v1/registrations/", regAPI)
-	mux.Handle("/", store)
-	ln, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		return nil, errors.Join(err, node.Close(context.Background()))
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	s := &registryServer{node: node, http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, httpAddr: ln.Addr().String(),
-		done: make(chan error, 1), leader: make(chan error, 1), cancel: cancel}
-	go func() { s.done <- s.http.Serve(ln) }()
-	// The leader publishes its API address, so that followers name it.
-	go func() {
-		s.leader <- node.WhileLeader(ctx, func(ctx context.Context) error {
-			if node.APIAddr(c.id) == s.httpAddr {
-				return nil
-			}
-			return node.SetAPIAddr(ctx, c.id, s.httpAddr)
-		})
-	}()
-	switch {
-	case c.bootstrap:
-		if err = node.Bootstrap(ctx); errors.Is(err, raft.ErrCantBootstrap) {
-			err = nil // restarted with its state
-		}
-	case c.join != "":
-		err = join(ctx, c.join, c.id, node.Addr(), s.httpAddr)
-	}
-	if err != nil {
-		return nil, errors.Join(err, s.Close())
-	}
-	return s, nil
-}
-
-// join asks a member (which forwards to the leader) to add this node.
-func join(ctx context.Context, through, id, raftAddr, httpAddr string) error {
-	body, _ := json.Marshal(map[string]string{"id": id, "raft_addr": raftAddr, "api_addr": httpAddr})
-	var last error
-	for range 100 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+through+"/v1/cluster/join", bytes.NewReader(body))
+// registryClient returns a client of the registry for the other roles:
+// over HTTPS trusting -tls-ca, with -token; and a function that closes its
+// idle connections.
+func registryClient(c config) (*registry.Client, func(), error) {
+	tr := &http.Transport{}
+	if c.tlsCA != "" {
+		pem, err := os.ReadFile(c.tlsCA)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			msg, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			if last = fmt.Errorf("join through %s: %s: %s", through, resp.Status, bytes.TrimSpace(msg)); resp.StatusCode < 500 {
-				return last
-			}
-		} else {
-			last = err
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("-tls-ca %s holds no PEM certificate", c.tlsCA)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
 	}
-	return last
+	cl, err := registry.NewClient(c.registry, registry.ClientOptions{Token: c.token, HTTP: &http.Client{Transport: tr}})
+	return cl, tr.CloseIdleConnections, err
 }
 
-// Close hands leadership over if this node leads, then stops.
-func (s *registryServer) Close() error {
-	if s.node.IsLeader() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.node.TransferLeadership(ctx, "")
-		cancel()
-	}
-	s.cancel()
-	<-s.leader
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	<-s.done
-	return errors.Join(err, s.node.Close(context.Background()))
+// startRegistry starts registry node c: Raft, the store's API and the
+// registry's on one HTTP server.
+func startRegistry(ctx context.Context, c config) (*raftserve.Server, error) {
+	return raftserve.Start(ctx, raftserve.Config{
+		Node: consensus.Options{ID: c.id, Addr: c.raftAddr, DataDir: c.dataDir, Timing: consensus.LANTiming(),
+			LeaseSweepInterval: 100 * time.Millisecond},
+		HTTPAddr: c.httpAddr, Bootstrap: c.bootstrap, Join: c.join,
+		TLSCert: c.tlsCert, TLSKey: c.tlsKey, TLSCA: c.tlsCA, Users: c.users,
+		Handler: func(node *consensus.Node, client *http.Client, auth *consensus.Auth) (http.Handler, error) {
+			store, err := consensus.NewHandler(node, consensus.HandlerOptions{Client: client, Auth: auth})
+			if err != nil {
+				return nil, err
+			}
+			reg, err := registry.New(node, registry.Options{})
+			if err != nil {
+				return nil, err
+			}
+			regAPI, err := registry.NewHandler(reg, registry.HandlerOptions{Client: client, Auth: auth})
+			if err != nil {
+				return nil, err
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/v1/services/", regAPI)
+			mux.Handle("/v1/registrations/", regAPI)
+			mux.Handle("/", store)
+			return mux, nil
+		},
+	})
 }
 
 // runInstance serves "hello from <id>", registers and heartbeats until
 // ctx ends, then deregisters. It registers again if its registration was
 // lost (it was cut off from the registry for longer than its TTL).
 func runInstance(ctx context.Context, c config, stdout io.Writer) error {
-	cl, err := registry.NewClient(c.registry, registry.ClientOptions{})
+	cl, closeIdle, err := registryClient(c)
 	if err != nil {
 		return err
 	}
+	defer closeIdle()
 	ln, err := net.Listen("tcp", c.httpAddr)
 	if err != nil {
 		return err
@@ -371,10 +325,11 @@ func (f *follower) balancer(ctx context.Context) (*lb.Balancer, error) {
 // runClient sends requests, each to an instance its own balancer picks,
 // and counts the answers per instance and the failures.
 func runClient(ctx context.Context, c config, stdout io.Writer) error {
-	cl, err := registry.NewClient(c.registry, registry.ClientOptions{})
+	cl, closeIdle, err := registryClient(c)
 	if err != nil {
 		return err
 	}
+	defer closeIdle()
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	f := follow(wctx, cl.Source(c.service))
@@ -430,10 +385,11 @@ func get(ctx context.Context, hc *http.Client, b *lb.Balancer) (string, error) {
 
 // runProxy serves an lb.Proxy over the service's instances.
 func runProxy(ctx context.Context, c config, stdout io.Writer) error {
-	cl, err := registry.NewClient(c.registry, registry.ClientOptions{})
+	cl, closeIdle, err := registryClient(c)
 	if err != nil {
 		return err
 	}
+	defer closeIdle()
 	wctx, stop := context.WithCancel(ctx)
 	f := follow(wctx, cl.Source(c.service))
 	defer func() { stop(); <-f.done }()

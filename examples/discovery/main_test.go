@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/consensus"
 	"github.com/sysdesign-go/sysdesign/consensus/registry"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lockdown"
+	"github.com/sysdesign-go/sysdesign/examples/internal/raftserve"
 	"github.com/sysdesign-go/sysdesign/lb"
 )
 
@@ -120,7 +123,7 @@ func TestDiscoveryWalkThrough(t *testing.T) {
 	const ttl = time.Second
 
 	cfgs := make([]config, 3)
-	regs := make([]*registryServer, 3)
+	regs := make([]*raftserve.Server, 3)
 	defer func() {
 		for _, s := range regs {
 			if s != nil {
@@ -134,15 +137,15 @@ func TestDiscoveryWalkThrough(t *testing.T) {
 		if i == 0 {
 			cfgs[i].bootstrap = true
 		} else {
-			cfgs[i].join = regs[0].httpAddr
+			cfgs[i].join = regs[0].HTTPAddr()
 		}
 		s, err := startRegistry(ctx, cfgs[i])
 		require.NoError(t, err)
 		regs[i] = s
-		cfgs[i].raftAddr = s.node.Addr() // a restart keeps its address
-		endpoints = append(endpoints, "http://"+s.httpAddr)
+		cfgs[i].raftAddr = s.Node.Addr() // a restart keeps its address
+		endpoints = append(endpoints, "http://"+s.HTTPAddr())
 		if i == 0 {
-			eventually(t, ctx, "n1 leads", s.node.IsLeader)
+			eventually(t, ctx, "n1 leads", s.Node.IsLeader)
 		}
 	}
 	tr := &http.Transport{}
@@ -221,16 +224,12 @@ func TestDiscoveryWalkThrough(t *testing.T) {
 	// watch (on whichever node) sees it.
 	li := -1
 	eventually(t, ctx, "a registry node leads", func() bool { // a busy machine may be between two leaders
-		li = slices.IndexFunc(regs, func(s *registryServer) bool { return s.node.IsLeader() })
+		li = slices.IndexFunc(regs, func(s *raftserve.Server) bool { return s.Node.IsLeader() })
 		return li >= 0
 	})
 	killed := regs[li]
 	regs[li] = nil
-	_ = killed.http.Close()
-	require.NoError(t, killed.node.Close(context.Background()))
-	killed.cancel()
-	<-killed.leader
-	<-killed.done
+	require.NoError(t, killed.Kill())
 	c := startInstance(t, ctx, cl, "c", ttl)
 	defer c.kill()
 	eventually(t, ctx, "the client sees c", func() bool { return slices.Contains(addrs(bal), c.addr) })
@@ -244,7 +243,7 @@ func TestDiscoveryWalkThrough(t *testing.T) {
 	s, err := startRegistry(ctx, cfgs[li])
 	require.NoError(t, err)
 	regs[li] = s
-	local, err := registry.New(s.node, registry.Options{})
+	local, err := registry.New(s.Node, registry.Options{})
 	require.NoError(t, err)
 	eventually(t, ctx, "the restarted node lists a and c", func() bool {
 		insts, _, err := local.List(ctx, "hello", consensus.Stale)
@@ -261,10 +260,10 @@ func TestDeregisteredInstanceIsDrained(t *testing.T) {
 	s, err := startRegistry(ctx, config{role: "registry", id: "n1", raftAddr: "127.0.0.1:0", httpAddr: freeAddr(t), dataDir: t.TempDir(), bootstrap: true})
 	require.NoError(t, err)
 	defer s.Close()
-	eventually(t, ctx, "n1 leads", s.node.IsLeader)
+	eventually(t, ctx, "n1 leads", s.Node.IsLeader)
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	cl, err := registry.NewClient([]string{"http://" + s.httpAddr}, registry.ClientOptions{HTTP: &http.Client{Transport: tr}, RetryWait: 20 * time.Millisecond})
+	cl, err := registry.NewClient([]string{"http://" + s.HTTPAddr()}, registry.ClientOptions{HTTP: &http.Client{Transport: tr}, RetryWait: 20 * time.Millisecond})
 	require.NoError(t, err)
 
 	a := startInstance(t, ctx, cl, "a", time.Minute)
@@ -335,7 +334,7 @@ func TestDeregisteredInstanceIsDrained(t *testing.T) {
 
 // watchElections reports when any of the registry nodes last saw a new
 // term begin (a leader take office) after the call.
-func watchElections(t *testing.T, ctx context.Context, regs []*registryServer) func() time.Time {
+func watchElections(t *testing.T, ctx context.Context, regs []*raftserve.Server) func() time.Time {
 	t.Helper()
 	var (
 		mu   sync.Mutex
@@ -345,7 +344,7 @@ func watchElections(t *testing.T, ctx context.Context, regs []*registryServer) f
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	for _, s := range regs {
-		states := s.node.Subscribe(ctx)
+		states := s.Node.Subscribe(ctx)
 		wg.Go(func() {
 			var term uint64
 			for st := range states {
@@ -392,4 +391,67 @@ func TestParseRejectsBadFlags(t *testing.T) {
 	c, err := parse([]string{"client", "-registry", "127.0.0.1:1,127.0.0.1:2"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, c.registry)
+	c, err = parse([]string{"client", "-registry", "127.0.0.1:1", "-tls-ca", "/tmp/ca.crt", "-token", "t"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://127.0.0.1:1"}, c.registry)
+	for _, args := range [][]string{
+		{"registry", "-id", "n1", "-data", "/tmp/x", "-http", "127.0.0.1:1", "-users", "/tmp/users.json"},
+		{"client", "-registry", "127.0.0.1:2", "-token", "t"},
+	} {
+		_, err := parse(args)
+		assert.ErrorContains(t, err, "plain HTTP", "%v", args)
+	}
+}
+
+// The README's locked-down registry: nodes joined over HTTPS under their
+// certificates; an instance's token registers its service through a
+// follower, a reader's token lists but cannot register, a caller without
+// a token is refused, and half a TLS setup stops a node.
+func TestLockedDownRegistry(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	tlsDir := filepath.Join(dir, "tls")
+	require.NoError(t, lockdown.WriteCerts(tlsDir, []string{"n1", "n2"}))
+	users := filepath.Join(dir, "users.json")
+	require.NoError(t, os.WriteFile(users, []byte(`[{"name":"n1","role":"admin"},{"name":"n2","role":"admin"},
+		{"name":"hello","token":"hello-token-0123456789abcdef","role":"read-write","prefix":"hello"},
+		{"name":"viewer","token":"viewer-token-0123456789abc","role":"read-only"}]`), 0o600))
+	node := func(id string) config {
+		return config{role: "registry", id: id, raftAddr: "127.0.0.1:0", httpAddr: freeAddr(t), dataDir: filepath.Join(dir, id),
+			tlsCert: filepath.Join(tlsDir, id+".crt"), tlsKey: filepath.Join(tlsDir, id+".key"), tlsCA: filepath.Join(tlsDir, "ca.crt"), users: users}
+	}
+	c1 := node("n1")
+	c1.bootstrap = true
+	s1, err := startRegistry(ctx, c1)
+	require.NoError(t, err)
+	defer s1.Close()
+	eventually(t, ctx, "n1 leads", s1.Node.IsLeader)
+	c2 := node("n2")
+	c2.join = s1.HTTPAddr()
+	s2, err := startRegistry(ctx, c2)
+	require.NoError(t, err)
+	defer s2.Close()
+
+	client := func(token string) *registry.Client {
+		cl, closeIdle, err := registryClient(config{registry: []string{"https://" + s2.HTTPAddr()}, tlsCA: filepath.Join(tlsDir, "ca.crt"), token: token})
+		require.NoError(t, err)
+		t.Cleanup(closeIdle)
+		return cl
+	}
+	_, err = client("hello-token-0123456789abcdef").Register(ctx, registry.Instance{Service: "hello", ID: "a", Addr: "127.0.0.1:9"}, time.Minute)
+	require.NoError(t, err, "through the follower, forwarded with the token")
+	_, err = client("viewer-token-0123456789abc").Register(ctx, registry.Instance{Service: "hello", ID: "b", Addr: "127.0.0.1:9"}, time.Minute)
+	assert.ErrorIs(t, err, consensus.ErrForbidden)
+	insts, _, err := client("viewer-token-0123456789abc").List(ctx, "hello")
+	require.NoError(t, err)
+	assert.Len(t, insts, 1)
+	_, _, err = client("").List(ctx, "hello")
+	assert.ErrorIs(t, err, consensus.ErrUnauthenticated)
+
+	half := node("n3")
+	half.tlsKey = ""
+	_, err = startRegistry(ctx, half)
+	require.ErrorIs(t, err, consensus.ErrInvalidConfig)
+	assert.ErrorContains(t, err, "[key]")
 }

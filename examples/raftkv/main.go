@@ -11,23 +11,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
-	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/sysdesign-go/sysdesign/consensus"
+	"github.com/sysdesign-go/sysdesign/examples/internal/lockdown"
+	"github.com/sysdesign-go/sysdesign/examples/internal/raftserve"
 )
 
 func main() {
@@ -43,6 +40,8 @@ func main() {
 type config struct {
 	id, raftAddr, httpAddr, dataDir, join, timing string
 	bootstrap                                     bool
+	tlsCert, tlsKey, tlsCA, users                 string
+	genTLS, genNames                              string
 }
 
 func parse(args []string) (config, error) {
@@ -55,8 +54,17 @@ func parse(args []string) (config, error) {
 	fs.StringVar(&c.join, "join", "", "HTTP address of any cluster member to join through")
 	fs.StringVar(&c.timing, "timing", "lan", `Raft timers: "lan" (50 ms, with the failure detector) or "default" (hashicorp/raft's 1 s)`)
 	fs.BoolVar(&c.bootstrap, "bootstrap", false, "start a new cluster with this node as its first member")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate of this node, for mutual TLS between nodes and HTTPS (with -tls-key and -tls-ca)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM certificate of the cluster's CA, which verifies peers and client certificates")
+	fs.StringVar(&c.users, "users", "", `JSON role table, [{"name","token","role":"read-only|read-write|admin","prefix"}]: access control (needs TLS)`)
+	fs.StringVar(&c.genTLS, "gen-tls", "", "write a new CA and a certificate for each of -names into this directory, and exit")
+	fs.StringVar(&c.genNames, "names", "n1,n2,n3", "with -gen-tls: comma-separated names (node ids, users) to issue certificates to")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.genTLS != "" {
+		return c, nil
 	}
 	switch {
 	case c.id == "":
@@ -67,120 +75,26 @@ func parse(args []string) (config, error) {
 		return c, errors.New("-bootstrap and -join are exclusive")
 	case c.timing != "lan" && c.timing != "default":
 		return c, fmt.Errorf("-timing %q: want lan or default", c.timing)
+	case c.users != "" && c.tlsCert == "" && c.tlsKey == "" && c.tlsCA == "":
+		return c, errors.New("-users needs -tls-cert, -tls-key and -tls-ca: bearer tokens over plain HTTP can be read off the wire")
 	}
 	return c, nil
 }
 
-// server is a running node with its HTTP API.
-type server struct {
-	node     *consensus.Node
-	http     *http.Server
-	httpAddr string
-	done     chan error // the HTTP server's exit
-	leader   chan error // the leader-duty loop's exit
-	cancel   context.CancelFunc
-	client   *http.Client // forwards to the leader and joins
-}
-
-func start(ctx context.Context, c config) (*server, error) {
+// start starts node c with the store's API.
+func start(ctx context.Context, c config) (*raftserve.Server, error) {
 	timing := consensus.LANTiming()
 	if c.timing == "default" {
 		timing = consensus.DefaultTiming()
 	}
-	node, err := consensus.NewNode(consensus.Options{ID: c.id, Addr: c.raftAddr, DataDir: c.dataDir, Timing: timing})
-	if err != nil {
-		return nil, err
-	}
-	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-	h, err := consensus.NewHandler(node, consensus.HandlerOptions{Client: client})
-	if err != nil {
-		_ = node.Close(context.Background())
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		_ = node.Close(context.Background())
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	s := &server{node: node, http: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, httpAddr: ln.Addr().String(),
-		done: make(chan error, 1), leader: make(chan error, 1), cancel: cancel, client: client}
-	go func() { s.done <- s.http.Serve(ln) }()
-	// Whenever this node leads, make sure its API address is published so
-	// followers can forward to it.
-	go func() {
-		s.leader <- node.WhileLeader(ctx, func(ctx context.Context) error {
-			if node.APIAddr(c.id) == s.httpAddr {
-				return nil
-			}
-			return node.SetAPIAddr(ctx, c.id, s.httpAddr)
-		})
-	}()
-	switch {
-	case c.bootstrap:
-		err = node.Bootstrap(ctx)
-		if errors.Is(err, raft.ErrCantBootstrap) {
-			err = nil // restarted with existing state
-		}
-	case c.join != "":
-		err = join(ctx, client, c.join, c.id, node.Addr(), s.httpAddr)
-	}
-	if err != nil {
-		_ = s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// join asks an existing member (forwarded to the leader) to add this node,
-// retrying while the cluster elects a leader.
-func join(ctx context.Context, client *http.Client, through, id, raftAddr, httpAddr string) error {
-	body, _ := json.Marshal(map[string]string{"id": id, "raft_addr": raftAddr, "api_addr": httpAddr})
-	var last error
-	for range 50 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+through+"/v1/cluster/join", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			msg, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Errorf("join through %s: %s: %s", through, resp.Status, bytes.TrimSpace(msg))
-			if resp.StatusCode < 500 {
-				return last
-			}
-		} else {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return last
-}
-
-// Close leaves gracefully: a leader hands leadership over first, so the
-// cluster does not wait for an election timeout.
-func (s *server) Close() error {
-	if s.node.IsLeader() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.node.TransferLeadership(ctx, "")
-		cancel()
-	}
-	s.cancel()
-	<-s.leader
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	<-s.done
-	s.client.CloseIdleConnections()
-	return errors.Join(err, s.node.Close(context.Background()))
+	return raftserve.Start(ctx, raftserve.Config{
+		Node:     consensus.Options{ID: c.id, Addr: c.raftAddr, DataDir: c.dataDir, Timing: timing},
+		HTTPAddr: c.httpAddr, Bootstrap: c.bootstrap, Join: c.join,
+		TLSCert: c.tlsCert, TLSKey: c.tlsKey, TLSCA: c.tlsCA, Users: c.users,
+		Handler: func(node *consensus.Node, client *http.Client, auth *consensus.Auth) (http.Handler, error) {
+			return consensus.NewHandler(node, consensus.HandlerOptions{Client: client, Auth: auth})
+		},
+	})
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -188,11 +102,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.genTLS != "" {
+		names := strings.Split(c.genNames, ",")
+		if err := lockdown.WriteCerts(c.genTLS, names); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "raftkv: wrote ca.crt, ca.key and a certificate and key for each of %v to %s\n", names, c.genTLS)
+		return nil
+	}
 	s, err := start(ctx, c)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "raftkv: node %s: raft %s, http %s, data %s\n", c.id, s.node.Addr(), s.httpAddr, c.dataDir)
+	fmt.Fprintf(stdout, "raftkv: node %s: raft %s, http %s, data %s\n", c.id, s.Node.Addr(), s.HTTPAddr(), c.dataDir)
 	<-ctx.Done()
 	fmt.Fprintf(stdout, "raftkv: node %s shutting down\n", c.id)
 	return s.Close()

@@ -14,6 +14,21 @@
 //	curl -s localhost:8080/api/v1/urls/<code>/stats
 //	curl -s localhost:8080/metrics
 //
+// Locked down, as "Security & Reliability → Security Considerations" asks:
+// creation only with an API key (each key limited on its own),
+// administrative requests (delete, backup) only with a token of the admin
+// role, each audit-logged; secrets come from the environment:
+//
+//	SHORTENER_TOKEN_SECRET=0123456789abcdef0123456789abcdef SHORTENER_API_KEYS=acme=acme-key-0123456789 go run ./examples/shortener -data /tmp/locked
+//	curl -s localhost:8080/api/v1/urls -H 'X-API-Key: acme-key-0123456789' -H 'Content-Type: application/json' -d '{"url":"https://go.dev/"}'
+//	go run ./examples/shortener -issue-admin-token ops -token-secret <secret>   # prints a token
+//	curl -s -X DELETE localhost:8080/api/v1/urls/<code> -H 'Authorization: Bearer <token>'
+//	curl -s localhost:8080/api/v1/admin/backup -H 'Authorization: Bearer <token>' -o backup.bin
+//	go run ./examples/shortener -restore backup.bin -data <new-dir>
+//
+// -tls-cert and -tls-key serve HTTPS, with HSTS; with -cluster the balancer
+// terminates TLS and the instances learn the scheme from it.
+//
 // Short URLs name the address the client used: -base-url if set, else the
 // X-Forwarded-Host and -Proto of a trusted proxy (-trusted-proxies; the
 // -cluster balancer on loopback is one), else the request's Host. Redis
@@ -35,9 +50,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sysdesign-go/sysdesign/examples/internal/flagenv"
 	"io"
 	"log/slog"
 	"net"
@@ -52,6 +69,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/examples/shortener/service"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 )
@@ -59,15 +77,16 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "shortener:", err)
 		os.Exit(1)
 	}
 }
 
-// run starts the service and blocks until ctx ends, then shuts down.
+// run starts the service and blocks until ctx ends, then shuts down;
+// it prints a token it was asked to issue on out, and logs on logOut.
 // ready, if not nil, receives the cluster once it serves.
-func run(ctx context.Context, args []string, logOut io.Writer, ready func(*service.Cluster)) error {
+func run(ctx context.Context, args []string, out, logOut io.Writer, ready func(*service.Cluster)) error {
 	fs := flag.NewFlagSet("shortener", flag.ContinueOnError)
 	fs.SetOutput(logOut)
 	var (
@@ -80,21 +99,29 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready func(*servi
 		trusted   = fs.String("trusted-proxies", "", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For/-Host/-Proto are believed (-cluster adds loopback, its own balancer)")
 		namespace = fs.String("namespace", "", "Redis key namespace of this deployment (default: the ID stored in the data directory, new with every new directory)")
 		redirect  = fs.Int("redirect", 302, "redirect status: 302 keeps clicks countable, 301 lets browsers cache for good")
-		rate      = fs.Int("create-rate", 10, "creations per second per client IP")
-		burst     = fs.Int("create-burst", 20, "creation burst per client IP")
+		rate      = fs.Int("create-rate", 10, "creations per second per client IP (per API key with -api-keys)")
+		burst     = fs.Int("create-burst", 20, "creation burst per client IP (per API key with -api-keys)")
 		cacheSize = fs.Int("cache-size", 100_000, "L1 cache entries")
 		cacheTTL  = fs.Duration("cache-ttl", time.Hour, "lifetime of cached links; bounds how long another process without Redis serves a deleted link")
 		noCache   = fs.Bool("no-cache", false, "read every redirect from the store (for load tests)")
 		storeLat  = fs.Duration("store-latency", 0, "delay added to every store read, standing in for a networked database (for load tests)")
 		debugAddr = fs.String("debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
 		redisAddr = fs.String("redis", os.Getenv("REDIS_ADDR"), "Redis address for the L2 cache and global limits (env REDIS_ADDR); empty: none")
-		admin     = fs.String("admin-token", "", "bearer token that allows DELETE /api/v1/urls/{code}; empty: deletion off")
+		secret    = fs.String("token-secret", "", "HS256 secret (32 bytes or more) of the bearer tokens of administrative requests (delete, backup); set it through SHORTENER_TOKEN_SECRET, not the command line; empty: administrative requests refused")
+		issueTok  = fs.String("issue-admin-token", "", "print a token of the admin role for this subject, signed with -token-secret, valid for -token-ttl, and exit")
+		tokenTTL  = fs.Duration("token-ttl", time.Hour, "lifetime of -issue-admin-token's token")
+		apiKeys   = fs.String("api-keys", "", "comma-separated name=key pairs: creation then needs a key in X-API-Key, and each key is limited to -create-rate on its own; set it through SHORTENER_API_KEYS; empty: anyone may create, limited per IP")
+		origins   = fs.String("allowed-origins", "", "comma-separated origins (https://app.example) whose pages may call the API from a browser; empty: same-origin only")
+		tlsCert   = fs.String("tls-cert", "", "PEM certificate file: serve HTTPS on -addr (with -tls-key); responses then carry HSTS")
+		tlsKey    = fs.String("tls-key", "", "PEM private key file of -tls-cert")
+		restore   = fs.String("restore", "", "restore the backup in this file (from GET /api/v1/admin/backup) into -data, which must not exist or be empty, and exit")
 		verbose   = fs.Bool("v", false, "log at debug level")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: shortener [flags]
 
-A URL shortener: POST /api/v1/urls, GET /{code}, GET /api/v1/urls/{code}/stats, /healthz, /metrics.
+A URL shortener: POST /api/v1/urls, GET /{code}, GET /api/v1/urls/{code}/stats, /healthz, /metrics;
+with -token-secret, DELETE /api/v1/urls/{code} and GET /api/v1/admin/backup for admin tokens.
 Every flag may be set as SHORTENER_<FLAG> (e.g. SHORTENER_DATA); REDIS_ADDR sets -redis.
 
 Cache invalidation: the -cluster instances run in this process, and a delete on one
@@ -108,7 +135,7 @@ serves a link deleted elsewhere from its L1 until the entry expires (-cache-ttl)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := fromEnv(fs); err != nil {
+	if err := flagenv.Set(fs, "SHORTENER"); err != nil {
 		return err
 	}
 	if *cluster < 1 {
@@ -132,12 +159,48 @@ serves a link deleted elsewhere from its L1 until the entry expires (-cache-ttl)
 	if err != nil {
 		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
+	var tokens *httpsec.Tokens
+	if *secret != "" {
+		if tokens, err = httpsec.NewTokens(httpsec.TokenOptions{Issuer: "shortener", Audience: "shortener-admin", Secret: []byte(*secret), Leeway: 30 * time.Second}); err != nil {
+			return fmt.Errorf("-token-secret: %w", err)
+		}
+	}
+	if *issueTok != "" {
+		if tokens == nil {
+			return errors.New("-issue-admin-token needs -token-secret (or SHORTENER_TOKEN_SECRET)")
+		}
+		tok, err := tokens.Issue(*issueTok, []string{service.AdminRole}, *tokenTTL)
+		if err != nil {
+			return fmt.Errorf("-issue-admin-token: %w", err)
+		}
+		_, err = fmt.Fprintln(out, tok)
+		return err
+	}
+	if *restore != "" {
+		return restoreBackup(ctx, *restore, *dataDir, logger)
+	}
+	keys, err := parseKeys(*apiKeys)
+	if err != nil {
+		return fmt.Errorf("-api-keys: %w", err)
+	}
+	var tlsCfg *tls.Config
+	switch {
+	case (*tlsCert == "") != (*tlsKey == ""):
+		return errors.New("-tls-cert and -tls-key go together")
+	case *tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("-tls-cert %s, -tls-key %s: %w", *tlsCert, *tlsKey, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	cfg := service.ClusterConfig{
-		Addr: *addr, Instances: *cluster, DataDir: *dataDir, Shards: *shards, StoreLatency: *storeLat,
+		Addr: *addr, Instances: *cluster, DataDir: *dataDir, Shards: *shards, StoreLatency: *storeLat, TLS: tlsCfg,
 		Service: service.Config{
 			BaseURL: *baseURL, Strategy: *strategy, Redirect: *redirect, CacheSize: *cacheSize, CacheTTL: *cacheTTL, NoCache: *noCache,
 			CreateLimit: ratelimit.Limit{Events: *rate, Per: time.Second, Burst: *burst},
-			AdminToken:  *admin, Logger: logger, TrustedProxies: proxies, Namespace: *namespace,
+			Tokens:      tokens, APIKeys: keys, AllowedOrigins: splitList(*origins),
+			Logger: logger, TrustedProxies: proxies, Namespace: *namespace,
 		},
 	}
 	if *redisAddr != "" {
@@ -202,6 +265,58 @@ func serveDebug(addr string, logger *slog.Logger) (url string, stop func(), err 
 	return url, func() { _ = srv.Close(); <-done }, nil
 }
 
+// restoreBackup restores the backup in file into the data directory dir.
+func restoreBackup(ctx context.Context, file, dir string, logger *slog.Logger) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("-restore: %w", err)
+	}
+	defer f.Close()
+	if err := service.RestoreStorage(ctx, f, dir); err != nil {
+		return fmt.Errorf("-restore %s: %w", file, err)
+	}
+	logger.Info("restored", "backup", file, "data", dir)
+	return nil
+}
+
+// parseKeys parses comma-separated name=key pairs.
+func parseKeys(list string) (map[string]string, error) {
+	var keys map[string]string
+	for _, f := range splitList(list) {
+		name, key, ok := strings.Cut(f, "=")
+		if !ok || name == "" || key == "" {
+			return nil, fmt.Errorf("%q is not name=key", truncate(f))
+		}
+		if keys == nil {
+			keys = map[string]string{}
+		}
+		if _, dup := keys[name]; dup {
+			return nil, fmt.Errorf("key name %q given twice", name)
+		}
+		keys[name] = key
+	}
+	return keys, nil
+}
+
+// truncate shortens what may be a secret for an error message.
+func truncate(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}
+
+// splitList splits a comma-separated list, dropping empty fields.
+func splitList(list string) []string {
+	var out []string
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // parsePrefixes parses a comma-separated list of addresses and CIDRs.
 func parsePrefixes(list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
@@ -221,21 +336,4 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
-}
-
-// fromEnv sets every flag not given on the command line from its
-// SHORTENER_<FLAG> environment variable, if set.
-func fromEnv(fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "SHORTENER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok && !given[f.Name] && err == nil {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, serr)
-			}
-		}
-	})
-	return err
 }

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/examples/shortener/service"
 )
 
@@ -33,7 +36,7 @@ func TestRunClusterAndStop(t *testing.T) {
 	done := make(chan error, 1)
 	urls := make(chan string, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-cluster", "3", "-data", t.TempDir()}, &log, func(c *service.Cluster) {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-cluster", "3", "-data", t.TempDir()}, io.Discard, &log, func(c *service.Cluster) {
 			urls <- c.URL()
 		})
 	}()
@@ -94,18 +97,25 @@ func TestBadFlags(t *testing.T) {
 		{"-base-url", "sho.rt", "-data", t.TempDir()},
 		{"-nope"},
 		{"extra-arg"},
+		{"-tls-cert", "cert.pem", "-data", t.TempDir()},
+		{"-tls-cert", "missing.pem", "-tls-key", "missing.pem", "-data", t.TempDir()},
+		{"-token-secret", "too short", "-data", t.TempDir()},
+		{"-issue-admin-token", "ops"},
+		{"-api-keys", "acme", "-data", t.TempDir()},
+		{"-api-keys", "acme=short", "-data", t.TempDir()},
+		{"-allowed-origins", "https://app.example/path", "-data", t.TempDir()},
 	} {
-		err := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard, nil)
+		err := run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard, io.Discard, nil)
 		assert.Error(t, err, "%v", args)
 	}
 	t.Setenv("SHORTENER_CLUSTER", "three")
-	err := run(ctx, []string{"-addr", "127.0.0.1:0"}, io.Discard, nil)
+	err := run(ctx, []string{"-addr", "127.0.0.1:0"}, io.Discard, io.Discard, nil)
 	assert.ErrorContains(t, err, "SHORTENER_CLUSTER")
 }
 
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-h"}, &out, nil)
+	err := run(context.Background(), []string{"-h"}, io.Discard, &out, nil)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
 	for _, want := range []string{"-cluster", "-strategy", "REDIS_ADDR", "SHORTENER_", "-store-latency", "-debug-addr",
 		"evicts the link from the others' L1 in process", "only through Redis"} {
@@ -147,4 +157,26 @@ func TestParsePrefixes(t *testing.T) {
 	}, got)
 	_, err = parsePrefixes("10.0.0.0/8,proxy.internal")
 	assert.ErrorContains(t, err, `"proxy.internal"`)
+}
+
+// -issue-admin-token prints a token of the admin role; -restore refuses a
+// file that is not a whole backup and leaves the directory alone.
+func TestIssueTokenAndRestore(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-token-secret", secret, "-issue-admin-token", "ops"}, &out, io.Discard, nil))
+	tokens, err := httpsec.NewTokens(httpsec.TokenOptions{Issuer: "shortener", Audience: "shortener-admin", Secret: []byte(secret)})
+	require.NoError(t, err)
+	id, err := tokens.Verify(strings.TrimSpace(out.String()))
+	require.NoError(t, err)
+	assert.Equal(t, "ops", id.Subject)
+	assert.True(t, id.HasRole(service.AdminRole))
+
+	file := filepath.Join(t.TempDir(), "backup.bin")
+	require.NoError(t, os.WriteFile(file, []byte("sysdesign shortener backup v1\n\x00\x00"), 0o600))
+	dir := filepath.Join(t.TempDir(), "data")
+	err = run(context.Background(), []string{"-restore", file, "-data", dir}, io.Discard, io.Discard, nil)
+	require.ErrorIs(t, err, service.ErrBadBackup)
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a refused restore created the directory")
 }

@@ -94,8 +94,8 @@ func FuzzValidateURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		got, apiErr := validateURL(raw, 2048, []string{"self.example"})
 		if apiErr != nil {
-			require.GreaterOrEqual(t, apiErr.status, 400)
-			require.Less(t, apiErr.status, 500)
+			require.GreaterOrEqual(t, apiErr.Status, 400)
+			require.Less(t, apiErr.Status, 500)
 			return
 		}
 		u, err := url.Parse(got)

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -9,8 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/sysdesign-go/sysdesign/resilience"
 )
 
 // metrics are one instance's Prometheus metrics, on a registry of its own
@@ -54,25 +53,13 @@ func newMetrics(s *Service) *metrics {
 		counter("shortener_cache_peer_evictions_total", "L1 entries dropped because another instance in this process deleted the code.", s.cache.busEvictions.Load),
 		counter("shortener_redis_errors_total", "Failed or short-circuited Redis cache calls.", s.cache.l2Errors.Load),
 		gauge("shortener_cache_hit_ratio", "Hits / lookups since start.", func() float64 { return s.aside.Stats().HitRatio() }),
-		gauge("shortener_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open.", func() float64 {
-			return breakerValue(s.cache.breakerState())
-		}),
+		httpmetrics.BreakerState("shortener_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open.", s.cache.breakerState),
 		gauge("shortener_clicks_queued", "Clicks counted but not yet written to the store.", func() float64 {
 			return float64(s.clicks.stats().Queued)
 		}),
 		counter("shortener_clicks_batches_total", "Click batches written to the store.", func() uint64 { return s.clicks.stats().Batches }),
 	)
 	return m
-}
-
-func breakerValue(st resilience.State) float64 {
-	switch st {
-	case resilience.StateHalfOpen:
-		return 1
-	case resilience.StateOpen:
-		return 2
-	}
-	return 0
 }
 
 // deny counts a rate-limit rejection.
@@ -95,43 +82,14 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// statusWriter records the status code a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // instrument counts and times every request by the mux pattern that served
 // it (never the raw path, whose codes would explode the label space).
 func (m *metrics) instrument(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		mux.ServeHTTP(sw, r)
-		route := r.Pattern
-		if route == "" {
-			route = "none"
-		}
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		m.requests.WithLabelValues(route, method(r), strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		httpmetrics.Instrument(mux, func(r *http.Request, w *httpmetrics.Writer) {
+			m.requests.WithLabelValues(w.Route(), method(r), strconv.Itoa(w.Status())).Inc()
+			m.latency.WithLabelValues(w.Route()).Observe(time.Since(start).Seconds())
+		}).ServeHTTP(w, r)
 	})
 }

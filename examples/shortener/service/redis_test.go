@@ -100,7 +100,7 @@ func instances(t *testing.T, n int, cfg Config) ([]*Service, []*client) {
 // through the Redis invalidation channel.
 func TestDeleteInvalidatesEveryInstance(t *testing.T) {
 	db, _, rdb := redisVia(t)
-	svcs, cls := instances(t, 2, Config{Redis: rdb, RedisPrefix: db.Prefix, AdminToken: "tok"})
+	svcs, cls := instances(t, 2, Config{Redis: rdb, RedisPrefix: db.Prefix, Tokens: testTokens})
 	a, b := cls[0], cls[1]
 	code := a.mustCreate("https://example.com/gone-soon").Code
 	require.Equal(t, http.StatusFound, a.do("GET", "/"+code, "", nil).status)
@@ -108,8 +108,8 @@ func TestDeleteInvalidatesEveryInstance(t *testing.T) {
 	_, ok := svcs[1].cache.l1.Get(code)
 	require.True(t, ok, "b caches the code in its L1")
 
-	assert.Equal(t, http.StatusForbidden, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer wrong").status)
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer tok").status)
+	assert.Equal(t, http.StatusUnauthorized, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer wrong").status)
+	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer "+adminToken(t)).status)
 	assert.Equal(t, http.StatusNotFound, a.do("GET", "/"+code, "", nil).status)
 	require.Eventually(t, func() bool {
 		_, ok := svcs[1].cache.l1.Get(code)
@@ -167,7 +167,7 @@ func TestRedisTrafficPerRequest(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	var cmds cmdCounter
 	rdb.AddHook(&cmds)
-	svcs, cls := instances(t, 2, Config{Redis: rdb, RedisPrefix: db.Prefix, AdminToken: "tok"})
+	svcs, cls := instances(t, 2, Config{Redis: rdb, RedisPrefix: db.Prefix, Tokens: testTokens})
 	a, b := cls[0], cls[1]
 	require.True(t, svcs[0].Stats().RedisEnabled)
 
@@ -205,7 +205,7 @@ func TestRedisTrafficPerRequest(t *testing.T) {
 	}
 	assert.Empty(t, cmds.take())
 
-	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer tok").status)
+	require.Equal(t, http.StatusNoContent, a.do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer "+adminToken(t)).status)
 	assert.Equal(t, map[string]int{"unlink": 1, "publish": 1}, cmds.take(), "a delete removes the L2 entry and tells the other processes")
 }
 

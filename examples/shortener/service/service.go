@@ -5,9 +5,14 @@
 // packages: codes stored durably in bbolt shards behind a [shard.Router],
 // read through cache-aside ([cache.Aside]) over an in-process L1 and a
 // Redis L2 guarded by a circuit breaker and a timeout ([resilience]),
-// creation rate-limited per client IP with the IETF RateLimit headers
-// ([ratelimit.Middleware]), clicks counted off the request path by
-// write-behind ([cache.WriteBehind]) and metrics in the Prometheus format.
+// creation rate-limited per client IP or per API key with the IETF
+// RateLimit headers ([ratelimit.Middleware]), clicks counted off the
+// request path by write-behind ([cache.WriteBehind]) and metrics in the
+// Prometheus format. Every response carries the secure defaults of
+// "Security & Reliability → Security Considerations" ([httpsec]): security
+// headers, a strict CORS policy, a body limit and a request id;
+// administrative actions (delete, backup) need a token with the admin role
+// and are audit-logged.
 // Several instances share one [Storage] and sit behind an [lb.Proxy] (see
 // the shortener command).
 //
@@ -21,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"io"
 	"log/slog"
 	"mime"
@@ -34,11 +40,15 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/cache/rediscache"
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 	"github.com/sysdesign-go/sysdesign/ratelimit/redislimit"
 	"github.com/sysdesign-go/sysdesign/resilience"
 	"github.com/sysdesign-go/sysdesign/shard"
 )
+
+// AdminRole is the role a token needs for administrative requests.
+const AdminRole = "admin"
 
 // ErrInvalidConfig wraps every bad [Config] value.
 var ErrInvalidConfig = errors.New("service: invalid configuration")
@@ -82,9 +92,17 @@ type Config struct {
 	// NoCache turns the cache off (every redirect reads the store); for
 	// load tests. Default false.
 	NoCache bool
-	// CreateLimit is the per-client-IP creation limit. Default 10 per
-	// second with a burst of 20.
+	// CreateLimit is the creation limit of each client IP or, with
+	// APIKeys, of each API key. Default 10 per second with a burst of 20.
 	CreateLimit ratelimit.Limit
+	// APIKeys, if set, makes creation require an API key in X-API-Key
+	// and limits each key (not each IP) to CreateLimit: it maps each key's
+	// name, which is logged, to the secret key ([httpsec.APIKeyOptions]).
+	// Default nil: anyone may create, limited per IP.
+	APIKeys map[string]string
+	// AllowedOrigins are the origins whose pages may call the API from a
+	// browser ([httpsec.Options]). Default none: same-origin only.
+	AllowedOrigins []string
 	// TrustedProxies are the networks of the proxies in front of the
 	// service (the load balancer's). Only from a peer in one of them are
 	// X-Forwarded-For (the client IP, for rate limits), X-Forwarded-Host
@@ -124,10 +142,13 @@ type Config struct {
 	// BreakerOpen is how long the Redis breaker stays open before a probe.
 	// Default 5 s.
 	BreakerOpen time.Duration
-	// AdminToken enables DELETE /api/v1/urls/{code} for requests bearing
-	// it. Default "": deletion disabled.
-	AdminToken string
-	// Logger receives operational messages. Default: discarded.
+	// Tokens verifies the bearer tokens of administrative requests
+	// (DELETE /api/v1/urls/{code}, GET /api/v1/admin/backup), which need
+	// the role [AdminRole]; each is audit-logged to Logger. Default nil:
+	// administrative requests are refused.
+	Tokens *httpsec.Tokens
+	// Logger receives operational messages and the audit log. Default:
+	// discarded.
 	Logger *slog.Logger
 	// Now is the clock for creation and expiry. Default time.Now.
 	Now func() time.Time
@@ -238,10 +259,13 @@ type Service struct {
 	cache   *urlCache
 	aside   *cache.Aside[string, Record]
 	clicks  *clicks
-	limiter ratelimit.KeyedLimiter
+	limiter *dualLimiter
 	handler http.Handler
-	metrics *metrics
-	base    publicAddr // from cfg.BaseURL; zero when unset
+	// deleteHandler is DELETE /api/v1/urls/{code}: the admin check, then
+	// delete.
+	deleteHandler http.Handler
+	metrics       *metrics
+	base          publicAddr // from cfg.BaseURL; zero when unset
 }
 
 // New returns a service over storage.
@@ -421,24 +445,66 @@ func (s *Service) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	limit, err := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{
-		Limiter: s.limiter, Key: ip.Key, Policy: "create",
-		OnDenied: func(*http.Request, string, ratelimit.Decision) { s.metrics.deny() },
+	sec, err := httpsec.NewMiddleware(httpsec.Options{
+		TrustedProxies: s.cfg.TrustedProxies, AllowedOrigins: s.cfg.AllowedOrigins, MaxBodyBytes: s.cfg.MaxBodyBytes,
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete},
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	limiter := countDenials{s.limiter, s.metrics}
+	var create http.Handler = http.HandlerFunc(s.create)
+	if s.cfg.APIKeys != nil {
+		keys, err := httpsec.NewAPIKeys(httpsec.APIKeyOptions{Keys: s.cfg.APIKeys, Limiter: limiter, Policy: "create"})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		create = keys.Handler(create)
+	} else {
+		limit, err := ratelimit.NewMiddleware(ratelimit.MiddlewareOptions{Limiter: limiter, Key: ip.Key, Policy: "create"})
+		if err != nil {
+			return nil, err
+		}
+		create = limit.Handler(create)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/urls", methods(limit.Handler(http.HandlerFunc(s.create)), http.MethodPost))
+	mux.Handle("/api/v1/urls", methods(create, http.MethodPost))
 	mux.Handle("/api/v1/urls/{code}", methods(http.HandlerFunc(s.info), http.MethodGet, http.MethodDelete))
 	mux.Handle("/api/v1/urls/{code}/stats", methods(http.HandlerFunc(s.stats), http.MethodGet))
+	mux.Handle("/api/v1/admin/backup", methods(s.admin(http.HandlerFunc(s.backup)), http.MethodGet))
 	mux.Handle("/healthz", methods(http.HandlerFunc(s.health), http.MethodGet))
 	mux.Handle("/metrics", methods(s.metrics.handler(), http.MethodGet))
 	mux.Handle("/{code}", methods(http.HandlerFunc(s.redirect), http.MethodGet))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, &apiError{status: http.StatusNotFound, code: "not_found", detail: "no such resource"})
+		httpsec.WriteProblem(w, &httpsec.Problem{Status: http.StatusNotFound, Code: "not_found", Detail: "no such resource"})
 	})
-	return s.metrics.instrument(drainBody(mux)), nil
+	s.deleteHandler = s.admin(http.HandlerFunc(s.delete))
+	return s.metrics.instrument(drainBody(sec.Handler(httpmetrics.Routes(mux)))), nil
+}
+
+// admin returns h behind the admin role's token check, or a refusal when
+// no Tokens are configured.
+func (s *Service) admin(h http.Handler) http.Handler {
+	if s.cfg.Tokens == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			httpsec.WriteProblem(w, &httpsec.Problem{Status: http.StatusForbidden, Code: "forbidden", Detail: "administrative requests are off on this service (no token verifier configured)"})
+		})
+	}
+	return s.cfg.Tokens.Require(AdminRole, h)
+}
+
+// countDenials counts the creations the limiter refuses.
+type countDenials struct {
+	*dualLimiter
+	m *metrics
+}
+
+func (c countDenials) Decide(ctx context.Context, key string, n int) (ratelimit.Decision, error) {
+	d, err := c.dualLimiter.Decide(ctx, key, n)
+	if err == nil && !d.Allowed {
+		c.m.deny()
+	}
+	return d, err
 }
 
 // methods answers other methods with a JSON 405 (ServeMux's own is plain
@@ -452,8 +518,8 @@ func methods(h http.Handler, allowed ...string) http.Handler {
 			}
 		}
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeProblem(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
-			detail: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(allowed, " or "))})
+		httpsec.WriteProblem(w, &httpsec.Problem{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Detail: fmt.Sprintf("method %s is not allowed here; use %s", r.Method, strings.Join(allowed, " or "))})
 	})
 }
 
@@ -488,19 +554,16 @@ type StatsResponse struct {
 
 const maxExpiresIn = 10 * 365 * 24 * 3600
 
-func (s *Service) decodeCreate(r *http.Request) (createRequest, *apiError) {
+func (s *Service) decodeCreate(r *http.Request) (createRequest, *httpsec.Problem) {
 	var req createRequest
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return req, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", detail: fmt.Sprintf("content type %q; send application/json (curl: -H 'Content-Type: application/json')", truncate(ct))}
+			return req, &httpsec.Problem{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Detail: fmt.Sprintf("content type %q; send application/json (curl: -H 'Content-Type: application/json')", truncate(ct))}
 		}
 	}
-	// Not http.MaxBytesReader: past its limit it stops the server from
-	// reading the rest, and a client still uploading loses the 413 to a
-	// connection reset (see drainBody).
-	body := &io.LimitedReader{R: r.Body, N: s.cfg.MaxBodyBytes + 1}
-	dec := json.NewDecoder(body)
+	// The body was read, up to MaxBodyBytes, by the httpsec middleware.
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&req)
 	if err == nil && dec.More() {
@@ -512,8 +575,6 @@ func (s *Service) decodeCreate(r *http.Request) (createRequest, *apiError) {
 		}
 	}
 	switch {
-	case body.N == 0:
-		return req, &apiError{status: http.StatusRequestEntityTooLarge, code: "body_too_large", detail: fmt.Sprintf("request body over %d bytes", s.cfg.MaxBodyBytes)}
 	case errors.Is(err, io.EOF):
 		return req, badRequest("empty_body", "", "request body is empty; send a JSON object")
 	case err != nil:
@@ -522,7 +583,7 @@ func (s *Service) decodeCreate(r *http.Request) (createRequest, *apiError) {
 	if req.ExpiresIn < 0 || req.ExpiresIn > maxExpiresIn {
 		return req, badRequest("invalid_expiry", "expires_in", fmt.Sprintf("expires_in %d must be between 0 and %d seconds", req.ExpiresIn, maxExpiresIn))
 	}
-	var apiErr *apiError
+	var apiErr *httpsec.Problem
 	if req.URL, apiErr = validateURL(req.URL, s.cfg.MaxURLLength, s.selfHosts(r)); apiErr != nil {
 		return req, apiErr
 	}
@@ -537,7 +598,7 @@ func (s *Service) decodeCreate(r *http.Request) (createRequest, *apiError) {
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	req, apiErr := s.decodeCreate(r)
 	if apiErr != nil {
-		writeProblem(w, apiErr)
+		httpsec.WriteProblem(w, apiErr)
 		return
 	}
 	ctx := r.Context()
@@ -548,13 +609,13 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	}
 	code, existing, err := s.store(ctx, req, rec, now)
 	if err != nil {
-		var apiErr *apiError
+		var apiErr *httpsec.Problem
 		if errors.As(err, &apiErr) {
-			writeProblem(w, apiErr)
+			httpsec.WriteProblem(w, apiErr)
 			return
 		}
 		s.cfg.Logger.Error("create failed", "err", err)
-		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "the link could not be stored; retry later"})
+		httpsec.WriteProblem(w, &httpsec.Problem{Status: http.StatusServiceUnavailable, Code: "storage_unavailable", Detail: "the link could not be stored; retry later"})
 		return
 	}
 	if existing != nil {
@@ -616,7 +677,7 @@ func (s *Service) store(ctx context.Context, req createRequest, rec Record, now 
 		if o, ok := live(old); ok && req.Idempotent {
 			return req.Alias, o, nil
 		}
-		return "", nil, &apiError{status: http.StatusConflict, code: "alias_taken", field: "alias", detail: fmt.Sprintf("alias %q is taken", req.Alias)}
+		return "", nil, &httpsec.Problem{Status: http.StatusConflict, Code: "alias_taken", Field: "alias", Detail: fmt.Sprintf("alias %q is taken", req.Alias)}
 	}
 	index := "i:" + hashCode(rec.URL, 0, 11)
 	if req.Idempotent {
@@ -661,7 +722,7 @@ func (s *Service) store(ctx context.Context, req createRequest, rec Record, now 
 		}
 		return code, nil, nil
 	}
-	return "", nil, &apiError{status: http.StatusServiceUnavailable, code: "code_space_exhausted", detail: fmt.Sprintf("no free code after %d attempts; retry", maxAttempts)}
+	return "", nil, &httpsec.Problem{Status: http.StatusServiceUnavailable, Code: "code_space_exhausted", Detail: fmt.Sprintf("no free code after %d attempts; retry", maxAttempts)}
 }
 
 // lookup returns code's record through the cache.
@@ -684,12 +745,12 @@ func (s *Service) lookup(ctx context.Context, code string) (Record, error) {
 }
 
 var (
-	errNotFound = &apiError{status: http.StatusNotFound, code: "not_found", detail: "no such short code"}
-	errExpired  = &apiError{status: http.StatusGone, code: "expired", detail: "this short link has expired"}
+	errNotFound = &httpsec.Problem{Status: http.StatusNotFound, Code: "not_found", Detail: "no such short code"}
+	errExpired  = &httpsec.Problem{Status: http.StatusGone, Code: "expired", Detail: "this short link has expired"}
 )
 
 // resolve returns code's live record or the problem to answer.
-func (s *Service) resolve(ctx context.Context, code string) (Record, *apiError) {
+func (s *Service) resolve(ctx context.Context, code string) (Record, *httpsec.Problem) {
 	if !validCode(code) {
 		return Record{}, errNotFound
 	}
@@ -699,7 +760,7 @@ func (s *Service) resolve(ctx context.Context, code string) (Record, *apiError) 
 		return rec, errNotFound
 	case err != nil:
 		s.cfg.Logger.Error("lookup failed", "code", code, "err", err)
-		return rec, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "the link could not be read; retry later"}
+		return rec, &httpsec.Problem{Status: http.StatusServiceUnavailable, Code: "storage_unavailable", Detail: "the link could not be read; retry later"}
 	case rec.Expires != 0 && rec.Expires <= s.cfg.Now().Unix():
 		return rec, errExpired
 	}
@@ -710,7 +771,7 @@ func (s *Service) redirect(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	rec, apiErr := s.resolve(r.Context(), code)
 	if apiErr != nil {
-		writeProblem(w, apiErr)
+		httpsec.WriteProblem(w, apiErr)
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -731,30 +792,31 @@ func (s *Service) redirect(w http.ResponseWriter, r *http.Request) {
 func (s *Service) info(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	if r.Method == http.MethodDelete {
-		s.delete(w, r, code)
+		s.deleteHandler.ServeHTTP(w, r)
 		return
 	}
 	rec, apiErr := s.resolve(r.Context(), code)
 	if apiErr != nil {
-		writeProblem(w, apiErr)
+		httpsec.WriteProblem(w, apiErr)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.describe(r, code, rec, false))
 }
 
-func (s *Service) delete(w http.ResponseWriter, r *http.Request, code string) {
-	if s.cfg.AdminToken == "" || r.Header.Get("Authorization") != "Bearer "+s.cfg.AdminToken {
-		writeProblem(w, &apiError{status: http.StatusForbidden, code: "forbidden", detail: "deleting needs the admin token"})
-		return
-	}
+// delete removes a code; the admin check ran before it.
+func (s *Service) delete(w http.ResponseWriter, r *http.Request) {
+	code := r.PathValue("code")
 	if !validCode(code) {
-		writeProblem(w, errNotFound)
+		httpsec.Audit(s.cfg.Logger, r, "delete", slog.String("code", truncate(code)), slog.String("outcome", "not_found"))
+		httpsec.WriteProblem(w, errNotFound)
 		return
 	}
 	if err := s.storage.Router().Delete(r.Context(), "u:"+code); err != nil {
-		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "delete failed; retry"})
+		httpsec.Audit(s.cfg.Logger, r, "delete", slog.String("code", code), slog.String("outcome", "failed"), slog.Any("err", err))
+		httpsec.WriteProblem(w, &httpsec.Problem{Status: http.StatusServiceUnavailable, Code: "storage_unavailable", Detail: "delete failed; retry"})
 		return
 	}
+	httpsec.Audit(s.cfg.Logger, r, "delete", slog.String("code", code), slog.String("outcome", "deleted"))
 	// Every instance's L1 drops the code: in this process through the bus,
 	// in other processes through the Redis invalidation channel.
 	if err := s.cache.Delete(r.Context(), code); err != nil {
@@ -766,12 +828,12 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request, code string) {
 func (s *Service) stats(w http.ResponseWriter, r *http.Request) {
 	code := r.PathValue("code")
 	if _, apiErr := s.resolve(r.Context(), code); apiErr != nil && apiErr != errExpired {
-		writeProblem(w, apiErr)
+		httpsec.WriteProblem(w, apiErr)
 		return
 	}
 	n, err := s.storage.Count(r.Context(), "c:"+code)
 	if err != nil {
-		writeProblem(w, &apiError{status: http.StatusServiceUnavailable, code: "storage_unavailable", detail: "stats unavailable; retry"})
+		httpsec.WriteProblem(w, &httpsec.Problem{Status: http.StatusServiceUnavailable, Code: "storage_unavailable", Detail: "stats unavailable; retry"})
 		return
 	}
 	// Clicks counted here but still in the write-behind queue are added,
@@ -784,4 +846,22 @@ func (s *Service) health(w http.ResponseWriter, r *http.Request) {
 		"status": "ok", "redis_breaker": s.cache.breakerState().String(),
 		"clicks_queued": strconv.Itoa(s.clicks.stats().Queued),
 	})
+}
+
+// backup streams an online backup of the storage ([Storage.Backup]); the
+// admin check ran before it.
+func (s *Service) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.Header().Set("Content-Disposition", `attachment; filename="shortener-backup.tar"`)
+	w.Header().Set("Cache-Control", "no-store")
+	// A backup outlives the server's write timeout of ordinary requests.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	n, err := s.storage.Backup(r.Context(), w)
+	if err != nil {
+		// The status is sent: the client sees a cut stream, which a
+		// restore refuses.
+		httpsec.Audit(s.cfg.Logger, r, "backup", slog.Int64("bytes", n), slog.String("outcome", "failed"), slog.Any("err", err))
+		panic(http.ErrAbortHandler)
+	}
+	httpsec.Audit(s.cfg.Logger, r, "backup", slog.Int64("bytes", n), slog.String("outcome", "written"))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 )
 
@@ -148,7 +149,7 @@ func TestCreateRedirectCountRestart(t *testing.T) {
 // Every malformed request gets a 4xx with a JSON problem naming it.
 func TestBadInput(t *testing.T) {
 	lots := ratelimit.Limit{Events: 1000, Per: time.Second, Burst: 1000}
-	c := start(t, ClusterConfig{DataDir: t.TempDir(), Service: Config{AdminToken: "secret", CreateLimit: lots}})
+	c := start(t, ClusterConfig{DataDir: t.TempDir(), Service: Config{Tokens: testTokens, CreateLimit: lots}})
 	defer stop(t, c)
 	cl := newClient(t, c.URL())
 	taken := cl.create(`{"url":"https://example.com","alias":"taken"}`)
@@ -199,7 +200,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown stats", "GET", "/api/v1/urls/zzzzzzz/stats", "", "", 404, "not_found", ""},
 		{"bad stats code", "GET", "/api/v1/urls/%3Cscript%3E/stats", "", "", 404, "not_found", ""},
 		{"unknown path", "GET", "/no/such/path", "", "", 404, "not_found", ""},
-		{"delete without token", "DELETE", "/api/v1/urls/taken", "", "", 403, "forbidden", ""},
+		{"delete without token", "DELETE", "/api/v1/urls/taken", "", "", 401, "missing_token", "Authorization"},
+		{"backup without token", "GET", "/api/v1/admin/backup", "", "", 401, "missing_token", "Authorization"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,7 +209,7 @@ func TestBadInput(t *testing.T) {
 			require.Equal(t, tc.status, r.status, "body %s", r.body)
 			assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
 			assert.Empty(t, r.header.Get("Location"), "no error answer redirects")
-			var p Problem
+			var p httpsec.Problem
 			r.json(t, &p)
 			assert.Equal(t, tc.status, p.Status)
 			assert.Equal(t, tc.code, p.Code)
@@ -267,7 +269,7 @@ func TestExpiry(t *testing.T) {
 	now.Add(61)
 	r = cl.do("GET", "/"+u.Code, "", nil)
 	assert.Equal(t, http.StatusGone, r.status)
-	var p Problem
+	var p httpsec.Problem
 	r.json(t, &p)
 	assert.Equal(t, "expired", p.Code)
 	assert.Equal(t, uint64(1), cl.clicks(u.Code), "stats of an expired link stay readable")
@@ -347,7 +349,7 @@ func TestCreateRateLimit(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, r.status)
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
 	assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
-	var p Problem
+	var p httpsec.Problem
 	r.json(t, &p)
 	assert.Equal(t, 429, p.Status)
 	// Redirects are not limited.
@@ -457,7 +459,7 @@ func TestPublicAddressBehindProxy(t *testing.T) {
 	assert.Equal(t, last.ShortURL, info.ShortURL)
 	r = cl.create(fmt.Sprintf(`{"url":%q}`, last.ShortURL))
 	require.Equal(t, http.StatusBadRequest, r.status, "shortening a short URL: %s", r.body)
-	var p Problem
+	var p httpsec.Problem
 	r.json(t, &p)
 	assert.Equal(t, "self_reference", p.Code)
 }
@@ -541,7 +543,7 @@ func limitPerHour(n int) ratelimit.Limit { return ratelimit.Limit{Events: n, Per
 // from every other instance's L1 before it is answered, through the
 // cluster's in-process bus.
 func TestDeleteEvictsEveryInstanceInProcess(t *testing.T) {
-	c := start(t, ClusterConfig{DataDir: t.TempDir(), Instances: 3, Service: Config{AdminToken: "tok"}})
+	c := start(t, ClusterConfig{DataDir: t.TempDir(), Instances: 3, Service: Config{Tokens: testTokens}})
 	defer stop(t, c)
 	var cls []*client
 	for _, u := range c.InstanceURLs {
@@ -557,7 +559,7 @@ func TestDeleteEvictsEveryInstanceInProcess(t *testing.T) {
 		}
 	}
 
-	require.Equal(t, http.StatusNoContent, cls[1].do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer tok").status)
+	require.Equal(t, http.StatusNoContent, cls[1].do("DELETE", "/api/v1/urls/"+code, "", nil, "Authorization", "Bearer "+adminToken(t)).status)
 	for i, cl := range cls {
 		_, ok := c.Instances[i].cache.l1.Get(code)
 		assert.False(t, ok, "instance %d's L1 dropped the deleted code", i)

@@ -91,7 +91,7 @@ func OpenStorage(dir string, opts StorageOptions) (*Storage, error) {
 	nodes := make([]shard.Node, shards)
 	generic := map[string]shard.Store{}
 	for i := range nodes {
-		name := fmt.Sprintf("shard-%02d", i)
+		name := shardName(i)
 		nodes[i] = shard.Node{Name: name, Weight: 1}
 		st, err := openBolt(filepath.Join(dir, name+".db"), opts.ReadLatency)
 		if err != nil {

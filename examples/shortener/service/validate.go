@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
+
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 )
 
 // reserved are aliases that would shadow the service's own paths.
@@ -29,7 +31,7 @@ func validCode(s string) bool {
 	return true
 }
 
-func validateAlias(alias string) *apiError {
+func validateAlias(alias string) *httpsec.Problem {
 	if !validCode(alias) {
 		return badRequest("invalid_alias", "alias", fmt.Sprintf("alias %q must be 3 to 32 characters from A-Z, a-z, 0-9, '_' and '-'", truncate(alias)))
 	}
@@ -44,7 +46,7 @@ func validateAlias(alias string) *apiError {
 // not pointing back at the service (at any of the self hosts: a redirect
 // loop). Schemes such as
 // javascript:, data:, file: and vbscript: are refused by the allow-list.
-func validateURL(raw string, maxLen int, self []string) (string, *apiError) {
+func validateURL(raw string, maxLen int, self []string) (string, *httpsec.Problem) {
 	const field = "url"
 	switch {
 	case raw == "":
