@@ -16,28 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// chromium finds a headless Chromium: SYSDESIGN_CHROMIUM, else the first
-// of the usual names on PATH. Without one the test skips, unless
-// SYSDESIGN_REQUIRE_CHROMIUM is set.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SYSDESIGN_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no headless Chromium on PATH to look at the report (apt-get install chromium, or set SYSDESIGN_CHROMIUM to its path)"
-	if os.Getenv("SYSDESIGN_REQUIRE_CHROMIUM") != "" {
-		t.Fatal(msg + "; SYSDESIGN_REQUIRE_CHROMIUM is set, so this fails instead of skipping")
-	}
-	t.Skip(msg + "; set SYSDESIGN_REQUIRE_CHROMIUM=1 to fail instead of skipping")
-	return ""
-}
+	"github.com/sysdesign-go/sysdesign/examples/internal/chromium"
+)
 
 // headless runs Chromium on a local page with the given extra flags and
 // returns what it prints on stdout.
@@ -83,7 +64,7 @@ var probeRE = regexp.MustCompile(`(?s)<pre id="probe">(.*?)</pre>`)
 // every chart image loads at its full width, and a screenshot of the page
 // is the size asked for and not blank.
 func TestReportRendersInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Find(t, "to look at the report")
 	dir, _ := quickReport(t)
 	page, err := os.ReadFile(filepath.Join(dir, "index.html"))
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 // W-TinyLFU stays within 2 points of the best policy on static and scan
@@ -84,7 +85,8 @@ func TestCacheRefreshAheadClaims(t *testing.T) {
 }
 
 // Against the real Redis when reachable; otherwise the experiment returns a
-// table that says it was skipped, not an error.
+// table that says it was skipped, not an error — and the test fails when CI
+// or SYSDESIGN_REQUIRE_REDIS says Redis must be there.
 func TestCacheL1L2(t *testing.T) {
 	res, err := runCacheL1L2(context.Background(), &lab.Env{Seed: 1, Quick: true})
 	require.NoError(t, err)
@@ -92,6 +94,7 @@ func TestCacheL1L2(t *testing.T) {
 	tb := res.Tables[0]
 	if tb.Rows[0][0] == "skipped" {
 		assert.Contains(t, tb.Rows[0][1], "no Redis")
+		require.False(t, redistest.Required(), "%s; CI or SYSDESIGN_REQUIRE_REDIS is set, so this test may not skip", tb.Rows[0][1])
 		return
 	}
 	require.Len(t, tb.Rows, 2)

@@ -55,5 +55,14 @@ func experiments() []lab.Experiment {
 		replicaPBSExperiment,
 		replicaSessionsExperiment,
 		replicaLWWExperiment,
+
+		chatDeliveryExperiment,
+		chatFanoutExperiment,
+
+		feedFanoutExperiment,
+		feedThresholdExperiment,
+
+		shopInventoryExperiment,
+		shopSagaExperiment,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
 )
@@ -36,6 +38,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if quick.dir != "" {
 		os.RemoveAll(quick.dir)
+	}
+	if code == 0 {
+		// Every experiment stops what it starts: no goroutine outlives the
+		// run (Redis pools, Raft nodes, HTTP servers, the simulation kit).
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-go/sysdesign/examples/internal/lab"
+	"github.com/sysdesign-go/sysdesign/internal/redistest"
 )
 
 // The shapes the guide describes: the fixed window's double burst at the
@@ -102,11 +103,15 @@ func TestRateLimitMemory(t *testing.T) {
 }
 
 // Through the real Redis, 4 instances admit the global limit; local limits
-// over-admit. Skips when no Redis answers.
+// over-admit. Skips when no Redis answers, unless CI or
+// SYSDESIGN_REQUIRE_REDIS says Redis must be there.
 func TestRateLimitRedisGlobal(t *testing.T) {
 	o, err := runRedisGlobal(context.Background(), time.Second)
 	require.NoError(t, err)
 	if o.skipped != "" {
+		if redistest.Required() {
+			t.Fatalf("%s; CI or SYSDESIGN_REQUIRE_REDIS is set, so this test may not skip", o.skipped)
+		}
 		t.Skip(o.skipped)
 	}
 	ideal := float64(o.limitPerSecond)*o.duration.Seconds() + float64(o.burst)
