@@ -43,6 +43,7 @@ var exempt = map[string]string{
 	"make bench":    "every benchmark of the module, minutes; the benchmarks compile in `make test`",
 	"make lint":     "gofmt, go vet and staticcheck over the module, minutes; a step of its own",
 	"make mutation": "mutation testing, tens of minutes a package; not part of make test",
+	"make fuzz":     "the last step of make test, which runs it after this test",
 	"go test -run '^$' -bench BenchmarkService_ -benchmem -count 3 -benchtime 200ms ./examples/shortener/service/": "a benchmark run on a quiet machine; `make bench` runs the same benchmarks",
 	"go tool pprof -top -cum": "a fragment of a command: it needs a profile the loadtest writes",
 }
@@ -100,6 +101,7 @@ func TestDocumentedCommands(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./... in examples: %v\n%s", err, out)
 	}
+	buildSameNamed(t, build.Dir, bin)
 	redisAddr := startRedis(t)
 	for _, sc := range scripts {
 		t.Run(strings.ReplaceAll(sc.source, "/", "_"), func(t *testing.T) {
@@ -350,7 +352,52 @@ func (r *runner) rewrite(line string) string {
 	return line
 }
 
-func (r *runner) binary(pkg string) string { return filepath.Join(r.bin, filepath.Base(pkg)) }
+// binary is the program built from ./examples/pkg: named by its base name,
+// or by its whole path when another program has the same base name (see
+// buildSameNamed).
+func (r *runner) binary(pkg string) string {
+	if p := filepath.Join(r.bin, strings.ReplaceAll(pkg, "/", "_")); strings.Contains(pkg, "/") {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return filepath.Join(r.bin, filepath.Base(pkg))
+}
+
+// buildSameNamed builds again, each under its whole path with "/" as "_"
+// (chat_loadtest), the programs whose base names collide: `go build -o
+// dir/ ./...` writes one file per base name, so only one of them is there.
+func buildSameNamed(t *testing.T, dir, bin string) {
+	t.Helper()
+	list := exec.Command("go", "list", "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./...")
+	list.Dir = dir
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list ./... in examples: %v", err)
+	}
+	const module = "github.com/sysdesign-go/sysdesign/examples/"
+	byBase := map[string][]string{}
+	for _, p := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(p, module)
+		byBase[filepath.Base(rel)] = append(byBase[filepath.Base(rel)], rel)
+	}
+	for _, rels := range byBase {
+		if len(rels) < 2 {
+			continue
+		}
+		for _, rel := range rels {
+			a := []string{"build", "-o", filepath.Join(bin, strings.ReplaceAll(rel, "/", "_"))}
+			if raceEnabled {
+				a = append(a, "-race")
+			}
+			cmd := exec.Command("go", append(a, "./"+rel)...)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("go build ./%s: %v\n%s", rel, err, out)
+			}
+		}
+	}
+}
 
 // port returns the free port standing in for the documented port p.
 func (r *runner) port(p string) string {
