@@ -87,6 +87,12 @@ func (n *Node) Subscribe(ctx context.Context) <-chan LeaderState {
 // it also runs the lease sweep. It exits on Close.
 func (n *Node) leadershipLoop() {
 	defer close(n.loopDone)
+	raftUp := true
+	defer func() {
+		if raftUp {
+			close(n.raftDown)
+		}
+	}()
 	sweep := time.NewTicker(n.opts.LeaseSweepInterval)
 	defer sweep.Stop()
 	for {
@@ -98,6 +104,12 @@ func (n *Node) leadershipLoop() {
 			n.runLeaseWork(func(ctx context.Context) { _, _ = n.sweepLeases(ctx) })
 			continue
 		case <-n.obsCh:
+		}
+		// Raft sets its state before it reports it, so the report read
+		// last, or a later one, finds Shutdown.
+		if raftUp && n.raft.State() == raft.Shutdown {
+			raftUp = false
+			close(n.raftDown)
 		}
 		n.mu.Lock()
 		st := n.currentState() // under mu, so Subscribe's refresh cannot be overwritten by an older state

@@ -37,6 +37,7 @@ type Node struct {
 	obsCh      chan raft.Observation
 	observer   *raft.Observer
 	done       chan struct{} // closed by Close
+	raftDown   chan struct{} // closed by the leadership loop once Raft has shut down (on Close, or after Leave)
 	loopDone   chan struct{} // closed when the leadership loop exits
 	detectDone chan struct{} // closed when the failure detector exits (at once without one)
 
@@ -80,7 +81,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 		return nil, err
 	}
 	opts.withDefaults()
-	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), shutDown: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
+	n := &Node{opts: opts, fsm: newFSM(), done: make(chan struct{}), raftDown: make(chan struct{}), shutDown: make(chan struct{}), loopDone: make(chan struct{}), detectDone: make(chan struct{}), subs: map[*subscription]struct{}{}}
 	n.fsm.maxHistory = opts.WatchHistory
 	var err error
 	if st == nil {
@@ -316,7 +317,7 @@ func suffrage(nonVoter bool) raft.ServerSuffrage {
 // wait waits for a raft future, giving up (but not cancelling the
 // operation) when ctx ends.
 func (n *Node) wait(ctx context.Context, f raft.Future) error {
-	bindShutdown(f, n.done)
+	bindShutdown(f, n.raftDown)
 	if ctx.Done() == nil {
 		return n.mapErr(f.Error())
 	}
@@ -331,10 +332,11 @@ func (n *Node) wait(ctx context.Context, f raft.Future) error {
 }
 
 // bindShutdown makes f's Error return when done closes. hashicorp/raft
-// leaves futures that are still queued at shutdown (in its buffered verify
-// and configuration channels) unanswered, and sets the ShutdownCh field that
-// guards against this on only a few future types; without it a waiter on
-// such a future would block forever after Close. ShutdownCh is an exported
+// leaves futures that are still queued at shutdown (in its buffered verify,
+// configuration and FSM channels) unanswered, and sets the ShutdownCh field
+// that guards against this on only a few future types; without it a waiter
+// on such a future would block forever once Raft has shut down, on Close or
+// when a leader shuts itself down after committing its own removal. ShutdownCh is an exported
 // field of every future's embedded deferError and only Error reads it, so
 // setting it before the first Error call is safe.
 //
@@ -515,8 +517,9 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 }
 
 // Leave removes this node from the cluster gracefully. It must be called on
-// the leader: the leader commits its own removal and steps down, and the
-// remaining members elect a new leader. A follower cannot remove itself: it
+// the leader: the leader commits its own removal and shuts its Raft down
+// (its later calls fail with [ErrClosed]; Close still releases it), and
+// the remaining members elect a new leader. A follower cannot remove itself: it
 // gets a [*NotLeaderError]; ask the leader to [Node.RemoveServer] it (or
 // [Node.TransferLeadership] to it first).
 func (n *Node) Leave(ctx context.Context) error {
@@ -533,7 +536,13 @@ func (n *Node) Leave(ctx context.Context) error {
 	if len(servers) == 1 {
 		return fmt.Errorf("%w: node %q is the only member", ErrInvalidArgument, n.opts.ID)
 	}
-	return n.RemoveServer(ctx, n.opts.ID)
+	err = n.RemoveServer(ctx, n.opts.ID)
+	if errors.Is(err, ErrClosed) && !n.closing.Load() {
+		// Raft shuts a leader down once its own removal has committed,
+		// and may do so before it answers the removal.
+		return nil
+	}
+	return err
 }
 
 // Snapshot asks Raft to take a snapshot now and compact the log.

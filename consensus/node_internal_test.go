@@ -6,6 +6,7 @@ import (
 	"net"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,21 @@ func TestBindShutdownEndsOrphanedFutures(t *testing.T) {
 	bindShutdown(g, done)
 	close(done)
 	assert.ErrorIs(t, g.Error(), raft.ErrRaftShutdown)
+}
+
+// Raft shuts a leader down by itself once the leader's own removal has
+// committed, and may leave that removal's future unanswered: a waiter on
+// such a future returns ErrClosed without a Close.
+func TestWaitEndsWhenRaftShutsItselfDown(t *testing.T) {
+	_, tr := raft.NewInmemTransport("x")
+	defer tr.Close()
+	n, err := NewNode(Options{ID: "x", Transport: tr, InMemory: true, Timing: LANTiming()})
+	require.NoError(t, err)
+	defer n.Close(context.Background())
+	require.NoError(t, n.raft.Shutdown().Error())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	assert.ErrorIs(t, n.wait(ctx, &orphan{}), ErrClosed)
 }
 
 // orphan mimics raft's futures: an embedded struct with a ShutdownCh.
