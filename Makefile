@@ -13,6 +13,10 @@ BENCHTIME   ?= 1s
 DEMOFLAGS   ?=
 TESTFLAGS   ?=
 TEST_TIMEOUT ?= 14m
+# go test starts a module's test binaries in the order of its arguments, and
+# ./... sorts the examples module's longest package (the lab's) last, where
+# it would run alone after the others: make test names it first.
+EXAMPLES_FIRST = ./tradeoffs
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # make mutation: gremlins over every library package, as module:path or
 # module:path:exclude (a regexp over file paths below path). A path takes
@@ -54,7 +58,8 @@ in-modules = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && ex
 
 test:
 	$(call in-modules,$(GO) vet $(PKGS))
-	$(WITH_REDIS) bash -c '$(call in-modules,$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS))'
+	$(WITH_REDIS) bash -c '$(call in-modules,first=; [ "$(PKGS)" = ./... ] && [ "$$m" = examples ] && first="$(EXAMPLES_FIRST)"; \
+	  $(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$first $(PKGS))'
 	$(MAKE) --no-print-directory fuzz
 
 fuzz:
