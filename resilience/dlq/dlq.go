@@ -43,7 +43,8 @@ type Queue interface {
 	// Publish appends a message and returns its ID.
 	Publish(ctx context.Context, body []byte) (string, error)
 	// Receive returns the next message, waiting up to wait; ok is false
-	// when none came.
+	// when none came. It ends early when ctx ends (a Worker's Close
+	// cancels it), at once or within a bounded delay.
 	Receive(ctx context.Context, wait time.Duration) (m Message, ok bool, err error)
 	// Ack removes a processed message.
 	Ack(ctx context.Context, m Message) error

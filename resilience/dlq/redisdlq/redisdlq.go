@@ -17,7 +17,8 @@ import (
 
 // Queue is a [dlq.Queue] on a Redis Stream with a consumer
 // group: Publish is XADD, Receive is XREADGROUP (this consumer's pending
-// entries first after Recover, then new ones), Ack is XACK + XDEL, and
+// entries first after Recover, then new ones, blocking at most 100 ms at a
+// time so that a cancelled context ends it), Ack is XACK + XDEL, and
 // Retry and Dead are MULTI/EXEC transactions that XADD the message to the
 // stream again (or to the dead-letter stream) and XACK + XDEL the old
 // entry. The stream keys share the hash tag {name}, so the transactions
@@ -152,25 +153,36 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) (dlq.Message, b
 			return parseMessage(xs[0]), true, nil
 		}
 	}
-	block := wait
-	switch {
-	case block <= 0:
-		block = -1 // no BLOCK argument: return at once
-	case block < time.Millisecond:
-		block = time.Millisecond // BLOCK 0 would wait forever
+	// go-redis ends a blocking read at its timeout, not when ctx is
+	// cancelled, so the wait is cut into blocks of at most maxBlock with
+	// ctx checked between them: a cancelled ctx (a Worker's Close) ends
+	// Receive within maxBlock.
+	until := time.Now().Add(wait)
+	for {
+		block := time.Duration(-1) // no BLOCK argument: return at once
+		if wait > 0 {
+			// At least 1 ms: BLOCK 0 would wait forever.
+			block = max(min(time.Until(until), maxBlock), time.Millisecond)
+		}
+		res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, ">"}, Count: 1, Block: block}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return dlq.Message{}, false, err
+		}
+		if len(res) > 0 && len(res[0].Messages) > 0 {
+			return parseMessage(res[0].Messages[0]), true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return dlq.Message{}, false, err
+		}
+		if wait <= 0 || !time.Now().Before(until) {
+			return dlq.Message{}, false, nil
+		}
 	}
-	res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, ">"}, Count: 1, Block: block}).Result()
-	if errors.Is(err, redis.Nil) {
-		return dlq.Message{}, false, nil
-	}
-	if err != nil {
-		return dlq.Message{}, false, err
-	}
-	if len(res) == 0 || len(res[0].Messages) == 0 {
-		return dlq.Message{}, false, nil
-	}
-	return parseMessage(res[0].Messages[0]), true, nil
 }
+
+// maxBlock bounds one blocking read of Receive, and so how long a
+// cancelled ctx can go unnoticed.
+const maxBlock = 100 * time.Millisecond
 
 // Ack implements [dlq.Queue].
 func (q *Queue) Ack(ctx context.Context, m dlq.Message) error {

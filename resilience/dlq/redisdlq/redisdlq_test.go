@@ -2,7 +2,10 @@ package redisdlq_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,11 +67,69 @@ func TestWorker_CloseFinishesTheMessageInHand(t *testing.T) {
 	})
 }
 
-// Close ends a worker blocked in XREADGROUP at once.
+// Close ends a worker that has handled its message and goes back to wait.
 func TestWorker_CloseStopsAnIdleWorker(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
 		queuetest.CloseStopsAnIdleWorker(t, must(redisdlq.New(context.Background(), db.NewClient(t), "orders", redisdlq.Options{Prefix: db.Prefix})))
 	})
+}
+
+// Close ends a worker whose XREADGROUP is already blocked in Redis (go-redis
+// does not end a blocking read when its context is cancelled), well
+// before the read's hour.
+func TestWorker_CloseEndsABlockedRead(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		name := strings.NewReplacer(":", "-", "/", "-").Replace(db.Prefix) + "worker"
+		var client redis.UniversalClient
+		if db.Cluster {
+			client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: db.Addrs, ClientName: name})
+		} else {
+			client = redis.NewClient(&redis.Options{Addr: db.Addr, ClientName: name})
+		}
+		defer client.Close()
+		q := must(redisdlq.New(context.Background(), client, "orders", redisdlq.Options{Prefix: db.Prefix}))
+		w, err := dlq.NewWorker(dlq.WorkerOptions{Queue: q, MaxAttempts: 1, Wait: time.Hour, Handler: func(context.Context, dlq.Message) error { return nil }})
+		require.NoError(t, err)
+		ran := make(chan error, 1)
+		go func() { ran <- w.Run(context.Background()) }()
+		require.Eventually(t, func() bool { return blocked(t, db, name) }, 10*time.Second, 5*time.Millisecond, "the worker never blocked in XREADGROUP")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, w.Close(ctx))
+		require.NoError(t, <-ran)
+	})
+}
+
+// blocked reports whether a connection named name is blocked in a command
+// on any node of db.
+func blocked(t *testing.T, db *redistest.DB, name string) bool {
+	ctx := context.Background()
+	list := func(c *redis.Client) bool {
+		out, err := c.ClientList(ctx).Result()
+		require.NoError(t, err)
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if slices.Contains(f, "name="+name) && slices.ContainsFunc(f, func(s string) bool {
+				return strings.HasPrefix(s, "flags=") && strings.Contains(s, "b")
+			}) {
+				return true
+			}
+		}
+		return false
+	}
+	if !db.Cluster {
+		return list(db.Client.(*redis.Client))
+	}
+	var mu sync.Mutex
+	found := false
+	require.NoError(t, db.Client.(*redis.ClusterClient).ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		b := list(c)
+		mu.Lock()
+		found = found || b
+		mu.Unlock()
+		return nil
+	}))
+	return found
 }
 
 // A consumer that dies for good leaves its messages pending; another
