@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -102,6 +103,75 @@ func TestAsideNegativeCaching(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 8, v)
 	})
+}
+
+// Without NegativeTTL a not-found is not remembered: every Get asks the
+// source again.
+func TestAsideNoNegativeCachingByDefault(t *testing.T) {
+	db := newFakeDB()
+	a, err := NewAside(newMem(t, 10).AsStore(), AsideOptions{TTL: time.Minute})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := a.Get(t.Context(), "missing", db.Load)
+		require.ErrorIs(t, err, ErrNotFound)
+	}
+	loads, _, _ := db.counts()
+	assert.Equal(t, 3, loads)
+	assert.Zero(t, a.Stats().NegativeHits)
+	assert.Zero(t, a.Stats().HitRatio(), "no hits")
+	db.set("k", 1)
+	for range 2 { // a miss, then a hit
+		_, err := a.Get(t.Context(), "k", db.Load)
+		require.NoError(t, err)
+	}
+	st := a.Stats()
+	assert.Equal(t, uint64(1), st.Hits)
+	assert.Equal(t, uint64(4), st.Misses)
+	assert.InDelta(t, 0.2, st.HitRatio(), 1e-9)
+	assert.Zero(t, AsideStats{}.HitRatio(), "no lookups")
+	assert.InDelta(t, 0.5, AsideStats{Hits: 3, Misses: 3}.HitRatio(), 1e-9)
+}
+
+// brokenStore fails every lookup and save, as a cache that is down does.
+type brokenStore struct{ Store[string, int] }
+
+var errStore = errors.New("cache store down")
+
+func (brokenStore) Get(context.Context, string) (int, time.Duration, bool, error) {
+	return 0, 0, false, errStore
+}
+func (brokenStore) Set(context.Context, string, int, time.Duration) error { return errStore }
+
+// A failing cache store is reported (StoreErrors, OnError) and bypassed:
+// Get still answers from the source. A healthy store reports nothing.
+func TestAsideStoreErrors(t *testing.T) {
+	db := newFakeDB()
+	db.set("k", 5)
+	var seen []error
+	a, err := NewAside(brokenStore{newMem(t, 10).AsStore()}, AsideOptions{OnError: func(err error) { seen = append(seen, err) }})
+	require.NoError(t, err)
+	v, err := a.Get(t.Context(), "k", db.Load)
+	require.NoError(t, err)
+	assert.Equal(t, 5, v)
+	assert.Equal(t, []error{errStore, errStore}, seen, "the failed lookup, then the failed save")
+	assert.Equal(t, uint64(2), a.Stats().StoreErrors)
+
+	seen = nil
+	ok, err := NewAside(newMem(t, 10).AsStore(), AsideOptions{OnError: func(err error) { seen = append(seen, err) }})
+	require.NoError(t, err)
+	for range 2 { // a load, then a hit
+		v, err := ok.Get(t.Context(), "k", db.Load)
+		require.NoError(t, err)
+		assert.Equal(t, 5, v)
+	}
+	assert.Empty(t, seen)
+	assert.Zero(t, ok.Stats().StoreErrors)
+	// Without OnError, errors are still counted.
+	quiet, err := NewAside(brokenStore{newMem(t, 10).AsStore()}, AsideOptions{})
+	require.NoError(t, err)
+	_, err = quiet.Get(t.Context(), "k", db.Load)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), quiet.Stats().StoreErrors)
 }
 
 // Other load errors are returned and not cached.

@@ -14,9 +14,9 @@ type heapItem[K comparable, V any] struct {
 
 func (h entryHeap[K, V]) less(i, j int) bool {
 	if h[i].prio != h[j].prio {
-		return h[i].prio < h[j].prio
+		return h[i].prio < h[j].prio // unequal here: < and <= agree
 	}
-	return h[i].seq < h[j].seq
+	return h[i].seq < h[j].seq // seqs are unique: < and <= agree
 }
 
 func (h entryHeap[K, V]) swap(i, j int) {
@@ -25,7 +25,7 @@ func (h entryHeap[K, V]) swap(i, j int) {
 }
 
 func (h entryHeap[K, V]) up(i int) {
-	for i > 0 {
+	for i > 0 { // at i == 0, p would be 0 and less(0, 0) false: >= agrees
 		p := (i - 1) / 2
 		if !h.less(i, p) {
 			return

@@ -47,7 +47,7 @@ func newLRU[K comparable, V any](capacity int64, epoch *atomic.Uint32) *lruPolic
 // bucket returns the list e is in.
 func (p *lruPolicy[K, V]) bucket(e *node[K, V]) *lruList[K, V] {
 	ep := e.Slot
-	if int32(ep-p.oldest) < 0 {
+	if int32(ep-p.oldest) < 0 { // <= agrees: at ep == oldest it sets the same
 		ep = p.oldest
 	}
 	return &p.buckets[ep%lruBuckets]
