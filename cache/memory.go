@@ -427,7 +427,7 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 	s.tab.Insert(e)
 	s.weight += w
 	s.pol.add(e)
-	over := m.weight.Add(w) > m.capacity
+	over := m.weight.Add(w) > m.capacity // at == evict would find nothing to do: >= agrees
 	if over {
 		gone = m.evict(s, gone, e)
 	}
@@ -471,7 +471,7 @@ func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *node[K
 // the entry it added: rare, as it needs heavy entries or few of them.
 func (m *Memory[K, V]) evictElsewhere(s *shard[K, V]) {
 	for i := range m.shards {
-		if m.weight.Load() <= m.capacity {
+		if m.weight.Load() <= m.capacity { // at == evict would find nothing to do: < agrees
 			return
 		}
 		o := &m.shards[i]

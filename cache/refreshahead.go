@@ -150,8 +150,8 @@ func (r *RefreshAhead[K, V]) due(ttl time.Duration) bool {
 	}
 	if r.opts.Beta > 0 {
 		// XFetch: now − δ·β·ln(U) ≥ expiry ⇔ −δ·β·ln(U) ≥ ttl.
-		u := 1 - r.rnd() // (0, 1]
-		return -float64(r.delta.Load())*r.opts.Beta*math.Log(u) >= float64(ttl)
+		u := 1 - r.rnd()                                                        // (0, 1]
+		return -float64(r.delta.Load())*r.opts.Beta*math.Log(u) >= float64(ttl) // equality has probability zero: > agrees
 	}
 	return float64(ttl) <= float64(r.opts.TTL)*(1-r.opts.RefreshAfter)
 }

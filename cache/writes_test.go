@@ -315,6 +315,23 @@ func TestRefreshAheadXFetch(t *testing.T) {
 	assert.True(t, r.due(2*time.Second))
 }
 
+// Without XFetch a value is due for reload once RefreshAfter of its TTL
+// (default 0.8) has passed, and never when its TTL is unknown.
+func TestRefreshAheadDueAfterShare(t *testing.T) {
+	for _, tc := range []struct {
+		after float64
+		due   time.Duration // RefreshAfter of the TTL left
+	}{{0, 2 * time.Second}, {0.5, 5 * time.Second}} {
+		r, err := NewRefreshAhead[string, int](newMem(t, 10).AsStore(), newFakeDB(), RefreshAheadOptions{TTL: 10 * time.Second, RefreshAfter: tc.after})
+		require.NoError(t, err)
+		assert.True(t, r.due(tc.due-time.Millisecond), "RefreshAfter %v", tc.after)
+		assert.True(t, r.due(time.Millisecond))
+		assert.False(t, r.due(tc.due+time.Millisecond), "RefreshAfter %v", tc.after)
+		assert.False(t, r.due(0), "no expiry known")
+		require.NoError(t, r.Close(t.Context()))
+	}
+}
+
 // Goroutines end at Close: goleak in TestMain checks every test.
 func TestRefreshAheadCloseCancelsReloads(t *testing.T) {
 	db := newFakeDB()
