@@ -41,7 +41,7 @@ func (s *sketch) increment(h uint64) { s.add(h, 1) }
 func (s *sketch) add(h uint64, n uint32) {
 	for i := range 4 {
 		w, off := s.slot(h, i)
-		if c := (s.table[w] >> off) & 15; c < 15 {
+		if c := (s.table[w] >> off) & 15; c < 15 { // at 15 the add below is 0: <= agrees
 			s.table[w] += min(uint64(n), 15-c) << off
 		}
 	}

@@ -54,3 +54,50 @@ func TestTinyLFUWindowSpill(t *testing.T) {
 	q.spill()
 	assert.Equal(t, []int{9}, keys(&q.window), "the last entry stays")
 }
+
+// The window's size stays in [1, capacity−1] and protected gets 80 % of
+// the rest.
+func TestTinyLFUResize(t *testing.T) {
+	p := newTinyLFU[int, int](100)
+	assert.Equal(t, [2]int64{1, 79}, [2]int64{p.windowCap, p.protectedCap})
+	p.resize(1000)
+	assert.Equal(t, [2]int64{99, 0}, [2]int64{p.windowCap, p.protectedCap})
+	p.resize(-5)
+	assert.Equal(t, [2]int64{1, 79}, [2]int64{p.windowCap, p.protectedCap})
+	p.resize(51)
+	assert.Equal(t, [2]int64{51, 39}, [2]int64{p.windowCap, p.protectedCap})
+	q := newTinyLFU[int, int](1)
+	assert.Equal(t, [2]int64{1, 0}, [2]int64{q.windowCap, q.protectedCap})
+}
+
+// Admission: the sketch keeps the more popular of the candidate and
+// probation's oldest entry; without a candidate probation's oldest goes;
+// a candidate read since it left the window is promoted instead.
+func TestTinyLFUVictim(t *testing.T) {
+	setup := func(oldHits, candHits uint32) (*tinyLFU[int, int], *node[int, int], *node[int, int]) {
+		p := newTinyLFU[int, int](100)
+		old := &node[int, int]{Key: 1, Hash: 0xaaaa, Weight: 1, Slot: inProbation}
+		cand := &node[int, int]{Key: 2, Hash: 0xbbbb, Weight: 1, Slot: inProbation}
+		p.probation.pushFront(old)
+		p.probation.pushFront(cand)
+		p.cand = cand
+		p.sketch.add(old.Hash, oldHits)
+		p.sketch.add(cand.Hash, candHits)
+		return p, old, cand
+	}
+	p, old, cand := setup(5, 1)
+	assert.Same(t, cand, p.victim(), "a one-hit newcomer is not admitted")
+	p, old, _ = setup(1, 5)
+	assert.Same(t, old, p.victim(), "a popular newcomer displaces the old entry")
+	p, old, _ = setup(5, 1)
+	p.cand = nil
+	assert.Same(t, old, p.victim(), "no candidate")
+	p, old, cand = setup(5, 1)
+	cand.Mark.Store(1) // read in probation
+	assert.Same(t, old, p.victim())
+	assert.Nil(t, p.cand, "the promoted candidate is no longer one")
+	assert.Equal(t, inProtected, cand.Slot)
+	p.protectedCap = 0
+	p.fitProtected()
+	assert.Equal(t, []int{2}, keys(&p.protected), "protected keeps its last entry")
+}

@@ -332,6 +332,68 @@ func TestRefreshAheadDueAfterShare(t *testing.T) {
 	}
 }
 
+// The load time XFetch scales by is the first load's, then a moving
+// average giving each new load an eighth; a failed save of a loaded value
+// and a failed background reload are counted and reported, a successful
+// one is not.
+func TestRefreshAheadLoadTimeAndErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := newFakeDB()
+		db.set("a", 1)
+		db.set("b", 2)
+		var mu sync.Mutex
+		var reported []string
+		onError := func(key any, err error) {
+			mu.Lock()
+			reported = append(reported, fmt.Sprint(key, ": ", err))
+			mu.Unlock()
+		}
+		m := newMem(t, 10)
+		r, err := NewRefreshAhead[string, int](m.AsStore(), db, RefreshAheadOptions{TTL: 10 * time.Second, OnError: onError})
+		require.NoError(t, err)
+		db.delay = 100 * time.Millisecond
+		_, err = r.Get(t.Context(), "a")
+		require.NoError(t, err)
+		assert.Equal(t, int64(100*time.Millisecond), r.delta.Load())
+		db.delay = 900 * time.Millisecond
+		_, err = r.Get(t.Context(), "b")
+		require.NoError(t, err)
+		assert.Equal(t, int64(200*time.Millisecond), r.delta.Load(), "(7·100 + 900) / 8 ms")
+
+		// A background reload that succeeds reports nothing; one that
+		// fails is counted and reported, and the old value stays.
+		db.delay = 0
+		time.Sleep(9 * time.Second) // past RefreshAfter
+		_, err = r.Get(t.Context(), "a")
+		require.NoError(t, err)
+		synctest.Wait()
+		assert.Equal(t, uint64(1), r.Stats().Refreshes)
+		assert.Empty(t, reported)
+		time.Sleep(9 * time.Second)
+		db.setFail(errSource)
+		v, err := r.Get(t.Context(), "a")
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+		synctest.Wait()
+		assert.Equal(t, []string{"a: " + errSource.Error()}, reported)
+		assert.Equal(t, uint64(2), r.Stats().Refreshes)
+		assert.Equal(t, uint64(1), r.Stats().LoadErrors)
+		require.NoError(t, r.Close(t.Context()))
+
+		// A value loaded but not saved is still returned.
+		db.setFail(nil)
+		reported = nil
+		w, err := NewRefreshAhead[string, int](failingStore{newMem(t, 10).AsStore()}, db, RefreshAheadOptions{TTL: 10 * time.Second, OnError: onError})
+		require.NoError(t, err)
+		v, err = w.Get(t.Context(), "b")
+		require.NoError(t, err)
+		assert.Equal(t, 2, v)
+		assert.Equal(t, []string{"b: " + errSource.Error()}, reported)
+		assert.Equal(t, uint64(1), w.Stats().LoadErrors)
+		require.NoError(t, w.Close(t.Context()))
+	})
+}
+
 // Goroutines end at Close: goleak in TestMain checks every test.
 func TestRefreshAheadCloseCancelsReloads(t *testing.T) {
 	db := newFakeDB()
