@@ -53,7 +53,7 @@ func (c *hillClimber) climb(hits, misses uint64) int64 {
 	if change < 0 {
 		amount = -amount
 	}
-	if math.Abs(change) >= climbRestart {
+	if math.Abs(change) >= climbRestart { // a rate change exactly at the threshold is as good as either side: > agrees
 		c.step = math.Copysign(c.restart, amount)
 	} else {
 		c.step = climbStepDecay * amount

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -67,4 +68,32 @@ func TestMemoryDefaultShards(t *testing.T) {
 	m, err := NewMemory(1001, MemoryOptions[int, int]{Shards: 4})
 	require.NoError(t, err)
 	assert.Equal(t, []int64{251, 250, 250, 250}, []int64{m.shards[0].capacity, m.shards[1].capacity, m.shards[2].capacity, m.shards[3].capacity})
+}
+
+// W-TinyLFU counts misses too: a key looked up often before it is stored
+// is admitted over an entry read less, while a key never asked for is not.
+func TestMemoryTinyLFUCountsMisses(t *testing.T) {
+	for _, tc := range []struct {
+		misses int
+		kept   bool
+	}{{10, true}, {0, false}} {
+		m, err := NewMemory(100, MemoryOptions[string, int]{Policy: TinyLFU, Shards: 1})
+		require.NoError(t, err)
+		for i := range 100 {
+			require.NoError(t, m.Set(fmt.Sprint("k", i), i))
+		}
+		for range 2 {
+			for i := range 100 {
+				m.Get(fmt.Sprint("k", i))
+			}
+		}
+		for range tc.misses {
+			_, ok := m.Get("x")
+			require.False(t, ok)
+		}
+		require.NoError(t, m.Set("x", 1))
+		require.NoError(t, m.Set("y", 2)) // x leaves the window: the admission decision
+		_, ok := m.Get("x")
+		assert.Equal(t, tc.kept, ok, "x after %d misses", tc.misses)
+	}
 }
