@@ -276,6 +276,10 @@ func TestPatternsBadInput(t *testing.T) {
 			assert.Contains(t, tc.err.Error(), "cache: ")
 		})
 	}
+	// One fixed backoff is a valid choice.
+	w, err := NewWriteBehind[string, int](m.AsStore(), db, WriteBehindOptions{MinBackoff: time.Second, MaxBackoff: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, w.Close(t.Context()))
 	a, err := NewAside(m.AsStore(), AsideOptions{})
 	require.NoError(t, err)
 	_, err = a.Get(t.Context(), "k", nil)

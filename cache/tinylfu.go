@@ -67,7 +67,7 @@ func (p *tinyLFU[K, V]) resize(window int64) {
 // credit moves the hits e collected into the sketch and returns them.
 func (p *tinyLFU[K, V]) credit(e *node[K, V]) uint32 {
 	n := takeHits(e)
-	if n > 0 {
+	if n > 0 { // adding 0 changes nothing: >= agrees
 		p.sketch.add(e.Hash, n)
 	}
 	return n

@@ -618,4 +618,6 @@ func TestUnflushedErrorMessage(t *testing.T) {
 	err = &UnflushedError[int]{Keys: keys[:2]}
 	assert.Equal(t, "cache: write-behind: 2 writes not in the source, keys [0 1]", err.Error())
 	require.ErrorIs(t, err, ErrUnflushed)
+	err = &UnflushedError[int]{Keys: keys[:10]} // all shown
+	assert.Equal(t, "cache: write-behind: 10 writes not in the source, keys [0 1 2 3 4 5 6 7 8 9]", err.Error())
 }
