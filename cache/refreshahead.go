@@ -153,7 +153,7 @@ func (r *RefreshAhead[K, V]) due(ttl time.Duration) bool {
 		u := 1 - r.rnd()                                                        // (0, 1]
 		return -float64(r.delta.Load())*r.opts.Beta*math.Log(u) >= float64(ttl) // equality has probability zero: > agrees
 	}
-	return float64(ttl) <= float64(r.opts.TTL)*(1-r.opts.RefreshAfter)
+	return float64(ttl) <= float64(r.opts.TTL)*(1-r.opts.RefreshAfter) // a float product: equality is chance, < agrees
 }
 
 func (r *RefreshAhead[K, V]) load(ctx context.Context, key K) (V, error) {

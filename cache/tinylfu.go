@@ -81,7 +81,7 @@ func (p *tinyLFU[K, V]) spill() {
 	chances := p.window.len
 	for p.window.weight > p.windowCap && p.window.len > 1 {
 		c := p.window.tail
-		if p.credit(c) > 0 && chances > 0 {
+		if p.credit(c) > 0 && chances > 0 { // credit clears the hits, so no entry passes twice: the count only bounds the loop
 			chances--
 			p.window.moveToFront(c)
 			continue
