@@ -85,9 +85,9 @@ func TestTinyLFUVictim(t *testing.T) {
 		p.sketch.add(cand.Hash, candHits)
 		return p, old, cand
 	}
-	p, old, cand := setup(5, 1)
+	p, _, cand := setup(5, 1)
 	assert.Same(t, cand, p.victim(), "a one-hit newcomer is not admitted")
-	p, old, _ = setup(1, 5)
+	p, old, _ := setup(1, 5)
 	assert.Same(t, old, p.victim(), "a popular newcomer displaces the old entry")
 	p, old, _ = setup(5, 1)
 	p.cand = nil
