@@ -123,7 +123,7 @@ func hasPointers(t reflect.Type) bool {
 		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
 		return false
 	case reflect.Array:
-		return t.Len() > 0 && hasPointers(t.Elem())
+		return t.Len() > 0 && hasPointers(t.Elem()) // an empty array holds nothing: >= would only box such values, as safely
 	case reflect.Struct:
 		for i := range t.NumField() {
 			if hasPointers(t.Field(i).Type) {

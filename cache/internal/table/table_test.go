@@ -241,3 +241,14 @@ func TestMarks(t *testing.T) {
 		t.Fatalf("Stamp: mark %d, want 42", got)
 	}
 }
+
+// A bucket array is the smallest power of two of at least eight heads
+// that holds n: the table's memory per entry depends on it.
+func TestNewBucketsSize(t *testing.T) {
+	for n, want := range map[int]int{0: 8, 1: 8, 8: 8, 9: 16, 16: 16, 17: 32, 1000: 1024} {
+		b := newBuckets[int, int](n)
+		if len(b.heads) != want || b.mask != uint64(want-1) {
+			t.Errorf("newBuckets(%d): %d heads, mask %d; want %d", n, len(b.heads), b.mask, want)
+		}
+	}
+}
