@@ -252,3 +252,21 @@ func TestNewBucketsSize(t *testing.T) {
 		}
 	}
 }
+
+// The table doubles its buckets once it holds more than half as many
+// nodes as buckets, and not before: chains stay short and memory per node
+// bounded.
+func TestTableGrowsAtHalfLoad(t *testing.T) {
+	var tab Table[int, int]
+	tab.Init(4) // 8 buckets
+	for i := 1; i <= 40; i++ {
+		tab.Insert(tab.New(hash(i), i, i, 0))
+		want := 8
+		for 2*i > want {
+			want *= 2
+		}
+		if got := len(tab.cur.Load().heads); got != want {
+			t.Fatalf("%d nodes: %d buckets, want %d", i, got, want)
+		}
+	}
+}
