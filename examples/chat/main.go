@@ -24,8 +24,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
-	"github.com/sysdesign-go/sysdesign/examples/internal/flagenv"
 	"io"
 	"log/slog"
 	"os"
@@ -37,6 +35,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/examples/chat/service"
+	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
+	"github.com/sysdesign-go/sysdesign/examples/internal/flagenv"
 )
 
 func main() {

@@ -54,7 +54,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/sysdesign-go/sysdesign/examples/internal/flagenv"
 	"io"
 	"log/slog"
 	"net"
@@ -69,6 +68,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sysdesign-go/sysdesign/examples/internal/flagenv"
 	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/examples/shortener/service"
 	"github.com/sysdesign-go/sysdesign/ratelimit"

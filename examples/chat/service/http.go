@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"io"
 	"net/http"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 )

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
 	"image"
 	"image/color"
 	"image/png"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/examples/chat/client"
 	"github.com/sysdesign-go/sysdesign/examples/chat/service"
+	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
 )
 
 // End-to-end encryption: clients publish public keys through the

@@ -46,7 +46,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -59,6 +58,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sysdesign-go/sysdesign/cache"
+	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 	"github.com/sysdesign-go/sysdesign/resilience"
 )

@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
-	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"io"
 	"net/http"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sysdesign-go/sysdesign/examples/internal/blob"
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 )

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -9,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 )
 
 // metrics are one instance's Prometheus metrics, on a registry of its own

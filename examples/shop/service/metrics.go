@@ -1,7 +1,6 @@
 package service
 
 import (
-	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"github.com/sysdesign-go/sysdesign/examples/shop/order"
 	"github.com/sysdesign-go/sysdesign/resilience"
 )

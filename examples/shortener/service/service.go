@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"io"
 	"log/slog"
 	"mime"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/cache/rediscache"
+	"github.com/sysdesign-go/sysdesign/examples/internal/httpmetrics"
 	"github.com/sysdesign-go/sysdesign/examples/internal/httpsec"
 	"github.com/sysdesign-go/sysdesign/ratelimit"
 	"github.com/sysdesign-go/sysdesign/ratelimit/redislimit"
