@@ -37,21 +37,18 @@ func newMetrics(s *Service) *metrics {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
 	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "chat_connections", Help: "Open WebSocket and SSE connections."})
-	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	m.reg.MustRegister(m.requests, m.delivery, m.connections,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		counter("chat_messages_in_total", "Messages stored (resends de-duplicated excluded).", &m.in),
-		counter("chat_messages_out_total", "Messages written to connections, redeliveries included.", &m.out),
-		counter("chat_redeliveries_total", "Messages written again because they stayed unacknowledged.", &m.redelivered),
-		counter("chat_duplicates_suppressed_total", "Resent messages found by their client ID and not stored again (exactly-once mode).", &m.dups),
-		counter("chat_acks_replayed_total", "Acknowledgements at or below the one recorded.", &m.replayed),
-		counter("chat_live_dropped_total", "Live messages left to redelivery because a connection's queue was full.", &m.liveDropped),
-		counter("chat_fanout_inbox_writes_total", "Inbox copies written (fan-out on write).", &m.fanWrite),
-		counter("chat_fanout_read_messages_total", "Messages of groups fanned out at read time.", &m.fanRead),
-		counter("chat_redis_errors_total", "Failed or short-circuited Redis calls.", &m.redisErrors),
-		counter("chat_ratelimit_rejections_total", "Messages refused by a user or connection limit.", &m.limited),
+		httpmetrics.Counter("chat_messages_in_total", "Messages stored (resends de-duplicated excluded).", &m.in),
+		httpmetrics.Counter("chat_messages_out_total", "Messages written to connections, redeliveries included.", &m.out),
+		httpmetrics.Counter("chat_redeliveries_total", "Messages written again because they stayed unacknowledged.", &m.redelivered),
+		httpmetrics.Counter("chat_duplicates_suppressed_total", "Resent messages found by their client ID and not stored again (exactly-once mode).", &m.dups),
+		httpmetrics.Counter("chat_acks_replayed_total", "Acknowledgements at or below the one recorded.", &m.replayed),
+		httpmetrics.Counter("chat_live_dropped_total", "Live messages left to redelivery because a connection's queue was full.", &m.liveDropped),
+		httpmetrics.Counter("chat_fanout_inbox_writes_total", "Inbox copies written (fan-out on write).", &m.fanWrite),
+		httpmetrics.Counter("chat_fanout_read_messages_total", "Messages of groups fanned out at read time.", &m.fanRead),
+		httpmetrics.Counter("chat_redis_errors_total", "Failed or short-circuited Redis calls.", &m.redisErrors),
+		httpmetrics.Counter("chat_ratelimit_rejections_total", "Messages refused by a user or connection limit.", &m.limited),
 		httpmetrics.BreakerState("chat_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open.", s.breaker.State),
 	)
 	return m

@@ -37,22 +37,19 @@ func newMetrics(s *Service) *metrics {
 	m.homeRead = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "feed_home_read_seconds", Help: "Home timeline reads, from request to response.", Buckets: buckets,
 	})
-	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	m.reg.MustRegister(m.requests, m.visible, m.homeRead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		counter("feed_posts_total", "Posts stored.", &m.posts),
-		counter("feed_timeline_inserts_total", "Post IDs pushed into home timelines (fan-out on write).", &m.inserts),
-		counter("feed_fanout_jobs_total", "Fan-out jobs done.", &m.jobs),
-		counter("feed_fanout_pushed_total", "Fan-out jobs that pushed to followers.", &m.pushed),
-		counter("feed_fanout_dead_letters_total", "Fan-out jobs dead-lettered after their last attempt.", &m.dead),
-		counter("feed_pulled_lists_total", "Followees' post lists merged at read time (fan-out on read).", &m.pulled),
-		counter("feed_search_indexed_total", "Posts read from the post stream into the search index.", &m.indexed),
-		counter("feed_search_refused_total", "Searches refused by the search bulkhead or cut by its timeout (503).", &m.searchRefused),
-		counter("feed_page_cache_hits_total", "Home first pages served from the L1/L2 page cache.", &m.pageHits),
-		counter("feed_stale_reads_total", "Home pages served stale while Redis was unavailable.", &m.stale),
-		counter("feed_redis_errors_total", "Failed or short-circuited Redis calls.", &m.redisErrors),
+		httpmetrics.Counter("feed_posts_total", "Posts stored.", &m.posts),
+		httpmetrics.Counter("feed_timeline_inserts_total", "Post IDs pushed into home timelines (fan-out on write).", &m.inserts),
+		httpmetrics.Counter("feed_fanout_jobs_total", "Fan-out jobs done.", &m.jobs),
+		httpmetrics.Counter("feed_fanout_pushed_total", "Fan-out jobs that pushed to followers.", &m.pushed),
+		httpmetrics.Counter("feed_fanout_dead_letters_total", "Fan-out jobs dead-lettered after their last attempt.", &m.dead),
+		httpmetrics.Counter("feed_pulled_lists_total", "Followees' post lists merged at read time (fan-out on read).", &m.pulled),
+		httpmetrics.Counter("feed_search_indexed_total", "Posts read from the post stream into the search index.", &m.indexed),
+		httpmetrics.Counter("feed_search_refused_total", "Searches refused by the search bulkhead or cut by its timeout (503).", &m.searchRefused),
+		httpmetrics.Counter("feed_page_cache_hits_total", "Home first pages served from the L1/L2 page cache.", &m.pageHits),
+		httpmetrics.Counter("feed_stale_reads_total", "Home pages served stale while Redis was unavailable.", &m.stale),
+		httpmetrics.Counter("feed_redis_errors_total", "Failed or short-circuited Redis calls.", &m.redisErrors),
 		httpmetrics.BreakerState("feed_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 half-open, 2 open.", s.breaker.State),
 	)
 	return m

@@ -1,5 +1,6 @@
 // Package httpmetrics holds the Prometheus plumbing the example services
-// share: a circuit breaker's state as a gauge, and for request metrics the
+// share: a circuit breaker's state as a gauge, a counter kept in an atomic,
+// and for request metrics the
 // two labels they need: the status a handler wrote and the mux pattern that
 // served the request (never the raw path, whose IDs would explode the
 // label space), however many middlewares stand between the two.
@@ -11,6 +12,7 @@ package httpmetrics
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -94,6 +96,12 @@ func Instrument(h http.Handler, done func(r *http.Request, w *Writer)) http.Hand
 		}
 		done(r, mw)
 	})
+}
+
+// Counter is a counter read from v at each scrape, for counts a service
+// keeps in its own atomics.
+func Counter(name, help string, v *atomic.Uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
 }
 
 // BreakerState is a gauge of a circuit breaker's state read at each

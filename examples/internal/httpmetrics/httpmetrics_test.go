@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,20 @@ func TestInstrument(t *testing.T) {
 				t.Errorf("the client got %d, want %d", rec.Code, c.status)
 			}
 		})
+	}
+}
+
+func TestCounter(t *testing.T) {
+	var v atomic.Uint64
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(httpmetrics.Counter("c_total", "h", &v))
+	v.Add(3)
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 {
+		t.Fatalf("gather: %v, %d families", err, len(mfs))
+	}
+	if got := mfs[0].GetMetric()[0].GetCounter().GetValue(); got != 3 || mfs[0].GetName() != "c_total" || mfs[0].GetHelp() != "h" {
+		t.Errorf("%s %q = %v, want c_total \"h\" = 3", mfs[0].GetName(), mfs[0].GetHelp(), got)
 	}
 }
 
