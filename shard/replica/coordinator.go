@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -322,12 +323,7 @@ func (c *Coordinator) Put(ctx context.Context, key string, value []byte, cc Cont
 
 	// Replicate the coordinated record to the other replicas.
 	acks := 1
-	others := make([]string, 0, n-1)
-	others = append(others, prefs[:coord]...)
-	others = append(others, prefs[coord+1:]...)
-	if acks >= w && len(others) == 0 {
-		return result, nil
-	}
+	others := slices.Concat(prefs[:coord], prefs[coord+1:])
 	out := make(chan call, len(others))
 	rep := &Request{Op: OpReplicate, Key: key, Record: &rec, Context: rec.Clock}
 	fallbacks := c.fallbacks(key, n)

@@ -429,3 +429,136 @@ func TestCoordinator_ConcurrentUse(t *testing.T) {
 		assert.NotEmpty(t, first.Siblings)
 	}
 }
+
+func TestCoordinator_ValueOfTheMaximumSizeIsStored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, 3)
+		c := tc.coordinator(t, Config{})
+		ctx := context.Background()
+		max := strings.Repeat("x", DefaultMaxValueSize)
+		_, err := c.Put(ctx, "k", []byte(max), Context{}, Options{Level: All})
+		require.NoError(t, err, "a value of exactly MaxValueSize, at the coordinator and at every node")
+		got, err := c.Get(ctx, "k", Options{Level: All})
+		require.NoError(t, err)
+		assert.Equal(t, []string{max}, strs(got.Values))
+		_, err = c.Put(ctx, "k", []byte(max+"x"), got.Context, Options{Level: All})
+		assert.ErrorIs(t, err, ErrValueTooLarge)
+		synctest.Wait()
+	})
+}
+
+func TestCoordinator_EveryReplicaDownFailsAWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, 3)
+		c := tc.coordinator(t, Config{})
+		p := tc.prefs("k", 3)
+		for _, n := range p {
+			tc.net.Crash(n)
+		}
+		_, err := c.Put(context.Background(), "k", []byte("v"), Context{}, Options{Level: One})
+		require.ErrorIs(t, err, ErrUnavailable)
+		assert.ErrorIs(t, err, ErrNodeDown)
+		for _, n := range p {
+			assert.ErrorContains(t, err, n+":", "the error names each replica tried")
+		}
+	})
+}
+
+func TestCoordinator_SilentReplicasShareTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, 3)
+		c := tc.coordinator(t, Config{Timeout: 300 * time.Millisecond})
+		p := tc.prefs("k", 3)
+		tc.net.Cut("client", p[0])
+		tc.net.Cut("client", p[1])
+		start := time.Now()
+		_, err := c.Put(context.Background(), "k", []byte("v"), Context{}, Options{Level: One})
+		require.NoError(t, err)
+		// A third of 300 ms for p[0], half of the 200 ms left for p[1].
+		assert.Equal(t, 200*time.Millisecond, time.Since(start))
+		assert.Equal(t, []string{"v"}, tc.stored(t, p[2], "k"))
+		synctest.Wait()
+	})
+}
+
+func TestSloppyQuorum_SilentReplicaLeavesTimeForAFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 4, 3)
+		c := tc.coordinator(t, Config{Timeout: 200 * time.Millisecond, SloppyQuorum: true})
+		p := tc.prefs("k", 4) // p[3] is the only fallback
+		tc.net.Cut("client", p[1])
+		start := time.Now()
+		_, err := c.Put(context.Background(), "k", []byte("v"), Context{}, Options{Level: All})
+		require.NoError(t, err)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start), "half the deadline for the silent replica, then the fallback")
+		synctest.Wait()
+		_, ok, err := tc.hints[p[3]].Get(hintKey(p[1], "k"))
+		require.NoError(t, err)
+		assert.True(t, ok)
+	})
+}
+
+func TestSloppyQuorum_GarbageFromAFallbackIsNoAcknowledgement(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 4, 3)
+		c := tc.coordinator(t, Config{SloppyQuorum: true})
+		p := tc.prefs("k", 4)
+		tc.net.Crash(p[1])
+		tc.net.Register(p[3], liar{"other key"})
+		_, err := c.Put(context.Background(), "k", []byte("v"), Context{}, Options{Level: All})
+		require.ErrorIs(t, err, ErrUnavailable)
+		synctest.Wait()
+	})
+}
+
+// emptyLWW is a node that answers every request with a last-writer-wins
+// record of no value.
+type emptyLWW struct{}
+
+func (emptyLWW) Handle(_ context.Context, req *Request) (*Response, error) {
+	return &Response{Key: req.Key, Record: &Record{LWW: true}}, nil
+}
+
+func TestCoordinator_LastWriterWinsReadOfNoValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, 3)
+		c := tc.coordinator(t, Config{LastWriterWins: true})
+		for _, n := range tc.prefs("k", 3) {
+			tc.net.Register(n, emptyLWW{})
+		}
+		_, err := c.Get(context.Background(), "k", Options{Level: All})
+		require.ErrorIs(t, err, ErrNotFound)
+		synctest.Wait()
+	})
+}
+
+func TestCoordinator_WriteBackOnlyWhenFewerThanWAgree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tc := newTestCluster(t, 3, 3)
+		c := tc.coordinator(t, Config{DisableReadRepair: true})
+		ctx := context.Background()
+		p := tc.prefs("k", 3)
+		tc.net.Cut("client", p[2])
+		_, err := c.Put(ctx, "k", []byte("v"), Context{}, Options{Level: Quorum})
+		require.NoError(t, err)
+		synctest.Wait()
+		tc.net.Heal()
+		require.Empty(t, tc.stored(t, p[2], "k"))
+		tc.net.SetLatency(func(_, _ string) time.Duration { return 10 * time.Millisecond })
+
+		// Two replicas agree: W = 2 holds it already, one round trip.
+		start := time.Now()
+		_, err = c.Get(ctx, "k", Options{R: 3, W: 2, WriteBack: true})
+		require.NoError(t, err)
+		assert.Equal(t, 20*time.Millisecond, time.Since(start))
+		assert.Empty(t, tc.stored(t, p[2], "k"))
+
+		// W = 3: the stale replica gets it back before the read answers.
+		start = time.Now()
+		_, err = c.Get(ctx, "k", Options{R: 3, W: 3, WriteBack: true})
+		require.NoError(t, err)
+		assert.Equal(t, 40*time.Millisecond, time.Since(start))
+		assert.Equal(t, []string{"v"}, tc.stored(t, p[2], "k"))
+		synctest.Wait()
+	})
+}

@@ -158,3 +158,25 @@ func TestHTTP_HandlerRejectsBadRequests(t *testing.T) {
 	_, err = hc.transport.Call(context.Background(), "n9", &Request{Op: OpGet, Key: "k"})
 	assert.ErrorIs(t, err, ErrNodeDown)
 }
+
+func TestHTTPTransport_ReplyOfMaxReplyBytes(t *testing.T) {
+	const limit = 512
+	for _, size := range []int{limit, limit + 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			// A reply of size bytes, the padding inside the object so
+			// that a cut one does not decode.
+			body := `{"key":"k"` + strings.Repeat(" ", size-len(`{"key":"k"}`)) + `}`
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, body) }))
+			defer srv.Close()
+			tr := &HTTPTransport{Nodes: map[string]string{"n1": srv.URL}, MaxReplyBytes: limit}
+			resp, err := tr.Call(context.Background(), "n1", &Request{Op: OpGet, Key: "k"})
+			if size > limit {
+				require.ErrorIs(t, err, ErrBadReply)
+				assert.ErrorContains(t, err, "more than 512 bytes")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "k", resp.Key)
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 )
@@ -79,13 +80,8 @@ func (c *Coordinator) SessionToken(s *Session) string {
 // [ErrSessionToken].
 func (c *Coordinator) ResumeSession(tok string) (*Session, error) {
 	enc := base64.RawURLEncoding
-	var bodyPart, sigPart string
-	for i := len(tok) - 1; i >= 0; i-- {
-		if tok[i] == '.' {
-			bodyPart, sigPart = tok[:i], tok[i+1:]
-			break
-		}
-	}
+	// Neither part holds a dot: base64url has none.
+	bodyPart, sigPart, _ := strings.Cut(tok, ".")
 	body, err1 := enc.DecodeString(bodyPart)
 	sig, err2 := enc.DecodeString(sigPart)
 	if bodyPart == "" || err1 != nil || err2 != nil {

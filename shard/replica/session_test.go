@@ -190,7 +190,18 @@ func TestSession_Tokens(t *testing.T) {
 			assert.ErrorIs(t, err, ErrSessionToken, name)
 			assert.ErrorIs(t, err, ErrInvalidArgument, name)
 		}
-		time.Sleep(2 * time.Minute)
+		// Unkeyed coordinators each sign with a random key of their own.
+		u1 := tc.coordinatorAt(t, "u1", Config{})
+		u2 := tc.coordinatorAt(t, "u2", Config{})
+		_, err = u2.ResumeSession(u1.SessionToken(&s))
+		assert.ErrorIs(t, err, ErrSessionToken, "a token of another unkeyed coordinator")
+		_, err = u1.ResumeSession(u1.SessionToken(&s))
+		require.NoError(t, err)
+
+		time.Sleep(time.Minute)
+		_, err = cb.ResumeSession(tok)
+		require.NoError(t, err, "a token is valid for the whole SessionTTL")
+		time.Sleep(time.Nanosecond)
 		_, err = cb.ResumeSession(tok)
 		assert.ErrorIs(t, err, ErrSessionToken, "stale")
 		assert.ErrorContains(t, err, "stale")

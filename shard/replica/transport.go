@@ -207,7 +207,7 @@ func (n *Network) deliver(ctx context.Context, from, to string) error {
 		return ctx.Err()
 	}
 	d := lat(from, to)
-	if d <= 0 {
+	if d <= 0 { // (or d < 0: a timer of zero fires at once)
 		return ctx.Err()
 	}
 	t := time.NewTimer(d)

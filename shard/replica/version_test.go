@@ -135,3 +135,19 @@ func TestLevel(t *testing.T) {
 	assert.Equal(t, "QUORUM", Quorum.String())
 	assert.Equal(t, "Level(7)", Level(7).String())
 }
+
+func TestRecord_ValidateBoundsSiblings(t *testing.T) {
+	var r Record
+	r.Clock = VersionVector{}
+	for i := range maxSiblings + 1 {
+		node := fmt.Sprint("n", i)
+		r.Siblings = append(r.Siblings, Sibling{Value: []byte("v"), Dot: Dot{node, 1}})
+		r.Clock[node] = 1
+	}
+	require.ErrorIs(t, r.validate(1), ErrBadReply)
+	r.Siblings = r.Siblings[:maxSiblings]
+	require.NoError(t, r.validate(1), "exactly maxSiblings siblings")
+	r.Siblings[0].Value = []byte("vv")
+	require.ErrorIs(t, r.validate(1), ErrBadReply, "a value over maxValue")
+	require.NoError(t, r.validate(2), "a value of exactly maxValue")
+}
