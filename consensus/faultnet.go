@@ -64,7 +64,7 @@ var (
 
 func (t *faultTransport) check(id raft.ServerID) error {
 	ok, d := t.net.link(t.self, string(id))
-	if d > 0 {
+	if d > 0 { // (or d >= 0: a timer of zero fires at once)
 		delay := time.NewTimer(d)
 		defer delay.Stop()
 		select {

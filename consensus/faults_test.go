@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -211,4 +212,88 @@ func TestCluster_MembershipChangeUnderLoad(t *testing.T) {
 		}
 	}
 	assert.NotEmpty(t, acked)
+}
+
+func TestLocalCluster_LatencySlowsALink(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	const d = 40 * time.Millisecond // under the heartbeat timeout: no election
+	for _, id := range c.IDs() {
+		if id != leader.ID() {
+			c.SetLatency(leader.ID(), id, d)
+		}
+	}
+	start := time.Now()
+	_, err = leader.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), d, "a write commits once a follower has it, over a slow link")
+}
+
+// A leader cut off from its followers answers no linearizable read on its
+// own, even before it notices and steps down: the read must confirm its
+// leadership with a quorum.
+func TestCluster_IsolatedLeaderServesNoLinearizableRead(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	_, err = leader.Put(ctx, "k", []byte("v1"))
+	require.NoError(t, err)
+	_, err = leader.Get(ctx, "k") // the term's barrier is behind it
+	require.NoError(t, err)
+	c.Isolate(leader.ID())
+	// A heartbeat in flight when the links went down still lands, and
+	// raft counts its answer as a vote for the leadership of any read
+	// then waiting: each of the two followers may thus confirm one read.
+	// No third, and none once it has stepped down.
+	var err3 error
+	for range 3 {
+		if _, err3 = leader.Get(ctx, "k"); err3 != nil {
+			break
+		}
+		require.Equal(t, raft.Leader, leader.raft.State(), "a read answered after its leader stepped down")
+	}
+	require.Error(t, err3, "the isolated leader read alone")
+}
+
+func TestLocalCluster_PartitionKeepsEachGroupConnected(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	old, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	var rest []string
+	for _, id := range c.IDs() {
+		if id != old.ID() {
+			rest = append(rest, id)
+		}
+	}
+	c.Partition([]string{old.ID()}, rest) // the minority listed first
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	leader, err := c.WaitLeader(wctx, old.ID())
+	require.NoError(t, err, "the majority's two nodes reach each other")
+	_, err = leader.Put(ctx, "k", []byte("majority"))
+	require.NoError(t, err)
+	_, err = old.Read(ctx, "k", Stale)
+	require.ErrorIs(t, err, ErrKeyNotFound, "nothing crosses between the groups")
+
+	// A node in no group is cut off from everyone.
+	c.Partition(rest)
+	_, err = leader.Put(ctx, "k2", []byte("v"))
+	require.NoError(t, err)
+	_, err = old.Read(ctx, "k2", Stale)
+	require.ErrorIs(t, err, ErrKeyNotFound)
+}
+
+func TestLease_TTLBounds(t *testing.T) {
+	c := newCluster(t, ClusterOptions{Nodes: 1})
+	ctx := testCtx(t)
+	n, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	_, err = n.GrantLease(ctx, maxLeaseTTL)
+	require.NoError(t, err, "the longest TTL")
+	_, err = n.GrantLease(ctx, maxLeaseTTL+1)
+	require.ErrorIs(t, err, ErrInvalidArgument)
 }

@@ -70,8 +70,9 @@ type command struct {
 }
 
 func (c *command) encode() []byte {
-	n := 1 + 5*binary.MaxVarintLen64 + len(c.key) + len(c.value) + len(c.old) + len(c.owner) + len(c.lock) + (5+len(c.ids))*binary.MaxVarintLen64
-	b := make([]byte, 0, n)
+	// Room for the value and, for most commands, everything else: a
+	// command with a long key or a CAS's old value grows it once.
+	b := make([]byte, 0, len(c.value)+64)
 	b = append(b, byte(c.op))
 	b = appendString(b, c.key)
 	b = appendString(b, string(c.value))
@@ -161,6 +162,8 @@ func (r *reader) varint() int64 {
 
 func (r *reader) bytes() []byte {
 	n := r.uvarint()
+	// (n >= len(r.b) would reject no whole entry: a string is never an
+	// entry's last field.)
 	if r.err || n > uint64(len(r.b)) {
 		r.err = true
 		return nil

@@ -81,3 +81,77 @@ func TestFSM_SnapshotRestoreRoundTrip(t *testing.T) {
 	assert.True(t, ok, "a failed restore leaves the state alone")
 	assert.Equal(t, "2", string(kv.Value))
 }
+
+// Every field of a command survives the log, and an entry cut short is
+// rejected, not read with zeros in place of what was cut.
+func TestCommand_RoundTripAndTruncation(t *testing.T) {
+	for _, c := range []command{
+		{op: opPut, key: "k", value: []byte("v")},
+		{op: opCAS, key: "k", value: []byte("new"), old: []byte("old")},
+		{op: opLockAcquire, key: "l", owner: "o", ttl: 5, now: -3},
+		{op: opPutFenced, key: "k", value: []byte("v"), lock: "l", owner: "o", token: 1 << 60},
+		{op: opPut, key: "k", value: []byte("v"), lease: 7},
+		{op: opLeaseExpire, now: 99, ids: []LeaseID{3, 1 << 40, 9}},
+	} {
+		// An absent value decodes as an empty one.
+		c.value, c.old = append([]byte{}, c.value...), append([]byte{}, c.old...)
+		b := c.encode()
+		got, err := decodeCommand(b)
+		require.NoError(t, err, "%+v", c)
+		assert.Equal(t, c, got)
+
+		// The entry without lease and ids is the format of entries
+		// written before leases existed: a cut there is a whole entry.
+		old := c
+		old.lease, old.ids = 0, nil
+		oldLen := len(old.encode())
+		for i := range len(b) {
+			got, err := decodeCommand(b[:i])
+			if i == oldLen {
+				require.NoError(t, err)
+				assert.Equal(t, old, got)
+				continue
+			}
+			require.ErrorIs(t, err, ErrInvalidArgument, "%+v cut to %d of %d bytes", c, i, len(b))
+		}
+	}
+}
+
+// A lock is held until its expiry, not at it: at the instant it expires
+// another owner takes it and its holder can no longer renew it.
+func TestFSM_LockExpiresAtItsExpiry(t *testing.T) {
+	f := newFSM()
+	index := uint64(0)
+	apply := func(c command) applyResult {
+		index++
+		return f.Apply(&raft.Log{Index: index, Data: c.encode()}).(applyResult)
+	}
+	r := apply(command{op: opLockAcquire, key: "l", owner: "alice", ttl: 10, now: 100})
+	require.NoError(t, r.err)
+	token := r.lease.Token
+	r = apply(command{op: opLockAcquire, key: "l", owner: "bob", ttl: 10, now: 109})
+	require.ErrorIs(t, r.err, ErrLockHeld, "1 ns before expiry")
+	r = apply(command{op: opLockRenew, key: "l", owner: "alice", token: token, ttl: 10, now: 109})
+	require.NoError(t, r.err, "renewed 1 ns before expiry, until 119")
+	r = apply(command{op: opLockRenew, key: "l", owner: "alice", token: token, ttl: 10, now: 119})
+	require.ErrorIs(t, r.err, ErrLeaseLost, "renewed at expiry")
+	r = apply(command{op: opLockAcquire, key: "l", owner: "bob", ttl: 10, now: 119})
+	require.NoError(t, r.err, "acquired at expiry")
+}
+
+// A lease lives until its expiry, not at it: a keep-alive at that instant
+// finds it gone.
+func TestFSM_LeaseExpiresAtItsExpiry(t *testing.T) {
+	f := newFSM()
+	index := uint64(0)
+	apply := func(c command) applyResult {
+		index++
+		return f.Apply(&raft.Log{Index: index, Data: c.encode()}).(applyResult)
+	}
+	g := apply(command{op: opLeaseGrant, ttl: 10, now: 100})
+	require.NoError(t, g.err)
+	r := apply(command{op: opLeaseKeepAlive, lease: uint64(g.grant.ID), now: 109})
+	require.NoError(t, r.err, "1 ns before expiry, until 119")
+	r = apply(command{op: opLeaseKeepAlive, lease: uint64(g.grant.ID), now: 119})
+	require.ErrorIs(t, r.err, ErrLeaseNotFound, "at expiry")
+}

@@ -2,10 +2,12 @@ package consensus
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,4 +265,52 @@ func TestUser_ReadsFromJSON(t *testing.T) {
 	b, err := json.Marshal(User{Name: "a", Role: RoleReadWrite})
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"name":"a","role":"read-write"}`, string(b))
+}
+
+// A request that reaches the handler with a TLS state of no certificate
+// (a hand-built request, or a server in front that fills it in) is
+// unauthenticated, not a panic.
+func TestAuth_EmptyVerifiedChain(t *testing.T) {
+	a := testAuth(t)
+	r := httptest.NewRequest(http.MethodGet, "/v1/kv/app/x", nil)
+	r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{}}}
+	_, err := a.caller(r)
+	require.ErrorIs(t, err, ErrUnauthenticated)
+	assert.ErrorContains(t, err, "no bearer token or client certificate")
+}
+
+// Revoking a lease deletes its keys, so it needs write access to each.
+func TestHandler_LeaseRevokeNeedsWriteAccessToItsKeys(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{Auth: testAuth(t)})
+	leader, err := a.c.WaitLeader(testCtx(t))
+	require.NoError(t, err)
+	url := a.servers[leader.ID()].URL
+	grant := func(token, key string) string {
+		t.Helper()
+		code, _, body := send(t, a.client, "POST", url+"/v1/lease", "Bearer "+token, `{"ttl_ms":60000}`)
+		require.Equal(t, http.StatusOK, code, body)
+		var g struct{ ID uint64 }
+		require.NoError(t, json.Unmarshal([]byte(body), &g))
+		id := strconv.FormatUint(g.ID, 10)
+		code, _, body = send(t, a.client, "PUT", url+"/v1/kv/"+key, "Bearer "+adminToken, `{"value":"v","lease":`+id+`}`)
+		require.Equal(t, http.StatusOK, code, body)
+		return id
+	}
+	own := grant(writerToken, "app/x")
+	other := grant(adminToken, "other/x")
+	for _, tc := range []struct {
+		name, id string
+		want     int
+	}{
+		{"outside the writer's prefix", other, http.StatusForbidden},
+		{"inside it", own, http.StatusOK},
+		{"not a number", "x", http.StatusBadRequest},
+	} {
+		code, _, body := send(t, a.client, "DELETE", url+"/v1/lease/"+tc.id, "Bearer "+writerToken, "")
+		assert.Equal(t, tc.want, code, "%s: %s", tc.name, body)
+	}
+	_, err = leader.Get(testCtx(t), "app/x")
+	require.ErrorIs(t, err, ErrKeyNotFound, "the revoked lease's key is gone")
+	_, err = leader.Get(testCtx(t), "other/x")
+	require.NoError(t, err)
 }

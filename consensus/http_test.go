@@ -88,6 +88,12 @@ func TestHandler_FollowerForwardsToLeader(t *testing.T) {
 		code, body := a.do(t, f, "GET", "/v1/kv/greeting?stale=true", "")
 		return code == http.StatusOK && body["value"] == "hi"
 	})
+	// A stale read is served where it lands; any other goes to the leader.
+	for path, forwarded := range map[string]bool{"?stale=1": false, "?stale=true": false, "": true, "?stale=no": true} {
+		code, hdr, raw := send(t, a.client, "GET", a.servers[f].URL+"/v1/kv/greeting"+path, "", "")
+		require.Equal(t, http.StatusOK, code, raw)
+		assert.Equal(t, forwarded, hdr.Get(forwardedHeader) != "", path)
+	}
 	code, body = a.do(t, f, "GET", "/v1/cluster/status", "")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Len(t, body["servers"], 3)
@@ -147,4 +153,42 @@ func TestHandler_BadRequests(t *testing.T) {
 func jsonNum(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestHandler_JoinRecordsTheAPIAddress(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{})
+	ctx := testCtx(t)
+	leader, err := a.c.WaitLeader(ctx)
+	require.NoError(t, err)
+	l := leader.ID()
+	code, body := a.do(t, l, "POST", "/v1/cluster/join", `{"id":"n8","raft_addr":"127.0.0.1:1","api_addr":"127.0.0.1:8008","non_voter":true}`)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = a.do(t, l, "POST", "/v1/cluster/join", `{"id":"n9","raft_addr":"127.0.0.1:2","non_voter":true}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "127.0.0.1:8008", leader.APIAddr("n8"))
+	assert.Empty(t, leader.APIAddr("n9"))
+	for _, id := range []string{"n8", "n9"} {
+		require.NoError(t, leader.RemoveServer(ctx, id))
+	}
+}
+
+// The largest compare-and-swap, old and new values at MaxValueSize, fits
+// the request's body limit.
+func TestHandler_LargestCASFits(t *testing.T) {
+	const max = 16 << 10
+	c := newCluster(t, ClusterOptions{Nodes: 1, Node: Options{MaxValueSize: max}})
+	ctx := testCtx(t)
+	n, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	h, err := NewHandler(n, HandlerOptions{})
+	require.NoError(t, err)
+	old, value := strings.Repeat("a", max), strings.Repeat("b", max)
+	_, err = n.Put(ctx, "k", []byte(old))
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/cas/k", strings.NewReader(`{"old":"`+old+`","value":"`+value+`"}`)))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	kv, err := n.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, value, string(kv.Value))
 }

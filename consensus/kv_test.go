@@ -81,10 +81,18 @@ func TestKV_BadInput(t *testing.T) {
 	assert.ErrorIs(t, err, ErrValueTooLarge)
 	_, err = n.Read(ctx, "k", ReadMode(9))
 	assert.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = n.CompareAndSwap(ctx, "k", []byte("123456789"), []byte("x"))
+	assert.ErrorIs(t, err, ErrValueTooLarge, "an old value over the limit")
 	// Nothing bad reached the log.
 	kvs, err := n.List(ctx, "", Linearizable)
 	require.NoError(t, err)
 	assert.Empty(t, kvs)
+
+	// The limits themselves are allowed.
+	_, err = n.Put(ctx, "kkkk", []byte("12345678"))
+	require.NoError(t, err)
+	_, err = n.CompareAndSwap(ctx, "kkkk", []byte("12345678"), []byte("87654321"))
+	require.NoError(t, err)
 }
 
 func TestNode_MembershipBadInput(t *testing.T) {

@@ -461,7 +461,7 @@ func (c *LocalCluster) RemoveNode(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if leader.ID() == id && len(c.IDs()) > 1 {
+		if leader.ID() == id {
 			servers, err := leader.Servers(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
