@@ -133,10 +133,18 @@ func TestFSM_LockExpiresAtItsExpiry(t *testing.T) {
 	require.ErrorIs(t, r.err, ErrLockHeld, "1 ns before expiry")
 	r = apply(command{op: opLockRenew, key: "l", owner: "alice", token: token, ttl: 10, now: 109})
 	require.NoError(t, r.err, "renewed 1 ns before expiry, until 119")
+	r = apply(command{op: opLockAcquire, key: "l", owner: "bob", ttl: 10, now: 118})
+	require.ErrorIs(t, r.err, ErrLockHeld, "renewed until 119")
+	r = apply(command{op: opPutFenced, key: "k", value: []byte("v"), lock: "l", owner: "alice", token: token, now: 118})
+	require.NoError(t, r.err, "a fenced write 1 ns before expiry")
+	r = apply(command{op: opPutFenced, key: "k", value: []byte("v"), lock: "l", owner: "alice", token: token, now: 119})
+	require.ErrorIs(t, r.err, ErrLeaseLost, "a fenced write at expiry")
 	r = apply(command{op: opLockRenew, key: "l", owner: "alice", token: token, ttl: 10, now: 119})
 	require.ErrorIs(t, r.err, ErrLeaseLost, "renewed at expiry")
 	r = apply(command{op: opLockAcquire, key: "l", owner: "bob", ttl: 10, now: 119})
 	require.NoError(t, r.err, "acquired at expiry")
+	r = apply(command{op: opLockRelease, key: "l", owner: "bob", token: r.lease.Token, now: 128})
+	require.NoError(t, r.err, "released 1 ns before expiry")
 }
 
 // A lease lives until its expiry, not at it: a keep-alive at that instant

@@ -101,8 +101,9 @@ func (t Timing) orDefault() Timing {
 }
 
 func (t Timing) validate() error {
-	if t.HeartbeatTimeout < 5*time.Millisecond || t.ElectionTimeout < 5*time.Millisecond ||
-		t.LeaderLeaseTimeout < 5*time.Millisecond || t.CommitTimeout < time.Millisecond {
+	// The heartbeat and election timeouts are at least the lease's, as
+	// checked below: its minimum is theirs.
+	if t.LeaderLeaseTimeout < 5*time.Millisecond || t.CommitTimeout < time.Millisecond {
 		return fmt.Errorf("%w: timing %+v: heartbeat, election and lease timeouts must be ≥5ms and the commit timeout ≥1ms", ErrInvalidConfig, t)
 	}
 	if t.LeaderLeaseTimeout > t.HeartbeatTimeout {

@@ -224,6 +224,13 @@ func TestNewNode_HalfConfiguredTLSRefused(t *testing.T) {
 			return c
 		}, "RequireAndVerifyClientCert"},
 		"no verification": {func() *tls.Config { c := full(); c.InsecureSkipVerify = true; return c }, "InsecureSkipVerify"},
+		"a server certificate alone": {func() *tls.Config {
+			c := full()
+			cert := c.Certificates[0]
+			c.Certificates = nil
+			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
+			return c
+		}, "a client certificate"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -232,6 +239,14 @@ func TestNewNode_HalfConfiguredTLSRefused(t *testing.T) {
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
+	t.Run("certificates from callbacks", func(t *testing.T) {
+		c := full()
+		cert := c.Certificates[0]
+		c.Certificates = nil
+		c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		assert.NoError(t, validateTLS("n1", c))
+	})
 	t.Run("with a Transport", func(t *testing.T) {
 		_, tr := raft.NewInmemTransport("x")
 		_, err := NewNode(Options{ID: "n1", Transport: tr, InMemory: true, TLS: full()})

@@ -179,10 +179,12 @@ func (f *fsm) record(e Event) {
 
 // compactTo drops the history before revision rev; requires f.mu held.
 func (f *fsm) compactTo(rev uint64) {
-	if rev <= f.firstRev {
+	if rev <= f.firstRev { // (or <: compacting to firstRev changes nothing)
 		return
 	}
 	i := sort.Search(len(f.history), func(i int) bool { return f.history[i].KV.Revision >= rev })
+	// Either branch drops the same events; which one only decides when
+	// the dropped ones' memory is released.
 	if i > len(f.history)/2 {
 		f.history = slices.Clone(f.history[i:]) // release the dropped events
 	} else {

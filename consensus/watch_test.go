@@ -329,3 +329,20 @@ func TestWatch_CompactedAndFutureRevisionsAndRelist(t *testing.T) {
 	require.NoError(t, c.Crash(f.ID()))
 	require.ErrorIs(t, <-done, ErrClosed)
 }
+
+// A compaction may reach the revision after the newest, dropping every
+// event, and no further.
+func TestFSM_CompactUpToTheNextRevision(t *testing.T) {
+	f := newFSM()
+	applyTo(f, 1, command{op: opPut, key: "a", value: []byte("1")})
+	applyTo(f, 2, command{op: opPut, key: "a", value: []byte("2")})
+	// The compaction's own entry is the store's newest revision.
+	r := applyTo(f, 3, command{op: opCompact, token: 5})
+	require.ErrorIs(t, r.err, ErrFutureRevision, "two past revision 3")
+	r = applyTo(f, 4, command{op: opCompact, token: 5})
+	require.NoError(t, r.err, "one past revision 4")
+	_, first := f.revisions()
+	assert.Equal(t, uint64(5), first)
+	_, _, err := f.events(&Watcher{prefix: true, next: 3})
+	assert.ErrorIs(t, err, ErrCompacted)
+}
