@@ -93,3 +93,45 @@ func TestCluster_IsolatedLeaderStepsDownAndMinorityRefusesWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "majority", string(got.Value), "the minority's write was never committed")
 }
+
+// "a new node catching up before it is promoted": AddVoter promotes a
+// non-voter in place.
+func TestNode_AddVoterPromotesANonVoter(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	n, err := c.AddNode(ctx, true)
+	require.NoError(t, err)
+	suffrage := func() (nonVoter bool) {
+		leader, err := c.WaitLeader(ctx)
+		require.NoError(t, err)
+		servers, err := leader.Servers(ctx)
+		require.NoError(t, err)
+		for _, s := range servers {
+			if s.ID == n.ID() {
+				return s.NonVoter
+			}
+		}
+		t.Fatalf("%s is not a member", n.ID())
+		return false
+	}
+	require.True(t, suffrage())
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	var addr string
+	servers, err := leader.Servers(ctx)
+	require.NoError(t, err)
+	for _, s := range servers {
+		if s.ID == n.ID() {
+			addr = s.Address
+		}
+	}
+	require.NoError(t, leader.AddVoter(ctx, n.ID(), addr))
+	assert.False(t, suffrage(), "promoted")
+
+	// Stats: a follower reports when it last heard from the leader; the
+	// leader reports nothing.
+	eventually(t, ctx, "the new voter hears the leader", func() bool { return !n.Stats().LastContact.IsZero() })
+	if st := leader.Stats(); st.State == "Leader" { // no election since
+		assert.True(t, st.LastContact.IsZero())
+	}
+}
