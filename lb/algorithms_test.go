@@ -470,3 +470,54 @@ func TestCoordBounds(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidCoord, "%+v", c)
 	}
 }
+
+// A zone is as near as the mean of its backends' coordinates; a zone whose
+// backends give none ("0", first by name) is tried after every zone that
+// does.
+func TestGeoZoneCentroid(t *testing.T) {
+	bs := []Backend{
+		{Addr: "a-1", Zone: "a", Weight: 1, Coord: &Coord{Lat: 0, Lon: 0}},
+		{Addr: "a-2", Zone: "a", Weight: 1, Coord: &Coord{Lat: 0, Lon: 20}},
+		{Addr: "b-1", Zone: "b", Weight: 1, Coord: &Coord{Lat: 0, Lon: 12}},
+		{Addr: "0-1", Zone: "0", Weight: 1},
+	}
+	b, err := New(Geo{}, bs, seeded(14))
+	require.NoError(t, err)
+	for range 10 {
+		assert.Contains(t, addrsOf(t, b, 1, Request{Coord: &Coord{Lat: 0, Lon: 9}})[0], "a-", "a's centre, longitude 10, is nearer than b's 12")
+	}
+	require.NoError(t, b.Drain("a-1"))
+	require.NoError(t, b.Drain("a-2"))
+	require.NoError(t, b.Drain("b-1"))
+	assert.Equal(t, "0-1", addrsOf(t, b, 1, Request{Coord: &Coord{Lat: 0, Lon: 9}})[0])
+}
+
+// A full zone spills to the zones of unknown latency too, and a latency
+// of zero is allowed.
+func TestGeoSpillsToZonesOfUnknownLatency(t *testing.T) {
+	bs := []Backend{
+		{Addr: "a-1", Zone: "a", Weight: 1},
+		{Addr: "b-1", Zone: "b", Weight: 1, Capacity: 1},
+		{Addr: "c-1", Zone: "c", Weight: 1},
+	}
+	b, err := New(Geo{ZoneLatency: map[string]map[string]time.Duration{"b": {"b": 0}}}, bs, seeded(15))
+	require.NoError(t, err)
+	held, err := b.Pick(context.Background(), Request{Zone: "b"})
+	require.NoError(t, err)
+	assert.Equal(t, "b-1", held.Addr(), "its own zone first")
+	got := addrsOf(t, b, 1, Request{Zone: "b"})[0]
+	assert.Contains(t, []string{"a-1", "c-1"}, got, "b is full at its Capacity of 1")
+	held.Done(Result{})
+	assert.Equal(t, "b-1", addrsOf(t, b, 1, Request{Zone: "b"})[0])
+}
+
+// Weighted least connections: (in-flight + 1) / weight, so an idle
+// backend of weight 10 takes nine requests before one of weight 1 ties
+// with it.
+func TestWeightedLeastConnByWeight(t *testing.T) {
+	b, err := New(WeightedLeastConn{}, []Backend{{Addr: "light", Weight: 1}, {Addr: "heavy", Weight: 10}}, seeded(16))
+	require.NoError(t, err)
+	for i, p := range hold(t, b, 9) {
+		assert.Equal(t, "heavy", p.Addr(), "pick %d", i)
+	}
+}

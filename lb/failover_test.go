@@ -48,13 +48,16 @@ func TestFailoverTriesAnotherBackend(t *testing.T) {
 func TestFailoverBounds(t *testing.T) {
 	b, err := New(RoundRobin{}, backends(5), Options{})
 	require.NoError(t, err)
-	f, err := NewFailover(b, FailoverOptions{Attempts: 2})
+	retries := 0
+	f, err := NewFailover(b, FailoverOptions{Attempts: 2, OnRetry: func(string, int, error) { retries++ }})
 	require.NoError(t, err)
 	calls := 0
 	err = f.Do(context.Background(), Request{}, func(context.Context, Backend) error { calls++; return errBackend })
 	assert.ErrorIs(t, err, errBackend)
 	assert.Contains(t, err.Error(), "all 2 attempts failed")
 	assert.Equal(t, 2, calls)
+	assert.Equal(t, 1, retries, "a retry after the first attempt, none after the last")
+	assert.Equal(t, uint64(1), f.Stats().Retries)
 
 	// Out of backends before out of attempts.
 	f, err = NewFailover(b, FailoverOptions{Attempts: 9})
@@ -63,6 +66,7 @@ func TestFailoverBounds(t *testing.T) {
 	err = f.Do(context.Background(), Request{}, func(context.Context, Backend) error { calls++; return errBackend })
 	assert.ErrorIs(t, err, errBackend)
 	assert.ErrorIs(t, err, ErrNoHealthyBackend)
+	assert.Contains(t, err.Error(), "5 attempts failed, no backend left")
 	assert.Equal(t, 5, calls)
 
 	// Not retryable: one attempt.

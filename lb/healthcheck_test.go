@@ -208,6 +208,15 @@ func TestHealthCheckerRealProbes(t *testing.T) {
 	status.Store(204)
 	h.CheckNow(context.Background())
 	assert.Equal(t, 2, b.Stats().InRotation)
+	// Any 2xx is healthy, and nothing else.
+	for _, tc := range []struct {
+		code    int64
+		healthy int
+	}{{300, 0}, {299, 2}, {200, 2}} {
+		status.Store(tc.code)
+		h.CheckNow(context.Background())
+		assert.Equal(t, tc.healthy, b.Stats().InRotation, "status %d", tc.code)
+	}
 
 	tb, err := New(RoundRobin{}, []Backend{{Addr: tcpAddr, Weight: 1}, {Addr: "tcp://" + tcpAddr, Weight: 1}}, Options{DisablePanic: true})
 	require.NoError(t, err)
@@ -244,6 +253,11 @@ func TestHealthCheckerBadInput(t *testing.T) {
 	_, err = NewHealthChecker(nil, HealthCheckOptions{})
 	assert.ErrorIs(t, err, ErrInvalidConfig)
 	// A short interval shortens the default timeout instead of failing.
-	_, err = NewHealthChecker(b, HealthCheckOptions{Interval: 100 * time.Millisecond})
-	assert.NoError(t, err)
+	h, err := NewHealthChecker(b, HealthCheckOptions{Interval: 100 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, h.Close(context.Background()))
+	// A jitter of a whole interval is allowed.
+	h, err = NewHealthChecker(b, HealthCheckOptions{Interval: time.Second, Jitter: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, h.Close(context.Background()))
 }

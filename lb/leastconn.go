@@ -65,7 +65,7 @@ func (p *lcPicker) pick(Request, int64) *endpoint {
 	n := len(p.eps)
 	off := p.rng.intn(n)
 	best, bestCost := off, float64(p.eps[off].inflight()+1)*p.inv[off]
-	for k := 1; k < n; k++ {
+	for k := 1; k < n; k++ { // (k <= n would only look at off again)
 		i := off + k
 		if i >= n {
 			i -= n
