@@ -174,3 +174,18 @@ func TestHealthCheckerStartCloseOrder(t *testing.T) {
 	}
 	assert.Empty(t, probed, "one round per Start")
 }
+
+// The documented defaults, and the edges of the ranges Options accepts.
+func TestOptions_DefaultsAndEdges(t *testing.T) {
+	s, err := Options{Outlier: &OutlierOptions{}}.settings()
+	require.NoError(t, err)
+	assert.Equal(t, 0.5, s.PanicThreshold)
+	assert.Equal(t, 30*time.Second, s.DrainTimeout)
+	assert.Equal(t, OutlierOptions{ConsecutiveFailures: 5, MinRequests: 5, Interval: 10 * time.Second,
+		BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 10}, s.outlier)
+
+	s, err = Options{PanicThreshold: 1, Outlier: &OutlierOptions{BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute}}.settings()
+	require.NoError(t, err, "a threshold of 1, and a maximum ejection equal to the base")
+	assert.Equal(t, 1.0, s.PanicThreshold)
+	assert.Equal(t, time.Minute, s.outlier.MaxEjectionTime)
+}
