@@ -521,3 +521,19 @@ func TestWeightedLeastConnByWeight(t *testing.T) {
 		assert.Equal(t, "heavy", p.Addr(), "pick %d", i)
 	}
 }
+
+// Of two backends, P2C (and Geo within a zone) compares both, by
+// (in-flight + 1) / weight: the backend of weight 3 takes the first two
+// picks, at costs 1/3 and 2/3 against the idle one's 1.
+func TestP2CComparesByLoadPerWeight(t *testing.T) {
+	bs := []Backend{{Addr: "a", Zone: "z", Weight: 1}, {Addr: "b", Zone: "z", Weight: 3}}
+	for name, alg := range map[string]Algorithm{"P2C": P2C{}, "Geo": Geo{}} {
+		b, err := New(alg, bs, seeded(17))
+		require.NoError(t, err)
+		for i := range 2 {
+			p, err := b.Pick(context.Background(), Request{Zone: "z"})
+			require.NoError(t, err)
+			assert.Equal(t, "b", p.Addr(), "%s, pick %d", name, i)
+		}
+	}
+}
