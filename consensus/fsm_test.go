@@ -117,15 +117,19 @@ func TestCommand_RoundTripAndTruncation(t *testing.T) {
 	}
 }
 
+// applier returns a function applying commands to f at indexes 1, 2, 3...
+func applier(f *fsm) func(command) applyResult {
+	var index uint64
+	return func(c command) applyResult {
+		index++
+		return applyTo(f, index, c)
+	}
+}
+
 // A lock is held until its expiry, not at it: at the instant it expires
 // another owner takes it and its holder can no longer renew it.
 func TestFSM_LockExpiresAtItsExpiry(t *testing.T) {
-	f := newFSM()
-	index := uint64(0)
-	apply := func(c command) applyResult {
-		index++
-		return f.Apply(&raft.Log{Index: index, Data: c.encode()}).(applyResult)
-	}
+	apply := applier(newFSM())
 	r := apply(command{op: opLockAcquire, key: "l", owner: "alice", ttl: 10, now: 100})
 	require.NoError(t, r.err)
 	token := r.lease.Token
@@ -150,12 +154,7 @@ func TestFSM_LockExpiresAtItsExpiry(t *testing.T) {
 // A lease lives until its expiry, not at it: a keep-alive at that instant
 // finds it gone.
 func TestFSM_LeaseExpiresAtItsExpiry(t *testing.T) {
-	f := newFSM()
-	index := uint64(0)
-	apply := func(c command) applyResult {
-		index++
-		return f.Apply(&raft.Log{Index: index, Data: c.encode()}).(applyResult)
-	}
+	apply := applier(newFSM())
 	g := apply(command{op: opLeaseGrant, ttl: 10, now: 100})
 	require.NoError(t, g.err)
 	r := apply(command{op: opLeaseKeepAlive, lease: uint64(g.grant.ID), now: 109})
