@@ -115,9 +115,11 @@ func NewAside[K comparable, V any](store Store[K, V], opts AsideOptions) (*Aside
 }
 
 // Get returns the cached value of key, or calls load, caches its result and
-// returns it. Concurrent misses for one key share one call of load. A load
-// error is returned and nothing is cached, except that an error wrapping
-// [ErrNotFound] is remembered for NegativeTTL.
+// returns it. Concurrent misses for one key share one call of load; the
+// caller that makes it reads the store once more first, so a miss that
+// races a load just ending does not load again. A load error is returned
+// and nothing is cached, except that an error wrapping [ErrNotFound] is
+// remembered for NegativeTTL.
 func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Context, key K) (V, error)) (V, error) {
 	var zero V
 	if a == nil || a.store == nil {
@@ -141,11 +143,18 @@ func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Cont
 			return zero, wrapf(ErrNotFound, "cache: key %v not found (cached)", key)
 		}
 	}
-	fill := func() (V, error) { return a.load(ctx, key, load) }
 	if a.opts.AllowStampede {
-		return fill()
+		return a.load(ctx, key, load)
 	}
-	v, shared, err := a.flight.do(ctx, key, fill)
+	v, shared, err := a.flight.do(ctx, key, func() (V, error) {
+		// A load that ended between the miss above and this flight has
+		// filled the store: look again before loading a second time. An
+		// error here was counted by the first read; the load goes ahead.
+		if v, _, ok, err := a.store.Get(ctx, key); err == nil && ok {
+			return v, nil
+		}
+		return a.load(ctx, key, load)
+	})
 	if shared {
 		a.stats.shared.Add(1)
 	}

@@ -41,6 +41,45 @@ func TestAsideStampedeProtection(t *testing.T) {
 	})
 }
 
+// missThenHook is a store whose first Get misses and, before it returns,
+// runs hook: a load that ends between a caller's miss and its flight.
+type missThenHook struct {
+	Store[string, int]
+	hook func()
+	once sync.Once
+}
+
+func (s *missThenHook) Get(ctx context.Context, key string) (int, time.Duration, bool, error) {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		s.hook()
+		return 0, 0, false, nil
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// A miss whose load another caller finishes before the miss reaches the
+// flight finds the value on its second look instead of loading again.
+func TestAsideMissRacingAnEndingLoadDoesNotLoadAgain(t *testing.T) {
+	db := newFakeDB()
+	db.set("hot", 42)
+	st := &missThenHook{Store: newMem(t, 100).AsStore()}
+	a, err := NewAside[string, int](st, AsideOptions{TTL: time.Minute})
+	require.NoError(t, err)
+	st.hook = func() {
+		v, err := a.Get(t.Context(), "hot", db.Load)
+		assert.NoError(t, err)
+		assert.Equal(t, 42, v)
+	}
+	v, err := a.Get(t.Context(), "hot", db.Load)
+	require.NoError(t, err)
+	assert.Equal(t, 42, v)
+	loads, _, _ := db.counts()
+	assert.Equal(t, 1, loads, "the source is read once")
+	assert.Equal(t, uint64(1), a.Stats().Loads)
+}
+
 // Without protection every concurrent miss loads (the lab's baseline).
 func TestAsideAllowStampede(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
