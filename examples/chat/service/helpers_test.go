@@ -148,6 +148,18 @@ func (w *ws) next(typ string) service.Frame {
 	}
 }
 
+// nextAfter returns the next message with a sequence number above seen,
+// skipping repeats of those already seen: delivery is at-least-once, and a
+// message sent live can come again from the sync that follows a connect.
+func (w *ws) nextAfter(seen int64) service.Frame {
+	w.t.Helper()
+	for {
+		if f := w.next("msg"); f.Seq > seen {
+			return f
+		}
+	}
+}
+
 // send sends a message and waits for its "sent".
 func (w *ws) send(conv, id, body string) service.Frame {
 	w.t.Helper()
