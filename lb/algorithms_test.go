@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -138,6 +139,54 @@ func TestLeastConnPicksFewestInFlight(t *testing.T) {
 	}())
 }
 
+// Ties are broken uniformly at random, wherever the tied backends lie in
+// the list: here the three idle backends of ten are neighbours, which a
+// scan from a random start, keeping the first minimum it meets, would
+// share 8:1:1.
+func TestLeastConnBreaksTiesEvenly(t *testing.T) {
+	for _, algo := range []Algorithm{LeastConn{}, WeightedLeastConn{}} {
+		t.Run(fmt.Sprintf("%T", algo), func(t *testing.T) {
+			b, err := New(algo, backends(10), seeded(8))
+			require.NoError(t, err)
+			idle := []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"}
+			for _, p := range hold(t, b, 10) {
+				if slices.Contains(idle, p.Addr()) {
+					p.Done(Result{})
+				}
+			}
+			got := pickN(t, b, 6000)
+			assert.Len(t, got, 3, "only the idle backends: %v", got)
+			for _, a := range idle {
+				assert.InDelta(t, 2000, got[a], 150, "%v", got)
+			}
+		})
+	}
+}
+
+// As many ties as a pick remembers (128), and more, are shared evenly too.
+func TestLeastConnBreaksManyTiesEvenly(t *testing.T) {
+	for _, n := range []int{tieBuf, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			bs := make([]Backend, n)
+			for i := range bs {
+				bs[i] = Backend{Addr: fmt.Sprint(i), Weight: 1}
+			}
+			b, err := New(LeastConn{}, bs, seeded(9))
+			require.NoError(t, err)
+			got := pickN(t, b, 300*n)
+			require.Len(t, got, n)
+			first := 0
+			for i := range tieBuf {
+				first += got[fmt.Sprint(i)]
+			}
+			assert.InDelta(t, float64(tieBuf)/float64(n), float64(first)/float64(300*n), 0.012, "the first %d backends' share", tieBuf)
+			for a, c := range got {
+				assert.InDelta(t, 300, c, 90, a)
+			}
+		})
+	}
+}
+
 func TestWeightedLeastConnKeepsRatio(t *testing.T) {
 	b, err := New(WeightedLeastConn{}, []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 3}}, seeded(7))
 	require.NoError(t, err)
@@ -230,6 +279,25 @@ func TestPeakEWMALatencyFigure(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		fourth.Done(Result{})
 		assert.Equal(t, 1500*time.Millisecond, latency(), "timed from Pick to Done when not reported")
+	})
+}
+
+// Over a gap short against Decay (a few milliseconds against seconds, as
+// at high request rates) a faster report pulls the peak EWMA down with the
+// weight e^-gap/Decay, as over a long one.
+func TestPeakEWMAShortGapWeight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// With a Decay of 4096 × 2^17 ns the balancer's decay steps are
+		// 2^17 ns, so that these gaps are whole steps.
+		const step = time.Duration(1 << 17)
+		b, err := New(PeakEWMA{Decay: 4096 * step}, backends(1), Options{})
+		require.NoError(t, err)
+		hold(t, b, 1)[0].Done(Result{Latency: 1000 * step}) // ended at 1000 steps
+		time.Sleep(1000 * step)
+		hold(t, b, 1)[0].Done(Result{Latency: 24 * step}) // ended at 1024 steps
+		w := math.Exp(-24.0 / 4096)
+		want := float64(1000*step)*w + float64(24*step)*(1-w)
+		assert.InDelta(t, want, float64(b.Stats().Backends[0].Latency), 20)
 	})
 }
 
@@ -384,6 +452,46 @@ func TestGeoByZoneLatency(t *testing.T) {
 	assert.NotEmpty(t, addrsOf(t, b, 1, Request{Zone: "mars"})[0])
 }
 
+// Zones equally near a request are tried in the order of their names.
+func TestGeoTiesGoByZoneName(t *testing.T) {
+	b, err := New(Geo{ZoneLatency: map[string]map[string]time.Duration{
+		"me": {"eu": 40 * time.Millisecond, "ap": 40 * time.Millisecond},
+	}}, []Backend{{Addr: "eu-1", Zone: "eu", Weight: 1}, {Addr: "ap-1", Zone: "ap", Weight: 1}}, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ap-1", "ap-1", "ap-1"}, addrsOf(t, b, 3, Request{Zone: "me"}))
+	require.NoError(t, b.Drain("ap-1"))
+	assert.Equal(t, []string{"eu-1"}, addrsOf(t, b, 1, Request{Zone: "me"}))
+}
+
+// A zone's backend takes requests up to its Capacity and no more, the rest
+// spilling over zone by zone, however many zones there are.
+func TestGeoSpillsOverZoneByZoneAtCapacity(t *testing.T) {
+	const zones = maxTrackedZones + 6
+	var bs []Backend
+	for i := range zones {
+		z := fmt.Sprintf("z%02d", i)
+		bs = append(bs, Backend{Addr: z + "-1", Zone: z, Weight: 1, Capacity: 2, Coord: &Coord{Lat: 0, Lon: float64(i)}})
+	}
+	// Listed farthest first, so that a scan of the list in order would not
+	// find the nearest zone with room.
+	rev := slices.Clone(bs)
+	slices.Reverse(rev)
+	b, err := New(Geo{}, rev, Options{})
+	require.NoError(t, err)
+	req := Request{Coord: &Coord{Lat: 0, Lon: -1}}
+	var got []string
+	for range 2 * zones {
+		p, err := b.Pick(context.Background(), req)
+		require.NoError(t, err)
+		got = append(got, p.Addr())
+	}
+	for i := range zones {
+		assert.Equal(t, []string{bs[i].Addr, bs[i].Addr}, got[2*i:2*i+2], "the %d-th nearest zone takes two", i)
+	}
+	_, err = b.Pick(context.Background(), req)
+	assert.ErrorIs(t, err, ErrAtCapacity)
+}
+
 // A request that avoids a backend (a retry) is still spread by weight over
 // the others: the balancer asks the algorithm again, three times, before it
 // falls back to a uniform scan. With weights a=10 (avoided), b=1, c=9, the
@@ -519,6 +627,36 @@ func TestWeightedLeastConnByWeight(t *testing.T) {
 	require.NoError(t, err)
 	for i, p := range hold(t, b, 9) {
 		assert.Equal(t, "heavy", p.Addr(), "pick %d", i)
+	}
+}
+
+// Peak EWMA compares two backends by latency × (in-flight + 1) / weight:
+// at 10 ms and weight 1 against 12 ms and weight 3, the second takes the
+// first two picks (4 and 8 against 10), the first the third (10 against
+// 12), the second the fourth (12 against 20).
+func TestPeakEWMAComparesLatencyTimesLoadPerWeight(t *testing.T) {
+	now := time.Unix(0, 0)
+	b, err := New(PeakEWMA{}, []Backend{{Addr: "a", Weight: 1}, {Addr: "b", Weight: 3}},
+		Options{Now: func() time.Time { return now }, Rand: seeded(18).Rand})
+	require.NoError(t, err)
+	for _, p := range hold(t, b, 2) { // one each: an unmeasured backend in use costs more than an idle one
+		p.Done(Result{Latency: map[string]time.Duration{"a": 10 * time.Millisecond, "b": 12 * time.Millisecond}[p.Addr()]})
+	}
+	var got []string
+	for _, p := range hold(t, b, 4) {
+		got = append(got, p.Addr())
+	}
+	assert.Equal(t, []string{"b", "b", "a", "b"}, got)
+}
+
+// Of two unmeasured backends with requests in flight, the one with fewer
+// takes the next request.
+func TestPeakEWMAUnmeasuredByInFlight(t *testing.T) {
+	b, err := New(PeakEWMA{}, backends(2), seeded(19))
+	require.NoError(t, err)
+	hold(t, b, 4)
+	for _, s := range b.Stats().Backends {
+		assert.Equal(t, int64(2), s.InFlight, s.Addr)
 	}
 }
 

@@ -123,10 +123,8 @@ func (b *Balancer) removeDrained(leaving map[string]time.Time) {
 			delete(leaving, addr)
 		}
 	}
-	if len(evs) > 0 {
-		more, _ := b.rebuildLocked(now)
-		evs = append(evs, more...)
-	}
+	// A draining backend is in no rotation, so removing one leaves the
+	// published snapshot as it is: nothing to rebuild.
 	b.mu.Unlock()
 	b.emit(evs)
 }

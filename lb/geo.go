@@ -16,7 +16,8 @@ import (
 // zone has no backend in rotation (all unhealthy, ejected or draining) or
 // all of its backends are at [Backend.Capacity], the request spills over
 // to the next nearest zone. Requests with no origin go to the least loaded
-// of two random backends anywhere.
+// of two random backends anywhere. Zones equally near are tried in the
+// order of their names.
 //
 // Pros (the guide, Geographic; Latency Optimization → Geographic Load
 // Balancing): it reduces latency and improves user experience, and it
@@ -190,7 +191,7 @@ func (z *geoZone) pick(r *rng) *endpoint {
 	i, j := two(r, n)
 	a, b := z.eps[i], z.eps[j]
 	switch fa, fb := free(a), free(b); {
-	case fa && fb:
+	case fa && fb: // a tie may go to either (see p2cPicker.pick)
 		if float64(b.inflight()+1)*z.inv[j] < float64(a.inflight()+1)*z.inv[i] {
 			return b
 		}

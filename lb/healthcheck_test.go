@@ -113,6 +113,11 @@ func TestHealthCheckerTimeout(t *testing.T) {
 		}
 		assert.ErrorIs(t, failing.LastErr, context.DeadlineExceeded)
 		assert.Equal(t, 1, failing.Fails)
+		assert.Equal(t, uint64(1), failing.Probes)
+		h.CheckNow(context.Background())
+		for _, s := range h.Stats() {
+			assert.Equal(t, uint64(2), s.Probes, "every probe sent is counted: %s", s.Addr)
+		}
 	})
 }
 

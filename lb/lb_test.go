@@ -364,6 +364,23 @@ func TestUpdateKeepsSurvivors(t *testing.T) {
 	assert.ElementsMatch(t, []string{"removed 10.0.0.1:80", "removed 10.0.0.3:80", "added 10.0.0.7:80"}, kinds)
 }
 
+// A backend whose coordinates an update leaves alone keeps its counters;
+// one whose coordinates move is replaced.
+func TestUpdateComparesCoordinates(t *testing.T) {
+	here, there := &Coord{Lat: 48.1, Lon: 11.6}, &Coord{Lat: 40.4, Lon: -3.7}
+	b, err := New(Geo{}, []Backend{{Addr: "a", Weight: 1, Coord: here}, {Addr: "b", Weight: 1, Coord: here}}, Options{})
+	require.NoError(t, err)
+	pickN(t, b, 20)
+	before := b.Stats().Backends
+	require.Positive(t, before[0].Requests)
+	require.Positive(t, before[1].Requests)
+	require.NoError(t, b.Update([]Backend{{Addr: "a", Weight: 2, Coord: &Coord{Lat: 48.1, Lon: 11.6}}, {Addr: "b", Weight: 1, Coord: there}}))
+	after := b.Stats().Backends
+	assert.Equal(t, before[0].Requests, after[0].Requests, "same place: kept")
+	assert.Equal(t, 2.0, after[0].Weight)
+	assert.Zero(t, after[1].Requests, "moved: replaced")
+}
+
 // Drained backends finish the requests they have.
 func TestDrainLetsInFlightFinish(t *testing.T) {
 	b, err := New(RoundRobin{}, backends(2), Options{})

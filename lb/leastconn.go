@@ -1,7 +1,9 @@
 package lb
 
+import "math"
+
 // LeastConn sends each request to the backend with the fewest requests in
-// flight (exact: it scans every backend), breaking ties at random.
+// flight (exact: it scans every backend), breaking ties uniformly at random.
 //
 // Pros (the guide, Least Connections): it balances load based on current
 // connections, so it is good for long-running requests: a backend stuck on
@@ -59,20 +61,44 @@ type lcPicker struct {
 	rng *rng
 }
 
-// pick scans from a random offset and keeps the first strict minimum, so
-// ties are broken at random without a second pass.
+// tieBuf is how many tied backends a pick remembers to choose among with
+// one draw; past it, reservoir sampling goes on with a draw per tie.
+const tieBuf = 128
+
+// pick scans every backend and chooses uniformly at random among those of
+// the lowest cost. (A scan from a random start that kept the first minimum
+// it met would favour a backend that follows a run of busier ones.)
 func (p *lcPicker) pick(Request, int64) *endpoint {
-	n := len(p.eps)
-	off := p.rng.intn(n)
-	best, bestCost := off, float64(p.eps[off].inflight()+1)*p.inv[off]
-	for k := 1; k < n; k++ { // (k <= n would only look at off again)
-		i := off + k
-		if i >= n {
-			i -= n
+	var tied [tieBuf]int32
+	var x uint64                           // xorshift state for the draws past the buffer
+	best, bestCost, k := 0, math.Inf(1), 0 // k: backends seen at bestCost
+	for i, e := range p.eps {
+		cost := float64(e.inflight()+1) * p.inv[i]
+		if cost > bestCost {
+			continue
 		}
-		if cost := float64(p.eps[i].inflight()+1) * p.inv[i]; cost < bestCost {
-			best, bestCost = i, cost
+		if cost < bestCost {
+			bestCost, k = cost, 0
 		}
+		switch {
+		case k < tieBuf:
+			tied[k] = int32(i)
+		case k == tieBuf: // the buffer is full: one of it, then reservoir sampling
+			x = p.rng.uint64() | 1
+			best = int(tied[(x>>32)*tieBuf>>32])
+			fallthrough
+		default: // the (k+1)-th tie replaces the choice with probability 1/(k+1)
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			if (x>>32)*uint64(k+1)>>32 == 0 {
+				best = i
+			}
+		}
+		k++
+	}
+	if k <= tieBuf {
+		best = int(tied[p.rng.intn(k)])
 	}
 	return p.eps[best]
 }

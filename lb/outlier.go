@@ -40,6 +40,8 @@ func (b *Balancer) outlierObserve(e *endpoint, failed bool, now int64) {
 		}
 		return
 	}
+	// ConsecutiveFailures is never 0 here (0 means 5), so > 0 and >= 0
+	// agree; and a now of exactly 0 read again only moves on.
 	if n := e.consecutive.Add(1); od.ConsecutiveFailures > 0 && n >= int64(od.ConsecutiveFailures) {
 		if now < 0 {
 			now = b.clock()
@@ -70,7 +72,7 @@ func (b *Balancer) eject(e *endpoint, now int64, reason string) {
 	}
 	// The ejection time grows with each ejection; a backend that stayed in
 	// rotation for MaxEjectionTime since its last ejection starts afresh.
-	if e.ejections > 0 && now-e.lastEjection > int64(od.MaxEjectionTime)+int64(od.BaseEjectionTime)*int64(e.ejections) {
+	if now-e.lastEjection > int64(od.MaxEjectionTime)+int64(od.BaseEjectionTime)*int64(e.ejections) {
 		e.ejections = 0
 	}
 	e.ejections++

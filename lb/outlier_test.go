@@ -207,7 +207,8 @@ func TestPanicThreshold(t *testing.T) {
 // the slow-start window instead of everything at once.
 func TestSlowStartRampsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, err := New(RoundRobin{}, backends(4), Options{Rand: seeded(20).Rand, SlowStart: &SlowStartOptions{Window: 10 * time.Second}})
+		var ev events
+		b, err := New(RoundRobin{}, backends(4), Options{Rand: seeded(20).Rand, OnEvent: ev.add, SlowStart: &SlowStartOptions{Window: 10 * time.Second}})
 		require.NoError(t, err)
 		require.NoError(t, b.SetHealthy("10.0.0.4:80", false))
 		require.NoError(t, b.SetHealthy("10.0.0.4:80", true))
@@ -221,6 +222,9 @@ func TestSlowStartRampsUp(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		assert.InDelta(t, 0.25, share(), 0.02, "full share after the window")
 		assert.Equal(t, StateHealthy, b.Stats().Backends[3].State)
+		assert.Equal(t, []string{
+			"healthy→unhealthy (health check failed)", "unhealthy→slow-start (health check passed)", "slow-start→healthy (slow start complete)",
+		}, ev.states("10.0.0.4:80"))
 	})
 }
 
@@ -261,5 +265,175 @@ func TestSlowStartOnAddWithLeastConn(t *testing.T) {
 			got[p.Addr()]++
 		}
 		assert.LessOrEqual(t, got["new"], 8, "10%% share at first; without slow start all 30 would go to the new backend: %v", got)
+	})
+}
+
+// resultsOn reports n results to addr, the first fails of them failed,
+// picking until it is chosen; the other backends' picks succeed.
+func resultsOn(t *testing.T, b *Balancer, addr string, n, fails int) {
+	t.Helper()
+	for i := range n {
+		if i < fails {
+			failOn(t, b, addr, 1)
+			continue
+		}
+		for j := 0; ; j++ {
+			require.Less(t, j, 10000, "%s was not picked", addr)
+			p, err := b.Pick(context.Background(), Request{})
+			require.NoError(t, err)
+			p.Done(Result{Latency: time.Millisecond})
+			if p.Addr() == addr {
+				break
+			}
+		}
+	}
+}
+
+// failurePercentBalancer returns a balancer over two backends that ejects
+// one when half or more of at least 4 requests fail within a second, and
+// the events it emits.
+func failurePercentBalancer(t *testing.T) (*Balancer, *events) {
+	t.Helper()
+	ev := &events{}
+	b, err := New(RoundRobin{}, backends(2), Options{OnEvent: ev.add, Outlier: &OutlierOptions{
+		ConsecutiveFailures: -1, FailurePercent: 50, MinRequests: 4, Interval: time.Second, MaxEjectionPercent: 50,
+	}})
+	require.NoError(t, err)
+	return b, ev
+}
+
+// FailurePercent judges a window once it has lasted Interval, at the first
+// result after that, naming the counts and the window's length.
+func TestOutlierFailurePercentWindowEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, ev := failurePercentBalancer(t)
+		bad := "10.0.0.1:80"
+		resultsOn(t, b, bad, 3, 1)
+		time.Sleep(time.Second - time.Nanosecond)
+		resultsOn(t, b, bad, 1, 1) // 2 of 4, still within the window
+		assert.Equal(t, StateHealthy, b.Stats().Backends[0].State, "the window has not ended")
+		time.Sleep(time.Nanosecond)
+		resultsOn(t, b, bad, 1, 0)
+		assert.Equal(t, StateEjected, b.Stats().Backends[0].State)
+		assert.Equal(t, []string{"healthy→ejected (2 of 4 requests failed in 1s)"}, ev.states(bad))
+	})
+}
+
+// Each window is judged on its own results: the percentage and the minimum
+// count are inclusive bounds, and a window's counts start from zero.
+func TestOutlierFailurePercentJudgesEachWindow(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		windows [][2]int // requests, failures
+		reason  string   // of the ejection; empty: none
+	}{
+		{"at the percentage and the minimum", [][2]int{{4, 2}}, "2 of 4 requests failed in 1.5s"},
+		{"below the percentage", [][2]int{{5, 2}}, ""},
+		{"below the minimum", [][2]int{{3, 3}}, ""},
+		{"every request failed", [][2]int{{7, 7}}, "7 of 7 requests failed in 1.5s"},
+		{"a second window starts from zero", [][2]int{{4, 1}, {4, 2}}, "2 of 4 requests failed in 1.5s"},
+		{"a window below the minimum is not topped up by the one before", [][2]int{{5, 1}, {3, 3}}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, ev := failurePercentBalancer(t)
+				bad := "10.0.0.1:80"
+				// The first window runs from the balancer's start; each
+				// later one from the result that ended the one before.
+				time.Sleep(time.Second)
+				for _, w := range c.windows {
+					resultsOn(t, b, bad, w[0], w[1])
+					time.Sleep(1500 * time.Millisecond)
+				}
+				resultsOn(t, b, bad, 1, 0)
+				var want []string
+				if c.reason != "" {
+					want = []string{"healthy→ejected (" + c.reason + ")"}
+				}
+				assert.Equal(t, want, ev.states(bad))
+			})
+		})
+	}
+}
+
+// A backend's ejection time grows with each ejection, and starts afresh
+// once the backend has stayed in rotation for MaxEjectionTime past the
+// end of its last ejection (the last one's length after it began).
+func TestOutlierEjectionTimeStartsAfresh(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		before int           // ejections before the one measured
+		after  time.Duration // from the start of the last of them
+		lasts  time.Duration
+	}{
+		{"second, within MaxEjectionTime of the first's end", 1, 330 * time.Second, 60 * time.Second},
+		{"second, past it", 1, 330*time.Second + time.Nanosecond, 30 * time.Second},
+		{"third, within MaxEjectionTime of the second's end", 2, 360 * time.Second, 90 * time.Second},
+		{"third, past it", 2, 360*time.Second + time.Nanosecond, 30 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := New(RoundRobin{}, backends(2), Options{Outlier: &OutlierOptions{
+					ConsecutiveFailures: 1, BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 50,
+				}})
+				require.NoError(t, err)
+				bad := "10.0.0.1:80"
+				time.Sleep(time.Hour) // the clock of a balancer that has run a while
+				for i := 1; i <= c.before; i++ {
+					failOn(t, b, bad, 1)
+					if i < c.before {
+						time.Sleep(time.Duration(i) * 30 * time.Second)
+					}
+				}
+				time.Sleep(c.after)
+				failOn(t, b, bad, 1)
+				time.Sleep(c.lasts - time.Nanosecond)
+				assert.Equal(t, StateEjected, b.Stats().Backends[0].State)
+				time.Sleep(time.Nanosecond)
+				assert.Equal(t, StateHealthy, b.Stats().Backends[0].State, "back after %v", c.lasts)
+				assert.Equal(t, c.before+1, b.Stats().Backends[0].Ejections)
+			})
+		})
+	}
+}
+
+// The ejection cap counts backends still ejected: one whose ejection ends
+// at this very instant leaves room, even before a pick has put it back.
+func TestOutlierEjectionCapCountsLiveEjections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := New(RoundRobin{}, backends(10), Options{Outlier: &OutlierOptions{ConsecutiveFailures: 1}})
+		require.NoError(t, err)
+		failOn(t, b, "10.0.0.1:80", 1) // ejected for 30s; the cap is one
+		time.Sleep(30*time.Second - time.Nanosecond)
+		var p Pick
+		for p.Addr() != "10.0.0.2:80" {
+			if p, err = b.Pick(context.Background(), Request{}); p.Addr() != "10.0.0.2:80" {
+				require.NoError(t, err)
+				p.Done(Result{})
+			}
+		}
+		time.Sleep(time.Nanosecond)
+		p.Done(Result{Err: errBackend})
+		s := b.Stats()
+		assert.Equal(t, StateHealthy, s.Backends[0].State)
+		assert.Equal(t, StateEjected, s.Backends[1].State)
+	})
+}
+
+// Of two ejected backends, each returns when its own ejection ends.
+func TestOutlierEjectionsEndInTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := New(RoundRobin{}, backends(4), Options{Outlier: &OutlierOptions{ConsecutiveFailures: 1, MaxEjectionPercent: 50}})
+		require.NoError(t, err)
+		failOn(t, b, "10.0.0.1:80", 1) // until 30s
+		time.Sleep(10 * time.Second)
+		failOn(t, b, "10.0.0.2:80", 1) // until 40s
+		time.Sleep(20 * time.Second)
+		s := b.Stats()
+		assert.Equal(t, StateHealthy, s.Backends[0].State)
+		assert.Equal(t, StateEjected, s.Backends[1].State)
+		assert.Equal(t, 3, s.InRotation)
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, 4, b.Stats().InRotation)
 	})
 }

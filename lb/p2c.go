@@ -47,6 +47,7 @@ func (p *p2cPicker) pick(Request, int64) *endpoint {
 	}
 	i, j := two(p.rng, n)
 	a, b := p.eps[i], p.eps[j]
+	// two draws i and j alike, so a tie may go to either: < or <=.
 	if float64(b.inflight()+1)*p.inv[j] < float64(a.inflight()+1)*p.inv[i] {
 		return b
 	}

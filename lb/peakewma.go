@@ -82,7 +82,7 @@ func (p *ewmaPicker) pick(_ Request, now int64) *endpoint {
 	}
 	i, j := two(p.rng, n)
 	step := now >> p.shift
-	if p.cost(j, step) < p.cost(i, step) {
+	if p.cost(j, step) < p.cost(i, step) { // a tie may go to either (see p2cPicker.pick)
 		return p.eps[j]
 	}
 	return p.eps[i]

@@ -54,6 +54,30 @@ func newTestBackend(t *testing.T, name string) *testBackend {
 	return tb
 }
 
+// testBackends starts n test backends b0, b1, … in mode and returns them
+// and their Backends.
+func testBackends(t *testing.T, n int, mode string) ([]*testBackend, []Backend) {
+	var tbs []*testBackend
+	var bs []Backend
+	for i := range n {
+		tb := newTestBackend(t, fmt.Sprint("b", i))
+		tb.mode.Store(mode)
+		tbs = append(tbs, tb)
+		bs = append(bs, Backend{Addr: tb.addr(), Weight: 1})
+	}
+	return tbs, bs
+}
+
+// sortedHits returns the backends' request counts, smallest first.
+func sortedHits(tbs []*testBackend) []int64 {
+	var hits []int64
+	for _, tb := range tbs {
+		hits = append(hits, tb.hits.Load())
+	}
+	slices.Sort(hits)
+	return hits
+}
+
 func (tb *testBackend) addr() string { return tb.srv.Listener.Addr().String() }
 
 // newTestProxy puts a proxy over the backends with algorithm a and returns
@@ -227,6 +251,86 @@ func TestProxyDoesNotRetryPost(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[int]int{200: 2, 502: 2}, codes)
+}
+
+// A PUT is idempotent, but a body the proxy has read cannot be sent again:
+// a failed PUT with a body is answered with a 502, not replayed empty.
+func TestProxyDoesNotReplayABody(t *testing.T) {
+	good, bad := newTestBackend(t, "good"), newTestBackend(t, "bad")
+	bad.srv.Close()
+	bal, err := New(RoundRobin{}, []Backend{{Addr: bad.addr(), Weight: 1}, {Addr: good.addr(), Weight: 1}}, Options{})
+	require.NoError(t, err)
+	front, cl := newTestProxy(t, bal, ProxyOptions{})
+	var got []string
+	for range 2 {
+		req, err := http.NewRequest(http.MethodPut, front.URL+"/p", strings.NewReader("payload"))
+		require.NoError(t, err)
+		resp, err := cl.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got = append(got, fmt.Sprint(resp.StatusCode, " ", strings.SplitN(string(body), ":", 2)[0]))
+	}
+	assert.ElementsMatch(t, []string{"200 good /p payload", "502 lb"}, got)
+	assert.Equal(t, int64(1), good.hits.Load())
+}
+
+// A request whose body a handler in front of the proxy made replayable
+// (GetBody) is retried with the whole body.
+func TestProxyReplaysABodyWithGetBody(t *testing.T) {
+	good, bad1, bad2 := newTestBackend(t, "good"), newTestBackend(t, "bad1"), newTestBackend(t, "bad2")
+	bad1.mode.Store("503") // after the body was sent
+	bad2.mode.Store("503")
+	bal, err := New(RoundRobin{}, []Backend{{Addr: bad1.addr(), Weight: 1}, {Addr: bad2.addr(), Weight: 1}, {Addr: good.addr(), Weight: 1}}, Options{})
+	require.NoError(t, err)
+	p, err := NewProxy(bal, ProxyOptions{Attempts: 3})
+	require.NoError(t, err)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		p.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	for range 3 { // one of them tries both broken backends first
+		req, err := http.NewRequest(http.MethodPut, front.URL+"/p", strings.NewReader("payload"))
+		require.NoError(t, err)
+		resp, err := front.Client().Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "good /p payload", string(body))
+	}
+	assert.Equal(t, int64(3), good.hits.Load())
+}
+
+// A request is tried on at most Attempts backends, each once; when every
+// attempt fails the last answer goes back to the client.
+func TestProxyStopsAfterAttempts(t *testing.T) {
+	tbs, bs := testBackends(t, 4, "503")
+	bal, err := New(RoundRobin{}, bs, Options{})
+	require.NoError(t, err)
+	front, cl := newTestProxy(t, bal, ProxyOptions{Attempts: 3})
+	code, body := get(t, cl, front.URL+"/x")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "overloaded\n", body)
+	assert.Equal(t, []int64{0, 1, 1, 1}, sortedHits(tbs))
+}
+
+// By default a request's key is the client's IP address without its port,
+// so that a client's connections all hash to one backend.
+func TestProxyKeysByClientIP(t *testing.T) {
+	tbs, bs := testBackends(t, 4, "ok")
+	bal, err := New(RingHash{}, bs, Options{})
+	require.NoError(t, err)
+	front, _ := newTestProxy(t, bal, ProxyOptions{})
+	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // a new connection, and port, each time
+	for range 12 {
+		code, body := get(t, cl, front.URL+"/k")
+		require.Equal(t, 200, code, body)
+	}
+	assert.Equal(t, []int64{0, 0, 0, 12}, sortedHits(tbs))
 }
 
 // No backend available: 503 with a clear body.

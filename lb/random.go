@@ -59,6 +59,8 @@ type wrandPicker struct {
 
 func (p *wrandPicker) pick(Request, int64) *endpoint {
 	x := p.rng.float64() * p.cum[len(p.cum)-1]
+	// x equals a cumulative weight with probability 0, so > and >= agree;
+	// min guards a product rounded up to the total.
 	i := sort.Search(len(p.cum), func(i int) bool { return p.cum[i] > x })
 	return p.eps[min(i, len(p.eps)-1)]
 }

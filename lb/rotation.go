@@ -99,7 +99,7 @@ func (b *Balancer) rebuildLocked(now int64) ([]Event, error) {
 			inRotation = append(inRotation, e)
 		}
 	}
-	panicking := !b.set.DisablePanic && total > 0 && float64(healthy) < b.set.PanicThreshold*float64(total)
+	panicking := !b.set.DisablePanic && float64(healthy) < b.set.PanicThreshold*float64(total) // never with no backend: 0 < 0 is false
 	if panicking {
 		inRotation = all
 	}
@@ -116,7 +116,7 @@ func (b *Balancer) rebuildLocked(now int64) ([]Event, error) {
 		if e.rampOn.Load() {
 			ns.ramping, ns.checks = true, true
 		}
-		if e.b.Capacity > 0 {
+		if e.b.Capacity != 0 { // capacities are not negative
 			ns.checks = true
 		}
 	}

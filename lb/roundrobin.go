@@ -30,5 +30,5 @@ type rrPicker struct {
 }
 
 func (p *rrPicker) pick(Request, int64) *endpoint {
-	return p.eps[(p.next.Add(1)-1)%uint32(len(p.eps))]
+	return p.eps[p.next.Add(1)%uint32(len(p.eps))] // from the random start's successor on
 }
