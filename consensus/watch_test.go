@@ -309,6 +309,8 @@ func TestWatch_CompactedAndFutureRevisionsAndRelist(t *testing.T) {
 			return errors.Is(err, ErrCompacted)
 		})
 	}
+	_, err = leader.Watch("k/", WatchOptions{Prefix: true, From: rev})
+	require.NoError(t, err, "the history from the compaction's revision on is kept")
 	require.ErrorIs(t, leader.Compact(ctx, rev+1000), ErrFutureRevision)
 
 	// Recv ends with the context, and with ErrClosed when the node closes.
@@ -345,4 +347,42 @@ func TestFSM_CompactUpToTheNextRevision(t *testing.T) {
 	assert.Equal(t, uint64(5), first)
 	_, _, err := f.events(&Watcher{prefix: true, next: 3})
 	assert.ErrorIs(t, err, ErrCompacted)
+}
+
+// One Recv returns at most maxBatch events, ending at a revision's end:
+// a revision that straddles the bound comes whole, past it.
+func TestFSM_EventBatchesEndAtRevisions(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		before int // put events before the three under a lease, then revoked at one revision
+		batch  int
+	}{
+		{"the bound falls between revisions", maxBatch - 3, maxBatch},
+		{"a revision straddles the bound", maxBatch - 5, maxBatch + 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFSM()
+			i := uint64(0)
+			apply := func(cmd command) applyResult { i++; return applyTo(f, i, cmd) }
+			for j := range c.before {
+				apply(command{op: opPut, key: fmt.Sprint("k", j), value: []byte("v")})
+			}
+			g := apply(command{op: opLeaseGrant, ttl: 100}).grant
+			for _, k := range []string{"x", "y", "z"} {
+				apply(command{op: opPut, key: k, value: []byte("v"), lease: uint64(g.ID)})
+			}
+			apply(command{op: opLeaseRevoke, lease: uint64(g.ID)}) // three events at one revision
+			apply(command{op: opPut, key: "after", value: []byte("v")})
+			w := &Watcher{prefix: true, next: 1}
+			evs, _, err := f.events(w)
+			require.NoError(t, err)
+			require.Equal(t, c.batch, len(evs))
+			last := evs[len(evs)-1].KV.Revision
+			assert.Equal(t, last+1, w.Revision(), "the next batch starts after the last revision returned")
+			rest, _, err := f.events(w)
+			require.NoError(t, err)
+			assert.Equal(t, c.before+3+3+1-c.batch, len(rest))
+			assert.Greater(t, rest[0].KV.Revision, last)
+		})
+	}
 }
