@@ -29,6 +29,10 @@ func TestQueueRecoverKeepsOrder(t *testing.T) {
 	queuetest.RecoverKeepsOrder(t, dlq.NewMemoryQueue())
 }
 
+func TestQueueReceiveWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { queuetest.ReceiveWaits(t, dlq.NewMemoryQueue()) })
+}
+
 func TestWorkerRestartLosesNothing(t *testing.T) {
 	q := dlq.NewMemoryQueue()
 	queuetest.RestartLosesNothing(t, func() dlq.Queue { return q })

@@ -1,8 +1,11 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,7 +109,7 @@ func (q *MemoryQueue) Dead(_ context.Context, m Message, reason string, at time.
 
 // DeadLetters implements [Queue]; n ≤ 0 returns none.
 func (q *MemoryQueue) DeadLetters(_ context.Context, n int) ([]DeadLetter, error) {
-	if n <= 0 {
+	if n <= 0 { // (n < 0 alone would do: n == 0 returns none below too)
 		return nil, nil
 	}
 	q.mu.Lock()
@@ -127,11 +130,7 @@ func (q *MemoryQueue) Recover(context.Context) error {
 		back = append(back, m)
 	}
 	// IDs are sequence numbers: restore publication order.
-	for i := 1; i < len(back); i++ {
-		for j := i; j > 0 && idLess(back[j].ID, back[j-1].ID); j-- {
-			back[j], back[j-1] = back[j-1], back[j]
-		}
-	}
+	slices.SortFunc(back, func(a, b Message) int { return compareIDs(a.ID, b.ID) })
 	clear(q.inflight)
 	q.ready = append(back, q.ready...)
 	q.initLocked()
@@ -142,7 +141,8 @@ func (q *MemoryQueue) Recover(context.Context) error {
 	return nil
 }
 
-func idLess(a, b string) bool { return len(a) < len(b) || (len(a) == len(b) && a < b) }
+// compareIDs orders decimal sequence numbers: the shorter is the smaller.
+func compareIDs(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) }
 
 // Len returns the number of messages ready and in flight.
 func (q *MemoryQueue) Len() (ready, inflight int) {

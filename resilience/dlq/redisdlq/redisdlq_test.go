@@ -48,6 +48,14 @@ func TestQueue_RecoverKeepsOrder(t *testing.T) {
 	})
 }
 
+// Receive returns at once when told not to wait, and waits across its
+// blocking reads for a message when told to.
+func TestQueue_ReceiveWaits(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		queuetest.ReceiveWaits(t, must(redisdlq.New(context.Background(), db.NewClient(t), "orders", redisdlq.Options{Prefix: db.Prefix})))
+	})
+}
+
 // A worker stopped in the middle of a message loses nothing: a new worker
 // on the same queue (same consumer, new connection) gets the message
 // again, and every message is processed exactly once.

@@ -213,13 +213,17 @@ func CloseStopsAnIdleWorker(t *testing.T, q dlq.Queue) {
 func RecoverKeepsOrder(t *testing.T, q dlq.Queue) {
 	t.Helper()
 	ctx := context.Background()
-	var ids []string
-	for _, b := range []string{"first", "second", "third"} {
+	// Twelve, so that a queue numbering its messages reaches two digits,
+	// and the chance that an unordered recovery looks ordered is nil.
+	var ids, want []string
+	distinct := map[string]bool{}
+	for i := range 12 {
+		b := fmt.Sprint("message ", i)
 		id, err := q.Publish(ctx, []byte(b))
 		require.NoError(t, err)
-		ids = append(ids, id)
+		ids, want, distinct[id] = append(ids, id), append(want, b), true
 	}
-	assert.Len(t, map[string]bool{ids[0]: true, ids[1]: true, ids[2]: true}, 3, "IDs are distinct: %v", ids)
+	assert.Len(t, distinct, len(ids), "IDs are distinct: %v", ids)
 	receive := func() (bodies, got []string) {
 		for range ids {
 			m, ok, err := q.Receive(ctx, 10*time.Millisecond)
@@ -230,10 +234,35 @@ func RecoverKeepsOrder(t *testing.T, q dlq.Queue) {
 		return bodies, got
 	}
 	bodies, got := receive() // and never acknowledged: the consumer "crashes"
-	assert.Equal(t, []string{"first", "second", "third"}, bodies)
+	assert.Equal(t, want, bodies)
 	assert.Equal(t, ids, got)
 	require.NoError(t, q.Recover(ctx))
 	bodies, got = receive()
-	assert.Equal(t, []string{"first", "second", "third"}, bodies, "redelivered in publication order")
+	assert.Equal(t, want, bodies, "redelivered in publication order")
 	assert.Equal(t, ids, got)
+}
+
+// ReceiveWaits checks that a Receive without a wait on an empty queue
+// returns at once with nothing, and that one with a wait gets a message
+// published while it waits (here after a quarter second, longer than a
+// single blocking read of a Redis queue).
+func ReceiveWaits(t *testing.T, q dlq.Queue) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, ok, err := q.Receive(ctx, 0)
+	require.NoError(t, err)
+	assert.False(t, ok, "an empty queue")
+	published := make(chan error, 1)
+	go func() {
+		time.Sleep(250 * time.Millisecond)
+		_, err := q.Publish(ctx, []byte("late"))
+		published <- err
+	}()
+	m, ok, err := q.Receive(ctx, 5*time.Second)
+	require.NoError(t, err)
+	require.True(t, ok, "the message published during the wait")
+	assert.Equal(t, "late", string(m.Body))
+	require.NoError(t, <-published)
+	require.NoError(t, q.Ack(ctx, m))
 }
