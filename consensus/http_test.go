@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -97,6 +98,29 @@ func TestHandler_FollowerForwardsToLeader(t *testing.T) {
 	code, body = a.do(t, f, "GET", "/v1/cluster/status", "")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Len(t, body["servers"], 3)
+}
+
+// countForwards counts the requests a follower forwards through it.
+type countForwards struct {
+	rt http.RoundTripper
+	n  atomic.Int64
+}
+
+func (c *countForwards) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get(forwardedHeader) != "" {
+		c.n.Add(1)
+	}
+	return c.rt.RoundTrip(r)
+}
+
+// A follower forwards through the Client the options give.
+func TestHandler_ForwardsThroughTheGivenClient(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{})
+	counter := &countForwards{rt: a.client.Transport}
+	a.client.Transport = counter
+	code, body := a.do(t, followerOf(t, a.c).ID(), "PUT", "/v1/kv/k", `{"value":"v"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, int64(1), counter.n.Load())
 }
 
 func TestHandler_NoForwardNamesLeader(t *testing.T) {
