@@ -182,7 +182,7 @@ func (b *Balancer) pick(ctx context.Context, req Request, s *snapshot) (Pick, er
 	// recheck returns a usable pick as it is, so these tests only save its
 	// cost. Today a picker returns nil only when backends are at capacity,
 	// which s.checks covers; e == nil guards a picker that would not.
-	if e == nil || s.checks || len(req.Avoid) > 0 {
+	if e == nil || s.checks || len(req.Avoid) != 0 {
 		var err error
 		if e, err = b.recheck(s, req, e, now); err != nil {
 			return Pick{}, err
