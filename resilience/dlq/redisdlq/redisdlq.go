@@ -124,6 +124,8 @@ func (q *Queue) receiveOld(ctx context.Context) (dlq.Message, bool, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return dlq.Message{}, false, err
 	}
+	// (A read of pending entries never blocks, whatever Block says, and
+	// answers its stream even when it has none: len(res) >= 0 reads alike.)
 	if len(res) > 0 && len(res[0].Messages) > 0 {
 		x := res[0].Messages[0]
 		q.oldAfter = x.ID
@@ -161,7 +163,8 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) (dlq.Message, b
 	for {
 		block := time.Duration(-1) // no BLOCK argument: return at once
 		if wait > 0 {
-			// At least 1 ms: BLOCK 0 would wait forever.
+			// At least 1 ms: BLOCK 0 would wait forever. (>= above would
+			// only make a zero wait a 1 ms one.)
 			block = max(min(time.Until(until), maxBlock), time.Millisecond)
 		}
 		res, err := q.client.XReadGroup(ctx, &redis.XReadGroupArgs{Group: q.group, Consumer: q.consumer, Streams: []string{q.stream, ">"}, Count: 1, Block: block}).Result()

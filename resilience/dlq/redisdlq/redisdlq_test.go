@@ -182,6 +182,35 @@ func TestQueue_ClaimsAbandonedMessages(t *testing.T) {
 	})
 }
 
+// Each consumer group reads every message of the stream: handles on one
+// queue in two groups both receive a message none has acknowledged. A
+// handle without a Group joins "workers".
+func TestQueue_GroupsEachReadEveryMessage(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := context.Background()
+		open := func(group string) *redisdlq.Queue {
+			return must(redisdlq.New(ctx, db.Client, "events", redisdlq.Options{Prefix: db.Prefix, Group: group}))
+		}
+		billing, audit := open("billing"), open("audit")
+		_, err := billing.Publish(ctx, []byte("paid"))
+		require.NoError(t, err)
+		for name, q := range map[string]*redisdlq.Queue{"billing": billing, "audit": audit} {
+			m, ok, err := q.Receive(ctx, time.Second)
+			require.NoError(t, err)
+			require.True(t, ok, name)
+			assert.Equal(t, "paid", string(m.Body), name)
+		}
+		open("")
+		groups, err := db.Client.XInfoGroups(ctx, db.Prefix+"{events}:stream").Result()
+		require.NoError(t, err)
+		var names []string
+		for _, g := range groups {
+			names = append(names, g.Name)
+		}
+		assert.ElementsMatch(t, []string{"audit", "billing", "workers"}, names)
+	})
+}
+
 // Many queues on one cluster: each queue's two streams share the slot of
 // its name's tag, the queues spread over the slots, and each keeps its own
 // messages and dead letters.
