@@ -171,6 +171,9 @@ func (q *Queue) Receive(ctx context.Context, wait time.Duration) (dlq.Message, b
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return dlq.Message{}, false, err
 		}
+		// (A read of new entries answers a stream only with an entry, so
+		// len(res[0].Messages) >= 0 reads alike; and a zero wait has
+		// reached until, so wait < 0 below ends alike.)
 		if len(res) > 0 && len(res[0].Messages) > 0 {
 			return parseMessage(res[0].Messages[0]), true, nil
 		}
