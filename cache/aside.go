@@ -116,10 +116,10 @@ func NewAside[K comparable, V any](store Store[K, V], opts AsideOptions) (*Aside
 
 // Get returns the cached value of key, or calls load, caches its result and
 // returns it. Concurrent misses for one key share one call of load; the
-// caller that makes it reads the store once more first, so a miss that
-// races a load just ending does not load again. A load error is returned
-// and nothing is cached, except that an error wrapping [ErrNotFound] is
-// remembered for NegativeTTL.
+// caller that makes it reads the store once more first if a load ended
+// since its own read, so a miss that races a load just ending does not
+// load again. A load error is returned and nothing is cached, except that
+// an error wrapping [ErrNotFound] is remembered for NegativeTTL.
 func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Context, key K) (V, error)) (V, error) {
 	var zero V
 	if a == nil || a.store == nil {
@@ -128,6 +128,7 @@ func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Cont
 	if load == nil {
 		return zero, invalid("nil loader for key %v", key)
 	}
+	ended := a.flight.ended.Load() // before the read: see the flight below
 	v, _, ok, err := a.store.Get(ctx, key)
 	if err != nil {
 		a.storeError(err)
@@ -147,11 +148,15 @@ func (a *Aside[K, V]) Get(ctx context.Context, key K, load func(ctx context.Cont
 		return a.load(ctx, key, load)
 	}
 	v, shared, err := a.flight.do(ctx, key, func() (V, error) {
-		// A load that ended between the miss above and this flight has
-		// filled the store: look again before loading a second time. An
-		// error here was counted by the first read; the load goes ahead.
-		if v, _, ok, err := a.store.Get(ctx, key); err == nil && ok {
-			return v, nil
+		// A flight that ended between the read above and this one may
+		// have filled the store: then look again before loading a second
+		// time. (Without one, as for a lone request, nothing is read
+		// twice.) An error here was counted by the first read; the load
+		// goes ahead.
+		if a.flight.ended.Load() != ended {
+			if v, _, ok, err := a.store.Get(ctx, key); err == nil && ok {
+				return v, nil
+			}
 		}
 		return a.load(ctx, key, load)
 	})

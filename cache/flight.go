@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // flight de-duplicates concurrent loads of one key: the first caller runs
@@ -13,6 +14,10 @@ import (
 type flight[K comparable, V any] struct {
 	mu    sync.Mutex
 	calls map[K]*call[V] // guarded by mu
+	// ended counts the calls that have ended, each counted under mu as
+	// it leaves calls: a caller that finds no call for its key after
+	// reading ended sees the count moved if one ended in between.
+	ended atomic.Uint64
 }
 
 type call[V any] struct {
@@ -47,6 +52,7 @@ func (f *flight[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (v V
 	defer func() {
 		f.mu.Lock()
 		delete(f.calls, key)
+		f.ended.Add(1)
 		f.mu.Unlock()
 		close(c.done)
 	}()
