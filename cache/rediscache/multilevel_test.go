@@ -108,8 +108,10 @@ func TestMultiLevelTTLsAndOptionBounds(t *testing.T) {
 		}
 		_, err = NewMultiLevel[int](ctx, nil, l2, MultiLevelOptions{})
 		require.ErrorIs(t, err, cache.ErrInvalidConfig, "no L1")
+		assert.ErrorContains(t, err, "(L1 false, L2 true)")
 		_, err = NewMultiLevel(ctx, l1, nil, MultiLevelOptions{})
 		require.ErrorIs(t, err, cache.ErrInvalidConfig, "no L2")
+		assert.ErrorContains(t, err, "(L1 true, L2 false)")
 	})
 }
 
