@@ -35,14 +35,21 @@ func (e *events) states(addr string) []string {
 
 var errBackend = errors.New("backend failed")
 
-// fail reports n failed requests to addr, picking until it is chosen.
+// failOn reports n failed requests to addr, picking until it is chosen.
 func failOn(t *testing.T, b *Balancer, addr string, n int) {
 	t.Helper()
+	reportOn(t, b, addr, n, errBackend)
+}
+
+// reportOn reports n requests to addr with the result err, picking until
+// it is chosen; the other backends' picks succeed.
+func reportOn(t *testing.T, b *Balancer, addr string, n int, err error) {
+	t.Helper()
 	for i := 0; n > 0 && i < 10000; i++ {
-		p, err := b.Pick(context.Background(), Request{})
-		require.NoError(t, err)
+		p, perr := b.Pick(context.Background(), Request{})
+		require.NoError(t, perr)
 		if p.Addr() == addr {
-			p.Done(Result{Err: errBackend, Latency: time.Millisecond})
+			p.Done(Result{Err: err, Latency: time.Millisecond})
 			n--
 		} else {
 			p.Done(Result{Latency: time.Millisecond})
@@ -268,25 +275,11 @@ func TestSlowStartOnAddWithLeastConn(t *testing.T) {
 	})
 }
 
-// resultsOn reports n results to addr, the first fails of them failed,
-// picking until it is chosen; the other backends' picks succeed.
+// resultsOn reports n results to addr, the first fails of them failed.
 func resultsOn(t *testing.T, b *Balancer, addr string, n, fails int) {
 	t.Helper()
-	for i := range n {
-		if i < fails {
-			failOn(t, b, addr, 1)
-			continue
-		}
-		for j := 0; ; j++ {
-			require.Less(t, j, 10000, "%s was not picked", addr)
-			p, err := b.Pick(context.Background(), Request{})
-			require.NoError(t, err)
-			p.Done(Result{Latency: time.Millisecond})
-			if p.Addr() == addr {
-				break
-			}
-		}
-	}
+	reportOn(t, b, addr, fails, errBackend)
+	reportOn(t, b, addr, n-fails, nil)
 }
 
 // failurePercentBalancer returns a balancer over two backends that ejects
