@@ -54,8 +54,19 @@ const (
 	detectorSteps    = 4 // stagger between ranks: T / detectorSteps
 )
 
+// detectedRaft is the part of *raft.Raft the detector reads and drives.
+type detectedRaft interface {
+	State() raft.RaftState
+	LastContact() time.Time
+	LeaderWithID() (raft.ServerAddress, raft.ServerID)
+	GetConfiguration() raft.ConfigurationFuture
+	ReloadableConfig() raft.ReloadableConfig
+	ReloadConfig(raft.ReloadableConfig) error
+}
+
 type detector struct {
-	n           *Node
+	n           *Node        // for its id, logger and trigger count
+	r           detectedRaft // n's raft
 	hb          time.Duration         // T, the configured heartbeat timeout
 	fast, armed raft.ReloadableConfig // raft's timers when triggered or leading, and while following
 	isArmed     bool                  // raft runs with the armed timers
@@ -72,10 +83,10 @@ func detectorRaftTimers(t Timing) (heartbeat, election time.Duration) {
 	return hb, max(t.ElectionTimeout, hb)
 }
 
-func newDetector(n *Node, now time.Time) *detector {
+func newDetector(n *Node, r detectedRaft, now time.Time) *detector {
 	t := n.opts.Timing
-	d := &detector{n: n, hb: t.HeartbeatTimeout, isArmed: true, since: now}
-	d.armed = n.raft.ReloadableConfig()
+	d := &detector{n: n, r: r, hb: t.HeartbeatTimeout, isArmed: true, since: now}
+	d.armed = r.ReloadableConfig()
 	d.fast = d.armed
 	d.fast.HeartbeatTimeout, d.fast.ElectionTimeout = t.HeartbeatTimeout, t.ElectionTimeout
 	return d
@@ -100,7 +111,7 @@ func (n *Node) detectLoop(d *detector) {
 // look.
 func (d *detector) check(now time.Time) time.Duration {
 	tick := d.hb / detectorTicks
-	r := d.n.raft
+	r := d.r
 	switch r.State() {
 	case raft.Leader, raft.Candidate:
 		d.setArmed(false, now)
@@ -142,7 +153,7 @@ func (d *detector) check(now time.Time) time.Duration {
 // rankOf returns this node's place among the voters other than leader,
 // ordered by id, and whether this node is one of them.
 func (d *detector) rankOf(leader raft.ServerID) (int, bool) {
-	f := d.n.raft.GetConfiguration()
+	f := d.r.GetConfiguration()
 	if f.Error() != nil {
 		return -1, false
 	}
@@ -170,7 +181,7 @@ func (d *detector) setArmed(armed bool, now time.Time) {
 		cfg = d.armed
 		d.since = now
 	}
-	if err := d.n.raft.ReloadConfig(cfg); err != nil {
+	if err := d.r.ReloadConfig(cfg); err != nil {
 		d.n.opts.Logger.Error("consensus: failure detector: reload raft timers", "error", err)
 		return
 	}

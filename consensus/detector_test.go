@@ -100,7 +100,7 @@ func TestDetector_RanksVotersByID(t *testing.T) {
 	})
 	want := map[string]int{"n1": 0, "n3": 1, "n4": 2} // n2 is the lost leader
 	for _, n := range c.Nodes() {
-		d := &detector{n: n}
+		d := &detector{n: n, r: n.raft}
 		rank, voter := d.rankOf(raft.ServerID("n2"))
 		if n == nv {
 			assert.False(t, voter, "non-voter %s", n.ID())

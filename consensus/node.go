@@ -129,7 +129,7 @@ func newNode(opts Options, st *storage) (*Node, error) {
 	n.state = n.currentState()
 	go n.leadershipLoop()
 	if opts.Timing.FastFailover {
-		go n.detectLoop(newDetector(n, time.Now()))
+		go n.detectLoop(newDetector(n, n.raft, time.Now()))
 	} else {
 		close(n.detectDone)
 	}
