@@ -136,7 +136,7 @@ func (g *l2Guard) miss(key string, prefix bool) {
 	if g.all {
 		return
 	}
-	if len(g.keys)+len(g.prefixes) >= missedLimit {
+	if g.recorded() >= missedLimit {
 		g.all = true
 		g.keys, g.prefixes = map[string]uint64{}, map[string]uint64{}
 		g.count.Store(missedLimit)
@@ -148,8 +148,12 @@ func (g *l2Guard) miss(key string, prefix bool) {
 	} else {
 		g.keys[key] = g.seq
 	}
-	g.count.Store(int64(len(g.keys) + len(g.prefixes)))
+	g.count.Store(g.recorded())
 }
+
+// recorded returns the number of keys and prefixes the record names; the
+// caller holds mu.
+func (g *l2Guard) recorded() int64 { return int64(len(g.keys) + len(g.prefixes)) }
 
 // suspect reports whether L2 may hold a stale value for key.
 func (g *l2Guard) suspect(key string) bool {
@@ -204,7 +208,7 @@ func (m *MultiLevel[V]) repairRecord(ctx context.Context) error {
 		}
 		g.mu.Lock()
 		g.all = false
-		g.count.Store(int64(len(g.keys) + len(g.prefixes)))
+		g.count.Store(0) // nothing is recorded while all is set
 		g.mu.Unlock()
 		return nil
 	}
@@ -231,7 +235,7 @@ func (m *MultiLevel[V]) repairRecord(ctx context.Context) error {
 		}
 	}
 	if !g.all {
-		g.count.Store(int64(len(g.keys) + len(g.prefixes)))
+		g.count.Store(g.recorded())
 	}
 	return nil
 }

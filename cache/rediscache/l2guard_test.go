@@ -269,3 +269,81 @@ func TestMultiLevelOneMasterDown(t *testing.T) {
 	}, 2*time.Second, 10*time.Millisecond, "the stale entry was deleted from Redis")
 	assert.Zero(t, m.Stats().L2Unrepaired)
 }
+
+// A repair that fails pauses repairs for BreakFor, so a Redis that is down
+// is not sent the whole record on every call; a repair that succeeds does
+// not pause the next one.
+func TestMultiLevelRepairPausesOnlyAfterAFailure(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := t.Context()
+		outage := func(p *proxies, m *MultiLevel[int], key string) {
+			t.Helper()
+			p.Cut()
+			require.Error(t, m.Set(ctx, key, 2, time.Minute))
+			require.Equal(t, 1, m.Stats().L2Unrepaired, "%s missed its write", key)
+		}
+
+		// No breaker, so every call reaches Redis; BreakFor is only the pause.
+		p, client := proxiedClient(t, db)
+		ok := newLevels(t, db, client, MultiLevelOptions{BreakAfter: -1, BreakFor: time.Hour})
+		for _, key := range []string{"a", "b"} {
+			outage(p, ok, key)
+			p.Restore()
+			_, _, _, err := ok.Get(ctx, "other")
+			require.NoError(t, err)
+			assert.Zero(t, ok.Stats().L2Unrepaired, "after %s's outage: the first call that reaches Redis repairs it", key)
+		}
+
+		p2, client2 := proxiedClient(t, db)
+		failed := newLevels(t, db, client2, MultiLevelOptions{BreakAfter: -1, BreakFor: time.Hour})
+		require.NoError(t, failed.Set(ctx, "k", 1, time.Minute))
+		outage(p2, failed, "k")
+		failed.l1.Delete("other")
+		_, _, _, _ = failed.Get(ctx, "other") // its repair fails: Redis is still down
+		p2.Restore()
+		for range 3 {
+			failed.l1.Delete("other")
+			_, _, _, err := failed.Get(ctx, "other")
+			require.NoError(t, err)
+		}
+		assert.Equal(t, 1, failed.Stats().L2Unrepaired, "no repair within BreakFor of a failed one")
+		assert.Equal(t, int64(1), db.Client.Exists(ctx, db.Key("k")).Val(), "the stale k is still in Redis")
+		failed.l1.Delete("k")
+		_, _, found, err := failed.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.False(t, found, "the stale k is not served meanwhile")
+	})
+}
+
+// A deletion that failed in L2 is recorded like a failed write: the value
+// it should have removed is not served, and is deleted from Redis once it
+// answers again. One that succeeded leaves nothing to repair.
+func TestMultiLevelFailedDeleteIsRepaired(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		p, client := proxiedClient(t, db)
+		m := newLevels(t, db, client, MultiLevelOptions{BreakAfter: -1})
+		ctx := t.Context()
+		for _, k := range []string{"gone", "d", "grp:1"} {
+			require.NoError(t, m.Set(ctx, k, 1, time.Minute))
+		}
+		require.NoError(t, m.Delete(ctx, "gone"))
+		assert.Zero(t, m.Stats().L2Unrepaired, "a deletion that reached Redis")
+
+		p.Cut()
+		require.Error(t, m.Delete(ctx, "d"))
+		_, err := m.DeletePrefix(ctx, "grp:")
+		require.Error(t, err)
+		assert.Equal(t, 2, m.Stats().L2Unrepaired, "a key and a prefix")
+		p.Restore()
+		for _, k := range []string{"d", "grp:1"} {
+			_, _, found, err := m.Get(ctx, k)
+			require.NoError(t, err)
+			assert.False(t, found, "%s, which a failed deletion left in Redis, is not served", k)
+		}
+		require.Eventually(t, func() bool {
+			_, _, _, _ = m.Get(ctx, "other")
+			return m.Stats().L2Unrepaired == 0
+		}, 2*time.Second, 10*time.Millisecond)
+		assert.Zero(t, db.Client.Exists(ctx, db.Key("d"), db.Key("grp:1")).Val(), "deleted from Redis by the repair")
+	})
+}

@@ -2,7 +2,10 @@ package rediscache
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -302,5 +305,95 @@ func TestMultiLevelDeletePrefixL2Down(t *testing.T) {
 		assert.True(t, ok)
 		p.Restore()
 		assert.Equal(t, int64(1), db.Client.Exists(ctx, db.Key("grp:1")).Val(), "L2 kept the key the failed delete did not reach")
+	})
+}
+
+// A subscription that goes silent (a blackholed link: no error, no data)
+// is pinged, re-subscribed after two HealthCheck intervals without an
+// answer, and cleared of everything L1 may have missed once the new
+// subscription is confirmed; invalidations reach it again.
+func TestMultiLevelResubscribesASilentSubscription(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := t.Context()
+		channel := db.Key("inv")
+		p, client := proxiedClient(t, db)
+		var mu sync.Mutex
+		var reports []string
+		m := newLevels(t, db, client, MultiLevelOptions{Channel: channel, HealthCheck: 20 * time.Millisecond,
+			OnError: func(err error) {
+				mu.Lock()
+				reports = append(reports, err.Error())
+				mu.Unlock()
+			}})
+		writer := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel})
+
+		p.Blackhole()
+		want := fmt.Sprintf("rediscache: invalidation subscription on %q silent for 40ms, re-subscribing", channel)
+		require.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Contains(reports, want)
+		}, 5*time.Second, 5*time.Millisecond, "a silence of 2 × HealthCheck is reported")
+		p.Restore()
+		require.Eventually(t, func() bool { return m.Stats().Resyncs > 0 }, 5*time.Second, 5*time.Millisecond,
+			"the new subscription is confirmed")
+
+		require.NoError(t, m.l1.Set("x", 1))
+		require.NoError(t, writer.Set(ctx, "x", 2, time.Minute))
+		require.Eventually(t, func() bool {
+			_, ok := m.l1.Get("x")
+			return !ok
+		}, 5*time.Second, 5*time.Millisecond, "invalidations arrive again")
+	})
+}
+
+// A deletion by the empty prefix (on a store with a Prefix: the whole
+// namespace) empties every process's L1.
+func TestMultiLevelEmptyPrefixInvalidatesEveryKey(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		ctx := t.Context()
+		channel := db.Key("inv")
+		seen := make(chan string, 10)
+		a := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel})
+		b := newLevels(t, db, db.NewClient(t), MultiLevelOptions{Channel: channel,
+			OnInvalidate: func(k string, prefix bool) {
+				if prefix {
+					seen <- k
+				}
+			}})
+		require.NoError(t, b.l1.Set("x", 1))
+		require.NoError(t, b.l1.Set("y", 2))
+		_, err := a.DeletePrefix(ctx, "")
+		require.NoError(t, err)
+		select {
+		case k := <-seen:
+			assert.Empty(t, k)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the empty-prefix invalidation did not arrive")
+		}
+		assert.Zero(t, b.l1.Len(), "b's L1 emptied")
+	})
+}
+
+// On a slow link (here 30 ms a round trip, far below the store's 200 ms
+// timeout) NewMultiLevel waits for the subscription's confirmation; a link
+// that never answers fails it, naming the channel.
+func TestMultiLevelSubscribesOverASlowLink(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, db *redistest.DB) {
+		channel := db.Key("inv")
+		p, client := proxiedClient(t, db)
+		p.SetLatency(15 * time.Millisecond)
+		m := newLevels(t, db, client, MultiLevelOptions{Channel: channel})
+		assert.Zero(t, m.Stats().L2Errors)
+
+		p.SetLatency(0)
+		p.Blackhole()
+		l1, err := cache.NewMemory(10, cache.MemoryOptions[string, int]{})
+		require.NoError(t, err)
+		l2, err := New[int](client, Options{Prefix: db.Prefix, Timeout: 20 * time.Millisecond})
+		require.NoError(t, err)
+		_, err = NewMultiLevel(t.Context(), l1, l2, MultiLevelOptions{Channel: channel})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), fmt.Sprintf("subscribing to invalidation channel %q", channel))
 	})
 }

@@ -23,6 +23,7 @@ type proxies struct {
 	mu     sync.Mutex
 	byAddr map[string]*tcpproxy.Proxy // guarded by mu
 	mode   tcpproxy.Mode              // guarded by mu: what new proxies start in
+	delay  time.Duration              // guarded by mu: every proxy's latency
 }
 
 func (ps *proxies) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -36,6 +37,7 @@ func (ps *proxies) dial(ctx context.Context, network, addr string) (net.Conn, er
 		}
 		ps.byAddr[addr] = p
 		setMode(p, ps.mode)
+		p.SetLatency(ps.delay)
 	}
 	ps.mu.Unlock()
 	var d net.Dialer
@@ -76,6 +78,16 @@ func (ps *proxies) CutOne(t testing.TB, addr string) {
 	p, ok := ps.byAddr[addr]
 	require.True(t, ok, "no proxy in front of %s", addr)
 	p.Cut()
+}
+
+// SetLatency delays every chunk of data on every path by d, each way.
+func (ps *proxies) SetLatency(d time.Duration) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.delay = d
+	for _, p := range ps.byAddr {
+		p.SetLatency(d)
+	}
 }
 
 // Restore heals every path.
