@@ -138,18 +138,26 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (BackupInfo, error) {
 	if r == nil {
 		return BackupInfo{}, fmt.Errorf("%w: node %q: nil backup reader", ErrInvalidArgument, n.opts.ID)
 	}
-	info, payload, err := readBackup(r)
+	info, d, err := readBackup(r)
 	if err != nil {
 		return info, err
 	}
 	if cur := n.ClusterID(); cur != "" && cur != info.ClusterID {
 		return info, fmt.Errorf("%w: backup of cluster %s, this cluster is %s", ErrInvalidBackup, info.ClusterID, cur)
 	}
-	if !n.IsLeader() {
-		n.notLeader.Add(1)
-		return info, n.notLeaderErr()
+	// The restored state carries this cluster's API addresses, as the
+	// leader has them once it has applied everything committed: a follower
+	// that had not yet applied one would lose it, for the snapshot replaces
+	// the entries it skips.
+	if err := n.readBarrier(ctx); err != nil {
+		return info, err
 	}
-	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: info.Index, Size: info.Size}
+	d.API = n.fsm.apiAddrs()
+	payload, err := json.Marshal(&d)
+	if err != nil {
+		return info, fmt.Errorf("consensus: node %q: encode restored state: %w", n.opts.ID, err)
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: info.Index, Size: int64(len(payload))}
 	if err := n.raft.Restore(meta, bytes.NewReader(payload), n.timeout(ctx)); err != nil {
 		return info, n.mapErr(err)
 	}
@@ -159,59 +167,60 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (BackupInfo, error) {
 // readBackup reads a whole backup from r and checks it: the header's
 // format and version, the payload's size and checksum, and that the
 // payload decodes to the state the header describes. It returns the
-// header and the payload, or an error wrapping [ErrInvalidBackup] that
-// names the problem. [Node.Restore] calls it before it changes anything.
-func readBackup(r io.Reader) (BackupInfo, []byte, error) {
+// header and the decoded state, or an error wrapping [ErrInvalidBackup]
+// that names the problem. [Node.Restore] calls it before it changes
+// anything.
+func readBackup(r io.Reader) (BackupInfo, snapshotData, error) {
 	br := bufio.NewReaderSize(r, maxHeader)
 	line, err := br.ReadSlice('\n')
 	switch {
 	case errors.Is(err, bufio.ErrBufferFull):
-		return BackupInfo{}, nil, fmt.Errorf("%w: no header line within %d bytes: not a backup", ErrInvalidBackup, maxHeader)
+		return BackupInfo{}, snapshotData{}, fmt.Errorf("%w: no header line within %d bytes: not a backup", ErrInvalidBackup, maxHeader)
 	case errors.Is(err, io.EOF) && len(line) == 0:
-		return BackupInfo{}, nil, fmt.Errorf("%w: empty file", ErrInvalidBackup)
+		return BackupInfo{}, snapshotData{}, fmt.Errorf("%w: empty file", ErrInvalidBackup)
 	case errors.Is(err, io.EOF):
-		return BackupInfo{}, nil, fmt.Errorf("%w: truncated in its header (%d bytes)", ErrInvalidBackup, len(line))
+		return BackupInfo{}, snapshotData{}, fmt.Errorf("%w: truncated in its header (%d bytes)", ErrInvalidBackup, len(line))
 	case err != nil:
-		return BackupInfo{}, nil, fmt.Errorf("consensus: read backup: %w", err)
+		return BackupInfo{}, snapshotData{}, fmt.Errorf("consensus: read backup: %w", err)
 	}
 	var info BackupInfo
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&info); err != nil {
-		return BackupInfo{}, nil, fmt.Errorf("%w: malformed header: %v", ErrInvalidBackup, err)
+		return BackupInfo{}, snapshotData{}, fmt.Errorf("%w: malformed header: %v", ErrInvalidBackup, err)
 	}
 	switch {
 	case info.Format != backupFormat:
-		return info, nil, fmt.Errorf("%w: format %q, want %q", ErrInvalidBackup, info.Format, backupFormat)
+		return info, snapshotData{}, fmt.Errorf("%w: format %q, want %q", ErrInvalidBackup, info.Format, backupFormat)
 	case info.Version != backupVersion:
-		return info, nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrInvalidBackup, info.Version, backupVersion)
+		return info, snapshotData{}, fmt.Errorf("%w: format version %d, this build reads %d", ErrInvalidBackup, info.Version, backupVersion)
 	case info.ClusterID == "":
-		return info, nil, fmt.Errorf("%w: header names no cluster", ErrInvalidBackup)
+		return info, snapshotData{}, fmt.Errorf("%w: header names no cluster", ErrInvalidBackup)
 	case info.Size < 0:
-		return info, nil, fmt.Errorf("%w: negative size %d", ErrInvalidBackup, info.Size)
+		return info, snapshotData{}, fmt.Errorf("%w: negative size %d", ErrInvalidBackup, info.Size)
 	}
 	// Read one byte past the size, so that trailing data shows; never
 	// allocate what a corrupted header claims, only what arrives.
 	payload, err := io.ReadAll(io.LimitReader(br, info.Size+1))
 	if err != nil {
-		return info, nil, fmt.Errorf("consensus: read backup: %w", err)
+		return info, snapshotData{}, fmt.Errorf("consensus: read backup: %w", err)
 	}
 	switch {
 	case int64(len(payload)) < info.Size:
-		return info, nil, fmt.Errorf("%w: truncated: %d of %d payload bytes", ErrInvalidBackup, len(payload), info.Size)
+		return info, snapshotData{}, fmt.Errorf("%w: truncated: %d of %d payload bytes", ErrInvalidBackup, len(payload), info.Size)
 	case int64(len(payload)) > info.Size:
-		return info, nil, fmt.Errorf("%w: data after the %d payload bytes the header announces", ErrInvalidBackup, info.Size)
+		return info, snapshotData{}, fmt.Errorf("%w: data after the %d payload bytes the header announces", ErrInvalidBackup, info.Size)
 	}
 	sum := sha256.Sum256(payload)
 	if got := hex.EncodeToString(sum[:]); got != info.SHA256 {
-		return info, nil, fmt.Errorf("%w: checksum mismatch: header says sha256 %s, payload hashes to %s (corrupted)", ErrInvalidBackup, info.SHA256, got)
+		return info, snapshotData{}, fmt.Errorf("%w: checksum mismatch: header says sha256 %s, payload hashes to %s (corrupted)", ErrInvalidBackup, info.SHA256, got)
 	}
 	var d snapshotData
 	if err := json.Unmarshal(payload, &d); err != nil {
-		return info, nil, fmt.Errorf("%w: payload does not decode: %v", ErrInvalidBackup, err)
+		return info, snapshotData{}, fmt.Errorf("%w: payload does not decode: %v", ErrInvalidBackup, err)
 	}
 	if d.ClusterID != info.ClusterID || d.Applied != info.Index {
-		return info, nil, fmt.Errorf("%w: payload is of cluster %s at index %d, header says %s at %d", ErrInvalidBackup, d.ClusterID, d.Applied, info.ClusterID, info.Index)
+		return info, snapshotData{}, fmt.Errorf("%w: payload is of cluster %s at index %d, header says %s at %d", ErrInvalidBackup, d.ClusterID, d.Applied, info.ClusterID, info.Index)
 	}
-	return info, payload, nil
+	return info, d, nil
 }

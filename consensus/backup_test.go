@@ -49,6 +49,9 @@ func TestBackup_RestoreIntoNewCluster(t *testing.T) {
 	bl, err := b.WaitLeader(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, bl.ClusterID(), "a new cluster has no id until its first backup")
+	for _, n := range b.Nodes() {
+		require.NoError(t, bl.SetAPIAddr(ctx, n.ID(), "api-of-"+n.ID()))
+	}
 	var got BackupInfo
 	eventually(t, ctx, "the backup restored on the leader", func() bool {
 		// A busy machine may move the leadership meanwhile: restore on the
@@ -67,6 +70,9 @@ func TestBackup_RestoreIntoNewCluster(t *testing.T) {
 			waitValue(t, ctx, n, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
 		}
 		eventually(t, ctx, n.ID()+" takes the cluster id", func() bool { return n.ClusterID() == info.ClusterID })
+		for _, m := range b.Nodes() {
+			assert.Equal(t, "api-of-"+m.ID(), n.APIAddr(m.ID()), "%s keeps the cluster's own API addresses, which a backup does not carry", n.ID())
+		}
 	}
 	kv := putOnLeader(t, ctx, b, "after", "x")
 	assert.Greater(t, kv.Revision, info.Index, "revisions keep growing past the backup")

@@ -133,7 +133,7 @@ func (d *detector) check(now time.Time) time.Duration {
 		lastContact = d.since // a node that never heard from a leader counts from arming
 	}
 	silence := now.Sub(lastContact)
-	if silence < d.hb/2 {
+	if silence < d.hb/2 { // (or <=: at hb/2 the wait below is still above a tick)
 		return tick
 	}
 	// The configuration is read afresh: it may change during a silence
@@ -155,7 +155,7 @@ func (d *detector) check(now time.Time) time.Duration {
 func (d *detector) rankOf(leader raft.ServerID) (int, bool) {
 	f := d.r.GetConfiguration()
 	if f.Error() != nil {
-		return -1, false
+		return 0, false
 	}
 	self := raft.ServerID(d.n.opts.ID)
 	var ids []raft.ServerID

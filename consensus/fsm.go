@@ -402,6 +402,13 @@ func (f *fsm) listAt(prefix string) ([]KV, uint64) {
 	return out, f.applied
 }
 
+// apiAddrs returns a copy of every node's API address.
+func (f *fsm) apiAddrs() map[string]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return maps.Clone(f.api)
+}
+
 func (f *fsm) apiAddr(id string) string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -478,7 +485,7 @@ func (f *fsm) state() snapshotData {
 }
 
 // Restore implements raft.FSM, for Raft's snapshots and for backups
-// ([Node.Restore]), which carry no API addresses.
+// ([Node.Restore] gives a backup the cluster's API addresses).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var d snapshotData
@@ -491,7 +498,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if d.Locks == nil {
 		d.Locks = map[string]lockState{}
 	}
-	keepAPI := d.API == nil // a backup: the cluster keeps its own API addresses
+	if d.API == nil {
+		d.API = map[string]string{}
+	}
 	if d.Leases == nil {
 		d.Leases = map[LeaseID]*leaseState{}
 	}
@@ -504,10 +513,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		d.FirstRev = d.Applied + 1
 	}
 	f.mu.Lock()
-	if !keepAPI {
-		f.api = d.API
-	}
-	f.kv, f.locks, f.leases, f.clusterID = d.KV, d.Locks, d.Leases, d.ClusterID
+	f.api, f.kv, f.locks, f.leases, f.clusterID = d.API, d.KV, d.Locks, d.Leases, d.ClusterID
 	f.history, f.firstRev = d.History, d.FirstRev
 	f.advance(d.Applied)
 	f.mu.Unlock()

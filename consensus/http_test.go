@@ -94,6 +94,8 @@ func TestHandler_FollowerForwardsToLeader(t *testing.T) {
 		code, hdr, raw := send(t, a.client, "GET", a.servers[f].URL+"/v1/kv/greeting"+path, "", "")
 		require.Equal(t, http.StatusOK, code, raw)
 		assert.Equal(t, forwarded, hdr.Get(forwardedHeader) != "", path)
+		_, challenged := hdr["Www-Authenticate"]
+		assert.False(t, challenged, "%s: no challenge on an answer that has none", path)
 	}
 	code, body = a.do(t, f, "GET", "/v1/cluster/status", "")
 	require.Equal(t, http.StatusOK, code, body)
