@@ -65,8 +65,8 @@ type detectedRaft interface {
 }
 
 type detector struct {
-	n           *Node        // for its id, logger and trigger count
-	r           detectedRaft // n's raft
+	n           *Node                 // for its id, logger and trigger count
+	r           detectedRaft          // n's raft
 	hb          time.Duration         // T, the configured heartbeat timeout
 	fast, armed raft.ReloadableConfig // raft's timers when triggered or leading, and while following
 	isArmed     bool                  // raft runs with the armed timers
