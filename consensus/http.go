@@ -122,6 +122,8 @@ func NewHandler(n *Node, opts HandlerOptions) (*Handler, error) {
 		opts.Timeout = 5 * time.Second
 	}
 	if opts.Client == nil {
+		// (Only a Timeout above 10 s lets this bound act first; a test of
+		// it would wait 10 s.)
 		opts.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	h := &Handler{node: n, opts: opts, mux: http.NewServeMux()}

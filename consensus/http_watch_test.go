@@ -169,3 +169,21 @@ func TestHandler_LeaseAndWatchBadInputIsAProblem(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 }
+
+// A watch that ends on the node's side (here the node crashes) ends its
+// stream with an error event carrying the problem, so the client knows to
+// reconnect elsewhere rather than wait.
+func TestHandler_WatchEndsWithAnErrorEvent(t *testing.T) {
+	a := newAPICluster(t, HandlerOptions{})
+	ctx := testCtx(t)
+	f := followerOf(t, a.c).ID()
+	resp, next := openWatch(t, ctx, a, f, "/v1/watch/k", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, a.c.Crash(f))
+	m := next()
+	assert.Equal(t, "error", m.event)
+	var p errorJSON
+	require.NoError(t, json.Unmarshal(m.data, &p), string(m.data))
+	assert.Equal(t, http.StatusServiceUnavailable, p.Status)
+	assert.Contains(t, p.Detail, "closed")
+}
