@@ -67,6 +67,38 @@ func TestKV_Operations(t *testing.T) {
 	assert.Equal(t, "Leader", st.State)
 }
 
+// Linearizable reads confirm leadership with the quorum (ReadIndex) and
+// write nothing to the log, past the one no-op a leader commits in its
+// term before its first.
+func TestKV_LinearizableReadsDoNotGrowTheLog(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	putOnLeader(t, ctx, c, "k", "v")
+	// A busy machine may move the leadership during the reads; the new
+	// leader's no-op then grows the log, so such a round is tried again.
+	eventually(t, ctx, "five reads within one leader's term", func() bool {
+		leader, err := c.WaitLeader(ctx)
+		require.NoError(t, err)
+		if _, err := leader.Read(ctx, "k", Linearizable); err != nil {
+			return false
+		}
+		before := leader.Stats()
+		for range 5 {
+			kv, err := leader.Read(ctx, "k", Linearizable)
+			if err != nil {
+				return false
+			}
+			assert.Equal(t, "v", string(kv.Value))
+		}
+		after := leader.Stats()
+		if after.State != "Leader" || after.Term != before.Term {
+			return false
+		}
+		assert.Equal(t, before.LastIndex, after.LastIndex, "no log entry for a read")
+		return true
+	})
+}
+
 func TestKV_BadInput(t *testing.T) {
 	c := newCluster(t, ClusterOptions{Nodes: 1, Node: Options{MaxValueSize: 8, MaxKeySize: 4}})
 	ctx := testCtx(t)
