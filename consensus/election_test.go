@@ -84,6 +84,24 @@ func TestNode_WhileLeaderOnFollowerWaits(t *testing.T) {
 	assert.False(t, ran.Load(), "a follower never runs leader-only work")
 }
 
+// A follower counts learning of a leader as a leadership change, though
+// it was not the leader before or after.
+func TestNode_FollowerCountsANewLeader(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	for _, n := range c.Nodes() {
+		if n == leader {
+			continue
+		}
+		eventually(t, ctx, n.ID()+" counts the leader it learnt of", func() bool {
+			id, _ := n.Leader()
+			return id == leader.ID() && n.Stats().LeaderChanges > 0
+		})
+	}
+}
+
 // The OnLeaderChange hook sees this node win the election, and Stats counts
 // the change.
 func TestNode_OnLeaderChangeHook(t *testing.T) {
