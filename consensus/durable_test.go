@@ -108,20 +108,12 @@ func restartAfterLogTailTruncated(t *testing.T, nodes int) {
 }
 
 // reopenCluster starts a cluster on the data directory of an earlier one
-// (same size, in-memory network): the nodes rejoin from disk, with no
-// bootstrap.
+// (same size, in-memory network): the nodes rejoin from disk.
 func reopenCluster(t *testing.T, ctx context.Context, dir string, nodes int) *LocalCluster {
 	t.Helper()
-	c := &LocalCluster{opts: ClusterOptions{Nodes: nodes, DataDir: dir, Node: Options{Timing: testTiming()}}, net: newFaultNet(), members: map[string]*member{}}
-	t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
-	for range nodes {
-		m, err := c.newMember()
-		require.NoError(t, err)
-		_, err = c.start(m)
-		require.NoError(t, err)
-	}
-	_, err := c.WaitLeader(ctx)
+	c, err := NewLocalCluster(ctx, ClusterOptions{Nodes: nodes, DataDir: dir, Node: Options{Timing: testTiming()}})
 	require.NoError(t, err, "the cluster reopened from disk elects a leader")
+	t.Cleanup(func() { assert.NoError(t, c.Close(context.Background())) })
 	return c
 }
 
@@ -267,4 +259,24 @@ func TestDurable_RefusesRaftWALDataDir(t *testing.T) {
 	_, err := NewNode(Options{ID: "a", Transport: tr, DataDir: dir})
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), dir)
+}
+
+// A durable cluster closed and started again on the same DataDir reopens
+// its nodes from disk: its data is there and its revisions go on.
+func TestDurable_ClusterReopensFromItsDataDir(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	first, err := NewLocalCluster(ctx, ClusterOptions{DataDir: dir, Node: Options{Timing: testTiming()}})
+	require.NoError(t, err)
+	kv := putOnLeader(t, ctx, first, "k", "v")
+	require.NoError(t, first.Close(ctx))
+
+	c := reopenCluster(t, ctx, dir, 3)
+	var got KV
+	require.NoError(t, retryOnLeader(ctx, c, func(n *Node) error {
+		got, err = n.Get(ctx, "k")
+		return err
+	}))
+	assert.Equal(t, kv, got)
+	assert.Greater(t, putOnLeader(t, ctx, c, "k2", "v").Revision, kv.Revision)
 }

@@ -139,7 +139,7 @@ func (n *Node) sweepLeases(ctx context.Context) (int, error) {
 func (f *fsm) hasLeases() bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return len(f.leases) > 0
+	return len(f.leases) != 0
 }
 
 // expired returns the leases expired at now, in id order. It scans every

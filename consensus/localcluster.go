@@ -79,7 +79,8 @@ type member struct {
 }
 
 // NewLocalCluster starts and bootstraps a cluster and waits until it has a
-// leader (or ctx ends).
+// leader (or ctx ends). On a DataDir that holds an earlier cluster's nodes
+// it reopens them from disk instead of bootstrapping them.
 func NewLocalCluster(ctx context.Context, opts ClusterOptions) (*LocalCluster, error) {
 	if opts.Nodes < 0 {
 		return nil, fmt.Errorf("%w: cluster of %d nodes", ErrInvalidConfig, opts.Nodes)
@@ -114,11 +115,12 @@ func NewLocalCluster(ctx context.Context, opts ClusterOptions) (*LocalCluster, e
 		}
 		servers = append(servers, Server{ID: m.id, Address: m.addr})
 	}
-	for i, id := range c.IDs() {
+	for _, id := range c.IDs() {
 		// Every node gets the same configuration; a late node may already
-		// have received it from an early leader.
+		// have received it from an early leader, and a reopened one has it
+		// on disk.
 		err := c.Node(id).Bootstrap(ctx, servers...)
-		if err != nil && !(i > 0 && errors.Is(err, raft.ErrCantBootstrap)) {
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			_ = c.Close(context.Background())
 			return nil, err
 		}
