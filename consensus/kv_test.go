@@ -99,6 +99,22 @@ func TestKV_LinearizableReadsDoNotGrowTheLog(t *testing.T) {
 	})
 }
 
+// A write whose caller gives up (its context is cancelled while the
+// isolated leader cannot commit) returns with the cancellation, not
+// whatever Raft says later.
+func TestKV_CancelledWriteReturnsTheCancellation(t *testing.T) {
+	c := newCluster(t, ClusterOptions{})
+	ctx := testCtx(t)
+	leader, err := c.WaitLeader(ctx)
+	require.NoError(t, err)
+	c.Isolate(leader.ID())
+	wctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(20*time.Millisecond, cancel) // most likely once the write waits on Raft
+	defer timer.Stop()
+	_, err = leader.Put(wctx, "k", []byte("v"))
+	require.ErrorIs(t, err, context.Canceled)
+}
+
 func TestKV_BadInput(t *testing.T) {
 	c := newCluster(t, ClusterOptions{Nodes: 1, Node: Options{MaxValueSize: 8, MaxKeySize: 4}})
 	ctx := testCtx(t)
