@@ -182,6 +182,7 @@ func (g *l2Guard) suspect(key string) bool {
 // After a failed repair none is tried for [MultiLevelOptions.BreakFor].
 func (m *MultiLevel[V]) repair(ctx context.Context) error {
 	g := m.guard
+	// (< or <=: they differ only in the nanosecond the pause ends.)
 	if g.count.Load() == 0 || time.Now().UnixNano() < g.retryAt.Load() || !g.repairMu.TryLock() {
 		return nil
 	}
@@ -212,10 +213,8 @@ func (m *MultiLevel[V]) repairRecord(ctx context.Context) error {
 		g.mu.Unlock()
 		return nil
 	}
-	if len(keys) > 0 {
-		if err := m.l2.DeleteMany(ctx, slices.Collect(maps.Keys(keys))); err != nil {
-			return fmt.Errorf("rediscache: deleting %d L2 keys that missed a write: %w", len(keys), err)
-		}
+	if err := m.l2.DeleteMany(ctx, slices.Collect(maps.Keys(keys))); err != nil { // none: no call
+		return fmt.Errorf("rediscache: deleting %d L2 keys that missed a write: %w", len(keys), err)
 	}
 	for p := range prefixes {
 		if _, err := m.l2.DeletePrefix(ctx, p); err != nil {
