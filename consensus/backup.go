@@ -158,7 +158,12 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (BackupInfo, error) {
 		return info, fmt.Errorf("consensus: node %q: encode restored state: %w", n.opts.ID, err)
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: info.Index, Size: int64(len(payload))}
-	if err := n.raft.Restore(meta, bytes.NewReader(payload), n.timeout(ctx)); err != nil {
+	err = n.raft.Restore(meta, bytes.NewReader(payload), n.timeout(ctx))
+	// The state machine's applied index is now the backup's, behind Raft's
+	// commit index: the next linearizable call must commit a no-op again
+	// before it compares the two (see termBarrier).
+	n.barrierTerm.Store(0)
+	if err != nil {
 		return info, n.mapErr(err)
 	}
 	return info, nil
