@@ -103,7 +103,11 @@ func TestKV_LinearizableReadsDoNotGrowTheLog(t *testing.T) {
 // isolated leader cannot commit) returns with the cancellation, not
 // whatever Raft says later.
 func TestKV_CancelledWriteReturnsTheCancellation(t *testing.T) {
-	c := newCluster(t, ClusterOptions{})
+	// A lease of a second: the isolated leader keeps leading, and the
+	// write waiting, well past the cancellation however busy the machine.
+	slow := testTiming()
+	slow.HeartbeatTimeout, slow.ElectionTimeout, slow.LeaderLeaseTimeout = time.Second, time.Second, time.Second
+	c := newCluster(t, ClusterOptions{Node: Options{Timing: slow}})
 	ctx := testCtx(t)
 	leader, err := c.WaitLeader(ctx)
 	require.NoError(t, err)
