@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -189,4 +190,24 @@ func TestHandler_BackupAndRestore(t *testing.T) {
 	// The nodes keep their API addresses: the follower still forwards.
 	code, _, body = send(t, a.client, "PUT", url+"/v1/kv/app/y", "Bearer "+writerToken, `{"value":"after"}`)
 	assert.Equal(t, http.StatusOK, code, body)
+}
+
+// A linearizable read right after a restore answers at once, even when
+// one ran before the restore in the same term: the leader commits a fresh
+// no-op before it compares the restored state's index with Raft's.
+func TestRestore_ReadAfterRestoreAnswers(t *testing.T) {
+	ctx := testCtx(t)
+	backup, _, _ := fillAndBackup(t, ctx, newCluster(t, ClusterOptions{Nodes: 1}), 2)
+	b := newCluster(t, ClusterOptions{Nodes: 1})
+	leader, err := b.WaitLeader(ctx)
+	require.NoError(t, err)
+	_, err = leader.Get(ctx, "k0")
+	require.ErrorIs(t, err, ErrKeyNotFound, "a linearizable read before the restore")
+	_, err = leader.Restore(ctx, bytes.NewReader(backup))
+	require.NoError(t, err)
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second) // the read's own bound, far above its need
+	defer cancel()
+	kv, err := leader.Get(rctx, "k0")
+	require.NoError(t, err)
+	assert.Equal(t, "v0", string(kv.Value))
 }
