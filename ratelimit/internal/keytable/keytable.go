@@ -54,15 +54,42 @@ const (
 	longKey   = 0xff
 )
 
-// pack returns the slot words of key, whose hash is h.
+// pack returns the slot words of key, whose hash is h: the bytes of a
+// short key little-endian in k[0] and the low bytes of k[1], its length
+// in the top byte, as unpack reads them. It reads the key a word or half
+// a word at a time, overlapping where the length is not a multiple (the
+// bytes read twice are the same, so or-ing them is exact): copying the
+// bytes into a buffer and reading the words back would cost a stalled
+// store-to-load forward on every lookup.
 func pack(key string, h uint64) [2]uint64 {
-	if uint(len(key))-1 >= inlineMax { // also an empty key: 0-1 wraps
+	n := len(key)
+	if uint(n)-1 >= inlineMax { // also an empty key: 0-1 wraps
 		return [2]uint64{h, longKey << 56}
 	}
-	var b [16]byte
-	copy(b[:], key)
-	b[15] = byte(len(key))
-	return [2]uint64{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+	var lo, hi uint64
+	switch {
+	case n >= 8:
+		lo = le64(key)
+		hi = le64(key[n-8:]) >> (8 * (16 - n)) // bytes 8 to n-1; none when n is 8
+	case n >= 4:
+		lo = uint64(le32(key)) | uint64(le32(key[n-4:]))<<(8*(n-4))
+	default: // 1 to 3 bytes
+		lo = uint64(key[0]) | uint64(key[n/2])<<(8*(n/2)) | uint64(key[n-1])<<(8*(n-1))
+	}
+	return [2]uint64{lo, hi | uint64(n)<<56}
+}
+
+// le64 returns the first 8 bytes of s, little-endian.
+func le64(s string) uint64 {
+	_ = s[7] // one bounds check for the eight reads, which the compiler merges into one load
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// le32 returns the first 4 bytes of s, little-endian.
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // unpack returns the bytes of slot words k, a key stored in the slot.
@@ -83,10 +110,12 @@ type shard[S any] struct {
 	n         int       // guarded by mu: keys held
 	lastSweep int64     // guarded by mu: Unix ns
 	rng       uint64    // guarded by mu: xorshift state for eviction samples
+	gone      []evicted // guarded by mu: the keys Lock dropped, for Unlock to report
+	t         *Table[S]
 
 	// Counters, guarded by mu.
 	allowed, denied, evictedIdle, evictedCap uint64
-	_                                        [16]byte // to 128 bytes: a shard's lock and counters share no cache line with the next's
+	_                                        [48]byte // to 192 bytes: a shard's lock and counters share no cache line with the next's
 }
 
 // Stats are a table's counters.
@@ -123,6 +152,7 @@ func New[S any](maxKeys int, idle int64, fresh func() S, onEvict func(key string
 		// from another.)
 		t.shards[i].rng = uint64(i)*0x9E3779B97F4A7C15 | 1
 		t.shards[i].lastSweep = math.MinInt64
+		t.shards[i].t = t
 	}
 	return t
 }
@@ -140,9 +170,7 @@ const (
 // Ref is a key's state with the key's shard locked, from [Table.Lock].
 type Ref[S any] struct {
 	State *S
-	t     *Table[S]
 	sh    *shard[S]
-	gone  []evicted
 }
 
 // Lock returns key's state at now, with the key's shard locked, creating
@@ -156,29 +184,41 @@ func (t *Table[S]) Lock(key string, now int64) Ref[S] {
 	sh := &t.shards[h>>(64-t.shardBits)&uint64(len(t.shards)-1)]
 	sh.mu.Lock()
 	i, ok := sh.find(h, k, key)
-	var gone []evicted
 	if !ok {
-		gone = t.makeRoom(sh, now)
-		i = sh.insert(t.seed, h, k, key, t.fresh())
-		sh.slots[i].last = now
+		i = t.add(sh, h, k, key, now)
 	}
 	sl := &sh.slots[i]
 	sl.last = max(sl.last, now)
-	return Ref[S]{State: &sl.state, t: t, sh: sh, gone: gone}
+	return Ref[S]{State: &sl.state, sh: sh}
+}
+
+// add makes room for key, new to the shard, and inserts it with the
+// fresh state, recording in gone what it dropped. It requires that mu
+// is held.
+func (t *Table[S]) add(sh *shard[S], h uint64, k [2]uint64, key string, now int64) int {
+	sh.gone = t.makeRoom(sh, now)
+	i := sh.insert(t.seed, h, k, key, t.fresh())
+	sh.slots[i].last = now
+	return i
 }
 
 // Unlock counts n events allowed or denied and unlocks the shard. Then
 // it reports the keys Lock dropped to make room.
 func (r Ref[S]) Unlock(allowed bool, n uint64) {
+	sh := r.sh
 	if allowed {
-		r.sh.allowed += n
+		sh.allowed += n
 	} else {
-		r.sh.denied += n
+		sh.denied += n
 	}
-	r.sh.mu.Unlock()
-	if r.gone != nil {
-		r.t.report(r.gone)
+	if sh.gone == nil {
+		sh.mu.Unlock()
+		return
 	}
+	gone := sh.gone
+	sh.gone = nil
+	sh.mu.Unlock()
+	sh.t.report(gone)
 }
 
 // find returns the slot holding key, whose hash is h and slot words k,

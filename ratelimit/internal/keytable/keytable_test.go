@@ -151,6 +151,31 @@ func TestLongKeysWithOneHash(t *testing.T) {
 	}
 }
 
+// pack lays out every key of 1 to 15 bytes as a slot stores it (its
+// bytes in order, zeros after them, its length in byte 15), whatever its
+// length does to the overlapping word reads; any other key becomes its
+// hash and the long-key mark.
+func FuzzPack(f *testing.F) {
+	for _, key := range []string{"", "a", "ab", "abc", "abcd", "abcde", "1.2.3.4", "10.0.0.1", "203.0.113.254", "123456789012345", "1234567890123456", "user-42@example.com"} {
+		f.Add(key, uint64(7))
+	}
+	f.Fuzz(func(t *testing.T, key string, h uint64) {
+		got := pack(key, h)
+		if len(key) == 0 || len(key) > inlineMax {
+			if want := [2]uint64{h, longKey << 56}; got != want {
+				t.Fatalf("pack(%q) = %x, want %x", key, got, want)
+			}
+			return
+		}
+		var want [16]byte
+		copy(want[:], key)
+		want[15] = byte(len(key))
+		if b := unpack(got); b != want {
+			t.Fatalf("pack(%q) lays out % x, want % x", key, b, want)
+		}
+	})
+}
+
 // locate returns key's shard, hash and slot words.
 func (t *Table[S]) locate(key string) (*shard[S], uint64, [2]uint64) {
 	h := maphash.String(t.seed, key)
