@@ -85,12 +85,15 @@ type Stats struct {
 // dropped when idle or when MaxKeys is reached.
 //
 // Each key costs one slot of a hash table that holds the key, the time of
-// its last use and the algorithm's state inline (8 to 24 bytes: a GCRA's
-// one timestamp, a token bucket's tokens and time, a window's counters);
-// no object per key, no allocation per decision. A key of up to 15 bytes,
-// such as an IPv4 address, is stored in the slot itself; a longer key is
-// kept as a string beside it. The sliding log's timestamps and a key under
-// several limits take an allocation of their own. Keys are spread over up to 64 shards, each with its own lock, so
+// its last use and the algorithm's state inline (8 to 24 bytes: one
+// timestamp for GCRA and the token bucket, a window's counters); no
+// object per key, no allocation per decision. A token bucket is kept in
+// GCRA's form, one timestamp instead of tokens and a time: the two forms
+// are one bucket, and decide every request alike, field by field. A key
+// of up to 15 bytes, such as an IPv4 address, is stored in the slot
+// itself; a longer key is kept as a string beside it. The sliding log's
+// timestamps and a key under several limits take an allocation of their
+// own. Keys are spread over up to 64 shards, each with its own lock, so
 // concurrent callers rarely contend.
 //
 // Guide (Security Considerations → Rate Limiting, "IP-based Limiting" and
@@ -104,11 +107,13 @@ type Stats struct {
 // A Keyed is safe for concurrent use. It starts no goroutine, so it has no
 // Close: idle keys are swept as new keys arrive, or by [Keyed.Sweep].
 type Keyed struct {
-	t        keyedTable
-	limits   []Limit
-	capacity int              // the largest n every limit can grant
-	now      func() time.Time // KeyedOptions.Now, or nil for the monotonic clock
-	epoch    time.Time        // NewKeyed's time.Now, with its monotonic reading
+	t         keyedTable
+	gcra      *table[gcraState, *gcraState] // t when its state is GCRA's, to decide without a call through t
+	limits    []Limit
+	capacity  int              // the largest n every limit can grant
+	now       func() time.Time // KeyedOptions.Now, or nil for the monotonic clock
+	epoch     time.Time        // NewKeyed's time.Now, with its monotonic reading
+	epochNano int64            // epoch.UnixNano()
 }
 
 // keyedTable is a keytable.Table of one algorithm's state.
@@ -170,7 +175,8 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	case opts.IdleTimeout < 0:
 		return nil, fmt.Errorf("%w: IdleTimeout must not be negative, got %v", ErrInvalidConfig, opts.IdleTimeout)
 	}
-	k := &Keyed{limits: limits, now: opts.Now, epoch: time.Now(), capacity: int(^uint(0) >> 1)}
+	epoch := time.Now()
+	k := &Keyed{limits: limits, now: opts.Now, epoch: epoch, epochNano: epoch.UnixNano(), capacity: int(^uint(0) >> 1)}
 	var idle time.Duration
 	for i, l := range limits {
 		if _, err := New(alg, l); err != nil {
@@ -205,8 +211,6 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 		return k, nil
 	}
 	switch alg {
-	case AlgTokenBucket:
-		k.t = newTable[tokenBucketState](p, maxKeys, int64(idle), func() tokenBucketState { return freshTokenBucket(&p) }, onEvict)
 	case AlgLeakyBucket:
 		k.t = newTable[leakyBucketState](p, maxKeys, int64(idle), freshLeakyBucket, onEvict)
 	case AlgFixedWindow:
@@ -215,8 +219,9 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 		k.t = newTable[slidingLogState](p, maxKeys, int64(idle), func() slidingLogState { return slidingLogState{} }, onEvict)
 	case AlgSlidingWindow:
 		k.t = newTable[slidingState](p, maxKeys, int64(idle), freshSlidingWindow, onEvict)
-	default: // AlgGCRA: New accepted alg
-		k.t = newTable[gcraState](p, maxKeys, int64(idle), freshGCRA, onEvict)
+	default: // AlgGCRA, and AlgTokenBucket in GCRA's form: New accepted alg
+		k.gcra = &table[gcraState, *gcraState]{keytable.New(maxKeys, int64(idle), freshGCRA, onEvict), p}
+		k.t = k.gcra
 	}
 	return k, nil
 }
@@ -243,16 +248,32 @@ func (k *Keyed) AllowN(now time.Time, key string, n int) (Decision, error) {
 }
 
 func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
+	if k.t == nil || key == "" || uint(n)-1 >= uint(k.capacity) {
+		return k.refuse(key, n)
+	}
+	if g := k.gcra; g != nil {
+		// The same as k.t.take, written out: a call through an interface
+		// to a generic method, and from it through the type parameter to
+		// the state's take, costs the two calls and every inlining, on
+		// the path of most keyed decisions.
+		r := g.Lock(key, now)
+		d := r.State.take(&g.p, now, int64(n), noWait, true)
+		r.Unlock(d.Allowed, uint64(n))
+		return d, nil
+	}
+	return k.t.take(key, now, int64(n)), nil
+}
+
+// refuse returns the error allowN gives when k, key or n is bad: kept
+// out of the path every decision takes.
+func (k *Keyed) refuse(key string, n int) (Decision, error) {
 	if k.t == nil {
 		return Decision{}, errNotMade("Keyed", "NewKeyed")
 	}
 	if key == "" {
 		return Decision{}, fmt.Errorf("%w: keyed limiters need a non-empty key", ErrEmptyKey)
 	}
-	if err := checkN(n, k.capacity); err != nil {
-		return Decision{Limit: k.limits[0]}, err
-	}
-	return k.t.take(key, now, int64(n)), nil
+	return Decision{Limit: k.limits[0]}, checkN(n, k.capacity)
 }
 
 // Decide is AllowN at the Keyed's clock (KeyedOptions.Now); see [KeyedLimiter].
@@ -260,12 +281,9 @@ func (k *Keyed) Decide(_ context.Context, key string, n int) (Decision, error) {
 	if k.now != nil {
 		return k.AllowN(k.now(), key, n)
 	}
-	if k.t == nil {
-		return Decision{}, errNotMade("Keyed", "NewKeyed")
-	}
 	// The default clock: the wall time at NewKeyed plus the monotonic
 	// time since, always within the years a limiter accepts.
-	return k.allowN(k.epoch.UnixNano()+int64(time.Since(k.epoch)), key, n)
+	return k.allowN(k.epochNano+int64(time.Since(k.epoch)), key, n)
 }
 
 // Sweep drops every key idle for IdleTimeout at now.

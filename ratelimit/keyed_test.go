@@ -38,7 +38,9 @@ func TestKeyed_PerKey(t *testing.T) {
 
 // A key of a Keyed decides exactly as a limiter of its own would, for
 // every algorithm and for several limits at once, however the keys'
-// requests interleave.
+// requests interleave and wherever the clock steps back. (A keyed token
+// bucket keeps GCRA's form: this is where it must decide as a
+// TokenBucket does.)
 func TestKeyed_SameDecisionsAsOneLimiterPerKey(t *testing.T) {
 	limits := [][]Limit{{{Events: 5, Per: time.Second, Burst: 3}}, {{Events: 5, Per: time.Second, Burst: 3}, {Events: 20, Per: time.Minute, Burst: 20}}}
 	for _, alg := range Algorithms {
@@ -52,6 +54,10 @@ func TestKeyed_SameDecisionsAsOneLimiterPerKey(t *testing.T) {
 				allowed := 0
 				for i := range 3000 {
 					now = now.Add(time.Duration(rng.IntN(150)) * time.Millisecond)
+					if rng.IntN(8) == 0 {
+						// Another goroutine's earlier clock reading.
+						now = now.Add(-time.Duration(rng.IntN(100)) * time.Millisecond)
+					}
 					key := "k" + strconv.Itoa(rng.IntN(5))
 					n := 1 + rng.IntN(2)
 					if own[key] == nil {
@@ -101,6 +107,9 @@ func TestKeyed_BadInput(t *testing.T) {
 	require.ErrorIs(t, err, ErrExceedsLimit)
 	_, err = k.AllowN(t0, "a", 0)
 	require.ErrorIs(t, err, ErrInvalidN)
+	_, err = k.Decide(context.Background(), "a", -1)
+	require.ErrorIs(t, err, ErrInvalidN)
+	assert.Contains(t, err.Error(), "-1")
 	assert.False(t, k.Allow(""))
 	assert.Zero(t, k.Len(), "a refused request tracks no key")
 }
