@@ -67,13 +67,14 @@ func pack(key string, h uint64) [2]uint64 {
 		return [2]uint64{h, longKey << 56}
 	}
 	var lo, hi uint64
-	switch {
-	case n >= 8:
+	// (A key of exactly 8 bytes reads the same by either of the first two
+	// branches: n > 8 would serve as well as n >= 8.)
+	if n >= 8 {
 		lo = le64(key)
 		hi = le64(key[n-8:]) >> (8 * (16 - n)) // bytes 8 to n-1; none when n is 8
-	case n >= 4:
+	} else if n >= 4 {
 		lo = uint64(le32(key)) | uint64(le32(key[n-4:]))<<(8*(n-4))
-	default: // 1 to 3 bytes
+	} else { // 1 to 3 bytes
 		lo = uint64(key[0]) | uint64(key[n/2])<<(8*(n/2)) | uint64(key[n-1])<<(8*(n-1))
 	}
 	return [2]uint64{lo, hi | uint64(n)<<56}
