@@ -43,6 +43,9 @@ func BenchmarkCache_Get(b *testing.B) { cachebench.Mixed(b, cacheImpls(), 0) }
 // Parallel 75% Get / 25% Set on a full cache.
 func BenchmarkCache_Mixed75_25(b *testing.B) { cachebench.Mixed(b, cacheImpls(), 25) }
 
+// 75% Get / 25% Set on one goroutine: the cost of one operation.
+func BenchmarkCache_Mixed75_25Serial(b *testing.B) { cachebench.MixedSerial(b, cacheImpls(), 25) }
+
 // Single-goroutine Get, for allocation checks and the cost of one lookup.
 func BenchmarkCache_GetSerial(b *testing.B) { cachebench.GetSerial(b, cacheImpls()) }
 

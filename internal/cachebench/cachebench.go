@@ -124,9 +124,10 @@ func Mixed(b *testing.B, impls []Impl, writePct int) {
 	}
 }
 
-// GetSerial runs Get on one goroutine on each full cache, for allocation
-// checks and the cost of one lookup.
-func GetSerial(b *testing.B, impls []Impl) {
+// MixedSerial is Mixed on one goroutine: the cost of one operation
+// without a second goroutine's contention, which a cache under one lock
+// avoids in Mixed by letting the second goroutine sleep.
+func MixedSerial(b *testing.B, impls []Impl, writePct int) {
 	keys := Keys()
 	for _, impl := range impls {
 		b.Run("algo="+impl.Name, func(b *testing.B) {
@@ -136,12 +137,21 @@ func GetSerial(b *testing.B, impls []Impl) {
 			cpu, _ := processCPU()
 			defer reportCPU(b, cpu)
 			for b.Loop() {
-				c.Get(keys[i&(len(keys)-1)])
+				k := keys[i&(len(keys)-1)]
+				if writePct > 0 && i%100 < writePct {
+					c.Set(k, i)
+				} else {
+					c.Get(k)
+				}
 				i++
 			}
 		})
 	}
 }
+
+// GetSerial runs Get on one goroutine on each full cache, for allocation
+// checks and the cost of one lookup.
+func GetSerial(b *testing.B, impls []Impl) { MixedSerial(b, impls, 0) }
 
 // Fill inserts n distinct keys into each cache of capacity n, as the
 // sub-benchmark algo=<name>/entries=<n>, and reports what the full cache
