@@ -156,7 +156,11 @@ func TestLongKeysWithOneHash(t *testing.T) {
 // length does to the overlapping word reads; any other key becomes its
 // hash and the long-key mark.
 func FuzzPack(f *testing.F) {
-	for _, key := range []string{"", "a", "ab", "abc", "abcd", "abcde", "1.2.3.4", "10.0.0.1", "203.0.113.254", "123456789012345", "1234567890123456", "user-42@example.com"} {
+	const distinct = "0123456789abcdefgh" // every byte differs, so a byte out of place shows
+	for n := range len(distinct) + 1 {
+		f.Add(distinct[:n], uint64(7)) // every length, through the first long one
+	}
+	for _, key := range []string{"1.2.3.4", "203.0.113.254", "user-42@example.com"} {
 		f.Add(key, uint64(7))
 	}
 	f.Fuzz(func(t *testing.T, key string, h uint64) {
