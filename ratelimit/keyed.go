@@ -143,9 +143,9 @@ func (t *table[S, P]) len() int              { return t.Len() }
 func (t *table[S, P]) maxKeys() int          { return t.MaxKeys() }
 func (t *table[S, P]) stats() keytable.Stats { return t.Stats() }
 
-// newTable returns the keyedTable of a state type, whose state for a
-// key never seen is fresh().
-func newTable[S any, P state[S]](p params, maxKeys int, idle int64, fresh func() S, onEvict func(string, bool)) keyedTable {
+// newTable returns the table of a state type, whose state for a key
+// never seen is fresh().
+func newTable[S any, P state[S]](p params, maxKeys int, idle int64, fresh func() S, onEvict func(string, bool)) *table[S, P] {
 	return &table[S, P]{keytable.New(maxKeys, idle, fresh, onEvict), p}
 }
 
@@ -220,7 +220,7 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	case AlgSlidingWindow:
 		k.t = newTable[slidingState](p, maxKeys, int64(idle), freshSlidingWindow, onEvict)
 	default: // AlgGCRA, and AlgTokenBucket in GCRA's form: New accepted alg
-		k.gcra = &table[gcraState, *gcraState]{keytable.New(maxKeys, int64(idle), freshGCRA, onEvict), p}
+		k.gcra = newTable[gcraState](p, maxKeys, int64(idle), freshGCRA, onEvict)
 		k.t = k.gcra
 	}
 	return k, nil

@@ -213,7 +213,7 @@ func (m *MultiLevel[V]) repairRecord(ctx context.Context) error {
 		g.mu.Unlock()
 		return nil
 	}
-	if err := m.l2.DeleteMany(ctx, slices.Collect(maps.Keys(keys))); err != nil { // none: no call
+	if err := m.l2.DeleteMany(ctx, slices.Collect(maps.Keys(keys))); err != nil { // no keys: DeleteMany makes no call
 		return fmt.Errorf("rediscache: deleting %d L2 keys that missed a write: %w", len(keys), err)
 	}
 	for p := range prefixes {
