@@ -3,7 +3,7 @@ package cache
 // entryHeap is a binary min-heap of entries ordered by (prio, seq). Each
 // entry's Slot holds its index, so it can be fixed or removed in
 // O(log n); the ordering keys live in the heap, not in the entries, as
-// only the heap policies need them.
+// only the TTL policy needs them.
 type entryHeap[K comparable, V any] []heapItem[K, V]
 
 type heapItem[K comparable, V any] struct {

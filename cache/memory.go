@@ -204,7 +204,7 @@ func newPolicy[K comparable, V any](p Policy, capacity int64, epoch *atomic.Uint
 	case LRU:
 		return newLRU[K, V](capacity, epoch), 0
 	case LFU:
-		return &lfuPolicy[K, V]{}, lfuHitLimit
+		return newLFU[K, V](), lfuHitLimit
 	case TTLOnly:
 		return &ttlPolicy[K, V]{}, 0
 	default:
