@@ -316,10 +316,16 @@ type removal[K comparable, V any] struct {
 // unlink removes e, which is in s, from the map and the policy, and
 // returns it as a removal for r. It requires s.mu.
 func (m *Memory[K, V]) unlink(s *shard[K, V], e *node[K, V], r Reason) removal[K, V] {
+	m.weight.Add(-e.Weight)
+	return m.detach(s, e, r)
+}
+
+// detach is unlink without taking e's weight off the store's total, which
+// the caller settles. It requires s.mu.
+func (m *Memory[K, V]) detach(s *shard[K, V], e *node[K, V], r Reason) removal[K, V] {
 	s.tab.Delete(e)
 	s.pol.remove(e)
 	s.weight -= e.Weight
-	m.weight.Add(-e.Weight)
 	s.removed[r]++
 	return removal[K, V]{e.Key, s.tab.Value(e), r}
 }
@@ -419,21 +425,20 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 		m.report(gone...)
 		return nil
 	}
+	delta := w // the change to the store's total weight, not yet added
 	if old != nil {
-		gone = append(gone, m.unlink(s, old, Replaced))
+		gone = append(gone, m.detach(s, old, Replaced))
+		delta -= old.Weight
 	}
 	e := s.tab.New(h, key, value, expire)
 	e.Weight = w
 	s.tab.Insert(e)
 	s.weight += w
 	s.pol.add(e)
-	over := m.weight.Add(w) > m.capacity // at == evict would find nothing to do: >= agrees
-	if over {
-		gone = m.evict(s, gone, e)
-	}
+	gone = m.evict(s, gone, e, delta)
 	s.mu.Unlock()
 	m.report(gone...)
-	if over {
+	if m.weight.Load() > m.capacity { // at == evict would find nothing to do: >= agrees
 		m.evictElsewhere(s)
 	}
 	return nil
@@ -441,13 +446,21 @@ func (m *Memory[K, V]) set(key K, value V, expire int64) error {
 
 // evict removes the victims of s's policy while the store is over its
 // capacity and s has entries other than added (the entry just inserted,
-// or nil), and returns gone with them appended. The capacity is the
-// store's: a write evicts from the shard it locked, so the store holds its
-// whole capacity whatever the spread of keys over the shards. It requires
-// s.mu.
-func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *node[K, V]) []removal[K, V] {
+// or nil), and returns gone with them appended. delta is a change to the
+// store's total weight that s holds but the total does not count yet. The
+// capacity is the store's: a write evicts from the shard it locked, so the
+// store holds its whole capacity whatever the spread of keys over the
+// shards. It requires s.mu.
+//
+// A full store's insert that evicts as much as it adds leaves the total
+// as it was, so the victims are weighed against delta and only the
+// difference is added: such an insert does not write the total, a line
+// every other core's writes read. (A write to another shard may have
+// taken the room meanwhile: the writer sees the total over the capacity
+// after it unlocks and evicts elsewhere.)
+func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *node[K, V], delta int64) []removal[K, V] {
 	var now int64
-	for m.weight.Load() > m.capacity && s.tab.Len() > 0 && (s.tab.Len() > 1 || added == nil) {
+	for m.weight.Load()+delta > m.capacity && s.tab.Len() > 0 && (s.tab.Len() > 1 || added == nil) {
 		v := s.pol.victim()
 		r := Evicted
 		if exp := v.Expire(); exp != 0 {
@@ -461,14 +474,19 @@ func (m *Memory[K, V]) evict(s *shard[K, V], gone []removal[K, V], added *node[K
 		if v == added {
 			added = nil // what is left is older
 		}
-		gone = append(gone, m.unlink(s, v, r))
+		gone = append(gone, m.detach(s, v, r))
+		delta -= v.Weight
+	}
+	if delta != 0 {
+		m.weight.Add(delta)
 	}
 	return gone
 }
 
 // evictElsewhere evicts from the other shards, one lock at a time, while
-// the store is still over its capacity after a write to s left in s only
-// the entry it added: rare, as it needs heavy entries or few of them.
+// the store is still over its capacity after a write to s: when s held
+// only the entry it added (heavy entries or few of them), or when writes
+// to other shards took the room as s found it. Both are rare.
 func (m *Memory[K, V]) evictElsewhere(s *shard[K, V]) {
 	for i := range m.shards {
 		if m.weight.Load() <= m.capacity { // at == evict would find nothing to do: < agrees
@@ -479,7 +497,7 @@ func (m *Memory[K, V]) evictElsewhere(s *shard[K, V]) {
 			continue
 		}
 		o.mu.Lock()
-		gone := m.evict(o, nil, nil)
+		gone := m.evict(o, nil, nil, 0)
 		o.mu.Unlock()
 		m.report(gone...)
 	}

@@ -327,6 +327,37 @@ func TestMemoryConcurrent(t *testing.T) {
 			assert.LessOrEqual(t, m.Len(), 256)
 			st := m.Stats()
 			assert.Equal(t, uint64(4*3000), st.Hits+st.Misses)
+			assert.Equal(t, int64(st.Entries), st.Weight, "the shards' weights count their entries")
+			assert.Equal(t, st.Weight, m.weight.Load(), "the store's total is the shards' sum")
+		})
+	}
+}
+
+// Writers inserting new keys into a full store in parallel leave it full
+// and within its capacity, and its total weight equal to what the shards
+// hold: an insert that evicts as much as it adds skips the total, and one
+// that found room a racing insert took evicts after all.
+func TestMemoryConcurrentInsertsKeepCapacity(t *testing.T) {
+	for _, p := range Policies {
+		t.Run("policy="+p.String(), func(t *testing.T) {
+			const capN, writers = 64, 4
+			m, err := NewMemory(capN, MemoryOptions[int, int]{Policy: p, Shards: 4})
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for g := range writers {
+				wg.Go(func() {
+					for i := range 2000 {
+						_ = m.Set(g*1_000_000+i, i)
+					}
+				})
+			}
+			wg.Wait()
+			st := m.Stats()
+			assert.Equal(t, st.Weight, m.weight.Load(), "the store's total is the shards' sum")
+			assert.Equal(t, int64(st.Entries), st.Weight)
+			assert.LessOrEqual(t, st.Entries, capN)
+			assert.GreaterOrEqual(t, st.Entries, capN-writers, "at most one extra eviction per racing writer")
+			assert.Equal(t, uint64(writers*2000-st.Entries), st.Evicted)
 		})
 	}
 }

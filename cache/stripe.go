@@ -77,6 +77,9 @@ func (s *counters) miss(i, h uint64, keep bool) {
 // replayed with the value its slot held a lap earlier, or lost; a
 // frequency sketch tolerates both. It requires the shard's lock.
 func (s *counters) replay(fn func(h uint64)) {
+	if s.dirty.Load() == 0 {
+		return // a swap would take the line from the readers, for nothing
+	}
 	for d := s.dirty.Swap(0); d != 0; d &= d - 1 {
 		c := &s.c[bits.TrailingZeros32(d)]
 		tail := c.misses.Load()

@@ -229,7 +229,11 @@ func (t *Table[K, V]) Store(n *Node[K, V], value V, expire int64) {
 		box := value // a copy local to this branch, so that only boxed values escape
 		(*boxed[K, V])(unsafe.Pointer(n)).value.Store(&box)
 	}
-	n.expire.Store(expire)
+	// An unchanged expiry is not stored again: the store would take the
+	// line from every core reading the node, for nothing.
+	if n.expire.Load() != expire {
+		n.expire.Store(expire)
+	}
 }
 
 // Find returns the node for key, or nil. It is safe without the lock.
