@@ -3,10 +3,12 @@ package bench
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
 
+	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/internal/cachebench"
 )
 
@@ -49,6 +51,10 @@ func BenchmarkCache_Mixed75_25Serial(b *testing.B) { cachebench.MixedSerial(b, c
 // Single-goroutine Get, for allocation checks and the cost of one lookup.
 func BenchmarkCache_GetSerial(b *testing.B) { cachebench.GetSerial(b, cacheImpls()) }
 
+// Parallel inserts of new keys into a full cache: an entry and an
+// eviction per operation.
+func BenchmarkCache_Insert(b *testing.B) { cachebench.Insert(b, cacheImpls()) }
+
 // Memory held per entry and the share of the capacity held when full, at
 // 10k and 1M entries.
 func BenchmarkCache_Fill(b *testing.B) {
@@ -81,3 +87,29 @@ func TestCachePeerHarness(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCache_FillTTL is BenchmarkCache_Fill at 1M entries with a TTL on
+// every entry: cache.Memory under each policy with a DefaultTTL beside
+// otter v2 with ExpiryWriting (golang-lru has no per-entry TTL).
+func BenchmarkCache_FillTTL(b *testing.B) {
+	var impls []cachebench.Impl
+	for _, p := range cache.Policies {
+		impls = append(impls, cachebench.Impl{Name: "sysdesign-" + p.String(), New: func(tb testing.TB, capacity int) cachebench.Cache {
+			m, err := cache.NewMemory(capacity, cache.MemoryOptions[string, int]{Policy: p, DefaultTTL: time.Hour})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return memoryCache{m}
+		}})
+	}
+	impls = append(impls, cachebench.Impl{Name: "otter", New: func(_ testing.TB, capacity int) cachebench.Cache {
+		return otterCache{otter.Must(&otter.Options[string, int]{MaximumSize: capacity,
+			ExpiryCalculator: otter.ExpiryWriting[string, int](time.Hour)})}
+	}})
+	cachebench.Fill(b, impls, 1_000_000)
+}
+
+type memoryCache struct{ m *cache.Memory[string, int] }
+
+func (c memoryCache) Get(k string) (int, bool) { return c.m.Get(k) }
+func (c memoryCache) Set(k string, v int)      { _ = c.m.Set(k, v) }

@@ -15,6 +15,9 @@ func BenchmarkMemory_Get(b *testing.B) { cachebench.Mixed(b, cachebench.Policies
 // Parallel 75% Get / 25% Set on a full cache, for every policy.
 func BenchmarkMemory_Mixed75_25(b *testing.B) { cachebench.Mixed(b, cachebench.Policies(), 25) }
 
+// Parallel inserts of new keys into a full cache, for every policy.
+func BenchmarkMemory_Insert(b *testing.B) { cachebench.Insert(b, cachebench.Policies()) }
+
 // Single-goroutine Get, for allocation checks and the cost of one lookup.
 func BenchmarkMemory_GetSerial(b *testing.B) { cachebench.GetSerial(b, cachebench.Policies()) }
 

@@ -98,11 +98,40 @@ func reportCPU(b *testing.B, start time.Duration) {
 
 // Mixed runs reads and writes in parallel on each full cache, as the
 // sub-benchmark algo=<name>; writePct operations in 100 are a Set.
+//
+// Run it, and Insert, with a -benchtime in seconds (the default): under
+// -benchtime Nx, testing.PB hands out one iteration at a time from a
+// shared counter, an atomic add per operation that the goroutines contend
+// on, which costs a cache whose goroutines run at once more than one whose
+// second goroutine sleeps on its lock.
 func Mixed(b *testing.B, impls []Impl, writePct int) {
 	keys := Keys()
+	mixed(b, impls, func(c Cache) Cache { return filled(c, keys) }, keys, writePct)
+}
+
+// Insert writes keys no cache has seen, in parallel, into each full
+// cache, as the sub-benchmark algo=<name>: the write path at its
+// costliest — a new entry and an eviction per operation.
+func Insert(b *testing.B, impls []Impl) {
+	keys := make([]string, 1<<20)
+	for i := range keys {
+		keys[i] = "new:" + strconv.Itoa(i)
+	}
+	fill := func(c Cache) Cache {
+		for i := range Size {
+			c.Set("key:"+strconv.Itoa(i), i)
+		}
+		return c
+	}
+	mixed(b, impls, fill, keys, 100)
+}
+
+// mixed is Mixed on the caches that fill returns, reading and writing
+// keys, whose number is a power of two.
+func mixed(b *testing.B, impls []Impl, fill func(Cache) Cache, keys []string, writePct int) {
 	for _, impl := range impls {
 		b.Run("algo="+impl.Name, func(b *testing.B) {
-			c := filled(impl.New(b, Size), keys)
+			c := fill(impl.New(b, Size))
 			var seed atomic.Uint64
 			b.ReportAllocs()
 			b.ResetTimer()
