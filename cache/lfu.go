@@ -34,11 +34,11 @@ package cache
 // cache-policies experiment shows what that costs on its workloads).
 //
 // Pros: keeps the truly popular keys under a stable skewed (Zipf) workload
-// and ignores scans better than LRU; O(1) per operation. Cons: slow to
-// adopt new hot keys after a shift in the working set; counts are only
-// kept for resident keys. Use it for stable popularity (catalogue pages,
-// configuration); prefer [TinyLFU], which keeps frequency for absent keys
-// too and adapts faster.
+// and ignores scans better than LRU; O(1) per operation, amortized over
+// the hits an eviction folds in. Cons: slow to adopt new hot keys after a
+// shift in the working set; counts are only kept for resident keys. Use
+// it for stable popularity (catalogue pages, configuration); prefer
+// [TinyLFU], which keeps frequency for absent keys too and adapts faster.
 type lfuPolicy[K comparable, V any] struct {
 	// groups holds the groups by index, each entry's Slot naming its own.
 	// groups[0] is the head of the list of groups: its next is the lowest
