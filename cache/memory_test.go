@@ -480,6 +480,23 @@ func TestMemoryGetDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// A rewrite that changes an entry's weight replaces its node, and the
+// store's total follows: the lighter value frees room that the next insert
+// takes without evicting.
+func TestMemoryRewriteNewWeight(t *testing.T) {
+	m, err := NewMemory(10, MemoryOptions[string, int]{Shards: 1, Weigher: func(_ string, v int) int64 { return int64(v) }})
+	require.NoError(t, err)
+	require.NoError(t, m.Set("a", 4))
+	require.NoError(t, m.Set("b", 4))
+	require.NoError(t, m.Set("a", 2))
+	require.NoError(t, m.Set("c", 4))
+	st := m.Stats()
+	assert.Equal(t, int64(10), st.Weight, "a now weighs 2: a, b and c fit")
+	assert.Equal(t, st.Weight, m.weight.Load(), "the store's total is the shards' sum")
+	assert.Zero(t, st.Evicted)
+	assert.Equal(t, uint64(1), st.Replaced)
+}
+
 // A write to a present key replaces the value in place: the old value is
 // reported as replaced, and the write counts as a use of the key.
 func TestMemoryRewriteCountsAsUse(t *testing.T) {
