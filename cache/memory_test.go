@@ -414,10 +414,10 @@ func TestMemoryLRUEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 // LFU evicts an entry of the lowest priority, hits + L (LFU-DA), although
-// reads only count hits in the entries and the heap learns them late;
+// reads only count hits in the entries and the policy folds them in late;
 // checked against a reference model on a random trace in which no entry is
 // read more than lfuHitLimit times per stay (the count an entry keeps
-// between two looks of the heap saturates there).
+// between two folds saturates there).
 func TestMemoryLFUEvictsLowestPriority(t *testing.T) {
 	const capN = 32
 	m, trace := evictionTrace(t, capN, LFU)

@@ -227,7 +227,7 @@ func shiftNote(lo, hi float64) string {
 	const base = "On the shifting working set recency matters and LRU closes its gap to W-TinyLFU as the cache grows"
 	switch {
 	case lo >= 0:
-		return fmt.Sprintf("%s, yet LFU stays ahead of LRU (by %.2f to %.2f points): its aging (L rises with every eviction), with the cap on the hits an entry banks between two looks of the heap, retires the old hot set within a phase.", base, lo, hi)
+		return fmt.Sprintf("%s, yet LFU stays ahead of LRU (by %.2f to %.2f points): its aging (L rises with every eviction), with the cap on the hits an entry banks between two folds, retires the old hot set within a phase.", base, lo, hi)
 	case hi <= 0:
 		return fmt.Sprintf("%s and passes LFU (by %.2f to %.2f points), whose old counts slow it down — the aging in this LFU limits, but does not remove, that cost.", base, -hi, -lo)
 	}
