@@ -8,7 +8,6 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
 
-	"github.com/sysdesign-go/sysdesign/cache"
 	"github.com/sysdesign-go/sysdesign/internal/cachebench"
 )
 
@@ -92,24 +91,9 @@ func TestCachePeerHarness(t *testing.T) {
 // every entry: cache.Memory under each policy with a DefaultTTL beside
 // otter v2 with ExpiryWriting (golang-lru has no per-entry TTL).
 func BenchmarkCache_FillTTL(b *testing.B) {
-	var impls []cachebench.Impl
-	for _, p := range cache.Policies {
-		impls = append(impls, cachebench.Impl{Name: "sysdesign-" + p.String(), New: func(tb testing.TB, capacity int) cachebench.Cache {
-			m, err := cache.NewMemory(capacity, cache.MemoryOptions[string, int]{Policy: p, DefaultTTL: time.Hour})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return memoryCache{m}
-		}})
-	}
-	impls = append(impls, cachebench.Impl{Name: "otter", New: func(_ testing.TB, capacity int) cachebench.Cache {
+	impls := append(cachebench.PoliciesTTL(time.Hour), cachebench.Impl{Name: "otter", New: func(_ testing.TB, capacity int) cachebench.Cache {
 		return otterCache{otter.Must(&otter.Options[string, int]{MaximumSize: capacity,
 			ExpiryCalculator: otter.ExpiryWriting[string, int](time.Hour)})}
 	}})
 	cachebench.Fill(b, impls, 1_000_000)
 }
-
-type memoryCache struct{ m *cache.Memory[string, int] }
-
-func (c memoryCache) Get(k string) (int, bool) { return c.m.Get(k) }
-func (c memoryCache) Set(k string, v int)      { _ = c.m.Set(k, v) }

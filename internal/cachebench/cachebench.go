@@ -38,11 +38,15 @@ func (c memory) Set(k string, v int)      { _ = c.m.Set(k, v) }
 
 // Policies returns one Impl per [cache.Policies], named
 // "sysdesign-<policy>".
-func Policies() []Impl {
+func Policies() []Impl { return PoliciesTTL(0) }
+
+// PoliciesTTL returns the Impls of Policies with ttl as every store's
+// DefaultTTL (0: none).
+func PoliciesTTL(ttl time.Duration) []Impl {
 	var impls []Impl
 	for _, p := range cache.Policies {
 		impls = append(impls, Impl{Name: "sysdesign-" + p.String(), New: func(tb testing.TB, capacity int) Cache {
-			m, err := cache.NewMemory(capacity, cache.MemoryOptions[string, int]{Policy: p})
+			m, err := cache.NewMemory(capacity, cache.MemoryOptions[string, int]{Policy: p, DefaultTTL: ttl})
 			if err != nil {
 				tb.Fatal(err)
 			}
