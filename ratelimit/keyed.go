@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/sysdesign-go/sysdesign/ratelimit/internal/keytable"
@@ -108,7 +109,6 @@ type Stats struct {
 // Close: idle keys are swept as new keys arrive, or by [Keyed.Sweep].
 type Keyed struct {
 	t         keyedTable
-	gcra      *table[gcraState, *gcraState] // t when its state is GCRA's, to decide without a call through t
 	limits    []Limit
 	capacity  int              // the largest n every limit can grant
 	now       func() time.Time // KeyedOptions.Now, or nil for the monotonic clock
@@ -218,10 +218,13 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 	case AlgSlidingLog:
 		k.t = newTable[slidingLogState](p, maxKeys, int64(idle), func() slidingLogState { return slidingLogState{} }, onEvict)
 	case AlgSlidingWindow:
-		k.t = newTable[slidingState](p, maxKeys, int64(idle), freshSlidingWindow, onEvict)
+		if uint64(limits[0].Events) <= math.MaxUint32 {
+			k.t = newTable[compactSliding](p, maxKeys, int64(idle), freshCompactSliding, onEvict)
+		} else {
+			k.t = newTable[slidingState](p, maxKeys, int64(idle), freshSlidingWindow, onEvict)
+		}
 	default: // AlgGCRA, and AlgTokenBucket in GCRA's form: New accepted alg
-		k.gcra = newTable[gcraState](p, maxKeys, int64(idle), freshGCRA, onEvict)
-		k.t = k.gcra
+		k.t = newTable[gcraState](p, maxKeys, int64(idle), freshGCRA, onEvict)
 	}
 	return k, nil
 }
@@ -251,17 +254,34 @@ func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 	if k.t == nil || key == "" || uint(n)-1 >= uint(k.capacity) {
 		return k.refuse(key, n)
 	}
-	if g := k.gcra; g != nil {
-		// The same as k.t.take, written out: a call through an interface
-		// to a generic method, and from it through the type parameter to
-		// the state's take, costs the two calls and every inlining, on
-		// the path of most keyed decisions.
-		r := g.Lock(key, now)
-		d := r.State.take(&g.p, now, int64(n), noWait, true)
-		r.Unlock(d.Allowed, uint64(n))
-		return d, nil
+	// The decision under one limit is written out for each algorithm but
+	// the sliding log (and the rare sliding window whose quota needs 64
+	// bits): k.t.take costs a call through the interface, and from the
+	// generic method another through the type parameter to the state's
+	// take, both with every inlining they prevent, on the path of every
+	// keyed decision.
+	switch t := k.t.(type) {
+	case *table[gcraState, *gcraState]:
+		r := t.Lock(key, now)
+		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
+	case *table[leakyBucketState, *leakyBucketState]:
+		r := t.Lock(key, now)
+		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
+	case *table[fixedWindowState, *fixedWindowState]:
+		r := t.Lock(key, now)
+		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
+	case *table[compactSliding, *compactSliding]:
+		r := t.Lock(key, now)
+		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
 	}
 	return k.t.take(key, now, int64(n)), nil
+}
+
+// unlock records decision d of n events in r's shard, unlocks it and
+// returns d.
+func unlock[S any](r keytable.Ref[S], d Decision, n int) (Decision, error) {
+	r.Unlock(d.Allowed, uint64(n))
+	return d, nil
 }
 
 // refuse returns the error allowN gives when k, key or n is bad: kept

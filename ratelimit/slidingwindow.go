@@ -94,6 +94,24 @@ type slidingState struct {
 // freshSlidingWindow returns windows that ended long ago.
 func freshSlidingWindow() slidingState { return slidingState{start: never} }
 
+// compactSliding is slidingState with 32-bit counters: the state of a
+// [Keyed] key when the quota fits in 32 bits, so the key's slot is 8
+// bytes smaller. The counters never exceed the quota: an event is
+// counted only in a window it fits in.
+type compactSliding struct {
+	start      int64
+	prev, curr uint32
+}
+
+func freshCompactSliding() compactSliding { return compactSliding{start: never} }
+
+func (c *compactSliding) take(p *params, now, n, maxWait int64, commit bool) Decision {
+	s := slidingState{c.start, int64(c.prev), int64(c.curr)}
+	d := s.take(p, now, n, maxWait, commit)
+	*c = compactSliding{s.start, uint32(s.prev), uint32(s.curr)}
+	return d
+}
+
 // roll moves the state forward to the window holding t.
 func (s *slidingState) roll(t, size int64) {
 	switch ws := windowStart(t, size); {
