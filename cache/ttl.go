@@ -4,11 +4,12 @@ package cache
 //
 // The guide: "TTL (Time To Live): Automatic expiration". When the store is
 // full, the entry closest to its expiry goes (expired ones first); among
-// entries without a TTL, the oldest insertion goes (FIFO), and only once
-// no entry with a TTL is left. Entries with a TTL sit in a binary heap by
-// expiry, ties by write; entries without one sit in a list in write order,
-// which costs nothing beyond the entry's own links. Reads do not change
-// the order, so a read writes nothing but the hit counter.
+// entries without a TTL, the one written longest ago goes (FIFO, a
+// rewrite counting as a new write), and only once no entry with a TTL is
+// left. Entries with a TTL sit in a binary heap by expiry, ties by write;
+// entries without one sit in a list in write order, which costs nothing
+// beyond the entry's own links. Reads do not change the order, so a read
+// writes nothing but the hit counter.
 //
 // Pros: cheapest reads; the memory bound and freshness bound are one
 // mechanism; predictable — an entry lives until its TTL unless space runs

@@ -113,9 +113,10 @@ func Mixed(b *testing.B, impls []Impl, writePct int) {
 	mixed(b, impls, func(c Cache) Cache { return filled(c, keys) }, keys, writePct)
 }
 
-// Insert writes keys no cache has seen, in parallel, into each full
-// cache, as the sub-benchmark algo=<name>: the write path at its
-// costliest — a new entry and an eviction per operation.
+// Insert writes keys the cache does not hold, in parallel, into each
+// full cache, as the sub-benchmark algo=<name>: the write path at its
+// costliest — a new entry and an eviction per operation. (The 2²⁰ keys
+// repeat only long after the cache has evicted them.)
 func Insert(b *testing.B, impls []Impl) {
 	keys := make([]string, 1<<20)
 	for i := range keys {
