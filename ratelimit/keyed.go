@@ -219,9 +219,9 @@ func NewKeyed(alg Algorithm, opts KeyedOptions, limits ...Limit) (*Keyed, error)
 		k.t = newTable[slidingLogState](p, maxKeys, int64(idle), func() slidingLogState { return slidingLogState{} }, onEvict)
 	case AlgSlidingWindow:
 		if uint64(limits[0].Events) <= math.MaxUint32 {
-			k.t = newTable[compactSliding](p, maxKeys, int64(idle), freshCompactSliding, onEvict)
+			k.t = newTable[slidingState[uint32]](p, maxKeys, int64(idle), freshSlidingWindow[uint32], onEvict)
 		} else {
-			k.t = newTable[slidingState](p, maxKeys, int64(idle), freshSlidingWindow, onEvict)
+			k.t = newTable[slidingState[int64]](p, maxKeys, int64(idle), freshSlidingWindow[int64], onEvict)
 		}
 	default: // AlgGCRA, and AlgTokenBucket in GCRA's form: New accepted alg
 		k.t = newTable[gcraState](p, maxKeys, int64(idle), freshGCRA, onEvict)
@@ -270,7 +270,7 @@ func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 	case *table[fixedWindowState, *fixedWindowState]:
 		r := t.Lock(key, now)
 		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
-	case *table[compactSliding, *compactSliding]:
+	case *table[slidingState[uint32], *slidingState[uint32]]:
 		r := t.Lock(key, now)
 		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
 	}

@@ -31,7 +31,7 @@ type SlidingWindow struct {
 	now func() time.Time
 
 	mu sync.Mutex
-	s  slidingState // guarded by mu
+	s  slidingState[int64] // guarded by mu
 }
 
 var _ Limiter = (*SlidingWindow)(nil)
@@ -42,7 +42,7 @@ func NewSlidingWindow(limit Limit) (*SlidingWindow, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingWindow{p: params{limit: limit}, now: time.Now, s: freshSlidingWindow()}, nil
+	return &SlidingWindow{p: params{limit: limit}, now: time.Now, s: freshSlidingWindow[int64]()}, nil
 }
 
 // Limit returns the limit the window enforces.
@@ -84,36 +84,23 @@ func (w *SlidingWindow) take(now, n, maxWait int64, commit bool) Decision {
 }
 
 // slidingState is a sliding window's state for one key: the two
-// counters as of one window start.
-type slidingState struct {
-	start int64 // Unix ns start of the current window
-	prev  int64 // events in the window before it
-	curr  int64 // events in the current window
+// counters as of one window start. A [SlidingWindow] counts in int64; a
+// [Keyed] key counts in uint32 when the quota fits, so that its slot is
+// 8 bytes smaller. The counters never exceed the quota: an event is
+// counted only in a window it fits in. (One generic type rather than a
+// compact copy converted to and from the wide one: a Decision, of five
+// fields, passes through a function in memory, and the conversion's
+// extra call would copy it on every keyed decision.)
+type slidingState[C int64 | uint32] struct {
+	start      int64 // Unix ns start of the current window
+	prev, curr C     // events in the window before it and in it
 }
 
 // freshSlidingWindow returns windows that ended long ago.
-func freshSlidingWindow() slidingState { return slidingState{start: never} }
-
-// compactSliding is slidingState with 32-bit counters: the state of a
-// [Keyed] key when the quota fits in 32 bits, so the key's slot is 8
-// bytes smaller. The counters never exceed the quota: an event is
-// counted only in a window it fits in.
-type compactSliding struct {
-	start      int64
-	prev, curr uint32
-}
-
-func freshCompactSliding() compactSliding { return compactSliding{start: never} }
-
-func (c *compactSliding) take(p *params, now, n, maxWait int64, commit bool) Decision {
-	s := slidingState{c.start, int64(c.prev), int64(c.curr)}
-	d := s.take(p, now, n, maxWait, commit)
-	*c = compactSliding{s.start, uint32(s.prev), uint32(s.curr)}
-	return d
-}
+func freshSlidingWindow[C int64 | uint32]() slidingState[C] { return slidingState[C]{start: never} }
 
 // roll moves the state forward to the window holding t.
-func (s *slidingState) roll(t, size int64) {
+func (s *slidingState[C]) roll(t, size int64) {
 	switch ws := windowStart(t, size); {
 	case ws == s.start:
 	case ws == s.start+size:
@@ -125,23 +112,23 @@ func (s *slidingState) roll(t, size int64) {
 
 // estimate returns the weighted count of the window ending at t, which
 // must lie in the current window.
-func (s *slidingState) estimate(t, size int64) float64 {
+func (s *slidingState[C]) estimate(t, size int64) float64 {
 	covered := float64(s.start+size-t) / float64(size)
 	return float64(s.prev)*covered + float64(s.curr)
 }
 
 // fit returns the earliest instant at or after t when n more events fit,
 // rolling s to it.
-func (s *slidingState) fit(t, n, size, quota int64) int64 {
+func (s *slidingState[C]) fit(t, n, size, quota int64) int64 {
 	s.roll(t, size)
-	if s.curr+n > quota { // not in this window: the next starts with prev = curr
+	if int64(s.curr)+n > quota { // not in this window: the next starts with prev = curr
 		t = s.start + size
 		s.roll(t, size)
 	}
 	// The test only skips the arithmetic when it cannot move t (the
 	// bound is at or before t then): >= for >, + for − or prev >= 0
 	// would change no decision.
-	if room := float64(quota - s.curr - n); s.prev > 0 && s.estimate(t, size)-float64(s.curr) > room {
+	if room := float64(quota - int64(s.curr) - n); s.prev > 0 && s.estimate(t, size)-float64(s.curr) > room {
 		// prev × (start+size−t')/size ≤ room  ⇔  t' ≥ start + size − room×size/prev
 		t = max(t, s.start+size-int64(math.Floor(room*float64(size)/float64(s.prev))))
 		s.roll(t, size)
@@ -149,7 +136,7 @@ func (s *slidingState) fit(t, n, size, quota int64) int64 {
 	return t
 }
 
-func (w *slidingState) take(p *params, now, n, maxWait int64, commit bool) Decision {
+func (w *slidingState[C]) take(p *params, now, n, maxWait int64, commit bool) Decision {
 	size, quota := int64(p.limit.Per), int64(p.limit.Events)
 	s := *w
 	// A now before the current window (skew, or behind a reservation) is
@@ -163,7 +150,7 @@ func (w *slidingState) take(p *params, now, n, maxWait int64, commit bool) Decis
 		return Decision{Limit: p.limit, Remaining: int(max(float64(quota)-cur.estimate(t, size), 0)),
 			RetryAfter: dur(delay), ResetAfter: dur(cur.resetAt(size) - now)}
 	}
-	s.curr += n
+	s.curr += C(n)
 	if commit {
 		*w = s
 	}
@@ -175,7 +162,7 @@ func (w *slidingState) take(p *params, now, n, maxWait int64, commit bool) Decis
 }
 
 // resetAt returns when both counters will have aged out.
-func (s *slidingState) resetAt(size int64) int64 {
+func (s *slidingState[C]) resetAt(size int64) int64 {
 	switch {
 	case s.curr > 0:
 		return s.start + 2*size
