@@ -151,6 +151,9 @@ func keyedOf(alg ratelimit.Algorithm) func(b *testing.B, n int) (func(key string
 // beside github.com/sethvargo/go-limiter's memorystore, and reports the
 // heap each needs per key. Keys stay for the whole run (an hour's idle
 // timeout, as the peer's six-hour sweep), so only lookups are measured.
+// The heap is measured after the fill, one event per key: a sliding
+// log's grows with the events its window holds (8 bytes each, its ring
+// doubling), where every other state has a fixed size.
 //
 // -count repeats each sub-benchmark back to back, so on a shared machine
 // a change of load falls between ours and the peer's: to compare them

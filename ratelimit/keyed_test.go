@@ -58,7 +58,7 @@ func TestKeyed_SameDecisionsAsOneLimiterPerKey(t *testing.T) {
 		for _, c := range limits {
 			ls := c.ls
 			if alg == AlgSlidingLog && c.scale > 1 {
-				continue // it keeps a timestamp per event of the quota: 80 GB here
+				continue // it keeps a timestamp per event: a request of 2³¹ events logs 16 GB
 			}
 			t.Run(fmt.Sprintf("%v/limits=%d/scale=%d", alg, len(ls), c.scale), func(t *testing.T) {
 				k, err := NewKeyed(alg, KeyedOptions{IdleTimeout: time.Hour}, ls...)

@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -282,6 +284,73 @@ func TestSlidingLog_RemainingLeavesOldEvents(t *testing.T) {
 		d, err := lim.AllowN(t0.Add(c.at), 1)
 		require.NoError(t, err)
 		assert.Equal(t, Decision{Allowed: true, Limit: l, Remaining: c.remaining, ResetAfter: time.Second}, d, "at %v", c.at)
+	}
+}
+
+// The log grows with the events in its window, not with its quota: a
+// quota of 2⁴⁰ events costs nothing until events come, and as its ring
+// grows and wraps the log still admits exactly what an unbounded list of
+// admitted events would, with the same Remaining.
+func TestSlidingLog_GrowsWithTheWindow(t *testing.T) {
+	t.Run("doubling", func(t *testing.T) {
+		lim, err := NewSlidingLog(Limit{Events: 100, Per: time.Hour})
+		require.NoError(t, err)
+		require.Empty(t, lim.s.log, "a log takes no room before its first event")
+		for _, c := range []struct{ n, ring int }{{2, minLog}, {2, minLog}, {1, 2 * minLog}, {20, 25}, {75, 100}} {
+			d, err := lim.AllowN(t0, c.n)
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+			require.Len(t, lim.s.log, c.ring, "after %d more events", c.n)
+		}
+	})
+	for _, events := range []int{1 << 40, 37} {
+		t.Run(fmt.Sprint(events), func(t *testing.T) {
+			l := Limit{Events: events, Per: time.Hour}
+			lim, err := NewSlidingLog(l)
+			require.NoError(t, err)
+			var model []time.Time // every admitted event, one entry per event
+			most := 0             // the most events a window ending at an admitted event held
+			at := t0
+			rng := rand.New(rand.NewPCG(3, uint64(events)))
+			for i := range 4000 {
+				// Requests ever closer together, from up to three minutes
+				// to up to 20 s apart, and now and then a pause that lets
+				// up to the whole window leave: the ring fills, drains,
+				// wraps, and grows while it is wrapped.
+				at = at.Add(time.Duration(rng.IntN(180-i/25)) * time.Second)
+				if i%500 == 0 {
+					at = at.Add(time.Duration(rng.IntN(120)) * time.Minute)
+				}
+				n := 1 + rng.IntN(3)
+				inWindow := 0
+				for _, e := range model {
+					if at.Sub(e) < l.Per {
+						inWindow++
+					}
+				}
+				d, err := lim.AllowN(at, n)
+				require.NoError(t, err)
+				want := inWindow+n <= events
+				require.Equal(t, want, d.Allowed, "event %d: %d events at %v with %d in the window", i, n, at, inWindow)
+				if want {
+					for range n {
+						model = append(model, at)
+					}
+					assert.Equal(t, events-inWindow-n, d.Remaining, "event %d", i)
+				}
+				// The log drops only what left the window ending at its
+				// newest event, so it holds at most the window's events
+				// then and the n just logged.
+				require.LessOrEqual(t, lim.s.size, most+n, "event %d", i)
+				if want {
+					most = max(most, inWindow+n)
+				}
+			}
+			if events == 37 {
+				require.Equal(t, events, most, "the quota must bind for the test to mean anything")
+			}
+			require.LessOrEqual(t, len(lim.s.log), min(events, 2*(most+3)), "the ring outgrew the events a window held")
+		})
 	}
 }
 

@@ -31,13 +31,13 @@ type SlidingLog struct {
 var _ Limiter = (*SlidingLog)(nil)
 
 // NewSlidingLog returns an exact sliding window limiter admitting
-// limit.Events in any window of limit.Per. It allocates room for
-// limit.Events timestamps (8 bytes each) up front.
+// limit.Events in any window of limit.Per. Its log grows with the events
+// in the window, to at most limit.Events timestamps (8 bytes each).
 func NewSlidingLog(limit Limit) (*SlidingLog, error) {
 	if err := limit.validate(false); err != nil {
 		return nil, err
 	}
-	return &SlidingLog{p: params{limit: limit}, now: time.Now, s: slidingLogState{log: make([]int64, limit.Events)}}, nil
+	return &SlidingLog{p: params{limit: limit}, now: time.Now}, nil
 }
 
 // Limit returns the limit the log enforces.
@@ -80,13 +80,41 @@ func (l *SlidingLog) take(now, n, maxWait int64, commit bool) Decision {
 
 // slidingLogState is a sliding log's state for one key.
 type slidingLogState struct {
-	log  []int64 // ring of admitted timestamps, Unix ns, oldest at head; a key of a Keyed makes it at its first event
+	log  []int64 // ring of admitted timestamps, Unix ns, oldest at head; grown by reserve
 	head int
 	size int
 }
 
-// at returns the i-th oldest timestamp.
-func (l *slidingLogState) at(i int) int64 { return l.log[(l.head+i)%len(l.log)] }
+// minLog is the length of a log's first ring.
+const minLog = 4
+
+// at returns the i-th oldest timestamp, i < len(log).
+func (l *slidingLogState) at(i int) int64 { return l.log[l.wrap(l.head+i)] }
+
+// wrap returns the ring index of position i < 2×len(log): one compare
+// where i % len(log) would cost a division.
+func (l *slidingLogState) wrap(i int) int {
+	if i >= len(l.log) {
+		i -= len(l.log)
+	}
+	return i
+}
+
+// reserve makes room for n more timestamps, which the quota must allow:
+// a full ring is replaced by one twice as long (at least size + n, at
+// most quota) holding the timestamps in order from its start. So a log
+// costs memory for the events its window holds, not for its quota.
+func (l *slidingLogState) reserve(n, quota int) {
+	need := l.size + n
+	if need <= len(l.log) {
+		return
+	}
+	grown := make([]int64, min(max(need, 2*len(l.log), minLog), quota))
+	for i := range l.size {
+		grown[i] = l.at(i)
+	}
+	l.log, l.head = grown, 0
+}
 
 // expire drops timestamps at or before t − window. It saves work, not
 // decisions: take skips what is left outside the window and drops the
@@ -96,7 +124,7 @@ func (l *slidingLogState) at(i int) int64 { return l.log[(l.head+i)%len(l.log)] 
 // Events stale timestamps at every call.
 func (l *slidingLogState) expire(t, window int64) {
 	for l.size > 0 && l.at(0) <= t-window {
-		l.head = (l.head + 1) % len(l.log)
+		l.head = l.wrap(l.head + 1)
 		l.size--
 	}
 }
@@ -104,16 +132,13 @@ func (l *slidingLogState) expire(t, window int64) {
 // push appends n copies of t. It requires that the ring has room.
 func (l *slidingLogState) push(t int64, n int) {
 	for range n {
-		l.log[(l.head+l.size)%len(l.log)] = t
+		l.log[l.wrap(l.head+l.size)] = t
 		l.size++
 	}
 }
 
 func (l *slidingLogState) take(p *params, now, n, maxWait int64, commit bool) Decision {
 	window, quota := int64(p.limit.Per), p.limit.Events
-	if l.log == nil {
-		l.log = make([]int64, quota)
-	}
 	// Drop only what is stale for certain: a now in the future (a Multi
 	// charging a reservation, a probe) must not forget events that still
 	// count at the present, which is at least the newest timestamp.
@@ -141,9 +166,10 @@ func (l *slidingLogState) take(p *params, now, n, maxWait int64, commit bool) De
 	// errs towards refusing. (Dropping none when drop is 0 is a no-op, so
 	// >= 0 would do as well.)
 	if drop := l.size + int(n) - quota; drop > 0 {
-		l.head = (l.head + drop) % len(l.log)
+		l.head = l.wrap(l.head + drop)
 		l.size -= drop
 	}
+	l.reserve(int(n), quota)
 	// Timestamps stay sorted: an event admitted now behind a reservation
 	// booked later is logged at the reservation's time, which only makes it
 	// count for longer.
