@@ -254,9 +254,9 @@ func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 	if k.t == nil || key == "" || uint(n)-1 >= uint(k.capacity) {
 		return k.refuse(key, n)
 	}
-	// The decision under one limit is written out for each algorithm but
-	// the sliding log (and the rare sliding window whose quota needs 64
-	// bits): k.t.take costs a call through the interface, and from the
+	// The decision under one limit is written out for each algorithm (but
+	// the rare sliding window whose quota needs 64 bits): k.t.take costs a
+	// call through the interface, and from the
 	// generic method another through the type parameter to the state's
 	// take, both with every inlining they prevent, on the path of every
 	// keyed decision.
@@ -271,6 +271,9 @@ func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 		r := t.Lock(key, now)
 		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
 	case *table[slidingState[uint32], *slidingState[uint32]]:
+		r := t.Lock(key, now)
+		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
+	case *table[slidingLogState, *slidingLogState]:
 		r := t.Lock(key, now)
 		return unlock(r, r.State.take(&t.p, now, int64(n), noWait, true), n)
 	}
