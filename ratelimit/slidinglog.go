@@ -14,10 +14,10 @@ import (
 // Guide (Security Considerations → Rate Limiting, "Sliding Window:
 // Time-based rate limiting"): pros — exact, no boundary burst, precise
 // retry-after (when the oldest event leaves the window); cons — memory
-// and work grow with the limit: 8 bytes per allowed event per key, so
-// 1,000/hour costs 8 KB per key where a counter costs 16 bytes. Use case:
-// low limits where exactness matters (login attempts, password resets,
-// SMS sends, expensive endpoints).
+// and work grow with the limit: 8 bytes per allowed event per key, so a
+// key that uses its 1,000/hour holds 8 KB where a counter costs 16
+// bytes. Use case: low limits where exactness matters (login attempts,
+// password resets, SMS sends, expensive endpoints).
 //
 // A SlidingLog is safe for concurrent use.
 type SlidingLog struct {
@@ -101,9 +101,10 @@ func (l *slidingLogState) wrap(i int) int {
 }
 
 // reserve makes room for n more timestamps, which the quota must allow:
-// a full ring is replaced by one twice as long (at least size + n, at
-// most quota) holding the timestamps in order from its start. So a log
-// costs memory for the events its window holds, not for its quota.
+// a ring without the room is replaced by one twice as long (at least
+// size + n, at most quota) holding the timestamps in order from its
+// start. So a log costs memory for the events its window holds, not for
+// its quota.
 func (l *slidingLogState) reserve(n, quota int) {
 	need := l.size + n
 	if need <= len(l.log) {
