@@ -256,10 +256,9 @@ func (k *Keyed) allowN(now int64, key string, n int) (Decision, error) {
 	}
 	// The decision under one limit is written out for each algorithm (but
 	// the rare sliding window whose quota needs 64 bits): k.t.take costs a
-	// call through the interface, and from the
-	// generic method another through the type parameter to the state's
-	// take, both with every inlining they prevent, on the path of every
-	// keyed decision.
+	// call through the interface, and from the generic method another
+	// through the type parameter to the state's take, both with every
+	// inlining they prevent, on the path of every keyed decision.
 	switch t := k.t.(type) {
 	case *table[gcraState, *gcraState]:
 		r := t.Lock(key, now)

@@ -43,8 +43,8 @@ func TestKeyed_PerKey(t *testing.T) {
 // TokenBucket does.)
 func TestKeyed_SameDecisionsAsOneLimiterPerKey(t *testing.T) {
 	// The last quota does not fit in 32 bits, where a keyed sliding window
-	// keeps its counters in a state of its own; requests there take a
-	// scale of its units at once.
+	// keeps 64-bit counters; requests there take a scale of its units at
+	// once.
 	const big = 1 << 31
 	limits := []struct {
 		ls    []Limit

@@ -110,7 +110,7 @@ func runRateLimitMemory(ctx context.Context, env *lab.Env) (*lab.Result, error) 
 	return &lab.Result{Verdict: verdict, Reason: reason, Tables: []*lab.Table{t}, Notes: []string{
 		fmt.Sprintf("Counters and buckets cost the same whatever the limit (about %.0f B per key here, most of it the key string and the table slot); the sliding log stores 8 bytes per event in its window, so a key that used its 1000/min needs %.0f B — %.0f× a GCRA key. That is the guide-level trade: exactness costs memory proportional to the limit.", gcra, log1000, log1000/gcra),
 		fmt.Sprintf("A log grows with the events its window holds (its ring doubling), not with its quota: a 1000/min key that saw one event costs %.0f B.", quietLog),
-		fmt.Sprintf("A million keys therefore cost about %.0f MB with a GCRA and %.1f GB with a 1000/min log; Keyed's MaxKeys bounds the count whatever clients send.", gcra, log1000/1000),
+		fmt.Sprintf("A million keys therefore cost about %.0f MB with a GCRA and %.1f GB with a 1000/min log whose keys use their quota; Keyed's MaxKeys bounds the count whatever clients send.", gcra, log1000/1000),
 	}}, ctx.Err()
 }
 
