@@ -414,6 +414,33 @@ func TestFixedWindow_RemainingWhenDenied(t *testing.T) {
 	assert.Equal(t, Decision{Limit: l, RetryAfter: 1500 * time.Millisecond, ResetAfter: 1500 * time.Millisecond}, d)
 }
 
+// A window counts up to its last instant, and the next starts empty at
+// its very first, whether the last one filled or not.
+func TestFixedWindow_NextWindowAtItsFirstInstant(t *testing.T) {
+	l := Limit{Events: 2, Per: time.Second}
+	for _, used := range []int{1, 2} {
+		w, err := NewFixedWindow(l)
+		require.NoError(t, err)
+		d, err := w.AllowN(t0, used)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		d, err = w.AllowN(t0.Add(time.Second-1), 1)
+		require.NoError(t, err)
+		if used == 1 {
+			assert.Equal(t, Decision{Allowed: true, Limit: l, ResetAfter: 1}, d, "last instant, 1 used")
+		} else {
+			assert.Equal(t, Decision{Limit: l, RetryAfter: 1, ResetAfter: 1}, d, "last instant, 2 used")
+		}
+		w, err = NewFixedWindow(l)
+		require.NoError(t, err)
+		_, err = w.AllowN(t0, used)
+		require.NoError(t, err)
+		d, err = w.AllowN(t0.Add(time.Second), 1)
+		require.NoError(t, err)
+		assert.Equal(t, Decision{Allowed: true, Limit: l, Remaining: 1, ResetAfter: time.Second}, d, "next window, %d used", used)
+	}
+}
+
 // Windows are aligned to the Unix epoch on both sides of it: a window of
 // a second runs from one whole second to the next, before 1970 too.
 func TestWindowStart(t *testing.T) {

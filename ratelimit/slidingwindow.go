@@ -101,6 +101,9 @@ func freshSlidingWindow[C int64 | uint32]() slidingState[C] { return slidingStat
 
 // roll moves the state forward to the window holding t.
 func (s *slidingState[C]) roll(t, size int64) {
+	if t < s.start+size { // in the current window (t is never before it): no division
+		return
+	}
 	switch ws := windowStart(t, size); {
 	case ws == s.start:
 	case ws == s.start+size:
