@@ -103,9 +103,7 @@ func (w *fixedWindowState) take(p *params, now, n, maxWait int64, commit bool) D
 	size, quota := int64(p.limit.Per), int64(p.limit.Events)
 	start, count := w.start, w.count
 	if now >= start+size { // past the state's window (start is a window's start, or never)
-		if ws := windowStart(now, size); ws > start {
-			start, count = ws, 0
-		}
+		start, count = windowStart(now, size), 0
 	}
 	at := max(now, start)
 	if count+n > quota { // this window is full: the next one is empty

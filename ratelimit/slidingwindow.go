@@ -101,14 +101,12 @@ func freshSlidingWindow[C int64 | uint32]() slidingState[C] { return slidingStat
 
 // roll moves the state forward to the window holding t.
 func (s *slidingState[C]) roll(t, size int64) {
-	if t < s.start+size { // in the current window (t is never before it): no division
+	if t < s.start+size { // in the current window (t is never before it)
 		return
 	}
-	switch ws := windowStart(t, size); {
-	case ws == s.start:
-	case ws == s.start+size:
+	if ws := windowStart(t, size); ws == s.start+size {
 		s.start, s.prev, s.curr = ws, s.curr, 0
-	case ws > s.start:
+	} else { // a whole window or more has passed
 		s.start, s.prev, s.curr = ws, 0, 0
 	}
 }
