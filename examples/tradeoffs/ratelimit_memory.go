@@ -64,8 +64,12 @@ func keyedHeap(alg ratelimit.Algorithm, limit ratelimit.Limit, keys, used int) (
 		return 0, err
 	}
 	for i := range keys {
-		if d, err := k.AllowN(sim.Epoch, "user-"+strconv.Itoa(i), used); err != nil || !d.Allowed {
-			return 0, fmt.Errorf("%v: %d events of a fresh key's quota %d refused: %w", alg, used, limit.Events, err)
+		d, err := k.AllowN(sim.Epoch, "user-"+strconv.Itoa(i), used)
+		if err != nil {
+			return 0, fmt.Errorf("%v: %w", alg, err)
+		}
+		if !d.Allowed {
+			return 0, fmt.Errorf("%v: %d events of a fresh key's quota %d refused", alg, used, limit.Events)
 		}
 	}
 	after := heapAlloc()
